@@ -1,0 +1,1 @@
+"""Hindsight: the state of every osquery table on every host, at any instant."""

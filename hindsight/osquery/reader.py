@@ -1,0 +1,175 @@
+"""Where osquery lines come from: log files (plain, gzip, zstd), directories, stdin, and the
+request bodies of the TLS logger (`{"node_key","log_type","data":[...]}`).
+
+Yields `Line`s with their origin (`file:line`) so every rejection can say where it was.
+Memory stays bounded: files are streamed, and a line longer than the limit is skipped in chunks.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import re
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+import zstandard
+
+from hindsight.errors import BadLine
+from hindsight.osquery.lines import Parsed, parse_document
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+#: Glog text status files in a logger directory: not JSON, skipped when walking directories.
+_GLOG = re.compile(r"\.(INFO|WARNING|ERROR|FATAL)(\.|$)")
+_ROTATED = re.compile(r"^(?P<base>.+?)\.(?P<n>\d+)(\.(zst|gz))?$")
+#: A whole-file JSON document (a TLS body) is read at once only up to this size.
+MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    origin: str  # file path or "-" for stdin
+    number: int  # 1-based line number (or data[] index + 1 inside a TLS body)
+    raw: bytes
+    parsed: Parsed | None  # None when rejected
+    error: str | None = None
+
+    @property
+    def where(self) -> str:
+        return f"{self.origin}:{self.number}"
+
+
+def expand(paths: Iterable[str | Path]) -> list[Path | str]:
+    """Files to read, in an order that puts a host's older rotated files first."""
+    out: list[Path | str] = []
+    for p in paths:
+        if str(p) == "-":
+            out.append("-")
+            continue
+        path = Path(p)
+        if path.is_dir():
+            files = [f for f in path.rglob("*") if f.is_file() and not _GLOG.search(f.name)]
+            out.extend(sorted(files, key=_rotation_order))
+        else:
+            out.append(path)
+    return out
+
+
+def _rotation_order(path: Path) -> tuple[str, str, int]:
+    match = _ROTATED.match(path.name)
+    if match:  # X.3.zst before X.2.zst before X.1 before X
+        return (str(path.parent), match["base"], -int(match["n"]))
+    return (str(path.parent), path.name, 0)
+
+
+def read_lines(source: Path | str, max_line_bytes: int) -> Iterator[Line]:
+    """Every line of one source, parsed or rejected."""
+    origin = str(source)
+    with _open(source) as stream:
+        head = stream.peek(64) if hasattr(stream, "peek") else b""
+        if head.lstrip()[:1] in (b"{", b"[") and _is_document(stream, head):
+            yield from _document_lines(origin, stream)
+            return
+        yield from _jsonl(origin, stream, max_line_bytes)
+
+
+def _open(source: Path | str) -> IO[bytes]:
+    if source == "-":
+        return io.BufferedReader(sys.stdin.buffer)  # type: ignore[arg-type]
+    raw = open(source, "rb")  # noqa: SIM115 - returned to a with-block
+    magic = raw.read(4)
+    raw.seek(0)
+    if magic[:2] == GZIP_MAGIC:
+        return io.BufferedReader(gzip.GzipFile(fileobj=raw))  # type: ignore[arg-type]
+    if magic == ZSTD_MAGIC:
+        reader = zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
+        return io.BufferedReader(reader, buffer_size=1 << 20)
+    return io.BufferedReader(raw, buffer_size=1 << 20)  # type: ignore[arg-type]
+
+
+def _is_document(stream: IO[bytes], head: bytes) -> bool:
+    """A pretty-printed JSON document (a TLS body) rather than JSON lines."""
+    first = head.lstrip()
+    newline = first.find(b"\n")
+    if newline == -1:
+        return False
+    try:
+        orjson.loads(first[:newline])
+        return False  # the first line is a complete document: JSON lines
+    except orjson.JSONDecodeError:
+        return True
+
+
+def _document_lines(origin: str, stream: IO[bytes]) -> Iterator[Line]:
+    data = stream.read(MAX_DOCUMENT_BYTES + 1)
+    if len(data) > MAX_DOCUMENT_BYTES:
+        yield Line(origin, 1, data[:200], None, f"JSON document over {MAX_DOCUMENT_BYTES} bytes")
+        return
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        yield Line(origin, 1, data[:200], None, f"invalid JSON: {exc}")
+        return
+    yield from document_items(origin, doc, 1)
+
+
+def document_items(origin: str, doc: Any, number: int) -> Iterator[Line]:
+    """Lines inside one decoded document: a TLS logger body, a list, or one line."""
+    if isinstance(doc, dict) and isinstance(doc.get("data"), list) and "log_type" in doc:
+        for i, item in enumerate(doc["data"], 1):
+            yield _parsed(origin, i, orjson.dumps(item), item, doc.get("log_type"))
+    elif isinstance(doc, list):
+        for i, item in enumerate(doc, 1):
+            yield _parsed(origin, i, orjson.dumps(item), item, None)
+    else:
+        yield _parsed(origin, number, orjson.dumps(doc), doc, None)
+
+
+def _parsed(origin: str, number: int, raw: bytes, doc: Any, log_type: Any) -> Line:
+    if log_type == "status" and isinstance(doc, dict):
+        doc = {**doc, "log_type": "status"}
+    try:
+        return Line(origin, number, raw, parse_document(doc))
+    except BadLine as exc:
+        return Line(origin, number, raw, None, exc.reason)
+
+
+def _jsonl(origin: str, stream: IO[bytes], limit: int) -> Iterator[Line]:
+    number = 0
+    while True:
+        raw = stream.readline(limit + 1)
+        if not raw:
+            return
+        number += 1
+        if len(raw) > limit and not raw.endswith(b"\n"):
+            size = len(raw) + _skip_rest(stream)
+            yield Line(origin, number, raw[:200], None, f"line of {size} bytes exceeds the {limit}-byte limit")
+            continue
+        raw = raw.rstrip(b"\r\n")
+        if not raw.strip():
+            continue
+        yield _decode(origin, number, raw)
+
+
+def _skip_rest(stream: IO[bytes]) -> int:
+    skipped = 0
+    while True:
+        chunk = stream.readline(1 << 20)
+        skipped += len(chunk)
+        if not chunk or chunk.endswith(b"\n"):
+            return skipped
+
+
+def _decode(origin: str, number: int, raw: bytes) -> Line:
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return Line(origin, number, raw, None, f"invalid JSON: {exc}")
+    if isinstance(doc, dict) and isinstance(doc.get("data"), list) and "log_type" in doc:
+        return Line(origin, number, raw, None, "a TLS logger body on one line of a JSON-lines file: pass it as its own file")
+    return _parsed(origin, number, raw, doc, None)

@@ -1,0 +1,74 @@
+"""Every setting, declared once: name, default, environment variable, help.
+
+The CLI, the docs and the library all read this table.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+def _setting(default: Any, env: str, help: str) -> Any:
+    return field(default=default, metadata={"env": env, "help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Hindsight's settings. Override with keyword arguments or the environment."""
+
+    data: Path = _setting(Path("hindsight-data"), "HINDSIGHT_DATA", "data directory of the store")
+    event_queries: tuple[str, ...] = _setting(
+        ("*_events", "*_events_*"),
+        "HINDSIGHT_EVENT_QUERIES",
+        "glob patterns (comma separated) of query names stored as events, not as state",
+    )
+    batch_lines: int = _setting(
+        50_000, "HINDSIGHT_BATCH_LINES", "lines per ingest transaction (bounds memory)"
+    )
+    max_line_bytes: int = _setting(
+        16 * 1024 * 1024, "HINDSIGHT_MAX_LINE_BYTES", "longest input line accepted, in bytes"
+    )
+    query_timeout_s: float = _setting(
+        30.0, "HINDSIGHT_QUERY_TIMEOUT", "time bound of one SQL query, in seconds"
+    )
+    max_rows: int = _setting(100_000, "HINDSIGHT_MAX_ROWS", "most rows one query returns")
+    compact_ratio: float = _setting(
+        0.25,
+        "HINDSIGHT_COMPACT_RATIO",
+        "re-sort an interval table once its unsorted tail exceeds this share of it",
+    )
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        """Settings from the environment, then explicit overrides (None is ignored)."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = os.environ.get(f.metadata["env"])
+            if raw is not None:
+                values[f.name] = _parse(f.name, raw, f.default)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "data" in values:
+            values["data"] = Path(values["data"])
+        return cls(**values)
+
+
+def _parse(name: str, raw: str, default: Any) -> Any:
+    if isinstance(default, tuple):
+        return tuple(p.strip() for p in raw.split(",") if p.strip())
+    if isinstance(default, bool):
+        return raw.lower() in ("1", "true", "yes")
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    return raw
+
+
+def describe() -> list[tuple[str, str, str, str]]:
+    """(name, env, default, help) for each setting, for docs and --help."""
+    return [
+        (f.name, f.metadata["env"], str(f.default), f.metadata["help"]) for f in fields(Settings)
+    ]
