@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
+from pathlib import Path
 
 #: osquery column type -> DuckDB column type.
 SQL_TYPES = {
@@ -34,7 +34,7 @@ class TableSchema:
 
 @cache
 def known_tables() -> dict[str, TableSchema]:
-    raw = json.loads(resources.files("hindsight").joinpath("data/osquery_tables.json").read_text())
+    raw = json.loads((Path(__file__).parent.parent / "data" / "osquery_tables.json").read_text())
     return {
         name: TableSchema(name, tuple(t["platforms"]), bool(t["event"]), dict(t["columns"]))
         for name, t in raw.items()
@@ -46,7 +46,8 @@ def table_for_query(name: str, columns: set[str]) -> TableSchema | None:
 
     First by name: the longest known table name the query name ends with, at a word boundary
     (`pack_ir_users`, `pack/ir/user_groups`). Then by columns: the smallest known table holding
-    every column the rows have. A match whose columns do not fit the rows is refused.
+    every column the rows have. A name match whose table holds under half the rows' columns
+    is refused.
     """
     tables = known_tables()
     by_name = sorted(
@@ -54,8 +55,8 @@ def table_for_query(name: str, columns: set[str]) -> TableSchema | None:
         key=len,
         reverse=True,
     )
-    for table in by_name:
-        if columns <= set(tables[table].columns):
+    for table in by_name:  # the name decides when most of the rows' columns belong to it
+        if 2 * len(columns & set(tables[table].columns)) >= len(columns):
             return tables[table]
     if len(columns) < 2:
         return None

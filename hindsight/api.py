@@ -1,0 +1,153 @@
+"""The library: everything the command line does is one call here.
+
+    import hindsight
+    with hindsight.open("hindsight-data") as hs:
+        hs.ingest(["/var/log/osquery"])
+        hs.sql("SELECT host FROM interface_addresses WHERE address = '10.1.2.3'",
+               at="2026-11-01T14:03:00Z").dicts()
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import duckdb
+
+from hindsight.errors import QueryError, QueryTimeout, UnknownHost
+from hindsight.query import relations
+from hindsight.query.names import resolve_query
+from hindsight.query.timetravel import rewrite
+from hindsight.settings import Settings
+from hindsight.store.ingest import IngestSummary
+from hindsight.store.rebuild import rebuild_all
+from hindsight.store.store import Progress, Store
+from hindsight.timeparse import parse_time
+
+Time = str | int | float | None
+
+
+@dataclass(frozen=True)
+class Result:
+    """Rows of an answer, bounded: `truncated` is set when more rows existed."""
+
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+    truncated: bool = False
+    elapsed_ms: float = 0.0
+
+    def dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+
+class Hindsight:
+    """A Hindsight store in a data directory."""
+
+    def __init__(self, data: str | Path | None = None, *, read_only: bool = False, **settings: Any) -> None:
+        self.settings = Settings.from_env(data=data, **settings)
+        self.store = Store(self.settings, read_only=read_only)
+
+    def __enter__(self) -> Hindsight:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- writing -----------------------------------------------------------------------------
+    def ingest(self, sources: Iterable[str | Path], progress: Progress | None = None) -> IngestSummary:
+        """Read osquery result and status lines from files, directories or '-' (stdin)."""
+        return self.store.ingest(sources, progress)
+
+    def rebuild(self, progress: Progress | None = None) -> int:
+        """Recompute every interval and event from the raw lines. Returns streams rebuilt."""
+        return rebuild_all(self.store, progress)
+
+    # -- reading -----------------------------------------------------------------------------
+    def state(self, query: str, at: Time = None, hosts: Sequence[str] | None = None) -> Result:
+        """The result set of QUERY on each host as of AT (default now)."""
+        info = resolve_query(self.store.catalog, query)
+        instant = parse_time(at)
+        host_ids = self.host_ids(hosts) if hosts else None
+        if info.is_event:
+            raise QueryError(f"{info.name} is an event query: it has no state; use sql() to read its events")
+        sql = f"SELECT * FROM {relations.state_as_of(info, instant, host_ids)} ORDER BY ALL"
+        return self._run(sql)
+
+    def sql(self, sql: str, at: Time = None) -> Result:
+        """Time-travel SQL over the recorded queries (see hindsight.query.timetravel)."""
+        return self._run(rewrite(sql, parse_time(at), self.store.catalog))
+
+    def hosts(self) -> Result:
+        return self._run(
+            "SELECT coalesce(arg_max(n.identifier, n.last_seen), any_value(h.host_key)) AS host, "
+            "any_value(h.host_key) AS host_key, to_timestamp(any_value(h.first_seen)) AS first_seen, "
+            "to_timestamp(any_value(h.last_seen)) AS last_seen, "
+            "string_agg(DISTINCT n.identifier, ', ' ORDER BY n.identifier) AS identifiers "
+            "FROM hosts h LEFT JOIN host_names n USING (host_id) GROUP BY h.host_id ORDER BY host"
+        )
+
+    def queries(self) -> Result:
+        return self._run(
+            "SELECT q.name AS query, q.kind, q.os_table AS osquery_table, "
+            "count(DISTINCT s.host_id) AS hosts, to_timestamp(q.first_seen) AS first_seen, "
+            "to_timestamp(q.last_seen) AS last_seen FROM queries q "
+            "LEFT JOIN streams s USING (query_id) GROUP BY ALL ORDER BY query"
+        )
+
+    def quality(self) -> Result:
+        """Data-quality signals: counter gaps, ambiguous resets, rows removed but never open."""
+        return self._run(
+            "SELECT h.host_key AS host_key, q.name AS query, to_timestamp(x.unix_time) AS at, "
+            "x.kind, x.detail FROM quality x JOIN hosts h USING (host_id) "
+            "JOIN queries q USING (query_id) ORDER BY x.unix_time"
+        )
+
+    def rejects(self) -> Result:
+        return self._run("SELECT source, line, reason, size FROM rejects ORDER BY source, line")
+
+    def host_ids(self, names: Sequence[str]) -> list[int]:
+        """Host ids for host keys (uuid) or any identifier a host ever reported."""
+        rows = self.store.con.execute(
+            "SELECT DISTINCT host_id, host_key, identifier FROM hosts LEFT JOIN host_names USING (host_id)"
+        ).fetchall()
+        ids: list[int] = []
+        for name in names:
+            found = [h for h, key, ident in rows if name.lower() == key or name == ident]
+            if not found:
+                raise UnknownHost(name, {k for _, k, _ in rows} | {i for _, _, i in rows if i})
+            ids.extend(found)
+        return sorted(set(ids))
+
+    # -- bounded execution -------------------------------------------------------------------
+    def _run(self, sql: str) -> Result:
+        cursor = self.store.con.cursor()
+        timer = threading.Timer(self.settings.query_timeout_s, cursor.interrupt)
+        start = time.perf_counter()
+        timer.start()
+        try:
+            cursor.execute(sql)
+            columns = [d[0] for d in cursor.description or []]
+            rows = cursor.fetchmany(self.settings.max_rows + 1)
+        except duckdb.InterruptException:
+            raise QueryTimeout(f"query stopped after {self.settings.query_timeout_s:g} s") from None
+        except duckdb.Error as exc:
+            raise QueryError(str(exc).replace("\n", " ")) from None
+        finally:
+            timer.cancel()
+            cursor.close()
+        truncated = len(rows) > self.settings.max_rows
+        elapsed = (time.perf_counter() - start) * 1000
+        return Result(columns, rows[: self.settings.max_rows], truncated, elapsed)
+
+
+def open(data: str | Path | None = None, *, read_only: bool = False, **settings: Any) -> Hindsight:  # noqa: A001
+    """Open (or create) the store in DATA (default $HINDSIGHT_DATA or ./hindsight-data)."""
+    return Hindsight(data, read_only=read_only, **settings)

@@ -1,0 +1,138 @@
+"""The command line: thin commands over the library (hindsight.api)."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from hindsight.api import Hindsight, Result
+from hindsight.errors import HindsightError
+from hindsight.output import FORMATS, render
+from hindsight.settings import describe
+
+F = TypeVar("F", bound=Callable[..., Any])
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+data_option = click.option(
+    "--data", envvar="HINDSIGHT_DATA", default="hindsight-data", show_default=True,
+    type=click.Path(file_okay=False, path_type=Path), help="Data directory (env HINDSIGHT_DATA).",
+)
+
+
+def output_options(func: F) -> F:
+    """--format, stacked on every command that prints rows."""
+    return click.option(
+        "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+        help="table, json (one array of row objects) or csv.",
+    )(func)
+
+
+def domain_errors(func: F) -> F:
+    """Turn Hindsight's errors into a clear message and exit status 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except HindsightError as exc:
+            err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def show(result: Result, fmt: str) -> None:
+    render(result.columns, result.rows, fmt, out)
+    if result.truncated:
+        err.print(f"[yellow]truncated to {len(result.rows)} rows (HINDSIGHT_MAX_ROWS)[/yellow]")
+
+
+@click.group(epilog="Settings (environment): " + "; ".join(f"{e}: {h}" for _, e, _, h in describe()))
+@click.version_option(package_name="hindsight")
+def main() -> None:
+    """Hindsight keeps every osquery result row as validity intervals and answers "as of T"."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@data_option
+@domain_errors
+def ingest(paths: tuple[str, ...], data: Path) -> None:
+    """Read osquery result logs (files, directories, gzip/zstd, TLS bodies, or - for stdin)."""
+    with Hindsight(data) as hs, _progress() as bar:
+        task = bar.add_task("ingest", total=None)
+        summary = hs.ingest(paths, lambda n, src: bar.update(task, description=f"{n:,} lines {Path(src).name}"))
+    for where, reason in summary.rejections:
+        err.print(f"{where}: {reason}", highlight=False, markup=False)
+    if summary.rejected > len(summary.rejections):
+        err.print(f"... and {summary.rejected - len(summary.rejections)} more (hindsight rejects)")
+    stats = summary.as_dict()
+    out.print("  ".join(f"{k.replace('_', ' ')}: {v}" for k, v in stats.items()), highlight=False)
+    sys.exit(1 if summary.rejected else 0)
+
+
+def _progress() -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                    console=err, transient=True, disable=not err.is_terminal)
+
+
+@main.command()
+@click.argument("query")
+@click.option("--at", "at", help="ISO 8601 or unix seconds (default now).")
+@click.option("--host", "hosts", multiple=True, help="Host uuid or identifier (repeatable).")
+@data_option
+@output_options
+@domain_errors
+def state(query: str, at: str | None, hosts: tuple[str, ...], data: Path, fmt: str) -> None:
+    """The result set of QUERY on each host as of --at."""
+    with Hindsight(data, read_only=True) as hs:
+        show(hs.state(query, at, list(hosts) or None), fmt)
+
+
+@main.command()
+@click.argument("statement")
+@click.option("--at", "at", help="Instant of tables without FOR SYSTEM_TIME (default now).")
+@data_option
+@output_options
+@domain_errors
+def sql(statement: str, at: str | None, data: Path, fmt: str) -> None:
+    """Time-travel SQL: each recorded query is a table (FOR SYSTEM_TIME AS OF / ALL / BETWEEN)."""
+    with Hindsight(data, read_only=True) as hs:
+        show(hs.sql(statement, at), fmt)
+
+
+def _listing(name: str, method: str, help: str) -> None:
+    @data_option
+    @output_options
+    @domain_errors
+    def command(data: Path, fmt: str) -> None:
+        with Hindsight(data, read_only=True) as hs:
+            show(getattr(hs, method)(), fmt)
+
+    command.__doc__ = help
+    main.command(name)(command)
+
+
+_listing("hosts", "hosts", "Hosts recorded, with first and last seen.")
+_listing("queries", "queries", "Queries recorded, with their kind, hosts, first and last seen.")
+_listing("quality", "quality", "Data-quality signals: counter gaps, ambiguous resets.")
+_listing("rejects", "rejects", "Lines kept aside, with their reason.")
+
+
+@main.command()
+@data_option
+@domain_errors
+def rebuild(data: Path) -> None:
+    """Recompute every interval and event from the raw lines kept in the store."""
+    with Hindsight(data) as hs, _progress() as bar:
+        task = bar.add_task("rebuild", total=None)
+        n = hs.rebuild(lambda i, what: bar.update(task, description=what))
+    out.print(f"rebuilt {n} streams")

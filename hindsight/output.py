@@ -1,0 +1,40 @@
+"""Rows out: table, json (one array of row objects) or csv, defined once for every command."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+FORMATS = ("table", "json", "csv")
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(value)
+
+
+def render(columns: list[str], rows: list[tuple[Any, ...]], fmt: str, console: Console) -> None:
+    if fmt == "json":
+        objects = [dict(zip(columns, row, strict=True)) for row in rows]
+        data = orjson.dumps(objects, option=orjson.OPT_INDENT_2 | orjson.OPT_NAIVE_UTC, default=str)
+        console.file.write(data.decode() + "\n")
+    elif fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([_text(v) for v in row] for row in rows)
+        console.file.write(buffer.getvalue())
+    else:
+        table = Table(*columns, show_lines=False, header_style="bold")
+        for row in rows:
+            table.add_row(*(_text(v) for v in row))
+        console.print(table)

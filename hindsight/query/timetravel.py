@@ -1,0 +1,140 @@
+"""Hindsight's time-travel SQL: a read-only SELECT where each recorded query is a table.
+
+    FROM users                                  state as of --at (default now)
+    FROM users FOR SYSTEM_TIME AS OF <literal>  state as of that instant
+    JOIN users FOR SYSTEM_TIME AS OF e.time u   state as of a column of a table to its left
+    FROM users FOR SYSTEM_TIME ALL              every interval, with valid_from and valid_to
+    FROM users FOR SYSTEM_TIME BETWEEN a AND b  intervals overlapping [a, b]
+
+Parsed and rewritten with sqlglot into plain SQL over the store's tables. Only SELECT statements
+over recorded queries (and their own CTEs) pass; table functions, other schemas and every other
+statement kind are refused before anything runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from hindsight.errors import BadTime, ForbiddenSQL, QueryError
+from hindsight.query import relations
+from hindsight.query.names import resolve_query
+from hindsight.store.catalog import Catalog, QueryInfo
+from hindsight.timeparse import parse_time
+
+#: Scalar functions that reach outside the store (files, settings, the environment).
+FORBIDDEN_FUNCTIONS = {"getenv", "current_setting", "read_text", "read_blob", "glob", "query", "query_table"}
+
+
+def parse(sql: str) -> exp.Query:
+    try:
+        statements = sqlglot.parse(sql, read="duckdb")
+    except ParseError as exc:
+        first = exc.errors[0] if exc.errors else {}
+        raise QueryError(
+            f"cannot parse SQL: {first.get('description', exc)}", first.get("line"), first.get("col")
+        ) from None
+    statements = [s for s in statements if s is not None]
+    if len(statements) != 1:
+        raise ForbiddenSQL(f"expected one SELECT statement, got {len(statements)}")
+    tree = statements[0]
+    if not isinstance(tree, exp.Query):
+        raise ForbiddenSQL(f"only SELECT is allowed, not {tree.key.upper()}")
+    return tree
+
+
+def rewrite(sql: str, at: int, catalog: Catalog) -> str:
+    """Plain DuckDB SQL for a time-travel SELECT."""
+    tree = parse(sql)
+    _check_functions(tree)
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    for table in list(tree.find_all(exp.Table)):
+        _rewrite_table(table, at, catalog, ctes)
+    return tree.sql(dialect="duckdb")
+
+
+def _check_functions(tree: exp.Expression) -> None:
+    for func in tree.find_all(exp.Func):
+        name = (func.name if isinstance(func, exp.Anonymous) else func.sql_name()).lower()
+        if name in FORBIDDEN_FUNCTIONS or name.startswith("read_") or name.endswith("_scan"):
+            raise ForbiddenSQL(f"function {name}() is not allowed: Hindsight SQL reads recorded queries only")
+    for node in tree.find_all(exp.Command, exp.Pragma, exp.Set):
+        raise ForbiddenSQL(f"{node.key.upper()} is not allowed")
+
+
+def _rewrite_table(table: exp.Table, at: int, catalog: Catalog, ctes: set[str]) -> None:
+    if not isinstance(table.this, exp.Identifier):
+        raise ForbiddenSQL(f"table functions are not allowed: {table.this.sql(dialect='duckdb')}")
+    if table.args.get("db") or table.args.get("catalog"):
+        raise ForbiddenSQL(f"{table.sql(dialect='duckdb')}: only recorded queries can be read")
+    version = table.args.get("version")
+    name = table.name
+    if name in ctes and version is None:
+        return
+    info = resolve_query(catalog, name)
+    alias = table.alias or name
+    source = _source(info, version, at, alias, table)
+    replacement = exp.Subquery(this=sqlglot.parse_one(source[1:-1], read="duckdb"), alias=exp.TableAlias(this=exp.to_identifier(alias)))
+    table.replace(replacement)
+
+
+def _source(info: QueryInfo, version: exp.Version | None, at: int, alias: str, table: exp.Table) -> str:
+    if info.is_event:
+        if version is not None:
+            raise QueryError(
+                f"FOR SYSTEM_TIME applies to state queries; {info.name} is an event query: "
+                "filter on its time column instead"
+            )
+        return relations.events(info)
+    if version is None:
+        return relations.state_as_of(info, at)
+    kind = str(version.args.get("kind", "")).upper()
+    expression = version.args.get("expression")
+    if kind == "ALL":
+        return relations.intervals(info)
+    if kind in ("BETWEEN", "FROM") and isinstance(expression, exp.Tuple):
+        lo, hi = (_instant(e, info.name) for e in expression.expressions)
+        return relations.intervals(info, since=lo, until=hi)
+    if kind == "AS OF" and expression is not None:
+        instant = _literal_instant(expression, info.name)
+        if instant is not None:
+            return relations.state_as_of(info, instant)
+        _correlate(table, alias, expression)
+        return relations.intervals(info, join_end=True)
+    raise QueryError(f"FOR SYSTEM_TIME {kind} is not supported (use AS OF, ALL or BETWEEN a AND b)")
+
+
+def _literal_instant(expression: exp.Expression, name: str) -> int | None:
+    if isinstance(expression, exp.Literal | exp.Neg | exp.Cast):
+        return _instant(expression, name)
+    return None
+
+
+def _instant(expression: exp.Expression, name: str) -> int:
+    node = expression.this if isinstance(expression, exp.Cast) else expression
+    text = node.sql(dialect="duckdb").strip("'") if not isinstance(node, exp.Literal) else node.this
+    try:
+        return parse_time(str(text))
+    except BadTime as exc:
+        raise QueryError(f"FOR SYSTEM_TIME on {name}: {exc}") from None
+
+
+def _correlate(table: exp.Table, alias: str, expression: exp.Expression) -> None:
+    """Add `valid_from <= expr < valid_to` where the table is joined (or to the WHERE)."""
+    ref: Callable[[str], exp.Column] = lambda col: exp.column(col, table=alias)  # noqa: E731
+    cond = exp.and_(
+        exp.LTE(this=ref("valid_from"), expression=expression.copy()),
+        exp.GT(this=ref("_valid_to"), expression=expression.copy()),
+    )
+    join = table.parent
+    if isinstance(join, exp.Join):
+        on = join.args.get("on")
+        join.set("on", exp.and_(on, cond) if on is not None else cond)
+        return
+    select = table.find_ancestor(exp.Select)
+    if select is None:
+        raise QueryError("FOR SYSTEM_TIME AS OF <column> needs a SELECT around it")
+    select.where(cond, copy=False)

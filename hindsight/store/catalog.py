@@ -1,0 +1,99 @@
+"""What the store knows about: hosts, queries and their columns (kept in memory, written through)."""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+
+import duckdb
+
+from hindsight.osquery.schema import known_tables, table_for_query
+from hindsight.store.layout import cur_table, event_table, hist_table, quote
+
+
+@dataclass
+class QueryInfo:
+    query_id: int
+    name: str
+    kind: str  # "state" or "event"
+    os_table: str | None
+    columns: dict[str, str] = field(default_factory=dict)  # name -> DuckDB type, in order
+
+    @property
+    def is_event(self) -> bool:
+        return self.kind == "event"
+
+
+class Catalog:
+    """Ids of hosts and queries, and each query's typed columns."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, event_patterns: tuple[str, ...]) -> None:
+        self.con = con
+        self.event_patterns = event_patterns
+        self.hosts: dict[str, int] = dict(con.execute("SELECT host_key, host_id FROM hosts").fetchall())
+        self.queries: dict[str, QueryInfo] = {}
+        for qid, name, kind, os_table in con.execute(
+            "SELECT query_id, name, kind, os_table FROM queries ORDER BY query_id"
+        ).fetchall():
+            self.queries[name] = QueryInfo(qid, name, kind, os_table)
+        for qid, name, typ in con.execute(
+            "SELECT query_id, name, type FROM query_columns ORDER BY query_id, position"
+        ).fetchall():
+            self.by_id(qid).columns[name] = typ
+
+    def by_id(self, query_id: int) -> QueryInfo:
+        return next(q for q in self.queries.values() if q.query_id == query_id)
+
+    def host_id(self, host_key: str) -> int:
+        host_id = self.hosts.get(host_key)
+        if host_id is None:
+            host_id = self.hosts[host_key] = len(self.hosts) + 1
+            self.con.execute("INSERT INTO hosts VALUES (?, ?, NULL, NULL)", [host_id, host_key])
+        return host_id
+
+    def query(self, name: str, columns: frozenset[str]) -> QueryInfo:
+        info = self.queries.get(name)
+        if info is None:
+            info = self._create(name, columns)
+        missing = sorted(columns - info.columns.keys())
+        if missing:
+            self._add_columns(info, missing)
+        return info
+
+    def _create(self, name: str, columns: frozenset[str]) -> QueryInfo:
+        schema = table_for_query(name, set(columns))
+        event = any(fnmatch.fnmatchcase(name, p) for p in self.event_patterns)
+        qid = len(self.queries) + 1
+        info = QueryInfo(qid, name, "event" if event else "state", schema.name if schema else None)
+        self.queries[name] = info
+        self.con.execute(
+            "INSERT INTO queries VALUES (?, ?, ?, ?, NULL, NULL, 0)", [qid, name, info.kind, info.os_table]
+        )
+        if event:
+            self.con.execute(f"CREATE TABLE {event_table(qid)}(_host INTEGER, _unix BIGINT, _time BIGINT)")
+        else:
+            self.con.execute(
+                f"CREATE TABLE {cur_table(qid)}(_host INTEGER, _from BIGINT, _n SMALLINT, _rh UBIGINT)"
+            )
+            self.con.execute(
+                f"CREATE TABLE {hist_table(qid)}"
+                "(_host INTEGER, _from BIGINT, _to BIGINT, _n SMALLINT, _rh UBIGINT)"
+            )
+        return info
+
+    def _add_columns(self, info: QueryInfo, names: list[str]) -> None:
+        schema = known_tables().get(info.os_table or "")
+        tables = (
+            [event_table(info.query_id)]
+            if info.is_event
+            else [cur_table(info.query_id), hist_table(info.query_id)]
+        )
+        for name in names:
+            typ = schema.sql_type(name) if schema else "VARCHAR"
+            for table in tables:
+                self.con.execute(f"ALTER TABLE {table} ADD COLUMN {quote(name)} {typ}")
+            self.con.execute(
+                "INSERT INTO query_columns VALUES (?, ?, ?, ?)",
+                [info.query_id, name, typ, len(info.columns)],
+            )
+            info.columns[name] = typ

@@ -1,0 +1,475 @@
+"""Ingest: batches of lines -> deduplicated raw archive -> events and validity intervals.
+
+Each batch is one transaction: the raw lines, the dedupe keys, the intervals and the stream
+positions commit together or not at all. Streams (host, query) whose new executions all come
+after what was applied are extended from their open intervals; a stream that receives an
+execution at or before its last one (late backlog, files out of order, an execution split across
+batches) is rebuilt from its raw lines, so out-of-order ingest gives exactly in-order intervals.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import duckdb
+import pyarrow as pa
+import xxhash
+import zstandard
+
+from hindsight.intervals import Close, Execution, Open, Signal, StreamState, apply, group_executions
+from hindsight.osquery.lines import ResultLine, StatusLine, parse_document
+from hindsight.osquery.reader import Line
+from hindsight.store.catalog import Catalog, QueryInfo
+from hindsight.store.layout import STATUS_QUERY_ID, cur_table, event_table, hist_table
+from hindsight.store.writes import insert_rows, register
+
+import orjson
+
+I32, I64, U64, I16 = pa.int32(), pa.int64(), pa.uint64(), pa.int16()
+StreamKey = tuple[int, int]
+
+
+@dataclass
+class IngestSummary:
+    """What one ingest did."""
+
+    lines: int = 0
+    rows: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    statuses: int = 0
+    rebuilt_streams: int = 0
+    hosts: set[int] = field(default_factory=set)
+    queries: set[int] = field(default_factory=set)
+    rejections: list[tuple[str, str]] = field(default_factory=list)  # (file:line, reason), capped
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "lines": self.lines,
+            "rows": self.rows,
+            "hosts": len(self.hosts),
+            "queries": len(self.queries),
+            "duplicates_skipped": self.duplicates,
+            "lines_rejected": self.rejected,
+            "status_lines": self.statuses,
+            "streams_rebuilt": self.rebuilt_streams,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    line: Line
+    host_id: int
+    query_id: int
+    time: int
+    key: int
+
+
+class BatchWriter:
+    """Writes one batch of read lines into the store (one transaction)."""
+
+    MAX_REJECTIONS_KEPT = 1000
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, catalog: Catalog, summary: IngestSummary) -> None:
+        self.con = con
+        self.catalog = catalog
+        self.summary = summary
+        self.zstd = zstandard.ZstdCompressor(level=6)
+
+    # -- entry point --------------------------------------------------------------------------
+    def write(self, lines: list[Line]) -> None:
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            accepted = self._identify([ln for ln in lines if self._keep(ln)])
+            fresh = self._dedupe(accepted)
+            self._archive(fresh)
+            self._statuses([a for a in fresh if a.query_id == STATUS_QUERY_ID])
+            results = [a for a in fresh if a.query_id != STATUS_QUERY_ID]
+            self._events([a for a in results if self.catalog.by_id(a.query_id).is_event])
+            self._states([a for a in results if not self.catalog.by_id(a.query_id).is_event])
+            self._seen_hosts(fresh)
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+
+    def _keep(self, line: Line) -> bool:
+        self.summary.lines += 1
+        if line.parsed is not None:
+            return True
+        self.summary.rejected += 1
+        if len(self.summary.rejections) < self.MAX_REJECTIONS_KEPT:
+            self.summary.rejections.append((line.where, line.error or "unreadable"))
+        self.con.execute(
+            "INSERT INTO rejects VALUES (?, ?, ?, ?, ?, ?)",
+            [line.origin, line.number, line.error, len(line.raw), self.zstd.compress(line.raw), int(time.time())],
+        )
+        return False
+
+    # -- identity and dedupe -----------------------------------------------------------------
+    def _identify(self, lines: list[Line]) -> list[Accepted]:
+        """Ids, and a dedupe key per line: its content hash plus its repeat count within one
+        execution of one source (identical event-format lines of one execution are real rows)."""
+        out: list[Accepted] = []
+        run: tuple[int, int, int] | None = None
+        repeats: dict[int, int] = {}
+        for line in lines:
+            p = line.parsed
+            if isinstance(p, StatusLine):
+                host_id = self.catalog.host_id(p.host_key or "unknown")
+                qid, t, key = STATUS_QUERY_ID, p.unix_time or 0, xxhash.xxh3_64_intdigest(line.raw)
+            else:
+                assert isinstance(p, ResultLine)
+                host_id = self.catalog.host_id(p.host_key)
+                qid, t, key = self.catalog.query(p.name, p.columns).query_id, p.unix_time, p.key
+            if (host_id, qid, t) != run:
+                run, repeats = (host_id, qid, t), {}
+            seen = repeats.get(key, 0)
+            repeats[key] = seen + 1
+            if seen:
+                key = xxhash.xxh3_64_intdigest(key.to_bytes(8, "little") + seen.to_bytes(4, "little"))
+            out.append(Accepted(line, host_id, qid, t, key))
+        return out
+
+    def _dedupe(self, accepted: list[Accepted]) -> list[Accepted]:
+        unique: dict[tuple[int, int, int, int], Accepted] = {}
+        for a in accepted:
+            unique.setdefault((a.host_id, a.query_id, a.time, a.key), a)
+        if not unique:
+            self.summary.duplicates += len(accepted)
+            return []
+        items = list(unique.values())
+        register(self.con, "_keys", {
+            "i": (list(range(len(items))), I32),
+            "host_id": ([a.host_id for a in items], I32),
+            "query_id": ([a.query_id for a in items], I32),
+            "unix_time": ([a.time for a in items], I64),
+            "h": ([a.key for a in items], U64),
+        })
+        lo, hi = min(a.time for a in items), max(a.time for a in items)
+        try:
+            old = {i for (i,) in self.con.execute(
+                "SELECT k.i FROM _keys k SEMI JOIN (SELECT * FROM seen WHERE unix_time BETWEEN ? AND ?) s "
+                "USING (host_id, query_id, unix_time, h)", [lo, hi]).fetchall()}
+            self.con.execute("INSERT INTO seen SELECT host_id, query_id, unix_time, h FROM _keys WHERE i NOT IN (SELECT UNNEST(?::INTEGER[]))", [sorted(old)])
+        finally:
+            self.con.unregister("_keys")
+        fresh = [a for i, a in enumerate(items) if i not in old]
+        self.summary.duplicates += len(accepted) - len(fresh)
+        return fresh
+
+    # -- raw archive -------------------------------------------------------------------------
+    def _archive(self, fresh: list[Accepted]) -> None:
+        groups: dict[StreamKey, list[Accepted]] = defaultdict(list)
+        for a in fresh:
+            groups[(a.host_id, a.query_id)].append(a)
+        rows = [
+            (h, q, min(a.time for a in g), max(a.time for a in g), len(g),
+             self.zstd.compress(b"\n".join(a.line.raw for a in g)))
+            for (h, q), g in groups.items()
+        ]
+        if rows:
+            register(self.con, "_chunks", {
+                "host_id": ([r[0] for r in rows], I32), "query_id": ([r[1] for r in rows], I32),
+                "min_time": ([r[2] for r in rows], I64), "max_time": ([r[3] for r in rows], I64),
+                "lines": ([r[4] for r in rows], I32), "data": ([r[5] for r in rows], pa.binary()),
+            })
+            self.con.execute("INSERT INTO raw_chunks SELECT * FROM _chunks")
+            self.con.unregister("_chunks")
+
+    # -- status logs -------------------------------------------------------------------------
+    def _statuses(self, items: list[Accepted]) -> None:
+        if not items:
+            return
+        self.summary.statuses += len(items)
+        ps = [a.line.parsed for a in items]
+        assert all(isinstance(p, StatusLine) for p in ps)
+        sl = [p for p in ps if isinstance(p, StatusLine)]
+        register(self.con, "_status", {
+            "host_id": ([a.host_id for a in items], I32),
+            "identifier": ([p.identifier for p in sl], pa.string()),
+            "unix_time": ([p.unix_time for p in sl], I64),
+            "severity": ([p.severity for p in sl], I32),
+            "filename": ([p.filename for p in sl], pa.string()),
+            "line": ([p.line for p in sl], I32),
+            "message": ([p.message for p in sl], pa.string()),
+            "version": ([p.version for p in sl], pa.string()),
+        })
+        self.con.execute("INSERT INTO status_logs SELECT * FROM _status")
+        self.con.unregister("_status")
+
+    # -- events ------------------------------------------------------------------------------
+    def _events(self, items: list[Accepted]) -> None:
+        by_query: dict[int, list[Accepted]] = defaultdict(list)
+        for a in items:
+            by_query[a.query_id].append(a)
+        for qid, group in by_query.items():
+            info = self.catalog.by_id(qid)
+            hosts, unix, canon = [], [], []
+            for a in group:
+                p = a.line.parsed
+                assert isinstance(p, ResultLine)
+                for row in p.added:  # removed rows of event queries are buffer expiry, not facts
+                    hosts.append(a.host_id)
+                    unix.append(p.unix_time)
+                    canon.append(row.canon)
+            self.summary.rows += len(canon)
+            self._insert_events(info, hosts, unix, canon)
+
+    def _insert_events(self, info: QueryInfo, hosts: list[int], unix: list[int], canon: list[bytes]) -> None:
+        event_time = "COALESCE(TRY_CAST(NULLIF(_j.\"time\", '') AS BIGINT), _unix)" if "time" in info.columns else "_unix"
+        insert_rows(self.con, event_table(info.query_id), info, {"_host": hosts, "_unix": unix}, canon,
+                    {"_host": I32, "_unix": I64}, {"_time": event_time})
+
+    # -- state -------------------------------------------------------------------------------
+    def _states(self, items: list[Accepted]) -> None:
+        by_stream: dict[StreamKey, list[ResultLine]] = defaultdict(list)
+        for a in items:
+            assert isinstance(a.line.parsed, ResultLine)
+            by_stream[(a.host_id, a.query_id)].append(a.line.parsed)
+            self.summary.rows += len(a.line.parsed.added) + len(a.line.parsed.removed)
+        positions = self._positions(list(by_stream))
+        by_query: dict[int, dict[int, list[Execution]]] = defaultdict(dict)
+        rebuild: list[StreamKey] = []
+        for key, lines in by_stream.items():
+            execs = group_executions(lines)
+            last = positions.get(key)
+            if last is not None and execs[0].key <= last:
+                rebuild.append(key)
+            else:
+                by_query[key[1]][key[0]] = execs
+        for qid, streams in by_query.items():
+            StreamUpdate(self, self.catalog.by_id(qid)).extend(streams)
+        for host_id, qid in rebuild:
+            self.summary.rebuilt_streams += 1
+            rebuild_stream(self, host_id, qid)
+
+    def _positions(self, keys: list[StreamKey]) -> dict[StreamKey, tuple[int, int, int, bool]]:
+        register(self.con, "_touched", {
+            "host_id": ([k[0] for k in keys], I32), "query_id": ([k[1] for k in keys], I32)})
+        rows = self.con.execute(
+            "SELECT s.host_id, s.query_id, last_time, last_epoch, last_counter, last_snapshot "
+            "FROM streams s SEMI JOIN _touched USING (host_id, query_id)").fetchall()
+        self.con.unregister("_touched")
+        return {(h, q): (t, e, c, bool(s)) for h, q, t, e, c, s in rows}
+
+    # -- hosts -------------------------------------------------------------------------------
+    def _seen_hosts(self, fresh: list[Accepted]) -> None:
+        names: dict[tuple[int, str], list[int]] = {}
+        spans: dict[tuple[int, int], list[int]] = {}
+        for a in fresh:
+            p = a.line.parsed
+            assert p is not None
+            self.summary.hosts.add(a.host_id)
+            if a.query_id != STATUS_QUERY_ID:
+                self.summary.queries.add(a.query_id)
+            if isinstance(p, StatusLine) and p.unix_time is None:
+                continue
+            _widen(names, (a.host_id, p.identifier), a.time)
+            _widen(spans, (a.host_id, a.query_id), a.time)
+        if not names:
+            return
+        register(self.con, "_names", {
+            "host_id": ([k[0] for k in names], I32), "identifier": ([k[1] for k in names], pa.string()),
+            "lo": ([v[0] for v in names.values()], I64), "hi": ([v[1] for v in names.values()], I64)})
+        register(self.con, "_spans", {
+            "host_id": ([k[0] for k in spans], I32), "query_id": ([k[1] for k in spans], I32),
+            "lo": ([v[0] for v in spans.values()], I64), "hi": ([v[1] for v in spans.values()], I64)})
+        self.con.execute(
+            "INSERT INTO host_names SELECT host_id, identifier, lo, hi FROM _names "
+            "ON CONFLICT (host_id, identifier) DO UPDATE SET "
+            "first_seen = least(first_seen, excluded.first_seen), last_seen = greatest(last_seen, excluded.last_seen)")
+        for table, key in (("hosts", "host_id"), ("queries", "query_id")):
+            self.con.execute(
+                f"UPDATE {table} SET first_seen = least(coalesce(first_seen, s.lo), s.lo), "
+                f"last_seen = greatest(coalesce(last_seen, s.hi), s.hi) "
+                f"FROM (SELECT {key}, min(lo) lo, max(hi) hi FROM _spans GROUP BY ALL) s "
+                f"WHERE {table}.{key} = s.{key}")
+        self.con.unregister("_names")
+        self.con.unregister("_spans")
+
+
+def _widen(spans: dict, key: object, t: int) -> None:  # type: ignore[type-arg]
+    span = spans.get(key)
+    if span is None:
+        spans[key] = [t, t]
+    elif t < span[0]:
+        span[0] = t
+    elif t > span[1]:
+        span[1] = t
+
+
+class StreamUpdate:
+    """Applies executions to the streams of one state query and writes the result."""
+
+    def __init__(self, writer: BatchWriter, info: QueryInfo) -> None:
+        self.w = writer
+        self.con = writer.con
+        self.info = info
+        self.closes: list[tuple[int, Close]] = []  # closes of intervals opened before this batch
+        self.hist: list[tuple[int, Open, int]] = []  # opened and closed within the batch
+        self.cur: list[tuple[int, Open]] = []  # opened within the batch, still open
+        self.execs: list[tuple[int, Execution, bool]] = []
+        self.signals: list[tuple[int, Signal]] = []
+        self.states: dict[int, StreamState] = {}
+
+    def extend(self, streams: dict[int, list[Execution]]) -> None:
+        self.states = self._load_open(list(streams))
+        for host_id, execs in streams.items():
+            self._apply(host_id, self.states.setdefault(host_id, StreamState()), execs)
+        self._flush()
+
+    def _load_open(self, hosts: list[int]) -> dict[int, StreamState]:
+        register(self.con, "_hosts", {"_host": (hosts, I32)})
+        rows = self.con.execute(
+            f"SELECT _host, _rh, _from, _n FROM {cur_table(self.info.query_id)} "
+            "SEMI JOIN _hosts USING (_host) ORDER BY _host, _from, _n").fetchall()
+        meta = self.con.execute(
+            "SELECT host_id, epoch, counter, last_time, last_epoch, last_counter, last_snapshot "
+            "FROM streams WHERE query_id = ? AND host_id IN (SELECT _host FROM _hosts)",
+            [self.info.query_id]).fetchall()
+        self.con.unregister("_hosts")
+        states: dict[int, StreamState] = {}
+        for host_id, rh, start, n in rows:
+            states.setdefault(host_id, StreamState()).open.setdefault(rh, []).append((start, n))
+        for host_id, epoch, counter, t, e, c, s in meta:
+            state = states.setdefault(host_id, StreamState())
+            state.epoch, state.counter, state.last = epoch, counter, (t, e, c, bool(s))
+        return states
+
+    def _apply(self, host_id: int, state: StreamState, execs: list[Execution]) -> None:
+        pending: dict[tuple[int, int, int], Open] = {}
+        for ex in execs:
+            opened: list[Open] = []
+            closed: list[Close] = []
+            signals: list[Signal] = []
+            full = apply(state, ex, opened, closed, signals)
+            for c in closed:
+                o = pending.pop((c.row_hash, c.start, c.n), None)
+                if o is None:
+                    self.closes.append((host_id, c))
+                elif c.end > c.start:
+                    self.hist.append((host_id, o, c.end))
+            for o in opened:
+                pending[(o.row.hash, o.start, o.n)] = o
+            self.execs.append((host_id, ex, full))
+            self.signals.extend((host_id, s) for s in signals)
+        self.cur.extend((host_id, o) for o in pending.values())
+        self.states[host_id] = state
+
+    # -- writing -----------------------------------------------------------------------------
+    def _flush(self) -> None:
+        qid = self.info.query_id
+        self._close_existing()
+        types = {"_host": I32, "_from": I64, "_to": I64, "_n": I16, "_rh": U64}
+        insert_rows(self.con, hist_table(qid), self.info, {
+            "_host": [h for h, _, _ in self.hist], "_from": [o.start for _, o, _ in self.hist],
+            "_to": [end for _, _, end in self.hist], "_n": [o.n for _, o, _ in self.hist],
+            "_rh": [o.row.hash for _, o, _ in self.hist]}, [o.row.canon for _, o, _ in self.hist], types)
+        insert_rows(self.con, cur_table(qid), self.info, {
+            "_host": [h for h, _ in self.cur], "_from": [o.start for _, o in self.cur],
+            "_n": [o.n for _, o in self.cur], "_rh": [o.row.hash for _, o in self.cur]},
+            [o.row.canon for _, o in self.cur], types)
+        write_executions(self.con, qid, self.execs, self.signals)
+        write_positions(self.con, qid, self.states)
+
+    def _close_existing(self) -> None:
+        if not self.closes:
+            return
+        qid = self.info.query_id
+        register(self.con, "_closes", {
+            "_host": ([h for h, _ in self.closes], I32), "_rh": ([c.row_hash for _, c in self.closes], U64),
+            "_from": ([c.start for _, c in self.closes], I64), "_n": ([c.n for _, c in self.closes], I16),
+            "_end": ([c.end for _, c in self.closes], I64)})
+        cols = ", ".join(f"c.{_q(n)}" for n in self.info.columns)
+        self.con.execute(
+            f"INSERT INTO {hist_table(qid)} SELECT c._host, c._from, x._end, c._n, c._rh"
+            f"{', ' + cols if cols else ''} FROM {cur_table(qid)} c JOIN _closes x "
+            "USING (_host, _rh, _from, _n) WHERE x._end > c._from")
+        self.con.execute(
+            f"DELETE FROM {cur_table(qid)} c USING _closes x WHERE c._host = x._host "
+            "AND c._rh = x._rh AND c._from = x._from AND c._n = x._n")
+        self.con.unregister("_closes")
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def write_executions(
+    con: duckdb.DuckDBPyConnection, qid: int,
+    execs: list[tuple[int, Execution, bool]], signals: list[tuple[int, Signal]],
+) -> None:
+    if execs:
+        register(con, "_execs", {
+            "host_id": ([h for h, _, _ in execs], I32), "query_id": ([qid] * len(execs), I32),
+            "unix_time": ([e.time for _, e, _ in execs], I64), "epoch": ([e.epoch for _, e, _ in execs], I64),
+            "counter": ([e.counter for _, e, _ in execs], I64), "full_set": ([f for _, _, f in execs], pa.bool_()),
+            "added": ([len(e.added) for _, e, _ in execs], I32), "removed": ([len(e.removed) for _, e, _ in execs], I32)})
+        con.execute("INSERT INTO executions SELECT * FROM _execs")
+        con.unregister("_execs")
+    if signals:
+        register(con, "_signals", {
+            "host_id": ([h for h, _ in signals], I32), "query_id": ([qid] * len(signals), I32),
+            "unix_time": ([s.time for _, s in signals], I64), "kind": ([s.kind for _, s in signals], pa.string()),
+            "detail": ([s.detail for _, s in signals], pa.string())})
+        con.execute("INSERT INTO quality SELECT * FROM _signals")
+        con.unregister("_signals")
+
+
+def write_positions(con: duckdb.DuckDBPyConnection, qid: int, states: dict[int, StreamState]) -> None:
+    done = [(h, s) for h, s in states.items() if s.last is not None]
+    if not done:
+        return
+    register(con, "_pos", {
+        "host_id": ([h for h, _ in done], I32), "query_id": ([qid] * len(done), I32),
+        "last_time": ([s.last[0] for _, s in done if s.last], I64),
+        "last_epoch": ([s.last[1] for _, s in done if s.last], I64),
+        "last_counter": ([s.last[2] for _, s in done if s.last], I64),
+        "last_snapshot": ([s.last[3] for _, s in done if s.last], pa.bool_()),
+        "epoch": ([s.epoch for _, s in done], I64), "counter": ([s.counter for _, s in done], I64)})
+    con.execute("INSERT OR REPLACE INTO streams SELECT * FROM _pos")
+    con.unregister("_pos")
+
+
+def stream_lines(con: duckdb.DuckDBPyConnection, host_id: int, query_id: int) -> Iterable[ResultLine]:
+    """Every accepted line of one stream, from the raw archive."""
+    dctx = zstandard.ZstdDecompressor()
+    for (data,) in con.execute(
+        "SELECT data FROM raw_chunks WHERE host_id = ? AND query_id = ?", [host_id, query_id]
+    ).fetchall():
+        for raw in dctx.decompress(data).split(b"\n"):
+            parsed = parse_document(orjson.loads(raw))
+            if isinstance(parsed, ResultLine):
+                yield parsed
+
+
+def rebuild_stream(writer: BatchWriter, host_id: int, query_id: int) -> None:
+    """Drop one stream's intervals and replay it from its raw lines."""
+    con = writer.con
+    for table, col in ((cur_table(query_id), "_host"), (hist_table(query_id), "_host")):
+        con.execute(f"DELETE FROM {table} WHERE {col} = ?", [host_id])
+    for table in ("executions", "quality", "streams"):
+        con.execute(f"DELETE FROM {table} WHERE host_id = ? AND query_id = ?", [host_id, query_id])
+    execs = group_executions(stream_lines(con, host_id, query_id))
+    update = StreamUpdate(writer, writer.catalog.by_id(query_id))
+    update.states = {}
+    update._apply(host_id, StreamState(), execs)
+    update._flush()
+
+
+def rebuild_events(writer: BatchWriter, host_id: int, query_id: int) -> None:
+    """Drop one host's events of one query and reload them from the raw lines."""
+    writer.con.execute(f"DELETE FROM {event_table(query_id)} WHERE _host = ?", [host_id])
+    hosts, unix, canon = [], [], []
+    for line in stream_lines(writer.con, host_id, query_id):
+        for row in line.added:
+            hosts.append(host_id)
+            unix.append(line.unix_time)
+            canon.append(row.canon)
+    writer._insert_events(writer.catalog.by_id(query_id), hosts, unix, canon)

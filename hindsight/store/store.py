@@ -1,0 +1,115 @@
+"""The embedded store: one DuckDB file in the data directory, one writer.
+
+External file access is disabled on the connection (`enable_external_access=false`), so no SQL
+run through the store can read or write files or attach databases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from hindsight.errors import StoreError
+from hindsight.osquery.reader import Line, expand, read_lines
+from hindsight.settings import Settings
+from hindsight.store.catalog import Catalog
+from hindsight.store.ingest import BatchWriter, IngestSummary
+from hindsight.store.layout import DDL, LAYOUT_VERSION, SORT_KEYS, hist_table, quote
+
+DB_FILE = "hindsight.duckdb"
+Progress = Callable[[int, str], None]  # (bytes or lines done, current source)
+
+
+class Store:
+    """Owns the DuckDB connection and the catalog."""
+
+    def __init__(self, settings: Settings, read_only: bool = False) -> None:
+        self.settings = settings
+        self.read_only = read_only
+        path = Path(settings.data)
+        if read_only and not (path / DB_FILE).exists():
+            raise StoreError(f"no Hindsight store in {path}: run `hindsight ingest` first (or set --data)")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            self.con = duckdb.connect(
+                str(path / DB_FILE),
+                read_only=read_only,
+                config={"enable_external_access": False},
+            )
+        except (duckdb.Error, OSError) as exc:
+            raise StoreError(f"cannot open the store in {path}: {exc}") from exc
+        self.con.execute("SET enable_progress_bar = false")
+        self.con.execute("SET TimeZone = 'UTC'")
+        if not read_only:
+            self.con.execute(DDL)
+            self.con.execute("INSERT OR IGNORE INTO meta VALUES ('layout', ?)", [LAYOUT_VERSION])
+        self.catalog = Catalog(self.con, settings.event_queries)
+
+    def close(self) -> None:
+        self.con.close()
+
+    # -- ingest ------------------------------------------------------------------------------
+    def ingest(self, sources: Iterable[str | Path], progress: Progress | None = None) -> IngestSummary:
+        if self.read_only:
+            raise StoreError("the store is open read-only")
+        import time
+
+        start = time.perf_counter()
+        summary = IngestSummary()
+        writer = BatchWriter(self.con, self.catalog, summary)
+        for batch in self._batches(sources, progress):
+            writer.write(batch)
+        self.compact()
+        summary.seconds = time.perf_counter() - start
+        return summary
+
+    def _batches(self, sources: Iterable[str | Path], progress: Progress | None) -> Iterator[list[Line]]:
+        """Lines in batches, never cutting between lines of one execution."""
+        size = self.settings.batch_lines
+        batch: list[Line] = []
+        last: Any = None
+        done = 0
+        for source in expand(sources):
+            for line in read_lines(source, self.settings.max_line_bytes):
+                p = line.parsed
+                key = (getattr(p, "host_key", None), getattr(p, "name", None), getattr(p, "unix_time", None))
+                if len(batch) >= size and key != last:
+                    yield batch
+                    batch = []
+                batch.append(line)
+                last = key
+                done += 1
+                if progress and done % 10_000 == 0:
+                    progress(done, str(source))
+        if batch:
+            yield batch
+        if progress:
+            progress(done, "")
+
+    # -- compaction --------------------------------------------------------------------------
+    def compact(self, force: bool = False) -> int:
+        """Re-sort history tables whose unsorted tail grew past the ratio. Returns tables sorted."""
+        sorted_tables = 0
+        for info in list(self.catalog.queries.values()):
+            if info.is_event:
+                continue
+            table = hist_table(info.query_id)
+            (rows,) = self.con.execute(f"SELECT count(*) FROM {table}").fetchone() or (0,)
+            (done,) = self.con.execute(
+                "SELECT sorted_rows FROM queries WHERE query_id = ?", [info.query_id]
+            ).fetchone() or (0,)
+            if rows == 0 or (not force and rows - done <= self.settings.compact_ratio * rows):
+                continue
+            keys = [quote(k) for k in SORT_KEYS.get(info.os_table or "", ()) if k in info.columns]
+            order = ", ".join([*keys, "_host", "_from"])
+            self.con.execute("BEGIN TRANSACTION")
+            self.con.execute(f"CREATE TABLE {table}_sorted AS SELECT * FROM {table} ORDER BY {order}")
+            self.con.execute(f"DROP TABLE {table}")
+            self.con.execute(f"ALTER TABLE {table}_sorted RENAME TO {table}")
+            self.con.execute("UPDATE queries SET sorted_rows = ? WHERE query_id = ?", [rows, info.query_id])
+            self.con.execute("COMMIT")
+            sorted_tables += 1
+        return sorted_tables
