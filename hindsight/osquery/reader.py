@@ -85,7 +85,8 @@ def _open(source: Path | str) -> IO[bytes]:
     magic = raw.read(4)
     raw.seek(0)
     if magic[:2] == GZIP_MAGIC:
-        return io.BufferedReader(gzip.GzipFile(fileobj=raw))  # type: ignore[arg-type]
+        raw.close()
+        return io.BufferedReader(gzip.open(source, "rb"), buffer_size=1 << 20)  # type: ignore[arg-type]
     if magic == ZSTD_MAGIC:
         reader = zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
         return io.BufferedReader(reader, buffer_size=1 << 20)

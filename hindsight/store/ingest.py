@@ -113,11 +113,12 @@ class BatchWriter:
 
     # -- identity and dedupe -----------------------------------------------------------------
     def _identify(self, lines: list[Line]) -> list[Accepted]:
-        """Ids, and a dedupe key per line: its content hash plus its repeat count within one
-        execution of one source (identical event-format lines of one execution are real rows)."""
+        """Ids, and a dedupe key per line: its content hash, plus its repeat count when the same
+        line comes again right after itself (osquery writes identical rows of one execution
+        next to each other; a retried request re-sends lines after others)."""
         out: list[Accepted] = []
-        run: tuple[int, int, int] | None = None
-        repeats: dict[int, int] = {}
+        previous: tuple[int, int, int] | None = None
+        repeat = 0
         for line in lines:
             p = line.parsed
             if isinstance(p, StatusLine):
@@ -127,12 +128,10 @@ class BatchWriter:
                 assert isinstance(p, ResultLine)
                 host_id = self.catalog.host_id(p.host_key)
                 qid, t, key = self.catalog.query(p.name, p.columns).query_id, p.unix_time, p.key
-            if (host_id, qid, t) != run:
-                run, repeats = (host_id, qid, t), {}
-            seen = repeats.get(key, 0)
-            repeats[key] = seen + 1
-            if seen:
-                key = xxhash.xxh3_64_intdigest(key.to_bytes(8, "little") + seen.to_bytes(4, "little"))
+            repeat = repeat + 1 if (host_id, qid, key) == previous else 0
+            previous = (host_id, qid, key)
+            if repeat:
+                key = xxhash.xxh3_64_intdigest(key.to_bytes(8, "little") + repeat.to_bytes(4, "little"))
             out.append(Accepted(line, host_id, qid, t, key))
         return out
 

@@ -1,0 +1,237 @@
+"""osqueryd emulation: schedule with splay, differential/snapshot/event execution, counters,
+epochs and serialization of every line (FORMATS.md §1-§2)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from typing import Protocol
+
+import orjson
+
+from .fleet import HostProfile, Session
+from .rand import rng_for
+from .serialize import (
+    LineMeta, Row, batch_line, event_line, osquery_sort_key, row_bytes, snapshot_line,
+    typed_row_bytes,
+)
+from .tables import BUILDERS, QuerySpec, columns, host_queries, mask_for
+from .world import World
+
+SPLAY_PERCENT = 10  # --schedule_splay_percent
+_CACHE_MAX = 20_000
+
+
+class Sink(Protocol):
+    def emit(self, kind: str, t: int, unix_time: int, line: bytes, nrows: int) -> None: ...
+
+    def new_process(self) -> None: ...
+
+
+class TruthSink(Protocol):
+    def write(self, data: bytes) -> None: ...
+
+
+class QueryState:
+    """One scheduled query on one host: its RocksDB state and serialization caches."""
+
+    def __init__(self, spec: QuerySpec, platform: str, numerics: bool) -> None:
+        self.spec = spec
+        self.cols = columns(spec.table, platform)
+        self.mask = mask_for(spec.table, platform)
+        self.name = orjson.dumps(spec.name)
+        self.numerics = numerics
+        self.stored: list[Row] | None = None  # None: new query (or wiped database)
+        self.epoch = -1
+        self.counter = 0
+        self.seen = -1
+        self.rows: list[Row] = []
+        self.truth_bytes = b""
+        self.log_bytes = b""
+        self.interval = spec.interval
+        self._cache: dict[Row, tuple[bytes, bytes]] = {}
+
+    def reset_db(self) -> None:
+        self.stored, self.epoch, self.counter = None, -1, 0
+
+    def encode(self, row: Row) -> tuple[bytes, bytes]:
+        """(all-strings JSON, JSON as logged under this host's numerics)."""
+        b = self._cache.get(row)
+        if b is None:
+            s = row_bytes(self.cols, row)
+            b = (s, typed_row_bytes(self.cols, self.mask, row) if self.numerics else s)
+            if len(self._cache) >= _CACHE_MAX:
+                self._cache.clear()
+            self._cache[row] = b
+        return b
+
+    def logged(self, rows: list[Row]) -> list[bytes]:
+        return [self.encode(r)[1] for r in rows]
+
+    def set_rows(self, rows: list[Row]) -> list[Row]:
+        if rows != self.rows:
+            self.rows, self.truth_bytes, self.log_bytes = rows, b"", b""
+        return self.rows
+
+    def truth_json(self) -> bytes:
+        if not self.truth_bytes:
+            self.truth_bytes = b"[" + b",".join(self.encode(r)[0] for r in self.rows) + b"]"
+        return self.truth_bytes
+
+    def log_json(self) -> bytes:
+        if not self.log_bytes:
+            self.log_bytes = b",".join(self.logged(self.rows))
+        return self.log_bytes
+
+
+def multiset_diff(
+    old: list[Row], new: list[Row], mask: tuple[bool, ...]
+) -> tuple[list[Row], list[Row]]:
+    """osquery's diff(): added in current order; removed = leftovers of the stored multiset,
+    in std::multiset<RowTyped> order."""
+    left = Counter(old)
+    added: list[Row] = []
+    for r in new:
+        if left[r] > 0:
+            left[r] -= 1
+        else:
+            added.append(r)
+    removed = [r for r, n in left.items() for _ in range(n)]
+    removed.sort(key=lambda r: osquery_sort_key(mask, r))
+    return added, removed
+
+
+class Osqueryd:
+    def __init__(self, seed: int, prof: HostProfile, world: World, sink: Sink,
+                 truth: TruthSink) -> None:
+        self.p = prof
+        self.w = world
+        self.sink = sink
+        self.truth = truth
+        self.rng = rng_for(seed, "osqueryd", prof.index)
+        self.queries = [QueryState(q, prof.platform, prof.numerics)
+                        for q in host_queries(prof.platform, prof.has("procsnap"))]
+        self.meta = LineMeta(prof.numerics, prof.uuid)
+        self.epoch = prof.epochs[0][1]
+        self._ei = 0
+        self._hi = 0
+        self.meta.set_hostname(prof.hostnames[0][1])
+        self.executions = 0
+
+    def run(self) -> None:
+        for sess in self.p.sessions:
+            self._start(sess)
+            for t, qi in self._schedule(sess):
+                self.w.advance(t)
+                self._clock(t)
+                self._execute(self.queries[qi], t)
+        self.w.advance(self.p.end)
+
+    def _start(self, sess: Session) -> None:
+        if sess.dbwipe:
+            for q in self.queries:
+                q.reset_db()
+            self.w.clear_events()
+        self.sink.new_process()
+        for q in self.queries:  # splay is drawn at config load, i.e. at each start
+            d = q.spec.interval * SPLAY_PERCENT // 100
+            q.interval = q.spec.interval + self.rng.randint(-d, d)
+
+    def _schedule(self, sess: Session) -> Iterator[tuple[int, int]]:
+        runs = [
+            (t, qi)
+            for qi, q in enumerate(self.queries)
+            for t in range(sess.start + q.interval, sess.end, q.interval)
+        ]
+        runs.sort()
+        return iter(runs)
+
+    def _clock(self, t: int) -> None:
+        ep, hn = self.p.epochs, self.p.hostnames
+        while self._ei + 1 < len(ep) and ep[self._ei + 1][0] <= t:
+            self._ei += 1
+            self.epoch = ep[self._ei][1]
+        while self._hi + 1 < len(hn) and hn[self._hi + 1][0] <= t:
+            self._hi += 1
+            self.meta.set_hostname(hn[self._hi][1])
+
+    def _rows(self, q: QueryState) -> list[Row]:
+        v = self.w.versions[q.spec.domain]
+        if v != q.seen:
+            q.seen = v
+            cols = q.cols
+            q.set_rows([tuple(d[c] for c in cols) for d in BUILDERS[q.spec.table](self.w)])
+        return q.rows
+
+    def _execute(self, q: QueryState, t: int) -> None:
+        self.executions += 1
+        ht = t + self.p.clock_offset
+        if q.spec.event:
+            self._run_events(q, t, ht)
+        elif q.spec.snapshot:
+            self._run_snapshot(q, t, ht)
+        else:
+            self._run_differential(q, t, ht)
+
+    def _write_truth(self, q: QueryState, ht: int, rows_json: bytes) -> None:
+        self.truth.write(
+            b'{"query":' + q.name + b',"unixTime":' + str(ht).encode() + b',"epoch":'
+            + str(self.epoch).encode() + b',"counter":' + str(q.counter).encode()
+            + b',"rows":' + rows_json + b"}\n"
+        )
+
+    def _run_differential(self, q: QueryState, t: int, ht: int) -> None:
+        rows = self._rows(q)
+        if q.stored is None or q.epoch != self.epoch:
+            q.stored, q.epoch, q.counter = rows, self.epoch, 0
+            self._log_diff(q, t, ht, rows, [], reset=True)
+        elif rows is not q.stored:
+            added, removed = multiset_diff(q.stored, rows, q.mask)
+            q.stored = rows
+            if added or removed:
+                q.counter += 1
+                self._log_diff(q, t, ht, added, removed, reset=False)
+        self._write_truth(q, ht, q.truth_json())
+
+    def _log_diff(self, q: QueryState, t: int, ht: int, added: list[Row], removed: list[Row],
+                  reset: bool) -> None:
+        meta = self.meta.meta(ht, self.epoch, q.counter)
+        if self.p.event_format:
+            for action, rows in ((b"removed", removed), (b"added", added)):
+                for rb in q.logged(rows):
+                    self.sink.emit("results", t, ht, event_line(q.name, meta, rb, action), 1)
+            return
+        if added or removed or reset:  # 5.8+: an empty reset still writes a batch line
+            line = batch_line(q.name, meta, b",".join(q.logged(removed)),
+                              b",".join(q.logged(added)))
+            self.sink.emit("results", t, ht, line, len(added) + len(removed))
+
+    def _run_snapshot(self, q: QueryState, t: int, ht: int) -> None:
+        rows = self._rows(q)
+        meta = self.meta.meta(ht, self.epoch, 0)
+        if self.p.snapshot_events:
+            for rb in q.logged(rows):
+                self.sink.emit("snapshots", t, ht, event_line(q.name, meta, rb, b"snapshot"), 1)
+        else:
+            self.sink.emit("snapshots", t, ht, snapshot_line(q.name, meta, q.log_json()),
+                           len(rows))
+        self._write_truth(q, ht, q.truth_json())
+
+    def _run_events(self, q: QueryState, t: int, ht: int) -> None:
+        evs = self.w.take_events(q.spec.table)
+        if q.stored is None or q.epoch != self.epoch:
+            q.stored, q.epoch, q.counter = [], self.epoch, 0
+        if not evs:
+            return
+        q.counter += 1
+        meta = self.meta.meta(ht, self.epoch, q.counter)
+        cols, mask, num = q.cols, q.mask, q.numerics
+        strs = [row_bytes(cols, r) for r in evs]
+        logged = [typed_row_bytes(cols, mask, r) for r in evs] if num else strs
+        if self.p.event_format:
+            for rb in logged:
+                self.sink.emit("results", t, ht, event_line(q.name, meta, rb, b"added"), 1)
+        else:
+            self.sink.emit("results", t, ht, batch_line(q.name, meta, b"", b",".join(logged)),
+                           len(evs))
+        self._write_truth(q, ht, b"[" + b",".join(strs) + b"]")

@@ -1,0 +1,67 @@
+"""Reading files as osquery and relays write them."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+import zstandard
+
+from hindsight.osquery.lines import ResultLine, StatusLine
+from hindsight.osquery.reader import expand, read_lines
+
+LINE = b'{"name":"q","hostIdentifier":"h","unixTime":1,"columns":{"a":"1"},"action":"added"}'
+
+
+def test_plain_gzip_and_zstd(tmp_path: Path) -> None:
+    (tmp_path / "a.log").write_bytes(LINE + b"\n")
+    (tmp_path / "b.log.gz").write_bytes(gzip.compress(LINE + b"\r\n\n" + LINE))
+    (tmp_path / "c.log.2.zst").write_bytes(zstandard.ZstdCompressor().compress(LINE + b"\n"))
+    lines = [ln for f in expand([tmp_path]) for ln in read_lines(f, 1 << 20)]
+    assert len(lines) == 4 and all(isinstance(ln.parsed, ResultLine) for ln in lines)
+
+
+def test_rotated_files_oldest_first(tmp_path: Path) -> None:
+    names = ["osqueryd.results.log", "osqueryd.results.log.1", "osqueryd.results.log.2.zst",
+             "osqueryd.results.log.10.zst", "osqueryd.INFO.20240101-000000.1"]
+    for n in names:
+        (tmp_path / n).write_bytes(b"")
+    order = [p.name for p in expand([tmp_path])]  # type: ignore[union-attr]
+    assert order == ["osqueryd.results.log.10.zst", "osqueryd.results.log.2.zst",
+                     "osqueryd.results.log.1", "osqueryd.results.log"]
+
+
+def test_tls_body_pretty_printed(samples: Path) -> None:
+    body = samples / "fleetdm__fleet__server__service__frontend_test.go.requestBody.tls-logger.json"
+    lines = list(read_lines(body, 1 << 20))
+    assert [ln.number for ln in lines] == [1, 2]
+    assert all(isinstance(ln.parsed, ResultLine) and ln.parsed.shape == "snapshot" for ln in lines)
+
+
+def test_tls_status_body(tmp_path: Path) -> None:
+    body = {"node_key": "k", "log_type": "status", "data": [
+        {"hostIdentifier": "h", "unixTime": 5, "severity": 0, "filename": "f.cpp", "line": 3, "message": "hi", "version": "5.12.1"}]}
+    path = tmp_path / "status.json"
+    path.write_bytes(orjson.dumps(body, option=orjson.OPT_INDENT_2))
+    (line,) = read_lines(path, 1 << 20)
+    assert isinstance(line.parsed, StatusLine) and line.parsed.message == "hi"
+
+
+def test_long_line_is_rejected_and_the_next_one_read(tmp_path: Path) -> None:
+    path = tmp_path / "big.log"
+    path.write_bytes(b'{"x":"' + b"a" * 5000 + b'"}\n' + LINE + b"\n")
+    first, second = read_lines(path, 1000)
+    assert first.parsed is None and "exceeds the 1000-byte limit" in (first.error or "")
+    assert first.number == 1 and second.number == 2 and second.parsed is not None
+
+
+def test_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Stdin:
+        buffer = io.BytesIO(LINE + b"\n" + LINE + b"\n")
+
+    monkeypatch.setattr(sys, "stdin", Stdin)
+    assert [ln.where for ln in read_lines("-", 1 << 20)] == ["-:1", "-:2"]
