@@ -66,6 +66,8 @@ def _check_functions(tree: exp.Expression) -> None:
 
 
 def _rewrite_table(table: exp.Table, at: int, catalog: Catalog, ctes: set[str]) -> None:
+    if isinstance(table.this, exp.GenerateSeries):  # range(), generate_series(): computed rows
+        return
     if not isinstance(table.this, exp.Identifier):
         raise ForbiddenSQL(f"table functions are not allowed: {table.this.sql(dialect='duckdb')}")
     if table.args.get("db") or table.args.get("catalog"):

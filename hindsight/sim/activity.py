@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import random
 
-from .catalog import COMMANDS, CRON_COMMANDS, USB_DRIVES, USB_FILES, USER_APPS
+from .catalog import (
+    BURSTS, COMMANDS, CRON_COMMANDS, MONITORING, USB_DRIVES, USB_FILES, USER_APPS,
+)
 from .fleet import FIRST_NAMES, HOUR, HostProfile, Session
 from .network import SitePlan
 from .rand import hex_id
@@ -69,10 +71,11 @@ def _background(w: World, rng: random.Random, s: Session) -> None:
         return
     if p.kind == "server":
         _cron(w, rng, s)
+        _monitoring(w, rng, s)
         if p.platform == "linux":
             _logins(w, rng, s, "ops", "pts/{n}", 4 * HOUR, 0.2)
         return
-    _commands(w, rng, s, p.user, s.start + 120, s.end, 150.0, 0.03)
+    _commands(w, rng, s, p.user, s.start + 120, s.end, 90.0, 0.03)
     _apps(w, rng, s)
     t = s.start
     while (t := t + _exp(rng, 6 * HOUR)) < s.end - HOUR:
@@ -85,10 +88,24 @@ def _background(w: World, rng: random.Random, s: Session) -> None:
 def _commands(w: World, rng: random.Random, s: Session, user: str, a: int, b: int,
               mean: float, sudo: float) -> None:
     cmds = COMMANDS[w.p.platform]
+    burst = BURSTS[w.p.platform]
     t = a
-    while (t := t + _exp(rng, mean)) < b - 5:
+    while (t := t + _exp(rng, mean)) < b - 30:
         path, cmd = cmds[rng.randrange(len(cmds))]
         w.push(t, "exec", user, path, cmd, rng.random() < sudo, 0, 0, "")
+        if cmd.startswith(("make", "python3 -m pytest", "python3 manage.py")):
+            for k in range(rng.randint(3, 14)):  # a build or test run forks children
+                cpath, ccmd = burst[rng.randrange(len(burst))]
+                w.push(t + 1 + k // 3, "exec", user, cpath, ccmd, False, 0, 0, "")
+
+
+def _monitoring(w: World, rng: random.Random, s: Session) -> None:
+    """A health-check agent forks a small pipeline every two minutes."""
+    t = s.start + rng.randint(30, 150)
+    while t < s.end - 5:
+        for k, (path, cmd) in enumerate(MONITORING):
+            w.push(t + k // 2, "exec", "root", path, cmd, False, 0, 0, "")
+        t += 120
 
 
 def _apps(w: World, rng: random.Random, s: Session) -> None:

@@ -125,6 +125,22 @@ COMMANDS: dict[str, tuple[tuple[str, str], ...]] = {
                ("/usr/bin/ssh", "ssh web-0001"), ("/bin/ps", "ps aux"),
                ("/usr/bin/vim", "vim notes.md"), ("/opt/homebrew/bin/brew", "brew update")),
 }
+BURSTS: dict[str, tuple[tuple[str, str], ...]] = {
+    "linux": (("/usr/bin/cc", "cc -O2 -c src/parser.c -o build/parser.o"),
+              ("/usr/lib/gcc/x86_64-linux-gnu/12/cc1", "cc1 -quiet src/parser.c"),
+              ("/usr/bin/ld", "ld -o build/app build/parser.o build/main.o"),
+              ("/usr/bin/python3.12", "python3 -c import sys; print(sys.version)"),
+              ("/usr/bin/git", "git rev-parse HEAD"), ("/usr/bin/sh", "sh -c ./configure")),
+    "darwin": (("/usr/bin/clang", "clang -O2 -c src/parser.c"),
+               ("/usr/bin/ld", "ld -o build/app build/parser.o"),
+               ("/opt/homebrew/bin/python3", "python3 -c import django"),
+               ("/usr/bin/git", "git rev-parse HEAD"), ("/bin/sh", "sh -c ./manage.py check")),
+}
+MONITORING: tuple[tuple[str, str], ...] = (
+    ("/usr/bin/sh", "/bin/sh -c /usr/local/bin/check_health.sh"),
+    ("/usr/bin/curl", "curl -fsS -m 5 http://127.0.0.1:8080/healthz"),
+    ("/usr/bin/awk", "awk /MemAvailable/ {print $2} /proc/meminfo"),
+)
 CRON_COMMANDS: tuple[tuple[str, str], ...] = (
     ("/usr/bin/run-parts", "run-parts --report /etc/cron.hourly"),
     ("/usr/bin/logrotate", "/usr/sbin/logrotate /etc/logrotate.conf"),

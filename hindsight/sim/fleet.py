@@ -139,8 +139,8 @@ def _hostnames(rng: random.Random, slot: Slot, index: int, user: str) -> tuple[s
 def _power_off(rng: random.Random, start: int, end: int) -> list[tuple[int, int]]:
     out = []
     for d in range(math.ceil((end - start) / DAY)):
-        a = start + d * DAY + 19 * HOUR + rng.randint(-HOUR, HOUR)
-        b = a + rng.randint(8 * HOUR, 11 * HOUR)
+        a = start + d * DAY + 2 * HOUR + rng.randint(-HOUR, HOUR)
+        b = a + rng.randint(5 * HOUR, 8 * HOUR)
         if a < end:
             out.append((a, min(b, end)))
     return out
@@ -201,6 +201,9 @@ def make_profile(cfg: SimConfig, index: int) -> HostProfile:
     if "skew" in slot.features:
         offset = rng.choice((-1, 1)) * rng.randint(120, 900)
     offline = _offline(rng, start, end) if "offline" in slot.features else []
+    features = slot.features
+    if rng.random() < 0.4:  # processes as a snapshot query on part of the fleet
+        features = features | {"procsnap"}
     return HostProfile(
         index=index,
         block=block,
@@ -211,7 +214,7 @@ def make_profile(cfg: SimConfig, index: int) -> HostProfile:
         event_format=slot.event_format,
         numerics=slot.numerics,
         snapshot_events=slot.snapshot_events,
-        features=slot.features,
+        features=features,
         clock_offset=offset,
         node_key=hex_id(rng, 16),
         user=user,

@@ -4,7 +4,7 @@ epochs and serialization of every line (FORMATS.md §1-§2)."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import orjson
@@ -49,6 +49,7 @@ class QueryState:
         self.truth_bytes = b""
         self.log_bytes = b""
         self.interval = spec.interval
+        self.truth_head = b'{"query":' + self.name + b',"unixTime":'
         self._cache: dict[Row, tuple[bytes, bytes]] = {}
 
     def reset_db(self) -> None:
@@ -117,15 +118,35 @@ class Osqueryd:
         self._hi = 0
         self.meta.set_hostname(prof.hostnames[0][1])
         self.executions = 0
+        self._runs: list[tuple[int, int]] = []
 
     def run(self) -> None:
+        w, heap = self.w, self.w.heap
+        runners = [self._runner(q) for q in self.queries]
+        queries = self.queries
         for sess in self.p.sessions:
             self._start(sess)
+            next_clock = self._next_clock()
             for t, qi in self._schedule(sess):
-                self.w.advance(t)
-                self._clock(t)
-                self._execute(self.queries[qi], t)
-        self.w.advance(self.p.end)
+                if heap and heap[0][0] <= t:
+                    w.advance(t)
+                if t >= next_clock:
+                    self._clock(t)
+                    next_clock = self._next_clock()
+                runners[qi](queries[qi], t, t + self.p.clock_offset)
+            self.executions += len(self._runs)
+        w.advance(self.p.end)
+
+    def _runner(self, q: QueryState) -> Callable[[QueryState, int, int], None]:
+        if q.spec.event:
+            return self._run_events
+        return self._run_snapshot if q.spec.snapshot else self._run_differential
+
+    def _next_clock(self) -> int:
+        ep, hn = self.p.epochs, self.p.hostnames
+        nxt = [ep[self._ei + 1][0]] if self._ei + 1 < len(ep) else []
+        nxt += [hn[self._hi + 1][0]] if self._hi + 1 < len(hn) else []
+        return min(nxt, default=1 << 62)
 
     def _start(self, sess: Session) -> None:
         if sess.dbwipe:
@@ -144,6 +165,7 @@ class Osqueryd:
             for t in range(sess.start + q.interval, sess.end, q.interval)
         ]
         runs.sort()
+        self._runs = runs
         return iter(runs)
 
     def _clock(self, t: int) -> None:
@@ -163,21 +185,10 @@ class Osqueryd:
             q.set_rows([tuple(d[c] for c in cols) for d in BUILDERS[q.spec.table](self.w)])
         return q.rows
 
-    def _execute(self, q: QueryState, t: int) -> None:
-        self.executions += 1
-        ht = t + self.p.clock_offset
-        if q.spec.event:
-            self._run_events(q, t, ht)
-        elif q.spec.snapshot:
-            self._run_snapshot(q, t, ht)
-        else:
-            self._run_differential(q, t, ht)
-
     def _write_truth(self, q: QueryState, ht: int, rows_json: bytes) -> None:
         self.truth.write(
-            b'{"query":' + q.name + b',"unixTime":' + str(ht).encode() + b',"epoch":'
-            + str(self.epoch).encode() + b',"counter":' + str(q.counter).encode()
-            + b',"rows":' + rows_json + b"}\n"
+            b'%s%d,"epoch":%d,"counter":%d,"rows":%s}\n'
+            % (q.truth_head, ht, self.epoch, q.counter, rows_json)
         )
 
     def _run_differential(self, q: QueryState, t: int, ht: int) -> None:

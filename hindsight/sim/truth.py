@@ -24,10 +24,8 @@ class TruthWriter:
         self._fh: BinaryIO = path.open("wb")
         self._z = zstandard.ZstdCompressor(level=level).stream_writer(self._fh)
         self._buf = bytearray()
-        self.records = 0
 
     def write(self, data: bytes) -> None:
-        self.records += 1
         self._buf += data
         if len(self._buf) >= FLUSH:
             self._z.write(self._buf)

@@ -73,6 +73,9 @@ class World:
         self.inode = 1_000_000 + self.rng.randrange(1_000_000)
         self.notes: dict[str, Any] = {}
         self.shell: dict[str, int] = {}
+        self._names_v = -1
+        self._by_name: dict[str, User] = {}
+        self._exe: dict[str, dict[str, str]] = {}
 
     # ------------------------------------------------------------------ plumbing
     def push(self, t: int, name: str, *args: Any) -> None:
@@ -102,10 +105,10 @@ class World:
             self.events[k] = []
 
     def user(self, name: str) -> User | None:
-        for u in self.users:
-            if u.username == name:
-                return u
-        return None
+        if self._names_v != self.versions["users"]:
+            self._names_v = self.versions["users"]
+            self._by_name = {u.username: u for u in self.users}
+        return self._by_name.get(name)
 
     def uid_of(self, name: str) -> int:
         if name in ("", "root", "SYSTEM"):
@@ -128,9 +131,14 @@ class World:
 
     # ------------------------------------------------------------------ processes
     def _pid(self) -> int:
-        step = self.rng.randint(1, 40)
-        self.next_pid += step * 4 if not self.posix else step
-        return self.next_pid
+        pid_max = {"linux": 4_194_304, "darwin": 99_998, "windows": 4_194_304}[self.p.platform]
+        while True:
+            step = self.rng.randint(1, 8)
+            self.next_pid += step * 4 if not self.posix else step
+            if self.next_pid > pid_max:
+                self.next_pid = 300 + step
+            if self.next_pid not in self.procs:
+                return self.next_pid
 
     def spawn(self, t: int, spec: ProcSpec, parent: int, cwd: str = "/") -> Proc:
         name, path, cmdline, user = spec
@@ -234,22 +242,36 @@ class World:
         return self.sid_seq
 
     # ------------------------------------------------------------------ events
+    def _exe_template(self, path: str) -> dict[str, str]:
+        """Static columns of a process event for an executable (its file's stat)."""
+        tpl = self._exe.get(path)
+        if tpl is None:
+            crc = zlib.crc32(path.encode())
+            mtime = 1_690_000_000 + crc % 20_000_000
+            tpl = {"atime": str(mtime + crc % 5_000_000), "btime": "", "ctime": str(mtime),
+                   "mode": "0100755", "mtime": str(mtime), "owner_gid": "0", "owner_uid": "0",
+                   "path": path}
+            if self.p.platform == "linux":
+                tpl["syscall"] = "execve"
+            else:
+                tpl.update(btime=str(mtime - 86_400), status="0")
+            self._exe[path] = tpl
+        return tpl
+
     def exec_event(self, t: int, p: Proc, auid: int) -> dict[str, str]:
+        return self.exec_row(t, p.pid, p.parent, p.path, p.cmdline, p.cwd, p.uid, p.gid, auid)
+
+    def exec_row(self, t: int, pid: int, parent: int, path: str, cmdline: str, cwd: str,
+                 uid: int, gid: int, auid: int) -> dict[str, str]:
         if not self.posix:
             return {}
-        crc = zlib.crc32(p.path.encode())
-        mtime = 1_690_000_000 + crc % 20_000_000
-        d = {"atime": str(mtime + crc % 5_000_000), "auid": str(auid), "btime": "",
-             "cmdline": p.cmdline, "ctime": str(mtime), "cwd": p.cwd, "egid": str(p.egid),
-             "euid": str(p.euid), "gid": str(p.gid), "mode": "0100755", "mtime": str(mtime),
-             "owner_gid": "0", "owner_uid": "0", "parent": str(p.parent), "path": p.path,
-             "pid": str(p.pid), "time": str(self.hclock(t)), "uid": str(p.uid),
-             "uptime": str(t - self.boot_time)}
+        d = dict(self._exe_template(path))
+        su, sg = str(uid), str(gid)
+        d.update(auid=str(auid), cmdline=cmdline, cwd=cwd, egid=sg, euid=su, gid=sg,
+                 parent=str(parent), pid=str(pid), time=str(t + self.p.clock_offset), uid=su,
+                 uptime=str(t - self.boot_time))
         if self.p.platform == "linux":
-            d.update(fsgid=str(p.egid), fsuid=str(p.euid), sgid=str(p.egid), suid=str(p.euid),
-                     syscall="execve")
-        else:
-            d.update(btime=str(mtime - 86_400), status="0")
+            d.update(fsgid=sg, fsuid=su, sgid=sg, suid=su)
         self._emit("process_events", d)
         return d
 
@@ -304,6 +326,12 @@ class World:
         if u is None:
             return
         parent = self.shell.get(user) or next(iter(self.procs), 1)
+        if dur <= 0 and not tag:  # short-lived: an exec event, never seen by `processes`
+            if self.posix:
+                uid, gid = (0, 0) if sudo else (u.uid, u.gid)
+                self.exec_row(t, self._pid(), parent, path, cmdline, u.directory, uid, gid,
+                              u.uid)
+            return
         name = path.replace("\\", "/").rsplit("/", 1)[-1]
         cwd = u.directory if self.posix else ""
         p = self.spawn(t, (name, path, cmdline, "" if sudo else user), parent, cwd)

@@ -1,0 +1,118 @@
+"""Time-travel SQL: FOR SYSTEM_TIME in all its forms, names, and the read-only fence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import hindsight
+from hindsight.errors import ForbiddenSQL, QueryError, UnknownQuery
+from tests.helpers import batch, event, write
+
+USERS = "pack_ir_users"
+
+
+@pytest.fixture
+def fleet(hs: hindsight.Hindsight, tmp_path: Path) -> hindsight.Hindsight:
+    """uid 1001 is alice until 1000, then bob (uid reused); a process runs as 1001 at 500 and 1500."""
+    hs.ingest([write(
+        tmp_path / "a.log",
+        batch(USERS, 100, [{"uid": "0", "username": "root"}, {"uid": "1001", "username": "alice"}], counter=0),
+        batch(USERS, 1000, [{"uid": "1001", "username": "bob"}], [{"uid": "1001", "username": "alice"}], counter=1),
+        event("process_events", 520, "added", {"pid": "7", "uid": "1001", "time": "500", "path": "/bin/sh"}),
+        event("process_events", 1520, "added", {"pid": "8", "uid": "1001", "time": "1500", "path": "/bin/cp"}),
+        event("pack_net_interface_addresses", 100, "added", {"address": "10.1.2.3", "interface": "eth0"}, counter=0),
+        event("pack_net_interface_addresses", 100, "added", {"address": "10.9.9.9", "interface": "eth1"},
+              counter=0, uuid="U-2", host="db-01"),
+    )])
+    return hs
+
+
+def test_plain_table_is_state_at_option(fleet: hindsight.Hindsight) -> None:
+    assert fleet.sql("SELECT username FROM users WHERE uid = 1001", at=999).rows == [("alice",)]
+    assert fleet.sql("SELECT username FROM users WHERE uid = 1001", at=1000).rows == [("bob",)]
+
+
+def test_as_of_literal_iso_and_unix(fleet: hindsight.Hindsight) -> None:
+    q = "SELECT username FROM users FOR SYSTEM_TIME AS OF {} WHERE uid = 1001"
+    assert fleet.sql(q.format("'1970-01-01T00:08:20Z'")).rows == [("alice",)]
+    assert fleet.sql(q.format("1500")).rows == [("bob",)]
+
+
+def test_event_joined_with_state_as_of_its_own_time(fleet: hindsight.Hindsight) -> None:
+    rows = fleet.sql(
+        "SELECT e.time, e.host, e.path, u.username FROM process_events e "
+        "JOIN users FOR SYSTEM_TIME AS OF e.time u ON u.host = e.host AND u.uid = e.uid ORDER BY e.time"
+    ).rows
+    assert rows == [(500, "web-07", "/bin/sh", "alice"), (1500, "web-07", "/bin/cp", "bob")]
+
+
+def test_left_join_keeps_events_without_state(fleet: hindsight.Hindsight) -> None:
+    rows = fleet.sql(
+        "SELECT e.pid, u.username FROM process_events e LEFT JOIN users FOR SYSTEM_TIME AS OF e.time - 600 u "
+        "ON u.host_key = e.host_key AND u.uid = e.uid ORDER BY e.pid"
+    ).rows
+    assert rows == [(7, None), (8, "alice")]
+
+
+def test_all_and_between_give_intervals(fleet: hindsight.Hindsight) -> None:
+    rows = fleet.sql("SELECT username, valid_from, valid_to FROM users FOR SYSTEM_TIME ALL WHERE uid = 1001 ORDER BY 2").rows
+    assert rows == [("alice", 100, 1000), ("bob", 1000, None)]
+    between = fleet.sql("SELECT username FROM users FOR SYSTEM_TIME BETWEEN 1200 AND 1300 WHERE uid = 1001").rows
+    assert between == [("bob",)]
+
+
+def test_which_host_had_ip(fleet: hindsight.Hindsight) -> None:
+    rows = fleet.sql("SELECT host FROM interface_addresses WHERE address = '10.9.9.9'", at=200).rows
+    assert rows == [("db-01",)]
+
+
+def test_names_full_short_and_suggestions(fleet: hindsight.Hindsight) -> None:
+    assert fleet.sql(f"SELECT count(*) FROM {USERS}", at=200).rows == [(2,)]
+    assert fleet.sql('SELECT count(*) FROM "pack_ir_users"', at=200).rows == [(2,)]
+    with pytest.raises(UnknownQuery, match="did you mean 'users'"):
+        fleet.sql("SELECT * FROM usres")
+
+
+def test_ctes_and_subqueries(fleet: hindsight.Hindsight) -> None:
+    rows = fleet.sql("WITH x AS (SELECT uid FROM users) SELECT count(*) FROM x WHERE uid IN (SELECT uid FROM users)", at=200).rows
+    assert rows == [(2,)]
+
+
+@pytest.mark.parametrize("statement", [
+    "DROP TABLE hosts",
+    "INSERT INTO users VALUES (1)",
+    "ATTACH '/tmp/x.db' AS x",
+    "COPY (SELECT 1) TO '/tmp/x.csv'",
+    "SELECT * FROM read_csv('/etc/passwd')",
+    "SELECT read_text('/etc/passwd')",
+    "SELECT * FROM hosts",
+    "SELECT * FROM main.cur_1",
+    "SELECT 1; SELECT 2",
+    "SET threads = 1",
+    "PRAGMA version",
+])
+def test_read_only_fence(fleet: hindsight.Hindsight, statement: str) -> None:
+    with pytest.raises((ForbiddenSQL, UnknownQuery, QueryError)):
+        fleet.sql(statement)
+
+
+def test_errors_point_at_their_position(fleet: hindsight.Hindsight) -> None:
+    with pytest.raises(QueryError) as info:
+        fleet.sql("SELECT username FROM users WHERE uid = = 1")
+    assert info.value.line == 1 and info.value.col is not None
+
+
+def test_rows_are_bounded(tmp_path: Path) -> None:
+    with hindsight.open(tmp_path / "d", max_rows=1) as hs:
+        hs.ingest([write(tmp_path / "a.log", batch(USERS, 1, [{"uid": "1"}, {"uid": "2"}], counter=0))])
+        result = hs.sql("SELECT uid FROM users ORDER BY uid", at=5)
+        assert result.truncated and result.rows == [(1,)]
+
+
+def test_time_is_bounded(tmp_path: Path) -> None:
+    with hindsight.open(tmp_path / "d", query_timeout_s=0.2) as hs:
+        hs.ingest([write(tmp_path / "a.log", batch(USERS, 1, [{"uid": "1"}], counter=0))])
+        with pytest.raises(QueryError, match="stopped after"):
+            hs.sql("SELECT count(*) FROM users a, range(100000000) r(i), range(100) s(j)")

@@ -1,0 +1,56 @@
+"""Bad input is kept aside with where and why, and never loses or corrupts anything else."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import hindsight
+from tests.helpers import event, write
+
+IA = "pack_net_interface_addresses"
+
+
+def test_bad_lines_are_reported_and_the_rest_stored(hs: hindsight.Hindsight, tmp_path: Path) -> None:
+    good1 = event(IA, 100, "added", {"address": "10.0.0.1"}, counter=0)
+    good2 = event(IA, 200, "added", {"address": "10.0.0.2"}, counter=1)
+    path = write(
+        tmp_path / "mixed.log",
+        good1,
+        good1[:40],  # truncated JSON
+        b'{"name":"q","hostIdentifier":"h","unixTime":"later","columns":{},"action":"added"}',  # wrong type
+        b'{"name":"q","hostIdentifier":"h","columns":{},"action":"added"}',  # missing field
+        os.urandom(300).replace(b"\n", b"x"),  # binary garbage
+        b"[1,2,3]",
+        good2,
+    )
+    summary = hs.ingest([path])
+    assert summary.rejected == 5 and summary.lines == 7
+    reasons = dict(summary.rejections)
+    assert "invalid JSON" in reasons[f"{path}:2"]
+    assert reasons[f"{path}:3"].startswith("unixTime: must be an integer")
+    assert reasons[f"{path}:4"] == "unixTime: missing"
+    assert "expected a JSON object" in reasons[f"{path}:6"]
+    assert sorted(r["address"] for r in hs.state(IA, at=300).dicts()) == ["10.0.0.1", "10.0.0.2"]
+    kept = hs.rejects().dicts()
+    assert [(r["line"], r["reason"][:12]) for r in kept][:1] == [(2, "invalid JSON")]
+
+
+def test_a_50_mb_line_is_refused_without_blocking(tmp_path: Path) -> None:
+    path = tmp_path / "huge.log"
+    with path.open("wb") as f:
+        f.write(event(IA, 100, "added", {"address": "a"}, counter=0) + b"\n")
+        f.write(b'{"name":"' + b"x" * (50 * 1024 * 1024) + b'"}\n')
+        f.write(event(IA, 200, "added", {"address": "b"}, counter=1) + b"\n")
+    with hindsight.open(tmp_path / "data", max_line_bytes=1024 * 1024) as hs:
+        summary = hs.ingest([path])
+        assert summary.rejected == 1
+        assert "exceeds the 1048576-byte limit" in summary.rejections[0][1]
+        assert len(hs.state(IA, at=300).rows) == 2
+
+
+def test_empty_and_blank_files(hs: hindsight.Hindsight, tmp_path: Path) -> None:
+    (tmp_path / "empty.log").write_bytes(b"")
+    (tmp_path / "blank.log").write_bytes(b"\n\n  \n")
+    summary = hs.ingest([tmp_path / "empty.log", tmp_path / "blank.log"])
+    assert (summary.lines, summary.rejected) == (0, 0)
