@@ -1,10 +1,10 @@
 """Hindsight: the state of every osquery table on every host, at any instant of recorded history.
 
-    import hindsight
-    with hindsight.open("hindsight-data") as hs:
-        hs.ingest(["/var/log/osquery"])
-        hs.sql("SELECT host FROM interface_addresses WHERE address = '10.1.2.3'",
-               at="2026-11-01T14:03:00Z")
+import hindsight
+with hindsight.open("hindsight-data") as hs:
+    hs.ingest(["/var/log/osquery"])
+    hs.sql("SELECT host FROM interface_addresses WHERE address = '10.1.2.3'",
+           at="2026-11-01T14:03:00Z")
 """
 
 from hindsight.api import Hindsight, Result, open

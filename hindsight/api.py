@@ -1,10 +1,10 @@
 """The library: everything the command line does is one call here.
 
-    import hindsight
-    with hindsight.open("hindsight-data") as hs:
-        hs.ingest(["/var/log/osquery"])
-        hs.sql("SELECT host FROM interface_addresses WHERE address = '10.1.2.3'",
-               at="2026-11-01T14:03:00Z").dicts()
+import hindsight
+with hindsight.open("hindsight-data") as hs:
+    hs.ingest(["/var/log/osquery"])
+    hs.sql("SELECT host FROM interface_addresses WHERE address = '10.1.2.3'",
+           at="2026-11-01T14:03:00Z").dicts()
 """
 
 from __future__ import annotations
@@ -48,7 +48,9 @@ class Result:
 class Hindsight:
     """A Hindsight store in a data directory."""
 
-    def __init__(self, data: str | Path | None = None, *, read_only: bool = False, **settings: Any) -> None:
+    def __init__(
+        self, data: str | Path | None = None, *, read_only: bool = False, **settings: Any
+    ) -> None:
         self.settings = Settings.from_env(data=data, **settings)
         self.store = Store(self.settings, read_only=read_only)
 
@@ -62,7 +64,9 @@ class Hindsight:
         self.store.close()
 
     # -- writing -----------------------------------------------------------------------------
-    def ingest(self, sources: Iterable[str | Path], progress: Progress | None = None) -> IngestSummary:
+    def ingest(
+        self, sources: Iterable[str | Path], progress: Progress | None = None
+    ) -> IngestSummary:
         """Read osquery result and status lines from files, directories or '-' (stdin)."""
         return self.store.ingest(sources, progress)
 
@@ -77,7 +81,9 @@ class Hindsight:
         instant = parse_time(at)
         host_ids = self.host_ids(hosts) if hosts else None
         if info.is_event:
-            raise QueryError(f"{info.name} is an event query: it has no state; use sql() to read its events")
+            raise QueryError(
+                f"{info.name} is an event query: it has no state; use sql() to read its events"
+            )
         sql = f"SELECT * FROM {relations.state_as_of(info, instant, host_ids)} ORDER BY ALL"
         return self._run(sql)
 
@@ -148,6 +154,6 @@ class Hindsight:
         return Result(columns, rows[: self.settings.max_rows], truncated, elapsed)
 
 
-def open(data: str | Path | None = None, *, read_only: bool = False, **settings: Any) -> Hindsight:  # noqa: A001
+def open(data: str | Path | None = None, *, read_only: bool = False, **settings: Any) -> Hindsight:
     """Open (or create) the store in DATA (default $HINDSIGHT_DATA or ./hindsight-data)."""
     return Hindsight(data, read_only=read_only, **settings)

@@ -22,15 +22,23 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 data_option = click.option(
-    "--data", envvar="HINDSIGHT_DATA", default="hindsight-data", show_default=True,
-    type=click.Path(file_okay=False, path_type=Path), help="Data directory (env HINDSIGHT_DATA).",
+    "--data",
+    envvar="HINDSIGHT_DATA",
+    default="hindsight-data",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Data directory (env HINDSIGHT_DATA).",
 )
 
 
 def output_options(func: F) -> F:
     """--format, stacked on every command that prints rows."""
     return click.option(
-        "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS),
+        default="table",
+        show_default=True,
         help="table, json (one array of row objects) or csv.",
     )(func)
 
@@ -55,7 +63,9 @@ def show(result: Result, fmt: str) -> None:
         err.print(f"[yellow]truncated to {len(result.rows)} rows (HINDSIGHT_MAX_ROWS)[/yellow]")
 
 
-@click.group(epilog="Settings (environment): " + "; ".join(f"{e}: {h}" for _, e, _, h in describe()))
+@click.group(
+    epilog="Settings (environment): " + "; ".join(f"{e}: {h}" for _, e, _, h in describe())
+)
 @click.version_option(package_name="hindsight")
 def main() -> None:
     """Hindsight keeps every osquery result row as validity intervals and answers "as of T"."""
@@ -69,7 +79,9 @@ def ingest(paths: tuple[str, ...], data: Path) -> None:
     """Read osquery result logs (files, directories, gzip/zstd, TLS bodies, or - for stdin)."""
     with Hindsight(data) as hs, _progress() as bar:
         task = bar.add_task("ingest", total=None)
-        summary = hs.ingest(paths, lambda n, src: bar.update(task, description=f"{n:,} lines {Path(src).name}"))
+        summary = hs.ingest(
+            paths, lambda n, src: bar.update(task, description=f"{n:,} lines {Path(src).name}")
+        )
     for where, reason in summary.rejections:
         err.print(f"{where}: {reason}", highlight=False, markup=False)
     if summary.rejected > len(summary.rejections):
@@ -80,8 +92,14 @@ def ingest(paths: tuple[str, ...], data: Path) -> None:
 
 
 def _progress() -> Progress:
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                    console=err, transient=True, disable=not err.is_terminal)
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
 
 
 @main.command()

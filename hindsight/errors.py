@@ -1,15 +1,15 @@
 """Hindsight's exceptions: one root, a small tree.
 
-    HindsightError
-    ├── InputError            bad input from the user (time, name, option)
-    │   ├── BadTime           a TIME that is neither ISO 8601 nor unix seconds
-    │   ├── UnknownQuery      a query name that was never recorded (suggests the closest)
-    │   └── UnknownHost       a host that was never recorded (suggests the closest)
-    ├── BadLine               one osquery line that cannot be read (kept aside, never fatal)
-    ├── QueryError            time-travel SQL that is invalid, forbidden or failed
-    │   ├── ForbiddenSQL      anything but a read-only SELECT over recorded queries
-    │   └── QueryTimeout      a query that ran past its time bound
-    └── StoreError            the data directory cannot be opened or written
+HindsightError
+├── InputError            bad input from the user (time, name, option)
+│   ├── BadTime           a TIME that is neither ISO 8601 nor unix seconds
+│   ├── UnknownQuery      a query name that was never recorded (suggests the closest)
+│   └── UnknownHost       a host that was never recorded (suggests the closest)
+├── BadLine               one osquery line that cannot be read (kept aside, never fatal)
+├── QueryError            time-travel SQL that is invalid, forbidden or failed
+│   ├── ForbiddenSQL      anything but a read-only SELECT over recorded queries
+│   └── QueryTimeout      a query that ran past its time bound
+└── StoreError            the data directory cannot be opened or written
 """
 
 from __future__ import annotations

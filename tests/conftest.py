@@ -11,8 +11,12 @@ from hypothesis import HealthCheck, settings
 
 import hindsight
 
-settings.register_profile("ci", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("deep", max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+settings.register_profile(
+    "ci", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "deep", max_examples=400, deadline=None, suppress_health_check=list(HealthCheck)
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "osquery" / "samples"

@@ -59,8 +59,13 @@ def emit(host: Host, query: str, numeric_cols: set[str] = frozenset()) -> list[l
     out: list[list[bytes]] = []
     for i, run in enumerate(host.runs):
         head = {
-            "name": query, "hostIdentifier": host.names[i], "calendarTime": calendar(run.time),
-            "unixTime": run.time, "epoch": 0, "counter": 0, "numerics": host.numerics,
+            "name": query,
+            "hostIdentifier": host.names[i],
+            "calendarTime": calendar(run.time),
+            "unixTime": run.time,
+            "epoch": 0,
+            "counter": 0,
+            "numerics": host.numerics,
             "decorations": {"host_uuid": host.uuid, "hostname": host.names[i]},
         }
         cur = Counter(run.rows)
@@ -97,14 +102,27 @@ def _snapshot(head: dict[str, Any], run: Run, host: Host, numeric_cols: set[str]
 
 
 def _diff_lines(
-    head: dict[str, Any], added: list[Row], removed: list[Row], host: Host, numeric_cols: set[str], full: bool
+    head: dict[str, Any],
+    added: list[Row],
+    removed: list[Row],
+    host: Host,
+    numeric_cols: set[str],
+    full: bool,
 ) -> list[bytes]:
     if host.shape == "batch":
-        diff = {"removed": [_row_obj(r, host, numeric_cols) for r in removed],
-                "added": [_row_obj(r, host, numeric_cols) for r in added]}
+        diff = {
+            "removed": [_row_obj(r, host, numeric_cols) for r in removed],
+            "added": [_row_obj(r, host, numeric_cols) for r in added],
+        }
         return [orjson.dumps({"diffResults": diff, **head})]
-    lines = [orjson.dumps({**head, "columns": _row_obj(r, host, numeric_cols), "action": "removed"}) for r in removed]
-    lines += [orjson.dumps({**head, "columns": _row_obj(r, host, numeric_cols), "action": "added"}) for r in added]
+    lines = [
+        orjson.dumps({**head, "columns": _row_obj(r, host, numeric_cols), "action": "removed"})
+        for r in removed
+    ]
+    lines += [
+        orjson.dumps({**head, "columns": _row_obj(r, host, numeric_cols), "action": "added"})
+        for r in added
+    ]
     return lines
 
 
@@ -119,4 +137,10 @@ def truth_at(host: Host, t: int) -> Counter[Row] | None:
 
 
 def canon(row: dict[str, Any]) -> Row:
-    return tuple(sorted((k, "" if v is None else str(v)) for k, v in row.items() if k not in ("host", "host_key")))
+    return tuple(
+        sorted(
+            (k, "" if v is None else str(v))
+            for k, v in row.items()
+            if k not in ("host", "host_key")
+        )
+    )

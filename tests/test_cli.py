@@ -28,18 +28,32 @@ def run(env: dict[str, str], *args: str, input: bytes | None = None) -> tuple[in
 
 @pytest.fixture
 def loaded(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
-    path = write(tmp_path / "r.log",
-                 event(IA, 1793541600, "added", {"address": "10.1.2.3", "interface": "eth0"}, counter=0),
-                 event(IA, 1793541900, "removed", {"address": "10.1.2.3", "interface": "eth0"}, counter=1),
-                 event(IA, 1793541900, "added", {"address": "10.1.2.3", "interface": "eth0"}, counter=0, uuid="U-2", host="lap-2"))
+    path = write(
+        tmp_path / "r.log",
+        event(IA, 1793541600, "added", {"address": "10.1.2.3", "interface": "eth0"}, counter=0),
+        event(IA, 1793541900, "removed", {"address": "10.1.2.3", "interface": "eth0"}, counter=1),
+        event(
+            IA,
+            1793541900,
+            "added",
+            {"address": "10.1.2.3", "interface": "eth0"},
+            counter=0,
+            uuid="U-2",
+            host="lap-2",
+        ),
+    )
     code, out, _ = run(env, "ingest", str(path))
     assert code == 0 and "lines: 3" in out and "hosts: 2" in out
     return env
 
 
 def test_who_had_the_ip_in_one_sql_line(loaded: dict[str, str]) -> None:
-    sql = f"SELECT host FROM interface_addresses WHERE address = '10.1.2.3'"
-    for at, host in (("2026-11-01T14:03:00Z", "web-07"), ("2026-11-01T14:05:00+00:00", "lap-2"), ("1793541780", "web-07")):
+    sql = "SELECT host FROM interface_addresses WHERE address = '10.1.2.3'"
+    for at, host in (
+        ("2026-11-01T14:03:00Z", "web-07"),
+        ("2026-11-01T14:05:00+00:00", "lap-2"),
+        ("1793541780", "web-07"),
+    ):
         code, out, err = run(loaded, "sql", sql, "--at", at, "--format", "json")
         assert code == 0, err
         assert orjson.loads(out) == [{"host": host}]
@@ -49,7 +63,9 @@ def test_state_formats(loaded: dict[str, str]) -> None:
     code, out, _ = run(loaded, "state", IA, "--at", "1793541700", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(out)))
     assert code == 0 and [(r["host"], r["address"]) for r in rows] == [("web-07", "10.1.2.3")]
-    code, out, _ = run(loaded, "state", "interface_addresses", "--at", "1793541700", "--host", "web-07")
+    code, out, _ = run(
+        loaded, "state", "interface_addresses", "--at", "1793541700", "--host", "web-07"
+    )
     assert code == 0 and "10.1.2.3" in out and "web-07" in out
 
 
@@ -70,15 +86,27 @@ def test_listings(loaded: dict[str, str]) -> None:
 
 
 def test_rejected_lines_exit_1_after_storing_the_rest(env: dict[str, str], tmp_path: Path) -> None:
-    path = write(tmp_path / "bad.log", event(IA, 100, "added", {"address": "a"}, counter=0), b"{oops")
+    path = write(
+        tmp_path / "bad.log", event(IA, 100, "added", {"address": "a"}, counter=0), b"{oops"
+    )
     code, out, err = run(env, "ingest", str(path))
     assert code == 1 and f"{path}:2: invalid JSON" in err and "lines rejected: 1" in out
-    code, out, _ = run(env, "sql", "SELECT count(*) AS n FROM interface_addresses", "--at", "200", "--format", "json")
+    code, out, _ = run(
+        env,
+        "sql",
+        "SELECT count(*) AS n FROM interface_addresses",
+        "--at",
+        "200",
+        "--format",
+        "json",
+    )
     assert orjson.loads(out) == [{"n": 1}]
 
 
 def test_stdin_and_rebuild(env: dict[str, str]) -> None:
-    code, out, _ = run(env, "ingest", "-", input=event(IA, 100, "added", {"address": "a"}, counter=0) + b"\n")
+    code, out, _ = run(
+        env, "ingest", "-", input=event(IA, 100, "added", {"address": "a"}, counter=0) + b"\n"
+    )
     assert code == 0 and "lines: 1" in out
     code, out, _ = run(env, "rebuild")
     assert code == 0 and "rebuilt 1 streams" in out

@@ -65,11 +65,15 @@ def _pieces(fleet: list[Host], rnd: random.Random) -> list[list[bytes]]:
 
 def _check(hs: hindsight.Hindsight, fleet: list[Host]) -> None:
     for host in fleet:
-        instants = sorted({r.time for r in host.runs} | {r.time + 1 for r in host.runs} | {host.runs[0].time - 1})
+        instants = sorted(
+            {r.time for r in host.runs} | {r.time + 1 for r in host.runs} | {host.runs[0].time - 1}
+        )
         for t in instants:
             want = truth_at(host, t) or Counter()
             got = Counter(canon(r) for r in hs.state(QUERY, at=t, hosts=[host.uuid]).dicts())
-            assert got == want, f"{host.uuid} ({host.shape}) at {t}: missing {want - got}, extra {got - want}"
+            assert got == want, (
+                f"{host.uuid} ({host.shape}) at {t}: missing {want - got}, extra {got - want}"
+            )
 
 
 @given(fleet=hosts(), seed=st.integers(0, 2**16), batch=st.sampled_from([3, 50_000]))
@@ -94,11 +98,20 @@ def test_typed_uid_matches_whatever_numerics(fleet: list[Host]) -> None:
     """uid = 1001 finds the row whether the host logged numbers or strings."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "all.log"
-        path.write_bytes(b"\n".join(l for h in fleet for e in emit(h, QUERY, NUMERIC) for l in e) + b"\n")
+        path.write_bytes(
+            b"\n".join(ln for h in fleet for e in emit(h, QUERY, NUMERIC) for ln in e) + b"\n"
+        )
         with hindsight.open(Path(tmp) / "data") as hs:
             hs.ingest([path])
             for host in fleet:
                 t = host.runs[-1].time
-                want = sum(1 for r in (truth_at(host, t) or Counter()).elements() if dict(r)["uid"] == "1001")
-                got = hs.sql(f"SELECT count(*) FROM users WHERE uid = 1001 AND host_key = '{host.uuid.lower()}'", at=t).rows
+                want = sum(
+                    1
+                    for r in (truth_at(host, t) or Counter()).elements()
+                    if dict(r)["uid"] == "1001"
+                )
+                got = hs.sql(
+                    f"SELECT count(*) FROM users WHERE uid = 1001 AND host_key = '{host.uuid.lower()}'",
+                    at=t,
+                ).rows
                 assert got == [(want,)]

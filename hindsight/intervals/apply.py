@@ -81,7 +81,11 @@ def group_executions(lines: Iterable[ResultLine]) -> list[Execution]:
 
 
 def apply(
-    state: StreamState, ex: Execution, opened: list[Open], closed: list[Close], signals: list[Signal]
+    state: StreamState,
+    ex: Execution,
+    opened: list[Open],
+    closed: list[Close],
+    signals: list[Signal],
 ) -> bool:
     """Apply one execution to the stream's open intervals, appending what opened and closed.
 
@@ -102,7 +106,13 @@ def _is_full(state: StreamState, ex: Execution, signals: list[Signal]) -> bool:
         return True
     reset = ex.counter == 0 or (state.epoch is not None and ex.epoch != state.epoch)
     if reset and ex.removed:
-        signals.append(Signal(ex.time, "reset_with_removed", "counter 0 or new epoch with removed rows: applied as a diff"))
+        signals.append(
+            Signal(
+                ex.time,
+                "reset_with_removed",
+                "counter 0 or new epoch with removed rows: applied as a diff",
+            )
+        )
         return False
     return reset
 
@@ -111,7 +121,13 @@ def _check_counter(state: StreamState, ex: Execution, signals: list[Signal]) -> 
     if ex.snapshot or ex.counter is None or state.counter is None or ex.epoch != state.epoch:
         return
     if ex.counter > state.counter + 1:
-        signals.append(Signal(ex.time, "counter_gap", f"counter {state.counter} -> {ex.counter}: executions missing"))
+        signals.append(
+            Signal(
+                ex.time,
+                "counter_gap",
+                f"counter {state.counter} -> {ex.counter}: executions missing",
+            )
+        )
 
 
 def _open(state: StreamState, row: Row, time: int, opened: list[Open]) -> None:
@@ -132,15 +148,29 @@ def _close(state: StreamState, row_hash: int, time: int, closed: list[Close]) ->
     return True
 
 
-def _diff(state: StreamState, ex: Execution, opened: list[Open], closed: list[Close], signals: list[Signal]) -> None:
+def _diff(
+    state: StreamState,
+    ex: Execution,
+    opened: list[Open],
+    closed: list[Close],
+    signals: list[Signal],
+) -> None:
     missing = sum(1 for row in ex.removed if not _close(state, row.hash, ex.time, closed))
     if missing:
-        signals.append(Signal(ex.time, "removed_not_open", f"{missing} removed rows were not in the state"))
+        signals.append(
+            Signal(ex.time, "removed_not_open", f"{missing} removed rows were not in the state")
+        )
     for row in ex.added:
         _open(state, row, ex.time, opened)
 
 
-def _replace(state: StreamState, ex: Execution, opened: list[Open], closed: list[Close], signals: list[Signal]) -> None:
+def _replace(
+    state: StreamState,
+    ex: Execution,
+    opened: list[Open],
+    closed: list[Close],
+    signals: list[Signal],
+) -> None:
     wanted = Counter(row.hash for row in ex.added)
     dropped = 0
     for row_hash in list(state.open):
@@ -153,4 +183,10 @@ def _replace(state: StreamState, ex: Execution, opened: list[Open], closed: list
         if wanted[row.hash] > have:
             _open(state, row, ex.time, opened)
     if dropped and not ex.snapshot:
-        signals.append(Signal(ex.time, "reset_closed_rows", f"reset (counter 0 or new epoch) closed {dropped} rows osquery never reported removed; a pre-5.19 purge diff would not have"))
+        signals.append(
+            Signal(
+                ex.time,
+                "reset_closed_rows",
+                f"reset (counter 0 or new epoch) closed {dropped} rows osquery never reported removed; a pre-5.19 purge diff would not have",
+            )
+        )

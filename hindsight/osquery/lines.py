@@ -85,11 +85,12 @@ def parse_document(doc: Any) -> Parsed:
         diff = doc["diffResults"]
         if not isinstance(diff, dict):
             raise BadLine("must be an object with added and removed", "diffResults")
-        added = _rows(diff.get("added"), "diffResults.added")
-        removed = _rows(diff.get("removed"), "diffResults.removed")
+        text = _all_text(doc)
+        added = _rows(diff.get("added"), "diffResults.added", text)
+        removed = _rows(diff.get("removed"), "diffResults.removed", text)
         return _result(doc, Shape.BATCH, added, removed)
     if "snapshot" in doc:
-        return _result(doc, Shape.SNAPSHOT, _rows(doc["snapshot"], "snapshot"), ())
+        return _result(doc, Shape.SNAPSHOT, _rows(doc["snapshot"], "snapshot", _all_text(doc)), ())
     if "columns" in doc:
         return _event_line(doc)
     raise BadLine("not an osquery result or status line (no diffResults, snapshot or columns)")
@@ -101,7 +102,7 @@ def _looks_like_status(doc: dict[str, Any]) -> bool:
 
 def _event_line(doc: dict[str, Any]) -> ResultLine:
     action = doc.get("action")
-    row = _rows([doc["columns"]], "columns")
+    row = _rows([doc["columns"]], "columns", _all_text(doc))
     if action == "added":
         return _result(doc, Shape.EVENT, row, ())
     if action == "removed":
@@ -124,7 +125,9 @@ def _result(
     counter = _int(doc, "counter")
     columns = _columns(doc, shape)
     header = f"{host_key}\x00{name}\x00{unix_time}\x00{epoch}\x00{counter}\x00{shape}".encode()
-    key = _hash(header + _row_sum(added).to_bytes(8, "little") + _row_sum(removed).to_bytes(8, "little"))
+    key = _hash(
+        header + _row_sum(added).to_bytes(8, "little") + _row_sum(removed).to_bytes(8, "little")
+    )
     return ResultLine(
         host_key, identifier, name, unix_time, epoch, counter, shape, added, removed, columns, key
     )
@@ -175,19 +178,31 @@ def _int(doc: dict[str, Any], field: str, required: bool = False) -> int | None:
     raise BadLine(f"must be an integer, got {orjson.dumps(value).decode()[:40]}", field)
 
 
-def _rows(value: Any, field: str) -> tuple[Row, ...]:
+def _all_text(doc: dict[str, Any]) -> bool:
+    """Lines written with numerics off (or before the flag existed) hold text values only."""
+    numerics = doc.get("numerics", doc.get("logNumericsAsNumbers", False))
+    return numerics is False or numerics == "false"
+
+
+def _rows(value: Any, field: str, text: bool = False) -> tuple[Row, ...]:
     if value is None or value == "":
         return ()
     if not isinstance(value, list):
         raise BadLine(f"must be an array of rows, got {type(value).__name__}", field)
-    return tuple(_row(r, field) for r in value)
+    return tuple([_row(r, field, text) for r in value])
 
 
-def _row(row: Any, field: str) -> Row:
+def _row(row: Any, field: str, text: bool) -> Row:
     if not isinstance(row, dict):
         raise BadLine(f"a row must be an object, got {type(row).__name__}", field)
     try:
-        canon = orjson.dumps({k: v if v.__class__ is str else _text(v) for k, v in row.items()}, option=_SORT)
+        canon = orjson.dumps(row, option=_SORT) if text else b""
+        # numerics off: every value is text, which the canonical form shows as one `":"` per
+        # column (quotes inside values are escaped); otherwise convert the values one by one
+        if canon.count(b'":"') != len(row):
+            canon = orjson.dumps(
+                {k: v if v.__class__ is str else _text(v) for k, v in row.items()}, option=_SORT
+            )
     except (TypeError, orjson.JSONEncodeError) as exc:
         raise BadLine(str(exc), field) from None
     return Row(_hash(canon), canon)
@@ -209,7 +224,8 @@ def _text(value: Any) -> str:
 
 def _status(doc: dict[str, Any]) -> StatusLine:
     identifier = doc.get("hostIdentifier")
-    decorations = doc.get("decorations") if isinstance(doc.get("decorations"), dict) else doc
+    found = doc.get("decorations")
+    decorations: dict[str, Any] = found if isinstance(found, dict) else doc
     uuid = decorations.get("host_uuid") or decorations.get("uuid")
     host_key = str(uuid).lower() if uuid else str(identifier or "")
     return StatusLine(

@@ -54,7 +54,7 @@ def expand(paths: Iterable[str | Path]) -> list[Path | str]:
         path = Path(p)
         if path.is_dir():
             files = [f for f in path.rglob("*") if f.is_file() and not _GLOG.search(f.name)]
-            out.extend(sorted(files, key=_rotation_order))
+            out.extend(sorted(files, key=_rotation_order))  # type: ignore[arg-type]
         else:
             out.append(path)
     return out
@@ -80,17 +80,17 @@ def read_lines(source: Path | str, max_line_bytes: int) -> Iterator[Line]:
 
 def _open(source: Path | str) -> IO[bytes]:
     if source == "-":
-        return io.BufferedReader(sys.stdin.buffer)  # type: ignore[arg-type]
+        return sys.stdin.buffer
     raw = open(source, "rb")  # noqa: SIM115 - returned to a with-block
     magic = raw.read(4)
     raw.seek(0)
     if magic[:2] == GZIP_MAGIC:
         raw.close()
-        return io.BufferedReader(gzip.open(source, "rb"), buffer_size=1 << 20)  # type: ignore[arg-type]
+        return io.BufferedReader(gzip.open(source, "rb"), buffer_size=1 << 20)
     if magic == ZSTD_MAGIC:
         reader = zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
         return io.BufferedReader(reader, buffer_size=1 << 20)
-    return io.BufferedReader(raw, buffer_size=1 << 20)  # type: ignore[arg-type]
+    return io.BufferedReader(raw, buffer_size=1 << 20)
 
 
 def _is_document(stream: IO[bytes], head: bytes) -> bool:
@@ -149,7 +149,13 @@ def _jsonl(origin: str, stream: IO[bytes], limit: int) -> Iterator[Line]:
         number += 1
         if len(raw) > limit and not raw.endswith(b"\n"):
             size = len(raw) + _skip_rest(stream)
-            yield Line(origin, number, raw[:200], None, f"line of {size} bytes exceeds the {limit}-byte limit")
+            yield Line(
+                origin,
+                number,
+                raw[:200],
+                None,
+                f"line of {size} bytes exceeds the {limit}-byte limit",
+            )
             continue
         raw = raw.rstrip(b"\r\n")
         if not raw.strip():
@@ -172,5 +178,11 @@ def _decode(origin: str, number: int, raw: bytes) -> Line:
     except orjson.JSONDecodeError as exc:
         return Line(origin, number, raw, None, f"invalid JSON: {exc}")
     if isinstance(doc, dict) and isinstance(doc.get("data"), list) and "log_type" in doc:
-        return Line(origin, number, raw, None, "a TLS logger body on one line of a JSON-lines file: pass it as its own file")
+        return Line(
+            origin,
+            number,
+            raw,
+            None,
+            "a TLS logger body on one line of a JSON-lines file: pass it as its own file",
+        )
     return _parsed(origin, number, raw, doc, None)

@@ -26,7 +26,15 @@ from hindsight.store.catalog import Catalog, QueryInfo
 from hindsight.timeparse import parse_time
 
 #: Scalar functions that reach outside the store (files, settings, the environment).
-FORBIDDEN_FUNCTIONS = {"getenv", "current_setting", "read_text", "read_blob", "glob", "query", "query_table"}
+FORBIDDEN_FUNCTIONS = {
+    "getenv",
+    "current_setting",
+    "read_text",
+    "read_blob",
+    "glob",
+    "query",
+    "query_table",
+}
 
 
 def parse(sql: str) -> exp.Query:
@@ -35,14 +43,16 @@ def parse(sql: str) -> exp.Query:
     except ParseError as exc:
         first = exc.errors[0] if exc.errors else {}
         raise QueryError(
-            f"cannot parse SQL: {first.get('description', exc)}", first.get("line"), first.get("col")
+            f"cannot parse SQL: {first.get('description', exc)}",
+            first.get("line"),
+            first.get("col"),
         ) from None
     statements = [s for s in statements if s is not None]
     if len(statements) != 1:
         raise ForbiddenSQL(f"expected one SELECT statement, got {len(statements)}")
     tree = statements[0]
     if not isinstance(tree, exp.Query):
-        raise ForbiddenSQL(f"only SELECT is allowed, not {tree.key.upper()}")
+        raise ForbiddenSQL(f"only SELECT is allowed, not {tree.key.upper() if tree else 'this'}")
     return tree
 
 
@@ -56,11 +66,13 @@ def rewrite(sql: str, at: int, catalog: Catalog) -> str:
     return tree.sql(dialect="duckdb")
 
 
-def _check_functions(tree: exp.Expression) -> None:
+def _check_functions(tree: exp.Query) -> None:
     for func in tree.find_all(exp.Func):
         name = (func.name if isinstance(func, exp.Anonymous) else func.sql_name()).lower()
         if name in FORBIDDEN_FUNCTIONS or name.startswith("read_") or name.endswith("_scan"):
-            raise ForbiddenSQL(f"function {name}() is not allowed: Hindsight SQL reads recorded queries only")
+            raise ForbiddenSQL(
+                f"function {name}() is not allowed: Hindsight SQL reads recorded queries only"
+            )
     for node in tree.find_all(exp.Command, exp.Pragma, exp.Set):
         raise ForbiddenSQL(f"{node.key.upper()} is not allowed")
 
@@ -79,11 +91,16 @@ def _rewrite_table(table: exp.Table, at: int, catalog: Catalog, ctes: set[str]) 
     info = resolve_query(catalog, name)
     alias = table.alias or name
     source = _source(info, version, at, alias, table)
-    replacement = exp.Subquery(this=sqlglot.parse_one(source[1:-1], read="duckdb"), alias=exp.TableAlias(this=exp.to_identifier(alias)))
+    replacement = exp.Subquery(
+        this=sqlglot.parse_one(source[1:-1], read="duckdb"),
+        alias=exp.TableAlias(this=exp.to_identifier(alias)),
+    )
     table.replace(replacement)
 
 
-def _source(info: QueryInfo, version: exp.Version | None, at: int, alias: str, table: exp.Table) -> str:
+def _source(
+    info: QueryInfo, version: exp.Version | None, at: int, alias: str, table: exp.Table
+) -> str:
     if info.is_event:
         if version is not None:
             raise QueryError(

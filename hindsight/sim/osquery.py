@@ -50,6 +50,7 @@ class QueryState:
         self.log_bytes = b""
         self.interval = spec.interval
         self.truth_head = b'{"query":' + self.name + b',"unixTime":'
+        self.numeric = frozenset(c for c, m in zip(self.cols, self.mask, strict=True) if m)
         self._cache: dict[Row, tuple[bytes, bytes]] = {}
 
     def reset_db(self) -> None:
@@ -119,6 +120,7 @@ class Osqueryd:
         self.meta.set_hostname(prof.hostnames[0][1])
         self.executions = 0
         self._runs: list[tuple[int, int]] = []
+        self.tbuf = bytearray()
 
     def run(self) -> None:
         w, heap = self.w, self.w.heap
@@ -136,6 +138,8 @@ class Osqueryd:
                 runners[qi](queries[qi], t, t + self.p.clock_offset)
             self.executions += len(self._runs)
         w.advance(self.p.end)
+        self.truth.write(bytes(self.tbuf))
+        self.tbuf.clear()
 
     def _runner(self, q: QueryState) -> Callable[[QueryState, int, int], None]:
         if q.spec.event:
@@ -186,13 +190,15 @@ class Osqueryd:
         return q.rows
 
     def _write_truth(self, q: QueryState, ht: int, rows_json: bytes) -> None:
-        self.truth.write(
-            b'%s%d,"epoch":%d,"counter":%d,"rows":%s}\n'
-            % (q.truth_head, ht, self.epoch, q.counter, rows_json)
-        )
+        buf = self.tbuf
+        buf += b'%s%d,"epoch":%d,"counter":%d,"rows":%s}\n' % (
+            q.truth_head, ht, self.epoch, q.counter, rows_json)
+        if len(buf) >= 1 << 20:
+            self.truth.write(bytes(buf))
+            buf.clear()
 
     def _run_differential(self, q: QueryState, t: int, ht: int) -> None:
-        rows = self._rows(q)
+        rows = q.rows if self.w.versions[q.spec.domain] == q.seen else self._rows(q)
         if q.stored is None or q.epoch != self.epoch:
             q.stored, q.epoch, q.counter = rows, self.epoch, 0
             self._log_diff(q, t, ht, rows, [], reset=True)
@@ -236,12 +242,13 @@ class Osqueryd:
             return
         q.counter += 1
         meta = self.meta.meta(ht, self.epoch, q.counter)
-        cols, mask, num = q.cols, q.mask, q.numerics
-        strs = [row_bytes(cols, r) for r in evs]
-        logged = [typed_row_bytes(cols, mask, r) for r in evs] if num else strs
+        dumps, sort = orjson.dumps, orjson.OPT_SORT_KEYS
+        strs = [dumps(d, option=sort) for d, _ in evs]
+        logged = [dumps(e, option=sort) for _, e in evs] if q.numerics else strs
         if self.p.event_format:
+            emit, name = self.sink.emit, q.name
             for rb in logged:
-                self.sink.emit("results", t, ht, event_line(q.name, meta, rb, b"added"), 1)
+                emit("results", t, ht, event_line(name, meta, rb, b"added"), 1)
         else:
             self.sink.emit("results", t, ht, batch_line(q.name, meta, b"", b",".join(logged)),
                            len(evs))

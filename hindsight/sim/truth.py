@@ -16,24 +16,17 @@ from typing import Any, BinaryIO
 import orjson
 import zstandard
 
-FLUSH = 1 << 20
-
 
 class TruthWriter:
     def __init__(self, path: Path, level: int) -> None:
         self._fh: BinaryIO = path.open("wb")
         self._z = zstandard.ZstdCompressor(level=level).stream_writer(self._fh)
-        self._buf = bytearray()
 
     def write(self, data: bytes) -> None:
-        self._buf += data
-        if len(self._buf) >= FLUSH:
-            self._z.write(self._buf)
-            self._buf.clear()
+        """Append complete JSON lines (callers buffer; this compresses at once)."""
+        self._z.write(data)
 
     def close(self) -> None:
-        self._z.write(self._buf)
-        self._buf.clear()
         self._z.close()
 
 

@@ -17,15 +17,16 @@ from .fleet import HostProfile, Session
 from .network import NetPeriod, SitePlan
 from .rand import rng_for
 from .setup import guid, base_groups, base_ifaces, base_mounts, base_users, hardware
+from .tables import columns, mask_for
 from .state import (
     Addr, Drive, Group, Iface, LoginSession, Mount, Port, Proc, UsbDevice, UsbDrive, User,
 )
-from .tables import columns
 
 DOMAINS = ("net", "users", "groups", "members", "sessions", "procs", "ports", "sysinfo", "os",
            "usb", "mounts", "drives")
 EVENT_TABLES = ("process_events", "file_events", "hardware_events")
 Op = tuple[int, int, str, tuple[Any, ...]]
+Event = tuple[dict[str, str], dict[str, str | int] | None]  # (strings, typed if numerics)
 
 
 def _wmi_time(t: int) -> str:
@@ -45,8 +46,10 @@ class World:
         self.posix = prof.platform != "windows"
         self.rng = rng_for(cfg.seed, "world", prof.index)
         self.versions = dict.fromkeys(DOMAINS, 0)
-        self.events: dict[str, list[tuple[str, ...]]] = {t: [] for t in EVENT_TABLES}
-        self.ev_cols = {t: columns(t, prof.platform) for t in EVENT_TABLES} if self.posix else {}
+        self.events: dict[str, list[Event]] = {t: [] for t in EVENT_TABLES}
+        self.numeric = {t: frozenset(c for c, m in zip(columns(t, prof.platform),
+                                                      mask_for(t, prof.platform), strict=True) if m)
+                        for t in EVENT_TABLES} if self.posix else {}
         self.heap: list[Op] = []
         self.seq = 0
         self.hostname = prof.hostnames[0][1]
@@ -95,7 +98,7 @@ class World:
     def hclock(self, t: int) -> int:
         return t + self.p.clock_offset
 
-    def take_events(self, table: str) -> list[tuple[str, ...]]:
+    def take_events(self, table: str) -> list[Event]:
         evs = self.events[table]
         self.events[table] = []
         return evs
@@ -133,7 +136,7 @@ class World:
     def _pid(self) -> int:
         pid_max = {"linux": 4_194_304, "darwin": 99_998, "windows": 4_194_304}[self.p.platform]
         while True:
-            step = self.rng.randint(1, 8)
+            step = int(self.rng.random() * 8) + 1
             self.next_pid += step * 4 if not self.posix else step
             if self.next_pid > pid_max:
                 self.next_pid = 300 + step
@@ -242,21 +245,27 @@ class World:
         return self.sid_seq
 
     # ------------------------------------------------------------------ events
-    def _exe_template(self, path: str) -> dict[str, str]:
-        """Static columns of a process event for an executable (its file's stat)."""
+    def _exe_template(self, path: str) -> tuple[dict[str, str], dict[str, str | int]]:
+        """Static columns of a process event for an executable (its file's stat), as strings
+        and as typed under numerics=true."""
         tpl = self._exe.get(path)
         if tpl is None:
             crc = zlib.crc32(path.encode())
             mtime = 1_690_000_000 + crc % 20_000_000
-            tpl = {"atime": str(mtime + crc % 5_000_000), "btime": "", "ctime": str(mtime),
-                   "mode": "0100755", "mtime": str(mtime), "owner_gid": "0", "owner_uid": "0",
-                   "path": path}
+            ts = {"atime": str(mtime + crc % 5_000_000), "btime": "", "ctime": str(mtime),
+                  "mode": "0100755", "mtime": str(mtime), "owner_gid": "0", "owner_uid": "0",
+                  "path": path}
             if self.p.platform == "linux":
-                tpl["syscall"] = "execve"
+                ts["syscall"] = "execve"
             else:
-                tpl.update(btime=str(mtime - 86_400), status="0")
+                ts.update(btime=str(mtime - 86_400), status="0")
+            tpl = ts, self._typed("process_events", ts)
             self._exe[path] = tpl
         return tpl
+
+    def _typed(self, table: str, d: dict[str, str]) -> dict[str, str | int]:
+        num = self.numeric[table]
+        return {k: (int(v) if v and k in num else v) for k, v in d.items()}
 
     def exec_event(self, t: int, p: Proc, auid: int) -> dict[str, str]:
         return self.exec_row(t, p.pid, p.parent, p.path, p.cmdline, p.cwd, p.uid, p.gid, auid)
@@ -265,18 +274,26 @@ class World:
                  uid: int, gid: int, auid: int) -> dict[str, str]:
         if not self.posix:
             return {}
-        d = dict(self._exe_template(path))
+        ts, tt = self._exe_template(path)
+        ht, up = t + self.p.clock_offset, t - self.boot_time
+        d = dict(ts)
         su, sg = str(uid), str(gid)
         d.update(auid=str(auid), cmdline=cmdline, cwd=cwd, egid=sg, euid=su, gid=sg,
-                 parent=str(parent), pid=str(pid), time=str(t + self.p.clock_offset), uid=su,
-                 uptime=str(t - self.boot_time))
+                 parent=str(parent), pid=str(pid), time=str(ht), uid=su, uptime=str(up))
+        e: dict[str, str | int] | None = None
+        if self.p.numerics:
+            e = dict(tt)
+            e.update(auid=auid, cmdline=cmdline, cwd=cwd, egid=gid, euid=uid, gid=gid,
+                     parent=parent, pid=pid, time=ht, uid=uid, uptime=up)
         if self.p.platform == "linux":
             d.update(fsgid=sg, fsuid=su, sgid=sg, suid=su)
-        self._emit("process_events", d)
+            if e is not None:
+                e.update(fsgid=gid, fsuid=uid, sgid=gid, suid=uid)
+        self.events["process_events"].append((d, e))
         return d
 
     def _emit(self, table: str, d: dict[str, str]) -> None:
-        self.events[table].append(tuple(d[c] for c in self.ev_cols[table]))
+        self.events[table].append((d, self._typed(table, d) if self.p.numerics else None))
 
     def file_event(self, t: int, path: str, action: str, category: str, uid: int,
                    gid: int, size: int) -> dict[str, str]:

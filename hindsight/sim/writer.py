@@ -123,6 +123,7 @@ class Router:
         }
         self.offline = list(prof.offline)
         self.oi = 0
+        self.edge = self.offline[0][0] if self.offline else 1 << 62
         self.tls: list[tuple[str, bytes, int]] = []
         self.seq = 0
         self.dup_rate = 0.004 if prof.has("dups") else 0.0
@@ -137,20 +138,29 @@ class Router:
     def emit(self, kind: str, t: int, unix_time: int, line: bytes, nrows: int) -> None:
         self.lines += 1
         self.rows += nrows
+        if t >= self.edge:
+            if self._offline(t):
+                self.seq += 1
+                self.tls.append((f"tls_r_{unix_time}_{self.seq}", line, nrows))
+                return
+        elif self.dup_rate and self.rng.random() < self.dup_rate:
+            self.lines += 1
+            self.rows += nrows
+            self.files[kind].write(line + b"\n", unix_time)  # a shipper re-read: written twice
+        self.files[kind].write(line + b"\n", unix_time)
+
+    def _offline(self, t: int) -> bool:
+        """Flush windows that ended; is t inside an offline window? Updates self.edge."""
         off = self.offline
         while self.oi < len(off) and t >= off[self.oi][1]:
             self._flush(off[self.oi][1])
             self.oi += 1
-        if self.oi < len(off) and off[self.oi][0] <= t:
-            self.seq += 1
-            self.tls.append((f"tls_r_{unix_time}_{self.seq}", line, nrows))
-            return
-        f = self.files[kind]
-        f.write(line + b"\n", unix_time)
-        if self.dup_rate and self.rng.random() < self.dup_rate:
-            f.write(line + b"\n", unix_time)  # a shipper re-read: the same line twice
-            self.lines += 1
-            self.rows += nrows
+        if self.oi >= len(off):
+            self.edge = 1 << 62
+            return False
+        a, b = off[self.oi]
+        self.edge = a if t < a else b
+        return a <= t
 
     def _flush(self, arrival: int) -> None:
         if not self.tls:

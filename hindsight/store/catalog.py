@@ -30,7 +30,9 @@ class Catalog:
     def __init__(self, con: duckdb.DuckDBPyConnection, event_patterns: tuple[str, ...]) -> None:
         self.con = con
         self.event_patterns = event_patterns
-        self.hosts: dict[str, int] = dict(con.execute("SELECT host_key, host_id FROM hosts").fetchall())
+        self.hosts: dict[str, int] = dict(
+            con.execute("SELECT host_key, host_id FROM hosts").fetchall()
+        )
         self.queries: dict[str, QueryInfo] = {}
         for qid, name, kind, os_table in con.execute(
             "SELECT query_id, name, kind, os_table FROM queries ORDER BY query_id"
@@ -67,10 +69,13 @@ class Catalog:
         info = QueryInfo(qid, name, "event" if event else "state", schema.name if schema else None)
         self.queries[name] = info
         self.con.execute(
-            "INSERT INTO queries VALUES (?, ?, ?, ?, NULL, NULL, 0)", [qid, name, info.kind, info.os_table]
+            "INSERT INTO queries VALUES (?, ?, ?, ?, NULL, NULL, 0)",
+            [qid, name, info.kind, info.os_table],
         )
         if event:
-            self.con.execute(f"CREATE TABLE {event_table(qid)}(_host INTEGER, _unix BIGINT, _time BIGINT)")
+            self.con.execute(
+                f"CREATE TABLE {event_table(qid)}(_host INTEGER, _unix BIGINT, _time BIGINT)"
+            )
         else:
             self.con.execute(
                 f"CREATE TABLE {cur_table(qid)}(_host INTEGER, _from BIGINT, _n SMALLINT, _rh UBIGINT)"

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import duckdb
+import orjson
 import pyarrow as pa
 import xxhash
 import zstandard
@@ -25,8 +26,6 @@ from hindsight.osquery.reader import Line
 from hindsight.store.catalog import Catalog, QueryInfo
 from hindsight.store.layout import STATUS_QUERY_ID, cur_table, event_table, hist_table
 from hindsight.store.writes import insert_rows, register
-
-import orjson
 
 I32, I64, U64, I16 = pa.int32(), pa.int64(), pa.uint64(), pa.int16()
 StreamKey = tuple[int, int]
@@ -75,7 +74,9 @@ class BatchWriter:
 
     MAX_REJECTIONS_KEPT = 1000
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, catalog: Catalog, summary: IngestSummary) -> None:
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, catalog: Catalog, summary: IngestSummary
+    ) -> None:
         self.con = con
         self.catalog = catalog
         self.summary = summary
@@ -107,7 +108,14 @@ class BatchWriter:
             self.summary.rejections.append((line.where, line.error or "unreadable"))
         self.con.execute(
             "INSERT INTO rejects VALUES (?, ?, ?, ?, ?, ?)",
-            [line.origin, line.number, line.error, len(line.raw), self.zstd.compress(line.raw), int(time.time())],
+            [
+                line.origin,
+                line.number,
+                line.error,
+                len(line.raw),
+                self.zstd.compress(line.raw),
+                int(time.time()),
+            ],
         )
         return False
 
@@ -131,7 +139,9 @@ class BatchWriter:
             repeat = repeat + 1 if (host_id, qid, key) == previous else 0
             previous = (host_id, qid, key)
             if repeat:
-                key = xxhash.xxh3_64_intdigest(key.to_bytes(8, "little") + repeat.to_bytes(4, "little"))
+                key = xxhash.xxh3_64_intdigest(
+                    key.to_bytes(8, "little") + repeat.to_bytes(4, "little")
+                )
             out.append(Accepted(line, host_id, qid, t, key))
         return out
 
@@ -143,19 +153,31 @@ class BatchWriter:
             self.summary.duplicates += len(accepted)
             return []
         items = list(unique.values())
-        register(self.con, "_keys", {
-            "i": (list(range(len(items))), I32),
-            "host_id": ([a.host_id for a in items], I32),
-            "query_id": ([a.query_id for a in items], I32),
-            "unix_time": ([a.time for a in items], I64),
-            "h": ([a.key for a in items], U64),
-        })
+        register(
+            self.con,
+            "_keys",
+            {
+                "i": (list(range(len(items))), I32),
+                "host_id": ([a.host_id for a in items], I32),
+                "query_id": ([a.query_id for a in items], I32),
+                "unix_time": ([a.time for a in items], I64),
+                "h": ([a.key for a in items], U64),
+            },
+        )
         lo, hi = min(a.time for a in items), max(a.time for a in items)
         try:
-            old = {i for (i,) in self.con.execute(
-                "SELECT k.i FROM _keys k SEMI JOIN (SELECT * FROM seen WHERE unix_time BETWEEN ? AND ?) s "
-                "USING (host_id, query_id, unix_time, h)", [lo, hi]).fetchall()}
-            self.con.execute("INSERT INTO seen SELECT host_id, query_id, unix_time, h FROM _keys WHERE i NOT IN (SELECT UNNEST(?::INTEGER[]))", [sorted(old)])
+            old = {
+                i
+                for (i,) in self.con.execute(
+                    "SELECT k.i FROM _keys k SEMI JOIN (SELECT * FROM seen WHERE unix_time BETWEEN ? AND ?) s "
+                    "USING (host_id, query_id, unix_time, h)",
+                    [lo, hi],
+                ).fetchall()
+            }
+            self.con.execute(
+                "INSERT INTO seen SELECT host_id, query_id, unix_time, h FROM _keys WHERE i NOT IN (SELECT UNNEST(?::INTEGER[]))",
+                [sorted(old)],
+            )
         finally:
             self.con.unregister("_keys")
         fresh = [a for i, a in enumerate(items) if i not in old]
@@ -168,16 +190,29 @@ class BatchWriter:
         for a in fresh:
             groups[(a.host_id, a.query_id)].append(a)
         rows = [
-            (h, q, min(a.time for a in g), max(a.time for a in g), len(g),
-             self.zstd.compress(b"\n".join(a.line.raw for a in g)))
+            (
+                h,
+                q,
+                min(a.time for a in g),
+                max(a.time for a in g),
+                len(g),
+                self.zstd.compress(b"\n".join(a.line.raw for a in g)),
+            )
             for (h, q), g in groups.items()
         ]
         if rows:
-            register(self.con, "_chunks", {
-                "host_id": ([r[0] for r in rows], I32), "query_id": ([r[1] for r in rows], I32),
-                "min_time": ([r[2] for r in rows], I64), "max_time": ([r[3] for r in rows], I64),
-                "lines": ([r[4] for r in rows], I32), "data": ([r[5] for r in rows], pa.binary()),
-            })
+            register(
+                self.con,
+                "_chunks",
+                {
+                    "host_id": ([r[0] for r in rows], I32),
+                    "query_id": ([r[1] for r in rows], I32),
+                    "min_time": ([r[2] for r in rows], I64),
+                    "max_time": ([r[3] for r in rows], I64),
+                    "lines": ([r[4] for r in rows], I32),
+                    "data": ([r[5] for r in rows], pa.binary()),
+                },
+            )
             self.con.execute("INSERT INTO raw_chunks SELECT * FROM _chunks")
             self.con.unregister("_chunks")
 
@@ -189,16 +224,20 @@ class BatchWriter:
         ps = [a.line.parsed for a in items]
         assert all(isinstance(p, StatusLine) for p in ps)
         sl = [p for p in ps if isinstance(p, StatusLine)]
-        register(self.con, "_status", {
-            "host_id": ([a.host_id for a in items], I32),
-            "identifier": ([p.identifier for p in sl], pa.string()),
-            "unix_time": ([p.unix_time for p in sl], I64),
-            "severity": ([p.severity for p in sl], I32),
-            "filename": ([p.filename for p in sl], pa.string()),
-            "line": ([p.line for p in sl], I32),
-            "message": ([p.message for p in sl], pa.string()),
-            "version": ([p.version for p in sl], pa.string()),
-        })
+        register(
+            self.con,
+            "_status",
+            {
+                "host_id": ([a.host_id for a in items], I32),
+                "identifier": ([p.identifier for p in sl], pa.string()),
+                "unix_time": ([p.unix_time for p in sl], I64),
+                "severity": ([p.severity for p in sl], I32),
+                "filename": ([p.filename for p in sl], pa.string()),
+                "line": ([p.line for p in sl], I32),
+                "message": ([p.message for p in sl], pa.string()),
+                "version": ([p.version for p in sl], pa.string()),
+            },
+        )
         self.con.execute("INSERT INTO status_logs SELECT * FROM _status")
         self.con.unregister("_status")
 
@@ -220,10 +259,23 @@ class BatchWriter:
             self.summary.rows += len(canon)
             self._insert_events(info, hosts, unix, canon)
 
-    def _insert_events(self, info: QueryInfo, hosts: list[int], unix: list[int], canon: list[bytes]) -> None:
-        event_time = "COALESCE(TRY_CAST(NULLIF(_j.\"time\", '') AS BIGINT), _unix)" if "time" in info.columns else "_unix"
-        insert_rows(self.con, event_table(info.query_id), info, {"_host": hosts, "_unix": unix}, canon,
-                    {"_host": I32, "_unix": I64}, {"_time": event_time})
+    def _insert_events(
+        self, info: QueryInfo, hosts: list[int], unix: list[int], canon: list[bytes]
+    ) -> None:
+        event_time = (
+            "COALESCE(TRY_CAST(NULLIF(_j.\"time\", '') AS BIGINT), _unix)"
+            if "time" in info.columns
+            else "_unix"
+        )
+        insert_rows(
+            self.con,
+            event_table(info.query_id),
+            info,
+            {"_host": hosts, "_unix": unix},
+            canon,
+            {"_host": I32, "_unix": I64},
+            {"_time": event_time},
+        )
 
     # -- state -------------------------------------------------------------------------------
     def _states(self, items: list[Accepted]) -> None:
@@ -249,11 +301,15 @@ class BatchWriter:
             rebuild_stream(self, host_id, qid)
 
     def _positions(self, keys: list[StreamKey]) -> dict[StreamKey, tuple[int, int, int, bool]]:
-        register(self.con, "_touched", {
-            "host_id": ([k[0] for k in keys], I32), "query_id": ([k[1] for k in keys], I32)})
+        register(
+            self.con,
+            "_touched",
+            {"host_id": ([k[0] for k in keys], I32), "query_id": ([k[1] for k in keys], I32)},
+        )
         rows = self.con.execute(
             "SELECT s.host_id, s.query_id, last_time, last_epoch, last_counter, last_snapshot "
-            "FROM streams s SEMI JOIN _touched USING (host_id, query_id)").fetchall()
+            "FROM streams s SEMI JOIN _touched USING (host_id, query_id)"
+        ).fetchall()
         self.con.unregister("_touched")
         return {(h, q): (t, e, c, bool(s)) for h, q, t, e, c, s in rows}
 
@@ -273,22 +329,38 @@ class BatchWriter:
             _widen(spans, (a.host_id, a.query_id), a.time)
         if not names:
             return
-        register(self.con, "_names", {
-            "host_id": ([k[0] for k in names], I32), "identifier": ([k[1] for k in names], pa.string()),
-            "lo": ([v[0] for v in names.values()], I64), "hi": ([v[1] for v in names.values()], I64)})
-        register(self.con, "_spans", {
-            "host_id": ([k[0] for k in spans], I32), "query_id": ([k[1] for k in spans], I32),
-            "lo": ([v[0] for v in spans.values()], I64), "hi": ([v[1] for v in spans.values()], I64)})
+        register(
+            self.con,
+            "_names",
+            {
+                "host_id": ([k[0] for k in names], I32),
+                "identifier": ([k[1] for k in names], pa.string()),
+                "lo": ([v[0] for v in names.values()], I64),
+                "hi": ([v[1] for v in names.values()], I64),
+            },
+        )
+        register(
+            self.con,
+            "_spans",
+            {
+                "host_id": ([k[0] for k in spans], I32),
+                "query_id": ([k[1] for k in spans], I32),
+                "lo": ([v[0] for v in spans.values()], I64),
+                "hi": ([v[1] for v in spans.values()], I64),
+            },
+        )
         self.con.execute(
             "INSERT INTO host_names SELECT host_id, identifier, lo, hi FROM _names "
             "ON CONFLICT (host_id, identifier) DO UPDATE SET "
-            "first_seen = least(first_seen, excluded.first_seen), last_seen = greatest(last_seen, excluded.last_seen)")
+            "first_seen = least(first_seen, excluded.first_seen), last_seen = greatest(last_seen, excluded.last_seen)"
+        )
         for table, key in (("hosts", "host_id"), ("queries", "query_id")):
             self.con.execute(
                 f"UPDATE {table} SET first_seen = least(coalesce(first_seen, s.lo), s.lo), "
                 f"last_seen = greatest(coalesce(last_seen, s.hi), s.hi) "
                 f"FROM (SELECT {key}, min(lo) lo, max(hi) hi FROM _spans GROUP BY ALL) s "
-                f"WHERE {table}.{key} = s.{key}")
+                f"WHERE {table}.{key} = s.{key}"
+            )
         self.con.unregister("_names")
         self.con.unregister("_spans")
 
@@ -327,11 +399,13 @@ class StreamUpdate:
         register(self.con, "_hosts", {"_host": (hosts, I32)})
         rows = self.con.execute(
             f"SELECT _host, _rh, _from, _n FROM {cur_table(self.info.query_id)} "
-            "SEMI JOIN _hosts USING (_host) ORDER BY _host, _from, _n").fetchall()
+            "SEMI JOIN _hosts USING (_host) ORDER BY _host, _from, _n"
+        ).fetchall()
         meta = self.con.execute(
             "SELECT host_id, epoch, counter, last_time, last_epoch, last_counter, last_snapshot "
             "FROM streams WHERE query_id = ? AND host_id IN (SELECT _host FROM _hosts)",
-            [self.info.query_id]).fetchall()
+            [self.info.query_id],
+        ).fetchall()
         self.con.unregister("_hosts")
         states: dict[int, StreamState] = {}
         for host_id, rh, start, n in rows:
@@ -366,14 +440,33 @@ class StreamUpdate:
         qid = self.info.query_id
         self._close_existing()
         types = {"_host": I32, "_from": I64, "_to": I64, "_n": I16, "_rh": U64}
-        insert_rows(self.con, hist_table(qid), self.info, {
-            "_host": [h for h, _, _ in self.hist], "_from": [o.start for _, o, _ in self.hist],
-            "_to": [end for _, _, end in self.hist], "_n": [o.n for _, o, _ in self.hist],
-            "_rh": [o.row.hash for _, o, _ in self.hist]}, [o.row.canon for _, o, _ in self.hist], types)
-        insert_rows(self.con, cur_table(qid), self.info, {
-            "_host": [h for h, _ in self.cur], "_from": [o.start for _, o in self.cur],
-            "_n": [o.n for _, o in self.cur], "_rh": [o.row.hash for _, o in self.cur]},
-            [o.row.canon for _, o in self.cur], types)
+        insert_rows(
+            self.con,
+            hist_table(qid),
+            self.info,
+            {
+                "_host": [h for h, _, _ in self.hist],
+                "_from": [o.start for _, o, _ in self.hist],
+                "_to": [end for _, _, end in self.hist],
+                "_n": [o.n for _, o, _ in self.hist],
+                "_rh": [o.row.hash for _, o, _ in self.hist],
+            },
+            [o.row.canon for _, o, _ in self.hist],
+            types,
+        )
+        insert_rows(
+            self.con,
+            cur_table(qid),
+            self.info,
+            {
+                "_host": [h for h, _ in self.cur],
+                "_from": [o.start for _, o in self.cur],
+                "_n": [o.n for _, o in self.cur],
+                "_rh": [o.row.hash for _, o in self.cur],
+            },
+            [o.row.canon for _, o in self.cur],
+            types,
+        )
         write_executions(self.con, qid, self.execs, self.signals)
         write_positions(self.con, qid, self.states)
 
@@ -381,18 +474,27 @@ class StreamUpdate:
         if not self.closes:
             return
         qid = self.info.query_id
-        register(self.con, "_closes", {
-            "_host": ([h for h, _ in self.closes], I32), "_rh": ([c.row_hash for _, c in self.closes], U64),
-            "_from": ([c.start for _, c in self.closes], I64), "_n": ([c.n for _, c in self.closes], I16),
-            "_end": ([c.end for _, c in self.closes], I64)})
+        register(
+            self.con,
+            "_closes",
+            {
+                "_host": ([h for h, _ in self.closes], I32),
+                "_rh": ([c.row_hash for _, c in self.closes], U64),
+                "_from": ([c.start for _, c in self.closes], I64),
+                "_n": ([c.n for _, c in self.closes], I16),
+                "_end": ([c.end for _, c in self.closes], I64),
+            },
+        )
         cols = ", ".join(f"c.{_q(n)}" for n in self.info.columns)
         self.con.execute(
             f"INSERT INTO {hist_table(qid)} SELECT c._host, c._from, x._end, c._n, c._rh"
             f"{', ' + cols if cols else ''} FROM {cur_table(qid)} c JOIN _closes x "
-            "USING (_host, _rh, _from, _n) WHERE x._end > c._from")
+            "USING (_host, _rh, _from, _n) WHERE x._end > c._from"
+        )
         self.con.execute(
             f"DELETE FROM {cur_table(qid)} c USING _closes x WHERE c._host = x._host "
-            "AND c._rh = x._rh AND c._from = x._from AND c._n = x._n")
+            "AND c._rh = x._rh AND c._from = x._from AND c._n = x._n"
+        )
         self.con.unregister("_closes")
 
 
@@ -401,42 +503,71 @@ def _q(name: str) -> str:
 
 
 def write_executions(
-    con: duckdb.DuckDBPyConnection, qid: int,
-    execs: list[tuple[int, Execution, bool]], signals: list[tuple[int, Signal]],
+    con: duckdb.DuckDBPyConnection,
+    qid: int,
+    execs: list[tuple[int, Execution, bool]],
+    signals: list[tuple[int, Signal]],
 ) -> None:
     if execs:
-        register(con, "_execs", {
-            "host_id": ([h for h, _, _ in execs], I32), "query_id": ([qid] * len(execs), I32),
-            "unix_time": ([e.time for _, e, _ in execs], I64), "epoch": ([e.epoch for _, e, _ in execs], I64),
-            "counter": ([e.counter for _, e, _ in execs], I64), "full_set": ([f for _, _, f in execs], pa.bool_()),
-            "added": ([len(e.added) for _, e, _ in execs], I32), "removed": ([len(e.removed) for _, e, _ in execs], I32)})
+        register(
+            con,
+            "_execs",
+            {
+                "host_id": ([h for h, _, _ in execs], I32),
+                "query_id": ([qid] * len(execs), I32),
+                "unix_time": ([e.time for _, e, _ in execs], I64),
+                "epoch": ([e.epoch for _, e, _ in execs], I64),
+                "counter": ([e.counter for _, e, _ in execs], I64),
+                "full_set": ([f for _, _, f in execs], pa.bool_()),
+                "added": ([len(e.added) for _, e, _ in execs], I32),
+                "removed": ([len(e.removed) for _, e, _ in execs], I32),
+            },
+        )
         con.execute("INSERT INTO executions SELECT * FROM _execs")
         con.unregister("_execs")
     if signals:
-        register(con, "_signals", {
-            "host_id": ([h for h, _ in signals], I32), "query_id": ([qid] * len(signals), I32),
-            "unix_time": ([s.time for _, s in signals], I64), "kind": ([s.kind for _, s in signals], pa.string()),
-            "detail": ([s.detail for _, s in signals], pa.string())})
+        register(
+            con,
+            "_signals",
+            {
+                "host_id": ([h for h, _ in signals], I32),
+                "query_id": ([qid] * len(signals), I32),
+                "unix_time": ([s.time for _, s in signals], I64),
+                "kind": ([s.kind for _, s in signals], pa.string()),
+                "detail": ([s.detail for _, s in signals], pa.string()),
+            },
+        )
         con.execute("INSERT INTO quality SELECT * FROM _signals")
         con.unregister("_signals")
 
 
-def write_positions(con: duckdb.DuckDBPyConnection, qid: int, states: dict[int, StreamState]) -> None:
+def write_positions(
+    con: duckdb.DuckDBPyConnection, qid: int, states: dict[int, StreamState]
+) -> None:
     done = [(h, s) for h, s in states.items() if s.last is not None]
     if not done:
         return
-    register(con, "_pos", {
-        "host_id": ([h for h, _ in done], I32), "query_id": ([qid] * len(done), I32),
-        "last_time": ([s.last[0] for _, s in done if s.last], I64),
-        "last_epoch": ([s.last[1] for _, s in done if s.last], I64),
-        "last_counter": ([s.last[2] for _, s in done if s.last], I64),
-        "last_snapshot": ([s.last[3] for _, s in done if s.last], pa.bool_()),
-        "epoch": ([s.epoch for _, s in done], I64), "counter": ([s.counter for _, s in done], I64)})
+    register(
+        con,
+        "_pos",
+        {
+            "host_id": ([h for h, _ in done], I32),
+            "query_id": ([qid] * len(done), I32),
+            "last_time": ([s.last[0] for _, s in done if s.last], I64),
+            "last_epoch": ([s.last[1] for _, s in done if s.last], I64),
+            "last_counter": ([s.last[2] for _, s in done if s.last], I64),
+            "last_snapshot": ([s.last[3] for _, s in done if s.last], pa.bool_()),
+            "epoch": ([s.epoch for _, s in done], I64),
+            "counter": ([s.counter for _, s in done], I64),
+        },
+    )
     con.execute("INSERT OR REPLACE INTO streams SELECT * FROM _pos")
     con.unregister("_pos")
 
 
-def stream_lines(con: duckdb.DuckDBPyConnection, host_id: int, query_id: int) -> Iterable[ResultLine]:
+def stream_lines(
+    con: duckdb.DuckDBPyConnection, host_id: int, query_id: int
+) -> Iterable[ResultLine]:
     """Every accepted line of one stream, from the raw archive."""
     dctx = zstandard.ZstdDecompressor()
     for (data,) in con.execute(

@@ -6,6 +6,7 @@ run through the store can read or write files or attach databases.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,9 @@ class Store:
         self.read_only = read_only
         path = Path(settings.data)
         if read_only and not (path / DB_FILE).exists():
-            raise StoreError(f"no Hindsight store in {path}: run `hindsight ingest` first (or set --data)")
+            raise StoreError(
+                f"no Hindsight store in {path}: run `hindsight ingest` first (or set --data)"
+            )
         try:
             path.mkdir(parents=True, exist_ok=True)
             self.con = duckdb.connect(
@@ -52,7 +55,9 @@ class Store:
         self.con.close()
 
     # -- ingest ------------------------------------------------------------------------------
-    def ingest(self, sources: Iterable[str | Path], progress: Progress | None = None) -> IngestSummary:
+    def ingest(
+        self, sources: Iterable[str | Path], progress: Progress | None = None
+    ) -> IngestSummary:
         if self.read_only:
             raise StoreError("the store is open read-only")
         import time
@@ -60,13 +65,22 @@ class Store:
         start = time.perf_counter()
         summary = IngestSummary()
         writer = BatchWriter(self.con, self.catalog, summary)
-        for batch in self._batches(sources, progress):
-            writer.write(batch)
+        collecting = gc.isenabled()
+        gc.disable()  # ingest allocates millions of acyclic objects: cyclic GC passes only cost
+        try:
+            for batch in self._batches(sources, progress):
+                writer.write(batch)
+                gc.collect(0)
+        finally:
+            if collecting:
+                gc.enable()
         self.compact()
         summary.seconds = time.perf_counter() - start
         return summary
 
-    def _batches(self, sources: Iterable[str | Path], progress: Progress | None) -> Iterator[list[Line]]:
+    def _batches(
+        self, sources: Iterable[str | Path], progress: Progress | None
+    ) -> Iterator[list[Line]]:
         """Lines in batches, never cutting between lines of one execution."""
         size = self.settings.batch_lines
         batch: list[Line] = []
@@ -75,7 +89,11 @@ class Store:
         for source in expand(sources):
             for line in read_lines(source, self.settings.max_line_bytes):
                 p = line.parsed
-                key = (getattr(p, "host_key", None), getattr(p, "name", None), getattr(p, "unix_time", None))
+                key = (
+                    getattr(p, "host_key", None),
+                    getattr(p, "name", None),
+                    getattr(p, "unix_time", None),
+                )
                 if len(batch) >= size and key != last:
                     yield batch
                     batch = []
@@ -106,10 +124,14 @@ class Store:
             keys = [quote(k) for k in SORT_KEYS.get(info.os_table or "", ()) if k in info.columns]
             order = ", ".join([*keys, "_host", "_from"])
             self.con.execute("BEGIN TRANSACTION")
-            self.con.execute(f"CREATE TABLE {table}_sorted AS SELECT * FROM {table} ORDER BY {order}")
+            self.con.execute(
+                f"CREATE TABLE {table}_sorted AS SELECT * FROM {table} ORDER BY {order}"
+            )
             self.con.execute(f"DROP TABLE {table}")
             self.con.execute(f"ALTER TABLE {table}_sorted RENAME TO {table}")
-            self.con.execute("UPDATE queries SET sorted_rows = ? WHERE query_id = ?", [rows, info.query_id])
+            self.con.execute(
+                "UPDATE queries SET sorted_rows = ? WHERE query_id = ?", [rows, info.query_id]
+            )
             self.con.execute("COMMIT")
             sorted_tables += 1
         return sorted_tables

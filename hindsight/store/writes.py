@@ -62,5 +62,7 @@ def insert_rows(
         con.unregister("_rows")
 
 
-def register(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, tuple[list[Any], pa.DataType]]) -> None:
+def register(
+    con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, tuple[list[Any], pa.DataType]]
+) -> None:
     con.register(name, pa.table({k: pa.array(v, type=t) for k, (v, t) in columns.items()}))

@@ -8,9 +8,16 @@ import pytest
 from hindsight.errors import BadLine
 from hindsight.osquery.lines import ResultLine, Shape, StatusLine, parse_document, row_values
 
-HEAD = {"name": "pack_ir_users", "hostIdentifier": "web-07", "calendarTime": "Thu Jun 13 15:11:23 2024 UTC",
-        "unixTime": 1718291483, "epoch": 0, "counter": 7, "numerics": True,
-        "decorations": {"host_uuid": "8F3C1A2E", "hostname": "web-07"}}
+HEAD = {
+    "name": "pack_ir_users",
+    "hostIdentifier": "web-07",
+    "calendarTime": "Thu Jun 13 15:11:23 2024 UTC",
+    "unixTime": 1718291483,
+    "epoch": 0,
+    "counter": 7,
+    "numerics": True,
+    "decorations": {"host_uuid": "8F3C1A2E", "hostname": "web-07"},
+}
 
 
 def result(doc: dict) -> ResultLine:  # type: ignore[type-arg]
@@ -20,16 +27,32 @@ def result(doc: dict) -> ResultLine:  # type: ignore[type-arg]
 
 
 def test_event_line_numerics_and_strings_are_the_same_row() -> None:
-    typed = result({**HEAD, "columns": {"uid": 1001, "username": "bob", "gid": ""}, "action": "added"})
-    text = result({**HEAD, "numerics": False, "columns": {"username": "bob", "gid": "", "uid": "1001"}, "action": "added"})
+    typed = result(
+        {**HEAD, "columns": {"uid": 1001, "username": "bob", "gid": ""}, "action": "added"}
+    )
+    text = result(
+        {
+            **HEAD,
+            "numerics": False,
+            "columns": {"username": "bob", "gid": "", "uid": "1001"},
+            "action": "added",
+        }
+    )
     assert typed.shape is Shape.EVENT and typed.added[0] == text.added[0]
     assert typed.key == text.key  # relays that re-type or re-order do not defeat dedupe
     assert row_values(typed.added[0]) == {"gid": "", "uid": "1001", "username": "bob"}
 
 
 def test_aws_stringified_line() -> None:
-    line = result({**{k: str(v) for k, v in HEAD.items() if k != "decorations"}, "numerics": "false",
-                   "columns": {"uid": "0"}, "action": "removed", "log_type": "result"})
+    line = result(
+        {
+            **{k: str(v) for k, v in HEAD.items() if k != "decorations"},
+            "numerics": "false",
+            "columns": {"uid": "0"},
+            "action": "removed",
+            "log_type": "result",
+        }
+    )
     assert (line.unix_time, line.epoch, line.counter) == (1718291483, 0, 7)
     assert line.removed and not line.added
 
@@ -49,8 +72,14 @@ def test_snapshot_shapes() -> None:
 def test_host_key_prefers_uuid_decoration_and_lowercases() -> None:
     line = result({**HEAD, "columns": {"a": "1"}, "action": "added"})
     assert line.host_key == "8f3c1a2e" and line.identifier == "web-07"
-    top_level = result({**{k: v for k, v in HEAD.items() if k != "decorations"}, "host_uuid": "ABC",
-                        "columns": {"a": "1"}, "action": "added"})
+    top_level = result(
+        {
+            **{k: v for k, v in HEAD.items() if k != "decorations"},
+            "host_uuid": "ABC",
+            "columns": {"a": "1"},
+            "action": "added",
+        }
+    )
     assert top_level.host_key == "abc"
 
 
@@ -63,8 +92,18 @@ def test_doubles_use_osquery_precision() -> None:
 
 
 def test_status_line_is_status() -> None:
-    status = parse_document({"hostIdentifier": "h", "calendarTime": "x", "unixTime": "1535731040", "severity": "1",
-                             "filename": "tls.cpp", "line": "97", "message": "m", "version": "5.9.1"})
+    status = parse_document(
+        {
+            "hostIdentifier": "h",
+            "calendarTime": "x",
+            "unixTime": "1535731040",
+            "severity": "1",
+            "filename": "tls.cpp",
+            "line": "97",
+            "message": "m",
+            "version": "5.9.1",
+        }
+    )
     assert isinstance(status, StatusLine) and status.severity == 1 and status.line == 97
 
 
@@ -76,7 +115,11 @@ def test_status_line_is_status() -> None:
         ({**HEAD, "columns": {"a": {"b": 1}}, "action": "added"}, "columns"),
         ({**HEAD, "columns": {"a": "1"}, "action": "changed"}, "action"),
         ({**HEAD, "diffResults": [1]}, "diffResults"),
-        ({k: v for k, v in HEAD.items() if k not in ("hostIdentifier", "decorations")} | {"columns": {}, "action": "added"}, "hostIdentifier"),
+        (
+            {k: v for k, v in HEAD.items() if k not in ("hostIdentifier", "decorations")}
+            | {"columns": {}, "action": "added"},
+            "hostIdentifier",
+        ),
         ({**HEAD, "counter": [1], "columns": {}, "action": "added"}, "counter"),
     ],
 )

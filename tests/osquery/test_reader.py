@@ -26,13 +26,22 @@ def test_plain_gzip_and_zstd(tmp_path: Path) -> None:
 
 
 def test_rotated_files_oldest_first(tmp_path: Path) -> None:
-    names = ["osqueryd.results.log", "osqueryd.results.log.1", "osqueryd.results.log.2.zst",
-             "osqueryd.results.log.10.zst", "osqueryd.INFO.20240101-000000.1"]
+    names = [
+        "osqueryd.results.log",
+        "osqueryd.results.log.1",
+        "osqueryd.results.log.2.zst",
+        "osqueryd.results.log.10.zst",
+        "osqueryd.INFO.20240101-000000.1",
+    ]
     for n in names:
         (tmp_path / n).write_bytes(b"")
     order = [p.name for p in expand([tmp_path])]  # type: ignore[union-attr]
-    assert order == ["osqueryd.results.log.10.zst", "osqueryd.results.log.2.zst",
-                     "osqueryd.results.log.1", "osqueryd.results.log"]
+    assert order == [
+        "osqueryd.results.log.10.zst",
+        "osqueryd.results.log.2.zst",
+        "osqueryd.results.log.1",
+        "osqueryd.results.log",
+    ]
 
 
 def test_tls_body_pretty_printed(samples: Path) -> None:
@@ -43,8 +52,21 @@ def test_tls_body_pretty_printed(samples: Path) -> None:
 
 
 def test_tls_status_body(tmp_path: Path) -> None:
-    body = {"node_key": "k", "log_type": "status", "data": [
-        {"hostIdentifier": "h", "unixTime": 5, "severity": 0, "filename": "f.cpp", "line": 3, "message": "hi", "version": "5.12.1"}]}
+    body = {
+        "node_key": "k",
+        "log_type": "status",
+        "data": [
+            {
+                "hostIdentifier": "h",
+                "unixTime": 5,
+                "severity": 0,
+                "filename": "f.cpp",
+                "line": 3,
+                "message": "hi",
+                "version": "5.12.1",
+            }
+        ],
+    }
     path = tmp_path / "status.json"
     path.write_bytes(orjson.dumps(body, option=orjson.OPT_INDENT_2))
     (line,) = read_lines(path, 1 << 20)

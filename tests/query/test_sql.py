@@ -16,16 +16,54 @@ USERS = "pack_ir_users"
 @pytest.fixture
 def fleet(hs: hindsight.Hindsight, tmp_path: Path) -> hindsight.Hindsight:
     """uid 1001 is alice until 1000, then bob (uid reused); a process runs as 1001 at 500 and 1500."""
-    hs.ingest([write(
-        tmp_path / "a.log",
-        batch(USERS, 100, [{"uid": "0", "username": "root"}, {"uid": "1001", "username": "alice"}], counter=0),
-        batch(USERS, 1000, [{"uid": "1001", "username": "bob"}], [{"uid": "1001", "username": "alice"}], counter=1),
-        event("process_events", 520, "added", {"pid": "7", "uid": "1001", "time": "500", "path": "/bin/sh"}),
-        event("process_events", 1520, "added", {"pid": "8", "uid": "1001", "time": "1500", "path": "/bin/cp"}),
-        event("pack_net_interface_addresses", 100, "added", {"address": "10.1.2.3", "interface": "eth0"}, counter=0),
-        event("pack_net_interface_addresses", 100, "added", {"address": "10.9.9.9", "interface": "eth1"},
-              counter=0, uuid="U-2", host="db-01"),
-    )])
+    hs.ingest(
+        [
+            write(
+                tmp_path / "a.log",
+                batch(
+                    USERS,
+                    100,
+                    [{"uid": "0", "username": "root"}, {"uid": "1001", "username": "alice"}],
+                    counter=0,
+                ),
+                batch(
+                    USERS,
+                    1000,
+                    [{"uid": "1001", "username": "bob"}],
+                    [{"uid": "1001", "username": "alice"}],
+                    counter=1,
+                ),
+                event(
+                    "process_events",
+                    520,
+                    "added",
+                    {"pid": "7", "uid": "1001", "time": "500", "path": "/bin/sh"},
+                ),
+                event(
+                    "process_events",
+                    1520,
+                    "added",
+                    {"pid": "8", "uid": "1001", "time": "1500", "path": "/bin/cp"},
+                ),
+                event(
+                    "pack_net_interface_addresses",
+                    100,
+                    "added",
+                    {"address": "10.1.2.3", "interface": "eth0"},
+                    counter=0,
+                ),
+                event(
+                    "pack_net_interface_addresses",
+                    100,
+                    "added",
+                    {"address": "10.9.9.9", "interface": "eth1"},
+                    counter=0,
+                    uuid="U-2",
+                    host="db-01",
+                ),
+            )
+        ]
+    )
     return hs
 
 
@@ -57,9 +95,13 @@ def test_left_join_keeps_events_without_state(fleet: hindsight.Hindsight) -> Non
 
 
 def test_all_and_between_give_intervals(fleet: hindsight.Hindsight) -> None:
-    rows = fleet.sql("SELECT username, valid_from, valid_to FROM users FOR SYSTEM_TIME ALL WHERE uid = 1001 ORDER BY 2").rows
+    rows = fleet.sql(
+        "SELECT username, valid_from, valid_to FROM users FOR SYSTEM_TIME ALL WHERE uid = 1001 ORDER BY 2"
+    ).rows
     assert rows == [("alice", 100, 1000), ("bob", 1000, None)]
-    between = fleet.sql("SELECT username FROM users FOR SYSTEM_TIME BETWEEN 1200 AND 1300 WHERE uid = 1001").rows
+    between = fleet.sql(
+        "SELECT username FROM users FOR SYSTEM_TIME BETWEEN 1200 AND 1300 WHERE uid = 1001"
+    ).rows
     assert between == [("bob",)]
 
 
@@ -76,23 +118,29 @@ def test_names_full_short_and_suggestions(fleet: hindsight.Hindsight) -> None:
 
 
 def test_ctes_and_subqueries(fleet: hindsight.Hindsight) -> None:
-    rows = fleet.sql("WITH x AS (SELECT uid FROM users) SELECT count(*) FROM x WHERE uid IN (SELECT uid FROM users)", at=200).rows
+    rows = fleet.sql(
+        "WITH x AS (SELECT uid FROM users) SELECT count(*) FROM x WHERE uid IN (SELECT uid FROM users)",
+        at=200,
+    ).rows
     assert rows == [(2,)]
 
 
-@pytest.mark.parametrize("statement", [
-    "DROP TABLE hosts",
-    "INSERT INTO users VALUES (1)",
-    "ATTACH '/tmp/x.db' AS x",
-    "COPY (SELECT 1) TO '/tmp/x.csv'",
-    "SELECT * FROM read_csv('/etc/passwd')",
-    "SELECT read_text('/etc/passwd')",
-    "SELECT * FROM hosts",
-    "SELECT * FROM main.cur_1",
-    "SELECT 1; SELECT 2",
-    "SET threads = 1",
-    "PRAGMA version",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "DROP TABLE hosts",
+        "INSERT INTO users VALUES (1)",
+        "ATTACH '/tmp/x.db' AS x",
+        "COPY (SELECT 1) TO '/tmp/x.csv'",
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "SELECT read_text('/etc/passwd')",
+        "SELECT * FROM hosts",
+        "SELECT * FROM main.cur_1",
+        "SELECT 1; SELECT 2",
+        "SET threads = 1",
+        "PRAGMA version",
+    ],
+)
 def test_read_only_fence(fleet: hindsight.Hindsight, statement: str) -> None:
     with pytest.raises((ForbiddenSQL, UnknownQuery, QueryError)):
         fleet.sql(statement)
@@ -106,7 +154,9 @@ def test_errors_point_at_their_position(fleet: hindsight.Hindsight) -> None:
 
 def test_rows_are_bounded(tmp_path: Path) -> None:
     with hindsight.open(tmp_path / "d", max_rows=1) as hs:
-        hs.ingest([write(tmp_path / "a.log", batch(USERS, 1, [{"uid": "1"}, {"uid": "2"}], counter=0))])
+        hs.ingest(
+            [write(tmp_path / "a.log", batch(USERS, 1, [{"uid": "1"}, {"uid": "2"}], counter=0))]
+        )
         result = hs.sql("SELECT uid FROM users ORDER BY uid", at=5)
         assert result.truncated and result.rows == [(1,)]
 

@@ -11,7 +11,9 @@ from tests.helpers import event, write
 IA = "pack_net_interface_addresses"
 
 
-def test_bad_lines_are_reported_and_the_rest_stored(hs: hindsight.Hindsight, tmp_path: Path) -> None:
+def test_bad_lines_are_reported_and_the_rest_stored(
+    hs: hindsight.Hindsight, tmp_path: Path
+) -> None:
     good1 = event(IA, 100, "added", {"address": "10.0.0.1"}, counter=0)
     good2 = event(IA, 200, "added", {"address": "10.0.0.2"}, counter=1)
     path = write(

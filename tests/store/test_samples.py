@@ -19,18 +19,25 @@ def test_batch_numerics_true_with_events(hs: hindsight.Hindsight, samples: Path)
     rows = hs.sql("SELECT target_path, action, time FROM file_events ORDER BY time").rows
     assert rows[0] == ("/etc/test.conf", "DELETED", 1625200422) and len(rows) == 6
     assert hs.sql("SELECT count(*) FROM socket_events").rows == [(4,)]
-    assert hs.sql("SELECT count(*) FROM osquery_info WHERE pid = 15724", at=1625200600).rows == [(4,)]
+    assert hs.sql("SELECT count(*) FROM osquery_info WHERE pid = 15724", at=1625200600).rows == [
+        (4,)
+    ]
 
 
 def test_event_format_all_strings_with_decorations(hs: hindsight.Hindsight, samples: Path) -> None:
     summary = ingest(hs, samples, "elastic__*")
     assert (summary.lines, summary.rejected) == (10, 0)
     (host,) = hs.hosts().dicts()
-    assert host["host_key"] == "72e1287b-d1bc-4fc6-b9d8-64f4352776a9" and host["host"] == "ubuntu-xenial"
+    assert (
+        host["host_key"] == "72e1287b-d1bc-4fc6-b9d8-64f4352776a9"
+        and host["host"] == "ubuntu-xenial"
+    )
     assert hs.sql("SELECT count(*) FROM schedule", at=1515423115).rows == [(10,)]
 
 
-def test_old_fleet_lines_snapshot_and_empty_string_array(hs: hindsight.Hindsight, samples: Path) -> None:
+def test_old_fleet_lines_snapshot_and_empty_string_array(
+    hs: hindsight.Hindsight, samples: Path
+) -> None:
     summary = ingest(hs, samples, "kolide__*results.jsonl")
     assert (summary.lines, summary.rejected) == (4, 0)
     names = {r["query"] for r in hs.queries().dicts()}
@@ -47,9 +54,13 @@ def test_status_logs_are_kept_as_status(hs: hindsight.Hindsight, samples: Path) 
 
 
 def test_tls_body_and_firehose_lines(hs: hindsight.Hindsight, samples: Path) -> None:
-    summary = hs.ingest(sorted(samples.glob("fleetdm__*")) + sorted(samples.glob("panther*differential*")))
+    summary = hs.ingest(
+        sorted(samples.glob("fleetdm__*")) + sorted(samples.glob("panther*differential*"))
+    )
     assert (summary.lines, summary.rejected) == (4, 0)
-    assert hs.sql("SELECT count(*) FROM packFOOBARGlobalFOOBARQuery_50").rows == [(1,)]  # custom delimiter
+    assert hs.sql("SELECT count(*) FROM packFOOBARGlobalFOOBARQuery_50").rows == [
+        (1,)
+    ]  # custom delimiter
     assert hs.sql("SELECT blocks FROM mounts").rows == [(61202533,)]  # typed from the mounts table
 
 

@@ -15,10 +15,16 @@ def addrs(hs: hindsight.Hindsight, t: int) -> list[str]:
 
 
 def test_state_at_t_is_inclusive_and_persists(hs: hindsight.Hindsight, tmp_path: Path) -> None:
-    hs.ingest([write(tmp_path / "a.log",
-                     event(IA, 100, "added", {"address": "10.1.2.3", "interface": "eth0"}, counter=0),
-                     event(IA, 200, "removed", {"address": "10.1.2.3", "interface": "eth0"}),
-                     event(IA, 200, "added", {"address": "10.1.2.44", "interface": "eth0"}))])
+    hs.ingest(
+        [
+            write(
+                tmp_path / "a.log",
+                event(IA, 100, "added", {"address": "10.1.2.3", "interface": "eth0"}, counter=0),
+                event(IA, 200, "removed", {"address": "10.1.2.3", "interface": "eth0"}),
+                event(IA, 200, "added", {"address": "10.1.2.44", "interface": "eth0"}),
+            )
+        ]
+    )
     assert addrs(hs, 99) == []
     assert addrs(hs, 100) == ["10.1.2.3"]
     assert addrs(hs, 199) == ["10.1.2.3"]
@@ -27,18 +33,32 @@ def test_state_at_t_is_inclusive_and_persists(hs: hindsight.Hindsight, tmp_path:
 
 
 def test_reset_closes_rows_never_reported_removed(hs: hindsight.Hindsight, tmp_path: Path) -> None:
-    hs.ingest([write(tmp_path / "a.log",
-                     batch(IA, 100, [{"address": "a"}, {"address": "b"}], counter=0),
-                     batch(IA, 300, [{"address": "c"}], counter=0))])  # database wiped: full set
+    hs.ingest(
+        [
+            write(
+                tmp_path / "a.log",
+                batch(IA, 100, [{"address": "a"}, {"address": "b"}], counter=0),
+                batch(IA, 300, [{"address": "c"}], counter=0),
+            )
+        ]
+    )  # database wiped: full set
     assert addrs(hs, 300) == ["c"]
     assert [r["kind"] for r in hs.quality().dicts()] == ["reset_closed_rows"]
 
 
-def test_new_epoch_is_a_reset_and_counter0_with_removed_is_a_diff(hs: hindsight.Hindsight, tmp_path: Path) -> None:
-    hs.ingest([write(tmp_path / "a.log",
-                     batch(IA, 100, [{"address": "a"}, {"address": "b"}], counter=0),
-                     batch(IA, 200, [{"address": "c"}], epoch=1, counter=3),
-                     batch(IA, 300, [{"address": "d"}], [{"address": "c"}], epoch=1, counter=0))])
+def test_new_epoch_is_a_reset_and_counter0_with_removed_is_a_diff(
+    hs: hindsight.Hindsight, tmp_path: Path
+) -> None:
+    hs.ingest(
+        [
+            write(
+                tmp_path / "a.log",
+                batch(IA, 100, [{"address": "a"}, {"address": "b"}], counter=0),
+                batch(IA, 200, [{"address": "c"}], epoch=1, counter=3),
+                batch(IA, 300, [{"address": "d"}], [{"address": "c"}], epoch=1, counter=0),
+            )
+        ]
+    )
     assert addrs(hs, 200) == ["c"]
     assert addrs(hs, 300) == ["d"]  # purge-bug counter 0 carrying removed rows: a diff
     kinds = {r["kind"] for r in hs.quality().dicts()}
@@ -46,27 +66,47 @@ def test_new_epoch_is_a_reset_and_counter0_with_removed_is_a_diff(hs: hindsight.
 
 
 def test_snapshot_replaces_the_whole_set(hs: hindsight.Hindsight, tmp_path: Path) -> None:
-    hs.ingest([write(tmp_path / "s.log",
-                     snapshot("mounts_snapshot", 100, [{"path": "/", "device": "/dev/sda1"}, {"path": "/media/usb", "device": "/dev/sdb1"}]),
-                     snapshot("mounts_snapshot", 200, [{"path": "/", "device": "/dev/sda1"}]),
-                     snapshot("mounts_snapshot", 300, []))])
+    hs.ingest(
+        [
+            write(
+                tmp_path / "s.log",
+                snapshot(
+                    "mounts_snapshot",
+                    100,
+                    [
+                        {"path": "/", "device": "/dev/sda1"},
+                        {"path": "/media/usb", "device": "/dev/sdb1"},
+                    ],
+                ),
+                snapshot("mounts_snapshot", 200, [{"path": "/", "device": "/dev/sda1"}]),
+                snapshot("mounts_snapshot", 300, []),
+            )
+        ]
+    )
     paths = lambda t: sorted(r["path"] for r in hs.state("mounts_snapshot", at=t).dicts())  # noqa: E731
     assert paths(150) == ["/", "/media/usb"]
     assert paths(250) == ["/"]
     assert paths(300) == []
-    intervals = hs.sql("SELECT path, valid_from, valid_to FROM mounts_snapshot FOR SYSTEM_TIME ALL ORDER BY ALL").rows
+    intervals = hs.sql(
+        "SELECT path, valid_from, valid_to FROM mounts_snapshot FOR SYSTEM_TIME ALL ORDER BY ALL"
+    ).rows
     assert intervals == [("/", 100, 300), ("/media/usb", 100, 200)]
 
 
 def test_ingesting_twice_and_out_of_order_gives_in_order_intervals(tmp_path: Path) -> None:
-    lines = [event(IA, 100 * i, "added" if i % 2 else "removed", {"address": "x"}, counter=i) for i in range(1, 9)]
+    lines = [
+        event(IA, 100 * i, "added" if i % 2 else "removed", {"address": "x"}, counter=i)
+        for i in range(1, 9)
+    ]
     old, new = write(tmp_path / "old.log", *lines[:4]), write(tmp_path / "new.log", *lines[4:])
 
     def intervals(order: list[Path]) -> list[tuple[object, ...]]:
         with hindsight.open(tmp_path / f"d{len(order)}-{order[0].name}") as hs:
             for path in order:
                 hs.ingest([path])
-            return hs.sql(f"SELECT address, valid_from, valid_to FROM {IA} FOR SYSTEM_TIME ALL ORDER BY ALL").rows
+            return hs.sql(
+                f"SELECT address, valid_from, valid_to FROM {IA} FOR SYSTEM_TIME ALL ORDER BY ALL"
+            ).rows
 
     in_order = intervals([old, new])
     assert in_order == [("x", 100, 200), ("x", 300, 400), ("x", 500, 600), ("x", 700, 800)]
@@ -85,25 +125,56 @@ def test_duplicates_are_skipped_and_counted(hs: hindsight.Hindsight, tmp_path: P
 
 def test_identical_rows_are_a_multiset(hs: hindsight.Hindsight, tmp_path: Path) -> None:
     row = {"address": "x"}
-    hs.ingest([write(tmp_path / "a.log",
-                     event(IA, 100, "added", row, counter=0), event(IA, 100, "added", row, counter=0),
-                     event(IA, 200, "removed", row, counter=1))])
+    hs.ingest(
+        [
+            write(
+                tmp_path / "a.log",
+                event(IA, 100, "added", row, counter=0),
+                event(IA, 100, "added", row, counter=0),
+                event(IA, 200, "removed", row, counter=1),
+            )
+        ]
+    )
     assert addrs(hs, 100) == ["x", "x"]
     assert addrs(hs, 200) == ["x"]
 
 
 def test_renamed_host_stays_one_host(hs: hindsight.Hindsight, tmp_path: Path) -> None:
-    hs.ingest([write(tmp_path / "a.log",
-                     event(IA, 100, "added", {"address": "x"}, counter=0, host="old-name"),
-                     event(IA, 200, "added", {"address": "y"}, counter=1, host="new-name"))])
+    hs.ingest(
+        [
+            write(
+                tmp_path / "a.log",
+                event(IA, 100, "added", {"address": "x"}, counter=0, host="old-name"),
+                event(IA, 200, "added", {"address": "y"}, counter=1, host="new-name"),
+            )
+        ]
+    )
     assert len(hs.hosts().rows) == 1
     assert {r["host"] for r in hs.state(IA, at=150).dicts()} == {"old-name"}
     assert {r["host"] for r in hs.state(IA, at=250).dicts()} == {"new-name"}
     assert len(hs.state(IA, at=250, hosts=["old-name"]).rows) == 2
 
 
-def test_event_queries_are_events_with_their_own_time(hs: hindsight.Hindsight, tmp_path: Path) -> None:
-    hs.ingest([write(tmp_path / "e.log",
-                     event("process_events", 500, "added", {"pid": "42", "time": "480", "uid": "1001", "path": "/bin/x"}),
-                     event("process_events", 500, "removed", {"pid": "42", "time": "480", "uid": "1001", "path": "/bin/x"}))])
+def test_event_queries_are_events_with_their_own_time(
+    hs: hindsight.Hindsight, tmp_path: Path
+) -> None:
+    hs.ingest(
+        [
+            write(
+                tmp_path / "e.log",
+                event(
+                    "process_events",
+                    500,
+                    "added",
+                    {"pid": "42", "time": "480", "uid": "1001", "path": "/bin/x"},
+                ),
+                event(
+                    "process_events",
+                    500,
+                    "removed",
+                    {"pid": "42", "time": "480", "uid": "1001", "path": "/bin/x"},
+                ),
+            )
+        ]
+    )
     assert hs.sql("SELECT pid, time, uid FROM process_events").rows == [(42, 480, 1001)]
