@@ -1,0 +1,76 @@
+"""As-of point query latency vs history length (issue #2).
+
+"Which hosts had IP X at T" through the Python API over 1,000 hosts of 5-minute DHCP churn, at
+1x history and 4x history. Targets: median under 50 ms at 1x, and 4x at most 1.5x the 1x median.
+
+    python bench/bench_asof.py [--hosts 1000] [--days 30] [--queries 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.gen import DAY, START, dhcp_lines, write  # noqa: E402
+
+import hindsight  # noqa: E402
+
+SQL = "SELECT host FROM interface_addresses WHERE address = '{ip}'"
+
+
+def build(out: Path, hosts: int, days: int) -> Path:
+    data = out / f"asof-{hosts}x{days}"
+    if (data / "hindsight.duckdb").exists():
+        return data
+    log = out / f"dhcp-{hosts}x{days}.log"
+    lines, size = write(log, dhcp_lines(hosts, days, seed=7))
+    with hindsight.open(data) as hs:
+        start = time.perf_counter()
+        summary = hs.ingest([log])
+        print(f"  built {days} days: {lines:,} lines {size / 1e6:.0f} MB in {time.perf_counter() - start:.0f} s "
+              f"({summary.rows / (time.perf_counter() - start):,.0f} rows/s)")
+    log.unlink()
+    return data
+
+
+def probe(data: Path, days: int, n: int) -> float:
+    rnd = random.Random(3)
+    with hindsight.open(data, read_only=True) as hs:
+        latencies = []
+        for _ in range(n):
+            at = START + rnd.randrange(days * DAY)
+            ip = f"10.20.{rnd.randrange(64)}.{rnd.randrange(1, 255)}"
+            start = time.perf_counter()
+            hs.sql(SQL.format(ip=ip), at=at)
+            latencies.append((time.perf_counter() - start) * 1000)
+    return statistics.median(latencies)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--hosts", type=int, default=1000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--queries", type=int, default=50)
+    parser.add_argument("--out", type=Path, default=Path("bench/out"))
+    parser.add_argument("--fresh", action="store_true")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for factor in (1, 4):
+        days = args.days * factor
+        if args.fresh:
+            shutil.rmtree(args.out / f"asof-{args.hosts}x{days}", ignore_errors=True)
+        data = build(args.out, args.hosts, days)
+        results[factor] = probe(data, days, args.queries)
+        print(f"{factor}x history ({days} days): median {results[factor]:.1f} ms over {args.queries} lookups")
+    print(f"ratio 4x/1x = {results[4] / results[1]:.2f} (target <= 1.5); 1x median target < 50 ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""Ingest throughput against a ceiling measured in the same run, store size, and memory.
+
+Ceiling: reading the same file and decoding every line with orjson (the decoder Hindsight uses),
+counting the rows the lines hold. Target (issue #2): ingest reaches >= 50 % of the ceiling's rows/s
+and the store takes <= 1/10 of the raw bytes.
+
+    python bench/bench_ingest.py [--hosts 200] [--hours 24] [--out bench/out]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.gen import dhcp_lines, mixed_lines, write  # noqa: E402
+
+import hindsight  # noqa: E402
+
+
+def rows_in(doc: dict[str, object]) -> int:
+    if "snapshot" in doc:
+        return len(doc["snapshot"])  # type: ignore[arg-type]
+    if "diffResults" in doc:
+        diff = doc["diffResults"]
+        return len(diff["added"]) + len(diff["removed"])  # type: ignore[index]
+    return 1
+
+
+def ceiling(path: Path) -> tuple[int, float]:
+    start = time.perf_counter()
+    rows = 0
+    with path.open("rb", buffering=1 << 20) as f:
+        for line in f:
+            rows += rows_in(orjson.loads(line))
+    return rows, time.perf_counter() - start
+
+
+def store_bytes(data: Path) -> int:
+    return sum(f.stat().st_size for f in data.rglob("*") if f.is_file())
+
+
+def run(name: str, path: Path, raw_bytes: int, out: Path) -> None:
+    rows, seconds = ceiling(path)
+    data = out / f"data-{name}"
+    shutil.rmtree(data, ignore_errors=True)
+    with hindsight.open(data) as hs:
+        start = time.perf_counter()
+        summary = hs.ingest([path])
+        took = time.perf_counter() - start
+        hs.store.con.execute("CHECKPOINT")
+    size = store_bytes(data)
+    ceil_rate, rate = rows / seconds, summary.rows / took
+    print(f"{name:6s} lines={summary.lines:,} rows={summary.rows:,} raw={raw_bytes / 1e6:.1f} MB")
+    print(f"{name:6s} ceiling {ceil_rate:,.0f} rows/s | ingest {rate:,.0f} rows/s = {100 * rate / ceil_rate:.1f} % (target >= 50 %)")
+    print(f"{name:6s} store {size / 1e6:.1f} MB = 1/{raw_bytes / size:.1f} of raw (target <= 1/10)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--hosts", type=int, default=200)
+    parser.add_argument("--hours", type=int, default=24)
+    parser.add_argument("--out", type=Path, default=Path("bench/out"))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    mixed, dhcp = args.out / "mixed.log", args.out / "dhcp.log"
+    _, mixed_size = write(mixed, mixed_lines(args.hosts, args.hours))
+    _, dhcp_size = write(dhcp, dhcp_lines(args.hosts, max(1, args.hours // 24) * 7))
+    run("mixed", mixed, mixed_size, args.out)
+    run("dhcp", dhcp, dhcp_size, args.out)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS {peak:.0f} MB (see bench_memory.py for growth with input size)")
+
+
+if __name__ == "__main__":
+    main()
