@@ -35,6 +35,9 @@ class Settings:
         30.0, "HINDSIGHT_QUERY_TIMEOUT", "time bound of one SQL query, in seconds"
     )
     max_rows: int = _setting(100_000, "HINDSIGHT_MAX_ROWS", "most rows one query returns")
+    memory_limit: str = _setting(
+        "2GB", "HINDSIGHT_MEMORY_LIMIT", "DuckDB memory limit (spills to disk beyond it)"
+    )
     compact_ratio: float = _setting(
         0.25,
         "HINDSIGHT_COMPACT_RATIO",

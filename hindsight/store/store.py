@@ -46,6 +46,7 @@ class Store:
             raise StoreError(f"cannot open the store in {path}: {exc}") from exc
         self.con.execute("SET enable_progress_bar = false")
         self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute("SET memory_limit = ?", [settings.memory_limit])
         if not read_only:
             self.con.execute(DDL)
             self.con.execute("INSERT OR IGNORE INTO meta VALUES ('layout', ?)", [LAYOUT_VERSION])
