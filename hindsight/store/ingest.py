@@ -148,7 +148,7 @@ class BatchWriter:
     def _dedupe(self, accepted: list[Accepted]) -> list[Accepted]:
         unique: dict[tuple[int, int, int, int], Accepted] = {}
         for a in accepted:
-            unique.setdefault((a.host_id, a.query_id, a.time, a.key), a)
+            unique.setdefault((a.host_id, a.query_id, a.time, a.key & 0xFFFFFFFF), a)
         if not unique:
             self.summary.duplicates += len(accepted)
             return []
@@ -161,7 +161,7 @@ class BatchWriter:
                 "host_id": ([a.host_id for a in items], I32),
                 "query_id": ([a.query_id for a in items], I32),
                 "unix_time": ([a.time for a in items], I64),
-                "h": ([a.key for a in items], U64),
+                "h": ([a.key & 0xFFFFFFFF for a in items], pa.uint32()),
             },
         )
         lo, hi = min(a.time for a in items), max(a.time for a in items)

@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS streams(
 CREATE TABLE IF NOT EXISTS executions(
     host_id INTEGER, query_id INTEGER, unix_time BIGINT, epoch BIGINT, counter BIGINT,
     full_set BOOLEAN, added INTEGER, removed INTEGER);
-CREATE TABLE IF NOT EXISTS seen(host_id INTEGER, query_id INTEGER, unix_time BIGINT, h UBIGINT);
+-- dedupe keys: 32 bits suffice within one (host, query, unixTime)
+CREATE TABLE IF NOT EXISTS seen(host_id INTEGER, query_id INTEGER, unix_time BIGINT, h UINTEGER);
 CREATE TABLE IF NOT EXISTS raw_chunks(
     host_id INTEGER, query_id INTEGER, min_time BIGINT, max_time BIGINT, lines INTEGER, data BLOB);
 CREATE TABLE IF NOT EXISTS rejects(
