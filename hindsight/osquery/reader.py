@@ -38,10 +38,12 @@ class Line:
     raw: bytes
     parsed: Parsed | None  # None when rejected
     error: str | None = None
+    item: int | None = None  # index (1-based) in the `data` array of a one-line TLS body
 
     @property
     def where(self) -> str:
-        return f"{self.origin}:{self.number}"
+        suffix = f" (data[{self.item - 1}])" if self.item is not None else ""
+        return f"{self.origin}:{self.number}{suffix}"
 
 
 def expand(paths: Iterable[str | Path]) -> list[Path | str]:
@@ -160,7 +162,7 @@ def _jsonl(origin: str, stream: IO[bytes], limit: int) -> Iterator[Line]:
         raw = raw.rstrip(b"\r\n")
         if not raw.strip():
             continue
-        yield _decode(origin, number, raw)
+        yield from _decode(origin, number, raw)
 
 
 def _skip_rest(stream: IO[bytes]) -> int:
@@ -172,17 +174,15 @@ def _skip_rest(stream: IO[bytes]) -> int:
             return skipped
 
 
-def _decode(origin: str, number: int, raw: bytes) -> Line:
+def _decode(origin: str, number: int, raw: bytes) -> Iterator[Line]:
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        return Line(origin, number, raw, None, f"invalid JSON: {exc}")
+        yield Line(origin, number, raw, None, f"invalid JSON: {exc}")
+        return
     if isinstance(doc, dict) and isinstance(doc.get("data"), list) and "log_type" in doc:
-        return Line(
-            origin,
-            number,
-            raw,
-            None,
-            "a TLS logger body on one line of a JSON-lines file: pass it as its own file",
-        )
-    return _parsed(origin, number, raw, doc, None)
+        # a TLS logger body on one line (a relay's dump): each data[] element is a line
+        for item in document_items(origin, doc, number):
+            yield Line(item.origin, number, item.raw, item.parsed, item.error, item.number)
+        return
+    yield _parsed(origin, number, raw, doc, None)
