@@ -7,7 +7,8 @@ from hindsight.intervals.apply import (
     Signal,
     StreamState,
     apply,
+    classify,
     group_executions,
 )
 
-__all__ = ["Close", "Execution", "Open", "Signal", "StreamState", "apply", "group_executions"]
+__all__ = ["Close", "Execution", "Open", "Signal", "StreamState", "apply", "classify", "group_executions"]

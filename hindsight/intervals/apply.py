@@ -91,12 +91,22 @@ def apply(
 
     Returns whether the execution was a complete result set (snapshot or reset).
     """
-    _check_counter(state, ex, signals)
-    full = _is_full(state, ex, signals)
+    full = classify(state, ex, signals)
     if full:
         _replace(state, ex, opened, closed, signals)
     else:
         _diff(state, ex, opened, closed, signals)
+    return full
+
+
+def classify(state: StreamState, ex: Execution, signals: list[Signal]) -> bool:
+    """Whether an execution is a complete result set, advancing the stream's position.
+
+    Shared by the reference `apply` and the set-based builder (build_sql), which receives the
+    classification with each execution.
+    """
+    _check_counter(state, ex, signals)
+    full = _is_full(state, ex, signals)
     state.epoch, state.counter, state.last = ex.epoch, ex.counter, ex.key
     return full
 

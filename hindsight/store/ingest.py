@@ -11,24 +11,21 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import duckdb
-import orjson
 import pyarrow as pa
 import xxhash
 import zstandard
 
-from hindsight.intervals import Close, Execution, Open, Signal, StreamState, apply, group_executions
-from hindsight.osquery.lines import ResultLine, StatusLine, parse_document
+from hindsight.osquery.lines import ResultLine, StatusLine
 from hindsight.osquery.reader import Line
 from hindsight.store.catalog import Catalog, QueryInfo
-from hindsight.store.layout import STATUS_QUERY_ID, cur_table, event_table, hist_table
+from hindsight.store.layout import STATUS_QUERY_ID, event_table
+from hindsight.store.streams import StreamKey, StreamWriter, raw_lines
 from hindsight.store.writes import insert_rows, register
 
 I32, I64, U64, I16 = pa.int32(), pa.int64(), pa.uint64(), pa.int16()
-StreamKey = tuple[int, int]
 
 
 @dataclass
@@ -284,34 +281,8 @@ class BatchWriter:
             assert isinstance(a.line.parsed, ResultLine)
             by_stream[(a.host_id, a.query_id)].append(a.line.parsed)
             self.summary.rows += len(a.line.parsed.added) + len(a.line.parsed.removed)
-        positions = self._positions(list(by_stream))
-        by_query: dict[int, dict[int, list[Execution]]] = defaultdict(dict)
-        rebuild: list[StreamKey] = []
-        for key, lines in by_stream.items():
-            execs = group_executions(lines)
-            last = positions.get(key)
-            if last is not None and execs[0].key <= last:
-                rebuild.append(key)
-            else:
-                by_query[key[1]][key[0]] = execs
-        for qid, streams in by_query.items():
-            StreamUpdate(self, self.catalog.by_id(qid)).extend(streams)
-        for host_id, qid in rebuild:
-            self.summary.rebuilt_streams += 1
-            rebuild_stream(self, host_id, qid)
-
-    def _positions(self, keys: list[StreamKey]) -> dict[StreamKey, tuple[int, int, int, bool]]:
-        register(
-            self.con,
-            "_touched",
-            {"host_id": ([k[0] for k in keys], I32), "query_id": ([k[1] for k in keys], I32)},
-        )
-        rows = self.con.execute(
-            "SELECT s.host_id, s.query_id, last_time, last_epoch, last_counter, last_snapshot "
-            "FROM streams s SEMI JOIN _touched USING (host_id, query_id)"
-        ).fetchall()
-        self.con.unregister("_touched")
-        return {(h, q): (t, e, c, bool(s)) for h, q, t, e, c, s in rows}
+        if by_stream:
+            self.summary.rebuilt_streams += StreamWriter(self.con, self.catalog).write(by_stream)
 
     # -- hosts -------------------------------------------------------------------------------
     def _seen_hosts(self, fresh: list[Accepted]) -> None:
@@ -375,229 +346,11 @@ def _widen(spans: dict, key: object, t: int) -> None:  # type: ignore[type-arg]
         span[1] = t
 
 
-class StreamUpdate:
-    """Applies executions to the streams of one state query and writes the result."""
-
-    def __init__(self, writer: BatchWriter, info: QueryInfo) -> None:
-        self.w = writer
-        self.con = writer.con
-        self.info = info
-        self.closes: list[tuple[int, Close]] = []  # closes of intervals opened before this batch
-        self.hist: list[tuple[int, Open, int]] = []  # opened and closed within the batch
-        self.cur: list[tuple[int, Open]] = []  # opened within the batch, still open
-        self.execs: list[tuple[int, Execution, bool]] = []
-        self.signals: list[tuple[int, Signal]] = []
-        self.states: dict[int, StreamState] = {}
-
-    def extend(self, streams: dict[int, list[Execution]]) -> None:
-        self.states = self._load_open(list(streams))
-        for host_id, execs in streams.items():
-            self._apply(host_id, self.states.setdefault(host_id, StreamState()), execs)
-        self._flush()
-
-    def _load_open(self, hosts: list[int]) -> dict[int, StreamState]:
-        register(self.con, "_hosts", {"_host": (hosts, I32)})
-        rows = self.con.execute(
-            f"SELECT _host, _rh, _from, _n FROM {cur_table(self.info.query_id)} "
-            "SEMI JOIN _hosts USING (_host) ORDER BY _host, _from, _n"
-        ).fetchall()
-        meta = self.con.execute(
-            "SELECT host_id, epoch, counter, last_time, last_epoch, last_counter, last_snapshot "
-            "FROM streams WHERE query_id = ? AND host_id IN (SELECT _host FROM _hosts)",
-            [self.info.query_id],
-        ).fetchall()
-        self.con.unregister("_hosts")
-        states: dict[int, StreamState] = {}
-        for host_id, rh, start, n in rows:
-            states.setdefault(host_id, StreamState()).open.setdefault(rh, []).append((start, n))
-        for host_id, epoch, counter, t, e, c, s in meta:
-            state = states.setdefault(host_id, StreamState())
-            state.epoch, state.counter, state.last = epoch, counter, (t, e, c, bool(s))
-        return states
-
-    def _apply(self, host_id: int, state: StreamState, execs: list[Execution]) -> None:
-        pending: dict[tuple[int, int, int], Open] = {}
-        for ex in execs:
-            opened: list[Open] = []
-            closed: list[Close] = []
-            signals: list[Signal] = []
-            full = apply(state, ex, opened, closed, signals)
-            for c in closed:
-                o = pending.pop((c.row_hash, c.start, c.n), None)
-                if o is None:
-                    self.closes.append((host_id, c))
-                elif c.end > c.start:
-                    self.hist.append((host_id, o, c.end))
-            for o in opened:
-                pending[(o.row.hash, o.start, o.n)] = o
-            self.execs.append((host_id, ex, full))
-            self.signals.extend((host_id, s) for s in signals)
-        self.cur.extend((host_id, o) for o in pending.values())
-        self.states[host_id] = state
-
-    # -- writing -----------------------------------------------------------------------------
-    def _flush(self) -> None:
-        qid = self.info.query_id
-        self._close_existing()
-        types = {"_host": I32, "_from": I64, "_to": I64, "_n": I16, "_rh": U64}
-        insert_rows(
-            self.con,
-            hist_table(qid),
-            self.info,
-            {
-                "_host": [h for h, _, _ in self.hist],
-                "_from": [o.start for _, o, _ in self.hist],
-                "_to": [end for _, _, end in self.hist],
-                "_n": [o.n for _, o, _ in self.hist],
-                "_rh": [o.row.hash for _, o, _ in self.hist],
-            },
-            [o.row.canon for _, o, _ in self.hist],
-            types,
-        )
-        insert_rows(
-            self.con,
-            cur_table(qid),
-            self.info,
-            {
-                "_host": [h for h, _ in self.cur],
-                "_from": [o.start for _, o in self.cur],
-                "_n": [o.n for _, o in self.cur],
-                "_rh": [o.row.hash for _, o in self.cur],
-            },
-            [o.row.canon for _, o in self.cur],
-            types,
-        )
-        write_executions(self.con, qid, self.execs, self.signals)
-        write_positions(self.con, qid, self.states)
-
-    def _close_existing(self) -> None:
-        if not self.closes:
-            return
-        qid = self.info.query_id
-        register(
-            self.con,
-            "_closes",
-            {
-                "_host": ([h for h, _ in self.closes], I32),
-                "_rh": ([c.row_hash for _, c in self.closes], U64),
-                "_from": ([c.start for _, c in self.closes], I64),
-                "_n": ([c.n for _, c in self.closes], I16),
-                "_end": ([c.end for _, c in self.closes], I64),
-            },
-        )
-        cols = ", ".join(f"c.{_q(n)}" for n in self.info.columns)
-        self.con.execute(
-            f"INSERT INTO {hist_table(qid)} SELECT c._host, c._from, x._end, c._n, c._rh"
-            f"{', ' + cols if cols else ''} FROM {cur_table(qid)} c JOIN _closes x "
-            "USING (_host, _rh, _from, _n) WHERE x._end > c._from"
-        )
-        self.con.execute(
-            f"DELETE FROM {cur_table(qid)} c USING _closes x WHERE c._host = x._host "
-            "AND c._rh = x._rh AND c._from = x._from AND c._n = x._n"
-        )
-        self.con.unregister("_closes")
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def write_executions(
-    con: duckdb.DuckDBPyConnection,
-    qid: int,
-    execs: list[tuple[int, Execution, bool]],
-    signals: list[tuple[int, Signal]],
-) -> None:
-    if execs:
-        register(
-            con,
-            "_execs",
-            {
-                "host_id": ([h for h, _, _ in execs], I32),
-                "query_id": ([qid] * len(execs), I32),
-                "unix_time": ([e.time for _, e, _ in execs], I64),
-                "epoch": ([e.epoch for _, e, _ in execs], I64),
-                "counter": ([e.counter for _, e, _ in execs], I64),
-                "full_set": ([f for _, _, f in execs], pa.bool_()),
-                "added": ([len(e.added) for _, e, _ in execs], I32),
-                "removed": ([len(e.removed) for _, e, _ in execs], I32),
-            },
-        )
-        con.execute("INSERT INTO executions SELECT * FROM _execs")
-        con.unregister("_execs")
-    if signals:
-        register(
-            con,
-            "_signals",
-            {
-                "host_id": ([h for h, _ in signals], I32),
-                "query_id": ([qid] * len(signals), I32),
-                "unix_time": ([s.time for _, s in signals], I64),
-                "kind": ([s.kind for _, s in signals], pa.string()),
-                "detail": ([s.detail for _, s in signals], pa.string()),
-            },
-        )
-        con.execute("INSERT INTO quality SELECT * FROM _signals")
-        con.unregister("_signals")
-
-
-def write_positions(
-    con: duckdb.DuckDBPyConnection, qid: int, states: dict[int, StreamState]
-) -> None:
-    done = [(h, s) for h, s in states.items() if s.last is not None]
-    if not done:
-        return
-    register(
-        con,
-        "_pos",
-        {
-            "host_id": ([h for h, _ in done], I32),
-            "query_id": ([qid] * len(done), I32),
-            "last_time": ([s.last[0] for _, s in done if s.last], I64),
-            "last_epoch": ([s.last[1] for _, s in done if s.last], I64),
-            "last_counter": ([s.last[2] for _, s in done if s.last], I64),
-            "last_snapshot": ([s.last[3] for _, s in done if s.last], pa.bool_()),
-            "epoch": ([s.epoch for _, s in done], I64),
-            "counter": ([s.counter for _, s in done], I64),
-        },
-    )
-    con.execute("INSERT OR REPLACE INTO streams SELECT * FROM _pos")
-    con.unregister("_pos")
-
-
-def stream_lines(
-    con: duckdb.DuckDBPyConnection, host_id: int, query_id: int
-) -> Iterable[ResultLine]:
-    """Every accepted line of one stream, from the raw archive."""
-    dctx = zstandard.ZstdDecompressor()
-    for (data,) in con.execute(
-        "SELECT data FROM raw_chunks WHERE host_id = ? AND query_id = ?", [host_id, query_id]
-    ).fetchall():
-        for raw in dctx.decompress(data).split(b"\n"):
-            parsed = parse_document(orjson.loads(raw))
-            if isinstance(parsed, ResultLine):
-                yield parsed
-
-
-def rebuild_stream(writer: BatchWriter, host_id: int, query_id: int) -> None:
-    """Drop one stream's intervals and replay it from its raw lines."""
-    con = writer.con
-    for table, col in ((cur_table(query_id), "_host"), (hist_table(query_id), "_host")):
-        con.execute(f"DELETE FROM {table} WHERE {col} = ?", [host_id])
-    for table in ("executions", "quality", "streams"):
-        con.execute(f"DELETE FROM {table} WHERE host_id = ? AND query_id = ?", [host_id, query_id])
-    execs = group_executions(stream_lines(con, host_id, query_id))
-    update = StreamUpdate(writer, writer.catalog.by_id(query_id))
-    update.states = {}
-    update._apply(host_id, StreamState(), execs)
-    update._flush()
-
-
 def rebuild_events(writer: BatchWriter, host_id: int, query_id: int) -> None:
     """Drop one host's events of one query and reload them from the raw lines."""
     writer.con.execute(f"DELETE FROM {event_table(query_id)} WHERE _host = ?", [host_id])
     hosts, unix, canon = [], [], []
-    for line in stream_lines(writer.con, host_id, query_id):
+    for line in raw_lines(writer.con, host_id, query_id):
         for row in line.added:
             hosts.append(host_id)
             unix.append(line.unix_time)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hindsight.store.ingest import BatchWriter, IngestSummary, rebuild_events, rebuild_stream
+from hindsight.store.ingest import BatchWriter, IngestSummary, rebuild_events
 from hindsight.store.layout import STATUS_QUERY_ID
+from hindsight.store.streams import StreamWriter
 
 if TYPE_CHECKING:
     from hindsight.store.store import Progress, Store
+
+
+CHUNK = 500  # streams replayed per set-based build
 
 
 def rebuild_all(store: Store, progress: Progress | None = None) -> int:
@@ -18,15 +22,17 @@ def rebuild_all(store: Store, progress: Progress | None = None) -> int:
         [STATUS_QUERY_ID],
     ).fetchall()
     writer = BatchWriter(con, store.catalog, IngestSummary())
+    state = [s for s in streams if not store.catalog.by_id(s[1]).is_event]
     con.execute("BEGIN TRANSACTION")
     try:
-        for i, (host_id, query_id) in enumerate(streams, 1):
+        for host_id, query_id in streams:
             if store.catalog.by_id(query_id).is_event:
                 rebuild_events(writer, host_id, query_id)
-            else:
-                rebuild_stream(writer, host_id, query_id)
+        for i in range(0, len(state), CHUNK):
+            StreamWriter(con, store.catalog).replay(state[i : i + CHUNK])
             if progress:
-                progress(i, f"{i}/{len(streams)} streams")
+                done = min(i + CHUNK, len(state))
+                progress(done, f"{done}/{len(state)} streams")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

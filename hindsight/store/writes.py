@@ -23,7 +23,8 @@ def typed_select(info: QueryInfo) -> str:
     return ", ".join(exprs)
 
 
-def _spec(info: QueryInfo) -> str:
+def typed_spec(info: QueryInfo) -> str:
+    """json_transform structure reading every column of the query as text."""
     spec = json.dumps({name: "VARCHAR" for name in info.columns})
     return spec.replace("'", "''")
 
@@ -56,7 +57,7 @@ def insert_rows(
         con.execute(
             f"INSERT INTO {table} ({', '.join(quote(n) for n in names)}) "
             f"SELECT {select}{', ' + typed if typed else ''} "
-            f"FROM (SELECT *, json_transform(_canon, '{_spec(info)}') AS _j FROM _rows)"
+            f"FROM (SELECT *, json_transform(_canon, '{typed_spec(info)}') AS _j FROM _rows)"
         )
     finally:
         con.unregister("_rows")
