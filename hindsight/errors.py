@@ -42,11 +42,13 @@ class UnknownQuery(InputError):
     def __init__(self, name: str, known: Iterable[str], detail: str = "") -> None:
         known = list(known)
         full = sorted(k for k in known if not any(k != o and o.endswith(k) for o in known))
-        hint = did_you_mean(name, known) or (
-            f" (recorded queries: {', '.join(full[:8])}{' ...' if len(full) > 8 else ''})"
-            if known
-            else " (nothing recorded yet)"
-        )
+        if detail:
+            hint = ""
+        elif known:
+            listing = f" (recorded queries: {', '.join(full[:8])}{' ...' if len(full) > 8 else ''})"
+            hint = did_you_mean(name, known) or listing
+        else:
+            hint = " (nothing recorded yet)"
         super().__init__(f"unknown query {name!r}{detail}{hint}")
         self.name = name
 

@@ -1,4 +1,4 @@
-"""Resolving the names users type: query names (full or short, pack prefixes) and hosts."""
+"""Resolving the names users type: query names (full, or short for pack queries) and hosts."""
 
 from __future__ import annotations
 
@@ -7,29 +7,39 @@ import re
 from hindsight.errors import UnknownQuery
 from hindsight.store.catalog import Catalog, QueryInfo
 
+_PACK = re.compile(r"^pack[/_.:-]")
 _SPLIT = re.compile(r"[/_.:-]")
 
 
 def short_names(name: str) -> list[str]:
-    """Suffixes a pack query can be called by: pack_ir_users -> ir_users, users."""
-    parts = [m.end() for m in _SPLIT.finditer(name)]
-    return [name[i:] for i in parts if name[i:]]
+    """Names a pack query can be called by, longest first: pack_ir_users -> ir_users, users.
+    Queries outside packs (`logged_in_users`) have only their own name."""
+    if not _PACK.match(name):
+        return []
+    rest = name[5:]
+    return [rest] + [rest[m.end() :] for m in _SPLIT.finditer(rest) if rest[m.end() :]]
 
 
 def resolve_query(catalog: Catalog, name: str) -> QueryInfo:
-    """A query by its full name, or by a short name that only one query has."""
+    """A query by its full name, or by the short name of a pack query.
+
+    When several pack queries end in the name (`groups`: pack_ir_groups, pack_ir_user_groups),
+    the one whose pack part is shortest wins; a tie is ambiguous.
+    """
     info = catalog.queries.get(name)
     if info is not None:
         return info
-    matches = [q for q in catalog.queries.values() if name in short_names(q.name)]
-    if len(matches) == 1:
-        return matches[0]
-    if len(matches) > 1:
-        full = ", ".join(sorted(q.name for q in matches))
-        raise UnknownQuery(name, [], f": ambiguous, use the full name ({full})")
-    raise UnknownQuery(
-        name, [*catalog.queries, *(s for q in catalog.queries for s in short_names(q))]
+    matches = sorted(
+        (len(q.name) - len(name), q.name, q)
+        for q in catalog.queries.values()
+        if name in short_names(q.name)
     )
+    if matches and (len(matches) == 1 or matches[0][0] < matches[1][0]):
+        return matches[0][2]
+    if matches:
+        full = ", ".join(m[1] for m in matches)
+        raise UnknownQuery(name, [], f": ambiguous, use the full name ({full})")
+    raise UnknownQuery(name, [*catalog.queries, *(s for q in catalog.queries for s in short_names(q))])
 
 
 #: Columns Hindsight adds; an osquery column of the same name is exposed with a `_` suffix.

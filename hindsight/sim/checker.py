@@ -8,6 +8,7 @@ host, the query, the instant, the missing rows and the extra rows.
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -116,7 +117,7 @@ def _check_state(
     intervals = _intervals(hs, host, query)
     keys = {k for _, rows in records for r in rows for k in r}
     instants = {t for t, _ in records}
-    for (t0, _), (t1, _) in zip(records, records[1:], strict=False):
+    for (t0, _), (t1, _) in itertools.pairwise(records):
         if t1 - t0 > 1:
             instants.update(rnd.randrange(t0 + 1, t1) for _ in range(between))
     sampled = set(rnd.sample(sorted(instants), min(state_samples, len(instants))))
