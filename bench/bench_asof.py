@@ -17,9 +17,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.gen import DAY, START, dhcp_lines, write  # noqa: E402
-
-import hindsight  # noqa: E402
+import hindsight
+from bench.gen import DAY, START, dhcp_lines, write
 
 SQL = "SELECT host FROM interface_addresses WHERE address = '{ip}'"
 

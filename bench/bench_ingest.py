@@ -19,9 +19,8 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.gen import dhcp_lines, mixed_lines, write  # noqa: E402
-
-import hindsight  # noqa: E402
+import hindsight
+from bench.gen import dhcp_lines, mixed_lines, write
 
 
 def rows_in(doc: dict[str, object]) -> int:

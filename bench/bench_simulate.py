@@ -1,7 +1,8 @@
 """Throughput and memory of the fleet simulator.
 
-Runs each fleet size in a fresh child process (so peak RSS is per run), prints rows/s and
-peak RSS, and compares the peak RSS of the smaller and the larger fleet: memory must not grow
+Runs each fleet size in a fresh child process (so peak RSS is per run), prints rows/s (wall),
+rows per CPU-second (robust when other work shares the machine), peak RSS of the parent and of
+a worker, and compares the peak RSS of the smaller and the larger fleet: memory must not grow
 with the number of hosts (hosts are simulated one at a time and streamed to disk).
 
     python bench/bench_simulate.py                 # 500 and 2000 hosts x 7 days, 2 workers
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import resource
 import shutil
 import sys
@@ -24,23 +26,20 @@ from pathlib import Path
 def _run(hosts: int, days: float, workers: int, out: str, q: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
     from hindsight.sim import SimConfig, simulate
 
+    base_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # after imports only
     t0 = time.perf_counter()
     s = simulate(SimConfig(hosts=hosts, days=days, out=Path(out), workers=workers))
     wall = time.perf_counter() - t0
-    self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    child_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    q.put(
-        {
-            "hosts": s.hosts,
-            "lines": s.lines,
-            "rows": s.rows,
-            "files": s.files,
-            "seconds": round(wall, 1),
-            "rows_per_s": round(s.rows / wall),
-            "peak_rss_parent_mib": round(self_kb / 1024, 1),
-            "peak_rss_worker_mib": round(child_kb / 1024, 1),
-        }
-    )
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)  # the worker processes, once reaped
+    cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+    q.put({"hosts": s.hosts, "days": days, "workers": workers, "lines": s.lines,
+           "rows": s.rows, "files": s.files, "seconds": round(wall, 1),
+           "rows_per_s": round(s.rows / wall), "cpu_seconds": round(cpu, 1),
+           "rows_per_cpu_s": round(s.rows / cpu), "load_avg_1m": os.getloadavg()[0],
+           "rss_after_import_mib": round(base_kb / 1024, 1),
+           "peak_rss_parent_mib": round(me.ru_maxrss / 1024, 1),
+           "peak_rss_worker_mib": round(kids.ru_maxrss / 1024, 1)})
 
 
 def measure(hosts: int, days: float, workers: int, keep: Path | None) -> dict[str, float]:

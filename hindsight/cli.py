@@ -172,7 +172,7 @@ def simulate(hosts: int, days: float, out: Path, seed: int, start: str | None) -
     extra = {"start": parse_time(start)} if start else {}
     with _progress() as bar:
         task = bar.add_task("simulate", total=hosts)
-        summary = run(SimConfig(hosts=hosts, days=days, out=out, seed=seed, **extra),
+        summary = run(SimConfig(hosts=hosts, days=days, out=out, seed=seed, workers=0, **extra),
                       lambda i, n: bar.update(task, completed=i, description=f"host {i}/{n}"))
     out.joinpath("README.txt").write_text(
         f"hindsight ingest {out / 'hosts'} {out / 'late'}\n", encoding="utf-8")

@@ -5,7 +5,13 @@ from __future__ import annotations
 import random
 
 from .catalog import (
-    BURSTS, COMMANDS, CRON_COMMANDS, MONITORING, USB_DRIVES, USB_FILES, USER_APPS,
+    BURSTS,
+    COMMANDS,
+    CRON_COMMANDS,
+    MONITORING,
+    USB_DRIVES,
+    USB_FILES,
+    USER_APPS,
 )
 from .fleet import FIRST_NAMES, HOUR, HostProfile, Session
 from .network import SitePlan
@@ -41,8 +47,8 @@ def plan_host(w: World, rng: random.Random, plan: SitePlan | None) -> None:
         for per in plan.periods[p.index]:
             w.push(per.start, "net", per, True)
             w.push(per.end, "net", per, False)
-    for t, name in p.hostnames[1:]:
-        w.push(t, "rename", name)
+    for since, name in p.hostnames[1:]:
+        w.push(since, "rename", name)
     _groups(w, rng)
     if p.has("uidreuse") and p.platform != "windows":
         _uid_reuse(w, rng, plan)
@@ -54,6 +60,7 @@ def plan_host(w: World, rng: random.Random, plan: SitePlan | None) -> None:
         if t is not None:
             w.push(t, "useradd", "svc-backup", "Backup service,,,", admin, "svc")
             w.push(t + rng.randint(HOUR, 3 * HOUR), "userdel", "svc-backup", admin, "svc_del")
+    w.seal()
 
 
 def _admin(p: HostProfile) -> str:
@@ -89,14 +96,14 @@ def _commands(w: World, rng: random.Random, s: Session, user: str, a: int, b: in
               mean: float, sudo: float) -> None:
     cmds = COMMANDS[w.p.platform]
     burst = BURSTS[w.p.platform]
-    t = a
+    t, rnd, nc, nb = a, rng.random, len(cmds), len(burst)
     while (t := t + _exp(rng, mean)) < b - 30:
-        path, cmd = cmds[rng.randrange(len(cmds))]
-        w.push(t, "exec", user, path, cmd, rng.random() < sudo, 0, 0, "")
+        path, cmd = cmds[int(rnd() * nc)]
+        w.push_cmd(t, user, path, cmd, rnd() < sudo)
         if cmd.startswith(("make", "python3 -m pytest", "python3 manage.py")):
-            for k in range(rng.randint(3, 14)):  # a build or test run forks children
-                cpath, ccmd = burst[rng.randrange(len(burst))]
-                w.push(t + 1 + k // 3, "exec", user, cpath, ccmd, False, 0, 0, "")
+            for k in range(3 + int(rnd() * 12)):  # a build or test run forks children
+                cpath, ccmd = burst[int(rnd() * nb)]
+                w.push_cmd(t + 1 + k // 3, user, cpath, ccmd, False)
 
 
 def _monitoring(w: World, rng: random.Random, s: Session) -> None:
@@ -104,7 +111,7 @@ def _monitoring(w: World, rng: random.Random, s: Session) -> None:
     t = s.start + rng.randint(30, 150)
     while t < s.end - 5:
         for k, (path, cmd) in enumerate(MONITORING):
-            w.push(t + k // 2, "exec", "root", path, cmd, False, 0, 0, "")
+            w.push_cmd(t + k // 2, "root", path, cmd, False)
         t += 120
 
 
@@ -123,7 +130,7 @@ def _cron(w: World, rng: random.Random, s: Session) -> None:
     while t < s.end - 5:
         for k in range(rng.randint(1, 2)):
             path, cmd = CRON_COMMANDS[rng.randrange(len(CRON_COMMANDS))]
-            w.push(t + 1 + k, "exec", "root", path, cmd, False, 0, 0, "")
+            w.push_cmd(t + 1 + k, "root", path, cmd, False)
         t += 900
 
 

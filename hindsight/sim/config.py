@@ -22,7 +22,7 @@ class SimConfig:
     out: Path = field(default_factory=lambda: Path("sim-out"))
     seed: int = DEFAULT_SEED
     start: int = DEFAULT_START
-    rotate_size: int = 1 << 20  # osqueryd --logger_rotate_size
+    rotate_size: int = 512 << 10  # osqueryd --logger_rotate_size (osquery default 25 MiB)
     rotate_max_files: int = 1000  # osqueryd --logger_rotate_max_files (osquery default 25)
     tls_max_lines: int = 1024  # --logger_tls_max_lines: lines per late TLS body
     zstd_level: int = 3

@@ -179,7 +179,7 @@ def make_profile(cfg: SimConfig, index: int) -> HostProfile:
     rng = rng_for(cfg.seed, "host", index)
     start, end = cfg.start, cfg.end
     span = end - start
-    user = FIRST_NAMES[rng.randrange(len(FIRST_NAMES))]
+    user = FIRST_NAMES[(slot_no + block) % len(FIRST_NAMES)]  # distinct within a site
     name0, name1 = _hostnames(rng, slot, index, user)
     hostnames = [(start, name0)]
     if "rename" in slot.features:
@@ -202,7 +202,7 @@ def make_profile(cfg: SimConfig, index: int) -> HostProfile:
         offset = rng.choice((-1, 1)) * rng.randint(120, 900)
     offline = _offline(rng, start, end) if "offline" in slot.features else []
     features = slot.features
-    if rng.random() < 0.4:  # processes as a snapshot query on part of the fleet
+    if rng.random() < 0.6:  # processes as a snapshot query on most of the fleet
         features = features | {"procsnap"}
     return HostProfile(
         index=index,

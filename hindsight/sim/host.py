@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from .activity import plan_host
@@ -15,6 +14,7 @@ from .osquery import Osqueryd
 from .rand import rng_for
 from .truth import TruthWriter, truth_path
 from .world import World
+from .writer import Router
 
 MIN_HOLD = 30 * 60
 
@@ -44,8 +44,6 @@ def simulate_host(cfg: SimConfig, index: int) -> HostResult:
     host_dir.mkdir(parents=True, exist_ok=True)
     world = World(cfg, prof, plan)
     plan_host(world, rng_for(cfg.seed, "activity", index), plan)
-    from .writer import Router
-
     router = Router(cfg, prof, host_dir, cfg.out / "late", rng_for(cfg.seed, "router", index))
     truth = TruthWriter(truth_path(cfg.out, prof.uuid), cfg.zstd_level)
     osq = Osqueryd(cfg.seed, prof, world, router, truth)
@@ -139,7 +137,3 @@ def _usb(p: HostProfile, w: World) -> list[dict[str, Any]]:
             prev["serial"] if prev and prev.get("mount_path") == m.get("mount_path") else None)
         out.append(m)
     return out
-
-
-def host_dir(out: Path, host_uuid: str) -> Path:
-    return out / "hosts" / host_uuid

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections import deque
 from dataclasses import dataclass
 from functools import lru_cache
@@ -139,7 +140,7 @@ def _handovers(periods: dict[int, list[NetPeriod]]) -> tuple[Handover, ...]:
     out = []
     for ip in sorted(holds):
         seq = sorted(holds[ip])
-        for (a0, a1, ha), (b0, b1, hb) in zip(seq, seq[1:], strict=False):
+        for (a0, a1, ha), (b0, b1, hb) in itertools.pairwise(seq):
             if ha != hb:
                 out.append(Handover(ip, ha, hb, (a0, a1), (b0, b1)))
     out.sort(key=lambda x: (x.to_held[0], x.ip))

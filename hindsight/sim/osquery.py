@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator
+from operator import itemgetter
 from typing import Protocol
 
 import orjson
@@ -12,7 +13,16 @@ import orjson
 from .fleet import HostProfile, Session
 from .rand import rng_for
 from .serialize import (
-    LineMeta, Row, batch_line, event_line, osquery_sort_key, row_bytes, snapshot_line,
+    ADDED,
+    REMOVED,
+    SNAPSHOT,
+    LineMeta,
+    Row,
+    batch_line,
+    event_prefix,
+    osquery_sort_key,
+    row_bytes,
+    snapshot_line,
     typed_row_bytes,
 )
 from .tables import BUILDERS, QuerySpec, columns, host_queries, mask_for
@@ -23,7 +33,8 @@ _CACHE_MAX = 20_000
 
 
 class Sink(Protocol):
-    def emit(self, kind: str, t: int, unix_time: int, line: bytes, nrows: int) -> None: ...
+    def emit(self, kind: str, t: int, unix_time: int, lines: list[bytes], nrows: int) -> None:
+        """lines: complete lines of one execution; nrows: result rows they carry."""
 
     def new_process(self) -> None: ...
 
@@ -50,6 +61,7 @@ class QueryState:
         self.log_bytes = b""
         self.interval = spec.interval
         self.truth_head = b'{"query":' + self.name + b',"unixTime":'
+        self.getter: Callable[[dict[str, str]], Row] = itemgetter(*self.cols)
         self.numeric = frozenset(c for c, m in zip(self.cols, self.mask, strict=True) if m)
         self._cache: dict[Row, tuple[bytes, bytes]] = {}
 
@@ -130,7 +142,7 @@ class Osqueryd:
             self._start(sess)
             next_clock = self._next_clock()
             for t, qi in self._schedule(sess):
-                if heap and heap[0][0] <= t:
+                if w.cmd_t <= t or (heap and heap[0][0] <= t):
                     w.advance(t)
                 if t >= next_clock:
                     self._clock(t)
@@ -185,8 +197,7 @@ class Osqueryd:
         v = self.w.versions[q.spec.domain]
         if v != q.seen:
             q.seen = v
-            cols = q.cols
-            q.set_rows([tuple(d[c] for c in cols) for d in BUILDERS[q.spec.table](self.w)])
+            q.set_rows(list(map(q.getter, BUILDERS[q.spec.table](self.w))))
         return q.rows
 
     def _write_truth(self, q: QueryState, ht: int, rows_json: bytes) -> None:
@@ -198,6 +209,12 @@ class Osqueryd:
             buf.clear()
 
     def _run_differential(self, q: QueryState, t: int, ht: int) -> None:
+        if self.w.versions[q.spec.domain] == q.seen and q.stored is q.rows and (
+            q.epoch == self.epoch
+        ):  # fast path: nothing changed, nothing logged; only the truth records the run
+            self.tbuf += b'%s%d,"epoch":%d,"counter":%d,"rows":%s}\n' % (
+                q.truth_head, ht, self.epoch, q.counter, q.truth_bytes or q.truth_json())
+            return
         rows = q.rows if self.w.versions[q.spec.domain] == q.seen else self._rows(q)
         if q.stored is None or q.epoch != self.epoch:
             q.stored, q.epoch, q.counter = rows, self.epoch, 0
@@ -214,23 +231,27 @@ class Osqueryd:
                   reset: bool) -> None:
         meta = self.meta.meta(ht, self.epoch, q.counter)
         if self.p.event_format:
-            for action, rows in ((b"removed", removed), (b"added", added)):
-                for rb in q.logged(rows):
-                    self.sink.emit("results", t, ht, event_line(q.name, meta, rb, action), 1)
+            pre = event_prefix(q.name, meta)
+            lines = [pre + rb + REMOVED for rb in q.logged(removed)]
+            lines += [pre + rb + ADDED for rb in q.logged(added)]
+            if lines:
+                self.sink.emit("results", t, ht, lines, len(lines))
             return
         if added or removed or reset:  # 5.8+: an empty reset still writes a batch line
             line = batch_line(q.name, meta, b",".join(q.logged(removed)),
                               b",".join(q.logged(added)))
-            self.sink.emit("results", t, ht, line, len(added) + len(removed))
+            self.sink.emit("results", t, ht, [line], len(added) + len(removed))
 
     def _run_snapshot(self, q: QueryState, t: int, ht: int) -> None:
         rows = self._rows(q)
         meta = self.meta.meta(ht, self.epoch, 0)
         if self.p.snapshot_events:
-            for rb in q.logged(rows):
-                self.sink.emit("snapshots", t, ht, event_line(q.name, meta, rb, b"snapshot"), 1)
+            if rows:
+                pre = event_prefix(q.name, meta)
+                self.sink.emit("snapshots", t, ht, [pre + rb + SNAPSHOT for rb in q.logged(rows)],
+                               len(rows))
         else:
-            self.sink.emit("snapshots", t, ht, snapshot_line(q.name, meta, q.log_json()),
+            self.sink.emit("snapshots", t, ht, [snapshot_line(q.name, meta, q.log_json())],
                            len(rows))
         self._write_truth(q, ht, q.truth_json())
 
@@ -242,14 +263,12 @@ class Osqueryd:
             return
         q.counter += 1
         meta = self.meta.meta(ht, self.epoch, q.counter)
-        dumps, sort = orjson.dumps, orjson.OPT_SORT_KEYS
-        strs = [dumps(d, option=sort) for d, _ in evs]
-        logged = [dumps(e, option=sort) for _, e in evs] if q.numerics else strs
+        strs = [s for s, _ in evs]
+        logged = [lg for _, lg in evs] if q.numerics else strs
         if self.p.event_format:
-            emit, name = self.sink.emit, q.name
-            for rb in logged:
-                emit("results", t, ht, event_line(name, meta, rb, b"added"), 1)
+            pre = event_prefix(q.name, meta)
+            self.sink.emit("results", t, ht, [pre + rb + ADDED for rb in logged], len(evs))
         else:
-            self.sink.emit("results", t, ht, batch_line(q.name, meta, b"", b",".join(logged)),
+            self.sink.emit("results", t, ht, [batch_line(q.name, meta, b"", b",".join(logged))],
                            len(evs))
         self._write_truth(q, ht, b"[" + b",".join(strs) + b"]")

@@ -12,13 +12,23 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 Row = tuple[str, ...]
 
 
+_DAY_CACHE: dict[int, tuple[str, str]] = {}
+
+
 def calendar_time(t: int) -> str:
     """asctime layout + ' UTC', day space-padded, C locale (built by hand)."""
-    g = time.gmtime(t)
-    return (
-        f"{_DAYS[g.tm_wday]} {_MONTHS[g.tm_mon - 1]} {g.tm_mday:2d} "
-        f"{g.tm_hour:02d}:{g.tm_min:02d}:{g.tm_sec:02d} {g.tm_year} UTC"
-    )
+    day, sec = divmod(t, 86400)
+    parts = _DAY_CACHE.get(day)
+    if parts is None:
+        g = time.gmtime(t)
+        parts = (f"{_DAYS[g.tm_wday]} {_MONTHS[g.tm_mon - 1]} {g.tm_mday:2d} ",
+                 f" {g.tm_year} UTC")
+        if len(_DAY_CACHE) > 4096:
+            _DAY_CACHE.clear()
+        _DAY_CACHE[day] = parts
+    h, rem = divmod(sec, 3600)
+    m, s = divmod(rem, 60)
+    return f"{parts[0]}{h:02d}:{m:02d}:{s:02d}{parts[1]}"
 
 
 def typed_value(value: str, numeric: bool) -> str | int:
@@ -83,16 +93,27 @@ class LineMeta:
         )
 
 
+def event_prefix(name: bytes, meta: bytes) -> bytes:
+    """Everything of an event-shaped line before the row object."""
+    return b'{"name":' + name + meta + b',"columns":'
+
+
+ADDED = b',"action":"added"}\n'
+REMOVED = b',"action":"removed"}\n'
+SNAPSHOT = b',"action":"snapshot"}\n'
+
+
 def event_line(name: bytes, meta: bytes, row: bytes, action: bytes) -> bytes:
-    return b'{"name":' + name + meta + b',"columns":' + row + b',"action":"' + action + b'"}'
+    """One event-format line (with its newline); action is added/removed/snapshot."""
+    return event_prefix(name, meta) + row + b',"action":"' + action + b'"}\n'
 
 
 def batch_line(name: bytes, meta: bytes, removed: bytes, added: bytes) -> bytes:
     return (
         b'{"diffResults":{"removed":[' + removed + b'],"added":[' + added + b"]},"
-        b'"name":' + name + meta + b"}"
+        b'"name":' + name + meta + b"}\n"
     )
 
 
 def snapshot_line(name: bytes, meta: bytes, rows: bytes) -> bytes:
-    return b'{"snapshot":[' + rows + b'],"action":"snapshot","name":' + name + meta + b"}"
+    return b'{"snapshot":[' + rows + b'],"action":"snapshot","name":' + name + meta + b"}\n"

@@ -27,7 +27,7 @@ class TruthWriter:
         self._z.write(data)
 
     def close(self) -> None:
-        self._z.close()
+        self._z.close()  # type: ignore[no-untyped-call]
 
 
 def truth_path(out_dir: Path, host_uuid: str) -> Path:
@@ -37,7 +37,7 @@ def truth_path(out_dir: Path, host_uuid: str) -> Path:
 def read_truth_file(path: Path) -> Iterator[dict[str, Any]]:
     with path.open("rb") as fh:
         reader = zstandard.ZstdDecompressor().stream_reader(fh)
-        for line in io.BufferedReader(reader, 1 << 20):  # type: ignore[arg-type]
+        for line in io.BufferedReader(reader, 1 << 20):
             obj: dict[str, Any] = orjson.loads(line)
             yield obj
 

@@ -21,8 +21,9 @@ TLS_PERIOD = 4  # --logger_tls_period
 class LogFile:
     """One osqueryd log file and its rotated predecessors.
 
-    Each generation ("chunk") is written to a temporary segment; at close the segments get
-    their final names: newest -> X, then X.1, X.2.zst, ... (osqueryd --logger_rotate) or
+    Each generation ("chunk") is kept in memory (spilled to a temporary segment only when it
+    outgrows FLUSH); rotated generations are compressed as they age. At close every generation
+    gets its final name: newest -> X, then X.1, X.2.zst, ... (osqueryd --logger_rotate) or
     X.1.gz, X.2.gz, ... (external logrotate, daily).
     """
 
@@ -36,69 +37,90 @@ class LogFile:
         self.chunk = 0
         self.size = 0
         self.buf = bytearray()
-        self.fh: BinaryIO = self._seg(0).open("wb")
-        self.files = 0
+        self.fh: BinaryIO | None = None  # spill file of the current chunk, if any
+        self.pending: bytes | None = None  # the previous chunk, future X.1 (osquery)
 
     def _seg(self, i: int, ext: str = "") -> Path:
         return self.path.with_name(f"{self.path.name}.seg{i:05d}{ext}")
 
-    def write(self, data: bytes, host_time: int) -> None:
+    def write(self, lines: list[bytes], host_time: int) -> None:
+        """Append complete lines; rotate as osqueryd does (before a write, when the file is
+        already >= rotate_size) or as a daily logrotate does."""
         if self.logrotate:
             if host_time >= self.next_rotate:
                 while self.next_rotate <= host_time:
                     self.next_rotate += 86400
                 if self.size:
                     self._rotate()
-        elif self.size >= self.cfg.rotate_size:
+            self._append(b"".join(lines))
+            return
+        limit = self.cfg.rotate_size
+        if self.size >= limit:
             self._rotate()
+        data = b"".join(lines)
+        if self.size + len(data) - len(lines[-1]) < limit:
+            self._append(data)
+            return
+        for line in lines:
+            if self.size >= limit:
+                self._rotate()
+            self._append(line)
+
+    def _append(self, data: bytes) -> None:
         self.buf += data
         self.size += len(data)
         if len(self.buf) >= FLUSH:
+            if self.fh is None:
+                self.fh = self._seg(self.chunk).open("wb")
             self.fh.write(self.buf)
             self.buf.clear()
 
-    def _close_chunk(self) -> None:
-        self.fh.write(self.buf)
+    def _take_chunk(self) -> bytes:
+        """The whole content of the current chunk."""
+        if self.fh is None:
+            data = bytes(self.buf)
+        else:
+            self.fh.write(self.buf)
+            self.fh.close()
+            self.fh = None
+            seg = self._seg(self.chunk)
+            data = seg.read_bytes()
+            seg.unlink()
         self.buf.clear()
-        self.fh.close()
+        return data
 
-    def _compress(self, i: int) -> None:
-        raw = self._seg(i)
-        data = raw.read_bytes()
+    def _compress(self, i: int, data: bytes) -> None:
         if self.logrotate:
             self._seg(i, ".gz").write_bytes(gzip.compress(data, compresslevel=6, mtime=0))
         else:
             cctx = zstandard.ZstdCompressor(level=self.cfg.zstd_level)
             self._seg(i, ".zst").write_bytes(cctx.compress(data))
-        raw.unlink()
 
     def _rotate(self) -> None:
-        self._close_chunk()
+        data = self._take_chunk()
         if self.logrotate:
-            self._compress(self.chunk)  # logrotate 'compress': X.1.gz at once
-        elif self.chunk >= 1:
-            self._compress(self.chunk - 1)  # osqueryd keeps X.1 plain, zstd from X.2 on
+            self._compress(self.chunk, data)  # logrotate 'compress': X.1.gz at once
+        else:
+            if self.pending is not None:
+                self._compress(self.chunk - 1, self.pending)  # X.1 -> X.2.zst
+            self.pending = data  # osqueryd keeps X.1 plain
         self.chunk += 1
         self.size = 0
-        self.fh = self._seg(self.chunk).open("wb")
 
     def close(self) -> int:
         """Give every generation its final name; return the number of files."""
-        self._close_chunk()
-        k = self.chunk
-        files = 0
-        for i in range(k, -1, -1):
+        self.path.write_bytes(self._take_chunk())
+        k, files = self.chunk, 1
+        if self.pending is not None:
+            Path(f"{self.path}.1").write_bytes(self.pending)
+            files += 1
+        for i in range(k - 1 if self.logrotate else k - 2, -1, -1):
             age = k - i
-            if age > self.cfg.rotate_max_files and not self.logrotate:
-                for ext in ("", ".zst"):
-                    self._seg(i, ext).unlink(missing_ok=True)
-                continue
-            if age == 0:
-                os.replace(self._seg(i), self.path)
-            elif self.logrotate:
+            if self.logrotate:
                 os.replace(self._seg(i, ".gz"), f"{self.path}.{age}.gz")
-            elif age == 1:
-                os.replace(self._seg(i), f"{self.path}.1")
+            elif age > self.cfg.rotate_max_files:
+                self._seg(i, ".zst").unlink()
+                continue
             else:
                 os.replace(self._seg(i, ".zst"), f"{self.path}.{age}.zst")
             files += 1
@@ -124,9 +146,11 @@ class Router:
         self.offline = list(prof.offline)
         self.oi = 0
         self.edge = self.offline[0][0] if self.offline else 1 << 62
+        self.inside = False
         self.tls: list[tuple[str, bytes, int]] = []
         self.seq = 0
         self.dup_rate = 0.004 if prof.has("dups") else 0.0
+        self.recent: dict[str, list[bytes]] = {"results": [], "snapshots": []}  # per file
         self.lines = 0
         self.rows = 0
         self.late_files = 0
@@ -135,19 +159,36 @@ class Router:
     def new_process(self) -> None:
         self.seq = 0  # the key sequence is a per-process counter starting at 1
 
-    def emit(self, kind: str, t: int, unix_time: int, line: bytes, nrows: int) -> None:
-        self.lines += 1
+    def emit(self, kind: str, t: int, unix_time: int, lines: list[bytes], nrows: int) -> None:
+        self.lines += len(lines)
         self.rows += nrows
         if t >= self.edge:
-            if self._offline(t):
+            self.inside = self._offline(t)
+        if self.inside:
+            per = nrows if len(lines) == 1 else 1
+            for line in lines:
                 self.seq += 1
-                self.tls.append((f"tls_r_{unix_time}_{self.seq}", line, nrows))
-                return
-        elif self.dup_rate and self.rng.random() < self.dup_rate:
-            self.lines += 1
-            self.rows += nrows
-            self.files[kind].write(line + b"\n", unix_time)  # a shipper re-read: written twice
-        self.files[kind].write(line + b"\n", unix_time)
+                self.tls.append((f"tls_r_{unix_time}_{self.seq}", line[:-1], per))
+            return
+        if self.dup_rate:
+            lines = self._with_dups(kind, lines, nrows)
+        self.files[kind].write(lines, unix_time)
+
+    def _with_dups(self, kind: str, lines: list[bytes], nrows: int) -> list[bytes]:
+        """A log shipper resent a batch now and then: the last few lines come again, after
+        other lines (a retried line never directly follows itself; identical lines next to each
+        other are identical rows of one execution)."""
+        out = list(lines)
+        recent = self.recent[kind]
+        for _ in lines:
+            if self.rng.random() < self.dup_rate and len(recent) >= 2:
+                block = recent[-self.rng.randint(2, len(recent)) :]
+                if block[0] != out[-1]:
+                    out.extend(block)
+                    self.lines += len(block)
+                    self.rows += len(block) * (nrows if len(lines) == 1 else 1)
+        self.recent[kind] = (recent + list(lines))[-6:]
+        return out
 
     def _offline(self, t: int) -> bool:
         """Flush windows that ended; is t inside an offline window? Updates self.edge."""
@@ -169,11 +210,13 @@ class Router:
         n = self.cfg.tls_max_lines
         head = b'{"node_key":"' + self.p.node_key.encode() + b'","log_type":"result","data":['
         t = arrival
-        for i in range(0, len(self.tls), n):
+        starts = range(0, len(self.tls), n)
+        lost = self.rng.choice(starts)  # at least one response per backlog is lost
+        for i in starts:
             batch = self.tls[i : i + n]
             body = head + b",".join(line for _, line, _ in batch) + b"]}"
             self._late(t, body)
-            if self.rng.random() < 0.25:  # response lost: the same batch is sent again
+            if i == lost or self.rng.random() < 0.15:  # no response: the batch is sent again
                 t += TLS_PERIOD
                 self._late(t, body)
                 self.late_dups += len(batch)
