@@ -30,21 +30,27 @@ class Catalog:
     def __init__(self, con: duckdb.DuckDBPyConnection, event_patterns: tuple[str, ...]) -> None:
         self.con = con
         self.event_patterns = event_patterns
+        self.reload()
+
+    def reload(self) -> None:
+        """Read ids and columns back from the store (after a rolled-back batch)."""
+        con = self.con
         self.hosts: dict[str, int] = dict(
             con.execute("SELECT host_key, host_id FROM hosts").fetchall()
         )
         self.queries: dict[str, QueryInfo] = {}
+        self.ids: dict[int, QueryInfo] = {}
         for qid, name, kind, os_table in con.execute(
             "SELECT query_id, name, kind, os_table FROM queries ORDER BY query_id"
         ).fetchall():
-            self.queries[name] = QueryInfo(qid, name, kind, os_table)
+            self.queries[name] = self.ids[qid] = QueryInfo(qid, name, kind, os_table)
         for qid, name, typ in con.execute(
             "SELECT query_id, name, type FROM query_columns ORDER BY query_id, position"
         ).fetchall():
             self.by_id(qid).columns[name] = typ
 
     def by_id(self, query_id: int) -> QueryInfo:
-        return next(q for q in self.queries.values() if q.query_id == query_id)
+        return self.ids[query_id]
 
     def host_id(self, host_key: str) -> int:
         host_id = self.hosts.get(host_key)
@@ -67,7 +73,7 @@ class Catalog:
         event = any(fnmatch.fnmatchcase(name, p) for p in self.event_patterns)
         qid = len(self.queries) + 1
         info = QueryInfo(qid, name, "event" if event else "state", schema.name if schema else None)
-        self.queries[name] = info
+        self.queries[name] = self.ids[qid] = info
         self.con.execute(
             "INSERT INTO queries VALUES (?, ?, ?, ?, NULL, NULL, 0)",
             [qid, name, info.kind, info.os_table],

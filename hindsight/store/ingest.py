@@ -94,6 +94,7 @@ class BatchWriter:
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")
+            self.catalog.reload()  # ids and columns created by the batch are gone with it
             raise
 
     def _keep(self, line: Line) -> bool:
