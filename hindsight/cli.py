@@ -10,7 +10,14 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from hindsight.api import Hindsight, Result
 from hindsight.errors import HindsightError
@@ -80,7 +87,7 @@ def ingest(paths: tuple[str, ...], data: Path) -> None:
     with Hindsight(data) as hs, _progress() as bar:
         task = bar.add_task("ingest", total=None)
         summary = hs.ingest(
-            paths, lambda n, src: bar.update(task, description=f"{n:,} lines {Path(src).name}")
+            paths, lambda done, total: bar.update(task, completed=done, total=total)
         )
     for where, reason in summary.rejections:
         err.print(f"{where}: {reason}", highlight=False, markup=False)
@@ -95,7 +102,9 @@ def _progress() -> Progress:
     return Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
-        TimeElapsedColumn(),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
         console=err,
         transient=True,
         disable=not err.is_terminal,
@@ -152,14 +161,19 @@ def rebuild(data: Path) -> None:
     """Recompute every interval and event from the raw lines kept in the store."""
     with Hindsight(data) as hs, _progress() as bar:
         task = bar.add_task("rebuild", total=None)
-        n = hs.rebuild(lambda i, what: bar.update(task, description=what))
+        n = hs.rebuild(lambda done, total: bar.update(task, completed=done, total=total))
     out.print(f"rebuilt {n} streams")
 
 
 @main.command()
 @click.option("--hosts", default=20, show_default=True, help="Hosts in the fleet.")
 @click.option("--days", default=1.0, show_default=True, help="Days of history (fractions allowed).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output directory.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Output directory.",
+)
 @click.option("--seed", default=1, show_default=True, help="Same seed, same fleet.")
 @click.option("--start", default=None, help="First instant (ISO 8601 or unix seconds).")
 @domain_errors
@@ -172,23 +186,39 @@ def simulate(hosts: int, days: float, out: Path, seed: int, start: str | None) -
     extra = {"start": parse_time(start)} if start else {}
     with _progress() as bar:
         task = bar.add_task("simulate", total=hosts)
-        summary = run(SimConfig(hosts=hosts, days=days, out=out, seed=seed, workers=0, **extra),
-                      lambda i, n: bar.update(task, completed=i, description=f"host {i}/{n}"))
+        summary = run(
+            SimConfig(hosts=hosts, days=days, out=out, seed=seed, workers=0, **extra),
+            lambda i, n: bar.update(task, completed=i, description=f"host {i}/{n}"),
+        )
     out.joinpath("README.txt").write_text(
-        f"hindsight ingest {out / 'hosts'} {out / 'late'}\n", encoding="utf-8")
-    stats = {"hosts": summary.hosts, "lines": summary.lines, "rows": summary.rows,
-             "files": summary.files, "seconds": round(summary.seconds, 1)}
+        f"hindsight ingest {out / 'hosts'} {out / 'late'}\n", encoding="utf-8"
+    )
+    stats = {
+        "hosts": summary.hosts,
+        "lines": summary.lines,
+        "rows": summary.rows,
+        "files": summary.files,
+        "seconds": round(summary.seconds, 1),
+    }
     out_console = Console(soft_wrap=True)
     out_console.print("  ".join(f"{k}: {v}" for k, v in stats.items()), highlight=False)
-    out_console.print(f"ingest with: hindsight ingest {out / 'hosts'} {out / 'late'}", highlight=False)
+    out_console.print(
+        f"ingest with: hindsight ingest {out / 'hosts'} {out / 'late'}", highlight=False
+    )
 
 
 @main.command()
 @click.option("--hosts", default=50, show_default=True, help="Hosts in the simulated fleet.")
 @click.option("--days", default=2.0, show_default=True, help="Days of history.")
 @click.option("--seed", default=1, show_default=True)
-@click.option("--dir", "workdir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("hindsight-demo"), show_default=True, help="Made afresh for the demo.")
+@click.option(
+    "--dir",
+    "workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("hindsight-demo"),
+    show_default=True,
+    help="Made afresh for the demo.",
+)
 @domain_errors
 def demo(hosts: int, days: float, seed: int, workdir: Path) -> None:
     """Simulate a fleet, ingest it, and answer the three questions Hindsight exists for."""

@@ -11,7 +11,8 @@ import gzip
 import io
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -69,30 +70,39 @@ def _rotation_order(path: Path) -> tuple[str, str, int]:
     return (str(path.parent), path.name, 0)
 
 
-def read_lines(source: Path | str, max_line_bytes: int) -> Iterator[Line]:
-    """Every line of one source, parsed or rejected."""
+def read_lines(
+    source: Path | str, max_line_bytes: int, on_bytes: Callable[[int], None] | None = None
+) -> Iterator[Line]:
+    """Every line of one source, parsed or rejected. `on_bytes` hears, now and then, how many
+    bytes of the file (compressed, as on disk) have been read."""
     origin = str(source)
-    with _open(source) as stream:
+    with ExitStack() as stack:
+        stream, raw = _open(source, stack)
         head = stream.peek(64) if hasattr(stream, "peek") else b""
         if head.lstrip()[:1] in (b"{", b"[") and _is_document(stream, head):
             yield from _document_lines(origin, stream)
             return
-        yield from _jsonl(origin, stream, max_line_bytes)
+        tell = raw.tell if raw is not None and on_bytes is not None else None
+        for i, line in enumerate(_jsonl(origin, stream, max_line_bytes)):
+            if tell is not None and on_bytes is not None and i % 4096 == 0:
+                on_bytes(tell())
+            yield line
 
 
-def _open(source: Path | str) -> IO[bytes]:
+def _open(source: Path | str, stack: ExitStack) -> tuple[IO[bytes], IO[bytes] | None]:
+    """The decompressed stream of a source, and the file underneath (for progress)."""
     if source == "-":
-        return sys.stdin.buffer
-    raw = open(source, "rb")  # noqa: SIM115 - returned to a with-block
+        return sys.stdin.buffer, None
+    raw = stack.enter_context(open(source, "rb"))  # noqa: SIM115 - closed by the stack
     magic = raw.read(4)
     raw.seek(0)
     if magic[:2] == GZIP_MAGIC:
-        raw.close()
-        return io.BufferedReader(gzip.open(source, "rb"), buffer_size=1 << 20)
+        gz = stack.enter_context(gzip.GzipFile(fileobj=raw))
+        return io.BufferedReader(gz, buffer_size=1 << 20), raw
     if magic == ZSTD_MAGIC:
-        reader = zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
-        return io.BufferedReader(reader, buffer_size=1 << 20)
-    return io.BufferedReader(raw, buffer_size=1 << 20)
+        reader = stack.enter_context(zstandard.ZstdDecompressor().stream_reader(raw))
+        return io.BufferedReader(reader, buffer_size=1 << 20), raw
+    return io.BufferedReader(raw, buffer_size=1 << 20), raw
 
 
 def _is_document(stream: IO[bytes], head: bytes) -> bool:

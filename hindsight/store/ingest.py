@@ -25,7 +25,7 @@ from hindsight.store.layout import STATUS_QUERY_ID, event_table
 from hindsight.store.streams import StreamKey, StreamWriter, raw_lines
 from hindsight.store.writes import insert_rows, register
 
-I32, I64, U64, I16 = pa.int32(), pa.int64(), pa.uint64(), pa.int16()
+I32, I64 = pa.int32(), pa.int64()
 
 
 @dataclass

@@ -32,7 +32,7 @@ def rebuild_all(store: Store, progress: Progress | None = None) -> int:
             StreamWriter(con, store.catalog).replay(state[i : i + CHUNK])
             if progress:
                 done = min(i + CHUNK, len(state))
-                progress(done, f"{done}/{len(state)} streams")
+                progress(done, len(state))
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

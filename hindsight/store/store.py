@@ -21,7 +21,7 @@ from hindsight.store.ingest import BatchWriter, IngestSummary
 from hindsight.store.layout import DDL, LAYOUT_VERSION, SORT_KEYS, hist_table, quote
 
 DB_FILE = "hindsight.duckdb"
-Progress = Callable[[int, str], None]  # (bytes or lines done, current source)
+Progress = Callable[[int, int], None]  # (bytes read, bytes in all the files)
 
 
 class Store:
@@ -86,9 +86,16 @@ class Store:
         size = self.settings.batch_lines
         batch: list[Line] = []
         last: Any = None
-        done = 0
-        for source in expand(sources):
-            for line in read_lines(source, self.settings.max_line_bytes):
+        files = expand(sources)
+        total = sum(Path(f).stat().st_size for f in files if f != "-")
+        before = 0  # bytes of the files already read
+
+        def tell(position: int) -> None:
+            if progress:
+                progress(before + position, total)
+
+        for source in files:
+            for line in read_lines(source, self.settings.max_line_bytes, tell):
                 p = line.parsed
                 key = (
                     getattr(p, "host_key", None),
@@ -100,13 +107,10 @@ class Store:
                     batch = []
                 batch.append(line)
                 last = key
-                done += 1
-                if progress and done % 10_000 == 0:
-                    progress(done, str(source))
+            before += Path(source).stat().st_size if source != "-" else 0
+            tell(0)
         if batch:
             yield batch
-        if progress:
-            progress(done, "")
 
     # -- compaction --------------------------------------------------------------------------
     def compact(self, force: bool = False) -> int:
