@@ -21,6 +21,7 @@ from hindsight.store.ingest import BatchWriter, IngestSummary
 from hindsight.store.layout import DDL, LAYOUT_VERSION, SORT_KEYS, hist_table, quote
 
 DB_FILE = "hindsight.duckdb"
+MAX_BATCH_BYTES = 32 * 1024 * 1024  # a batch also ends past this many raw bytes
 Progress = Callable[[int, int], None]  # (bytes read, bytes in all the files)
 
 
@@ -85,6 +86,7 @@ class Store:
         """Lines in batches, never cutting between lines of one execution."""
         size = self.settings.batch_lines
         batch: list[Line] = []
+        held = 0  # raw bytes in the batch: snapshot lines can be large
         last: Any = None
         files = expand(sources)
         total = sum(Path(f).stat().st_size for f in files if f != "-")
@@ -102,10 +104,11 @@ class Store:
                     getattr(p, "name", None),
                     getattr(p, "unix_time", None),
                 )
-                if len(batch) >= size and key != last:
+                if (len(batch) >= size or held >= MAX_BATCH_BYTES) and key != last:
                     yield batch
-                    batch = []
+                    batch, held = [], 0
                 batch.append(line)
+                held += len(line.raw)
                 last = key
             before += Path(source).stat().st_size if source != "-" else 0
             tell(0)
