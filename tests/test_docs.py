@@ -11,7 +11,7 @@ README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding=
 
 
 def test_every_setting_is_documented() -> None:
-    for name, env, default, _ in describe():
+    for name, env, _default, _ in describe():
         assert f"`{env}`" in README, f"setting {name} ({env}) missing from README"
 
 
