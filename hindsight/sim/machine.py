@@ -7,6 +7,7 @@ import hashlib
 import heapq
 import time
 import zlib
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
@@ -72,7 +73,7 @@ def _hashes(seed: str) -> tuple[str, str, str]:
 
 
 
-class Machine:
+class Machine(ABC):
     """State, plumbing (timed operations) and event emission of one host."""
 
     def __init__(self, cfg: SimConfig, prof: HostProfile, plan: SitePlan | None) -> None:
@@ -151,9 +152,10 @@ class Machine:
         self.ci = i
         self.cmd_t = cmds[i][0] if i < n else 1 << 62
 
+    @abstractmethod
     def op_exec(self, t: int, user: str, path: str, cmdline: str, sudo: bool, dur: int,
                 port: int, tag: str) -> None:
-        raise NotImplementedError  # ProcessOps
+        """Run a process (implemented by ProcessOps)."""
 
     def bump(self, *domains: str) -> None:
         for d in domains:
