@@ -7,6 +7,7 @@ run through the store can read or write files or attach databases.
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -36,15 +37,23 @@ class Store:
             raise StoreError(
                 f"no Hindsight store in {path}: run `hindsight ingest` first (or set --data)"
             )
+        self.path = path / DB_FILE
         try:
             path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot open the store in {path}: {exc}") from exc
+        self._connect()
+
+    def _connect(self) -> None:
+        try:
             self.con = duckdb.connect(
-                str(path / DB_FILE),
-                read_only=read_only,
+                str(self.path),
+                read_only=self.read_only,
                 config={"enable_external_access": False},
             )
-        except (duckdb.Error, OSError) as exc:
-            raise StoreError(f"cannot open the store in {path}: {exc}") from exc
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open the store {self.path}: {exc}") from exc
+        settings, read_only = self.settings, self.read_only
         self.con.execute("SET enable_progress_bar = false")
         self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute("SET memory_limit = ?", [settings.memory_limit])
@@ -55,6 +64,36 @@ class Store:
 
     def close(self) -> None:
         self.con.close()
+
+    # -- space -------------------------------------------------------------------------------
+    def free_share(self) -> float:
+        """Share of the file's blocks that are free (left by rewrites and deletes)."""
+        row = self.con.execute("PRAGMA database_size").fetchone()
+        total, free = (int(row[3]), int(row[5])) if row else (0, 0)
+        return free / total if total else 0.0
+
+    def reclaim(self, min_free: float = 0.3, min_bytes: int = 32 << 20) -> bool:
+        """Copy the store into a fresh file when much of it is free blocks (DuckDB reuses free
+        blocks but never shrinks its file). Returns whether it did."""
+        if self.read_only or self.path.stat().st_size < min_bytes:
+            return False
+        self.con.execute("CHECKPOINT")  # blocks freed by this session's rewrites count from here
+        if self.free_share() < min_free:
+            return False
+        fresh = self.path.with_suffix(".compacting")
+        fresh.unlink(missing_ok=True)
+        self.con.close()
+        try:
+            with duckdb.connect(str(fresh)) as copy:  # a private connection: it must read a file
+                copy.execute("ATTACH ? AS src (READ_ONLY)", [str(self.path)])
+                copy.execute(f"COPY FROM DATABASE src TO {fresh.stem}")
+                copy.execute("DETACH src")
+                copy.execute("CHECKPOINT")
+            os.replace(fresh, self.path)
+        finally:
+            fresh.unlink(missing_ok=True)
+            self._connect()
+        return True
 
     # -- ingest ------------------------------------------------------------------------------
     def ingest(
@@ -77,6 +116,7 @@ class Store:
             if collecting:
                 gc.enable()
         self.compact()
+        self.reclaim()
         summary.seconds = time.perf_counter() - start
         return summary
 

@@ -178,3 +178,15 @@ def test_event_queries_are_events_with_their_own_time(
         ]
     )
     assert hs.sql("SELECT pid, time, uid FROM process_events").rows == [(42, 480, 1001)]
+
+
+def test_reclaim_copies_into_a_fresh_file_and_keeps_everything(tmp_path: Path) -> None:
+    lines = [event(IA, 100 * i, "added" if i % 2 else "removed", {"address": f"10.0.0.{i % 7}"}, counter=i)
+             for i in range(1, 400)]
+    with hindsight.open(tmp_path / "d") as hs:
+        hs.ingest([write(tmp_path / "a.log", *lines)])
+        before = hs.sql(f"SELECT address, valid_from, valid_to FROM {IA} FOR SYSTEM_TIME ALL ORDER BY ALL").rows
+        assert hs.store.reclaim(min_free=0.0, min_bytes=0)
+        assert hs.sql(f"SELECT address, valid_from, valid_to FROM {IA} FOR SYSTEM_TIME ALL ORDER BY ALL").rows == before
+        assert hs.ingest([tmp_path / "a.log"]).duplicates == len(lines)  # dedupe keys came along
+        assert hs.store.free_share() < 0.5
