@@ -54,10 +54,6 @@ class ResultLine:
     columns: frozenset[str]
     key: int  # content hash of the line, independent of key order and value typing
 
-    @property
-    def exec_key(self) -> tuple[int, int, int]:
-        return (self.unix_time, self.epoch, -1 if self.counter is None else self.counter)
-
 
 @dataclass(frozen=True, slots=True)
 class StatusLine:
