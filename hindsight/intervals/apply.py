@@ -26,6 +26,7 @@ class Execution:
     snapshot: bool
     added: list[Row] = field(default_factory=list)
     removed: list[Row] = field(default_factory=list)
+    removed_count: int = 0  # removed rows known only by their number (the set-based builder)
 
     @property
     def key(self) -> tuple[int, int, int, bool]:
@@ -115,7 +116,7 @@ def _is_full(state: StreamState, ex: Execution, signals: list[Signal]) -> bool:
     if ex.snapshot:
         return True
     reset = ex.counter == 0 or (state.epoch is not None and ex.epoch != state.epoch)
-    if reset and ex.removed:
+    if reset and (ex.removed or ex.removed_count):
         signals.append(
             Signal(
                 ex.time,

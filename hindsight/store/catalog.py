@@ -6,9 +6,11 @@ import fnmatch
 from dataclasses import dataclass, field
 
 import duckdb
+import pyarrow as pa
 
 from hindsight.osquery.schema import known_tables, table_for_query
 from hindsight.store.layout import cur_table, event_table, hist_table, quote
+from hindsight.store.writes import attach
 
 
 @dataclass
@@ -58,6 +60,31 @@ class Catalog:
             host_id = self.hosts[host_key] = len(self.hosts) + 1
             self.con.execute("INSERT INTO hosts VALUES (?, ?, NULL, NULL)", [host_id, host_key])
         return host_id
+
+    def add_hosts(self, host_keys: list[str]) -> None:
+        """Ids for the host keys not known yet, inserted in one statement."""
+        new = [k for k in dict.fromkeys(host_keys) if k not in self.hosts]
+        if not new:
+            return
+        first = len(self.hosts) + 1
+        for n, key in enumerate(new):
+            self.hosts[key] = first + n
+        attach(
+            self.con,
+            "_new_hosts",
+            pa.table(
+                {
+                    "host_id": pa.array(range(first, first + len(new)), pa.int32()),
+                    "host_key": pa.array(new, pa.string()),
+                }
+            ),
+        )
+        try:
+            self.con.execute(
+                "INSERT INTO hosts SELECT host_id, host_key, NULL, NULL FROM _new_hosts"
+            )
+        finally:
+            self.con.unregister("_new_hosts")
 
     def query(self, name: str, columns: frozenset[str]) -> QueryInfo:
         info = self.queries.get(name)

@@ -1,16 +1,17 @@
 """Ingest: batches of lines -> deduplicated raw archive -> events and validity intervals.
 
 Each batch is one transaction: the raw lines, the dedupe keys, the intervals and the stream
-positions commit together or not at all. Streams (host, query) whose new executions all come
-after what was applied are extended from their open intervals; a stream that receives an
-execution at or before its last one (late backlog, files out of order, an execution split across
-batches) is rebuilt from its raw lines, so out-of-order ingest gives exactly in-order intervals.
+positions commit together or not at all. The batch is parsed in bulk inside DuckDB
+(`normalise`), and every step after that is set-based SQL over the batch's tables; Python only
+touches each line to archive it and each execution to classify it. Streams (host, query) whose
+new executions all come after what was applied are extended from their open intervals; a stream
+that receives an execution at or before its last one (late backlog, files out of order) is
+rebuilt from its raw lines, so out-of-order ingest gives exactly in-order intervals.
 """
 
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 import duckdb
@@ -18,12 +19,13 @@ import pyarrow as pa
 import xxhash
 import zstandard
 
-from hindsight.osquery.lines import ResultLine, StatusLine
+from hindsight.osquery.lines import StatusLine
 from hindsight.osquery.reader import Line
+from hindsight.store import normalise as nm
 from hindsight.store.catalog import Catalog, QueryInfo
-from hindsight.store.layout import STATUS_QUERY_ID, event_table
-from hindsight.store.streams import StreamKey, StreamWriter, raw_lines
-from hindsight.store.writes import insert_rows, register
+from hindsight.store.layout import STATUS_QUERY_ID, event_table, quote
+from hindsight.store.streams import StreamKey, StreamWriter, archived_lines
+from hindsight.store.writes import register, typed_select
 
 I32, I64 = pa.int32(), pa.int64()
 
@@ -57,15 +59,6 @@ class IngestSummary:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Accepted:
-    line: Line
-    host_id: int
-    query_id: int
-    time: int
-    key: int
-
-
 class BatchWriter:
     """Writes one batch of read lines into the store (one transaction)."""
 
@@ -81,279 +74,261 @@ class BatchWriter:
 
     # -- entry point --------------------------------------------------------------------------
     def write(self, lines: list[Line]) -> None:
+        kept = [ln for ln in lines if ln.error is None]
+        # before the transaction: the parse retries a statement that failed on a malformed
+        # line, and a failed statement would abort the transaction
+        fallback = nm.normalise(self.con, [ln.raw for ln in kept], [ln.parsed for ln in kept])
         self.con.execute("BEGIN TRANSACTION")
         try:
-            accepted = self._identify([ln for ln in lines if self._keep(ln)])
-            fresh = self._dedupe(accepted)
-            self._archive(fresh)
-            self._statuses([a for a in fresh if a.query_id == STATUS_QUERY_ID])
-            results = [a for a in fresh if a.query_id != STATUS_QUERY_ID]
-            self._events([a for a in results if self.catalog.by_id(a.query_id).is_event])
-            self._states([a for a in results if not self.catalog.by_id(a.query_id).is_event])
-            self._seen_hosts(fresh)
+            self._write(lines, kept, fallback)
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")
             self.catalog.reload()  # ids and columns created by the batch are gone with it
             raise
 
-    def _keep(self, line: Line) -> bool:
-        self.summary.lines += 1
-        if line.parsed is not None:
-            return True
+    def _write(self, lines: list[Line], kept: list[Line], fallback: nm.Fallback) -> None:
+        self.summary.lines += len(lines)
+        for line in lines:
+            if line.error is not None:
+                self._reject(line, line.error)
+        for i, reason in fallback.rejected:
+            self._reject(kept[i], reason)
+        queries = self._identify(fallback.statuses)
+        if not self._dedupe():
+            return
+        self._archive(kept)
+        self._statuses(fallback.statuses)
+        self._events([q for q in queries if q.is_event])
+        self.summary.rebuilt_streams += StreamWriter(self.con, self.catalog).write("_n")
+        self._seen_hosts()
+
+    def _reject(self, line: Line, reason: str) -> None:
         self.summary.rejected += 1
         if len(self.summary.rejections) < self.MAX_REJECTIONS_KEPT:
-            self.summary.rejections.append((line.where, line.error or "unreadable"))
+            self.summary.rejections.append((line.where, reason))
         self.con.execute(
             "INSERT INTO rejects VALUES (?, ?, ?, ?, ?, ?)",
             [
                 line.origin,
                 line.number,
-                line.error,
+                reason,
                 len(line.raw),
                 self.zstd.compress(line.raw),
                 int(time.time()),
             ],
         )
-        return False
 
     # -- identity and dedupe -----------------------------------------------------------------
-    def _identify(self, lines: list[Line]) -> list[Accepted]:
-        """Ids, and a dedupe key per line: its content hash, plus its repeat count when the same
-        line comes again right after itself (osquery writes identical rows of one execution
-        next to each other; a retried request re-sends lines after others)."""
-        out: list[Accepted] = []
-        previous: tuple[int, int, int] | None = None
-        repeat = 0
-        for line in lines:
-            p = line.parsed
-            if isinstance(p, StatusLine):
-                host_id = self.catalog.host_id(p.host_key or "unknown")
-                qid, t, key = STATUS_QUERY_ID, p.unix_time or 0, xxhash.xxh3_64_intdigest(line.raw)
-            else:
-                assert isinstance(p, ResultLine)
-                host_id = self.catalog.host_id(p.host_key)
-                qid, t, key = self.catalog.query(p.name, p.columns).query_id, p.unix_time, p.key
-            repeat = repeat + 1 if (host_id, qid, key) == previous else 0
-            previous = (host_id, qid, key)
-            if repeat:
-                key = xxhash.xxh3_64_intdigest(
-                    key.to_bytes(8, "little") + repeat.to_bytes(4, "little")
-                )
-            out.append(Accepted(line, host_id, qid, t, key))
-        return out
-
-    def _dedupe(self, accepted: list[Accepted]) -> list[Accepted]:
-        unique: dict[tuple[int, int, int, int], Accepted] = {}
-        for a in accepted:
-            unique.setdefault((a.host_id, a.query_id, a.time, a.key & 0xFFFFFFFF), a)
-        if not unique:
-            self.summary.duplicates += len(accepted)
-            return []
-        items = list(unique.values())
+    def _identify(self, statuses: list[tuple[int, StatusLine]]) -> list[QueryInfo]:
+        """Host and query ids of the batch's lines (`_n_lines`), status lines (`_n_status`),
+        row hashes (`_n_rh`). Returns the queries of the batch."""
+        keys = self.con.execute("SELECT DISTINCT host_key FROM _n_hdr").fetchall()
+        self.catalog.add_hosts(
+            [k for (k,) in keys] + [p.host_key or "unknown" for _, p in statuses]
+        )
+        columns = nm.query_columns(self.con)
+        queries = [self.catalog.query(name, frozenset(cols)) for name, cols in columns.items()]
+        self.con.execute(
+            "CREATE OR REPLACE TEMP TABLE _n_lines AS SELECT h.i, s.host_id, q.query_id, "
+            "q.kind = 'event' AS is_event, h.host_key, h.identifier, h.name, h.t, h.epoch, h.counter, "
+            "h.shape, h.snap, len(h.added)::INTEGER AS n_add, len(h.removed)::INTEGER AS n_rem "
+            "FROM _n_hdr h JOIN hosts s USING (host_key) JOIN queries q USING (name)"
+        )
+        nm.hash_rows(self.con, queries, "_n_lines")
         register(
             self.con,
-            "_keys",
+            "_status_in",
             {
-                "i": (list(range(len(items))), I32),
-                "host_id": ([a.host_id for a in items], I32),
-                "query_id": ([a.query_id for a in items], I32),
-                "unix_time": ([a.time for a in items], I64),
-                "h": ([a.key & 0xFFFFFFFF for a in items], pa.uint32()),
+                "i": ([i for i, _ in statuses], I32),
+                "host_id": (
+                    [self.catalog.host_id(p.host_key or "unknown") for _, p in statuses],
+                    I32,
+                ),
+                "t": ([p.unix_time or 0 for _, p in statuses], I64),
+                "known": ([p.unix_time is not None for _, p in statuses], pa.bool_()),
+                "identifier": ([p.identifier for _, p in statuses], pa.string()),
+                "raw_hash": (
+                    [xxhash.xxh3_64_intdigest(repr(p).encode()) for _, p in statuses],
+                    pa.uint64(),
+                ),
             },
         )
-        lo, hi = min(a.time for a in items), max(a.time for a in items)
-        try:
-            old = {
-                i
-                for (i,) in self.con.execute(
-                    "SELECT k.i FROM _keys k SEMI JOIN (SELECT * FROM seen WHERE unix_time BETWEEN ? AND ?) s "
-                    "USING (host_id, query_id, unix_time, h)",
-                    [lo, hi],
-                ).fetchall()
-            }
-            self.con.execute(
-                "INSERT INTO seen SELECT host_id, query_id, unix_time, h FROM _keys WHERE i NOT IN (SELECT UNNEST(?::INTEGER[]))",
-                [sorted(old)],
-            )
-        finally:
-            self.con.unregister("_keys")
-        fresh = [a for i, a in enumerate(items) if i not in old]
-        self.summary.duplicates += len(accepted) - len(fresh)
-        return fresh
+        self.con.execute("CREATE OR REPLACE TEMP TABLE _n_status AS SELECT * FROM _status_in")
+        self.con.unregister("_status_in")
+        return queries
+
+    def _dedupe(self) -> bool:
+        """`_n_fresh(i, host_id, query_id, t)`: lines not seen before (nor earlier in the batch),
+        their keys added to `seen`. A line's key is its content hash, plus its repeat count when
+        the same line comes again right after itself (osquery writes identical rows of one
+        execution next to each other; a retried request re-sends lines after others)."""
+        con = self.con
+        con.execute(_KEYS)
+        (total,) = con.execute("SELECT count(*) FROM _n_keys").fetchone() or (0,)
+        (lo, hi) = con.execute("SELECT min(t), max(t) FROM _n_keys").fetchone() or (None, None)
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _n_fresh AS SELECT i, host_id, query_id, t, h FROM "
+            "(SELECT *, row_number() OVER (PARTITION BY host_id, query_id, t, h ORDER BY i) AS dup "
+            "FROM _n_keys) k WHERE dup = 1 AND NOT EXISTS (SELECT 1 FROM seen s WHERE s.unix_time "
+            "BETWEEN ? AND ? AND s.host_id = k.host_id AND s.query_id = k.query_id "
+            "AND s.unix_time = k.t AND s.h = k.h)",
+            [lo, hi],
+        )
+        con.execute("INSERT INTO seen SELECT host_id, query_id, t, h FROM _n_fresh")
+        (fresh,) = con.execute("SELECT count(*) FROM _n_fresh").fetchone() or (0,)
+        self.summary.duplicates += total - fresh
+        return bool(fresh > 0)
 
     # -- raw archive -------------------------------------------------------------------------
-    def _archive(self, fresh: list[Accepted]) -> None:
-        groups: dict[StreamKey, list[Accepted]] = defaultdict(list)
-        for a in fresh:
-            groups[(a.host_id, a.query_id)].append(a)
-        rows = [
-            (
-                h,
-                q,
-                min(a.time for a in g),
-                max(a.time for a in g),
-                len(g),
-                self.zstd.compress(b"\n".join(a.line.raw for a in g)),
-            )
-            for (h, q), g in groups.items()
-        ]
-        if rows:
-            register(
-                self.con,
-                "_chunks",
-                {
-                    "host_id": ([r[0] for r in rows], I32),
-                    "query_id": ([r[1] for r in rows], I32),
-                    "min_time": ([r[2] for r in rows], I64),
-                    "max_time": ([r[3] for r in rows], I64),
-                    "lines": ([r[4] for r in rows], I32),
-                    "data": ([r[5] for r in rows], pa.binary()),
-                },
-            )
-            self.con.execute("INSERT INTO raw_chunks SELECT * FROM _chunks")
-            self.con.unregister("_chunks")
+    def _archive(self, kept: list[Line]) -> None:
+        """Each stream's new lines, as they were read, in one zstd chunk per batch."""
+        chunks: dict[str, list[object]] = {k: [] for k in _CHUNK_COLS}
+        table = self.con.execute(
+            "SELECT host_id, query_id, list(i ORDER BY i), min(t), max(t) FROM _n_fresh GROUP BY ALL"
+        ).fetchall()
+        for host_id, query_id, idx, lo, hi in table:
+            data = self.zstd.compress(b"\n".join([kept[i].raw for i in idx]))
+            for k, v in zip(_CHUNK_COLS, (host_id, query_id, lo, hi, len(idx), data), strict=True):
+                chunks[k].append(v)
+        register(self.con, "_chunks", {k: (chunks[k], t) for k, t in _CHUNK_COLS.items()})
+        self.con.execute("INSERT INTO raw_chunks SELECT * FROM _chunks")
+        self.con.unregister("_chunks")
 
     # -- status logs -------------------------------------------------------------------------
-    def _statuses(self, items: list[Accepted]) -> None:
+    def _statuses(self, statuses: list[tuple[int, StatusLine]]) -> None:
+        fresh = {
+            i
+            for (i,) in self.con.execute(
+                "SELECT i FROM _n_fresh WHERE query_id = ?", [STATUS_QUERY_ID]
+            ).fetchall()
+        }
+        items = [(i, p) for i, p in statuses if i in fresh]
         if not items:
             return
         self.summary.statuses += len(items)
-        ps = [a.line.parsed for a in items]
-        assert all(isinstance(p, StatusLine) for p in ps)
-        sl = [p for p in ps if isinstance(p, StatusLine)]
         register(
             self.con,
             "_status",
             {
-                "host_id": ([a.host_id for a in items], I32),
-                "identifier": ([p.identifier for p in sl], pa.string()),
-                "unix_time": ([p.unix_time for p in sl], I64),
-                "severity": ([p.severity for p in sl], I32),
-                "filename": ([p.filename for p in sl], pa.string()),
-                "line": ([p.line for p in sl], I32),
-                "message": ([p.message for p in sl], pa.string()),
-                "version": ([p.version for p in sl], pa.string()),
+                "host_id": ([self.catalog.host_id(p.host_key or "unknown") for _, p in items], I32),
+                "identifier": ([p.identifier for _, p in items], pa.string()),
+                "unix_time": ([p.unix_time for _, p in items], I64),
+                "severity": ([p.severity for _, p in items], I32),
+                "filename": ([p.filename for _, p in items], pa.string()),
+                "line": ([p.line for _, p in items], I32),
+                "message": ([p.message for _, p in items], pa.string()),
+                "version": ([p.version for _, p in items], pa.string()),
             },
         )
         self.con.execute("INSERT INTO status_logs SELECT * FROM _status")
         self.con.unregister("_status")
 
     # -- events ------------------------------------------------------------------------------
-    def _events(self, items: list[Accepted]) -> None:
-        by_query: dict[int, list[Accepted]] = defaultdict(list)
-        for a in items:
-            by_query[a.query_id].append(a)
-        for qid, group in by_query.items():
-            info = self.catalog.by_id(qid)
-            hosts, unix, canon = [], [], []
-            for a in group:
-                p = a.line.parsed
-                assert isinstance(p, ResultLine)
-                for row in p.added:  # removed rows of event queries are buffer expiry, not facts
-                    hosts.append(a.host_id)
-                    unix.append(p.unix_time)
-                    canon.append(row.canon)
-            self.summary.rows += len(canon)
-            self._insert_events(info, hosts, unix, canon)
-
-    def _insert_events(
-        self, info: QueryInfo, hosts: list[int], unix: list[int], canon: list[bytes]
-    ) -> None:
-        event_time = (
-            "COALESCE(TRY_CAST(NULLIF(_j.\"time\", '') AS BIGINT), _unix)"
-            if "time" in info.columns
-            else "_unix"
-        )
-        insert_rows(
-            self.con,
-            event_table(info.query_id),
-            info,
-            {"_host": hosts, "_unix": unix},
-            canon,
-            {"_host": I32, "_unix": I64},
-            {"_time": event_time},
-        )
-
-    # -- state -------------------------------------------------------------------------------
-    def _states(self, items: list[Accepted]) -> None:
-        by_stream: dict[StreamKey, list[ResultLine]] = defaultdict(list)
-        for a in items:
-            assert isinstance(a.line.parsed, ResultLine)
-            by_stream[(a.host_id, a.query_id)].append(a.line.parsed)
-            self.summary.rows += len(a.line.parsed.added) + len(a.line.parsed.removed)
-        if by_stream:
-            self.summary.rebuilt_streams += StreamWriter(self.con, self.catalog).write(by_stream)
+    def _events(self, queries: list[QueryInfo]) -> None:
+        for info in queries:
+            (rows,) = insert_events(self.con, info, "_n", fresh="_n_fresh")
+            self.summary.rows += rows
 
     # -- hosts -------------------------------------------------------------------------------
-    def _seen_hosts(self, fresh: list[Accepted]) -> None:
-        names: dict[tuple[int, str], list[int]] = {}
-        spans: dict[tuple[int, int], list[int]] = {}
-        for a in fresh:
-            p = a.line.parsed
-            assert p is not None
-            self.summary.hosts.add(a.host_id)
-            if a.query_id != STATUS_QUERY_ID:
-                self.summary.queries.add(a.query_id)
-            if isinstance(p, StatusLine) and p.unix_time is None:
-                continue
-            _widen(names, (a.host_id, p.identifier), a.time)
-            _widen(spans, (a.host_id, a.query_id), a.time)
-        if not names:
-            return
-        register(
-            self.con,
-            "_names",
-            {
-                "host_id": ([k[0] for k in names], I32),
-                "identifier": ([k[1] for k in names], pa.string()),
-                "lo": ([v[0] for v in names.values()], I64),
-                "hi": ([v[1] for v in names.values()], I64),
-            },
+    def _seen_hosts(self) -> None:
+        con = self.con
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _n_seen AS "
+            "SELECT l.host_id, l.query_id, l.identifier, l.t FROM _n_lines l SEMI JOIN _n_fresh f USING (i) "
+            "UNION ALL SELECT s.host_id, 0, s.identifier, s.t FROM _n_status s SEMI JOIN _n_fresh f USING (i) "
+            "WHERE s.known"
         )
-        register(
-            self.con,
-            "_spans",
-            {
-                "host_id": ([k[0] for k in spans], I32),
-                "query_id": ([k[1] for k in spans], I32),
-                "lo": ([v[0] for v in spans.values()], I64),
-                "hi": ([v[1] for v in spans.values()], I64),
-            },
+        summary = self.summary
+        summary.hosts.update(
+            h for (h,) in con.execute("SELECT DISTINCT host_id FROM _n_seen").fetchall()
         )
-        self.con.execute(
-            "INSERT INTO host_names SELECT host_id, identifier, lo, hi FROM _names "
+        summary.queries.update(
+            q
+            for (q,) in con.execute(
+                "SELECT DISTINCT query_id FROM _n_seen WHERE query_id <> 0"
+            ).fetchall()
+        )
+        (rows,) = con.execute(
+            "SELECT coalesce(sum(n_add + n_rem), 0) FROM _n_lines l SEMI JOIN _n_fresh f USING (i) "
+            "WHERE NOT is_event"
+        ).fetchone() or (0,)
+        summary.rows += rows
+        con.execute(
+            "INSERT INTO host_names SELECT host_id, identifier, min(t), max(t) FROM _n_seen GROUP BY ALL "
             "ON CONFLICT (host_id, identifier) DO UPDATE SET "
             "first_seen = least(first_seen, excluded.first_seen), last_seen = greatest(last_seen, excluded.last_seen)"
         )
         for table, key in (("hosts", "host_id"), ("queries", "query_id")):
-            self.con.execute(
+            con.execute(
                 f"UPDATE {table} SET first_seen = least(coalesce(first_seen, s.lo), s.lo), "
                 f"last_seen = greatest(coalesce(last_seen, s.hi), s.hi) "
-                f"FROM (SELECT {key}, min(lo) lo, max(hi) hi FROM _spans GROUP BY ALL) s "
+                f"FROM (SELECT {key}, min(t) lo, max(t) hi FROM _n_seen GROUP BY ALL) s "
                 f"WHERE {table}.{key} = s.{key}"
             )
-        self.con.unregister("_names")
-        self.con.unregister("_spans")
 
 
-def _widen(spans: dict, key: object, t: int) -> None:  # type: ignore[type-arg]
-    span = spans.get(key)
-    if span is None:
-        spans[key] = [t, t]
-    elif t < span[0]:
-        span[0] = t
-    elif t > span[1]:
-        span[1] = t
+_CHUNK_COLS: dict[str, pa.DataType] = {
+    "host_id": I32, "query_id": I32, "min_time": I64, "max_time": I64, "lines": I32, "data": pa.binary(),
+}  # fmt: skip
+
+# Line keys: content hash over the header and the rows' hashes (independent of key order and
+# value typing), then a repeat count for a line identical to the one right before it.
+_KEYS = """
+CREATE OR REPLACE TEMP TABLE _n_keys AS
+WITH s AS (
+    SELECT i, sum(CASE WHEN op > 0 THEN rh::HUGEINT END) % 18446744073709551616 AS sa,
+        count(CASE WHEN op > 0 THEN 1 END) AS na,
+        sum(CASE WHEN op < 0 THEN rh::HUGEINT END) % 18446744073709551616 AS sr,
+        count(CASE WHEN op < 0 THEN 1 END) AS nr
+    FROM _n_rh GROUP BY i
+), k AS (
+    SELECT l.i, l.host_id, l.query_id, l.t, hash(l.host_key, l.name, l.t, l.epoch,
+        coalesce(l.counter, -1), l.shape, coalesce(s.sa, 0), coalesce(s.na, 0),
+        coalesce(s.sr, 0), coalesce(s.nr, 0)) AS key
+    FROM _n_lines l LEFT JOIN s USING (i)
+    UNION ALL
+    SELECT i, host_id, 0, t, raw_hash FROM _n_status
+), r AS (
+    SELECT *, CASE WHEN lag(key) OVER w = key AND lag(host_id) OVER w = host_id
+        AND lag(query_id) OVER w = query_id THEN 0 ELSE 1 END AS brk
+    FROM k WINDOW w AS (ORDER BY i)
+), g AS (
+    SELECT *, sum(brk) OVER (ORDER BY i ROWS UNBOUNDED PRECEDING) AS run FROM r
+), n AS (
+    SELECT *, row_number() OVER (PARTITION BY run ORDER BY i) - 1 AS rep FROM g
+)
+SELECT i, host_id, query_id, t,
+    (CASE WHEN rep = 0 THEN key ELSE hash(key, rep) END & 4294967295)::UINTEGER AS h
+FROM n
+"""
 
 
-def rebuild_events(writer: BatchWriter, host_id: int, query_id: int) -> None:
-    """Drop one host's events of one query and reload them from the raw lines."""
-    writer.con.execute(f"DELETE FROM {event_table(query_id)} WHERE _host = ?", [host_id])
-    hosts, unix, canon = [], [], []
-    for line in raw_lines(writer.con, host_id, query_id):
-        for row in line.added:
-            hosts.append(host_id)
-            unix.append(line.unix_time)
-            canon.append(row.canon)
-    writer._insert_events(writer.catalog.by_id(query_id), hosts, unix, canon)
+def insert_events(
+    con: duckdb.DuckDBPyConnection, info: QueryInfo, prefix: str, fresh: str | None = None
+) -> tuple[int]:
+    """Insert the added rows of one event query from a normalised batch; returns (rows,)."""
+    event_time = (
+        "COALESCE(TRY_CAST(NULLIF(_j.\"time\", '') AS BIGINT), l.t)"
+        if "time" in info.columns
+        else "l.t"
+    )
+    typed = typed_select(info)
+    names = "".join(f", {quote(n)}" for n in info.columns)
+    only_fresh = f"SEMI JOIN {fresh} f USING (i)" if fresh else ""
+    inserted = con.execute(
+        f"INSERT INTO {event_table(info.query_id)} (_host, _unix, _time{names}) "
+        f"SELECT l.host_id, l.t, {event_time}{', ' + typed if typed else ''} FROM "
+        f"(SELECT r.i, {nm.as_text(info, 'r.r')} AS _j FROM {prefix}_rows r "
+        f"WHERE r.op > 0) x JOIN {prefix}_lines l USING (i) {only_fresh} "
+        f"WHERE l.query_id = {info.query_id}"
+    ).fetchone()
+    return (int(inserted[0]) if inserted else 0,)
+
+
+def rebuild_events(con: duckdb.DuckDBPyConnection, catalog: Catalog, keys: list[StreamKey]) -> None:
+    """Drop the streams' events and reload them from the raw lines."""
+    for host_id, query_id in keys:
+        con.execute(f"DELETE FROM {event_table(query_id)} WHERE _host = ?", [host_id])
+    for info in archived_lines(con, catalog, keys, "_r"):
+        insert_events(con, info, "_r")

@@ -9,7 +9,10 @@ row-group statistics prune as-of lookups). Per event query: `ev_N`. Internal col
 
 from __future__ import annotations
 
-LAYOUT_VERSION = "1"
+LAYOUT_VERSION = "2"  # 2: row and line hashes computed in SQL, not xxh3 in Python
+#: Row and line identities use DuckDB's hash(); a store records what it gave for this value, so
+#: that a DuckDB whose hash() differs is caught at open instead of silently splitting identities.
+HASH_CANARY_SQL = "SELECT hash('hindsight', 1001, 'canary')::VARCHAR"
 OPEN_END = 9223372036854775807  # _to of an interval still open
 STATUS_QUERY_ID = 0  # raw chunks of status lines
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hindsight.store.ingest import BatchWriter, IngestSummary, rebuild_events
+from hindsight.store.ingest import rebuild_events
 from hindsight.store.layout import STATUS_QUERY_ID
 from hindsight.store.streams import StreamWriter
 
@@ -21,13 +21,12 @@ def rebuild_all(store: Store, progress: Progress | None = None) -> int:
         "SELECT DISTINCT host_id, query_id FROM raw_chunks WHERE query_id <> ? ORDER BY ALL",
         [STATUS_QUERY_ID],
     ).fetchall()
-    writer = BatchWriter(con, store.catalog, IngestSummary())
     state = [s for s in streams if not store.catalog.by_id(s[1]).is_event]
+    events = [s for s in streams if store.catalog.by_id(s[1]).is_event]
     con.execute("BEGIN TRANSACTION")
     try:
-        for host_id, query_id in streams:
-            if store.catalog.by_id(query_id).is_event:
-                rebuild_events(writer, host_id, query_id)
+        for i in range(0, len(events), CHUNK):
+            rebuild_events(con, store.catalog, events[i : i + CHUNK])
         for i in range(0, len(state), CHUNK):
             StreamWriter(con, store.catalog).replay(state[i : i + CHUNK])
             if progress:

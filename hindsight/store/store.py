@@ -10,20 +10,44 @@ import gc
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
 import duckdb
+import orjson
 
 from hindsight.errors import StoreError
 from hindsight.osquery.reader import Line, expand, read_lines
 from hindsight.settings import Settings
 from hindsight.store.catalog import Catalog
 from hindsight.store.ingest import BatchWriter, IngestSummary
-from hindsight.store.layout import DDL, LAYOUT_VERSION, SORT_KEYS, hist_table, quote
+from hindsight.store.layout import (
+    DDL,
+    HASH_CANARY_SQL,
+    LAYOUT_VERSION,
+    SORT_KEYS,
+    hist_table,
+    quote,
+)
 
 DB_FILE = "hindsight.duckdb"
 MAX_BATCH_BYTES = 32 * 1024 * 1024  # a batch also ends past this many raw bytes
 Progress = Callable[[int, int], None]  # (bytes read, bytes in all the files)
+
+
+def execution_key(line: Line) -> tuple[object, ...] | None:
+    """(host, query, unixTime) of a line, so that a batch does not end inside an execution;
+    decoded only at batch boundaries."""
+    p = line.parsed
+    if p is not None:
+        return (p.host_key, getattr(p, "name", None), p.unix_time)
+    try:
+        doc = orjson.loads(line.raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(doc, dict):
+        return None
+    decorations = doc.get("decorations")
+    uuid = decorations.get("host_uuid") if isinstance(decorations, dict) else doc.get("host_uuid")
+    return (uuid or doc.get("hostIdentifier"), doc.get("name"), doc.get("unixTime"))
 
 
 class Store:
@@ -60,7 +84,24 @@ class Store:
         if not read_only:
             self.con.execute(DDL)
             self.con.execute("INSERT OR IGNORE INTO meta VALUES ('layout', ?)", [LAYOUT_VERSION])
+            self.con.execute(f"INSERT OR IGNORE INTO meta SELECT 'hash', ({HASH_CANARY_SQL})")
+        self._check_layout()
         self.catalog = Catalog(self.con, settings.event_queries)
+
+    def _check_layout(self) -> None:
+        meta = dict(self.con.execute("SELECT key, value FROM meta").fetchall())
+        (canary,) = self.con.execute(HASH_CANARY_SQL).fetchone() or ("",)
+        problem = None
+        if meta.get("layout", LAYOUT_VERSION) != LAYOUT_VERSION:
+            problem = f"has layout {meta['layout']}, this Hindsight reads layout {LAYOUT_VERSION}"
+        elif meta.get("hash", canary) != canary:
+            problem = f"was written with a DuckDB whose hash() differs from this one ({duckdb.__version__})"
+        if problem:
+            self.con.close()
+            raise StoreError(
+                f"the store in {self.path.parent} {problem}: ingest the logs again into a new "
+                "--data directory, or use the DuckDB version that wrote it"
+            )
 
     def close(self) -> None:
         self.con.close()
@@ -127,7 +168,7 @@ class Store:
         size = self.settings.batch_lines
         batch: list[Line] = []
         held = 0  # raw bytes in the batch: snapshot lines can be large
-        last: Any = None
+        last: object = None  # execution key of the batch's last line, once the batch is full
         files = expand(sources)
         total = sum(Path(f).stat().st_size for f in files if f != "-")
         before = 0  # bytes of the files already read
@@ -137,19 +178,18 @@ class Store:
                 progress(before + position, total)
 
         for source in files:
-            for line in read_lines(source, self.settings.max_line_bytes, tell):
-                p = line.parsed
-                key = (
-                    getattr(p, "host_key", None),
-                    getattr(p, "name", None),
-                    getattr(p, "unix_time", None),
-                )
-                if (len(batch) >= size or held >= MAX_BATCH_BYTES) and key != last:
-                    yield batch
-                    batch, held = [], 0
+            for line in read_lines(source, self.settings.max_line_bytes, tell, parse=False):
+                if len(batch) >= size or held >= MAX_BATCH_BYTES:
+                    if last is None:
+                        last = execution_key(batch[-1])
+                    key = execution_key(line)
+                    if key != last or key is None:
+                        yield batch
+                        batch, held, last = [], 0, None
+                    else:
+                        last = key
                 batch.append(line)
                 held += len(line.raw)
-                last = key
             before += Path(source).stat().st_size if source != "-" else 0
             tell(0)
         if batch:

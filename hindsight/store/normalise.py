@@ -1,0 +1,312 @@
+"""Normalise a batch of raw osquery lines inside DuckDB: the fast path of ingest.
+
+The batch's lines are one Arrow column of text; DuckDB parses them (vectorised, on every core)
+into a header per line (`_hdr`) and one record per result row (`_rows`). Lines the SQL cannot
+vouch for (invalid JSON, status lines, unusual typings, anything outside the common shapes) go
+to the Python normaliser (`hindsight.osquery.lines`), the reference: it rejects them with a
+reason, or re-emits them as a plain line that the SQL then reads like any other.
+
+Rows are identified by a hash of their canonical text, computed here for every row: the query's
+columns in name order, each value as text (`1001` and `"1001"` are one value), NULL and missing
+columns left out, so that adding a column to a query does not change the identity of old rows.
+"""
+
+from __future__ import annotations
+
+import json
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import accumulate
+from typing import Any
+
+import duckdb
+import orjson
+import pyarrow as pa
+
+from hindsight.errors import BadLine
+from hindsight.osquery.lines import Parsed, ResultLine, Shape, StatusLine, parse_document
+from hindsight.store.catalog import Catalog, QueryInfo
+from hindsight.store.layout import quote
+from hindsight.store.writes import attach
+
+# Scalars are read as text (a number and its digit string read the same); containers as JSON,
+# whose text is minified, so that its first character tells an object from an array.
+_SPEC = json.dumps(
+    {
+        **dict.fromkeys(
+            ("name", "hostIdentifier", "hostname", "unixTime", "epoch", "counter"), "VARCHAR"
+        ),
+        **dict.fromkeys(("action", "host_uuid", "uuid", "log_type", "data"), "VARCHAR"),
+        **dict.fromkeys(("columns", "snapshot", "diffResults"), "JSON"),
+        "decorations": {"host_uuid": "VARCHAR", "uuid": "VARCHAR"},
+    }
+)
+
+
+def _rows_of(x: str) -> str:
+    """A JSON array (or "" / missing: no rows) as JSON[]."""
+    return f"CASE WHEN starts_with({x}, '[') THEN CAST({x} AS JSON[]) ELSE []::JSON[] END"
+
+
+def _array_ok(x: str) -> str:
+    return f"({x} IS NULL OR starts_with({x}, '[') OR {x} = '\"\"')"
+
+
+def _int_ok(x: str) -> str:
+    return f"({x} IS NULL OR {x} = '' OR TRY_CAST({x} AS BIGINT) IS NOT NULL)"
+
+
+# Header of each line the SQL accepts; `ok` false sends the line to the Python normaliser.
+_HEADER = f"""
+CREATE OR REPLACE TEMP TABLE @OUT@ AS
+WITH p AS (
+    SELECT i, @TRY@(json_transform(raw, '{_SPEC}')) AS d FROM @SRC@ WHERE starts_with(raw, '{{')
+), q AS (
+    SELECT i, d.name, d.unixTime, d.epoch, d.counter, d.action, d.columns, d.snapshot,
+        d.diffResults AS diff, coalesce(d.hostIdentifier, d.hostname) AS ident,
+        nullif(coalesce(nullif(coalesce(d.decorations.host_uuid, d.host_uuid), ''),
+                        coalesce(d.decorations.uuid, d.uuid)), '') AS uuid,
+        d.log_type IS NULL AND d.data IS NULL AS plain,
+        CASE WHEN d.diffResults IS NOT NULL THEN 'batch' WHEN d.snapshot IS NOT NULL THEN 'snapshot'
+             WHEN d.columns IS NOT NULL AND d.action = 'snapshot' THEN 'snapshot_event'
+             WHEN d.columns IS NOT NULL THEN 'event' END AS shape
+    FROM p WHERE d IS NOT NULL
+), r AS (
+    SELECT *, CASE WHEN shape = 'batch' AND starts_with(diff, '{{')
+                   THEN json_extract(diff, ['$.added', '$.removed']) END AS ar
+    FROM q
+)
+SELECT i,
+    plain AND name <> '' AND (ident <> '' OR uuid IS NOT NULL) AND TRY_CAST(unixTime AS BIGINT) IS NOT NULL
+    AND {_int_ok("epoch")} AND {_int_ok("counter")}
+    AND CASE shape
+        WHEN 'batch' THEN ar IS NOT NULL AND {_array_ok("ar[1]")} AND {_array_ok("ar[2]")}
+        WHEN 'snapshot' THEN {_array_ok("snapshot")}
+        WHEN 'snapshot_event' THEN starts_with(columns, '{{')
+        WHEN 'event' THEN starts_with(columns, '{{') AND action IN ('added', 'removed')
+        ELSE false END AS ok,
+    CASE WHEN uuid IS NOT NULL THEN lower(uuid) ELSE nullif(ident, '') END AS host_key,
+    coalesce(nullif(ident, ''), uuid) AS identifier,
+    name, TRY_CAST(unixTime AS BIGINT) AS t, coalesce(TRY_CAST(nullif(epoch, '') AS BIGINT), 0) AS epoch,
+    TRY_CAST(nullif(counter, '') AS BIGINT) AS counter, shape, shape IN ('snapshot', 'snapshot_event') AS snap,
+    CASE shape WHEN 'batch' THEN {_rows_of("ar[1]")}
+               WHEN 'snapshot' THEN {_rows_of("snapshot")}
+               WHEN 'event' THEN CASE WHEN action = 'added' THEN [columns] ELSE []::JSON[] END
+               ELSE [columns] END AS added,
+    CASE shape WHEN 'batch' THEN {_rows_of("ar[2]")}
+               WHEN 'event' THEN CASE WHEN action = 'removed' THEN [columns] ELSE []::JSON[] END
+               ELSE []::JSON[] END AS removed
+FROM r
+"""
+
+
+def _header(con: duckdb.DuckDBPyConnection, out: str, src: str) -> None:
+    """Run the header SQL; `try()` (per-line errors as NULL) costs, so only after a failure."""
+    sql = _HEADER.replace("@OUT@", out).replace("@SRC@", src)
+    try:
+        con.execute(sql.replace("@TRY@", ""))
+    except duckdb.InvalidInputException:
+        con.execute(sql.replace("@TRY@", "try"))
+
+
+_ROWS = """
+CREATE OR REPLACE TEMP TABLE {out} AS
+SELECT i, 1::TINYINT AS op, CAST(unnest(added) AS VARCHAR) AS r FROM {hdr} WHERE len(added) > 0
+UNION ALL
+SELECT i, -1::TINYINT AS op, CAST(unnest(removed) AS VARCHAR) AS r FROM {hdr} WHERE len(removed) > 0
+"""
+
+
+@dataclass
+class Fallback:
+    """Lines the Python normaliser handled: rejections, status lines, re-emitted results."""
+
+    rejected: list[tuple[int, str]] = field(default_factory=list)  # (index, reason)
+    statuses: list[tuple[int, StatusLine]] = field(default_factory=list)
+
+
+def normalise(
+    con: duckdb.DuckDBPyConnection,
+    raws: Sequence[bytes],
+    parsed: Sequence[Parsed | None] = (),
+    prefix: str = "_n",
+) -> Fallback:
+    """Parse `raws` into TEMP tables `{prefix}_hdr` (ok lines) and `{prefix}_rows`.
+
+    `_hdr(i, host_key, identifier, name, t, epoch, counter, shape, snap, added, removed)`, with `i`
+    the index in `raws`; `_rows(i, op, r)`: op 1 for an added row (or one of a full set), -1 for
+    a removed row, `r` the row's JSON text. Row hashes come later, per query (`hash_rows`).
+    `parsed[i]`, where given, is line i already normalised (lines from TLS bodies).
+    """
+    src, hdr, rows = f"{prefix}_src", f"{prefix}_hdr", f"{prefix}_rows"
+    texts = _texts(raws)
+    attach(con, src, pa.table({"i": pa.array(range(len(raws)), pa.int32()), "raw": texts}))
+    try:
+        _header(con, hdr, src)
+        todo = con.execute(
+            f"SELECT i FROM {src} ANTI JOIN (SELECT i FROM {hdr} WHERE ok) USING (i) ORDER BY i"
+        ).fetchall()
+    finally:
+        con.unregister(src)
+    con.execute(f"DELETE FROM {hdr} WHERE NOT ok")
+    fallback = Fallback()
+    redo: list[tuple[int, str]] = []
+    for (i,) in todo:
+        known = parsed[i] if i < len(parsed) else None
+        if known is None:
+            _python(i, raws[i], fallback, redo)
+        elif isinstance(known, StatusLine):
+            fallback.statuses.append((i, known))
+        else:
+            redo.append((i, plain_line(known).decode()))
+    if redo:
+        attach(
+            con,
+            src,
+            pa.table(
+                {
+                    "i": pa.array([i for i, _ in redo], pa.int32()),
+                    "raw": pa.array([r for _, r in redo], pa.string()),
+                }
+            ),
+        )
+        try:
+            _header(con, f"{prefix}_redo", src)
+        finally:
+            con.unregister(src)
+        con.execute(f"INSERT INTO {hdr} SELECT * FROM {prefix}_redo WHERE ok")
+        con.execute(f"DROP TABLE {prefix}_redo")
+    con.execute(_ROWS.format(out=rows, hdr=hdr))
+    con.execute(f"ALTER TABLE {hdr} DROP COLUMN ok")
+    return fallback
+
+
+def _texts(raws: Sequence[bytes]) -> pa.Array:
+    """The lines as an Arrow text column, built from one buffer (no per-line objects); a line
+    that is not UTF-8 becomes empty, so that the SQL leaves it to the Python normaliser."""
+    offsets = array("q", accumulate(map(len, raws), initial=0))
+    texts = pa.LargeStringArray.from_buffers(
+        len(raws), pa.py_buffer(offsets), pa.py_buffer(b"".join(raws))
+    )
+    try:
+        texts.validate(full=True)
+    except pa.ArrowInvalid:
+        return pa.array([_utf8_or_empty(raw) for raw in raws], pa.large_string())
+    return texts
+
+
+def _utf8_or_empty(raw: bytes) -> str:
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return ""
+
+
+def _python(i: int, raw: bytes, fallback: Fallback, redo: list[tuple[int, str]]) -> None:
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        fallback.rejected.append((i, f"invalid JSON: {exc}"))
+        return
+    try:
+        parsed = parse_document(doc)
+    except BadLine as exc:
+        fallback.rejected.append((i, exc.reason))
+        return
+    if isinstance(parsed, StatusLine):
+        fallback.statuses.append((i, parsed))
+    else:
+        redo.append((i, plain_line(parsed).decode()))
+
+
+def plain_line(p: ResultLine) -> bytes:
+    """A result line re-emitted in the plainest form the SQL reads (canonical text rows)."""
+    doc: dict[str, Any] = {
+        "name": p.name,
+        "hostIdentifier": p.identifier,
+        "unixTime": p.unix_time,
+        "epoch": p.epoch,
+    }
+    if p.counter is not None:
+        doc["counter"] = p.counter
+    if p.host_key != p.identifier:
+        doc["decorations"] = {"host_uuid": p.host_key}
+    rows = [orjson.loads(r.canon) for r in p.added]
+    if p.shape is Shape.BATCH:
+        doc["diffResults"] = {"added": rows, "removed": [orjson.loads(r.canon) for r in p.removed]}
+    elif p.shape is Shape.SNAPSHOT:
+        doc["snapshot"] = rows
+    elif p.shape is Shape.SNAPSHOT_EVENT:
+        doc.update(columns=rows[0], action="snapshot")
+    elif p.added:
+        doc.update(columns=rows[0], action="added")
+    else:
+        doc.update(columns=orjson.loads(p.removed[0].canon), action="removed")
+    return orjson.dumps(doc)
+
+
+def query_columns(con: duckdb.DuckDBPyConnection, prefix: str = "_n") -> dict[str, set[str]]:
+    """Column names seen per query name in the batch (from each line's first row)."""
+    found: dict[str, set[str]] = {}
+    for name, keys in con.execute(
+        f"SELECT name, list_distinct(flatten(list(json_keys(coalesce(added[1], removed[1]))))) "
+        f"FROM {prefix}_hdr GROUP BY name"
+    ).fetchall():
+        found[name] = set(keys or ())
+    return found
+
+
+def row_hash(info: QueryInfo, value: str = "_s") -> str:
+    """SQL for a row's identity: the XOR of one hash per non-NULL column (of its name and text
+    value as one string: hash(name, value) would combine so that equal values in two columns
+    cancel out), so that column order, value typing and columns added later do not matter."""
+    parts = [
+        f"CASE WHEN {value}.{quote(c)} IS NOT NULL "
+        f"THEN hash({_lit(c + chr(31))} || {value}.{quote(c)}) ELSE 0 END"
+        for c in sorted(info.columns)
+    ]
+    combined = "0::UBIGINT"
+    for part in parts:
+        combined = f"xor({combined}, {part})"
+    return combined
+
+
+def as_text(info: QueryInfo, row: str) -> str:
+    """SQL reading a row's JSON `row` into a struct of the query's columns, each as text."""
+    if not info.columns:
+        return "NULL"
+    spec = json.dumps({name: "VARCHAR" for name in info.columns}).replace("'", "''")
+    return f"json_transform({row}, '{spec}')"
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def hash_rows(
+    con: duckdb.DuckDBPyConnection, queries: list[QueryInfo], lines: str, prefix: str = "_n"
+) -> None:
+    """`{prefix}_rh(i, op, rh, r)`: every row with its hash; `lines(i, query_id)` maps lines.
+
+    State rows get their canonical identity (`row_hash`). Event rows only need one to tell a
+    re-sent line from a new one, and a re-sent line is the same text: their hash is the text's.
+    """
+    parts = [
+        f"SELECT i, op, {row_hash(info)} AS rh, r FROM (SELECT r.*, {as_text(info, 'r.r')} AS _s "
+        f"FROM {prefix}_rows r JOIN {lines} l USING (i) WHERE l.query_id = {info.query_id})"
+        if not info.is_event
+        else f"SELECT i, op, hash(r) AS rh, r FROM {prefix}_rows r JOIN {lines} l USING (i) "
+        f"WHERE l.query_id = {info.query_id}"
+        for info in queries
+    ]
+    parts.insert(
+        0,
+        "SELECT 0::INTEGER AS i, 0::TINYINT AS op, 0::UBIGINT AS rh, ''::VARCHAR AS r WHERE false",
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {prefix}_rh AS " + " UNION ALL ".join(parts))
+
+
+def ensure_queries(catalog: Catalog, columns: dict[str, set[str]]) -> None:
+    for name, cols in columns.items():
+        catalog.query(name, frozenset(cols))
