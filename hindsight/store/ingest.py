@@ -132,7 +132,7 @@ class BatchWriter:
         self.con.execute(
             "CREATE OR REPLACE TEMP TABLE _n_lines AS SELECT h.i, s.host_id, q.query_id, "
             "q.kind = 'event' AS is_event, h.host_key, h.identifier, h.name, h.t, h.epoch, h.counter, "
-            "h.shape, h.snap, len(h.added)::INTEGER AS n_add, len(h.removed)::INTEGER AS n_rem "
+            "h.shape, h.snap, h.n_add, h.n_rem "
             "FROM _n_hdr h JOIN hosts s USING (host_key) JOIN queries q USING (name)"
         )
         nm.hash_rows(self.con, queries, "_n_lines")

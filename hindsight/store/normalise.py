@@ -112,9 +112,9 @@ def _header(con: duckdb.DuckDBPyConnection, out: str, src: str) -> None:
 
 _ROWS = """
 CREATE OR REPLACE TEMP TABLE {out} AS
-SELECT i, 1::TINYINT AS op, CAST(unnest(added) AS VARCHAR) AS r FROM {hdr} WHERE len(added) > 0
+SELECT i, 1::TINYINT AS op, CAST(unnest(added) AS VARCHAR) AS r FROM {hdr} WHERE ok AND len(added) > 0
 UNION ALL
-SELECT i, -1::TINYINT AS op, CAST(unnest(removed) AS VARCHAR) AS r FROM {hdr} WHERE len(removed) > 0
+SELECT i, -1::TINYINT AS op, CAST(unnest(removed) AS VARCHAR) AS r FROM {hdr} WHERE ok AND len(removed) > 0
 """
 
 
@@ -134,12 +134,12 @@ def normalise(
 ) -> Fallback:
     """Parse `raws` into TEMP tables `{prefix}_hdr` (ok lines) and `{prefix}_rows`.
 
-    `_hdr(i, host_key, identifier, name, t, epoch, counter, shape, snap, added, removed)`, with `i`
-    the index in `raws`; `_rows(i, op, r)`: op 1 for an added row (or one of a full set), -1 for
+    `_hdr(i, host_key, identifier, name, t, epoch, counter, shape, snap, n_add, n_rem, first)`,
+    with `i` the index in `raws` and `first` the line's first row; `_rows(i, op, r)`: op 1 for an added row (or one of a full set), -1 for
     a removed row, `r` the row's JSON text. Row hashes come later, per query (`hash_rows`).
     `parsed[i]`, where given, is line i already normalised (lines from TLS bodies).
     """
-    src, hdr, rows = f"{prefix}_src", f"{prefix}_hdr", f"{prefix}_rows"
+    src, hdr, rows = f"{prefix}_src", f"{prefix}_all", f"{prefix}_rows"
     texts = _texts(raws)
     attach(con, src, pa.table({"i": pa.array(range(len(raws)), pa.int32()), "raw": texts}))
     try:
@@ -149,7 +149,6 @@ def normalise(
         ).fetchall()
     finally:
         con.unregister(src)
-    con.execute(f"DELETE FROM {hdr} WHERE NOT ok")
     fallback = Fallback()
     redo: list[tuple[int, str]] = []
     for (i,) in todo:
@@ -178,7 +177,12 @@ def normalise(
         con.execute(f"INSERT INTO {hdr} SELECT * FROM {prefix}_redo WHERE ok")
         con.execute(f"DROP TABLE {prefix}_redo")
     con.execute(_ROWS.format(out=rows, hdr=hdr))
-    con.execute(f"ALTER TABLE {hdr} DROP COLUMN ok")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {prefix}_hdr AS SELECT * EXCLUDE (ok, added, removed), "
+        f"len(added)::INTEGER AS n_add, len(removed)::INTEGER AS n_rem, "
+        f"coalesce(added[1], removed[1]) AS first FROM {hdr} WHERE ok"
+    )
+    con.execute(f"DROP TABLE {hdr}")
     return fallback
 
 
@@ -250,7 +254,7 @@ def query_columns(con: duckdb.DuckDBPyConnection, prefix: str = "_n") -> dict[st
     """Column names seen per query name in the batch (from each line's first row)."""
     found: dict[str, set[str]] = {}
     for name, keys in con.execute(
-        f"SELECT name, list_distinct(flatten(list(json_keys(coalesce(added[1], removed[1]))))) "
+        f"SELECT name, list_distinct(flatten(list(json_keys(first)))) "
         f"FROM {prefix}_hdr GROUP BY name"
     ).fetchall():
         found[name] = set(keys or ())

@@ -374,7 +374,7 @@ def archived_lines(
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {prefix}_lines AS SELECT h.i, s.host_id, q.query_id, "
         f"q.kind = 'event' AS is_event, h.t, h.epoch, h.counter, h.snap, "
-        f"len(h.added)::INTEGER AS n_add, len(h.removed)::INTEGER AS n_rem "
+        f"h.n_add, h.n_rem "
         f"FROM {prefix}_hdr h JOIN hosts s USING (host_key) JOIN queries q USING (name)"
     )
     hash_rows(con, queries, f"{prefix}_lines", prefix)

@@ -121,7 +121,8 @@ def test_status_and_garbage_go_to_the_reference() -> None:
     assert "invalid JSON" in reasons[1]
     assert reasons[3].startswith("unixTime: must be an integer")
     # an unusual typing the SQL does not vouch for is read by the reference and re-emitted
-    assert con.execute("SELECT i, t, added FROM _n_hdr").fetchall() == [(2, 7, ['{"a":"1"}'])]
+    assert con.execute("SELECT i, t, n_add FROM _n_hdr").fetchall() == [(2, 7, 1)]
+    assert con.execute("SELECT r FROM _n_rows").fetchall() == [('{"a":"1"}',)]
 
 
 def test_a_store_of_another_layout_is_refused(tmp_path: Any) -> None:
