@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 Row = dict[str, Any]
 TIME_COLUMNS = frozenset(
-    {"valid_from", "valid_to", "from_after", "to_after", "confirmed_at", "checked_in",
+    {"valid_from", "valid_to", "confirmed_from", "confirmed_to", "from_after", "to_after", "confirmed_at", "checked_in",
      "first_seen", "last_seen", "time", "start", "end", "attached_from", "attached_to"}
 )
 

@@ -121,7 +121,7 @@ def _values(edges: Sequence[Edge], at: int, schedule: Schedule) -> str:
     )
 
 
-def _checkins(catalog: Catalog, hosts: str, lo: int, hi: int) -> str:
+def checkins(catalog: Catalog, hosts: str, lo: int, hi: int) -> str:
     parts = [
         f"SELECT host_id AS h, unix_time AS t FROM executions WHERE host_id IN ({hosts}) "
         f"AND unix_time BETWEEN {lo} AND {hi}"
@@ -153,7 +153,7 @@ def gather(
         f"WITH r(i, h, q, f, t, a, fi, ti) AS (VALUES {_values(edges, probe, schedule)}), "
         "ex AS (SELECT DISTINCT host_id AS h, query_id AS q, unix_time AS x FROM executions "
         f"WHERE host_id IN ({hosts}) AND query_id IN ({queries}) AND unix_time BETWEEN {lo} AND {hi}), "
-        f"ci AS (SELECT DISTINCT h, t AS x FROM ({_checkins(catalog, hosts, lo, hi)})), "
+        f"ci AS (SELECT DISTINCT h, t AS x FROM ({checkins(catalog, hosts, lo, hi)})), "
         "ra AS (SELECT *, least(a, t - 1) AS a2 FROM r) "
         "SELECT ra.i, ra.a2, p.x, l.x, c.x, k.x, ra.fi, kf.x, ra.ti, kt.x FROM ra "
         "ASOF LEFT JOIN ex p ON p.h = ra.h AND p.q = ra.q AND ra.f > p.x "
