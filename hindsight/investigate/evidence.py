@@ -10,7 +10,8 @@ each interval edge happened.
   its host (which did not show it) and by the one that did; `to_after` .. `valid_to`: it was
   last shown by `to_after` and gone by `valid_to`. Differential queries log only changes, so the
   previous execution is the later of the last one recorded and, when the interval is known and
-  the host showed signs of life then, one interval (plus splay) earlier. NULL `from_after` means
+  the host showed signs of life within one interval before then, one interval (plus splay)
+  earlier. NULL `from_after` means
   no earlier execution within `LOOKBACK` seconds: the start is not bounded from below.
 
 Intervals are inferred from the executions' spacing (per query: the smallest spacing between
@@ -170,18 +171,19 @@ def gather(
 def _evidence(edge: Edge, row: tuple[Any, ...], schedule: Schedule) -> Evidence:
     instant, prev, last, confirmed, checked, fi, alive_f, ti, alive_t = row
     stale = schedule.stale_after(edge.query)
-    prev = _latest(prev, fi if _up(alive_f, fi, stale) else None)
+    near = int((schedule.interval(edge.query) or 0) * SPLAY_SLACK)
+    prev = _latest(prev, fi if _up(alive_f, fi, near) else None)
     from_after = prev if prev is not None and prev >= edge.valid_from - LOOKBACK else None
     closed = edge.valid_to != OPEN_END
-    last = _latest(last, ti if _up(alive_t, ti, stale) else None)
+    last = _latest(last, ti if _up(alive_t, ti, near) else None)
     to_after = last if closed and last is not None and last >= edge.valid_from else None
     silent = checked is None or instant - checked > stale
     return Evidence(from_after, to_after, confirmed, checked, "unknown" if silent else "fresh")
 
 
-def _up(checked: int | None, instant: int | None, stale: int) -> bool:
-    """Whether the host showed signs of life shortly before `instant`."""
-    return checked is not None and instant is not None and instant - checked <= stale
+def _up(checked: int | None, instant: int | None, within: int) -> bool:
+    """Whether the host showed signs of life within `within` seconds before `instant`."""
+    return checked is not None and instant is not None and instant - checked <= within
 
 
 def _latest(a: int | None, b: int | None) -> int | None:
