@@ -73,6 +73,19 @@ class Base:
         )
         return {int(h): (name or key, key) for h, name, key in rows}
 
+    def names_each(self, pairs: Sequence[tuple[int, int]]) -> list[tuple[str, str]]:
+        """(identifier, host key) of each (host id, instant): the name the host reported then."""
+        if not pairs:
+            return []
+        values = ", ".join(f"({i}, {h}, {t})" for i, (h, t) in enumerate(pairs))
+        rows = self.run(
+            f"WITH p(i, h, t) AS (VALUES {values}) SELECT p.i, coalesce(n.identifier, "
+            "(SELECT arg_min(identifier, first_seen) FROM host_names WHERE host_id = p.h), hs.host_key), "
+            "hs.host_key FROM p JOIN hosts hs ON hs.host_id = p.h "
+            "ASOF LEFT JOIN host_names n ON n.host_id = p.h AND p.t >= n.first_seen ORDER BY p.i"
+        )
+        return [(str(name), str(key)) for _, name, key in rows]
+
     @cached_property
     def schedule(self) -> Schedule:
         return infer_schedule(self.run, self.catalog)

@@ -1,5 +1,7 @@
 """Events joined with state as of each event's own time on the same host, as one set-based SQL
-statement (ASOF joins for keys, range joins for path prefixes): never a loop over events.
+statement (hash joins on host and key with the interval as a range condition): never a loop
+over events. An event that matches two state rows at once (two accounts sharing a uid at the
+same instant) appears once per match: the ambiguity is shown, not resolved at random.
 
 Enrichments are data. Each says: for events of `event_table`, look up `event_column` in the
 state of `state_table` by `key`, and add `values` (as `<name>_<value>` columns, with
@@ -35,6 +37,11 @@ if TYPE_CHECKING:
     from hindsight.store.catalog import Catalog, QueryInfo
 
 NEXT_WITHIN = 3600
+#: each identifier a host reported, with the span it was the host's name (a hash join, not ASOF)
+NAMES = (
+    "(SELECT host_id, identifier, first_seen, coalesce(lead(first_seen) OVER "
+    "(PARTITION BY host_id ORDER BY first_seen), 9223372036854775807) AS until FROM host_names)"
+)
 
 
 @dataclass(frozen=True)
@@ -125,7 +132,7 @@ def enrich_sql(
     return (
         f"WITH {', '.join(steps)} SELECT hn.identifier AS host, hs.host_key, x._time AS time{shown}{extra} "
         f"FROM {last} x JOIN hosts hs ON hs.host_id = x._host "
-        "ASOF LEFT JOIN host_names hn ON hn.host_id = x._host AND x._unix >= hn.first_seen "
+        f"LEFT JOIN {NAMES} hn ON hn.host_id = x._host AND hn.first_seen <= x._unix AND x._unix < hn.until "
         "ORDER BY x._time, x._eid"
     )
 
@@ -148,18 +155,11 @@ def _step(catalog: Catalog, enr: Enrichment, prev: str, flt: EventFilter) -> str
     )
     since = f"s._from AS {quote(enr.name + '_since')}"
     if enr.match == "equal":
-        typ = _key_type(queries, enr.key)
         host = "" if enr.fleet else "s._host = e._host AND "
-        valid = "e._time < s._to"
-        picks = ", ".join(
-            f"CASE WHEN {valid} THEN {_value(enr, v)} END AS {quote(c)}"
-            for v, c in zip(enr.values, enr.columns(), strict=False)
-        )
-        since = f"CASE WHEN {valid} THEN s._from END AS {quote(enr.name + '_since')}"
         return (
-            f"SELECT e.*, {picks}, {since} FROM {prev} e ASOF LEFT JOIN {state} s "
-            f"ON {host}s.{quote(enr.key)} = TRY_CAST({col} AS {typ}) AND e._time >= s._from"
-            + _host_join(enr)
+            f"SELECT e.*, {picks}, {since} FROM {prev} e LEFT JOIN {state} s "
+            f"ON {host}s.{quote(enr.key)} = TRY_CAST({col} AS {_key_type(queries, enr.key)}) "
+            "AND s._from <= e._time AND e._time < s._to" + _host_join(enr)
         )
     key = f"s.{quote(enr.key)}"
     cond, order = {

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import orjson
 
+from hindsight.errors import InputError
 from hindsight.investigate.base import EVIDENCE_COLUMNS, Base, Row, stamp, with_evidence
 from hindsight.investigate.evidence import checkins
-from hindsight.investigate.source import MissingTable, Window, literal
-from hindsight.investigate.who import address_filter, parse_address
+from hindsight.investigate.source import MissingTable, Window, literal, state_sql
+from hindsight.investigate.who import address_filter, contains, parse_address
 from hindsight.query.names import resolve_query
-from hindsight.store.layout import OPEN_END
+from hindsight.store.layout import OPEN_END, quote
 
 if TYPE_CHECKING:
     from hindsight.api import Result
@@ -22,10 +24,9 @@ TIMELINE_COLUMNS = ("what", "host", "host_key", "query", "detail", *EVIDENCE_COL
 def _finish(inv: Base, found: list[tuple[str, str, Row]], since: int | None, until: int | None, gaps: bool) -> Result:
     """Rows with evidence, host names and (optionally) gaps where no interval covers time."""
     rows = [r for _, _, r in found]
-    names = inv.names({r["_host"] for r in rows}, until or max([r["_from"] for r in rows], default=0))
+    names = inv.names_each([(r["_host"], r["_from"]) for r in rows])
     out: list[Row] = []
-    for (what, detail, r), ev in zip(found, inv.evidence(rows, None), strict=True):
-        host, key = names[r["_host"]]
+    for (what, detail, r), ev, (host, key) in zip(found, inv.evidence(rows, None), names, strict=True):
         query = inv.catalog.by_id(r["_q"]).name
         out.append({**with_evidence(r, ev), "what": what, "detail": detail, "host": host,
                     "host_key": key, "query": query})
@@ -54,14 +55,8 @@ def timeline_ip(inv: Base, address: str, since: int | None, until: int | None) -
         raise MissingTable("interface_addresses", "state")
     window = Window(since=since, until=until)
     rows = inv.state("interface_addresses", ("interface", "address"), address_filter(net), window)
-    found = [("address", f"{r['address']} on {r['interface']}", r) for r in rows if _in_net(net, r["address"])]
+    found = [("address", f"{r['address']} on {r['interface']}", r) for r in rows if contains(net, r["address"])]
     return _finish(inv, found, since, until, gaps=True)
-
-
-def _in_net(net: Any, address: Any) -> bool:
-    from hindsight.investigate.who import _in
-
-    return _in(net, address)
 
 
 def timeline_user(inv: Base, name: str, since: int | None, until: int | None) -> Result:
@@ -88,19 +83,12 @@ def timeline_host(inv: Base, host: str, query: str | None, since: int | None, un
         if info.is_event:
             continue
         cols = list(info.columns)
-        for r in inv.rows(
-            f"SELECT * FROM {_intervals(info, cols, Window(since=since, until=until, hosts=hosts))} ORDER BY _from"
-        ):
+        window = Window(since=since, until=until, hosts=hosts)
+        for r in inv.rows(f"SELECT * FROM {state_sql([info], cols, '', window)} ORDER BY _from"):
             detail = orjson.dumps({c: r[c] for c in cols}, default=str).decode()
             found.append(("row", detail, r))
     result = _finish(inv, found, since, until, gaps=False)
     return _with_silences(inv, result, hosts, since, until)
-
-
-def _intervals(info: Any, cols: list[str], window: Window) -> str:
-    from hindsight.investigate.source import state_sql
-
-    return state_sql([info], cols, "", window)
 
 
 def _with_silences(inv: Base, result: Result, hosts: tuple[int, ...] | None, since: int | None, until: int | None) -> Result:
@@ -123,9 +111,7 @@ def _with_silences(inv: Base, result: Result, hosts: tuple[int, ...] | None, sin
     ]
     index = result.columns.index("valid_from")
     rows = sorted([*result.rows, *extra], key=lambda r: (r[index] is None, r[index] or 0))
-    from hindsight.api import Result as R
-
-    return R(result.columns, rows, result.truncated)
+    return replace(result, rows=rows)
 
 
 DIFF_COLUMNS_HEAD = ("change", "host", "host_key")
@@ -136,16 +122,12 @@ def diff(inv: Base, query: str, host: str, t1: int, t2: int) -> Result:
     each end (`confirmed_from`, `confirmed_to`: the last execution at or before T1 and T2)."""
     info = resolve_query(inv.catalog, query)
     if info.is_event:
-        from hindsight.errors import InputError
-
         raise InputError(f"{info.name} is an event query: diff compares state")
     hosts = inv.host_ids(host)
     cols = list(info.columns)
 
     def at(t: int) -> str:
-        from hindsight.investigate.source import state_sql
-
-        names = ", ".join(f'"{c}"' for c in cols)
+        names = ", ".join(quote(c) for c in cols)
         return f"SELECT _host, {names} FROM {state_sql([info], cols, '', Window(at=t, hosts=hosts))}"
 
     rows = inv.rows(

@@ -29,9 +29,8 @@ def usb(inv: Base, serial: str) -> Result:
     for a, ev in zip(attached, inv.evidence(attached, None), strict=True):
         rows.append({**with_evidence(a, ev), "what": "attached"})
         rows.extend(_mounts(inv, a, ev.from_after))
-    names = inv.names({r["_host"] for r in rows}, max([r["_from"] for r in rows], default=0))
-    for r in rows:
-        r["host"], r["host_key"] = names[r["_host"]]
+    for r, name in zip(rows, inv.names_each([(r["_host"], r["_from"]) for r in rows]), strict=True):
+        r["host"], r["host_key"] = name
     return inv.answer(USB_COLUMNS, rows)
 
 

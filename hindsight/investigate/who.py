@@ -41,7 +41,8 @@ def address_filter(net: Network) -> str:
     return f"contains(address, {literal(':' if net.version == 6 else '.')})"
 
 
-def _in(net: Network, address: Any) -> bool:
+def contains(net: Network, address: Any) -> bool:
+    """Whether an address as osquery reports it (maybe with a %zone) is in the network."""
     try:
         return ipaddress.ip_address(str(address).split("%")[0]) in net
     except ValueError:
@@ -56,7 +57,7 @@ def who_ip(inv: Base, address: str, at: int) -> Result:
         raise MissingTable("interface_addresses", "state")
     found = [
         r for r in inv.state("interface_addresses", ("interface", "address"), address_filter(net), Window(at=at))
-        if _in(net, r["address"])
+        if contains(net, r["address"])
     ]
     hosts = {r["_host"] for r in found}
     context = host_context(inv, hosts, at)
@@ -110,26 +111,44 @@ def who_uid(inv: Base, uid: int, host: str, at: int) -> Result:
     cols = ("uid", "username", "description", "directory", "shell", "gid")
     found = inv.state("users", cols, f"uid = {int(uid)}", Window(hosts=hosts))
     names = inv.names({r["_host"] for r in found}, at)
+    memberships = _memberships(inv, found, int(uid))
     rows = []
     for r, ev in zip(found, inv.evidence(found, at), strict=True):
         relation = "before" if r["_to"] <= at else "after" if r["_from"] > at else "at"
         instant = at if relation == "at" else r["_to"] - 1 if relation == "before" else r["_from"]
         row = with_evidence(r, ev)
         row.update(relation=relation, host=names[r["_host"]][0], host_key=names[r["_host"]][1],
-                   groups=_groups(inv, r["_host"], int(uid), instant))
+                   groups=memberships.names(r, instant))
         rows.append(row)
     return inv.answer(WHO_UID_COLUMNS, rows)
 
 
-def _groups(inv: Base, host: int, uid: int, at: int) -> str | None:
-    window = Window(at=at, hosts=(host,))
-    gids = {r["gid"] for r in inv.state("user_groups", ("uid", "gid"), f"uid = {uid}", window)}
-    gids |= {r["gid"] for r in inv.state("users", ("uid", "gid"), f"uid = {uid}", window)}
-    if not gids:
-        return None
-    where = f"gid IN ({', '.join(str(int(g)) for g in gids if g is not None) or 'NULL'})"
-    names = {str(r["groupname"]) for r in inv.state("groups", ("gid", "groupname"), where, window)}
-    return ", ".join(sorted(names)) or None
+def _valid(row: Row, host: int, instant: int) -> bool:
+    return bool(row["_host"] == host and row["_from"] <= instant < row["_to"])
+
+
+class _Memberships:
+    """Group memberships of one uid (user_groups, and the account's primary gid) and the
+    groups' names, read once for every account row of the answer."""
+
+    def __init__(self, members: list[Row], groups: list[Row]) -> None:
+        self.members, self.groups = members, groups
+
+    def names(self, account: Row, instant: int) -> str | None:
+        host = account["_host"]
+        gids = {m["gid"] for m in self.members if _valid(m, host, instant)} | {account["gid"]}
+        found = {str(g["groupname"]) for g in self.groups if g["gid"] in gids and _valid(g, host, instant)}
+        return ", ".join(sorted(found)) or None
+
+
+def _memberships(inv: Base, accounts: list[Row], uid: int) -> _Memberships:
+    hosts = tuple(sorted({r["_host"] for r in accounts}))
+    if not hosts:
+        return _Memberships([], [])
+    members = inv.state("user_groups", ("uid", "gid"), f"uid = {uid}", Window(hosts=hosts))
+    gids = {r["gid"] for r in [*members, *accounts] if r["gid"] is not None}
+    where = f"gid IN ({', '.join(str(int(g)) for g in gids) or 'NULL'})"
+    return _Memberships(members, inv.state("groups", ("gid", "groupname"), where, Window(hosts=hosts)))
 
 
 WHO_MOUNT_COLUMNS = (

@@ -59,13 +59,14 @@ def test_enrich_hardware_events_with_the_mount_that_followed(store: hindsight.Hi
 
 
 def test_socket_events_find_the_fleet_host_behind_a_remote_address(tmp_path: Path) -> None:
-    def line(name: str, host: str, t: int, columns: dict[str, str]) -> bytes:
+    def line(name: str, host: str, t: int, columns: dict[str, str], action: str = "added") -> bytes:
         return orjson.dumps({"name": name, "hostIdentifier": host, "unixTime": t, "epoch": 0,
-                             "counter": 0, "action": "added", "columns": columns})
+                             "counter": 0 if t < 400 else 1, "action": action, "columns": columns})
 
     log = tmp_path / "osqueryd.results.log"
     log.write_bytes(b"\n".join([
         line("interface_addresses", "web-1", 100, {"interface": "eth0", "address": "10.0.0.5"}),
+        line("interface_addresses", "web-1", 400, {"interface": "eth0", "address": "10.0.0.5"}, "removed"),
         line("interface_addresses", "web-2", 500, {"interface": "eth0", "address": "10.0.0.5"}),
         line("socket_events", "db-1", 300, {"remote_address": "10.0.0.5", "time": "300", "pid": "7"}),
         line("socket_events", "db-1", 700, {"remote_address": "10.0.0.5", "time": "700", "pid": "8"}),

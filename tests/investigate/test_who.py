@@ -121,6 +121,17 @@ def test_who_uid_across_uid_reuse(store: hindsight.Hindsight, truth: Truth) -> N
         assert [r["username"] for r in later if r["relation"] == "at"] == [m["new_user"]]
         assert m["old_user"] in {r["username"] for r in later if r["relation"] == "before"}
         assert all(r["directory"] and r["shell"] for r in later)
+        for rows, at in ((then, old["time"]), (later, new["time"])):
+            assert [r["groups"] for r in rows if r["relation"] == "at"] == [expected_groups(truth, m["host"].lower(), m["uid"], at)]
+
+
+def expected_groups(truth: Truth, host: str, uid: int, at: int) -> str | None:
+    users = [u for u in truth.state(host, "users", at) or [] if u["uid"] == str(uid)]
+    gids = {u["gid"] for u in users} | {
+        g["gid"] for g in truth.state(host, "user_groups", at) or [] if g["uid"] == str(uid)
+    }
+    names = {g["groupname"] for g in truth.state(host, "groups", at) or [] if g["gid"] in gids}
+    return ", ".join(sorted(names)) or None
 
 
 def usb_moments(truth: Truth) -> list[dict[str, Any]]:
