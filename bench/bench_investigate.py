@@ -23,6 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import hindsight
 from bench.gen import DAY, START, dhcp_lines, mixed_lines, write
 from hindsight.investigate.enrich import EventFilter, enrich_sql
+from hindsight.investigate.source import queries_of
+from hindsight.store.layout import hist_table
 
 
 def build(out: Path, hosts: int, days: int) -> Path:
@@ -52,8 +54,11 @@ def probe(data: Path, hosts: int, days: int, n: int) -> dict[str, float]:
     rnd = random.Random(3)
     with hindsight.open(data, read_only=True) as hs:
         assert hs.investigate.schedule.heartbeat > 0  # inferred once per open store, not per lookup
-        ips = [("who_ip", (f"10.20.{rnd.randrange(64)}.{rnd.randrange(1, 255)}", START + rnd.randrange(days * DAY)))
-               for _ in range(n)]
+        hist = hist_table(queries_of(hs.store.catalog, "interface_addresses")[0].query_id)
+        held = hs._run(
+            f"SELECT address, (_from + _to) // 2 FROM {hist} USING SAMPLE reservoir({n} ROWS) REPEATABLE (3)"
+        ).rows  # addresses some host held at that instant: each lookup finds its host
+        ips = [("who_ip", (address, at)) for address, at in held]
         uids = [("who_uid", (1000 + rnd.randrange(5), f"host-{rnd.randrange(hosts):05d}", START + rnd.randrange(days * DAY)))
                 for _ in range(n)]
         sql = enrich_sql(hs.store.catalog, "process_events", EventFilter())

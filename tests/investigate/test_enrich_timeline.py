@@ -82,6 +82,30 @@ def test_socket_events_find_the_fleet_host_behind_a_remote_address(tmp_path: Pat
         assert [r["peer_interface"] for r in peers] == ["eth0", "eth0", None]
 
 
+def test_user_events_name_uid_and_auid(tmp_path: Path) -> None:
+    def line(name: str, t: int, counter: int, columns: dict[str, str], action: str) -> bytes:
+        return orjson.dumps({"name": name, "hostIdentifier": "bastion", "unixTime": t, "epoch": 0,
+                             "counter": counter, "action": action, "columns": columns})
+
+    alice = {"uid": "1001", "username": "alice", "gid": "1001", "directory": "/home/alice"}
+    bob = {"uid": "1001", "username": "bob", "gid": "1001", "directory": "/home/bob"}
+    root = {"uid": "0", "username": "root", "gid": "0", "directory": "/root"}
+    log = tmp_path / "osqueryd.results.log"
+    log.write_bytes(b"\n".join([
+        line("users", 100, 0, root, "added"),
+        line("users", 100, 0, alice, "added"),
+        line("users", 400, 1, alice, "removed"),
+        line("users", 500, 2, bob, "added"),
+        line("user_events", 300, 0, {"uid": "1001", "auid": "0", "time": "300", "message": "login"}, "added"),
+        line("user_events", 600, 1, {"uid": "1001", "auid": "1001", "time": "600", "message": "sudo"}, "added"),
+    ]) + b"\n")
+    with hindsight.open(tmp_path / "data") as hs:
+        hs.ingest([log])
+        rows = hs.investigate.enrich("user_events").dicts()
+    assert [(r["user_username"], r["auid_user_username"]) for r in rows] == [("alice", "root"), ("bob", "bob")]
+    assert [r["user_since"] for r in rows] == [100, 500]
+
+
 def test_timeline_ip_shows_the_handover_and_the_gaps(store: hindsight.Hindsight, truth: Truth) -> None:
     m = truth.moments("ip_handover")[0]
     start, end = truth.manifest["start"], truth.manifest["end"]
