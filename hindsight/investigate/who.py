@@ -104,12 +104,13 @@ WHO_UID_COLUMNS = (
 
 
 def who_uid(inv: Base, uid: int, host: str, at: int) -> Result:
-    """The account behind UID on HOST at AT, and the accounts that held the uid before and after."""
+    """The account behind UID on HOST at AT, and the nearest other accounts that held the uid
+    before and after."""
     if not inv.queries("users"):
         raise MissingTable("users", "state")
     hosts = inv.host_ids(host)
     cols = ("uid", "username", "description", "directory", "shell", "gid")
-    found = inv.state("users", cols, f"uid = {int(uid)}", Window(hosts=hosts))
+    found = neighbours(inv.state("users", cols, f"uid = {int(uid)}", Window(hosts=hosts)), at)
     names = inv.names({r["_host"] for r in found}, at)
     memberships = _memberships(inv, found, int(uid))
     rows = []
@@ -121,6 +122,23 @@ def who_uid(inv: Base, uid: int, host: str, at: int) -> Result:
                    groups=memberships.names(r, instant))
         rows.append(row)
     return inv.answer(WHO_UID_COLUMNS, rows)
+
+
+def neighbours(accounts: list[Row], at: int) -> list[Row]:
+    """Per host: the accounts holding the uid at AT, and the nearest other account (another
+    username) that held it before and after."""
+    out: list[Row] = []
+    for host in sorted({r["_host"] for r in accounts}):
+        mine = [r for r in accounts if r["_host"] == host]
+        current = [r for r in mine if r["_from"] <= at < r["_to"]]
+        held = {r["username"] for r in current}
+        others = [r for r in mine if r["username"] not in held]
+        before = [r for r in others if r["_to"] <= at]
+        after = [r for r in others if r["_from"] > at]
+        out += [max(before, key=lambda r: r["_to"])] if before else []
+        out += current
+        out += [min(after, key=lambda r: r["_from"])] if after else []
+    return out
 
 
 def _valid(row: Row, host: int, instant: int) -> bool:
