@@ -36,6 +36,18 @@ def test_enrich_across_uid_reuse(store: hindsight.Hindsight, truth: Truth) -> No
             assert found and found[0]["user_username"] == user and found[0]["auid_user_username"] == user
 
 
+def test_an_enrichment_declared_as_data(store: hindsight.Hindsight, truth: Truth) -> None:
+    parent = Enrichment("parent", "process_events", "parent", "processes", "pid", ("name", "cmdline"))
+    rows = store.investigate.enrich("process_events", enrichments=[parent]).dicts()
+    named = [r for r in rows if r["parent_name"] is not None]
+    assert len(named) > 0.3 * len(rows) and "user_username" not in rows[0]
+    for r in named[:200]:
+        procs = truth.state(r["host_key"], "processes", r["time"]) or []
+        assert (r["parent_name"], r["parent_cmdline"]) in {
+            (p["name"], p["cmdline"]) for p in procs if p["pid"] == str(r["parent"])
+        }
+
+
 def test_enrich_file_events_with_mount_and_usb_drive(store: hindsight.Hindsight, truth: Truth) -> None:
     rows = store.investigate.enrich("file_events", since=truth.manifest["start"]).dicts()
     on_usb = [r for r in rows if r["usb_serial"]]
