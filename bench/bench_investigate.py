@@ -65,9 +65,15 @@ def probe(data: Path, hosts: int, days: int, n: int) -> dict[str, float]:
         rates = {}
         for ordered in (False, True):
             sql = enrich_sql(hs.store.catalog, "process_events", EventFilter(), ordered=ordered)
-            start = time.perf_counter()
-            events, named = hs._run(f"SELECT count(*), count(user_username) FROM ({sql})").rows[0]
-            rates[ordered] = events / (time.perf_counter() - start)
+            seconds = []
+            for _ in range(3):  # the median of three runs
+                start = time.perf_counter()
+                events, named, *_ = hs._run(  # every added column consumed: no join can be pruned
+                    "SELECT count(*), count(user_username), count(auid_user_username), count(user_since), "
+                    f"count(auid_user_since), count(host), count(DISTINCT user_username) FROM ({sql})"
+                ).rows[0]
+                seconds.append(time.perf_counter() - start)
+            rates[ordered] = events / statistics.median(seconds)
         return {"who_ip": median_ms(ips, hs), "who_uid": median_ms(uids, hs), "events": events,
                 "named": named, "rate": rates[False], "rate_sorted": rates[True]}
 

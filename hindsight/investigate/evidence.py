@@ -98,16 +98,13 @@ class Edge:
 
 @dataclass(frozen=True)
 class Evidence:
+    """What backs one interval (unix seconds; see the module docstring)."""
+
     from_after: int | None
     to_after: int | None
     confirmed_at: int | None
     checked_in: int | None
-    freshness: str
-
-    COLUMNS = ("from_after", "to_after", "confirmed_at", "checked_in", "freshness")
-
-    def values(self) -> tuple[Any, ...]:
-        return (self.from_after, self.to_after, self.confirmed_at, self.checked_in, self.freshness)
+    freshness: str  # "fresh" or "unknown"
 
 
 def _values(edges: Sequence[Edge], at: int, schedule: Schedule) -> str:
@@ -123,6 +120,7 @@ def _values(edges: Sequence[Edge], at: int, schedule: Schedule) -> str:
 
 
 def checkins(catalog: Catalog, hosts: str, lo: int, hi: int) -> str:
+    """SQL `(h, t)`: every sign of life of the hosts in [lo, hi]: executions and event lines."""
     parts = [
         f"SELECT host_id AS h, unix_time AS t FROM executions WHERE host_id IN ({hosts}) "
         f"AND unix_time BETWEEN {lo} AND {hi}"
