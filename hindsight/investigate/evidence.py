@@ -31,7 +31,7 @@ from hindsight.store.layout import OPEN_END, event_table
 
 STALE_FACTOR = 3
 SPLAY_SLACK = 1.25
-LOOKBACK = 7 * 86_400
+LOOKBACK = 86_400  # how far back a previous execution is looked for (bounds the scan)
 SAMPLE_HOSTS = 64
 MIN_INTERVAL = 10
 Runner = Callable[[str], list[tuple[Any, ...]]]
