@@ -60,6 +60,13 @@ def test_enrich_file_events_with_mount_and_usb_drive(store: hindsight.Hindsight,
             assert r["usb_serial"] == m["serial"]
     system = [r for r in rows if r["mount_path"] == "/"]
     assert system and all(r["usb_serial"] is None for r in system)
+    wrong = 0
+    for r in rows:  # a file written on the drive before its mount was observed is flagged
+        m = drives.get((r["host_key"], r["target_path"].rsplit("/", 1)[0]))
+        if m and m["mounted_at"] <= r["time"] - truth.offset(r["host_key"]) < m["unmounted_at"] and r["mount_path"] != m["mount_path"]:
+            assert r["mount_settled"] is False, r
+            wrong += 1
+    assert wrong and sum(r["mount_settled"] is True for r in rows) > len(rows) / 2
 
 
 def test_enrich_hardware_events_with_the_mount_that_followed(store: hindsight.Hindsight, truth: Truth) -> None:
