@@ -157,6 +157,8 @@ def test_diff_across_uid_reuse_agrees_with_truth(store: hindsight.Hindsight, tru
     assert {r["username"] for r in rows if r["change"] == "+"} == after - before
     assert {r["username"] for r in rows if r["change"] == "-"} == before - after
     assert m["new_user"] in after - before and m["old_user"] in before - after
+    assert all(r["freshness_from"] == r["freshness_to"] == "fresh" for r in rows)
+    assert all(r["confirmed_from"].timestamp() <= t1 and r["confirmed_to"].timestamp() <= t2 for r in rows)
 
 
 def test_cli_commands(store: hindsight.Hindsight, truth: Truth) -> None:
