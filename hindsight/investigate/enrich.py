@@ -27,8 +27,10 @@ its value `host` is that host's key. An enrichment may read an earlier one's out
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from typing import TYPE_CHECKING
+
+import orjson
 
 from hindsight.errors import InputError
 from hindsight.investigate.evidence import SPLAY_SLACK
@@ -85,6 +87,38 @@ BUILTIN: tuple[Enrichment, ...] = (
     Enrichment("mount", "hardware_events", "path", "mounts", "device", ("path", "device"), "next"),
 )
 MATCHES = ("equal", "prefix", "any", "next")
+_FIELDS = {f.name: f for f in fields(Enrichment)}
+
+
+def parse_enrichments(text: str, source: str = "enrichments") -> list[Enrichment]:
+    """Enrichments from JSON: a list of objects with Enrichment's fields (`values` a list).
+    Errors name the source, the item and the field."""
+    try:
+        items = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"{source}: not JSON ({exc})") from None
+    if not isinstance(items, list):
+        raise InputError(f"{source}: expected a JSON list of enrichments")
+    return [_enrichment(item, f"{source}[{i}]") for i, item in enumerate(items)]
+
+
+def _enrichment(item: object, where: str) -> Enrichment:
+    if not isinstance(item, dict):
+        raise InputError(f"{where}: expected an object")
+    unknown = sorted(set(item) - set(_FIELDS))
+    missing = sorted(n for n, f in _FIELDS.items() if f.default is MISSING and n not in item)
+    if unknown or missing:
+        raise InputError(f"{where}: unknown fields {unknown}, missing fields {missing}")
+    values = item.get("values")
+    if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
+        raise InputError(f"{where}.values: expected a non-empty list of column names")
+    text = {k: v for k, v in item.items() if k not in ("values", "fleet")}
+    for key, value in text.items():
+        if not isinstance(value, str):
+            raise InputError(f"{where}.{key}: expected a string")
+    if item.get("match", "equal") not in MATCHES:
+        raise InputError(f"{where}.match: one of {', '.join(MATCHES)}")
+    return Enrichment(**text, values=tuple(values), fleet=bool(item.get("fleet", False)))
 
 
 @dataclass(frozen=True)
