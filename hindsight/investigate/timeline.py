@@ -39,12 +39,12 @@ def _with_gaps(rows: list[Row], since: int | None, until: int | None) -> list[Ro
     covered = since
     for r in rows:
         if covered is not None and r["valid_from"] > covered:
-            out.append({"what": "gap", "detail": "nothing known", "valid_from": covered, "valid_to": r["valid_from"]})
+            out.append({"what": "gap", "detail": "no recorded host had it", "valid_from": covered, "valid_to": r["valid_from"]})
         out.append(r)
         end = r["valid_to"]
         covered = end if covered is None else max(covered, end)
     if until is not None and covered is not None and covered < until:
-        out.append({"what": "gap", "detail": "nothing known", "valid_from": covered, "valid_to": until})
+        out.append({"what": "gap", "detail": "no recorded host had it", "valid_from": covered, "valid_to": until})
     return out
 
 
