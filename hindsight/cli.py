@@ -229,3 +229,14 @@ def demo(hosts: int, days: float, seed: int, workdir: Path) -> None:
     shutil.rmtree(workdir, ignore_errors=True)
     ok = run_demo(workdir, hosts, days, seed, out)
     sys.exit(0 if ok else 1)
+
+
+
+def _register_investigations() -> None:
+    from hindsight.cli_investigate import COMMANDS
+
+    for command in COMMANDS:
+        main.add_command(command)
+
+
+_register_investigations()
