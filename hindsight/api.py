@@ -132,19 +132,28 @@ class Hindsight:
 
     def host_ids(self, names: Sequence[str]) -> list[int]:
         """Host ids for host keys (uuid) or any identifier a host ever reported."""
-        rows = self.store.con.execute(
-            "SELECT DISTINCT host_id, host_key, identifier FROM hosts LEFT JOIN host_names USING (host_id)"
-        ).fetchall()
-        ids: list[int] = []
-        for name in names:
-            found = [h for h, key, ident in rows if name.lower() == key or name == ident]
-            if not found:
-                raise UnknownHost(name, {k for _, k, _ in rows} | {i for _, _, i in rows if i})
-            ids.extend(found)
+        sql = "SELECT DISTINCT host_id, host_key, identifier FROM hosts LEFT JOIN host_names USING (host_id)"
+        con = self.store.con.cursor()
+        try:
+            rows = con.execute(
+                f"{sql} WHERE host_key IN (SELECT lower(unnest($1::VARCHAR[]))) "
+                "OR identifier IN (SELECT unnest($1::VARCHAR[]))",
+                [list(names)],
+            ).fetchall()
+            ids: list[int] = []
+            for name in names:
+                found = [h for h, key, ident in rows if name.lower() == key or name == ident]
+                if not found:  # only now read every name, to suggest the closest
+                    every = con.execute(sql).fetchall()
+                    raise UnknownHost(name, {k for _, k, _ in every} | {i for _, _, i in every if i})
+                ids.extend(found)
+        finally:
+            con.close()
         return sorted(set(ids))
 
     # -- bounded execution -------------------------------------------------------------------
     def _run(self, sql: str) -> Result:
+        """SQL as given (Hindsight's own statements, not the user's read-only SQL), bounded."""
         cursor = self.store.con.cursor()
         timer = threading.Timer(self.settings.query_timeout_s, cursor.interrupt)
         start = time.perf_counter()
