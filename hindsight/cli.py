@@ -229,3 +229,9 @@ def demo(hosts: int, days: float, seed: int, workdir: Path) -> None:
     shutil.rmtree(workdir, ignore_errors=True)
     ok = run_demo(workdir, hosts, days, seed, out)
     sys.exit(0 if ok else 1)
+
+
+from hindsight.server.cli import serve, token  # noqa: E402 - `hindsight serve`, `hindsight token`
+
+main.add_command(serve)
+main.add_command(token)

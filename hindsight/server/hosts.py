@@ -1,0 +1,66 @@
+"""Hosts as the server knows them: enrolled, recorded in the store, and when each last checked in
+(every config, logger or distributed request is a check-in)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+from hindsight.api import Result
+from hindsight.server.core import Core
+
+COLUMNS = [
+    "host",
+    "host_key",
+    "status",
+    "last_checkin",
+    "last_config",
+    "last_logger",
+    "last_distributed",
+    "address",
+    "enrollments",
+    "first_seen",
+    "last_seen",
+    "identifiers",
+]
+
+
+def _ts(value: float | None) -> dt.datetime | None:
+    return None if not value else dt.datetime.fromtimestamp(value, dt.UTC)
+
+
+def hosts_with_checkins(core: Core) -> Result:
+    start = time.perf_counter()
+    with core.store_lock:
+        recorded = {r["host_key"]: r for r in core.hs.hosts().dicts()}
+    enrolled = {h["host_uuid"]: h for h in core.state.enrolled_hosts()}
+    checkins = core.state.checkins()
+    now = time.time()
+    rows: list[tuple[Any, ...]] = []
+    for key in sorted(set(recorded) | set(enrolled)):
+        rec, enr, chk = recorded.get(key, {}), enrolled.get(key, {}), checkins.get(key, {})
+        last = chk.get("last_seen") or None
+        if last is None:
+            status = "never" if enr else "not enrolled"
+        else:
+            status = "online" if now - last <= core.settings.serve_offline_after_s else "offline"
+        rows.append(
+            (
+                rec.get("host") or enr.get("identifier") or key,
+                key,
+                status,
+                _ts(last),
+                _ts(chk.get("last_config")),
+                _ts(chk.get("last_logger")),
+                _ts(chk.get("last_distributed")),
+                chk.get("address"),
+                enr.get("enrollments", 0),
+                rec.get("first_seen"),
+                rec.get("last_seen"),
+                rec.get("identifiers") or enr.get("identifier"),
+            )
+        )
+    limit = core.settings.max_rows
+    elapsed = (time.perf_counter() - start) * 1000
+    return Result(COLUMNS, rows[:limit], len(rows) > limit, elapsed)
