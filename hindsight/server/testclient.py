@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -230,7 +231,7 @@ class ReplayReport:
 
 async def replay_fleet(
     base_url: str,
-    verify: str | bool,
+    verify: ssl.SSLContext | str,
     secret: str,
     hosts: Sequence[FleetHost],
     max_lines: int = 1024,
@@ -241,6 +242,8 @@ async def replay_fleet(
     """Every host enrolls, fetches its config and sends all its lines, concurrently."""
     limits = httpx.Limits(max_connections=len(hosts) + 10, max_keepalive_connections=len(hosts) + 10)
     timeout = httpx.Timeout(16.0)  # osquery's HTTP timeout
+    if isinstance(verify, str):  # the server's certificate, pinned as osqueryd does
+        verify = ssl.create_default_context(cafile=verify)
     start = time.perf_counter()
     async with httpx.AsyncClient(base_url=base_url, verify=verify, limits=limits, timeout=timeout) as http:
         clients = [OsqueryHost(http, secret, h.uuid, h.identifier, max_lines) for h in hosts]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -39,6 +40,11 @@ class ServerProcess:
         return str(self.data / "serve" / "cert.pem")
 
     @property
+    def verify(self) -> ssl.SSLContext:
+        """Trusts the server's own certificate, as osqueryd does with --tls_server_certs."""
+        return ssl.create_default_context(cafile=self.cert)
+
+    @property
     def secret(self) -> str:
         doc: dict[str, Any] = orjson.loads((self.data / "serve" / "config.json").read_bytes())
         return str(doc["enroll_secret"])
@@ -49,18 +55,26 @@ class ServerProcess:
                 "127.0.0.1", "--port", str(self.port), "--hostname", "localhost"]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=self.env)
+        try:
+            self._wait_ready(timeout_s)
+        except BaseException:
+            self.kill()
+            raise
+        return self
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        assert self.proc is not None
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log.read_text()[-3000:]}")
+                raise RuntimeError(f"server exited: {self.output()[-3000:]}")
             try:
-                if httpx.get(self.url + "/healthz", verify=self.cert, timeout=1).status_code == 200:
-                    return self
-            except (httpx.HTTPError, OSError):
+                if httpx.get(self.url + "/healthz", verify=self.verify, timeout=1).status_code == 200:
+                    return
+            except (httpx.HTTPError, OSError, ssl.SSLError):
                 pass
             time.sleep(0.1)
-        self.kill()
-        raise RuntimeError(f"server did not start: {self.log.read_text()[-3000:]}")
+        raise RuntimeError(f"server did not start: {self.output()[-3000:]}")
 
     def stop(self, timeout_s: float = 120.0) -> int:
         """SIGTERM: the server ingests everything acknowledged, then exits."""
