@@ -115,3 +115,46 @@ def token_create(data: Path, name: str, live: bool) -> None:
         click.echo(state.create_token(name, live))
     finally:
         state.close()
+
+
+@click.command("hosts")
+@data_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+              show_default=True, help="table, json (one array of row objects) or csv.")
+def hosts(data: Path, fmt: str) -> None:
+    """Hosts recorded, with first and last seen; with `hindsight serve`, also enrolled hosts,
+    online/offline and their last check-in (readable while the server runs)."""
+    from rich.console import Console
+
+    from hindsight.api import Hindsight, Result
+    from hindsight.errors import HindsightError, StoreError
+    from hindsight.output import render
+    from hindsight.server.hosts import merge
+    from hindsight.server.state import State
+    from hindsight.settings import Settings
+
+    out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+    err = Console(stderr=True, soft_wrap=True)
+    state_path = serve_dir(data) / "state.sqlite"
+    result: Result | None = None
+    try:
+        try:
+            with Hindsight(data, read_only=True) as hs:
+                result = hs.hosts()
+        except StoreError as exc:
+            if not state_path.exists():
+                raise
+            err.print(f"[yellow]store not readable ({exc}); showing the server's records only[/yellow]")
+        if state_path.exists():
+            settings = Settings.from_env(data=data)
+            state = State(state_path)
+            try:
+                result = merge(None if result is None else result.dicts(), state,
+                               settings.serve_offline_after_s, settings.max_rows)
+            finally:
+                state.close()
+    except HindsightError as exc:
+        err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        sys.exit(2)
+    assert result is not None
+    render(result.columns, result.rows, fmt, out)

@@ -308,3 +308,18 @@ def test_served_store_reads_after_stop(tmp_path: Path) -> None:
 
     with hindsight.open(tmp_path / "data", read_only=True) as hs:
         assert hs.sql("SELECT count(*) FROM pack_stop FOR SYSTEM_TIME ALL").rows == [(300,)]
+
+
+def test_cli_hosts_while_served(http: httpx.Client, server: ServerProcess) -> None:
+    """`hindsight hosts` reads the server's records while the server owns the store."""
+    from click.testing import CliRunner
+
+    from hindsight.cli import main
+
+    key = enroll(http, server.secret, HOST_A)
+    post(http, "/osquery/distributed/read", {"node_key": key})
+    result = CliRunner().invoke(main, ["hosts", "--data", str(server.data), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = orjson.loads(result.stdout)
+    a = next(r for r in rows if r["host_key"] == HOST_A)
+    assert a["status"] == "online" and a["last_distributed"]
