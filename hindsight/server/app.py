@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from anyio import to_thread
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from hindsight.errors import HindsightError
 from hindsight.server import live, osquery_api, query_api
 from hindsight.server.body import RequestError, error_body
 from hindsight.server.core import Core
@@ -28,28 +30,22 @@ async def server_status(request: Request) -> Response:
             error_body(exc.code, exc.message), exc.status, media_type="application/json"
         )
     core: Core = request.app.state.core
-    st = core.ingester.stats
-    return query_api.json_response(
-        {
-            "journal": {
-                "segments_waiting": len(core.journal.closed_segments()),
-                "backlog_bytes": core.journal.backlog_bytes(),
-                "appended_bytes": core.journal.appended_bytes,
-                "appended_records": core.journal.appended_records,
-                "last_ingested_segment": core.journal.progress(),
-            },
-            "ingest": {
-                "segments": st.segments,
-                "lines": st.lines,
-                "rows": st.rows,
-                "rejected": st.rejected,
-                "duplicates": st.duplicates,
-                "last_error": st.last_error,
-                "last_ingest": st.last_ingest,
-            },
-            "config_error": core.config.last_error,
-        }
-    )
+    reader = core.journal.reader
+    try:
+        ingest: dict[str, object] = await to_thread.run_sync(core.store.call, "stats")
+    except HindsightError as exc:
+        ingest = {"error": str(exc)}
+    return query_api.json_response({
+        "journal": {
+            "segments_waiting": len(reader.closed_segments()),
+            "backlog_bytes": reader.backlog_bytes(),
+            "appended_bytes": core.journal.appended_bytes,
+            "appended_records": core.journal.appended_records,
+            "last_ingested_segment": reader.progress(),
+        },
+        "ingest": ingest,
+        "config_error": core.config.last_error,
+    })
 
 
 async def not_found(request: Request, exc: Exception) -> Response:

@@ -32,8 +32,7 @@ def _ts(value: float | None) -> dt.datetime | None:
 
 
 def hosts_with_checkins(core: Core) -> Result:
-    with core.store_lock:
-        recorded = core.hs.hosts().dicts()
+    recorded = core.store.call("hosts").dicts()
     return merge(recorded, core.state, core.settings.serve_offline_after_s, core.settings.max_rows)
 
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from hindsight.api import Hindsight
 from hindsight.errors import HindsightError
-from hindsight.server.journal import Journal
+from hindsight.server.journal import JournalReader
 
 log = logging.getLogger("hindsight.serve")
 
@@ -29,12 +30,15 @@ class IngestStats:
     last_error: str | None = None
     last_ingest: float = 0.0
 
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
 
 class Ingester:
     def __init__(
         self,
         hs: Hindsight,
-        journal: Journal,
+        journal: JournalReader,
         store_lock: threading.Lock,
         segments_per_ingest: int = 32,
     ) -> None:
@@ -44,7 +48,6 @@ class Ingester:
         self.per_ingest = segments_per_ingest
         self.stats = IngestStats()
         self._stop = threading.Event()
-        self._idle = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ingester", daemon=True)
 
     def start(self) -> None:
@@ -62,10 +65,7 @@ class Ingester:
                 done = False
                 delay = min(delay * 2, 10.0)
             if not done:
-                self._idle.set()
                 self._stop.wait(delay)
-            else:
-                self._idle.clear()
 
     def step(self) -> bool:
         """Ingest the oldest closed segments; False when there was nothing to do."""
@@ -85,20 +85,10 @@ class Ingester:
         st.last_ingest = time.time()
         return True
 
-    def drain(self, timeout_s: float = 300.0) -> bool:
-        """Ingest everything acknowledged so far (closes the open segment first)."""
-        self.journal.roll()
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if not self.journal.closed_segments():
-                return True
-            if not self._thread.is_alive():
-                self.step()
-            else:
-                time.sleep(0.05)
-        return False
-
-    def stop(self) -> None:
+    def stop_and_drain(self) -> None:
+        """Stop the thread, then ingest every closed segment."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=600)
+        while self.step():
+            pass

@@ -5,11 +5,13 @@ line per line) and fsync'd before the request that carried them is answered. One
 does the writing: it takes every record waiting, writes them together and syncs once (group
 commit), so many concurrent requests cost one fsync.
 
-A segment is closed when it grows past `segment_bytes` or has been open `segment_age_s`; the
-ingester reads closed segments only, and records the number of the last one it ingested in
-`ingested` (written atomically) before deleting them. After a crash:
+The segment being written is `N.jsonl.open`; it is closed (renamed `N.jsonl`) when it grows past
+`segment_bytes` or has been open `segment_age_s`. The ingester (another process, see
+`JournalReader`) reads closed segments only, and records the number of the last one it ingested
+in `ingested` (written atomically) before deleting them. After a crash:
 
-- a segment may end with a partial line: it was never acknowledged, and is cut off;
+- an open segment may end with a partial line: it was never acknowledged, and is cut off before
+  the segment is closed;
 - segments after `ingested` are ingested again; the store drops lines it already holds, so a
   segment ingested twice changes nothing.
 """
@@ -29,6 +31,7 @@ from pathlib import Path
 from hindsight.errors import HindsightError
 
 SUFFIX = ".jsonl"
+OPEN = ".open"
 PROGRESS = "ingested"
 Done = Callable[[BaseException | None], None]
 
@@ -73,35 +76,29 @@ class Journal:
         self._opened = 0.0
         self.appended_bytes = 0
         self.appended_records = 0
+        self._backlog_at, self._backlog = 0.0, 0
+        self.reader = JournalReader(self.dir)
         self._recover()
         self._thread = threading.Thread(target=self._run, name="journal-writer", daemon=True)
         self._thread.start()
 
     # -- recovery ----------------------------------------------------------------------------
     def _recover(self) -> None:
-        progress = self.progress()
-        segments = self._segments()
-        for seg in segments:
-            if seg.number <= progress:
-                seg.path.unlink(missing_ok=True)
-        live = [s for s in segments if s.number > progress]
-        if live:
-            _cut_partial_tail(live[-1].path)
-        self._current = max([progress, *(s.number for s in segments)]) + 1
-
-    def _segments(self) -> list[Segment]:
-        out = []
-        for path in self.dir.glob("*" + SUFFIX):
-            if path.stem.isdigit():
-                out.append(Segment(int(path.stem), path))
-        return sorted(out, key=lambda s: s.number)
-
-    def progress(self) -> int:
-        """Number of the last segment the store holds (0 when none)."""
-        try:
-            return int((self.dir / PROGRESS).read_text(encoding="ascii").strip() or 0)
-        except FileNotFoundError:
-            return 0
+        """Close the segment a crash left open (cut its torn tail), and number on from there."""
+        numbers = [self.reader.progress()]
+        for path in self.dir.glob("*" + SUFFIX + OPEN):
+            stem = path.name.removesuffix(SUFFIX + OPEN)
+            if not stem.isdigit():
+                continue
+            _cut_partial_tail(path)
+            if path.stat().st_size:
+                os.replace(path, self.dir / (stem + SUFFIX))
+            else:
+                path.unlink()
+            numbers.append(int(stem))
+        _fsync_dir(self.dir)
+        numbers += [s.number for s in self.reader.segments()]
+        self._current = max(numbers) + 1
 
     # -- writing -----------------------------------------------------------------------------
     async def append(self, record: bytes) -> None:
@@ -118,7 +115,10 @@ class Journal:
     def submit(self, record: bytes, done: Done) -> None:
         if not self._thread.is_alive():
             raise JournalError("the journal writer has stopped")
-        if self.backlog_bytes() > self.max_backlog_bytes:
+        now = time.monotonic()
+        if now - self._backlog_at > 1.0:
+            self._backlog_at, self._backlog = now, self.reader.backlog_bytes()
+        if self._backlog > self.max_backlog_bytes:
             raise JournalError(
                 f"journal backlog over {self.max_backlog_bytes} bytes: ingest is behind"
             )
@@ -173,7 +173,7 @@ class Journal:
 
     def _open(self) -> int:
         if self._fd is None:
-            path = self.dir / f"{self._current:012d}{SUFFIX}"
+            path = self.dir / f"{self._current:012d}{SUFFIX}{OPEN}"
             self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
             self._size = os.fstat(self._fd).st_size
             self._opened = time.monotonic()
@@ -196,6 +196,9 @@ class Journal:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+            name = f"{self._current:012d}{SUFFIX}"
+            os.replace(self.dir / (name + OPEN), self.dir / name)
+            _fsync_dir(self.dir)
             self._current += 1
 
     def _abandon_current(self) -> None:
@@ -212,19 +215,44 @@ class Journal:
         self._queue.put(None)
         self._thread.join(timeout=30)
 
-    # -- reading -----------------------------------------------------------------------------
+
+
+class JournalReader:
+    """The ingester's side of the journal: closed segments, progress, deletion."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def segments(self) -> list[Segment]:
+        """Closed segments on disk, oldest first (ingested ones too, until deleted)."""
+        out = []
+        for path in self.dir.glob("*" + SUFFIX):
+            if path.stem.isdigit():
+                out.append(Segment(int(path.stem), path))
+        return sorted(out, key=lambda s: s.number)
+
+    def progress(self) -> int:
+        """Number of the last segment the store holds (0 when none)."""
+        try:
+            return int((self.dir / PROGRESS).read_text(encoding="ascii").strip() or 0)
+        except FileNotFoundError:
+            return 0
+
     def closed_segments(self) -> list[Segment]:
         """Segments no longer written, not yet ingested, oldest first."""
-        with self._lock:
-            current = self._current
         progress = self.progress()
-        return [s for s in self._segments() if progress < s.number < current]
+        return [s for s in self.segments() if s.number > progress]
 
     def backlog_bytes(self) -> int:
+        """Bytes acknowledged and not yet in the store (the open segment included)."""
         total = 0
-        for seg in self._segments():
-            with contextlib.suppress(FileNotFoundError):
-                total += seg.path.stat().st_size
+        progress = self.progress()
+        for path in self.dir.glob("*" + SUFFIX + "*"):
+            stem = path.name.split(".")[0]
+            if stem.isdigit() and int(stem) > progress:
+                with contextlib.suppress(FileNotFoundError):
+                    total += path.stat().st_size
         return total
 
     def mark_ingested(self, number: int) -> None:
@@ -236,7 +264,7 @@ class Journal:
             os.fsync(f.fileno())
         os.replace(tmp, self.dir / PROGRESS)
         _fsync_dir(self.dir)
-        for seg in self._segments():
+        for seg in self.segments():
             if seg.number <= number:
                 seg.path.unlink(missing_ok=True)
 

@@ -69,28 +69,21 @@ def result_body(result: Result) -> dict[str, Any]:
 
 # -- handlers ----------------------------------------------------------------------------------
 def _state(core: Core, p: Params) -> Result:
-    with core.store_lock:
-        return core.hs.state(p["query"], p.get("at"), p.get("host") or None)
+    result: Result = core.store.call("state", p["query"], p.get("at"), p.get("host") or None)
+    return result
 
 
 def _sql(core: Core, p: Params) -> Result:
-    with core.store_lock:
-        return core.hs.sql(p["sql"], p.get("at"))
+    result: Result = core.store.call("sql", p["sql"], p.get("at"))
+    return result
 
 
-def _queries(core: Core, p: Params) -> Result:
-    with core.store_lock:
-        return core.hs.queries()
+def _listing(method: str) -> Handler:
+    def handler(core: Core, p: Params) -> Result:
+        result: Result = core.store.call(method)
+        return result
 
-
-def _quality(core: Core, p: Params) -> Result:
-    with core.store_lock:
-        return core.hs.quality()
-
-
-def _rejects(core: Core, p: Params) -> Result:
-    with core.store_lock:
-        return core.hs.rejects()
+    return handler
 
 
 def _hosts(core: Core, p: Params) -> Result:
@@ -135,9 +128,9 @@ API_ROUTES: list[ApiRoute] = [
         _hosts,
         tags=("hosts",),
     ),
-    ApiRoute("/queries", "Queries recorded, with kind, hosts, first and last seen", _queries),
-    ApiRoute("/quality", "Data-quality signals: counter gaps, ambiguous resets", _quality),
-    ApiRoute("/rejects", "Lines kept aside, with their reason", _rejects),
+    ApiRoute("/queries", "Queries recorded, with kind, hosts, first and last seen", _listing("queries")),
+    ApiRoute("/quality", "Data-quality signals: counter gaps, ambiguous resets", _listing("quality")),
+    ApiRoute("/rejects", "Lines kept aside, with their reason", _listing("rejects")),
     ApiRoute(
         "/status",
         "osquery status logs (newest first, bounded)",

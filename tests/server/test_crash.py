@@ -96,19 +96,20 @@ def test_torn_journal_tail_and_segments_ingested_twice(tmp_path: Path) -> None:
     marked: recovery cuts the first and the store's dedupe makes the second a no-op."""
     from hindsight.server.journal import Journal
 
-    journal = Journal(tmp_path / "journal", segment_age_s=0.05)
+    journal = Journal(tmp_path / "journal", segment_age_s=3600)
 
     async def write() -> None:
         await journal.append(b"".join(_line("aa", i) + b"\n" for i in range(100)))
 
-    asyncio.run(write())
-    journal.close()
-    segment = journal.closed_segments()[0].path
-    with open(segment, "ab") as f:
-        f.write(_line("aa", 100)[:50])  # torn
-    reopened = Journal(tmp_path / "journal")
-    segments = reopened.closed_segments()
-    assert [s.path for s in segments] == [segment]
+    asyncio.run(write())  # acknowledged, in the open segment; then the server dies
+    [open_segment] = (tmp_path / "journal").glob("*.open")
+    assert journal.reader.closed_segments() == []
+    with open(open_segment, "ab") as f:
+        f.write(_line("aa", 100)[:50])  # a torn line: written, never acknowledged
+    reopened = Journal(tmp_path / "journal")  # the restart
+    segments = reopened.reader.closed_segments()
+    assert len(segments) == 1 and not open_segment.exists()
+    segment = segments[0].path
     assert segment.read_bytes().endswith(b"}\n")
     with hindsight.open(tmp_path / "data") as hs:
         first = hs.ingest([segment])
@@ -116,6 +117,6 @@ def test_torn_journal_tail_and_segments_ingested_twice(tmp_path: Path) -> None:
         assert first.lines == 100 and first.rejected == 0
         assert again.duplicates == 100 and again.rows == 0
         assert hs.sql("SELECT count(*) FROM crash_events").rows == [(100,)]
-    reopened.mark_ingested(segments[-1].number)
-    assert reopened.closed_segments() == [] and not segment.exists()
+    reopened.reader.mark_ingested(segments[-1].number)
+    assert reopened.reader.closed_segments() == [] and not segment.exists()
     reopened.close()
