@@ -35,17 +35,19 @@ async def server_status(request: Request) -> Response:
         ingest: dict[str, object] = await to_thread.run_sync(core.store.call, "stats")
     except HindsightError as exc:
         ingest = {"error": str(exc)}
-    return query_api.json_response({
-        "journal": {
-            "segments_waiting": len(reader.closed_segments()),
-            "backlog_bytes": reader.backlog_bytes(),
-            "appended_bytes": core.journal.appended_bytes,
-            "appended_records": core.journal.appended_records,
-            "last_ingested_segment": reader.progress(),
-        },
-        "ingest": ingest,
-        "config_error": core.config.last_error,
-    })
+    return query_api.json_response(
+        {
+            "journal": {
+                "segments_waiting": len(reader.closed_segments()),
+                "backlog_bytes": reader.backlog_bytes(),
+                "appended_bytes": core.journal.appended_bytes,
+                "appended_records": core.journal.appended_records,
+                "last_ingested_segment": reader.progress(),
+            },
+            "ingest": ingest,
+            "config_error": core.config.last_error,
+        }
+    )
 
 
 async def not_found(request: Request, exc: Exception) -> Response:

@@ -119,8 +119,14 @@ def token_create(data: Path, name: str, live: bool) -> None:
 
 @click.command("hosts")
 @data_option
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
-              show_default=True, help="table, json (one array of row objects) or csv.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+    help="table, json (one array of row objects) or csv.",
+)
 def hosts(data: Path, fmt: str) -> None:
     """Hosts recorded, with first and last seen; with `hindsight serve`, also enrolled hosts,
     online/offline and their last check-in (readable while the server runs)."""
@@ -144,13 +150,19 @@ def hosts(data: Path, fmt: str) -> None:
         except StoreError as exc:
             if not state_path.exists():
                 raise
-            err.print(f"[yellow]store not readable ({exc}); showing the server's records only[/yellow]")
+            err.print(
+                f"[yellow]store not readable ({exc}); showing the server's records only[/yellow]"
+            )
         if state_path.exists():
             settings = Settings.from_env(data=data)
             state = State(state_path)
             try:
-                result = merge(None if result is None else result.dicts(), state,
-                               settings.serve_offline_after_s, settings.max_rows)
+                result = merge(
+                    None if result is None else result.dicts(),
+                    state,
+                    settings.serve_offline_after_s,
+                    settings.max_rows,
+                )
             finally:
                 state.close()
     except HindsightError as exc:

@@ -54,19 +54,21 @@ def merge(
             status = "never" if enr else "not enrolled"
         else:
             status = "online" if now - last <= offline_after_s else "offline"
-        rows.append((
-            rec.get("host") or enr.get("identifier") or key,
-            key,
-            status,
-            _ts(last),
-            _ts(chk.get("last_config")),
-            _ts(chk.get("last_logger")),
-            _ts(chk.get("last_distributed")),
-            chk.get("address"),
-            enr.get("enrollments", 0),
-            rec.get("first_seen"),
-            rec.get("last_seen"),
-            rec.get("identifiers") or enr.get("identifier"),
-        ))
+        rows.append(
+            (
+                rec.get("host") or enr.get("identifier") or key,
+                key,
+                status,
+                _ts(last),
+                _ts(chk.get("last_config")),
+                _ts(chk.get("last_logger")),
+                _ts(chk.get("last_distributed")),
+                chk.get("address"),
+                enr.get("enrollments", 0),
+                rec.get("first_seen"),
+                rec.get("last_seen"),
+                rec.get("identifiers") or enr.get("identifier"),
+            )
+        )
     elapsed = (time.perf_counter() - start) * 1000
     return Result(COLUMNS, rows[:limit], len(rows) > limit, elapsed)

@@ -216,7 +216,6 @@ class Journal:
         self._thread.join(timeout=30)
 
 
-
 class JournalReader:
     """The ingester's side of the journal: closed segments, progress, deletion."""
 

@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 import orjson
+from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -177,7 +178,8 @@ async def logger(request: Request) -> Response:
     if not data:
         return _json(OK)
     if log_type == "status":
-        core.state.add_status(node.host_uuid, data, core.settings.serve_status_keep)
+        keep = core.settings.serve_status_keep
+        await to_thread.run_sync(core.state.add_status, node.host_uuid, data, keep)
         return _json(OK)
     record = attribute(data, node.host_uuid)
     try:
@@ -211,7 +213,7 @@ async def distributed_read(request: Request) -> Response:
         return _json(NODE_INVALID, 401)
     core = _core(request)
     core.state.checkin(node.host_uuid, "distributed", _address(request))
-    queries = core.state.live_for(node.host_uuid)
+    queries = await to_thread.run_sync(core.state.live_for, node.host_uuid)
     return _json(orjson.dumps({"queries": queries, "node_invalid": False}))
 
 
@@ -246,8 +248,13 @@ async def distributed_write(request: Request) -> Response:
         status = status if isinstance(status, int) and not isinstance(status, bool) else 1
         message = messages.get(qid)
         texts = [{str(k): "" if v is None else str(v) for k, v in r.items()} for r in rows]
-        asked = core.state.live_answer(
-            node.host_uuid, qid, texts, status, None if message is None else str(message)
+        asked = await to_thread.run_sync(
+            core.state.live_answer,
+            node.host_uuid,
+            qid,
+            texts,
+            status,
+            None if message is None else str(message),
         )
         if asked and status == 0:
             lines.append(_live_line(qid, node, now, texts))

@@ -128,8 +128,12 @@ API_ROUTES: list[ApiRoute] = [
         _hosts,
         tags=("hosts",),
     ),
-    ApiRoute("/queries", "Queries recorded, with kind, hosts, first and last seen", _listing("queries")),
-    ApiRoute("/quality", "Data-quality signals: counter gaps, ambiguous resets", _listing("quality")),
+    ApiRoute(
+        "/queries", "Queries recorded, with kind, hosts, first and last seen", _listing("queries")
+    ),
+    ApiRoute(
+        "/quality", "Data-quality signals: counter gaps, ambiguous resets", _listing("quality")
+    ),
     ApiRoute("/rejects", "Lines kept aside, with their reason", _listing("rejects")),
     ApiRoute(
         "/status",

@@ -106,6 +106,7 @@ class State:
             "SELECT node_key, host_uuid, host_identifier FROM nodes WHERE active = 1"
         ).fetchall()
         self._nodes = {r[0]: Node(*r) for r in rows}
+        self._by_host = {n.host_uuid: k for k, n in self._nodes.items()}
 
     def node(self, node_key: str) -> Node | None:
         return self._nodes.get(node_key)
@@ -134,8 +135,12 @@ class State:
                     orjson.dumps(details).decode(),
                 ],
             )
-        self._nodes = {k: n for k, n in self._nodes.items() if n.host_uuid != host_uuid}
-        self._nodes[node.node_key] = node
+        with self._lock:
+            old = self._by_host.pop(host_uuid, None)
+            if old is not None:
+                self._nodes.pop(old, None)
+            self._nodes[node.node_key] = node
+            self._by_host[host_uuid] = node.node_key
         return node
 
     def enrolled_hosts(self) -> list[dict[str, Any]]:

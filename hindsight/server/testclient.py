@@ -76,11 +76,16 @@ class OsqueryHost:
         self.stats = ClientStats()
         self.on_ack = on_ack
 
-    async def _post(self, path: str, body: dict[str, Any] | bytes, gz: bool = False) -> dict[str, Any]:
+    async def _post(
+        self, path: str, body: dict[str, Any] | bytes, gz: bool = False
+    ) -> dict[str, Any]:
         """POST and decide as osqueryd does: the body alone says success or failure."""
         raw = body if isinstance(body, bytes) else orjson.dumps(body)
-        headers = {"Content-Type": "application/json", "Accept": "application/json",
-                   "User-Agent": "osquery/5.12.1"}
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": "osquery/5.12.1",
+        }
         if self.node_key:
             headers["Authorization"] = f"NodeKey {self.node_key}"
         if gz:
@@ -101,15 +106,18 @@ class OsqueryHost:
     async def enroll(self) -> None:
         for attempt in range(12):
             try:
-                doc = await self._post(ENROLL, {
-                    "enroll_secret": self.secret,
-                    "host_identifier": self.identifier,
-                    "platform_type": "9",
-                    "host_details": {
-                        "system_info": {"uuid": self.uuid, "hostname": self.identifier},
-                        "osquery_info": {"version": "5.12.1", "platform_mask": "9"},
+                doc = await self._post(
+                    ENROLL,
+                    {
+                        "enroll_secret": self.secret,
+                        "host_identifier": self.identifier,
+                        "platform_type": "9",
+                        "host_details": {
+                            "system_info": {"uuid": self.uuid, "hostname": self.identifier},
+                            "osquery_info": {"version": "5.12.1", "platform_mask": "9"},
+                        },
                     },
-                })
+                )
                 key = doc.get("node_key") or doc.get("id")
                 if isinstance(key, str) and key:
                     self.node_key = key
@@ -146,7 +154,15 @@ class OsqueryHost:
             if not buf or budget <= 0:
                 continue
             batch = buf[:budget]
-            body = b'{"node_key":' + orjson.dumps(self.node_key or "") + b',"log_type":"' + log_type.encode() + b'","data":[' + b",".join(batch) + b"]}"
+            body = (
+                b'{"node_key":'
+                + orjson.dumps(self.node_key or "")
+                + b',"log_type":"'
+                + log_type.encode()
+                + b'","data":['
+                + b",".join(batch)
+                + b"]}"
+            )
             start = time.perf_counter()
             try:
                 if self.node_key is None:
@@ -179,9 +195,14 @@ class OsqueryHost:
         if not queries:
             return 0
         rows = {qid: answer(qid, sql) for qid, sql in queries.items()}
-        await self._with_key(DISTRIBUTED_WRITE, {
-            "queries": rows, "statuses": {qid: 0 for qid in rows}, "messages": {},
-        })
+        await self._with_key(
+            DISTRIBUTED_WRITE,
+            {
+                "queries": rows,
+                "statuses": {qid: 0 for qid in rows},
+                "messages": {},
+            },
+        )
         return len(rows)
 
 
@@ -240,12 +261,16 @@ async def replay_fleet(
     answer: Answer | None = None,
 ) -> ReplayReport:
     """Every host enrolls, fetches its config and sends all its lines, concurrently."""
-    limits = httpx.Limits(max_connections=len(hosts) + 10, max_keepalive_connections=len(hosts) + 10)
+    limits = httpx.Limits(
+        max_connections=len(hosts) + 10, max_keepalive_connections=len(hosts) + 10
+    )
     timeout = httpx.Timeout(16.0)  # osquery's HTTP timeout
     if isinstance(verify, str):  # the server's certificate, pinned as osqueryd does
         verify = ssl.create_default_context(cafile=verify)
     start = time.perf_counter()
-    async with httpx.AsyncClient(base_url=base_url, verify=verify, limits=limits, timeout=timeout) as http:
+    async with httpx.AsyncClient(
+        base_url=base_url, verify=verify, limits=limits, timeout=timeout
+    ) as http:
         clients = [OsqueryHost(http, secret, h.uuid, h.identifier, max_lines) for h in hosts]
 
         async def run(client: OsqueryHost, host: FleetHost) -> None:
