@@ -50,6 +50,12 @@ class Settings:
         "HINDSIGHT_SERVE_MAX_BODY",
         "largest osquery request body accepted by `hindsight serve`, in bytes (after gunzip)",
     )
+    serve_max_backlog: int = _setting(
+        8 * 1024**3,
+        "HINDSIGHT_SERVE_MAX_BACKLOG",
+        "bytes acknowledged but not yet in the store past which `hindsight serve` refuses lines "
+        "(osqueryd keeps them and resends)",
+    )
     serve_status_keep: int = _setting(
         200_000, "HINDSIGHT_SERVE_STATUS_KEEP", "status log lines `hindsight serve` keeps (newest)"
     )

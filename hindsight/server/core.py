@@ -35,7 +35,11 @@ class Core:
         Hindsight(settings.data, **_store_settings(settings)).close()
         config = ConfigFile(directory / "config.json")
         state = State(directory / "state.sqlite")
-        journal = Journal(directory / "journal", segment_age_s=segment_age_s)
+        journal = Journal(
+            directory / "journal",
+            segment_age_s=segment_age_s,
+            max_backlog_bytes=settings.serve_max_backlog,
+        )
         return cls(settings, state, config, journal, StoreProcess(settings, journal.dir))
 
     def start(self) -> None:

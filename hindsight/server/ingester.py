@@ -64,8 +64,8 @@ class Ingester:
                 log.error("ingest failed, will retry: %s", exc)
                 done = False
                 delay = min(delay * 2, 10.0)
-            if not done:
-                self._stop.wait(delay)
+            # between two ingests, let segments gather (each ingest ends with a compaction check)
+            self._stop.wait(delay if not done else 0.5)
 
     def step(self) -> bool:
         """Ingest the oldest closed segments; False when there was nothing to do."""

@@ -165,6 +165,8 @@ class Journal:
                 self._size += len(data)
                 self.appended_bytes += len(data)
                 self.appended_records += len(batch)
+                if self._size >= self.segment_bytes:
+                    self._close_current_locked()
         except OSError as exc:
             error = JournalError(f"cannot write the journal: {exc}")
             self._abandon_current()

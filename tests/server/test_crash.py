@@ -120,3 +120,24 @@ def test_torn_journal_tail_and_segments_ingested_twice(tmp_path: Path) -> None:
     reopened.reader.mark_ingested(segments[-1].number)
     assert reopened.reader.closed_segments() == [] and not segment.exists()
     reopened.close()
+
+
+def test_lines_that_cannot_be_recorded_are_refused_so_osquery_resends(tmp_path: Path) -> None:
+    """Past HINDSIGHT_SERVE_MAX_BACKLOG the logger answers {"error": ...}: osqueryd keeps the lines."""
+    srv = ServerProcess(tmp_path / "data", env={"HINDSIGHT_SERVE_MAX_BACKLOG": "1"}).start()
+    try:
+        with httpx.Client(base_url=srv.url, verify=srv.verify) as http:
+            key = http.post("/osquery/enroll", json={"enroll_secret": srv.secret, "host_identifier": "h"}).json()["node_key"]
+
+            def send(seq: int) -> httpx.Response:
+                data = [orjson.loads(_line("h", seq))]
+                return http.post("/osquery/log", json={"node_key": key, "log_type": "result", "data": data})
+
+            assert send(0).json() == {}
+            deadline = time.monotonic() + 10
+            while (r := send(1)).status_code == 200:
+                assert time.monotonic() < deadline
+                time.sleep(0.3)
+            assert r.status_code == 503 and "resend" in r.json()["error"]
+    finally:
+        srv.kill()
