@@ -169,3 +169,24 @@ def test_store_process_killed_is_restarted_and_loses_nothing(tmp_path: Path) -> 
             assert count.json()["rows"] == [[500]]
     finally:
         srv.kill()
+
+
+def test_ctrl_c_to_the_process_group_drains_the_journal(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT to every process of the group): the store process waits for the server,
+    which ingests every acknowledged line before it exits."""
+    import signal
+
+    srv = ServerProcess(tmp_path / "data", new_session=True).start()
+    try:
+        with httpx.Client(base_url=srv.url, verify=srv.verify) as http:
+            key = http.post("/osquery/enroll", json={"enroll_secret": srv.secret, "host_identifier": "h"}).json()["node_key"]
+            data = [orjson.loads(_line("h", i)) for i in range(700)]
+            assert http.post("/osquery/log", json={"node_key": key, "log_type": "result", "data": data}).json() == {}
+        assert srv.proc is not None
+        os.killpg(srv.proc.pid, signal.SIGINT)
+        srv.proc.wait(120)
+    finally:
+        srv.kill()
+    assert "starting it again" not in srv.output()
+    with hindsight.open(tmp_path / "data", read_only=True) as hs:
+        assert hs.sql("SELECT count(*) FROM crash_events").rows == [(700,)]
