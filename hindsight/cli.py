@@ -230,18 +230,13 @@ def demo(hosts: int, days: float, seed: int, workdir: Path) -> None:
     sys.exit(0 if ok else 1)
 
 
-
-def _register_investigations() -> None:
+def _register_commands() -> None:
+    """Commands defined next to what they drive: the investigations and the server."""
     from hindsight.cli_investigate import COMMANDS
+    from hindsight.server.cli import hosts, serve, token
 
-    for command in COMMANDS:
+    for command in (*COMMANDS, hosts, serve, token):
         main.add_command(command)
 
 
-_register_investigations()
-
-from hindsight.server.cli import hosts, serve, token  # noqa: E402 - commands of hindsight.server
-
-main.add_command(hosts)  # the store's hosts, with check-ins when served
-main.add_command(serve)
-main.add_command(token)
+_register_commands()

@@ -364,6 +364,8 @@ async def openapi_endpoint(request: Request) -> Response:
 
 
 def routes() -> list[Route]:
+    import hindsight.server.investigate_api  # noqa: F401 - registers the investigations' routes
+
     out = [Route(PREFIX + r.path, _endpoint(r), methods=ANY_METHOD) for r in API_ROUTES]
     out.append(Route(PREFIX + "/openapi.json", openapi_endpoint, methods=["GET"]))
     return out
