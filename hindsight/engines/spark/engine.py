@@ -1,0 +1,171 @@
+"""Answer Hindsight's questions on Spark from the lake's published build.
+
+The relations are the embedded store's (`hindsight.query.relations`, the time-travel rewrite of
+`hindsight.query.timetravel`), translated by sqlglot: the lake's builds are registered as the
+same table names (`cur_N`, `hist_N`, `ev_N`, `hosts`, `host_names`), so the SQL is written once.
+Host ids on Spark are `xxhash64(host_key)` (a BIGINT, like the store's INTEGER ids, opaque).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from hindsight.api import Result, Time
+from hindsight.engines.spark.catalog import Build, current, data_dir, lake_catalog
+from hindsight.engines.spark.errors import Unsupported
+from hindsight.engines.spark.session import get_session
+from hindsight.engines.spark.translate import to_spark
+from hindsight.errors import QueryError, QueryTimeout, UnknownHost
+from hindsight.lake.layout import OPEN_DAY, LakeError, LakePaths
+from hindsight.query import relations
+from hindsight.query.names import resolve_query
+from hindsight.query.timetravel import rewrite
+from hindsight.settings import Settings
+from hindsight.store.catalog import QueryInfo
+from hindsight.store.layout import cur_table, event_table, hist_table, quote
+from hindsight.timeparse import parse_time
+
+#: What this engine answers, by method; anything else fails naming the feature.
+CAPABILITIES = frozenset({"state", "sql", "hosts", "queries"})
+
+
+class SparkEngine:
+    """Read side of the lake on Spark: `state`, `sql`, `hosts`, `queries`."""
+
+    name = "spark"
+
+    def __init__(self, lake: str | LakePaths, spark: Any = None, settings: Settings | None = None) -> None:
+        self.paths = lake if isinstance(lake, LakePaths) else LakePaths.open(lake)
+        self.settings = settings or Settings.from_env()
+        self.spark = spark if spark is not None else get_session()
+        build = current(self.paths)
+        if build is None:
+            raise LakeError(f"the lake at {self.paths.uri} has no build yet: run `hindsight lake build`")
+        self.build: Build = build
+        self.catalog = lake_catalog(build.queries, self.settings.event_queries)
+        self._register()
+
+    def __enter__(self) -> SparkEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    # -- views -------------------------------------------------------------------------------
+    def _register(self) -> None:
+        for info in self.catalog.queries.values():
+            cols = "".join(f", {quote(c)}" for c in info.columns)
+            data = self._data(info)
+            if info.is_event:
+                self._view(event_table(info.query_id), data, f"SELECT _host, _unix, _time{cols} FROM {{t}}")
+                continue
+            self._view(cur_table(info.query_id), data,
+                       f"SELECT _host, _from, _n, _rh{cols} FROM {{t}} WHERE to_day = '{OPEN_DAY}'")
+            self._view(hist_table(info.query_id), data,
+                       f"SELECT _host, _from, _to, _n, _rh{cols} FROM {{t}} WHERE to_day <> '{OPEN_DAY}'")
+        self._hosts()
+
+    def _data(self, info: QueryInfo) -> Any:
+        base = data_dir(self.paths, info.name, self.build.queries[info.name])
+        if not self.paths.files(base):
+            return self._empty(info)
+        return self.spark.read.option("basePath", self.paths.uri_of(base)).parquet(self.paths.uri_of(base))
+
+    def _empty(self, info: QueryInfo) -> Any:
+        typed = "".join(f", CAST(NULL AS {t}) AS {quote(c)}" for c, t in info.columns.items())
+        fixed = ("CAST(NULL AS BIGINT) AS _host, CAST(NULL AS BIGINT) AS _from, CAST(NULL AS BIGINT) AS _to, "
+                 "CAST(NULL AS BIGINT) AS _unix, CAST(NULL AS BIGINT) AS _time, CAST(NULL AS SMALLINT) AS _n, "
+                 "CAST(NULL AS BIGINT) AS _rh, CAST(NULL AS VARCHAR) AS to_day")
+        return self.spark.sql(to_spark(f"SELECT {fixed}{typed} WHERE FALSE"))
+
+    def _view(self, name: str, data: Any, select: str) -> None:
+        data.createOrReplaceTempView(f"_lk_{name}")
+        self.spark.sql(to_spark(select.format(t=f"_lk_{name}"))).createOrReplaceTempView(name)
+
+    def _hosts(self) -> None:
+        files = self.paths.files(self.paths.dataset("hosts"))
+        if files:
+            seen = self.spark.read.parquet(*[self.paths.uri_of(f) for f in files])
+        else:
+            seen = self.spark.createDataFrame([], "host_key STRING, identifier STRING, first_seen BIGINT, last_seen BIGINT")
+        seen.createOrReplaceTempView("_lk_hosts_seen")
+        self.spark.sql(
+            "SELECT xxhash64(host_key) AS host_id, host_key, identifier, min(first_seen) AS first_seen, "
+            "max(last_seen) AS last_seen FROM _lk_hosts_seen GROUP BY host_key, identifier"
+        ).localCheckpoint().createOrReplaceTempView("host_names")
+        self.spark.sql(
+            "SELECT host_id, first(host_key) AS host_key, min(first_seen) AS first_seen, "
+            "max(last_seen) AS last_seen FROM host_names GROUP BY host_id"
+        ).createOrReplaceTempView("hosts")
+
+    # -- questions ---------------------------------------------------------------------------
+    def state(self, query: str, at: Time = None, hosts: Sequence[str] | None = None) -> Result:
+        info = resolve_query(self.catalog, query)
+        if info.is_event:
+            raise QueryError(f"{info.name} is an event query: it has no state; use sql() to read its events")
+        ids = self.host_ids(hosts) if hosts else None
+        return self._run(f"SELECT * FROM {relations.state_as_of(info, parse_time(at), ids)}", order=True)
+
+    def sql(self, sql: str, at: Time = None) -> Result:
+        return self._run(rewrite(sql, parse_time(at), self.catalog))
+
+    def hosts(self) -> Result:
+        return self._run(
+            "SELECT max_by(identifier, last_seen) AS host, first(host_key) AS host_key, "
+            "min(first_seen) AS first_seen, max(last_seen) AS last_seen FROM host_names "
+            "GROUP BY host_id ORDER BY host", spark_sql=True)
+
+    def queries(self) -> Result:
+        rows = [(i.name, i.kind, i.os_table) for i in sorted(self.catalog.queries.values(), key=lambda i: i.name)]
+        return Result(["query", "kind", "osquery_table"], rows)
+
+    def unsupported(self, feature: str) -> Unsupported:
+        return Unsupported(feature, self.name)
+
+    def host_ids(self, names: Sequence[str]) -> list[int]:
+        rows = self.spark.sql("SELECT DISTINCT host_id, host_key, identifier FROM host_names").collect()
+        ids: list[int] = []
+        for name in names:
+            found = [h for h, key, ident in rows if name.lower() == key or name == ident]
+            if not found:
+                raise UnknownHost(name, {r[1] for r in rows} | {r[2] for r in rows if r[2]})
+            ids.extend(found)
+        return sorted(set(ids))
+
+    # -- bounded execution -------------------------------------------------------------------
+    def _run(self, duck_sql: str, order: bool = False, spark_sql: bool = False) -> Result:
+        sql = duck_sql if spark_sql else to_spark(duck_sql)
+        sc = self.spark.sparkContext
+        group = f"hindsight-{uuid.uuid4().hex}"
+        sc.setJobGroup(group, "hindsight query", interruptOnCancel=True)
+        timer = threading.Timer(self.settings.query_timeout_s, sc.cancelJobGroup, [group])
+        start = time.perf_counter()
+        timer.start()
+        try:
+            df = self.spark.sql(sql)
+            if order:
+                df = df.orderBy(*[df[c] for c in df.columns])
+            rows = df.limit(self.settings.max_rows + 1).collect()
+            columns = list(df.columns)
+        except Exception as exc:  # Spark raises its own exception tree (py4j, AnalysisException)
+            if not timer.is_alive() and time.perf_counter() - start >= self.settings.query_timeout_s:
+                raise QueryTimeout(f"query stopped after {self.settings.query_timeout_s:g} s") from None
+            raise QueryError(f"on the spark engine: {str(exc).splitlines()[0][:500]}") from None
+        finally:
+            timer.cancel()
+            sc.setLocalProperty("spark.jobGroup.id", None)
+        truncated = len(rows) > self.settings.max_rows
+        out = [tuple(_plain(v) for v in r) for r in rows[: self.settings.max_rows]]
+        return Result(columns, out, truncated, (time.perf_counter() - start) * 1000)
+
+
+def _plain(value: Any) -> Any:
+    """Spark's DECIMAL(20,0) (unsigned BIGINT) as the int DuckDB gives."""
+    if isinstance(value, Decimal) and value == value.to_integral_value():
+        return int(value)
+    return value
