@@ -44,6 +44,15 @@ class Settings:
         "re-sort an interval table once its unsorted tail exceeds this share of it",
     )
 
+    lake: str = _setting(
+        "", "HINDSIGHT_LAKE", "lake directory or URI read and built by --engine spark"
+    )
+    spark_conf: str = _setting(
+        "",
+        "HINDSIGHT_SPARK_CONF",
+        "extra Spark settings, key=value,... (the master comes from Spark's own configuration)",
+    )
+
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
         """Settings from the environment, then explicit overrides (None is ignored)."""

@@ -113,11 +113,14 @@ UNION ALL SELECT query_id, host_id, _from, _to, _n, rh, payload FROM {new_closed
 UNION ALL SELECT query_id, host_id, _from, CAST({OPEN_END} AS BIGINT), _n, rh, payload FROM {new_open}"""
 
 
-def typed_columns(info: QueryInfo, source: str = "_row") -> str:
-    """The query's typed columns from a row's canonical JSON (as the embedded store types them)."""
+def typed_columns(info: QueryInfo, source: str = "_row", key: str | None = None) -> str:
+    """The query's typed columns from a row's canonical JSON (as the embedded store types them);
+    the text column `key` is read from `_key` (its copy in the files, for row-group pruning)."""
     exprs = []
     for name, typ in info.columns.items():
-        if not _COLUMN.match(name):
+        if name == key and typ == "VARCHAR":
+            value = "_key"
+        elif not _COLUMN.match(name):
             value = "CAST(NULL AS VARCHAR)"  # not addressable by a JSON path on every engine
         else:
             value = f"json_extract_string({source}, '$.{name}')"
@@ -127,17 +130,31 @@ def typed_columns(info: QueryInfo, source: str = "_row") -> str:
     return ", ".join(exprs)
 
 
-def events(obs: str, info: QueryInfo) -> str:
-    """Event rows: added rows of every line, with the event's own time when it has one."""
-    time = (
-        "COALESCE(TRY_CAST(NULLIF(json_extract_string(\"row\", '$.time'), '') AS BIGINT), unix_time)"
-        if "time" in info.columns else "unix_time"
-    )
-    typed = typed_columns(info, '"row"')
+def events(obs: str, timed: list[str]) -> str:
+    """Event rows: added rows of every line, at the event's own `time` for the queries in
+    `timed` (those with a time column), else at the line's unixTime."""
+    own = "COALESCE(TRY_CAST(NULLIF(json_extract_string(\"row\", '$.time'), '') AS BIGINT), unix_time)"
+    time = f"CASE WHEN query IN ({_in(timed)}) THEN {own} ELSE unix_time END" if timed else "unix_time"
     return (
-        f"SELECT query, host_key, unix_time AS _unix, {time} AS _time, \"row\" AS _row"
-        f"{', ' + typed if typed else ''} FROM {obs} WHERE op > 0 AND query = '{_literal(info.name)}'"
+        f"SELECT query, host_key, unix_time AS _unix, {time} AS _time, \"row\" AS _row "
+        f"FROM {obs} WHERE op > 0"
     )
+
+
+def lookup_key(keys: dict[str, str], source: str = "_row") -> str:
+    """`_key`: per query (name -> column) the text of the column investigations look up, the
+    sort key of the interval files (NULL for queries without one)."""
+    if not keys:
+        return "CAST(NULL AS VARCHAR)"
+    whens = " ".join(
+        f"WHEN '{_literal(q)}' THEN json_extract_string({source}, '$.{c}')"
+        for q, c in sorted(keys.items()) if _COLUMN.match(c)
+    )
+    return f"CASE query {whens} END" if whens else "CAST(NULL AS VARCHAR)"
+
+
+def _in(names: list[str]) -> str:
+    return ", ".join(f"'{_literal(n)}'" for n in sorted(names))
 
 
 def _literal(text: str) -> str:

@@ -93,3 +93,17 @@ def test_compaction_keeps_answers_and_costs_no_rebuild(fleet: Fleet, spark: Any)
     report = SparkBuilder(spark, lake).build()
     assert report.queries == 0 and report.version == fleet.second.version
     test_every_interval_of_every_state_query(fleet)
+
+
+def test_command_line_on_spark(fleet: Fleet) -> None:
+    from click.testing import CliRunner
+
+    from hindsight.cli import main
+
+    at = str(manifest(fleet)["start"] + 30 * HOUR)
+    lake = fleet.spark.paths.uri
+    got = CliRunner().invoke(main, ["state", "users", "--at", at, "--engine", "spark", "--lake", lake, "--format", "json"])
+    assert got.exit_code == 0, got.output
+    assert sorted(json.dumps(sorted(d.items())) for d in json.loads(got.output)) == rows(fleet.embedded.state("users", at))
+    bad = CliRunner().invoke(main, ["sql", "SELECT * FROM range(2)", "--engine", "spark", "--lake", lake])
+    assert bad.exit_code == 2 and "not supported on the spark engine" in bad.output

@@ -24,7 +24,7 @@ from hindsight.engines.spark.catalog import (
     Build,
     QueryBuild,
     current,
-    data_dir,
+    data_root,
     lake_catalog,
     publish,
     version_dir,
@@ -32,7 +32,7 @@ from hindsight.engines.spark.catalog import (
 from hindsight.engines.spark.translate import to_spark
 from hindsight.intervals.build_sql import interval_statements
 from hindsight.lake import build_sql as lake_sql
-from hindsight.lake.layout import OPEN_DAY, OPEN_END, LakePaths, encode_name
+from hindsight.lake.layout import OPEN_DAY, OPEN_END, LakePaths
 from hindsight.settings import Settings
 from hindsight.store.catalog import QueryInfo
 from hindsight.store.layout import SORT_KEYS
@@ -88,7 +88,8 @@ class SparkBuilder:
         events = [q for q in new if queries[q].kind == "event"]
         if events:
             self._events({q: files[q] for q in events}, catalog.queries, report)
-        self._states(states, new, files, prev, catalog.queries, report)
+        if states:
+            self._states(states, new, files, prev, catalog.queries, report)
         everything = tuple(sorted(f for fs in files.values() for f in fs))
         publish(self.paths, Build(version, queries, everything))
         report.version, report.queries, report.raw_files = version, len(new), sum(map(len, new.values()))
@@ -134,7 +135,7 @@ class SparkBuilder:
 
     def _view(self, name: str, df: Any, materialise: bool = True) -> Any:
         if materialise:
-            df = df.localCheckpoint()
+            df = df.localCheckpoint()  # computed now, lineage cut: small plans for the next step
         df.createOrReplaceTempView(name)
         return df
 
@@ -158,18 +159,17 @@ class SparkBuilder:
 
     # -- events ------------------------------------------------------------------------------
     def _events(self, files: dict[str, list[str]], infos: dict[str, QueryInfo], report: BuildReport) -> None:
+        """Every event query's rows in one job (they are all rewritten: repeats may span files)."""
         from pyspark.sql import functions as F
 
         self._view("_lk_ev_raw", self._read(files), materialise=False)
-        obs = self._view("_lk_ev_obs", self._sql(lake_sql.dedupe("_lk_ev_raw")))
-        report.events += obs.where("op > 0").count()
-        for q in sorted(files):
-            df = self._sql(lake_sql.events("_lk_ev_obs", infos[q])).drop("query")
-            df = df.withColumn("_host", F.xxhash64("host_key")).withColumn(
-                "day", F.date_format(F.from_unixtime("_unix"), "yyyy-MM-dd"))
-            (df.repartition("day").sortWithinPartitions("host_key", "_time")
-               .write.partitionBy("day")
-               .parquet(self.paths.uri_of(f"{self.base}/events/query={encode_name(q)}")))
+        self._view("_lk_ev_obs", self._sql(lake_sql.dedupe("_lk_ev_raw")), materialise=False)
+        timed = [q for q in files if "time" in infos[q].columns]
+        df = self._sql(lake_sql.events("_lk_ev_obs", timed)).withColumn("_host", F.xxhash64("host_key"))
+        df = df.withColumn("day", F.date_format(F.from_unixtime("_unix"), "yyyy-MM-dd")).localCheckpoint()
+        report.events += df.count()
+        (df.repartition("query", "day").sortWithinPartitions("host_key", "_time")
+           .write.partitionBy("query", "day").parquet(self.paths.uri_of(f"{self.base}/events")))
 
     # -- state -------------------------------------------------------------------------------
     def _states(self, states: list[str], new: dict[str, list[str]], files: dict[str, list[str]],
@@ -191,21 +191,23 @@ class SparkBuilder:
         merged = self._sql(lake_sql.merge(
             "_lk_prev_iv", "_lk_replay", "iv_closed_existing", "iv_new_closed", "iv_new_open"))
         report.intervals += self._view("_lk_iv", merged).count()
-        for q in states:
-            self._write_intervals(q, infos[q], report)
+        self._write_intervals({q: infos[q] for q in states})
         self._write_positions()
 
     def _previous_intervals(self, states: list[str], prev: Build | None) -> Any:
         from pyspark.sql import functions as F
 
         out = self.spark.createDataFrame([], "query STRING, " + IV_DDL)
+        by_version: dict[int, list[str]] = {}
         for q in states:
-            if prev is None or q not in prev.queries:
-                continue
-            fs = self.paths.files(data_dir(self.paths, q, prev.queries[q]))
-            if fs:
-                df = self.spark.read.schema(IV_DDL).parquet(*[self.paths.uri_of(f) for f in fs])
-                out = out.unionByName(df.withColumn("query", F.lit(q)))
+            if prev is not None and q in prev.queries:
+                by_version.setdefault(prev.queries[q].version, []).append(q)
+        for queries in by_version.values():
+            root = data_root(self.paths, prev.queries[queries[0]]) if prev else ""
+            if self.paths.files(root):
+                df = (self.spark.read.schema(f"query STRING, to_day STRING, {IV_DDL}")
+                      .option("basePath", self.paths.uri_of(root)).parquet(self.paths.uri_of(root)))
+                out = out.unionByName(df.where(F.col("query").isin(queries)).drop("to_day"))
         return out
 
     def _previous_positions(self, prev: Build | None) -> Any:
@@ -235,20 +237,19 @@ class SparkBuilder:
             f"WHERE _to = {OPEN_END} AND {not_replayed} AND EXISTS (SELECT 1 FROM _lk_first f "
             "WHERE f.query = t.query AND f.host_key = t.host_key)"), materialise=False)
 
-    def _write_intervals(self, query: str, info: QueryInfo, report: BuildReport) -> None:
+    def _write_intervals(self, infos: dict[str, QueryInfo]) -> None:
+        """Every touched state query's intervals in one job, partitioned by query and end day,
+        sorted by the query's lookup key (`_key`), host and start within each file."""
         from pyspark.sql import functions as F
 
-        typed = lake_sql.typed_columns(info)
-        df = self._sql(f"SELECT host_key, _from, _to, _n, _rh, _row{', ' + typed if typed else ''} "
-                       f"FROM _lk_iv WHERE query = '{query.replace(chr(39), chr(39) * 2)}'")
+        keys = {q: k[0] for q, i in infos.items() if (k := [c for c in SORT_KEYS.get(i.os_table or "", ()) if c in i.columns])}
+        df = self._sql(f"SELECT *, {lake_sql.lookup_key(keys)} AS _key FROM _lk_iv")
         df = df.withColumn("_host", F.xxhash64("host_key")).withColumn(
             "to_day",
             F.when(F.col("_to") == OPEN_END, F.lit(OPEN_DAY)).otherwise(
                 F.date_format(F.from_unixtime("_to"), "yyyy-MM-dd")))
-        keys = [F.col(f"`{k}`") for k in SORT_KEYS.get(info.os_table or "", ()) if k in info.columns]
-        (df.repartition("to_day").sortWithinPartitions(*keys, "host_key", "_from")
-           .write.partitionBy("to_day")
-           .parquet(self.paths.uri_of(f"{self.base}/intervals/query={encode_name(query)}")))
+        (df.repartition("query", "to_day").sortWithinPartitions("_key", "host_key", "_from")
+           .write.partitionBy("query", "to_day").parquet(self.paths.uri_of(f"{self.base}/intervals")))
 
     def _write_positions(self) -> None:
         self._view("_lk_new_pos", self._sql(lake_sql.positions("_lk_execs")))

@@ -3,7 +3,7 @@
     LAKE/built/CURRENT                    "v<NNNNNNNN>": the published build (one atomic rename)
     LAKE/built/v<N>/build.json            queries (kind, columns, version holding their data),
                                           raw files consumed
-    LAKE/built/v<N>/intervals/query=<q>/to_day=<d>/*.parquet
+    LAKE/built/v<N>/intervals/query=<q>/to_day=<d>/*.parquet  (untyped: _row JSON, _key)
     LAKE/built/v<N>/events/query=<q>/day=<d>/*.parquet
     LAKE/built/v<N>/streams/*.parquet     each stream's last execution (for extension)
 
@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 import pyarrow.fs as pafs
 
-from hindsight.lake.layout import LakePaths, encode_name, publish_bytes
+from hindsight.lake.layout import LakePaths, publish_bytes
 from hindsight.store.catalog import Catalog
 from hindsight.store.layout import DDL
 
@@ -62,9 +62,11 @@ def version_dir(paths: LakePaths, version: int) -> str:
     return f"{paths.root}/built/v{version:08d}"
 
 
-def data_dir(paths: LakePaths, query: str, build: QueryBuild) -> str:
+def data_root(paths: LakePaths, build: QueryBuild) -> str:
+    """The dataset (partitioned by query) holding a query's built data. Its `query=` directory
+    is written by Spark (Hive escaping): readers filter on the partition column."""
     kind = "events" if build.kind == "event" else "intervals"
-    return f"{version_dir(paths, build.version)}/{kind}/query={encode_name(query)}"
+    return f"{version_dir(paths, build.version)}/{kind}"
 
 
 def current(paths: LakePaths) -> Build | None:

@@ -8,6 +8,7 @@ Host ids on Spark are `xxhash64(host_key)` (a BIGINT, like the store's INTEGER i
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
@@ -15,19 +16,23 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+import sqlglot
+from sqlglot import exp
+
 from hindsight.api import Result, Time
-from hindsight.engines.spark.catalog import Build, current, data_dir, lake_catalog
+from hindsight.engines.spark.catalog import Build, current, data_root, lake_catalog
 from hindsight.engines.spark.errors import Unsupported
 from hindsight.engines.spark.session import get_session
 from hindsight.engines.spark.translate import to_spark
 from hindsight.errors import QueryError, QueryTimeout, UnknownHost
+from hindsight.lake import build_sql as lake_sql
 from hindsight.lake.layout import OPEN_DAY, LakeError, LakePaths
 from hindsight.query import relations
 from hindsight.query.names import resolve_query
 from hindsight.query.timetravel import rewrite
 from hindsight.settings import Settings
 from hindsight.store.catalog import QueryInfo
-from hindsight.store.layout import cur_table, event_table, hist_table, quote
+from hindsight.store.layout import SORT_KEYS, cur_table, event_table, hist_table
 from hindsight.timeparse import parse_time
 
 #: What this engine answers, by method; anything else fails naming the feature.
@@ -58,30 +63,45 @@ class SparkEngine:
 
     # -- views -------------------------------------------------------------------------------
     def _register(self) -> None:
-        for info in self.catalog.queries.values():
-            cols = "".join(f", {quote(c)}" for c in info.columns)
-            data = self._data(info)
-            if info.is_event:
-                self._view(event_table(info.query_id), data, f"SELECT _host, _unix, _time{cols} FROM {{t}}")
-                continue
-            self._view(cur_table(info.query_id), data,
-                       f"SELECT _host, _from, _n, _rh{cols} FROM {{t}} WHERE to_day = '{OPEN_DAY}'")
-            self._view(hist_table(info.query_id), data,
-                       f"SELECT _host, _from, _to, _n, _rh{cols} FROM {{t}} WHERE to_day <> '{OPEN_DAY}'")
+        self._registered: set[int] = set()
         self._hosts()
 
+    def _ensure(self, infos: list[QueryInfo]) -> None:
+        """Register the views of these queries (each once: reading a build's schema costs)."""
+        for info in infos:
+            if info.query_id in self._registered:
+                continue
+            data = self._data(info)
+            keys = [c for c in SORT_KEYS.get(info.os_table or "", ()) if c in info.columns and not info.is_event]
+            typed = lake_sql.typed_columns(info, key=keys[0] if keys else None)
+            cols = f", {typed}" if typed else ""
+            if info.is_event:
+                self._view(event_table(info.query_id), data, f"SELECT _host, _unix, _time{cols} FROM {{t}}")
+            else:
+                self._view(cur_table(info.query_id), data,
+                           f"SELECT _host, _from, _n, _rh{cols} FROM {{t}} WHERE to_day = '{OPEN_DAY}'")
+                self._view(hist_table(info.query_id), data,
+                           f"SELECT _host, _from, _to, _n, _rh{cols} FROM {{t}} WHERE to_day <> '{OPEN_DAY}'")
+            self._registered.add(info.query_id)
+
+    def _referenced(self, duck_sql: str) -> list[QueryInfo]:
+        names = {t.name for t in sqlglot.parse_one(duck_sql, read="duckdb").find_all(exp.Table)}
+        ids = {int(n.split("_", 1)[1]) for n in names if re.fullmatch(r"(cur|hist|ev)_\d+", n)}
+        return [self.catalog.by_id(i) for i in sorted(ids)]
+
     def _data(self, info: QueryInfo) -> Any:
-        base = data_dir(self.paths, info.name, self.build.queries[info.name])
-        if not self.paths.files(base):
+        root = data_root(self.paths, self.build.queries[info.name])
+        if not self.paths.files(root):
             return self._empty(info)
-        return self.spark.read.option("basePath", self.paths.uri_of(base)).parquet(self.paths.uri_of(base))
+        df = self.spark.read.option("basePath", self.paths.uri_of(root)).parquet(self.paths.uri_of(root))
+        return df.where(df["query"] == info.name)
 
     def _empty(self, info: QueryInfo) -> Any:
-        typed = "".join(f", CAST(NULL AS {t}) AS {quote(c)}" for c, t in info.columns.items())
         fixed = ("CAST(NULL AS BIGINT) AS _host, CAST(NULL AS BIGINT) AS _from, CAST(NULL AS BIGINT) AS _to, "
                  "CAST(NULL AS BIGINT) AS _unix, CAST(NULL AS BIGINT) AS _time, CAST(NULL AS SMALLINT) AS _n, "
-                 "CAST(NULL AS BIGINT) AS _rh, CAST(NULL AS VARCHAR) AS to_day")
-        return self.spark.sql(to_spark(f"SELECT {fixed}{typed} WHERE FALSE"))
+                 "CAST(NULL AS BIGINT) AS _rh, CAST(NULL AS VARCHAR) AS to_day, CAST(NULL AS VARCHAR) AS _key, "
+                 "CAST(NULL AS VARCHAR) AS _row")
+        return self.spark.sql(to_spark(f"SELECT {fixed} WHERE FALSE"))
 
     def _view(self, name: str, data: Any, select: str) -> None:
         data.createOrReplaceTempView(f"_lk_{name}")
@@ -109,10 +129,13 @@ class SparkEngine:
         if info.is_event:
             raise QueryError(f"{info.name} is an event query: it has no state; use sql() to read its events")
         ids = self.host_ids(hosts) if hosts else None
+        self._ensure([info])
         return self._run(f"SELECT * FROM {relations.state_as_of(info, parse_time(at), ids)}", order=True)
 
     def sql(self, sql: str, at: Time = None) -> Result:
-        return self._run(rewrite(sql, parse_time(at), self.catalog))
+        plain = rewrite(sql, parse_time(at), self.catalog)
+        self._ensure(self._referenced(plain))
+        return self._run(plain)
 
     def hosts(self) -> Result:
         return self._run(

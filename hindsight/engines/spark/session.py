@@ -6,10 +6,10 @@ Without any master configured (plain `python`), Spark's own default applies: loc
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from hindsight.errors import HindsightError
+from hindsight.settings import Settings
 
 #: Settings every Hindsight session needs: times are UTC seconds, JSON paths as written.
 REQUIRED = {
@@ -31,7 +31,7 @@ LOCAL_SMALL = {
 
 
 def conf_from_env() -> dict[str, str]:
-    raw = os.environ.get("HINDSIGHT_SPARK_CONF", "")
+    raw = Settings.from_env().spark_conf
     pairs = [p.split("=", 1) for p in raw.split(",") if "=" in p]
     return {k.strip(): v.strip() for k, v in pairs}
 
