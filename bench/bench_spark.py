@@ -42,6 +42,14 @@ def files(path: Path) -> int:
     return sum(1 for p in path.rglob("*.parquet"))
 
 
+class Figures(dict[str, Any]):
+    """Measurements, printed as they come (a failure later keeps the earlier ones)."""
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        print(f"{key:40s} {value:,.3f}" if isinstance(value, float) else f"{key:40s} {value:,}", flush=True)
+
+
 def timed(fn: Any, *args: Any) -> tuple[Any, float]:
     start = time.perf_counter()
     out = fn(*args)
@@ -60,7 +68,8 @@ def main() -> None:
     simulate(SimConfig(hosts=args.hosts, days=args.days, out=sim, seed=11, workers=1))
     sources = expand([sim / "hosts", sim / "late"])
     log_bytes = sum(Path(s).stat().st_size for s in sources)
-    m: dict[str, Any] = {"hosts": args.hosts, "days": args.days, "cores": args.cores, "log_bytes": log_bytes}
+    m = Figures()
+    m["hosts"], m["days"], m["cores"], m["log_bytes"] = args.hosts, args.days, args.cores, log_bytes
 
     lines, t = timed(lambda: [ln for s in sources for ln in read_lines(s, 16 << 20)])
     m["lines"] = len(lines)
@@ -92,7 +101,7 @@ def main() -> None:
     m["engine_open_s"] = t
     manifest = json.loads((sim / "manifest.json").read_text())
     at = manifest["start"] + int(args.days * 86400 * 0.6)
-    host = manifest["hosts"][0]["host_uuid"]
+    host = manifest["hosts"][0]["uuid"]
     engine.state("interface_addresses", at)  # warm: schema read, code generated
     point, fleet_wide, who = [], [], []
     for i in range(5):
@@ -110,8 +119,6 @@ def main() -> None:
     m["lines_per_host_day"] = m["lines"] / args.hosts / args.days
     m["rows_per_host_day"] = m["rows"] / args.hosts / args.days
     m["spark_vs_embedded_build"] = m["build_rows_per_s_per_core"] / (m["rows"] / (len(lines) / m["baseline_embedded_ingest_lines_per_s"]))
-    for k, v in m.items():
-        print(f"{k:40s} {v:,.3f}" if isinstance(v, float) else f"{k:40s} {v:,}")
     spark.stop()
 
 

@@ -21,7 +21,6 @@ from sqlglot import exp
 
 from hindsight.api import Result, Time
 from hindsight.engines.spark.catalog import Build, current, data_root, lake_catalog
-from hindsight.engines.spark.errors import Unsupported
 from hindsight.engines.spark.session import get_session
 from hindsight.engines.spark.translate import to_spark
 from hindsight.errors import QueryError, QueryTimeout, UnknownHost
@@ -34,9 +33,6 @@ from hindsight.settings import Settings
 from hindsight.store.catalog import QueryInfo
 from hindsight.store.layout import SORT_KEYS, cur_table, event_table, hist_table
 from hindsight.timeparse import parse_time
-
-#: What this engine answers, by method; anything else fails naming the feature.
-CAPABILITIES = frozenset({"state", "sql", "hosts", "queries"})
 
 
 class SparkEngine:
@@ -146,9 +142,6 @@ class SparkEngine:
     def queries(self) -> Result:
         rows = [(i.name, i.kind, i.os_table) for i in sorted(self.catalog.queries.values(), key=lambda i: i.name)]
         return Result(["query", "kind", "osquery_table"], rows)
-
-    def unsupported(self, feature: str) -> Unsupported:
-        return Unsupported(feature, self.name)
 
     def host_ids(self, names: Sequence[str]) -> list[int]:
         rows = self.spark.sql("SELECT DISTINCT host_id, host_key, identifier FROM host_names").collect()
