@@ -42,6 +42,7 @@ RAW_DDL = (
     "shape STRING, line_key BIGINT, batch STRING, line INT, op TINYINT, rh BIGINT, `row` STRING"
 )
 IV_DDL = "host_key STRING, _from BIGINT, _to BIGINT, _n SMALLINT, _rh BIGINT, _row STRING"
+MAX_ROWS_PER_FILE = 4_000_000  # a large (query, day) partition is split into several files
 POS_DDL = (
     "query STRING, host_key STRING, last_time BIGINT, last_epoch BIGINT, last_ckey BIGINT, "
     "last_snapshot BOOLEAN"
@@ -169,7 +170,7 @@ class SparkBuilder:
         df = df.withColumn("day", F.date_format(F.from_unixtime("_unix"), "yyyy-MM-dd")).localCheckpoint()
         report.events += df.count()
         (df.repartition("query", "day").sortWithinPartitions("host_key", "_time")
-           .write.partitionBy("query", "day").parquet(self.paths.uri_of(f"{self.base}/events")))
+           .write.option("maxRecordsPerFile", MAX_ROWS_PER_FILE).partitionBy("query", "day").parquet(self.paths.uri_of(f"{self.base}/events")))
 
     # -- state -------------------------------------------------------------------------------
     def _states(self, states: list[str], new: dict[str, list[str]], files: dict[str, list[str]],
@@ -249,7 +250,7 @@ class SparkBuilder:
             F.when(F.col("_to") == OPEN_END, F.lit(OPEN_DAY)).otherwise(
                 F.date_format(F.from_unixtime("_to"), "yyyy-MM-dd")))
         (df.repartition("query", "to_day").sortWithinPartitions("_key", "host_key", "_from")
-           .write.partitionBy("query", "to_day").parquet(self.paths.uri_of(f"{self.base}/intervals")))
+           .write.option("maxRecordsPerFile", MAX_ROWS_PER_FILE).partitionBy("query", "to_day").parquet(self.paths.uri_of(f"{self.base}/intervals")))
 
     def _write_positions(self) -> None:
         self._view("_lk_new_pos", self._sql(lake_sql.positions("_lk_execs")))
