@@ -21,8 +21,9 @@ from sqlglot import exp
 
 from hindsight.api import Result, Time
 from hindsight.engines.spark.catalog import Build, current, data_root, lake_catalog
+from hindsight.engines.spark.prune import prune_closed
 from hindsight.engines.spark.session import get_session
-from hindsight.engines.spark.translate import to_spark
+from hindsight.engines.spark.translate import to_spark, tree_to_spark
 from hindsight.errors import QueryError, QueryTimeout, UnknownHost
 from hindsight.lake import build_sql as lake_sql
 from hindsight.lake.layout import OPEN_DAY, LakeError, LakePaths
@@ -77,7 +78,7 @@ class SparkEngine:
                 self._view(cur_table(info.query_id), data,
                            f"SELECT _host, _from, _n, _rh{cols} FROM {{t}} WHERE to_day = '{OPEN_DAY}'")
                 self._view(hist_table(info.query_id), data,
-                           f"SELECT _host, _from, _to, _n, _rh{cols} FROM {{t}} WHERE to_day <> '{OPEN_DAY}'")
+                           f"SELECT _host, _from, _to, _n, _rh, to_day{cols} FROM {{t}} WHERE to_day <> '{OPEN_DAY}'")
             self._registered.add(info.query_id)
 
     def _referenced(self, duck_sql: str) -> list[QueryInfo]:
@@ -155,7 +156,7 @@ class SparkEngine:
 
     # -- bounded execution -------------------------------------------------------------------
     def _run(self, duck_sql: str, order: bool = False, spark_sql: bool = False) -> Result:
-        sql = duck_sql if spark_sql else to_spark(duck_sql)
+        sql = duck_sql if spark_sql else tree_to_spark(prune_closed(sqlglot.parse_one(duck_sql, read="duckdb")))
         sc = self.spark.sparkContext
         group = f"hindsight-{uuid.uuid4().hex}"
         sc.setJobGroup(group, "hindsight query", interruptOnCancel=True)
