@@ -21,6 +21,8 @@ from rich.progress import (
 
 from hindsight.api import Hindsight, Result
 from hindsight.errors import HindsightError
+from hindsight.lake.cli import engine_options, spark_engine
+from hindsight.lake.cli import register as register_lake
 from hindsight.output import FORMATS, render
 from hindsight.settings import describe
 
@@ -81,9 +83,16 @@ def main() -> None:
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
 @data_option
+@click.option("--lake", default=None, help="Write raw observations to this lake (dir or URI) instead.")
 @domain_errors
-def ingest(paths: tuple[str, ...], data: Path) -> None:
+def ingest(paths: tuple[str, ...], data: Path, lake: str | None) -> None:
     """Read osquery result logs (files, directories, gzip/zstd, TLS bodies, or - for stdin)."""
+    if lake:
+        from hindsight.lake.ingest import ingest_files
+
+        written = ingest_files(lake, paths)
+        out.print("  ".join(f"{k.replace('_', ' ')}: {v}" for k, v in written.as_dict().items()))
+        sys.exit(1 if written.rejected else 0)
     with Hindsight(data) as hs, _progress() as bar:
         task = bar.add_task("ingest", total=None)
         summary = hs.ingest(
@@ -116,10 +125,13 @@ def _progress() -> Progress:
 @click.option("--at", "at", help="ISO 8601 or unix seconds (default now).")
 @click.option("--host", "hosts", multiple=True, help="Host uuid or identifier (repeatable).")
 @data_option
+@engine_options
 @output_options
 @domain_errors
-def state(query: str, at: str | None, hosts: tuple[str, ...], data: Path, fmt: str) -> None:
+def state(query: str, at: str | None, hosts: tuple[str, ...], data: Path, fmt: str, engine: str, lake: str | None) -> None:
     """The result set of QUERY on each host as of --at."""
+    if engine == "spark":
+        return show(spark_engine(lake).state(query, at, list(hosts) or None), fmt)
     with Hindsight(data, read_only=True) as hs:
         show(hs.state(query, at, list(hosts) or None), fmt)
 
@@ -128,10 +140,13 @@ def state(query: str, at: str | None, hosts: tuple[str, ...], data: Path, fmt: s
 @click.argument("statement")
 @click.option("--at", "at", help="Instant of tables without FOR SYSTEM_TIME (default now).")
 @data_option
+@engine_options
 @output_options
 @domain_errors
-def sql(statement: str, at: str | None, data: Path, fmt: str) -> None:
+def sql(statement: str, at: str | None, data: Path, fmt: str, engine: str, lake: str | None) -> None:
     """Time-travel SQL: each recorded query is a table (FOR SYSTEM_TIME AS OF / ALL / BETWEEN)."""
+    if engine == "spark":
+        return show(spark_engine(lake).sql(statement, at), fmt)
     with Hindsight(data, read_only=True) as hs:
         show(hs.sql(statement, at), fmt)
 
@@ -148,6 +163,7 @@ def _listing(name: str, method: str, help: str) -> None:
     main.command(name)(command)
 
 
+register_lake(main)
 _listing("queries", "queries", "Queries recorded, with their kind, hosts, first and last seen.")
 _listing("quality", "quality", "Data-quality signals: counter gaps, ambiguous resets.")
 _listing("rejects", "rejects", "Lines kept aside, with their reason.")

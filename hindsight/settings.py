@@ -65,6 +65,16 @@ class Settings:
         "a host that has not checked in for this many seconds is shown offline",
     )
 
+    # -- the Parquet lake and Spark (hindsight/lake, hindsight/engines/spark) --------------------
+    lake: str = _setting(
+        "", "HINDSIGHT_LAKE", "lake directory or URI read and built by --engine spark"
+    )
+    spark_conf: str = _setting(
+        "",
+        "HINDSIGHT_SPARK_CONF",
+        "extra Spark settings, key=value,... (the master comes from Spark's own configuration)",
+    )
+
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
         """Settings from the environment, then explicit overrides (None is ignored)."""

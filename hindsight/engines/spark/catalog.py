@@ -1,0 +1,95 @@
+"""What the lake's published build holds: per query its kind, columns and data version.
+
+    LAKE/built/CURRENT                    "v<NNNNNNNN>": the published build (one atomic rename)
+    LAKE/built/v<N>/build.json            queries (kind, columns, version holding their data),
+                                          raw files consumed
+    LAKE/built/v<N>/intervals/query=<q>/to_day=<d>/*.parquet  (untyped: _row JSON, _key)
+    LAKE/built/v<N>/events/query=<q>/day=<d>/*.parquet
+    LAKE/built/v<N>/streams/*.parquet     each stream's last execution (for extension)
+
+A query untouched by a build keeps its data in the version that last wrote it. The query catalog
+is the embedded store's own `Catalog` over an in-memory DuckDB, filled from build.json, so query
+names, kinds and column types resolve exactly as they do embedded.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pyarrow.fs as pafs
+
+from hindsight.lake.layout import LakePaths, publish_bytes
+from hindsight.store.catalog import Catalog
+from hindsight.store.layout import DDL
+
+CURRENT = "CURRENT"
+
+
+@dataclass(frozen=True)
+class QueryBuild:
+    kind: str  # "state" or "event"
+    columns: tuple[str, ...]
+    version: int  # the build whose directory holds this query's data
+
+
+@dataclass(frozen=True)
+class Build:
+    """One published build of the lake."""
+
+    version: int
+    queries: dict[str, QueryBuild] = field(default_factory=dict)
+    consumed: tuple[str, ...] = ()  # raw files read so far
+
+    def as_json(self) -> bytes:
+        return json.dumps({
+            "layout": 1, "version": self.version, "consumed": list(self.consumed),
+            "queries": {q: {"kind": b.kind, "columns": list(b.columns), "version": b.version}
+                        for q, b in sorted(self.queries.items())},
+        }).encode()
+
+    @classmethod
+    def from_json(cls, body: bytes) -> Build:
+        doc: dict[str, Any] = json.loads(body)
+        queries = {q: QueryBuild(v["kind"], tuple(v["columns"]), v["version"])
+                   for q, v in doc["queries"].items()}
+        return cls(doc["version"], queries, tuple(doc["consumed"]))
+
+
+def version_dir(paths: LakePaths, version: int) -> str:
+    return f"{paths.root}/built/v{version:08d}"
+
+
+def data_root(paths: LakePaths, build: QueryBuild) -> str:
+    """The dataset (partitioned by query) holding a query's built data. Its `query=` directory
+    is written by Spark (Hive escaping): readers filter on the partition column."""
+    kind = "events" if build.kind == "event" else "intervals"
+    return f"{version_dir(paths, build.version)}/{kind}"
+
+
+def current(paths: LakePaths) -> Build | None:
+    """The published build (None before the first one)."""
+    pointer = f"{paths.root}/built/{CURRENT}"
+    if paths.fs.get_file_info(pointer).type != pafs.FileType.File:
+        return None
+    with paths.fs.open_input_stream(pointer) as f:
+        version = int(f.read().decode().strip().lstrip("v"))
+    with paths.fs.open_input_stream(f"{version_dir(paths, version)}/build.json") as f:
+        return Build.from_json(f.read())
+
+
+def publish(paths: LakePaths, build: Build) -> None:
+    """Write the build's metadata, then point CURRENT at it (one atomic rename)."""
+    publish_bytes(paths.fs, f"{version_dir(paths, build.version)}/build.json", build.as_json())
+    publish_bytes(paths.fs, f"{paths.root}/built/{CURRENT}", f"v{build.version:08d}\n".encode())
+
+
+def lake_catalog(queries: dict[str, QueryBuild], event_patterns: tuple[str, ...]) -> Catalog:
+    con = duckdb.connect()
+    con.execute(DDL)
+    catalog = Catalog(con, event_patterns)
+    for name in sorted(queries):
+        catalog.query(name, frozenset(queries[name].columns))
+    return catalog

@@ -1,0 +1,188 @@
+"""Answer Hindsight's questions on Spark from the lake's published build.
+
+The relations are the embedded store's (`hindsight.query.relations`, the time-travel rewrite of
+`hindsight.query.timetravel`), translated by sqlglot: the lake's builds are registered as the
+same table names (`cur_N`, `hist_N`, `ev_N`, `hosts`, `host_names`), so the SQL is written once.
+Host ids on Spark are `xxhash64(host_key)` (a BIGINT, like the store's INTEGER ids, opaque).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+from hindsight.api import Result, Time
+from hindsight.engines.spark.catalog import Build, current, data_root, lake_catalog
+from hindsight.engines.spark.prune import prune_closed
+from hindsight.engines.spark.session import get_session
+from hindsight.engines.spark.translate import to_spark, tree_to_spark
+from hindsight.errors import QueryError, QueryTimeout, UnknownHost
+from hindsight.lake import build_sql as lake_sql
+from hindsight.lake.layout import OPEN_DAY, LakeError, LakePaths
+from hindsight.query import relations
+from hindsight.query.names import resolve_query
+from hindsight.query.timetravel import rewrite
+from hindsight.settings import Settings
+from hindsight.store.catalog import QueryInfo
+from hindsight.store.layout import SORT_KEYS, cur_table, event_table, hist_table
+from hindsight.timeparse import parse_time
+
+
+class SparkEngine:
+    """Read side of the lake on Spark: `state`, `sql`, `hosts`, `queries`."""
+
+    name = "spark"
+
+    def __init__(self, lake: str | LakePaths, spark: Any = None, settings: Settings | None = None) -> None:
+        self.paths = lake if isinstance(lake, LakePaths) else LakePaths.open(lake)
+        self.settings = settings or Settings.from_env()
+        self.spark = spark if spark is not None else get_session()
+        build = current(self.paths)
+        if build is None:
+            raise LakeError(f"the lake at {self.paths.uri} has no build yet: run `hindsight lake build`")
+        self.build: Build = build
+        self.catalog = lake_catalog(build.queries, self.settings.event_queries)
+        self._register()
+
+    def __enter__(self) -> SparkEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    # -- views -------------------------------------------------------------------------------
+    def _register(self) -> None:
+        self._registered: set[int] = set()
+        self._hosts()
+
+    def _ensure(self, infos: list[QueryInfo]) -> None:
+        """Register the views of these queries (each once: reading a build's schema costs)."""
+        for info in infos:
+            if info.query_id in self._registered:
+                continue
+            data = self._data(info)
+            keys = [c for c in SORT_KEYS.get(info.os_table or "", ()) if c in info.columns and not info.is_event]
+            typed = lake_sql.typed_columns(info, key=keys[0] if keys else None)
+            cols = f", {typed}" if typed else ""
+            if info.is_event:
+                self._view(event_table(info.query_id), data, f"SELECT _host, _unix, _time{cols} FROM {{t}}")
+            else:
+                self._view(cur_table(info.query_id), data,
+                           f"SELECT _host, _from, _n, _rh{cols} FROM {{t}} WHERE to_day = '{OPEN_DAY}'")
+                self._view(hist_table(info.query_id), data,
+                           f"SELECT _host, _from, _to, _n, _rh, to_day{cols} FROM {{t}} WHERE to_day <> '{OPEN_DAY}'")
+            self._registered.add(info.query_id)
+
+    def _referenced(self, duck_sql: str) -> list[QueryInfo]:
+        names = {t.name for t in sqlglot.parse_one(duck_sql, read="duckdb").find_all(exp.Table)}
+        ids = {int(n.split("_", 1)[1]) for n in names if re.fullmatch(r"(cur|hist|ev)_\d+", n)}
+        return [self.catalog.by_id(i) for i in sorted(ids)]
+
+    def _data(self, info: QueryInfo) -> Any:
+        root = data_root(self.paths, self.build.queries[info.name])
+        if not self.paths.files(root):
+            return self._empty(info)
+        df = self.spark.read.option("basePath", self.paths.uri_of(root)).parquet(self.paths.uri_of(root))
+        return df.where(df["query"] == info.name)
+
+    def _empty(self, info: QueryInfo) -> Any:
+        fixed = ("CAST(NULL AS BIGINT) AS _host, CAST(NULL AS BIGINT) AS _from, CAST(NULL AS BIGINT) AS _to, "
+                 "CAST(NULL AS BIGINT) AS _unix, CAST(NULL AS BIGINT) AS _time, CAST(NULL AS SMALLINT) AS _n, "
+                 "CAST(NULL AS BIGINT) AS _rh, CAST(NULL AS VARCHAR) AS to_day, CAST(NULL AS VARCHAR) AS _key, "
+                 "CAST(NULL AS VARCHAR) AS _row")
+        return self.spark.sql(to_spark(f"SELECT {fixed} WHERE FALSE"))
+
+    def _view(self, name: str, data: Any, select: str) -> None:
+        data.createOrReplaceTempView(f"_lk_{name}")
+        self.spark.sql(to_spark(select.format(t=f"_lk_{name}"))).createOrReplaceTempView(name)
+
+    def _hosts(self) -> None:
+        files = self.paths.files(self.paths.dataset("hosts"))
+        if files:
+            seen = self.spark.read.parquet(*[self.paths.uri_of(f) for f in files])
+        else:
+            seen = self.spark.createDataFrame([], "host_key STRING, identifier STRING, first_seen BIGINT, last_seen BIGINT")
+        seen.createOrReplaceTempView("_lk_hosts_seen")
+        self.spark.sql(
+            "SELECT xxhash64(host_key) AS host_id, host_key, identifier, min(first_seen) AS first_seen, "
+            "max(last_seen) AS last_seen FROM _lk_hosts_seen GROUP BY host_key, identifier"
+        ).localCheckpoint().createOrReplaceTempView("host_names")
+        self.spark.sql(
+            "SELECT host_id, first(host_key) AS host_key, min(first_seen) AS first_seen, "
+            "max(last_seen) AS last_seen FROM host_names GROUP BY host_id"
+        ).createOrReplaceTempView("hosts")
+
+    # -- questions ---------------------------------------------------------------------------
+    def state(self, query: str, at: Time = None, hosts: Sequence[str] | None = None) -> Result:
+        info = resolve_query(self.catalog, query)
+        if info.is_event:
+            raise QueryError(f"{info.name} is an event query: it has no state; use sql() to read its events")
+        ids = self.host_ids(hosts) if hosts else None
+        self._ensure([info])
+        return self._run(f"SELECT * FROM {relations.state_as_of(info, parse_time(at), ids)}", order=True)
+
+    def sql(self, sql: str, at: Time = None) -> Result:
+        plain = rewrite(sql, parse_time(at), self.catalog)
+        self._ensure(self._referenced(plain))
+        return self._run(plain)
+
+    def hosts(self) -> Result:
+        return self._run(
+            "SELECT max_by(identifier, last_seen) AS host, first(host_key) AS host_key, "
+            "min(first_seen) AS first_seen, max(last_seen) AS last_seen FROM host_names "
+            "GROUP BY host_id ORDER BY host", spark_sql=True)
+
+    def queries(self) -> Result:
+        rows = [(i.name, i.kind, i.os_table) for i in sorted(self.catalog.queries.values(), key=lambda i: i.name)]
+        return Result(["query", "kind", "osquery_table"], rows)
+
+    def host_ids(self, names: Sequence[str]) -> list[int]:
+        rows = self.spark.sql("SELECT DISTINCT host_id, host_key, identifier FROM host_names").collect()
+        ids: list[int] = []
+        for name in names:
+            found = [h for h, key, ident in rows if name.lower() == key or name == ident]
+            if not found:
+                raise UnknownHost(name, {r[1] for r in rows} | {r[2] for r in rows if r[2]})
+            ids.extend(found)
+        return sorted(set(ids))
+
+    # -- bounded execution -------------------------------------------------------------------
+    def _run(self, duck_sql: str, order: bool = False, spark_sql: bool = False) -> Result:
+        sql = duck_sql if spark_sql else tree_to_spark(prune_closed(sqlglot.parse_one(duck_sql, read="duckdb")))
+        sc = self.spark.sparkContext
+        group = f"hindsight-{uuid.uuid4().hex}"
+        sc.setJobGroup(group, "hindsight query", interruptOnCancel=True)
+        timer = threading.Timer(self.settings.query_timeout_s, sc.cancelJobGroup, [group])
+        start = time.perf_counter()
+        timer.start()
+        try:
+            df = self.spark.sql(sql)
+            if order:
+                df = df.orderBy(*[df[c] for c in df.columns])
+            rows = df.limit(self.settings.max_rows + 1).collect()
+            columns = list(df.columns)
+        except Exception as exc:  # Spark raises its own exception tree (py4j, AnalysisException)
+            if not timer.is_alive() and time.perf_counter() - start >= self.settings.query_timeout_s:
+                raise QueryTimeout(f"query stopped after {self.settings.query_timeout_s:g} s") from None
+            raise QueryError(f"on the spark engine: {str(exc).splitlines()[0][:500]}") from None
+        finally:
+            timer.cancel()
+            sc.setLocalProperty("spark.jobGroup.id", None)
+        truncated = len(rows) > self.settings.max_rows
+        out = [tuple(_plain(v) for v in r) for r in rows[: self.settings.max_rows]]
+        return Result(columns, out, truncated, (time.perf_counter() - start) * 1000)
+
+
+def _plain(value: Any) -> Any:
+    """Spark's DECIMAL(20,0) (unsigned BIGINT) as the int DuckDB gives."""
+    if isinstance(value, Decimal) and value == value.to_integral_value():
+        return int(value)
+    return value

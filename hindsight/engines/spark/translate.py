@@ -1,0 +1,76 @@
+"""DuckDB SQL (as Hindsight writes it, once) -> Spark SQL, with sqlglot.
+
+sqlglot does the dialect work; this module adds what a plain transpile cannot:
+- `ASOF LEFT JOIN t ON t.k = x.k AND x.time >= t.start` (DuckDB) becomes a range join on
+  [start, next start) computed with LEAD, the same rows for distinct starts;
+- types Spark lacks (unsigned integers) map to the next wider type;
+- features Spark cannot run are refused with `Unsupported`, naming the feature.
+"""
+
+from __future__ import annotations
+
+import sqlglot
+from sqlglot import exp
+
+from hindsight.engines.spark.errors import Unsupported
+
+_WIDER = {
+    exp.DataType.Type.UBIGINT: "DECIMAL(20, 0)",
+    exp.DataType.Type.UINT: "BIGINT",
+    exp.DataType.Type.USMALLINT: "INT",
+    exp.DataType.Type.UTINYINT: "SMALLINT",
+    exp.DataType.Type.INT128: "DECIMAL(38, 0)",
+}
+
+
+def to_spark(sql: str) -> str:
+    """One DuckDB statement as Spark SQL."""
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    return tree_to_spark(tree)
+
+
+def tree_to_spark(tree: exp.Expr) -> str:
+    tree = tree.transform(_widen_types)
+    for join in list(tree.find_all(exp.Join)):
+        if str(join.args.get("method") or "").upper() == "ASOF":
+            _asof_to_range(join)
+    for table in tree.find_all(exp.Table):
+        if isinstance(table.this, exp.GenerateSeries):
+            raise Unsupported("the table function generate_series()/range()")
+    return tree.sql(dialect="spark")
+
+
+def _widen_types(node: exp.Expr) -> exp.Expr:
+    if isinstance(node, exp.DataType) and node.this in _WIDER:
+        return exp.DataType.build(_WIDER[node.this], dialect="spark")
+    return node
+
+
+def _asof_to_range(join: exp.Join) -> None:
+    table = join.this
+    on = join.args.get("on")
+    alias = table.alias_or_name if isinstance(table, exp.Table) else ""
+    conds = list(on.flatten()) if isinstance(on, exp.And) else [on]
+    eqs = [c for c in conds if isinstance(c, exp.EQ)]
+    ranges = [c for c in conds if isinstance(c, exp.GTE) and _side(c.expression, alias)]
+    if not isinstance(table, exp.Table) or len(ranges) != 1 or len(eqs) + 1 != len(conds):
+        raise Unsupported("ASOF JOIN", hint="only `ON t.k = x.k AND x.time >= t.start` is translated")
+    start = ranges[0].expression.name
+    keys = [c.this if _side(c.this, alias) else c.expression for c in eqs]
+    partition = ", ".join(k.name for k in keys)
+    ties = ", identifier" if table.name == "host_names" else ""  # a stable pick among ties
+    sub = sqlglot.parse_one(
+        f"SELECT *, LEAD({start}) OVER (PARTITION BY {partition} ORDER BY {start}{ties}) "
+        f"AS _asof_next FROM {table.name}",
+        read="duckdb",
+    )
+    probe = ranges[0].this.copy()
+    nxt = exp.column("_asof_next", table=alias)
+    bound = exp.or_(exp.Is(this=nxt, expression=exp.Null()), exp.LT(this=probe, expression=nxt.copy()))
+    join.set("on", exp.and_(on, bound))
+    join.set("method", None)
+    join.set("this", exp.Subquery(this=sub, alias=exp.TableAlias(this=exp.to_identifier(alias))))
+
+
+def _side(node: exp.Expr, alias: str) -> bool:
+    return isinstance(node, exp.Column) and node.table == alias

@@ -1,0 +1,161 @@
+"""From raw observations to the interval builder's inputs, and back to the lake's tables.
+
+Written once as DuckDB SQL (close to ANSI) and translated per engine with sqlglot, like
+`hindsight.intervals.build_sql`, whose statements do the interval building itself. The
+statements here reproduce, set-based, what the embedded ingest does per line in Python:
+
+1. `dedupe`: a line seen more than once (a retried request, a compacted file, a TLS body sent
+   again) counts once: per (host, unixTime, line key) only the rows of its first copy stay.
+2. `executions`: lines of one execution (same time, epoch, counter, snapshot or not) merge, and
+   executions are numbered in `group_executions` order; each is classified as `classify` does:
+   a snapshot, or a counter 0 or a new epoch without removed rows, is a full result set.
+3. `changes`: the rows of each execution, op +1 / -1, for `build_intervals`.
+4. `merge`: previous intervals (minus the replayed streams, with the instances the batch closed
+   given their end) + the batch's new intervals.
+
+Relations: observations `obs(query, host_key, unix_time, epoch, counter, shape, op, rh, row)`,
+positions `pos(query, host_key, last_time, last_epoch, last_ckey, last_snapshot)` of the streams
+being extended (their previous execution), intervals `prev_iv(query, host_key, _from, _to, _n,
+_rh, _row)`; `obs` also carries `query`. A stream is (query, host_key): the builder's query_id
+and host_id. Every query of a build goes through the same statements at once.
+"""
+
+from __future__ import annotations
+
+import re
+
+from hindsight.lake.layout import OPEN_END
+from hindsight.store.catalog import QueryInfo
+from hindsight.store.layout import quote
+
+_EXEC_KEY = "unix_time, epoch, COALESCE(counter, -1), shape IN ('snapshot', 'snapshot_event')"
+_COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def dedupe(raw: str) -> str:
+    return f"""
+SELECT query, host_key, unix_time, epoch, counter, shape, op, rh, "row" FROM (
+  SELECT *, RANK() OVER (PARTITION BY query, host_key, unix_time, line_key ORDER BY batch, line) AS _copy
+  FROM {raw}
+) d WHERE _copy = 1"""
+
+
+def executions(obs: str, pos: str) -> str:
+    """One row per execution: host_id, seq, time, full_set and its key (for positions)."""
+    return f"""
+WITH ex AS (
+  SELECT query, host_key, unix_time AS time, epoch, COALESCE(counter, -1) AS ckey,
+    MAX(counter) AS counter, shape IN ('snapshot', 'snapshot_event') AS snapshot,
+    SUM(CASE WHEN op < 0 THEN 1 ELSE 0 END) AS removed
+  FROM {obs} GROUP BY query, host_key, unix_time, epoch, COALESCE(counter, -1),
+    shape IN ('snapshot', 'snapshot_event')
+),
+ordered AS (
+  SELECT ex.*,
+    ROW_NUMBER() OVER (PARTITION BY ex.query, ex.host_key ORDER BY time, epoch, ckey, snapshot) AS seq,
+    COALESCE(LAG(ex.epoch) OVER (PARTITION BY ex.query, ex.host_key ORDER BY time, epoch, ckey, snapshot),
+      p.last_epoch) AS prev_epoch
+  FROM ex LEFT JOIN {pos} p ON p.query = ex.query AND p.host_key = ex.host_key
+)
+SELECT host_key AS host_id, query AS query_id, CAST(seq AS BIGINT) AS seq, time, epoch, ckey, snapshot,
+  COALESCE(snapshot OR ((counter IS NOT NULL AND counter = 0)
+    OR (prev_epoch IS NOT NULL AND epoch <> prev_epoch)) AND removed = 0, FALSE) AS full_set
+FROM ordered"""
+
+
+def changes(obs: str, execs: str) -> str:
+    return f"""
+SELECT x.host_id, x.query_id, x.seq, CAST(o.op AS TINYINT) AS op, o.rh, o."row" AS payload
+FROM {obs} o JOIN {execs} x ON x.query_id = o.query AND x.host_id = o.host_key AND x.time = o.unix_time
+  AND x.epoch = o.epoch AND x.ckey = COALESCE(o.counter, -1)
+  AND x.snapshot = (o.shape IN ('snapshot', 'snapshot_event'))
+WHERE o.op <> 0"""
+
+
+def first_new(obs: str) -> str:
+    """The first execution key of each host in new observations."""
+    return f"""
+SELECT query, host_key, time, epoch, ckey, snapshot FROM (
+  SELECT query, host_key, unix_time AS time, epoch, COALESCE(counter, -1) AS ckey,
+    shape IN ('snapshot', 'snapshot_event') AS snapshot,
+    ROW_NUMBER() OVER (PARTITION BY query, host_key ORDER BY {_EXEC_KEY}) AS r
+  FROM {obs}
+) f WHERE r = 1"""
+
+
+def replayed(first: str, pos: str) -> str:
+    """Hosts whose new executions do not all come after their position: rebuilt from all their
+    raw lines (late backlogs, files out of order, repeated lines), as the embedded store does."""
+    return f"""
+SELECT f.query, f.host_key FROM {first} f JOIN {pos} p ON p.query = f.query AND p.host_key = f.host_key
+WHERE NOT (f.time > p.last_time OR (f.time = p.last_time AND (f.epoch > p.last_epoch
+  OR (f.epoch = p.last_epoch AND (f.ckey > p.last_ckey
+  OR (f.ckey = p.last_ckey AND f.snapshot AND NOT p.last_snapshot))))))"""
+
+
+def positions(execs: str) -> str:
+    """Each stream's last execution."""
+    return f"""
+SELECT query_id AS query, host_id AS host_key, time AS last_time, epoch AS last_epoch, ckey AS last_ckey,
+  snapshot AS last_snapshot FROM (
+  SELECT *, ROW_NUMBER() OVER (PARTITION BY query_id, host_id ORDER BY seq DESC) AS r FROM {execs}
+) l WHERE r = 1"""
+
+
+def merge(prev_iv: str, replay: str, closed: str, new_closed: str, new_open: str) -> str:
+    return f"""
+SELECT p.query, p.host_key, p._from, COALESCE(c._to, p._to) AS _to, p._n, p._rh, p._row
+FROM {prev_iv} p LEFT JOIN {closed} c ON p._to = {OPEN_END} AND c.query_id = p.query
+  AND c.host_id = p.host_key AND c.rh = p._rh AND c._from = p._from AND c._n = p._n
+WHERE NOT EXISTS (SELECT 1 FROM {replay} r WHERE r.query = p.query AND r.host_key = p.host_key)
+  AND (c._to IS NULL OR c._to > p._from)
+UNION ALL SELECT query_id, host_id, _from, _to, _n, rh, payload FROM {new_closed}
+UNION ALL SELECT query_id, host_id, _from, CAST({OPEN_END} AS BIGINT), _n, rh, payload FROM {new_open}"""
+
+
+def typed_columns(info: QueryInfo, source: str = "_row", key: str | None = None) -> str:
+    """The query's typed columns from a row's canonical JSON (as the embedded store types them);
+    the text column `key` is read from `_key` (its copy in the files, for row-group pruning)."""
+    exprs = []
+    for name, typ in info.columns.items():
+        if name == key and typ == "VARCHAR":
+            value = "_key"
+        elif not _COLUMN.match(name):
+            value = "CAST(NULL AS VARCHAR)"  # not addressable by a JSON path on every engine
+        else:
+            value = f"json_extract_string({source}, '$.{name}')"
+        if typ != "VARCHAR":
+            value = f"TRY_CAST(NULLIF({value}, '') AS {typ})"
+        exprs.append(f"{value} AS {quote(name)}")
+    return ", ".join(exprs)
+
+
+def events(obs: str, timed: list[str]) -> str:
+    """Event rows: added rows of every line, at the event's own `time` for the queries in
+    `timed` (those with a time column), else at the line's unixTime."""
+    own = "COALESCE(TRY_CAST(NULLIF(json_extract_string(\"row\", '$.time'), '') AS BIGINT), unix_time)"
+    time = f"CASE WHEN query IN ({_in(timed)}) THEN {own} ELSE unix_time END" if timed else "unix_time"
+    return (
+        f"SELECT query, host_key, unix_time AS _unix, {time} AS _time, \"row\" AS _row "
+        f"FROM {obs} WHERE op > 0"
+    )
+
+
+def lookup_key(keys: dict[str, str], source: str = "_row") -> str:
+    """`_key`: per query (name -> column) the text of the column investigations look up, the
+    sort key of the interval files (NULL for queries without one)."""
+    if not keys:
+        return "CAST(NULL AS VARCHAR)"
+    whens = " ".join(
+        f"WHEN '{_literal(q)}' THEN json_extract_string({source}, '$.{c}')"
+        for q, c in sorted(keys.items()) if _COLUMN.match(c)
+    )
+    return f"CASE query {whens} END" if whens else "CAST(NULL AS VARCHAR)"
+
+
+def _in(names: list[str]) -> str:
+    return ", ".join(f"'{_literal(n)}'" for n in sorted(names))
+
+
+def _literal(text: str) -> str:
+    return text.replace("'", "''")

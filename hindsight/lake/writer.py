@@ -1,0 +1,224 @@
+"""LakeWriter: accepted osquery lines -> raw observation files in the lake, published atomically.
+
+One writer per process, no coordination between writers: each flush writes new files with unique
+names, one per (query, day) with rows, plus one hosts file and one rejects file per day. A batch
+is durable once `flush()` returns; a writer that dies before leaves no visible file, and a client
+that re-sends the batch causes no double count: the build drops repeated lines (same host, time
+and line key), so an at-least-once delivery is exactly-once in the intervals.
+
+The ingest server calls `write(lines)` per request (append + flush, then acknowledge); file
+ingest calls `append` per batch and `flush` every `max_rows` rows and at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import xxhash
+
+from hindsight.lake.layout import (
+    HOSTS_SCHEMA,
+    RAW_SCHEMA,
+    REJECTS_SCHEMA,
+    LakePaths,
+    day_of,
+    encode_name,
+    publish_table,
+    unique_name,
+)
+from hindsight.osquery.lines import ResultLine, Row, StatusLine
+from hindsight.osquery.reader import Line
+
+_I64 = 1 << 63
+
+
+@dataclass
+class WriteSummary:
+    """What a writer accepted and published."""
+
+    lines: int = 0
+    rows: int = 0
+    rejected: int = 0
+    statuses: int = 0
+    files: list[str] = field(default_factory=list)
+    rejections: list[tuple[str, str]] = field(default_factory=list)  # capped
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "lines": self.lines,
+            "rows": self.rows,
+            "lines_rejected": self.rejected,
+            "status_lines": self.statuses,
+            "files_published": len(self.files),
+        }
+
+
+def _signed(h: int) -> int:
+    """A 64-bit unsigned hash as the signed BIGINT every Parquet engine reads."""
+    return h - (1 << 64) if h >= _I64 else h
+
+
+@dataclass
+class _Columns:
+    values: dict[str, list[object]] = field(
+        default_factory=lambda: {f.name: [] for f in RAW_SCHEMA if f.name != "batch"}
+    )
+
+    def add(self, line: ResultLine, key: int, number: int, op: int, row: Row | None) -> None:
+        v = self.values
+        v["host_key"].append(line.host_key)
+        v["identifier"].append(line.identifier)
+        v["unix_time"].append(line.unix_time)
+        v["epoch"].append(line.epoch)
+        v["counter"].append(line.counter)
+        v["shape"].append(str(line.shape))
+        v["line_key"].append(key)
+        v["line"].append(number)
+        v["op"].append(op)
+        v["rh"].append(None if row is None else _signed(row.hash))
+        v["row"].append(None if row is None else row.canon.decode())
+
+    def __len__(self) -> int:
+        return len(self.values["op"])
+
+    def table(self, batch: str) -> pa.Table:
+        cols = {k: pa.array(v, RAW_SCHEMA.field(k).type) for k, v in self.values.items()}
+        cols["batch"] = pa.array([batch] * len(self), pa.string())
+        table = pa.table({f.name: cols[f.name] for f in RAW_SCHEMA}, schema=RAW_SCHEMA)
+        return table.sort_by([("host_key", "ascending"), ("unix_time", "ascending"), ("line", "ascending")])
+
+
+class LakeWriter:
+    """Buffers accepted lines and publishes them as raw observation files."""
+
+    MAX_REJECTIONS_KEPT = 1000
+
+    def __init__(self, lake: str | LakePaths, writer_id: str | None = None, max_rows: int = 1_000_000) -> None:
+        self.paths = lake if isinstance(lake, LakePaths) else LakePaths.open(lake, create=True)
+        self.writer_id = writer_id or f"{os.uname().nodename[:16]}-{os.getpid()}-{secrets.token_hex(3)}"
+        self.max_rows = max_rows
+        self.summary = WriteSummary()
+        self._number = 0
+        self._previous: tuple[str, str, int] | None = None
+        self._repeat = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        self._raw: dict[tuple[str, str], _Columns] = defaultdict(_Columns)
+        self._hosts: dict[tuple[str, str, str], list[int]] = {}
+        self._rejects: list[tuple[str, int, str, bytes]] = []
+
+    @property
+    def buffered_rows(self) -> int:
+        return sum(len(c) for c in self._raw.values())
+
+    # -- accepting ---------------------------------------------------------------------------
+    def append(self, lines: Iterable[Line]) -> None:
+        """Buffer lines (unreadable ones go to rejects); flushes past `max_rows` rows."""
+        for line in lines:
+            self.summary.lines += 1
+            p = line.parsed
+            if p is None:
+                self._reject(line)
+            elif isinstance(p, StatusLine):
+                self.summary.statuses += 1
+                if p.unix_time is not None:
+                    self._seen(p.host_key or "unknown", p.identifier, p.unix_time)
+            else:
+                self._result(p)
+        if self.buffered_rows >= self.max_rows:
+            self.flush()
+
+    def write(self, lines: Iterable[Line]) -> WriteSummary:
+        """Append and publish one batch (a server request): durable when this returns."""
+        before = len(self.summary.files)
+        self.append(lines)
+        self.flush()
+        return WriteSummary(files=self.summary.files[before:])
+
+    def _reject(self, line: Line) -> None:
+        self.summary.rejected += 1
+        reason = line.error or "unreadable"
+        if len(self.summary.rejections) < self.MAX_REJECTIONS_KEPT:
+            self.summary.rejections.append((line.where, reason))
+        self._rejects.append((line.origin, line.number, reason, line.raw))
+
+    def _result(self, p: ResultLine) -> None:
+        self._number += 1
+        key = self._line_key(p)
+        cols = self._raw[(p.name, day_of(p.unix_time))]
+        rows = [(1, r) for r in p.added] + [(-1, r) for r in p.removed]
+        for op, row in rows:
+            cols.add(p, key, self._number, op, row)
+        if not rows:
+            cols.add(p, key, self._number, 0, None)
+        self.summary.rows += len(rows)
+        self._seen(p.host_key, p.identifier, p.unix_time)
+
+    def _line_key(self, p: ResultLine) -> int:
+        """The line's content hash; a line repeated right after itself (identical rows of one
+        execution in event format) counts its repeats, as the embedded store does."""
+        ident = (p.host_key, p.name, p.key)
+        self._repeat = self._repeat + 1 if ident == self._previous else 0
+        self._previous = ident
+        key = p.key
+        if self._repeat:
+            key = xxhash.xxh3_64_intdigest(key.to_bytes(8, "little") + self._repeat.to_bytes(4, "little"))
+        return _signed(key)
+
+    def _seen(self, host_key: str, identifier: str, t: int) -> None:
+        span = self._hosts.get((day_of(t), host_key, identifier))
+        if span is None:
+            self._hosts[(day_of(t), host_key, identifier)] = [t, t]
+        else:
+            span[0], span[1] = min(span[0], t), max(span[1], t)
+
+    # -- publishing --------------------------------------------------------------------------
+    def flush(self) -> list[str]:
+        """Publish everything buffered; returns the paths of the files written."""
+        written: list[str] = []
+        for (query, day), cols in sorted(self._raw.items()):
+            name = unique_name(self.writer_id)
+            path = f"{self.paths.raw(query, day)}/{name}"
+            publish_table(self.paths.fs, path, cols.table(name.removesuffix(".parquet")))
+            written.append(path)
+        written += self._flush_hosts()
+        written += self._flush_rejects()
+        self.summary.files += written
+        self._reset()
+        return written
+
+    def _flush_hosts(self) -> list[str]:
+        by_day: dict[str, list[tuple[str, str, int, int]]] = defaultdict(list)
+        for (day, host, ident), (lo, hi) in self._hosts.items():
+            by_day[day].append((host, ident, lo, hi))
+        out = []
+        for day, items in sorted(by_day.items()):
+            table = pa.table([pa.array(c) for c in zip(*sorted(items), strict=True)], schema=HOSTS_SCHEMA)
+            path = f"{self.paths.dataset('hosts', day)}/{unique_name(self.writer_id)}"
+            publish_table(self.paths.fs, path, table)
+            out.append(path)
+        return out
+
+    def _flush_rejects(self) -> list[str]:
+        if not self._rejects:
+            return []
+        now = int(time.time())
+        cols = list(zip(*self._rejects, strict=True))
+        table = pa.table(
+            [pa.array(cols[0]), pa.array(cols[1], pa.int64()), pa.array(cols[2]),
+             pa.array(cols[3], pa.binary()), pa.array([now] * len(self._rejects), pa.int64())],
+            schema=REJECTS_SCHEMA,
+        )
+        path = f"{self.paths.dataset('rejects', day_of(now))}/{unique_name(self.writer_id)}"
+        publish_table(self.paths.fs, path, table)
+        return [path]
+
+
+__all__ = ["LakeWriter", "WriteSummary", "encode_name"]

@@ -1,0 +1,116 @@
+"""The same simulated fleet answered by the embedded engine and by Spark over the lake: every
+question of this suite must get identical answers (rows compared as multisets, by column name)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from hindsight.api import Result
+from hindsight.engines.spark import Unsupported
+from hindsight.engines.spark.build import SparkBuilder
+from hindsight.lake.compact import compact_lake
+from tests.engines.conftest import Fleet
+
+HOUR = 3600
+
+
+def rows(result: Result) -> list[str]:
+    return sorted(json.dumps(sorted(d.items()), default=str) for d in result.dicts())
+
+
+def same(fleet: Fleet, method: str, *args: Any) -> int:
+    mine = getattr(fleet.spark, method)(*args)
+    reference = getattr(fleet.embedded, method)(*args)
+    assert not reference.truncated
+    got, want = rows(mine), rows(reference)
+    assert got == want, f"{method}{args}: spark-only {sorted(set(got) - set(want))[:3]}, embedded-only {sorted(set(want) - set(got))[:3]}"
+    return len(want)
+
+
+def manifest(fleet: Fleet) -> dict[str, Any]:
+    return json.loads((fleet.out / "manifest.json").read_text())  # type: ignore[no-any-return]
+
+
+def test_second_build_extends_and_replays(fleet: Fleet) -> None:
+    assert fleet.first.intervals > 0 and fleet.first.version == 1
+    assert fleet.second.version == 2
+    assert fleet.second.extended_streams > 0, "streams whose new lines all come later are extended"
+    assert fleet.second.replayed_streams > 0, "late backlogs and repeated files replay their streams"
+
+
+def test_every_interval_of_every_state_query(fleet: Fleet) -> None:
+    queries = [q["name"] for q in manifest(fleet)["queries"] if not q["event"]]
+    total = sum(same(fleet, "sql", f"SELECT * FROM {q} FOR SYSTEM_TIME ALL") for q in queries)
+    assert total > 500
+
+
+def test_state_at_many_instants(fleet: Fleet) -> None:
+    start = manifest(fleet)["start"]
+    instants = [start - 1, start, start + 7 * HOUR + 17, start + 26 * HOUR, start + 47 * HOUR, start + 60 * HOUR]
+    answered = 0
+    for query in ("users", "processes", "interface_addresses", "pack_hw_usb_devices"):
+        for at in instants:
+            answered += same(fleet, "state", query, at)
+    assert answered > 100
+
+
+def test_state_of_one_host(fleet: Fleet) -> None:
+    host = manifest(fleet)["hosts"][0]
+    key = host.get("host_uuid") or host.get("uuid")
+    assert same(fleet, "state", "logged_in_users", manifest(fleet)["start"] + 30 * HOUR, [key]) >= 0
+
+
+def test_event_time_join(fleet: Fleet) -> None:
+    sql = ("SELECT e.host, e.time, e.pid, e.path, u.username FROM process_events e "
+           "JOIN users FOR SYSTEM_TIME AS OF e.time u ON u.host_key = e.host_key AND u.uid = e.uid")
+    assert same(fleet, "sql", sql) > 100
+
+
+def test_between_and_literal_as_of(fleet: Fleet) -> None:
+    start = manifest(fleet)["start"]
+    same(fleet, "sql", f"SELECT host, address, valid_from, valid_to FROM interface_addresses "
+                       f"FOR SYSTEM_TIME BETWEEN {start + 10 * HOUR} AND {start + 20 * HOUR}")
+    same(fleet, "sql", f"SELECT host, count(*) AS n FROM processes FOR SYSTEM_TIME AS OF {start + 30 * HOUR} GROUP BY host")
+    same(fleet, "sql", "SELECT host, name FROM processes WHERE name LIKE 's%'", start + 40 * HOUR)
+
+
+def test_events(fleet: Fleet) -> None:
+    assert same(fleet, "sql", "SELECT * FROM process_events") > 100
+
+
+def test_what_spark_cannot_do_names_feature_and_engine(fleet: Fleet) -> None:
+    with pytest.raises(Unsupported, match=r"generate_series.*spark engine"):
+        fleet.spark.sql("SELECT * FROM range(3)")
+
+
+def test_compaction_keeps_answers_and_costs_no_rebuild(fleet: Fleet, spark: Any) -> None:
+    from click.testing import CliRunner
+
+    from hindsight.cli import main
+
+    lake = fleet.spark.paths.uri
+    got = CliRunner().invoke(main, ["lake", "compact", lake, "--min-files", "2"])
+    assert got.exit_code == 0 and "partitions compacted: 0" not in got.output, got.output
+    assert compact_lake(lake, min_files=2)["partitions_compacted"] == 0  # nothing left to merge
+    report = SparkBuilder(spark, lake).build()
+    assert report.queries == 0 and report.version == fleet.second.version
+    built = CliRunner().invoke(main, ["lake", "build", lake])
+    assert built.exit_code == 0 and "queries: 0" in built.output, built.output
+    test_every_interval_of_every_state_query(fleet)
+
+
+def test_command_line_on_spark(fleet: Fleet) -> None:
+    from click.testing import CliRunner
+
+    from hindsight.cli import main
+
+    at = str(manifest(fleet)["start"] + 30 * HOUR)
+    lake = fleet.spark.paths.uri
+    got = CliRunner().invoke(main, ["state", "users", "--at", at, "--engine", "spark", "--lake", lake, "--format", "json"])
+    assert got.exit_code == 0, got.output
+    assert sorted(json.dumps(sorted(d.items())) for d in json.loads(got.output)) == rows(fleet.embedded.state("users", at))
+    bad = CliRunner().invoke(main, ["sql", "SELECT * FROM range(2)", "--engine", "spark", "--lake", lake])
+    assert bad.exit_code == 2 and "not supported on the spark engine" in bad.output

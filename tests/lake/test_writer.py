@@ -1,0 +1,68 @@
+"""The lake writer: atomic, unique files; readable by another engine (DuckDB) as documented."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from hindsight.lake import LakeWriter
+from hindsight.lake.layout import LakeError, LakePaths, decode_name, encode_name, publish_table
+from hindsight.osquery.reader import read_lines
+
+LINES = b"""{"name":"pack/ir:users","hostIdentifier":"h1","unixTime":1718236800,"epoch":0,"counter":0,"numerics":false,"decorations":{"host_uuid":"U1"},"columns":{"uid":"0","username":"root"},"action":"snapshot"}
+{"name":"pack/ir:users","hostIdentifier":"h1","unixTime":1718323300,"epoch":0,"counter":1,"numerics":false,"decorations":{"host_uuid":"U1"},"diffResults":{"added":[{"uid":"1","username":"bin"}],"removed":[]}}
+{"name":"pack/ir:users","hostIdentifier":"h1","unixTime":1718323400,"epoch":0,"counter":0,"numerics":false,"decorations":{"host_uuid":"U1"},"snapshot":[]}
+not json
+"""
+
+
+def lines(tmp_path: Path) -> list:  # type: ignore[type-arg]
+    src = tmp_path / "in.log"
+    src.write_bytes(LINES)
+    return list(read_lines(src, 1 << 20))
+
+
+def test_writes_partitioned_files_duckdb_can_read(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    writer = LakeWriter(str(lake))
+    files = writer.write(lines(tmp_path)).files
+    assert writer.summary.rejected == 1 and writer.summary.lines == 4
+    raw = sorted(f for f in files if "/raw/" in f)
+    assert [f.split("/raw/")[1].rsplit("/", 1)[0] for f in raw] == [
+        "query=pack%2Fir%3Ausers/day=2024-06-13", "query=pack%2Fir%3Ausers/day=2024-06-14"]
+    got = duckdb.sql(
+        f"SELECT query, op, row FROM read_parquet('{lake}/raw/*/*/*.parquet', hive_partitioning=true) "
+        "ORDER BY unix_time, op").fetchall()
+    assert [(op, row) for _, op, row in got] == [
+        (1, '{"uid":"0","username":"root"}'), (1, '{"uid":"1","username":"bin"}'), (0, None)]
+    assert {decode_name(q) for q, _, _ in got} == {"pack/ir:users"}
+    assert len(list(lake.rglob("rejects/*/*.parquet"))) == 1
+    assert not list(lake.rglob("_tmp-*")), "no temporary file stays behind"
+
+
+def test_writers_never_collide(tmp_path: Path) -> None:
+    lake = str(tmp_path / "lake")
+    batch = lines(tmp_path)
+    names = [f for _ in range(5) for f in LakeWriter(lake, writer_id="same").write(batch).files]
+    assert len(names) == len(set(names)) == 5 * 5  # 2 raw, 2 hosts, 1 rejects per write
+
+
+def test_a_failed_write_leaves_nothing_visible(tmp_path: Path) -> None:
+    paths = LakePaths.open(str(tmp_path / "lake"), create=True)
+    with pytest.raises((TypeError, AttributeError)):  # the writer dies mid-file
+        publish_table(paths.fs, f"{paths.root}/raw/x.parquet", "not a table")  # type: ignore[arg-type]
+    assert list(Path(paths.root).rglob("*.parquet")) == [] and list(Path(paths.root).rglob("_tmp-*")) == []
+
+
+def test_names_round_trip_and_wrong_version_is_refused(tmp_path: Path) -> None:
+    for name in ("users", "pack/ir:users", "é=%x y"):
+        assert decode_name(encode_name(name)) == name and "/" not in encode_name(name)
+    lake = tmp_path / "lake"
+    LakePaths.open(str(lake), create=True)
+    (lake / "hindsight-lake.json").write_text('{"format": "hindsight-lake", "version": 99}')
+    with pytest.raises(LakeError, match="version 99"):
+        LakePaths.open(str(lake))
+    with pytest.raises(LakeError, match="no Hindsight lake"):
+        LakePaths.open(str(tmp_path / "nothing"))
