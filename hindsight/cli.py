@@ -148,7 +148,6 @@ def _listing(name: str, method: str, help: str) -> None:
     main.command(name)(command)
 
 
-_listing("hosts", "hosts", "Hosts recorded, with first and last seen.")
 _listing("queries", "queries", "Queries recorded, with their kind, hosts, first and last seen.")
 _listing("quality", "quality", "Data-quality signals: counter gaps, ambiguous resets.")
 _listing("rejects", "rejects", "Lines kept aside, with their reason.")
@@ -229,3 +228,10 @@ def demo(hosts: int, days: float, seed: int, workdir: Path) -> None:
     shutil.rmtree(workdir, ignore_errors=True)
     ok = run_demo(workdir, hosts, days, seed, out)
     sys.exit(0 if ok else 1)
+
+
+from hindsight.server.cli import hosts, serve, token  # noqa: E402 - commands of hindsight.server
+
+main.add_command(hosts)  # the store's hosts, with check-ins when served
+main.add_command(serve)
+main.add_command(token)

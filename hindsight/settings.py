@@ -44,6 +44,27 @@ class Settings:
         "re-sort an interval table once its unsorted tail exceeds this share of it",
     )
 
+    # -- hindsight serve (hindsight/server) --------------------------------------------------
+    serve_max_body_bytes: int = _setting(
+        32 * 1024 * 1024,
+        "HINDSIGHT_SERVE_MAX_BODY",
+        "largest osquery request body accepted by `hindsight serve`, in bytes (after gunzip)",
+    )
+    serve_max_backlog: int = _setting(
+        8 * 1024**3,
+        "HINDSIGHT_SERVE_MAX_BACKLOG",
+        "bytes acknowledged but not yet in the store past which `hindsight serve` refuses lines "
+        "(osqueryd keeps them and resends)",
+    )
+    serve_status_keep: int = _setting(
+        200_000, "HINDSIGHT_SERVE_STATUS_KEEP", "status log lines `hindsight serve` keeps (newest)"
+    )
+    serve_offline_after_s: float = _setting(
+        600.0,
+        "HINDSIGHT_SERVE_OFFLINE_AFTER",
+        "a host that has not checked in for this many seconds is shown offline",
+    )
+
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
         """Settings from the environment, then explicit overrides (None is ignored)."""

@@ -1,0 +1,61 @@
+"""What the endpoints share: settings, the server state, the config file, the journal, and the
+store process (which owns the store: ingester and queries)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from hindsight.api import Hindsight
+from hindsight.server import serve_dir
+from hindsight.server.config import ConfigFile
+from hindsight.server.journal import Journal
+from hindsight.server.state import State
+from hindsight.server.storeproc import StoreProcess, _store_settings
+from hindsight.settings import Settings
+
+log = logging.getLogger("hindsight.serve")
+
+
+@dataclass
+class Core:
+    settings: Settings
+    state: State
+    config: ConfigFile
+    journal: Journal
+    store: StoreProcess
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    @classmethod
+    def open(cls, settings: Settings, segment_age_s: float = 1.0) -> Core:
+        directory = serve_dir(settings.data)
+        directory.mkdir(parents=True, exist_ok=True)
+        # the store opens here first, so that an unusable or busy one stops the start-up
+        Hindsight(settings.data, **_store_settings(settings)).close()
+        config = ConfigFile(directory / "config.json")
+        state = State(directory / "state.sqlite")
+        journal = Journal(
+            directory / "journal",
+            segment_age_s=segment_age_s,
+            max_backlog_bytes=settings.serve_max_backlog,
+        )
+        return cls(settings, state, config, journal, StoreProcess(settings, journal.dir))
+
+    def start(self) -> None:
+        self.store.start()
+        threading.Thread(target=self._flush_loop, name="checkins", daemon=True).start()
+
+    def _flush_loop(self) -> None:
+        while not self._stop.wait(1.0):
+            try:
+                self.state.flush_checkins()
+            except Exception as exc:
+                log.error("check-ins not written: %s", exc)
+
+    def close(self) -> None:
+        """Stop taking lines, ingest every acknowledged one, close everything."""
+        self._stop.set()
+        self.journal.close()
+        self.store.close()
+        self.state.close()

@@ -1,0 +1,94 @@
+"""Behind the acknowledgement: a thread that moves closed journal segments into the store.
+
+Order of its steps, for crash safety: ingest segments (the store commits), then record their
+number in the journal's progress file, then delete them. A crash between the first two ingests
+those segments again after restart, which the store's dedupe of identical lines makes a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from hindsight.api import Hindsight
+from hindsight.errors import HindsightError
+from hindsight.server.journal import JournalReader
+
+log = logging.getLogger("hindsight.serve")
+
+
+@dataclass
+class IngestStats:
+    segments: int = 0
+    lines: int = 0
+    rows: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    last_error: str | None = None
+    last_ingest: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Ingester:
+    def __init__(
+        self,
+        hs: Hindsight,
+        journal: JournalReader,
+        store_lock: threading.Lock,
+        segments_per_ingest: int = 32,
+    ) -> None:
+        self.hs = hs
+        self.journal = journal
+        self.lock = store_lock
+        self.per_ingest = segments_per_ingest
+        self.stats = IngestStats()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ingester", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        delay = 0.2
+        while not self._stop.is_set():
+            try:
+                done = self.step()
+                delay = 0.2
+            except HindsightError as exc:  # the store is unusable for now: the journal keeps all
+                self.stats.last_error = str(exc)
+                log.error("ingest failed, will retry: %s", exc)
+                done = False
+                delay = min(delay * 2, 10.0)
+            # between two ingests, let segments gather (each ingest ends with a compaction check)
+            self._stop.wait(delay if not done else 0.5)
+
+    def step(self) -> bool:
+        """Ingest the oldest closed segments; False when there was nothing to do."""
+        segments = self.journal.closed_segments()[: self.per_ingest]
+        if not segments:
+            return False
+        with self.lock:
+            summary = self.hs.ingest([s.path for s in segments])
+        self.journal.mark_ingested(segments[-1].number)
+        st = self.stats
+        st.segments += len(segments)
+        st.lines += summary.lines
+        st.rows += summary.rows
+        st.rejected += summary.rejected
+        st.duplicates += summary.duplicates
+        st.last_error = None
+        st.last_ingest = time.time()
+        return True
+
+    def stop_and_drain(self) -> None:
+        """Stop the thread, then ingest every closed segment."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=600)
+        while self.step():
+            pass

@@ -1,0 +1,304 @@
+"""The durable journal between the logger endpoint and the store.
+
+Acknowledged lines are appended to numbered segment files (`000000000042.jsonl`, one osquery result
+line per line) and fsync'd before the request that carried them is answered. One writer thread
+does the writing: it takes every record waiting, writes them together and syncs once (group
+commit), so many concurrent requests cost one fsync.
+
+The segment being written is `N.jsonl.open`; it is closed (renamed `N.jsonl`) when it grows past
+`segment_bytes` or has been open `segment_age_s`. The ingester (another process, see
+`JournalReader`) reads closed segments only, and records the number of the last one it ingested
+in `ingested` (written atomically) before deleting them. After a crash:
+
+- an open segment may end with a partial line: it was never acknowledged, and is cut off before
+  the segment is closed;
+- segments after `ingested` are ingested again; the store drops lines it already holds, so a
+  segment ingested twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from hindsight.errors import HindsightError
+
+SUFFIX = ".jsonl"
+OPEN = ".open"
+PROGRESS = "ingested"
+Done = Callable[[BaseException | None], None]
+
+
+class JournalError(HindsightError):
+    """Lines could not be recorded durably (the client must keep and resend them)."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    number: int
+    path: Path
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Journal:
+    """Append-only, fsync'd segments of result lines; see the module docstring."""
+
+    def __init__(
+        self,
+        directory: Path,
+        segment_bytes: int = 8 << 20,
+        segment_age_s: float = 1.0,
+        max_backlog_bytes: int = 4 << 30,
+    ) -> None:
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.segment_bytes = segment_bytes
+        self.segment_age_s = segment_age_s
+        self.max_backlog_bytes = max_backlog_bytes
+        self._queue: queue.Queue[tuple[bytes, Done] | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._size = 0
+        self._opened = 0.0
+        self.appended_bytes = 0
+        self.appended_records = 0
+        self._backlog_at, self._backlog = 0.0, 0
+        self.reader = JournalReader(self.dir)
+        self._recover()
+        self._thread = threading.Thread(target=self._run, name="journal-writer", daemon=True)
+        self._thread.start()
+
+    # -- recovery ----------------------------------------------------------------------------
+    def _recover(self) -> None:
+        """Close the segment a crash left open (cut its torn tail), and number on from there."""
+        numbers = [self.reader.progress()]
+        for path in self.dir.glob("*" + SUFFIX + OPEN):
+            stem = path.name.removesuffix(SUFFIX + OPEN)
+            if not stem.isdigit():
+                continue
+            _cut_partial_tail(path)
+            if path.stat().st_size:
+                os.replace(path, self.dir / (stem + SUFFIX))
+            else:
+                path.unlink()
+            numbers.append(int(stem))
+        _fsync_dir(self.dir)
+        numbers += [s.number for s in self.reader.segments()]
+        self._current = max(numbers) + 1
+
+    # -- writing -----------------------------------------------------------------------------
+    async def append(self, record: bytes) -> None:
+        """Append RECORD (whole lines, each ending in a newline); returns once it is on disk."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+
+        def done(exc: BaseException | None) -> None:
+            loop.call_soon_threadsafe(_settle, future, exc)
+
+        self.submit(record, done)
+        await future
+
+    def submit(self, record: bytes, done: Done) -> None:
+        if not self._thread.is_alive():
+            raise JournalError("the journal writer has stopped")
+        now = time.monotonic()
+        if now - self._backlog_at > 1.0:
+            self._backlog_at, self._backlog = now, self.reader.backlog_bytes()
+        if self._backlog > self.max_backlog_bytes:
+            raise JournalError(
+                f"journal backlog over {self.max_backlog_bytes} bytes: ingest is behind"
+            )
+        self._queue.put((record, done))
+
+    def _run(self) -> None:
+        while True:
+            try:
+                item = self._queue.get(timeout=min(0.2, self.segment_age_s))
+            except queue.Empty:
+                self._maybe_roll()
+                continue
+            if item is None:
+                self._close_current()
+                return
+            batch = [item]
+            stop = False
+            while len(batch) < 4096:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                batch.append(more)
+            self._write(batch)
+            if stop:
+                self._close_current()
+                return
+            self._maybe_roll()
+
+    def _write(self, batch: list[tuple[bytes, Done]]) -> None:
+        error: BaseException | None = None
+        try:
+            with self._lock:
+                fd = self._open()
+                data = b"".join(record for record, _ in batch)
+                view = memoryview(data)
+                while view:
+                    n = os.write(fd, view)
+                    view = view[n:]
+                os.fdatasync(fd)
+                self._size += len(data)
+                self.appended_bytes += len(data)
+                self.appended_records += len(batch)
+                if self._size >= self.segment_bytes:
+                    self._close_current_locked()
+        except OSError as exc:
+            error = JournalError(f"cannot write the journal: {exc}")
+            self._abandon_current()
+        for _, done in batch:
+            done(error)
+
+    def _open(self) -> int:
+        if self._fd is None:
+            path = self.dir / f"{self._current:012d}{SUFFIX}{OPEN}"
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+            self._size = os.fstat(self._fd).st_size
+            self._opened = time.monotonic()
+            _fsync_dir(self.dir)
+        return self._fd
+
+    def _maybe_roll(self) -> None:
+        with self._lock:
+            if self._fd is None:
+                return
+            age = time.monotonic() - self._opened
+            if self._size >= self.segment_bytes or age >= self.segment_age_s:
+                self._close_current_locked()
+
+    def _close_current(self) -> None:
+        with self._lock:
+            self._close_current_locked()
+
+    def _close_current_locked(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+            name = f"{self._current:012d}{SUFFIX}"
+            os.replace(self.dir / (name + OPEN), self.dir / name)
+            _fsync_dir(self.dir)
+            self._current += 1
+
+    def _abandon_current(self) -> None:
+        """After a failed write: the segment may hold part of it; start a new one (the partial
+        lines were not acknowledged, a reader rejects a torn line with its reason)."""
+        with self._lock, contextlib.suppress(OSError):
+            self._close_current_locked()
+
+    def roll(self) -> None:
+        """Close the open segment now (so the ingester can take it)."""
+        self._close_current()
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+
+
+class JournalReader:
+    """The ingester's side of the journal: closed segments, progress, deletion."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def segments(self) -> list[Segment]:
+        """Closed segments on disk, oldest first (ingested ones too, until deleted)."""
+        out = []
+        for path in self.dir.glob("*" + SUFFIX):
+            if path.stem.isdigit():
+                out.append(Segment(int(path.stem), path))
+        return sorted(out, key=lambda s: s.number)
+
+    def progress(self) -> int:
+        """Number of the last segment the store holds (0 when none)."""
+        try:
+            return int((self.dir / PROGRESS).read_text(encoding="ascii").strip() or 0)
+        except FileNotFoundError:
+            return 0
+
+    def closed_segments(self) -> list[Segment]:
+        """Segments no longer written, not yet ingested, oldest first."""
+        progress = self.progress()
+        return [s for s in self.segments() if s.number > progress]
+
+    def backlog_bytes(self) -> int:
+        """Bytes acknowledged and not yet in the store (the open segment included)."""
+        total = 0
+        progress = self.progress()
+        for path in self.dir.glob("*" + SUFFIX + "*"):
+            stem = path.name.split(".")[0]
+            if stem.isdigit() and int(stem) > progress:
+                with contextlib.suppress(FileNotFoundError):
+                    total += path.stat().st_size
+        return total
+
+    def mark_ingested(self, number: int) -> None:
+        """Record durably that segments up to NUMBER are in the store, then delete them."""
+        tmp = self.dir / (PROGRESS + ".tmp")
+        with open(tmp, "w", encoding="ascii") as f:
+            f.write(str(number))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.dir / PROGRESS)
+        _fsync_dir(self.dir)
+        for seg in self.segments():
+            if seg.number <= number:
+                seg.path.unlink(missing_ok=True)
+
+
+def _settle(future: asyncio.Future[None], exc: BaseException | None) -> None:
+    if future.done():
+        return
+    if exc is None:
+        future.set_result(None)
+    else:
+        future.set_exception(exc)
+
+
+def _cut_partial_tail(path: Path) -> None:
+    """Cut a torn last line (written, never acknowledged) off the end of PATH."""
+    size = path.stat().st_size
+    if size == 0:
+        return
+    with open(path, "rb+") as f:
+        f.seek(max(0, size - 1))
+        if f.read(1) == b"\n":
+            return
+        pos = size
+        while pos > 0:
+            step = min(1 << 20, pos)
+            f.seek(pos - step)
+            chunk = f.read(step)
+            i = chunk.rfind(b"\n")
+            if i != -1:
+                f.truncate(pos - step + i + 1)
+                break
+            pos -= step
+        else:
+            f.truncate(0)
+        f.flush()
+        os.fsync(f.fileno())

@@ -1,0 +1,320 @@
+"""osquery's TLS remote API: enroll, config, logger, distributed read and write.
+
+osqueryd ignores HTTP status codes (FORMATS.md §3.2.1): what it does depends on the body only.
+`{}` is success (the logger deletes its buffered lines), a body with `error` is a failure (they
+are kept and resent), `node_invalid: true` makes it drop its node key and enroll again. Statuses
+are still meaningful (4xx for bad requests, 401 for an unknown node, 503 when lines cannot be
+recorded) for people and other clients.
+
+Trust: every line is attributed to the node its key was issued to. The logger rewrites each
+line's `decorations.host_uuid` to the enrolled host's uuid, whatever the body claims, so one node
+key cannot write for another host.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from typing import Any
+
+import orjson
+from anyio import to_thread
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from hindsight.server.body import (
+    RequestError,
+    check_keys,
+    error_body,
+    parse_object,
+    read_body,
+    want,
+)
+from hindsight.server.core import Core
+from hindsight.server.journal import JournalError
+from hindsight.server.state import Node
+
+log = logging.getLogger("hindsight.serve")
+
+ENROLL = "/osquery/enroll"
+CONFIG = "/osquery/config"
+LOGGER = "/osquery/log"
+DISTRIBUTED_READ = "/osquery/distributed/read"
+DISTRIBUTED_WRITE = "/osquery/distributed/write"
+
+OK = b"{}"
+ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+NODE_INVALID = orjson.dumps(
+    {"node_invalid": True, "error": "unknown node key: enroll again", "code": "node_invalid"}
+)
+
+
+def _json(body: bytes, status: int = 200) -> Response:
+    return Response(body, status, media_type="application/json")
+
+
+def _core(request: Request) -> Core:
+    core: Core = request.app.state.core
+    return core
+
+
+def _address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+async def _doc(request: Request) -> dict[str, Any]:
+    if request.method != "POST":
+        raise RequestError(405, "method_not_allowed", f"{request.method} not allowed: use POST")
+    raw = await read_body(request, _core(request).settings.serve_max_body_bytes)
+    return parse_object(raw)
+
+
+def _node(request: Request, doc: dict[str, Any]) -> Node | None:
+    """The enrolled node a request speaks for, from its body or its Authorization header."""
+    body_key = doc.get("node_key")
+    if body_key is not None and not isinstance(body_key, str):
+        raise RequestError(
+            400, "wrong_type", f"node_key: expected a string, got {type(body_key).__name__}"
+        )
+    header = request.headers.get("authorization", "")
+    header_key = header[8:].strip() if header[:8].lower() == "nodekey " else None
+    if body_key and header_key and body_key != header_key:
+        raise RequestError(
+            400, "node_key_mismatch", "node_key in the body and in the Authorization header differ"
+        )
+    key = body_key or header_key
+    if not key:
+        raise RequestError(400, "missing_field", "missing field 'node_key'")
+    return _core(request).state.node(key)
+
+
+def _guard(handler: Any) -> Any:
+    async def endpoint(request: Request) -> Response:
+        try:
+            response: Response = await handler(request)
+            return response
+        except RequestError as exc:
+            return _json(error_body(exc.code, exc.message), exc.status)
+
+    endpoint.__name__ = handler.__name__
+    return endpoint
+
+
+@_guard
+async def enroll(request: Request) -> Response:
+    doc = await _doc(request)
+    check_keys(
+        doc, ["enroll_secret", "host_identifier"], ["platform_type", "host_details", "node_key"]
+    )
+    secret = want(doc, "enroll_secret", str)
+    identifier = want(doc, "host_identifier", str)
+    details = doc.get("host_details", {})
+    if not isinstance(details, dict):
+        raise RequestError(400, "wrong_type", "host_details: expected an object")
+    platform = doc.get("platform_type")
+    if platform is not None and not isinstance(platform, str | int):
+        raise RequestError(400, "wrong_type", "platform_type: expected a string")
+    core = _core(request)
+    expected = core.config.get().enroll_secret
+    if not secrets.compare_digest(secret.strip().encode(), expected.encode()):
+        body = {"node_invalid": True, "error": "wrong enroll secret", "code": "bad_secret"}
+        return _json(orjson.dumps(body), 401)
+    system_info = details.get("system_info")
+    uuid = system_info.get("uuid") if isinstance(system_info, dict) else None
+    host_uuid = (uuid if isinstance(uuid, str) and uuid.strip() else identifier).strip().lower()
+    if not host_uuid:
+        raise RequestError(
+            400,
+            "missing_field",
+            "no host identity: host_identifier is empty and host_details.system_info.uuid missing",
+        )
+    node = core.state.enroll(
+        host_uuid,
+        identifier,
+        None if platform is None else str(platform),
+        details,
+        _address(request),
+    )
+    core.state.checkin(host_uuid, "enroll", _address(request))
+    return _json(orjson.dumps({"node_key": node.node_key, "node_invalid": False}))
+
+
+@_guard
+async def config(request: Request) -> Response:
+    doc = await _doc(request)
+    check_keys(doc, [], ["node_key"])
+    node = _node(request, doc)
+    if node is None:
+        return _json(NODE_INVALID, 401)
+    core = _core(request)
+    core.state.checkin(node.host_uuid, "config", _address(request))
+    return _json(core.config.get().osquery_bytes)
+
+
+@_guard
+async def logger(request: Request) -> Response:
+    doc = await _doc(request)
+    check_keys(doc, ["log_type", "data"], ["node_key"])
+    log_type = want(doc, "log_type", str)
+    data = want(doc, "data", list)
+    if log_type not in ("result", "status"):
+        raise RequestError(
+            400, "bad_value", f"log_type: expected 'result' or 'status', got {log_type!r}"
+        )
+    for i, item in enumerate(data):
+        if not isinstance(item, dict):
+            raise RequestError(
+                400,
+                "wrong_type",
+                f"data[{i}]: expected an object (one osquery line), got {type(item).__name__}",
+            )
+    node = _node(request, doc)
+    if node is None:
+        return _json(NODE_INVALID, 401)
+    core = _core(request)
+    core.state.checkin(node.host_uuid, "logger", _address(request))
+    if not data:
+        return _json(OK)
+    if log_type == "status":
+        keep = core.settings.serve_status_keep
+        await to_thread.run_sync(core.state.add_status, node.host_uuid, data, keep)
+        return _json(OK)
+    record = attribute(data, node.host_uuid)
+    try:
+        await core.journal.append(record)
+    except JournalError as exc:
+        log.error("lines not recorded (the host keeps them): %s", exc)
+        return _json(error_body("not_recorded", f"lines not recorded, resend later: {exc}"), 503)
+    return _json(OK)
+
+
+def attribute(lines: list[dict[str, Any]], host_uuid: str) -> bytes:
+    """The lines as journal records, each attributed to HOST_UUID (the enrolled node)."""
+    out = []
+    for line in lines:
+        decorations = line.get("decorations")
+        if isinstance(decorations, dict):
+            line["decorations"] = {**decorations, "host_uuid": host_uuid}
+        else:
+            line["decorations"] = {"host_uuid": host_uuid}
+        out.append(orjson.dumps(line))
+    out.append(b"")
+    return b"\n".join(out)
+
+
+@_guard
+async def distributed_read(request: Request) -> Response:
+    doc = await _doc(request)
+    check_keys(doc, [], ["node_key"])
+    node = _node(request, doc)
+    if node is None:
+        return _json(NODE_INVALID, 401)
+    core = _core(request)
+    core.state.checkin(node.host_uuid, "distributed", _address(request))
+    queries = await to_thread.run_sync(core.state.live_for, node.host_uuid)
+    return _json(orjson.dumps({"queries": queries, "node_invalid": False}))
+
+
+@_guard
+async def distributed_write(request: Request) -> Response:
+    doc = await _doc(request)
+    check_keys(doc, ["queries"], ["node_key", "statuses", "messages", "stats"])
+    queries = want(doc, "queries", dict)
+    statuses = doc.get("statuses", {})
+    messages = doc.get("messages", {})
+    for key, value in (
+        ("statuses", statuses),
+        ("messages", messages),
+        ("stats", doc.get("stats", {})),
+    ):
+        if not isinstance(value, dict):
+            raise RequestError(400, "wrong_type", f"{key}: expected an object")
+    for qid, rows in queries.items():
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise RequestError(
+                400, "wrong_type", f"queries.{qid}: expected an array of row objects"
+            )
+    node = _node(request, doc)
+    if node is None:
+        return _json(NODE_INVALID, 401)
+    core = _core(request)
+    core.state.checkin(node.host_uuid, "distributed", _address(request))
+    lines = []
+    now = int(time.time())
+    for qid, rows in queries.items():
+        status = statuses.get(qid, 0)
+        status = status if isinstance(status, int) and not isinstance(status, bool) else 1
+        message = messages.get(qid)
+        texts = [{str(k): "" if v is None else str(v) for k, v in r.items()} for r in rows]
+        asked = await to_thread.run_sync(
+            core.state.live_answer,
+            node.host_uuid,
+            qid,
+            texts,
+            status,
+            None if message is None else str(message),
+        )
+        if asked and status == 0:
+            lines.append(_live_line(qid, node, now, texts))
+    if lines:
+        try:
+            await core.journal.append(attribute(lines, node.host_uuid))
+        except JournalError as exc:
+            return _json(
+                error_body("not_recorded", f"results not recorded, resend later: {exc}"), 503
+            )
+    return _json(OK)
+
+
+def _live_line(qid: str, node: Node, now: int, rows: list[dict[str, str]]) -> dict[str, Any]:
+    """A live query's answer as a snapshot line, so the store keeps it as query `live_<id>`."""
+    return {
+        "name": f"live_{qid}",
+        "hostIdentifier": node.host_identifier,
+        "calendarTime": time.strftime("%a %b %d %H:%M:%S %Y UTC", time.gmtime(now)),
+        "unixTime": now,
+        "epoch": 0,
+        "counter": 0,
+        "numerics": False,
+        "snapshot": rows,
+        "action": "snapshot",
+    }
+
+
+ROUTES = [
+    Route(ENROLL, enroll, methods=ANY_METHOD),
+    Route(CONFIG, config, methods=ANY_METHOD),
+    Route(LOGGER, logger, methods=ANY_METHOD),
+    Route(DISTRIBUTED_READ, distributed_read, methods=ANY_METHOD),
+    Route(DISTRIBUTED_WRITE, distributed_write, methods=ANY_METHOD),
+]
+
+
+def osqueryd_flags(hostname: str, cert: str, secret_path: str) -> list[str]:
+    """The flags an osqueryd needs to talk to this server."""
+    return [
+        f"--tls_hostname={hostname}",
+        f"--tls_server_certs={cert}",
+        f"--enroll_secret_path={secret_path}",
+        f"--enroll_tls_endpoint={ENROLL}",
+        "--config_plugin=tls",
+        f"--config_tls_endpoint={CONFIG}",
+        "--config_refresh=300",
+        "--logger_plugin=tls",
+        f"--logger_tls_endpoint={LOGGER}",
+        "--logger_tls_compress=true",
+        "--disable_distributed=false",
+        "--distributed_plugin=tls",
+        f"--distributed_tls_read_endpoint={DISTRIBUTED_READ}",
+        f"--distributed_tls_write_endpoint={DISTRIBUTED_WRITE}",
+        "--host_identifier=uuid",
+        "--disable_events=false",
+        "--enable_file_events=true",
+        "--audit_allow_config=true",
+        "--audit_allow_process_events=true",
+        "--audit_allow_sockets=true",
+        "--audit_allow_user_events=true",
+        "--disable_audit=false",
+    ]

@@ -1,0 +1,355 @@
+"""The query API: JSON over HTTP, read-only, behind API tokens (`hindsight token create`).
+
+Every answer is `{"columns": [...], "rows": [[...]], "truncated": bool, "elapsed_ms": n}` or
+`{"error": "<message>", "code": "<code>"}`; each query is bounded by HINDSIGHT_QUERY_TIMEOUT and
+HINDSIGHT_MAX_ROWS. Routes are a table (`API_ROUTES`): investigations (who, timeline, diff,
+enrich) plug in with `register(ApiRoute(...))`, and appear in the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from anyio import to_thread
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from hindsight.api import Result
+from hindsight.errors import HindsightError, InputError, QueryError, QueryTimeout, StoreError
+from hindsight.server.body import RequestError, error_body, parse_object, read_body
+from hindsight.server.core import Core
+from hindsight.server.osquery_api import ANY_METHOD
+
+PREFIX = "/api/v1"
+Params = dict[str, Any]
+Handler = Callable[[Core, Params], Result]
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    description: str
+    required: bool = False
+    repeated: bool = False
+    kind: str = "string"  # OpenAPI type
+
+
+@dataclass(frozen=True)
+class ApiRoute:
+    """One read-only question: GET with query parameters (or POST with the same as JSON)."""
+
+    path: str  # below PREFIX
+    summary: str
+    handler: Handler
+    params: tuple[Param, ...] = ()
+    tags: tuple[str, ...] = field(default=("queries",))
+
+
+def _dumps(value: Any) -> bytes:
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS)
+
+
+def json_response(value: Any, status: int = 200) -> Response:
+    return Response(_dumps(value), status, media_type="application/json")
+
+
+def result_body(result: Result) -> dict[str, Any]:
+    return {
+        "columns": result.columns,
+        "rows": [list(r) for r in result.rows],
+        "truncated": result.truncated,
+        "elapsed_ms": round(result.elapsed_ms, 3),
+    }
+
+
+# -- handlers ----------------------------------------------------------------------------------
+def _state(core: Core, p: Params) -> Result:
+    result: Result = core.store.call("state", p["query"], p.get("at"), p.get("host") or None)
+    return result
+
+
+def _sql(core: Core, p: Params) -> Result:
+    result: Result = core.store.call("sql", p["sql"], p.get("at"))
+    return result
+
+
+def _listing(method: str) -> Handler:
+    def handler(core: Core, p: Params) -> Result:
+        result: Result = core.store.call(method)
+        return result
+
+    return handler
+
+
+def _hosts(core: Core, p: Params) -> Result:
+    from hindsight.server.hosts import hosts_with_checkins
+
+    return hosts_with_checkins(core)
+
+
+def _status(core: Core, p: Params) -> Result:
+    start = time.perf_counter()
+    limit = min(int(p.get("limit") or core.settings.max_rows), core.settings.max_rows)
+    sev = p.get("min_severity")
+    columns, rows = core.state.status_logs(
+        [h.lower() for h in p.get("host") or []] or None,
+        p.get("contains"),
+        int(sev) if sev not in (None, "") else None,
+        limit + 1,
+    )
+    elapsed = (time.perf_counter() - start) * 1000
+    return Result(columns, rows[:limit], len(rows) > limit, elapsed)
+
+
+AT = Param("at", "instant: ISO 8601 or unix seconds (default now)")
+HOST = Param("host", "host uuid or identifier (repeatable)", repeated=True)
+
+API_ROUTES: list[ApiRoute] = [
+    ApiRoute(
+        "/state",
+        "The result set of a query on each host as of an instant",
+        _state,
+        (Param("query", "query name (as scheduled)", required=True), AT, HOST),
+    ),
+    ApiRoute(
+        "/sql",
+        "Time-travel SQL (read-only SELECT; FOR SYSTEM_TIME AS OF/ALL/BETWEEN)",
+        _sql,
+        (Param("sql", "the statement", required=True), AT),
+    ),
+    ApiRoute(
+        "/hosts",
+        "Hosts: enrolled and recorded, online or offline, last seen",
+        _hosts,
+        tags=("hosts",),
+    ),
+    ApiRoute(
+        "/queries", "Queries recorded, with kind, hosts, first and last seen", _listing("queries")
+    ),
+    ApiRoute(
+        "/quality", "Data-quality signals: counter gaps, ambiguous resets", _listing("quality")
+    ),
+    ApiRoute("/rejects", "Lines kept aside, with their reason", _listing("rejects")),
+    ApiRoute(
+        "/status",
+        "osquery status logs (newest first, bounded)",
+        _status,
+        (
+            HOST,
+            Param("contains", "text the message contains"),
+            Param("min_severity", "0 info, 1 warning, 2 error", kind="integer"),
+            Param("limit", "most lines", kind="integer"),
+        ),
+        tags=("hosts",),
+    ),
+]
+
+
+def register(route: ApiRoute) -> None:
+    """Add a read-only question to the API (before the app is built)."""
+    API_ROUTES.append(route)
+
+
+# -- plumbing ----------------------------------------------------------------------------------
+def _token(request: Request) -> Any:
+    header = request.headers.get("authorization", "")
+    if header[:7].lower() != "bearer ":
+        raise RequestError(
+            401,
+            "unauthorized",
+            "missing API token: send 'Authorization: Bearer <token>' (hindsight token create)",
+        )
+    token = _core(request).state.token(header[7:].strip())
+    if token is None:
+        raise RequestError(401, "unauthorized", "unknown API token")
+    return token
+
+
+def _core(request: Request) -> Core:
+    core: Core = request.app.state.core
+    return core
+
+
+async def _params(request: Request, route: ApiRoute) -> Params:
+    if request.method == "GET":
+        q = request.query_params
+        given: Params = {
+            p.name: q.getlist(p.name) if p.repeated else q.get(p.name)
+            for p in route.params
+            if p.name in q
+        }
+        unknown = sorted(set(q) - {p.name for p in route.params})
+    elif request.method == "POST":
+        doc = parse_object(await read_body(request, 1 << 20))
+        given = dict(doc)
+        unknown = sorted(set(doc) - {p.name for p in route.params})
+        for p in route.params:
+            if p.repeated and isinstance(given.get(p.name), str):
+                given[p.name] = [given[p.name]]
+    else:
+        raise RequestError(
+            405, "method_not_allowed", f"{request.method} not allowed: use GET or POST"
+        )
+    if unknown:
+        raise RequestError(
+            400,
+            "unknown_parameter",
+            f"unknown parameter {unknown[0]!r} (expected {[p.name for p in route.params]})",
+        )
+    for p in route.params:
+        value = given.get(p.name)
+        if p.required and value in (None, "", []):
+            raise RequestError(400, "missing_parameter", f"missing parameter {p.name!r}")
+        if (
+            value is not None
+            and p.repeated
+            and not (isinstance(value, list) and all(isinstance(v, str) for v in value))
+        ):
+            raise RequestError(400, "wrong_type", f"{p.name}: expected an array of strings")
+        if value is not None and not p.repeated and not isinstance(value, str | int | float):
+            raise RequestError(400, "wrong_type", f"{p.name}: expected a {p.kind}")
+        if value is not None and p.kind == "integer" and not _is_int(value):
+            raise RequestError(400, "wrong_type", f"{p.name}: expected an integer, got {value!r}")
+    return given
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) or (
+        isinstance(value, str) and value.strip().lstrip("-").isdigit()
+    )
+
+
+def _endpoint(route: ApiRoute) -> Callable[[Request], Any]:
+    async def endpoint(request: Request) -> Response:
+        try:
+            _token(request)
+            params = await _params(request, route)
+            core = _core(request)
+            result = await to_thread.run_sync(route.handler, core, params)
+            return json_response(result_body(result))
+        except RequestError as exc:
+            return Response(
+                error_body(exc.code, exc.message), exc.status, media_type="application/json"
+            )
+        except HindsightError as exc:
+            status, code = _status_of(exc)
+            return Response(error_body(code, str(exc)), status, media_type="application/json")
+
+    return endpoint
+
+
+def _status_of(exc: HindsightError) -> tuple[int, str]:
+    if isinstance(exc, QueryTimeout):
+        return 408, "timeout"
+    if isinstance(exc, InputError | QueryError):
+        return 400, "bad_query"
+    if isinstance(exc, StoreError):
+        return 503, "store_unavailable"
+    return 500, "error"
+
+
+def openapi() -> dict[str, Any]:
+    result = {
+        "type": "object",
+        "properties": {
+            "columns": {"type": "array", "items": {"type": "string"}},
+            "rows": {"type": "array", "items": {"type": "array", "items": {}}},
+            "truncated": {"type": "boolean"},
+            "elapsed_ms": {"type": "number"},
+        },
+    }
+    error = {
+        "type": "object",
+        "properties": {"error": {"type": "string"}, "code": {"type": "string"}},
+        "required": ["error", "code"],
+    }
+    paths: dict[str, Any] = {}
+    for route in API_ROUTES:
+        responses = {
+            "200": {
+                "description": "rows",
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/Result"}}
+                },
+            },
+            "default": {
+                "description": "error",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            },
+        }
+        params = [
+            {
+                "name": p.name,
+                "in": "query",
+                "required": p.required,
+                "description": p.description,
+                "schema": {"type": "array", "items": {"type": "string"}}
+                if p.repeated
+                else {"type": p.kind},
+                **({"explode": True} if p.repeated else {}),
+            }
+            for p in route.params
+        ]
+        body = {
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            p.name: (
+                                {"type": "array", "items": {"type": "string"}}
+                                if p.repeated
+                                else {"type": p.kind}
+                            )
+                            for p in route.params
+                        },
+                    }
+                }
+            }
+        }
+        paths[PREFIX + route.path] = {
+            "get": {
+                "summary": route.summary,
+                "tags": list(route.tags),
+                "parameters": params,
+                "responses": responses,
+            },
+            "post": {
+                "summary": route.summary,
+                "tags": list(route.tags),
+                "requestBody": body,
+                "responses": responses,
+            },
+        }
+    from hindsight.server.live import openapi_paths
+
+    paths.update(openapi_paths(PREFIX))
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Hindsight query API",
+            "version": "1",
+            "description": "Read-only answers over the osquery history Hindsight records.",
+        },
+        "components": {
+            "schemas": {"Result": result, "Error": error},
+            "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"token": []}],
+        "paths": paths,
+    }
+
+
+async def openapi_endpoint(request: Request) -> Response:
+    return json_response(openapi())
+
+
+def routes() -> list[Route]:
+    out = [Route(PREFIX + r.path, _endpoint(r), methods=ANY_METHOD) for r in API_ROUTES]
+    out.append(Route(PREFIX + "/openapi.json", openapi_endpoint, methods=["GET"]))
+    return out

@@ -1,0 +1,162 @@
+"""The store in its own process: the ingester and the queries of the API run there.
+
+Ingest is Python-heavy and would hold the GIL of the process that answers osqueryd; in a process
+of its own it cannot slow an acknowledgement, and neither can a slow query. The server talks to
+it over a pipe: `call("sql", statement, at)` runs `Hindsight.sql` there and returns its Result.
+
+If the server dies (SIGKILL included) the pipe closes and the store process exits at once, as if
+it had crashed too: the journal and the store's dedupe make that safe (see journal.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from hindsight.errors import HindsightError, InputError, QueryError, QueryTimeout, StoreError
+from hindsight.settings import Settings
+
+log = logging.getLogger("hindsight.serve")
+
+#: methods of Hindsight that may not be called through the pipe (writes are the ingester's)
+_FORBIDDEN = {"ingest", "rebuild", "close", "open"}
+_KINDS: dict[str, type[HindsightError]] = {
+    "timeout": QueryTimeout,
+    "input": InputError,
+    "query": QueryError,
+    "store": StoreError,
+    "other": HindsightError,
+}
+
+
+def _kind(exc: BaseException) -> str:
+    if isinstance(exc, QueryTimeout):
+        return "timeout"
+    if isinstance(exc, InputError):
+        return "input"
+    if isinstance(exc, QueryError):
+        return "query"
+    if isinstance(exc, StoreError):
+        return "store"
+    return "other"
+
+
+class StoreProcess:
+    """The parent's handle on the store process."""
+
+    def __init__(self, settings: Settings, journal_dir: Path) -> None:
+        self.settings = settings
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._child_conn = child
+        self._proc = ctx.Process(
+            target=child_main, args=(settings, journal_dir, child), name="hindsight-store"
+        )
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+
+    def start(self) -> None:
+        self._proc.start()
+        self._child_conn.close()
+
+    def call(self, method: str, *args: Any, timeout_s: float | None = None) -> Any:
+        """Run METHOD in the store process; its errors are raised here."""
+        wait = timeout_s if timeout_s is not None else self.settings.query_timeout_s + 600
+        with self._lock:
+            rid = next(self._ids)
+            try:
+                self._conn.send((rid, method, args))
+                deadline = time.monotonic() + wait
+                while True:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not self._conn.poll(left):
+                        raise StoreError(f"the store did not answer {method} within {wait:g} s")
+                    got, status, value = self._conn.recv()
+                    if got == rid:  # an answer to an earlier call that timed out is dropped
+                        break
+            except (EOFError, OSError) as exc:
+                raise StoreError(f"the store process is not running ({exc})") from None
+        if status == "ok":
+            return value
+        kind, message = value
+        raise _KINDS.get(kind, HindsightError)(message)
+
+    def close(self, timeout_s: float = 600) -> None:
+        """Ingest everything acknowledged, close the store, end the process."""
+        if self._proc.is_alive():
+            try:
+                self.call("close", timeout_s=timeout_s)
+            except HindsightError as exc:
+                log.error("store process did not close cleanly: %s", exc)
+        self._proc.join(timeout=30)
+        if self._proc.is_alive():
+            self._proc.kill()
+        self._conn.close()
+
+
+def _open_store(settings: Settings, patience_s: float = 60.0) -> Any:
+    """Open the store, waiting while an earlier store process (of a killed server) lets go."""
+    from hindsight.api import Hindsight
+
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            return Hindsight(settings.data, **_store_settings(settings))
+        except StoreError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _store_settings(settings: Settings) -> dict[str, Any]:
+    from dataclasses import fields
+
+    return {f.name: getattr(settings, f.name) for f in fields(settings) if f.name != "data"}
+
+
+def child_main(settings: Settings, journal_dir: Path, conn: Connection) -> None:
+    """The store process: ingester thread, and the calls of the server one at a time."""
+    from hindsight.server.ingester import Ingester
+    from hindsight.server.journal import JournalReader
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s store: %(message)s")
+    parent = os.getppid()
+    hs = _open_store(settings)
+    lock = threading.Lock()
+    ingester = Ingester(hs, JournalReader(journal_dir), lock)
+    ingester.start()
+    while True:
+        try:
+            if not conn.poll(1.0):
+                if os.getppid() != parent:
+                    os._exit(0)
+                continue
+            rid, method, args = conn.recv()
+        except (EOFError, OSError):
+            os._exit(0)  # the server is gone: stop at once, as a crash would
+        if method == "close":
+            ingester.stop_and_drain()
+            hs.close()
+            conn.send((rid, "ok", None))
+            return
+        try:
+            if method == "stats":
+                value: Any = ingester.stats.as_dict()
+            elif method.startswith("_") or method in _FORBIDDEN or not hasattr(hs, method):
+                raise InputError(f"no such question: {method}")
+            else:
+                with lock:
+                    value = getattr(hs, method)(*args)
+        except HindsightError as exc:
+            conn.send((rid, "err", (_kind(exc), str(exc))))
+        except Exception as exc:
+            conn.send((rid, "err", ("other", f"{type(exc).__name__}: {exc}")))
+        else:
+            conn.send((rid, "ok", value))

@@ -1,0 +1,325 @@
+"""osquery's remote API against the real server (a subprocess on localhost, HTTPS): for each
+endpoint the bad-input list first (wrong method, bad JSON, missing keys, unknown node key, wrong
+types, unknown fields, bad gzip, gzip bombs, bodies too large), then its happy path; then trust
+(attribution, re-enrollment, retries) and the query API."""
+
+from __future__ import annotations
+
+import gzip
+import time
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from tests.server.serverproc import ServerProcess
+
+MAX_BODY = 200_000
+HOST_A = "0a0a0a0a-0000-4000-8000-00000000000a"
+HOST_B = "0b0b0b0b-0000-4000-8000-00000000000b"
+T0 = 1_718_236_800
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    root = tmp_path_factory.mktemp("serve")
+    env = {"HINDSIGHT_SERVE_MAX_BODY": str(MAX_BODY), "HINDSIGHT_SERVE_STATUS_KEEP": "50"}
+    srv = ServerProcess(root / "data", env=env).start()
+    yield srv
+    srv.kill()
+
+
+@pytest.fixture(scope="module")
+def http(server: ServerProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, verify=server.verify, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def token(server: ServerProcess) -> str:
+    from click.testing import CliRunner
+
+    from hindsight.cli import main
+
+    result = CliRunner().invoke(main, ["token", "create", "--data", str(server.data), "--live"])
+    assert result.exit_code == 0, result.output
+    return result.output.strip()
+
+
+def enroll(http: httpx.Client, secret: str, uuid: str, identifier: str = "web-1") -> str:
+    body = {"enroll_secret": secret, "host_identifier": identifier, "platform_type": "9",
+            "host_details": {"system_info": {"uuid": uuid.upper(), "hostname": identifier}}}
+    doc = http.post("/osquery/enroll", json=body).json()
+    key: str = doc["node_key"]
+    return key
+
+
+def line(uuid: str, name: str, t: int, row: dict[str, Any], action: str = "added",
+         identifier: str = "web-1", counter: int = 1) -> dict[str, Any]:
+    return {"name": name, "hostIdentifier": identifier, "calendarTime": "x", "unixTime": t,
+            "epoch": 0, "counter": counter, "numerics": False,
+            "decorations": {"host_uuid": uuid}, "columns": row, "action": action}
+
+
+def post(http: httpx.Client, path: str, body: Any, gz: bool = False, **headers: str) -> httpx.Response:
+    raw = body if isinstance(body, bytes) else orjson.dumps(body)
+    if gz:
+        raw = gzip.compress(raw)
+        headers["Content-Encoding"] = "gzip"
+    return http.post(path, content=raw, headers={"Content-Type": "application/json", **headers})
+
+
+def api(http: httpx.Client, token: str, path: str, **params: Any) -> dict[str, Any]:
+    r = http.get(f"/api/v1/{path}", params=params, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200, r.text
+    doc: dict[str, Any] = r.json()
+    return doc
+
+
+def wait_ingested(http: httpx.Client, token: str, timeout_s: float = 30) -> None:
+    """Until every acknowledged line is in the store."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        st = api(http, token, "server")["journal"]
+        if st["backlog_bytes"] == 0 and st["segments_waiting"] == 0:
+            return
+        time.sleep(0.2)
+    raise AssertionError("ingest did not catch up")
+
+
+def refused(r: httpx.Response, status: int, code: str, words: str = "") -> None:
+    """A refusal osqueryd would retry (a body with `error`), with a clear reason."""
+    assert r.status_code == status, r.text
+    doc = r.json()
+    assert doc["code"] == code and doc["error"], doc
+    assert words.lower() in doc["error"].lower(), doc
+
+
+# -- the bad-input list, per endpoint --------------------------------------------------------
+ENDPOINTS = ["/osquery/enroll", "/osquery/config", "/osquery/log", "/osquery/distributed/read",
+             "/osquery/distributed/write"]
+
+
+@pytest.mark.parametrize("path", ENDPOINTS)
+def test_bad_input_list(http: httpx.Client, server: ServerProcess, path: str) -> None:
+    refused(http.get(path), 405, "method_not_allowed", "POST")
+    refused(http.put(path, content=b"{}"), 405, "method_not_allowed")
+    refused(post(http, path, b"{not json"), 400, "bad_json", "invalid JSON")
+    refused(post(http, path, b""), 400, "bad_json", "empty")
+    refused(post(http, path, b"[1, 2]"), 400, "bad_json", "expected a JSON object")
+    refused(post(http, path, {"node_key": "k", "surprise": 1}), 400, "unknown_field", "surprise")
+    refused(post(http, path, b"\x1f\x8b\x08\x00garbage", **{"Content-Encoding": "gzip"}), 400, "bad_gzip")
+    refused(post(http, path, gzip.compress(b"{}")[:-6], **{"Content-Encoding": "gzip"}), 400, "bad_gzip", "truncated")
+    refused(post(http, path, b"{}", **{"Content-Encoding": "br"}), 415, "bad_encoding")
+    bomb = zlib.compressobj(9, zlib.DEFLATED, 31)
+    payload = bomb.compress(b"{" + b" " * (50 * MAX_BODY)) + bomb.flush()
+    assert len(payload) < MAX_BODY
+    refused(post(http, path, payload, **{"Content-Encoding": "gzip"}), 413, "too_large", "inflates")
+    refused(post(http, path, b'{"x":"' + b"a" * MAX_BODY + b'"}'), 413, "too_large")
+    if path == "/osquery/enroll":
+        refused(post(http, path, {"host_identifier": "h"}), 400, "missing_field", "enroll_secret")
+        refused(post(http, path, {"enroll_secret": 1, "host_identifier": "h"}), 400, "wrong_type", "enroll_secret")
+        r = post(http, path, {"enroll_secret": "wrong", "host_identifier": "h"})
+        assert r.json()["node_invalid"] is True and "secret" in r.json()["error"]
+        return
+    extra: dict[str, Any] = {}
+    if path.endswith("/log"):
+        extra = {"log_type": "result", "data": []}
+    elif path.endswith("/write"):
+        extra = {"queries": {}}
+    refused(post(http, path, {"node_key": 7, **extra}), 400, "wrong_type", "node_key")
+    r = post(http, path, {"node_key": "nobody", **extra})
+    assert r.status_code == 401 and r.json()["node_invalid"] is True, r.text
+    if path == "/osquery/log":
+        key = enroll(http, server.secret, HOST_B, "db-1")
+        refused(post(http, path, {"node_key": key, "data": []}), 400, "missing_field", "log_type")
+        refused(post(http, path, {"node_key": key, "log_type": "result", "data": {}}), 400, "wrong_type", "data")
+        refused(post(http, path, {"node_key": key, "log_type": "resultz", "data": []}), 400, "bad_value", "log_type")
+        refused(post(http, path, {"node_key": key, "log_type": "result", "data": ["x"]}), 400, "wrong_type", "data[0]")
+        refused(post(http, path, {"node_key": key, "log_type": "result", "data": []}, Authorization="NodeKey other"), 400, "node_key_mismatch")
+    if path == "/osquery/distributed/write":
+        key = enroll(http, server.secret, HOST_B, "db-1")
+        refused(post(http, path, {"node_key": key}), 400, "missing_field", "queries")
+        refused(post(http, path, {"node_key": key, "queries": {"q": "rows"}}), 400, "wrong_type", "queries.q")
+
+
+# -- happy paths -------------------------------------------------------------------------------
+def test_enroll_config_and_config_change(http: httpx.Client, server: ServerProcess) -> None:
+    key = enroll(http, server.secret, HOST_A)
+    config = post(http, "/osquery/config", {"node_key": key}).json()
+    assert config["node_invalid"] is False
+    schedule = config["schedule"]
+    for table in ["interface_addresses", "interface_details", "users", "groups", "user_groups",
+                  "logged_in_users", "mounts", "usb_devices", "block_devices", "system_info",
+                  "process_events", "file_events", "hardware_events", "socket_events", "user_events"]:
+        assert table in schedule and schedule[table]["interval"] > 0
+    assert schedule["system_info"].get("snapshot") is True
+    assert not schedule["interface_addresses"].get("snapshot")
+    # the Authorization header alone (osquery 5.23+) is enough
+    assert "schedule" in post(http, "/osquery/config", {}, Authorization=f"NodeKey {key}").json()
+    # an edit of the config file reaches hosts at their next refresh; an invalid one is ignored
+    path = server.data / "serve" / "config.json"
+    doc = orjson.loads(path.read_bytes())
+    doc["osquery"]["schedule"]["extra"] = {"query": "SELECT 1", "interval": 10}
+    path.write_bytes(orjson.dumps(doc))
+    deadline = time.monotonic() + 10
+    while "extra" not in post(http, "/osquery/config", {"node_key": key}).json()["schedule"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    good = path.read_bytes()
+    path.write_bytes(b"{broken")
+    time.sleep(1.2)
+    assert "extra" in post(http, "/osquery/config", {"node_key": key}).json()["schedule"]
+    path.write_bytes(good)
+
+
+def test_logger_attributes_to_the_enrolled_node(http: httpx.Client, server: ServerProcess, token: str) -> None:
+    key_a = enroll(http, server.secret, HOST_A, "web-1")
+    enroll(http, server.secret, HOST_B, "db-1")
+    # host A's key claims to write for host B (and with no decorations at all)
+    forged = line(HOST_B, "pack_trust", T0, {"address": "10.9.9.9"}, identifier="db-1")
+    bare = line(HOST_A, "pack_trust", T0, {"address": "10.1.1.1"})
+    del bare["decorations"]
+    r = post(http, "/osquery/log", {"node_key": key_a, "log_type": "result", "data": [forged, bare]}, gz=True)
+    assert r.status_code == 200 and r.json() == {}
+    wait_ingested(http, token)
+    rows = api(http, token, "sql", sql="SELECT host_key, address FROM pack_trust ORDER BY address")
+    assert rows["rows"] == [[HOST_A, "10.1.1.1"], [HOST_A, "10.9.9.9"]]
+
+
+def test_reenrolled_host_continues_its_history(http: httpx.Client, server: ServerProcess, token: str) -> None:
+    old = enroll(http, server.secret, HOST_A)
+    post(http, "/osquery/log", {"node_key": old, "log_type": "result",
+                                "data": [line(HOST_A, "pack_reenroll", T0, {"user": "alice"})]})
+    new = enroll(http, server.secret, HOST_A)  # e.g. osquery's database was wiped
+    assert new != old
+    assert post(http, "/osquery/config", {"node_key": old}).json()["node_invalid"] is True
+    post(http, "/osquery/log", {"node_key": new, "log_type": "result",
+                                "data": [line(HOST_A, "pack_reenroll", T0 + 60, {"user": "bob"}, counter=2)]})
+    wait_ingested(http, token)
+    rows = api(http, token, "state", query="pack_reenroll", at=T0 + 120)
+    users = sorted(r[rows["columns"].index("user")] for r in rows["rows"])
+    assert users == ["alice", "bob"]
+    assert {r[rows["columns"].index("host_key")] for r in rows["rows"]} == {HOST_A}
+
+
+def test_retries_change_nothing(http: httpx.Client, server: ServerProcess, token: str) -> None:
+    key = enroll(http, server.secret, HOST_B, "db-1")
+    body = {"node_key": key, "log_type": "result",
+            "data": [line(HOST_B, "pack_retry", T0 + i, {"n": str(i)}) for i in range(50)]}
+    for gz in (False, True, True):  # osquery resends after a lost answer, with or without gzip
+        assert post(http, "/osquery/log", body, gz=gz).json() == {}
+    wait_ingested(http, token)
+    count = api(http, token, "sql", sql="SELECT count(*) FROM pack_retry FOR SYSTEM_TIME ALL")
+    assert count["rows"] == [[50]]
+
+
+def test_status_logs_are_kept_bounded_and_searchable(http: httpx.Client, server: ServerProcess, token: str) -> None:
+    key = enroll(http, server.secret, HOST_B, "db-1")
+    statuses = [{"hostIdentifier": "db-1", "calendarTime": "x", "unixTime": T0 + i, "severity": i % 3,
+                 "filename": "tls.cpp", "line": 10, "message": f"event {i}", "version": "5.12.1"}
+                for i in range(80)]
+    r = post(http, "/osquery/log", {"node_key": key, "log_type": "status", "data": statuses}, gz=True)
+    assert r.json() == {}
+    everything = api(http, token, "status", host=HOST_B)
+    assert len(everything["rows"]) == 50  # HINDSIGHT_SERVE_STATUS_KEEP
+    found = api(http, token, "status", contains="EVENT 79", min_severity=1)
+    assert [r[found["columns"].index("message")] for r in found["rows"]] == ["event 79"]
+
+
+def test_distributed_read_and_write(http: httpx.Client, server: ServerProcess, token: str) -> None:
+    key = enroll(http, server.secret, HOST_A)
+    auth = {"Authorization": f"Bearer {token}"}
+    assert post(http, "/osquery/distributed/read", {"node_key": key}).json()["queries"] == {}
+    created = http.post("/api/v1/live", json={"sql": "SELECT * FROM users", "hosts": [HOST_A]}, headers=auth)
+    assert created.status_code == 201, created.text
+    qid = created.json()["id"]
+    read = post(http, "/osquery/distributed/read", {"node_key": key}).json()
+    assert read["queries"] == {qid: "SELECT * FROM users"}
+    assert post(http, "/osquery/distributed/read", {"node_key": key}).json()["queries"] == {}
+    rows = [{"username": "root", "uid": "0"}, {"username": "alice", "uid": "1000"}]
+    other = enroll(http, server.secret, HOST_B, "db-1")  # cannot answer for host A
+    post(http, "/osquery/distributed/write", {"node_key": other, "queries": {qid: [{"username": "mallory"}]}})
+    write = post(http, "/osquery/distributed/write", {"node_key": key, "queries": {qid: rows},
+                                                      "statuses": {qid: 0}, "messages": {}})
+    assert write.json() == {}
+    answer = http.get(f"/api/v1/live/{qid}", headers=auth).json()
+    assert [h["host_uuid"] for h in answer["hosts"]] == [HOST_A]
+    assert answer["hosts"][0]["rows"] == rows and answer["hosts"][0]["status"] == 0
+    wait_ingested(http, token)
+    stored = api(http, token, "sql", sql=f"SELECT username FROM live_{qid} ORDER BY username")
+    assert stored["rows"] == [["alice"], ["root"]]
+
+
+def test_checkins_show_in_hosts(http: httpx.Client, server: ServerProcess, token: str) -> None:
+    key = enroll(http, server.secret, HOST_A)
+    post(http, "/osquery/config", {"node_key": key})
+    hosts = api(http, token, "hosts")
+    by_key = {r[hosts["columns"].index("host_key")]: dict(zip(hosts["columns"], r, strict=True)) for r in hosts["rows"]}
+    a = by_key[HOST_A]
+    assert a["status"] == "online" and a["last_config"] and a["last_checkin"] and a["enrollments"] >= 1
+
+
+# -- the query API -----------------------------------------------------------------------------
+def test_query_api_tokens_errors_and_openapi(http: httpx.Client, token: str) -> None:
+    refused(http.get("/api/v1/hosts"), 401, "unauthorized", "token")
+    refused(http.get("/api/v1/hosts", headers={"Authorization": "Bearer nope"}), 401, "unauthorized")
+    auth = {"Authorization": f"Bearer {token}"}
+    refused(http.get("/api/v1/sql", headers=auth), 400, "missing_parameter", "sql")
+    refused(http.get("/api/v1/sql", params={"sql": "DELETE FROM x"}, headers=auth), 400, "bad_query")
+    refused(http.get("/api/v1/state", params={"query": "x", "bogus": "1"}, headers=auth), 400, "unknown_parameter", "bogus")
+    refused(http.get("/api/v1/status", params={"limit": "ten"}, headers=auth), 400, "wrong_type", "limit")
+    refused(http.get("/api/v1/nothing-here", headers=auth), 404, "not_found")
+    refused(http.delete("/api/v1/hosts", headers=auth), 405, "method_not_allowed")
+    posted = http.post("/api/v1/sql", json={"sql": "SELECT 1 AS one"}, headers=auth)
+    assert posted.status_code == 200 and posted.json()["rows"] == [[1]]
+    spec = http.get("/api/v1/openapi.json").json()
+    assert spec["openapi"].startswith("3.") and {"/api/v1/state", "/api/v1/sql", "/api/v1/hosts"} <= set(spec["paths"])
+
+
+def test_live_queries_need_a_live_token(http: httpx.Client, server: ServerProcess) -> None:
+    from hindsight.server.state import State
+
+    state = State(server.data / "serve" / "state.sqlite")
+    plain = state.create_token("reader")
+    state.close()
+    r = http.post("/api/v1/live", json={"sql": "SELECT 1", "hosts": [HOST_A]},
+                  headers={"Authorization": f"Bearer {plain}"})
+    refused(r, 403, "forbidden", "--live")
+
+
+def test_served_store_reads_after_stop(tmp_path: Path) -> None:
+    """The server stops cleanly (SIGTERM): everything acknowledged is in the store after."""
+    srv = ServerProcess(tmp_path / "data").start()
+    try:
+        with httpx.Client(base_url=srv.url, verify=srv.verify) as http:
+            key = enroll(http, srv.secret, HOST_A)
+            body = {"node_key": key, "log_type": "result",
+                    "data": [line(HOST_A, "pack_stop", T0 + i, {"n": str(i)}) for i in range(300)]}
+            assert post(http, "/osquery/log", body, gz=True).json() == {}
+        srv.stop()
+    finally:
+        srv.kill()
+    import hindsight
+
+    with hindsight.open(tmp_path / "data", read_only=True) as hs:
+        assert hs.sql("SELECT count(*) FROM pack_stop FOR SYSTEM_TIME ALL").rows == [(300,)]
+
+
+def test_cli_hosts_while_served(http: httpx.Client, server: ServerProcess) -> None:
+    """`hindsight hosts` reads the server's records while the server owns the store."""
+    from click.testing import CliRunner
+
+    from hindsight.cli import main
+
+    key = enroll(http, server.secret, HOST_A)
+    post(http, "/osquery/distributed/read", {"node_key": key})
+    result = CliRunner().invoke(main, ["hosts", "--data", str(server.data), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = orjson.loads(result.stdout)
+    a = next(r for r in rows if r["host_key"] == HOST_A)
+    assert a["status"] == "online" and a["last_distributed"]
