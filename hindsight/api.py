@@ -9,13 +9,14 @@ with hindsight.open("hindsight-data") as hs:
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -30,6 +31,9 @@ from hindsight.store.store import Progress, Store
 from hindsight.timeparse import parse_time
 
 Time = str | int | float | None
+
+if TYPE_CHECKING:
+    from hindsight.investigate import Investigator
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,13 @@ class Hindsight:
 
     def rejects(self) -> Result:
         return self._run("SELECT source, line, reason, size FROM rejects ORDER BY source, line")
+
+    @functools.cached_property
+    def investigate(self) -> Investigator:
+        """Investigations: who had an address, uid or mount; enrich; timelines; diffs."""
+        from hindsight.investigate import Investigator
+
+        return Investigator(self)
 
     def host_ids(self, names: Sequence[str]) -> list[int]:
         """Host ids for host keys (uuid) or any identifier a host ever reported."""

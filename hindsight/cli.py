@@ -235,3 +235,12 @@ from hindsight.server.cli import hosts, serve, token  # noqa: E402 - commands of
 main.add_command(hosts)  # the store's hosts, with check-ins when served
 main.add_command(serve)
 main.add_command(token)
+
+def _register_investigations() -> None:
+    from hindsight.cli_investigate import COMMANDS
+
+    for command in COMMANDS:
+        main.add_command(command)
+
+
+_register_investigations()

@@ -1,0 +1,123 @@
+"""The machinery every investigation shares: bounded SQL through the library, rows as dicts,
+hosts named as of an instant, evidence attached, unix seconds shown as UTC datetimes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from hindsight.investigate.evidence import Edge, Evidence, Schedule, gather, infer_schedule
+from hindsight.investigate.source import ALL_TIME, Window, queries_of, state_sql
+from hindsight.store.catalog import QueryInfo
+from hindsight.store.layout import OPEN_END
+
+if TYPE_CHECKING:
+    from hindsight.api import Hindsight, Result
+
+Row = dict[str, Any]
+TIME_COLUMNS = frozenset(
+    {"valid_from", "valid_to", "confirmed_from", "confirmed_to", "from_after", "to_after", "confirmed_at", "checked_in",
+     "first_seen", "last_seen", "time", "start", "end", "attached_from", "attached_to"}
+)
+
+
+def stamp(value: Any) -> Any:
+    """Unix seconds -> an aware UTC datetime (None and the open end stay None)."""
+    if value is None or value == OPEN_END:
+        return None
+    return datetime.fromtimestamp(int(value), tz=UTC)
+
+
+class Base:
+    """An investigator over one open store."""
+
+    def __init__(self, hs: Hindsight) -> None:
+        self.hs = hs
+        self.catalog = hs.store.catalog
+
+    # -- SQL ------------------------------------------------------------------------------------
+    def run(self, sql: str) -> list[tuple[Any, ...]]:
+        return self.hs._run(sql).rows
+
+    def rows(self, sql: str) -> list[Row]:
+        return self.hs._run(sql).dicts()
+
+    def queries(self, table: str, kind: str = "state") -> list[QueryInfo]:
+        return queries_of(self.catalog, table, kind)
+
+    def state(
+        self, table: str, columns: Sequence[str], where: str = "", window: Window = ALL_TIME
+    ) -> list[Row]:
+        """Intervals of an osquery table (empty when no query collects it)."""
+        queries = self.queries(table)
+        if not queries:
+            return []
+        return self.rows(f"SELECT * FROM {state_sql(queries, columns, where, window)} ORDER BY _from, _host")
+
+    # -- hosts and evidence ---------------------------------------------------------------------
+    def host_ids(self, host: str | None) -> tuple[int, ...] | None:
+        return tuple(self.hs.host_ids([host])) if host else None
+
+    def names(self, hosts: Iterable[int], at: int) -> dict[int, tuple[str, str]]:
+        """host id -> (identifier as of `at`, host key)."""
+        ids = sorted(set(hosts))
+        if not ids:
+            return {}
+        rows = self.run(
+            "SELECT n.host_id, coalesce(arg_max(n.identifier, n.first_seen) FILTER "
+            f"(WHERE n.first_seen <= {at}), arg_min(n.identifier, n.first_seen)), any_value(h.host_key) "
+            "FROM hosts h LEFT JOIN host_names n USING (host_id) "
+            f"WHERE h.host_id IN ({', '.join(map(str, ids))}) GROUP BY n.host_id"
+        )
+        return {int(h): (name or key, key) for h, name, key in rows}
+
+    def names_each(self, pairs: Sequence[tuple[int, int]]) -> list[tuple[str, str]]:
+        """(identifier, host key) of each (host id, instant): the name the host reported then."""
+        if not pairs:
+            return []
+        values = ", ".join(f"({i}, {h}, {t})" for i, (h, t) in enumerate(pairs))
+        rows = self.run(
+            f"WITH p(i, h, t) AS (VALUES {values}) SELECT p.i, coalesce(n.identifier, "
+            "(SELECT arg_min(identifier, first_seen) FROM host_names WHERE host_id = p.h), hs.host_key), "
+            "hs.host_key FROM p JOIN hosts hs ON hs.host_id = p.h "
+            "ASOF LEFT JOIN host_names n ON n.host_id = p.h AND p.t >= n.first_seen ORDER BY p.i"
+        )
+        return [(str(name), str(key)) for _, name, key in rows]
+
+    @cached_property
+    def schedule(self) -> Schedule:
+        return infer_schedule(self.run, self.catalog)
+
+    def evidence(self, rows: Sequence[Row], at: int | None) -> list[Evidence]:
+        edges = [Edge(r["_host"], r["_q"], r["_from"], r["_to"]) for r in rows]
+        return gather(self.run, self.catalog, self.schedule, edges, at)
+
+    # -- answers --------------------------------------------------------------------------------
+    def answer(self, columns: Sequence[str], rows: Iterable[Row]) -> Result:
+        from hindsight.api import Result
+
+        limit = self.hs.settings.max_rows
+        out = [
+            tuple(stamp(r.get(c)) if c in TIME_COLUMNS else r.get(c) for c in columns)
+            for r in rows
+        ]
+        return Result(list(columns), out[:limit], len(out) > limit)
+
+
+def with_evidence(row: Row, ev: Evidence) -> Row:
+    """The row with its interval edges and freshness (a new dict)."""
+    return {
+        **row,
+        "valid_from": row["_from"],
+        "valid_to": row["_to"],
+        "from_after": ev.from_after,
+        "to_after": ev.to_after,
+        "confirmed_at": ev.confirmed_at,
+        "checked_in": ev.checked_in,
+        "freshness": ev.freshness,
+    }
+
+
+EVIDENCE_COLUMNS = ("valid_from", "from_after", "valid_to", "to_after", "confirmed_at", "checked_in", "freshness")

@@ -1,0 +1,206 @@
+"""Events joined with state as of each event's own time on the same host, as one set-based SQL
+statement (hash joins on host and key with the interval as a range condition): never a loop
+over events. An event that matches two state rows at once (two accounts sharing a uid at the
+same instant) appears once per match: the ambiguity is shown, not resolved at random.
+
+Enrichments are data. Each says: for events of `event_table`, look up `event_column` in the
+state of `state_table` by `key`, and add `values` (as `<name>_<value>` columns, with
+`<name>_since`: since when that state row was observed). `match` is how the key matches:
+
+- "equal": state key = event value, same host, state as of the event's time;
+- "prefix": the longest state key that the event value is at or under (a path and its mount);
+- "any": any state row of the host as of the event's time (filtered by `where` and `link`, a
+  condition relating the event row `e` and the state row `s`), the latest observed first; used
+  only when the event column is set (a chain: file -> mount -> the USB device attached when
+  that mount appeared);
+- "next": the first state row appearing at or after the event, within an hour, whose key is at
+  or under the event value (a device's add event, then its mount).
+
+`fleet=True` looks the key up on every host (a remote address -> the fleet host that had it);
+its value `host` is that host's key. An enrichment may read an earlier one's output column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from hindsight.errors import InputError
+from hindsight.investigate.source import Window, queries_of, state_sql
+from hindsight.query.names import exposed, resolve_query
+from hindsight.store.layout import event_table, quote
+
+if TYPE_CHECKING:
+    from hindsight.api import Result
+    from hindsight.investigate.base import Base
+    from hindsight.store.catalog import Catalog, QueryInfo
+
+NEXT_WITHIN = 3600
+#: each identifier a host reported, with the span it was the host's name (a hash join, not ASOF)
+NAMES = (
+    "(SELECT host_id, identifier, first_seen, coalesce(lead(first_seen) OVER "
+    "(PARTITION BY host_id ORDER BY first_seen), 9223372036854775807) AS until FROM host_names)"
+)
+
+
+@dataclass(frozen=True)
+class Enrichment:
+    """One lookup of event rows in state as of their time (see the module docstring)."""
+
+    name: str
+    event_table: str
+    event_column: str
+    state_table: str
+    key: str
+    values: tuple[str, ...]
+    match: str = "equal"
+    where: str = ""
+    fleet: bool = False
+    link: str = ""  # extra condition on the event row `e` and the state row `s`
+
+    def columns(self) -> list[str]:
+        return [self.name if v == "host" else f"{self.name}_{v}" for v in self.values] + [
+            f"{self.name}_since"
+        ]
+
+
+BUILTIN: tuple[Enrichment, ...] = (
+    Enrichment("user", "process_events", "uid", "users", "uid", ("username",)),
+    Enrichment("auid_user", "process_events", "auid", "users", "uid", ("username",)),
+    Enrichment("user", "user_events", "uid", "users", "uid", ("username",)),
+    Enrichment("auid_user", "user_events", "auid", "users", "uid", ("username",)),
+    Enrichment("mount", "file_events", "target_path", "mounts", "path", ("path", "device"), "prefix"),
+    Enrichment("usb", "file_events", "mount_device", "usb_devices", "serial",
+               ("serial", "vendor", "model"), "any", "removable = 1",
+               link="e.mount_since BETWEEN s._from - 900 AND s._to"),
+    Enrichment("remote_host", "socket_events", "remote_address", "interface_addresses", "address",
+               ("host", "interface"), where="address NOT IN ('127.0.0.1', '::1', '0.0.0.0', '::', '')",
+               fleet=True),
+    Enrichment("mount", "hardware_events", "path", "mounts", "device", ("path", "device"), "next"),
+)
+MATCHES = ("equal", "prefix", "any", "next")
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    since: int | None = None
+    until: int | None = None
+    hosts: tuple[int, ...] | None = None
+
+    def sql(self) -> str:
+        conds = ["TRUE"]
+        if self.since is not None:
+            conds.append(f"_time >= {self.since}")
+        if self.until is not None:
+            conds.append(f"_time <= {self.until}")
+        if self.hosts is not None:
+            conds.append(f"_host IN ({', '.join(map(str, self.hosts)) or 'NULL'})")
+        return " AND ".join(conds)
+
+
+def applicable(info: QueryInfo, enrichments: Sequence[Enrichment]) -> list[Enrichment]:
+    return [e for e in enrichments if e.event_table in (info.os_table, info.name)]
+
+
+def enrich_sql(
+    catalog: Catalog,
+    query: str,
+    flt: EventFilter,
+    enrichments: Sequence[Enrichment] = BUILTIN,
+    ordered: bool = True,
+) -> str:
+    """The enriched events of event query QUERY as one SELECT (in time order unless not
+    `ordered`: sorting costs more than the joins on large sets)."""
+    info = resolve_query(catalog, query)
+    if not info.is_event:
+        raise InputError(f"{info.name} is a state query: enrich reads event queries")
+    cols = ", ".join(f"{quote(c)}" for c in info.columns)
+    steps = [
+        f"e0 AS (SELECT _host, _unix, _time, row_number() OVER () AS _eid{', ' + cols if cols else ''} "
+        f"FROM {event_table(info.query_id)} WHERE {flt.sql()})"
+    ]
+    available = set(info.columns)
+    out: list[str] = []
+    for n, enr in enumerate(applicable(info, enrichments), 1):
+        if enr.event_column not in available:
+            continue
+        step = _step(catalog, enr, f"e{n - 1}", flt)
+        if step is None:
+            continue
+        steps.append(f"e{len(steps)} AS ({step})")
+        available |= {f"{enr.name}_{v}" for v in enr.values}
+        out += enr.columns()
+    last = f"e{len(steps) - 1}"
+    shown = "".join(f", x.{quote(c)} AS {quote(exposed(c))}" for c in info.columns if c != "time")
+    extra = "".join(f", x.{quote(c)}" for c in out)
+    return (
+        f"WITH {', '.join(steps)} SELECT hn.identifier AS host, hs.host_key, x._time AS time{shown}{extra} "
+        f"FROM {last} x JOIN hosts hs ON hs.host_id = x._host "
+        f"LEFT JOIN {NAMES} hn ON hn.host_id = x._host AND hn.first_seen <= x._unix AND x._unix < hn.until"
+        + (" ORDER BY x._time, x._eid" if ordered else "")
+    )
+
+
+def _step(catalog: Catalog, enr: Enrichment, prev: str, flt: EventFilter) -> str | None:
+    if enr.match not in MATCHES:
+        raise InputError(f"enrichment {enr.name}: match must be one of {', '.join(MATCHES)}")
+    queries = queries_of(catalog, enr.state_table)
+    if not queries:
+        return None
+    wanted = [enr.key, *(v for v in enr.values if v not in (enr.key, "host"))]
+    window = Window(
+        since=flt.since, until=None if flt.until is None else flt.until + NEXT_WITHIN,
+        hosts=None if enr.fleet else flt.hosts,
+    )
+    state = state_sql(queries, wanted, enr.where, window)
+    col = f"e.{quote(enr.event_column)}"
+    picks = ", ".join(
+        f"{_value(enr, v)} AS {quote(c)}" for v, c in zip(enr.values, enr.columns(), strict=False)
+    )
+    since = f"s._from AS {quote(enr.name + '_since')}"
+    if enr.match == "equal":
+        host = "" if enr.fleet else "s._host = e._host AND "
+        return (
+            f"SELECT e.*, {picks}, {since} FROM {prev} e LEFT JOIN {state} s "
+            f"ON {host}s.{quote(enr.key)} = TRY_CAST({col} AS {_key_type(queries, enr.key)}) "
+            "AND s._from <= e._time AND e._time < s._to" + _host_join(enr)
+        )
+    key = f"s.{quote(enr.key)}"
+    cond, order = {
+        "prefix": (
+            f"s._from <= e._time AND e._time < s._to AND ({key} IN ('/', {col}) OR "
+            f"starts_with({col}, CASE WHEN ends_with({key}, '/') THEN {key} ELSE {key} || '/' END))",
+            f"length({key}) DESC",
+        ),
+        "any": (f"{col} IS NOT NULL AND s._from <= e._time AND e._time < s._to", "s._from DESC"),
+        "next": (
+            f"s._from >= e._time AND s._from <= e._time + {NEXT_WITHIN} AND {col} <> '' "
+            f"AND starts_with({key}, {col})",
+            "s._from",
+        ),
+    }[enr.match]
+    return (
+        f"SELECT e.*, {picks}, {since} FROM {prev} e LEFT JOIN {state} s "
+        f"ON s._host = e._host AND {cond}{' AND ' + enr.link if enr.link else ''} QUALIFY row_number() OVER (PARTITION BY e._eid ORDER BY {order}) = 1"
+    )
+
+
+def _value(enr: Enrichment, value: str) -> str:
+    return "sh.host_key" if value == "host" else f"s.{quote(value)}"
+
+
+def _host_join(enr: Enrichment) -> str:
+    return " LEFT JOIN hosts sh ON sh.host_id = s._host" if "host" in enr.values else ""
+
+
+def _key_type(queries: Sequence[QueryInfo], key: str) -> str:
+    for q in queries:
+        if key in q.columns:
+            return q.columns[key]
+    return "VARCHAR"
+
+
+def enrich(inv: Base, query: str, flt: EventFilter, enrichments: Sequence[Enrichment] = BUILTIN) -> Result:
+    """Each event of QUERY with the state of its host as of its own time (bounded rows)."""
+    return inv.hs._run(enrich_sql(inv.catalog, query, flt, enrichments))
