@@ -236,6 +236,7 @@ main.add_command(hosts)  # the store's hosts, with check-ins when served
 main.add_command(serve)
 main.add_command(token)
 
+
 def _register_investigations() -> None:
     from hindsight.cli_investigate import COMMANDS
 
