@@ -235,6 +235,9 @@ from hindsight.server.cli import hosts, serve, token  # noqa: E402 - commands of
 main.add_command(hosts)  # the store's hosts, with check-ins when served
 main.add_command(serve)
 main.add_command(token)
+from hindsight.console.cli import user  # noqa: E402 - the web console's accounts
+
+main.add_command(user)
 
 
 def _register_investigations() -> None:
