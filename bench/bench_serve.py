@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import gzip
 import multiprocessing
+import os
 import random
 import shutil
 import ssl
@@ -46,6 +47,12 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def children(pid: int) -> list[int]:
@@ -205,8 +212,10 @@ def main() -> None:
             t0 = time.perf_counter()
             runs = []
             for period in (0.0, args.period):
+                cpu0 = cpu_s(srv.proc.pid)
                 acked, failures, seconds, latencies = drive(srv, hosts, args.max_lines, period, args.clients)
-                runs.append((period, acked, failures, seconds, sorted(latencies)))
+                busy = (cpu_s(srv.proc.pid) - cpu0) / seconds
+                runs.append((period, acked, failures, seconds, sorted(latencies), busy))
             wait_ingested(srv, token)
             end_to_end = time.perf_counter() - t0
             srv.stop()
@@ -214,7 +223,7 @@ def main() -> None:
             srv.kill()
             sampler.stop.set()
 
-        for period, acked, failures, seconds, latencies in runs:
+        for period, acked, failures, seconds, latencies, busy in runs:
             def pct(q: float, lat: list[float] = latencies) -> float:
                 return 1000 * lat[min(len(lat) - 1, int(q * len(lat)))]
 
@@ -223,7 +232,9 @@ def main() -> None:
             print(f"[{mode}] acknowledged {acked:,} rows in {seconds:.1f} s = {rate:,.0f} rows/s "
                   f"({len(latencies):,} requests, {failures} refused); ack latency p50 {pct(0.5):.0f} ms, "
                   f"p99 {pct(0.99):.0f} ms, max {pct(1.0):.0f} ms")
-            print(f"    acknowledged / file ingest = {rate / file_rate:.2f}")
+            print(f"    acknowledged / file ingest = {rate / file_rate:.2f}; HTTP process CPU "
+                  f"{100 * busy:.0f} % of one core during the run (load average {os.getloadavg()[0]:.1f}), "
+                  f"i.e. {acked / (busy * seconds):,.0f} rows acknowledged per CPU second")
         print("targets (issue #5, 1,000 hosts): >= 50,000 rows/s acknowledged, p99 < 250 ms")
         print(f"file ingest of the same lines: {file_rate:,.0f} rows/s")
         print(f"in the store, both runs ({2 * rows:,} rows, the second all duplicates), from the first "

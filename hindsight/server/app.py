@@ -46,6 +46,7 @@ async def server_status(request: Request) -> Response:
                 "last_ingested_segment": reader.progress(),
             },
             "ingest": ingest,
+        "store_process": {"pid": core.store.pid, "restarts": core.store.restarts},
             "config_error": core.config.last_error,
         }
     )

@@ -50,8 +50,9 @@ class Core:
         while not self._stop.wait(1.0):
             try:
                 self.state.flush_checkins()
-            except Exception as exc:
-                log.error("check-ins not written: %s", exc)
+                self.store.ensure_running()
+            except Exception as exc:  # the watch must not stop
+                log.error("check-ins not written or store not restarted: %s", exc)
 
     def close(self) -> None:
         """Stop taking lines, ingest every acknowledged one, close everything."""

@@ -54,18 +54,41 @@ class StoreProcess:
 
     def __init__(self, settings: Settings, journal_dir: Path) -> None:
         self.settings = settings
+        self.journal_dir = journal_dir
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._closing = False
+        self.restarts = 0
+        self._spawn()
+
+    def _spawn(self) -> None:
         ctx = multiprocessing.get_context("spawn")
         self._conn, child = ctx.Pipe()
         self._child_conn = child
         self._proc = ctx.Process(
-            target=child_main, args=(settings, journal_dir, child), name="hindsight-store"
+            target=child_main, args=(self.settings, self.journal_dir, child), name="hindsight-store"
         )
-        self._lock = threading.Lock()
-        self._ids = itertools.count(1)
 
     def start(self) -> None:
         self._proc.start()
         self._child_conn.close()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid
+
+    def ensure_running(self) -> bool:
+        """Start the store process again if it died (killed, out of memory); True if it did.
+        Nothing is lost: what it had not ingested is still in the journal."""
+        with self._lock:
+            if self._closing or self._proc.is_alive():
+                return False
+            log.error("the store process exited (code %s): starting it again", self._proc.exitcode)
+            self._conn.close()
+            self._spawn()
+            self.start()
+            self.restarts += 1
+            return True
 
     def call(self, method: str, *args: Any, timeout_s: float | None = None) -> Any:
         """Run METHOD in the store process; its errors are raised here."""
@@ -91,6 +114,8 @@ class StoreProcess:
 
     def close(self, timeout_s: float = 600) -> None:
         """Ingest everything acknowledged, close the store, end the process."""
+        self.ensure_running()
+        self._closing = True
         if self._proc.is_alive():
             try:
                 self.call("close", timeout_s=timeout_s)

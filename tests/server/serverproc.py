@@ -24,8 +24,17 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, data: Path, port: int | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        data: Path,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
+        cert: Path | None = None,
+    ) -> None:
         self.data = data
+        self.args = args
+        self._cert = cert
         self.port = port or free_port()
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
@@ -37,7 +46,7 @@ class ServerProcess:
 
     @property
     def cert(self) -> str:
-        return str(self.data / "serve" / "cert.pem")
+        return str(self._cert or self.data / "serve" / "cert.pem")
 
     @property
     def verify(self) -> ssl.SSLContext:
@@ -52,7 +61,7 @@ class ServerProcess:
     def start(self, timeout_s: float = 30.0) -> ServerProcess:
         code = "from hindsight.cli import main; main()"
         args = [sys.executable, "-c", code, "serve", "--data", str(self.data), "--listen",
-                "127.0.0.1", "--port", str(self.port), "--hostname", "localhost"]
+                "127.0.0.1", "--port", str(self.port), "--hostname", "localhost", *self.args]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=self.env)
         try:

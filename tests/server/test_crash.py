@@ -141,3 +141,31 @@ def test_lines_that_cannot_be_recorded_are_refused_so_osquery_resends(tmp_path: 
             assert r.status_code == 503 and "resend" in r.json()["error"]
     finally:
         srv.kill()
+
+
+def test_store_process_killed_is_restarted_and_loses_nothing(tmp_path: Path) -> None:
+    from hindsight.server.state import State
+
+    srv = ServerProcess(tmp_path / "data").start()
+    try:
+        state = State(tmp_path / "data" / "serve" / "state.sqlite")
+        token = state.create_token("t")
+        state.close()
+        auth = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=srv.url, verify=srv.verify, timeout=30) as http:
+            key = http.post("/osquery/enroll", json={"enroll_secret": srv.secret, "host_identifier": "h"}).json()["node_key"]
+            first = http.get("/api/v1/server", headers=auth).json()["store_process"]
+            os.kill(first["pid"], 9)
+            data = [orjson.loads(_line("h", i)) for i in range(500)]
+            assert http.post("/osquery/log", json={"node_key": key, "log_type": "result", "data": data}).json() == {}
+            deadline = time.monotonic() + 60
+            while True:
+                status = http.get("/api/v1/server", headers=auth).json()
+                if status["journal"]["backlog_bytes"] == 0 and status["store_process"]["restarts"] == 1:
+                    break
+                assert time.monotonic() < deadline, status
+                time.sleep(0.3)
+            count = http.get("/api/v1/sql", params={"sql": "SELECT count(*) FROM crash_events"}, headers=auth)
+            assert count.json()["rows"] == [[500]]
+    finally:
+        srv.kill()

@@ -323,3 +323,30 @@ def test_cli_hosts_while_served(http: httpx.Client, server: ServerProcess) -> No
     rows = orjson.loads(result.stdout)
     a = next(r for r in rows if r["host_key"] == HOST_A)
     assert a["status"] == "online" and a["last_distributed"]
+
+
+def test_start_up_prints_the_osqueryd_flags(server: ServerProcess) -> None:
+    printed = server.output()
+    for flag in ["--tls_hostname=localhost:", "--tls_server_certs=", "--enroll_secret_path=",
+                 "--enroll_tls_endpoint=/osquery/enroll", "--config_plugin=tls",
+                 "--config_tls_endpoint=/osquery/config", "--logger_plugin=tls",
+                 "--logger_tls_endpoint=/osquery/log", "--logger_tls_compress=true",
+                 "--distributed_plugin=tls", "--disable_distributed=false",
+                 "--distributed_tls_read_endpoint=/osquery/distributed/read",
+                 "--distributed_tls_write_endpoint=/osquery/distributed/write"]:
+        assert flag in printed, flag
+    assert server.secret in printed and server.cert in printed
+
+
+def test_serves_with_the_certificate_given(tmp_path: Path) -> None:
+    from hindsight.server.tlscert import ensure_self_signed
+
+    cert, key = ensure_self_signed(tmp_path / "mine", ["localhost"])
+    srv = ServerProcess(tmp_path / "data", args=("--cert", str(cert), "--key", str(key)), cert=cert)
+    try:
+        srv.start()
+        assert not (tmp_path / "data" / "serve" / "cert.pem").exists()
+        with httpx.Client(base_url=srv.url, verify=srv.verify) as http:
+            assert http.get("/healthz").json() == {"ok": True}
+    finally:
+        srv.kill()
