@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import hindsight
 from bench.gen import DAY, START, dhcp_lines, mixed_lines, write
 from hindsight.investigate.enrich import EventFilter, enrich_sql
+from hindsight.investigate.evidence import SPLAY_SLACK
 from hindsight.investigate.source import queries_of
 from hindsight.store.layout import hist_table
 
@@ -64,13 +65,14 @@ def probe(data: Path, hosts: int, days: int, n: int) -> dict[str, float]:
                 for _ in range(n)]
         rates = {}
         for ordered in (False, True):
-            sql = enrich_sql(hs.store.catalog, "process_events", EventFilter(), ordered=ordered)
+            slack = {q: int(i * SPLAY_SLACK) for q, i in hs.investigate.schedule.intervals.items()}
+            sql = enrich_sql(hs.store.catalog, "process_events", EventFilter(), ordered=ordered, intervals=slack)
             seconds = []
             for _ in range(3):  # the median of three runs
                 start = time.perf_counter()
                 events, named, *_ = hs._run(  # every added column consumed: no join can be pruned
                     "SELECT count(*), count(user_username), count(auid_user_username), count(user_since), "
-                    f"count(auid_user_since), count(host), count(DISTINCT user_username) FROM ({sql})"
+                    f"count(auid_user_since), count(user_settled), count(host), count(DISTINCT user_username) FROM ({sql})"
                 ).rows[0]
                 seconds.append(time.perf_counter() - start)
             rates[ordered] = events / statistics.median(seconds)

@@ -4,8 +4,12 @@ over events. An event that matches two state rows at once (two accounts sharing 
 same instant) appears once per match: the ambiguity is shown, not resolved at random.
 
 Enrichments are data. Each says: for events of `event_table`, look up `event_column` in the
-state of `state_table` by `key`, and add `values` (as `<name>_<value>` columns, with
-`<name>_since`: since when that state row was observed). `match` is how the key matches:
+state of `state_table` by `key`, and add `values` (as `<name>_<value>` columns), with
+`<name>_since`, since when that state row was observed, and `<name>_settled`: false when the
+event falls within one interval of the state query before the row was last seen gone (it may
+already have changed), or, for paths, when a longer mount covering the path was first seen
+within one interval after the event (it may already have been mounted); NULL when not known.
+`match` is how the key matches:
 
 - "equal": state key = event value, same host, state as of the event's time;
 - "prefix": the longest state key that the event value is at or under (a path and its mount);
@@ -22,11 +26,14 @@ its value `host` is that host's key. An enrichment may read an earlier one's out
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import MISSING, dataclass, fields
 from typing import TYPE_CHECKING
 
+import orjson
+
 from hindsight.errors import InputError
+from hindsight.investigate.evidence import SPLAY_SLACK
 from hindsight.investigate.source import Window, queries_of, state_sql
 from hindsight.query.names import exposed, resolve_query
 from hindsight.store.layout import event_table, quote
@@ -61,7 +68,7 @@ class Enrichment:
 
     def columns(self) -> list[str]:
         return [self.name if v == "host" else f"{self.name}_{v}" for v in self.values] + [
-            f"{self.name}_since"
+            f"{self.name}_since", f"{self.name}_settled"
         ]
 
 
@@ -80,6 +87,38 @@ BUILTIN: tuple[Enrichment, ...] = (
     Enrichment("mount", "hardware_events", "path", "mounts", "device", ("path", "device"), "next"),
 )
 MATCHES = ("equal", "prefix", "any", "next")
+_FIELDS = {f.name: f for f in fields(Enrichment)}
+
+
+def parse_enrichments(text: str, source: str = "enrichments") -> list[Enrichment]:
+    """Enrichments from JSON: a list of objects with Enrichment's fields (`values` a list).
+    Errors name the source, the item and the field."""
+    try:
+        items = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"{source}: not JSON ({exc})") from None
+    if not isinstance(items, list):
+        raise InputError(f"{source}: expected a JSON list of enrichments")
+    return [_enrichment(item, f"{source}[{i}]") for i, item in enumerate(items)]
+
+
+def _enrichment(item: object, where: str) -> Enrichment:
+    if not isinstance(item, dict):
+        raise InputError(f"{where}: expected an object")
+    unknown = sorted(set(item) - set(_FIELDS))
+    missing = sorted(n for n, f in _FIELDS.items() if f.default is MISSING and n not in item)
+    if unknown or missing:
+        raise InputError(f"{where}: unknown fields {unknown}, missing fields {missing}")
+    values = item.get("values")
+    if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
+        raise InputError(f"{where}.values: expected a non-empty list of column names")
+    text = {k: v for k, v in item.items() if k not in ("values", "fleet")}
+    for key, value in text.items():
+        if not isinstance(value, str):
+            raise InputError(f"{where}.{key}: expected a string")
+    if item.get("match", "equal") not in MATCHES:
+        raise InputError(f"{where}.match: one of {', '.join(MATCHES)}")
+    return Enrichment(**text, values=tuple(values), fleet=bool(item.get("fleet", False)))
 
 
 @dataclass(frozen=True)
@@ -109,9 +148,11 @@ def enrich_sql(
     flt: EventFilter,
     enrichments: Sequence[Enrichment] = BUILTIN,
     ordered: bool = True,
+    intervals: Mapping[int, int] | None = None,
 ) -> str:
     """The enriched events of event query QUERY as one SELECT (in time order unless not
-    `ordered`: sorting costs more than the joins on large sets)."""
+    `ordered`: sorting costs more than the joins on large sets). `intervals` (query id ->
+    seconds, with room for splay) lets each match say whether it is settled."""
     info = resolve_query(catalog, query)
     if not info.is_event:
         raise InputError(f"{info.name} is a state query: enrich reads event queries")
@@ -122,13 +163,15 @@ def enrich_sql(
     ]
     available = set(info.columns)
     out: list[str] = []
-    for n, enr in enumerate(applicable(info, enrichments), 1):
+    for enr in applicable(info, enrichments):
         if enr.event_column not in available:
             continue
-        step = _step(catalog, enr, f"e{n - 1}", flt)
+        step = _step(catalog, enr, f"e{len(steps) - 1}", flt, intervals or {})
         if step is None:
             continue
         steps.append(f"e{len(steps)} AS ({step})")
+        if enr.match == "prefix":
+            steps.append(f"e{len(steps)} AS ({_unsettle(catalog, enr, f'e{len(steps) - 1}', flt, intervals or {})})")
         available |= {f"{enr.name}_{v}" for v in enr.values}
         out += enr.columns()
     last = f"e{len(steps) - 1}"
@@ -142,23 +185,42 @@ def enrich_sql(
     )
 
 
-def _step(catalog: Catalog, enr: Enrichment, prev: str, flt: EventFilter) -> str | None:
-    if enr.match not in MATCHES:
-        raise InputError(f"enrichment {enr.name}: match must be one of {', '.join(MATCHES)}")
+def _state(catalog: Catalog, enr: Enrichment, flt: EventFilter) -> tuple[list[QueryInfo], str]:
     queries = queries_of(catalog, enr.state_table)
-    if not queries:
-        return None
     wanted = [enr.key, *(v for v in enr.values if v not in (enr.key, "host"))]
     window = Window(
         since=flt.since, until=None if flt.until is None else flt.until + NEXT_WITHIN,
         hosts=None if enr.fleet else flt.hosts,
     )
-    state = state_sql(queries, wanted, enr.where, window)
+    return queries, state_sql(queries, wanted, enr.where, window) if queries else ""
+
+
+def _slack(queries: Sequence[QueryInfo], intervals: Mapping[int, int], alias: str) -> str:
+    """SQL: the interval of the state row's query, NULL where unknown."""
+    known = [f"WHEN {q.query_id} THEN {intervals[q.query_id]}" for q in queries if q.query_id in intervals]
+    return f"(CASE {alias}._q {' '.join(known)} END)" if known else "NULL::BIGINT"
+
+
+def _step(
+    catalog: Catalog, enr: Enrichment, prev: str, flt: EventFilter, intervals: Mapping[int, int]
+) -> str | None:
+    if enr.match not in MATCHES:
+        raise InputError(f"enrichment {enr.name}: match must be one of {', '.join(MATCHES)}")
+    queries, state = _state(catalog, enr, flt)
+    if not queries:
+        return None
     col = f"e.{quote(enr.event_column)}"
     picks = ", ".join(
         f"{_value(enr, v)} AS {quote(c)}" for v, c in zip(enr.values, enr.columns(), strict=False)
     )
-    since = f"s._from AS {quote(enr.name + '_since')}"
+    settled = (
+        "NULL::BOOLEAN" if enr.match == "next"
+        else f"CASE WHEN s._from IS NOT NULL THEN e._time <= s._to - {_slack(queries, intervals, 's')} END"
+    )
+    since = (
+        f"s._from AS {quote(enr.name + '_since')}, {settled} AS {quote(enr.name + '_settled')}, "
+        f"s.{quote(enr.key)} AS {quote('_k_' + enr.name)}"
+    )
     if enr.match == "equal":
         host = "" if enr.fleet else "s._host = e._host AND "
         return (
@@ -186,6 +248,23 @@ def _step(catalog: Catalog, enr: Enrichment, prev: str, flt: EventFilter) -> str
     )
 
 
+def _unsettle(
+    catalog: Catalog, enr: Enrichment, prev: str, flt: EventFilter, intervals: Mapping[int, int]
+) -> str:
+    """A path's mount is not settled when a longer mount covering it was first seen within one
+    interval after the event: it may already have been mounted then, not yet observed."""
+    queries, state = _state(catalog, enr, flt)
+    key, col, k = f"n.{quote(enr.key)}", f"e.{quote(enr.event_column)}", quote("_k_" + enr.name)
+    flag = quote(enr.name + "_settled")
+    return (
+        f"SELECT e.* REPLACE ({flag} AND n._from IS NULL AS {flag}) FROM {prev} e LEFT JOIN {state} n "
+        f"ON n._host = e._host AND n._from > e._time AND n._from <= e._time + {_slack(queries, intervals, 'n')} "
+        f"AND length({key}) > length(coalesce(e.{k}, '')) AND starts_with({col}, "
+        f"CASE WHEN ends_with({key}, '/') THEN {key} ELSE {key} || '/' END) "
+        "QUALIFY row_number() OVER (PARTITION BY e._eid ORDER BY n._from) = 1"
+    )
+
+
 def _value(enr: Enrichment, value: str) -> str:
     return "sh.host_key" if value == "host" else f"s.{quote(value)}"
 
@@ -203,4 +282,5 @@ def _key_type(queries: Sequence[QueryInfo], key: str) -> str:
 
 def enrich(inv: Base, query: str, flt: EventFilter, enrichments: Sequence[Enrichment] = BUILTIN) -> Result:
     """Each event of QUERY with the state of its host as of its own time (bounded rows)."""
-    return inv.hs._run(enrich_sql(inv.catalog, query, flt, enrichments))
+    slack = {q: int(i * SPLAY_SLACK) for q, i in inv.schedule.intervals.items()}
+    return inv.hs._run(enrich_sql(inv.catalog, query, flt, enrichments, intervals=slack))

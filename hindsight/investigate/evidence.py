@@ -150,9 +150,9 @@ def gather(
     hi = max([probe, *(e.valid_to for e in edges if e.valid_to != OPEN_END)])
     sql = (
         f"WITH r(i, h, q, f, t, a, fi, ti) AS (VALUES {_values(edges, probe, schedule)}), "
-        "ex AS (SELECT DISTINCT host_id AS h, query_id AS q, unix_time AS x FROM executions "
+        "ex AS MATERIALIZED (SELECT DISTINCT host_id AS h, query_id AS q, unix_time AS x FROM executions "
         f"WHERE host_id IN ({hosts}) AND query_id IN ({queries}) AND unix_time BETWEEN {lo} AND {hi}), "
-        f"ci AS (SELECT DISTINCT h, t AS x FROM ({checkins(catalog, hosts, lo, hi)})), "
+        f"ci AS MATERIALIZED (SELECT DISTINCT h, t AS x FROM ({checkins(catalog, hosts, lo, hi)})), "
         "ra AS (SELECT *, least(a, t - 1) AS a2 FROM r) "
         "SELECT ra.i, ra.a2, p.x, l.x, c.x, k.x, ra.fi, kf.x, ra.ti, kt.x FROM ra "
         "ASOF LEFT JOIN ex p ON p.h = ra.h AND p.q = ra.q AND ra.f > p.x "

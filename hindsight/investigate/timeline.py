@@ -9,7 +9,7 @@ import orjson
 
 from hindsight.errors import InputError
 from hindsight.investigate.base import EVIDENCE_COLUMNS, Base, Row, stamp, with_evidence
-from hindsight.investigate.evidence import checkins
+from hindsight.investigate.evidence import Edge, checkins, gather
 from hindsight.investigate.source import MissingTable, Window, literal, state_sql
 from hindsight.investigate.who import address_filter, contains, parse_address
 from hindsight.query.names import resolve_query
@@ -39,12 +39,12 @@ def _with_gaps(rows: list[Row], since: int | None, until: int | None) -> list[Ro
     covered = since
     for r in rows:
         if covered is not None and r["valid_from"] > covered:
-            out.append({"what": "gap", "detail": "nothing known", "valid_from": covered, "valid_to": r["valid_from"]})
+            out.append({"what": "gap", "detail": "no recorded host had it", "valid_from": covered, "valid_to": r["valid_from"]})
         out.append(r)
         end = r["valid_to"]
         covered = end if covered is None else max(covered, end)
     if until is not None and covered is not None and covered < until:
-        out.append({"what": "gap", "detail": "nothing known", "valid_from": covered, "valid_to": until})
+        out.append({"what": "gap", "detail": "no recorded host had it", "valid_from": covered, "valid_to": until})
     return out
 
 
@@ -118,8 +118,8 @@ DIFF_COLUMNS_HEAD = ("change", "host", "host_key")
 
 
 def diff(inv: Base, query: str, host: str, t1: int, t2: int) -> Result:
-    """Rows of QUERY on HOST added (+) and removed (-) between T1 and T2, with the freshness of
-    each end (`confirmed_from`, `confirmed_to`: the last execution at or before T1 and T2)."""
+    """Rows of QUERY on HOST added (+) and removed (-) between T1 and T2, with what backs each
+    end: the query's last execution at or before it and whether the host was silent then."""
     info = resolve_query(inv.catalog, query)
     if info.is_event:
         raise InputError(f"{info.name} is an event query: diff compares state")
@@ -135,15 +135,15 @@ def diff(inv: Base, query: str, host: str, t1: int, t2: int) -> Result:
         f"UNION ALL SELECT '-' AS change, * FROM ({at(t1)} EXCEPT ALL {at(t2)}) ORDER BY ALL"
     )
     ids = sorted(set(hosts or ()))
-    confirmed = {
-        (h, t): inv.run(
-            f"SELECT max(unix_time) FROM executions WHERE host_id = {h} AND query_id = {info.query_id} AND unix_time <= {t}"
-        )[0][0]
-        for h in ids
+    ends = {
+        t: dict(zip(ids, gather(inv.run, inv.catalog, inv.schedule, [Edge(h, info.query_id, t, OPEN_END) for h in ids], t), strict=True))
         for t in (t1, t2)
     }
     names = inv.names(ids, t2)
     for r in rows:
-        r["host"], r["host_key"] = names[r["_host"]]
-        r["confirmed_from"], r["confirmed_to"] = confirmed[(r["_host"], t1)], confirmed[(r["_host"], t2)]
-    return inv.answer((*DIFF_COLUMNS_HEAD, *cols, "confirmed_from", "confirmed_to"), rows)
+        first, second = ends[t1][r["_host"]], ends[t2][r["_host"]]
+        r.update(host=names[r["_host"]][0], host_key=names[r["_host"]][1],
+                 confirmed_from=first.confirmed_at, freshness_from=first.freshness,
+                 confirmed_to=second.confirmed_at, freshness_to=second.freshness)
+    tail = ("confirmed_from", "freshness_from", "confirmed_to", "freshness_to")
+    return inv.answer((*DIFF_COLUMNS_HEAD, *cols, *tail), rows)

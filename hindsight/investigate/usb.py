@@ -44,7 +44,7 @@ def _mounts(inv: Base, device: Row, after: int | None) -> list[Row]:
     out: list[Row] = []
     for m, ev in zip(mounts, inv.evidence(mounts, None), strict=True):
         out.append({**with_evidence(m, ev), "what": "mounted", "serial": device["serial"]})
-        out.extend(_files(inv, m, ev.from_after, ev.to_after))
+        out.extend(_files(inv, {**m, "serial": device["serial"]}, ev.from_after, ev.to_after))
     return out
 
 

@@ -6,11 +6,14 @@ import json
 from pathlib import Path
 
 import orjson
+import pytest
 from click.testing import CliRunner
 
 import hindsight
 from hindsight.cli import main
+from hindsight.errors import InputError
 from hindsight.investigate import Enrichment
+from hindsight.investigate.enrich import parse_enrichments
 from tests.investigate.conftest import Truth
 
 
@@ -60,6 +63,13 @@ def test_enrich_file_events_with_mount_and_usb_drive(store: hindsight.Hindsight,
             assert r["usb_serial"] == m["serial"]
     system = [r for r in rows if r["mount_path"] == "/"]
     assert system and all(r["usb_serial"] is None for r in system)
+    wrong = 0
+    for r in rows:  # a file written on the drive before its mount was observed is flagged
+        m = drives.get((r["host_key"], r["target_path"].rsplit("/", 1)[0]))
+        if m and m["mounted_at"] <= r["time"] - truth.offset(r["host_key"]) < m["unmounted_at"] and r["mount_path"] != m["mount_path"]:
+            assert r["mount_settled"] is False, r
+            wrong += 1
+    assert wrong and sum(r["mount_settled"] is True for r in rows) > len(rows) / 2
 
 
 def test_enrich_hardware_events_with_the_mount_that_followed(store: hindsight.Hindsight, truth: Truth) -> None:
@@ -150,6 +160,8 @@ def test_diff_across_uid_reuse_agrees_with_truth(store: hindsight.Hindsight, tru
     assert {r["username"] for r in rows if r["change"] == "+"} == after - before
     assert {r["username"] for r in rows if r["change"] == "-"} == before - after
     assert m["new_user"] in after - before and m["old_user"] in before - after
+    assert all(r["freshness_from"] == r["freshness_to"] == "fresh" for r in rows)
+    assert all(r["confirmed_from"].timestamp() <= t1 and r["confirmed_to"].timestamp() <= t2 for r in rows)
 
 
 def test_cli_commands(store: hindsight.Hindsight, truth: Truth) -> None:
@@ -170,3 +182,41 @@ def test_cli_commands(store: hindsight.Hindsight, truth: Truth) -> None:
         assert result.output.count("\n") >= 1
     bad = runner.invoke(main, ["who", "ip", "not-an-ip", "--data", data])
     assert bad.exit_code == 2 and "not an IP address" in bad.output
+
+
+def test_cli_enrichments_declared_in_a_json_file(store: hindsight.Hindsight, truth: Truth, tmp_path: Path) -> None:
+    m = truth.moments("uid_reuse")[0]
+    spec = tmp_path / "parent.json"
+    spec.write_text(json.dumps([{"name": "parent", "event_table": "process_events", "event_column": "parent",
+                                 "state_table": "processes", "key": "pid", "values": ["name"]}]))
+    args = ["enrich", "process_events", "--host", m["host"], "--with", str(spec),
+            "--data", str(store.settings.data), "--format", "json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert any(r["parent_name"] for r in rows) and any(r["user_username"] for r in rows)
+
+
+GOOD = {"name": "p", "event_table": "process_events", "event_column": "parent",
+        "state_table": "processes", "key": "pid", "values": ["name"]}
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("{", "spec.json: not JSON"),
+    ("{}", "expected a JSON list"),
+    ("[1]", r"spec.json\[0\]: expected an object"),
+    (json.dumps([{**GOOD, "colour": "red"}]), r"unknown fields \['colour'\]"),
+    (json.dumps([{k: v for k, v in GOOD.items() if k != "key"}]), r"missing fields \['key'\]"),
+    (json.dumps([{**GOOD, "values": []}]), r"spec.json\[0\].values"),
+    (json.dumps([{**GOOD, "match": "fuzzy"}]), r"spec.json\[0\].match"),
+    (json.dumps([{**GOOD, "key": 3}]), r"spec.json\[0\].key: expected a string"),
+])
+def test_bad_enrichment_files_are_named(text: str, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        parse_enrichments(text, "spec.json")
+
+
+def test_a_good_enrichment_file() -> None:
+    assert parse_enrichments(json.dumps([GOOD]))[0] == Enrichment(
+        "p", "process_events", "parent", "processes", "pid", ("name",)
+    )

@@ -171,6 +171,7 @@ def test_usb_lists_attachments_mounts_and_files(store: hindsight.Hindsight, trut
         assert m["mount_path"] in {r["path"] for r in rows if r["what"] == "mounted" and r["host_key"] == host}
         files = [r for r in rows if r["what"] == "file"]
         assert all(r["path"].startswith(m["mount_path"] + "/") for r in files if r["host_key"] == host)
+        assert all(r["serial"] == m["serial"] for r in rows)
         if m.get("file_event"):
             assert m["file_event"]["path"] in {r["path"] for r in files}
 
