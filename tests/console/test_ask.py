@@ -94,3 +94,18 @@ def test_a_question_it_cannot_read_says_why(page: Page, console: Console) -> Non
     expect(page.get_by_test_id("error")).to_contain_text("cannot read TIME")
     page.goto(console.url + "/?q=no-such-thing-here&at=")
     expect(page.get_by_test_id("error")).to_contain_text("not a host, user or USB serial")
+
+
+def test_the_questions_hindsight_demo_suggests_are_answered(page: Page, console: Console) -> None:
+    """`hindsight demo` ends with three inputs for the console's Ask box: each gives the answer
+    the demo says it will."""
+    from hindsight.console.hints import ask_inputs, console_hints
+
+    inputs = ask_inputs(console.manifest)
+    assert len(inputs) == 3
+    assert any("hindsight serve" in line for line in console_hints(console.data, console.manifest))
+    sign_in(page, console, VIEWER, VIEWER_PASSWORD)
+    for typed, at, expect_text in inputs:
+        ask(page, console, typed, at)
+        answer = expect_text.split(" (")[0].split()[-1]  # the host, the account, the serial
+        expect(page.get_by_test_id("answer")).to_contain_text(answer)
