@@ -7,6 +7,7 @@ import csv
 import io
 import secrets
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,17 @@ class Console:
         self.core = core
         self.accounts = Accounts(serve_dir(core.settings.data))
         self.session_s = core.settings.console_session_hours * 3600
+        self.started = time.time()
+        self._samples: deque[tuple[float, int]] = deque([(self.started, 0)], maxlen=64)
+
+    def ingest_rate(self, lines: int, window_s: float = 300.0) -> float:
+        """Lines ingested per second over about the last WINDOW_S (samples taken per Fleet view;
+        the first one is the server's start)."""
+        now = time.time()
+        self._samples.append((now, lines))
+        since = [s for s in self._samples if now - s[0] <= window_s and s[0] < now] or [self._samples[0]]
+        t0, l0 = since[0]
+        return (lines - l0) / max(now - t0, 1e-3)
 
     async def data(self, name: str, *args: Any) -> Any:
         return await to_thread.run_sync(lambda: self.core.store.call(f"console.{name}", *args))
@@ -299,6 +311,8 @@ async def fleet(request: Request, session: Session) -> Response:
                  journal={"records": journal.appended_records, "bytes": journal.appended_bytes,
                           "backlog": journal.reader.backlog_bytes()},
                  rate=render.rate_json(data["rate"]),
+                 lines_per_s=console.ingest_rate(int(stats.get("lines") or 0)),
+                 uptime_s=time.time() - console.started,
                  silent_after=int(console.core.settings.serve_offline_after_s))
 
 

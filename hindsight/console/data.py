@@ -8,11 +8,13 @@ dicts, `Result`) that cross the pipe. Times in and out are unix seconds.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from hindsight.console.recognise import Question, recognise
 from hindsight.errors import InputError
+from hindsight.investigate.enrich import EventFilter, enrich
 from hindsight.investigate.source import Window, literal, queries_of, state_sql
 from hindsight.query.names import resolve_query
 from hindsight.store.layout import OPEN_END, quote
@@ -100,9 +102,9 @@ def _resolve_word(hs: Hindsight, word: str) -> Question:
 
 
 def _item(group: str, label: str, start: int, end: int | None, *, cls: str, title: str = "",
-          host: str | None = None, at: int | None = None) -> Row:
+          host: str | None = None, at: int | None = None, query: str | None = None) -> Row:
     return {"group": group, "content": label, "start": start, "end": end, "className": cls,
-            "title": title or label, "host": host, "at": at}
+            "title": title or label, "host": host, "at": at, "query": query}
 
 
 def _evidence_items(row: Row, group: str, hi: int) -> list[Row]:
@@ -119,7 +121,8 @@ def _evidence_items(row: Row, group: str, hi: int) -> list[Row]:
     return items
 
 
-def _bar(row: Row, group: str, label: str, hi: int, at: int, host: str | None) -> Row:
+def _bar(row: Row, group: str, label: str, hi: int, at: int, host: str | None,
+         query: str | None = None) -> Row:
     start = unix(row["valid_from"]) or 0
     end = unix(row.get("valid_to"))
     shown_end = end if end is not None else max(hi, start + 1)
@@ -127,7 +130,7 @@ def _bar(row: Row, group: str, label: str, hi: int, at: int, host: str | None) -
     title = (f"{label}: from {_iso(start)} to {_iso(end) if end else 'now (still valid)'}; "
              f"freshness {fresh}")
     return _item(group, label, start, shown_end, cls=f"bar {fresh}", title=title, host=host,
-                 at=min(max(at, start), shown_end - 1))
+                 at=min(max(at, start), shown_end - 1), query=query or row.get("query"))
 
 
 def _iso(value: int | None) -> str:
@@ -163,13 +166,13 @@ def _uid(hs: Hindsight, q: Question, at: int, window: tuple[int, int]) -> Row:
     inv = hs.investigate
     accounts = inv.state("users", ("uid", "username"), f"uid = {int(q.subject)}",
                          Window(since=window[0], until=window[1], hosts=(host_id,)))
-    items = _state_bars(inv, accounts, "username", at, key, window)
+    items = _state_bars(inv, accounts, "username", at, key, window, _query_of(hs, "users"))
     return {"card": _table(card), "items": items, "groups": _groups(items, {}),
             "host_key": key}
 
 
 def _state_bars(inv: Any, rows: list[Row], column: str, at: int, key: str,
-                window: tuple[int, int]) -> list[Row]:
+                window: tuple[int, int], query: str | None = None) -> list[Row]:
     """Bars of state intervals (rows from `Base.state`), one group per value of COLUMN, with
     their edge windows and, between them, the spans where nothing held it."""
     evidence = inv.evidence(rows, at) if rows else []
@@ -182,7 +185,7 @@ def _state_bars(inv: Any, rows: list[Row], column: str, at: int, key: str,
             items.append(_item("", "none", covered, r["_from"], cls="unknown",
                                title="nothing recorded holding it"))
         group = str(r[column])
-        items.append(_bar(row, group, group, window[1], at, key))
+        items.append(_bar(row, group, group, window[1], at, key, query))
         items.extend(_evidence_items(row, group, window[1]))
         covered = max(covered, unix(r["_to"]) or window[1])
     if covered < window[1]:
@@ -200,8 +203,9 @@ def _mount(hs: Hindsight, q: Question, at: int, window: tuple[int, int]) -> Row:
     paths = sorted({str(d["mount_path"]) for d in card.dicts() if d["mount_path"]} | {q.subject})
     mounts = inv.state("mounts", ("path", "device"), f"path IN ({', '.join(map(literal, paths))})", w)
     drives = inv.state("usb_devices", ("serial", "removable"), "removable = 1", w)
-    items = _state_bars(inv, mounts, "path", at, key, window)
-    items += [i for i in _state_bars(inv, drives, "serial", at, key, window) if i["group"]]
+    items = _state_bars(inv, mounts, "path", at, key, window, _query_of(hs, "mounts"))
+    items += [i for i in _state_bars(inv, drives, "serial", at, key, window, _query_of(hs, "usb_devices"))
+              if i["group"]]
     for i in items:
         if i["group"] and i["group"] not in paths:
             i["group"] = f"USB {i['group']}"
@@ -232,6 +236,11 @@ def _user(hs: Hindsight, q: Question, at: int, window: tuple[int, int]) -> Row:
              for r in line.dicts()]
     names = {r["host_key"]: r["host"] for r in line.dicts()}
     return {"card": _table(line), "items": items, "groups": _groups(items, names)}
+
+
+def _query_of(hs: Hindsight, table: str) -> str | None:
+    queries = queries_of(hs.store.catalog, table)
+    return queries[0].name if queries else None
 
 
 _ANSWERS: dict[str, Callable[[Hindsight, Question, int, tuple[int, int]], Row]] = {
@@ -313,24 +322,56 @@ def host_diff(hs: Hindsight, name: str, query: str, t1: int, t2: int) -> dict[st
 def events(hs: Hindsight, query: str | None, host: str | None, since: int | None,
            until: int | None, text: str, limit: int) -> dict[str, Any]:
     """Event rows of QUERY, each enriched with state as of its own time, filtered by host, time
-    and text (newest first, at most LIMIT shown). Without a span: the query's last hour."""
+    and text: the newest LIMIT matches (newest first). Without a span: the query's last hour.
+
+    The text is looked for in the event's own columns. Only the newest LIMIT matching events are
+    enriched (the span is narrowed to them first), so a page costs about the same whatever the
+    span and the fleet's size."""
     queries = sorted(q.name for q in hs.store.catalog.queries.values() if q.is_event)
     if not queries:
         return {"queries": [], "query": None, "table": None, "since": since, "until": until}
     info = resolve_query(hs.store.catalog, query or queries[0])
     if not info.is_event:
         raise InputError(f"{info.name} is a state query: events are read from event queries ({', '.join(queries)})")
-    if since is None and until is None:
-        until = int(hs._run(f"SELECT max(_time) FROM {_event_table(info.query_id)}").rows[0][0] or 0)
+    table = _event_table(info.query_id)
+    if until is None:
+        until = int(hs._run(f"SELECT max(_time) FROM {table}").rows[0][0] or 0)
+    if since is None:
         since = until - 3600
-    result = hs.investigate.enrich(info.name, since, until, host or None)
-    rows = [r for r in result.rows if not text or text.lower() in " ".join(map(str, r)).lower()]
-    time_at = result.columns.index("time") if "time" in result.columns else None
-    if time_at is not None:
-        rows.sort(key=lambda r: r[time_at] or 0, reverse=True)
-    return {"queries": queries, "query": info.name, "since": since, "until": until,
-            "matched": len(rows), "table": {"columns": result.columns, "rows": rows[:limit],
-                                            "truncated": result.truncated or len(rows) > limit}}
+    host_ids = tuple(hs.host_ids([host])) if host else None
+    where = _Matching(since, until, host_ids).sql()
+    total = int(hs._run(f"SELECT count(*) FROM {table} WHERE {where}").rows[0][0])
+    matching = ""
+    if text:
+        columns = ", ".join(f"{quote(c)}::VARCHAR" for c in info.columns) or "''"
+        matching = f"contains(lower(concat_ws(' ', {columns})), {literal(text.lower())})"
+        where = _Matching(since, until, host_ids, matching).sql()
+    times = hs._run(f"SELECT _time FROM {table} WHERE {where} ORDER BY _time DESC LIMIT {limit}").rows
+    cut = int(times[-1][0]) if times else until
+    if not times:
+        return {"queries": queries, "query": info.name, "since": since, "until": until,
+                "total": total, "scanned_from": since, "matched": 0,
+                "table": {"columns": [], "rows": [], "truncated": False}}
+    result = enrich(hs.investigate, info.name, _Matching(cut, until, host_ids, matching))
+    rows = result.rows
+    if "time" in result.columns:
+        at = result.columns.index("time")
+        rows.sort(key=lambda r: r[at] or 0, reverse=True)
+    return {"queries": queries, "query": info.name, "since": since, "until": until, "total": total,
+            "scanned_from": cut, "matched": len(rows),
+            "table": {"columns": result.columns, "rows": rows[:limit],
+                      "truncated": result.truncated or len(rows) > limit}}
+
+
+@dataclass(frozen=True)
+class _Matching(EventFilter):
+    """Events in a span, on hosts, whose own columns satisfy an extra SQL condition."""
+
+    extra: str = ""
+
+    def sql(self) -> str:
+        base = super().sql()
+        return f"{base} AND {self.extra}" if self.extra else base
 
 
 def _event_table(query_id: int) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 import orjson
@@ -57,7 +58,8 @@ def timeline_json(answer: dict[str, Any]) -> Markup:
         if not out.get("group"):
             out.pop("group", None)
         if item.get("host"):
-            out["href"] = f"{PREFIX}/host/{item['host']}?at={item['at']}"
+            query = f"&query={quote(item['query'])}" if item.get("query") else ""
+            out["href"] = f"{PREFIX}/host/{item['host']}?at={item['at']}{query}"
         items.append(out)
     window = answer.get("window") or (answer["at"] - 3600, answer["at"] + 3600)
     return script_json({"items": items, "groups": answer.get("groups") or [],

@@ -51,6 +51,9 @@ def test_which_host_had_an_ip_at_an_instant(page: Page, console: Console) -> Non
     page.wait_for_url(re.compile(r"/console/host/"))
     assert m["to_host"].lower() in page.url
     expect(page.get_by_test_id("host-title")).to_have_text(m["to_hostname"])
+    assert "query=" in page.url  # the address's query, at the asked instant: the address is there
+    expect(page.get_by_test_id("state-at")).to_have_attribute("data-at", str(at))
+    expect(page.get_by_test_id("state")).to_contain_text(m["ip"])
 
 
 def test_who_had_a_uid_on_a_host_at_an_instant(page: Page, console: Console) -> None:
