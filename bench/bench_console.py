@@ -66,7 +66,7 @@ def held_addresses(data: Path, n: int) -> list[tuple[str, int]]:
             "FROM interface_addresses FOR SYSTEM_TIME ALL WHERE address LIKE '10.%' "
             f"ORDER BY hash(address, valid_from) LIMIT {n}"
         ).rows
-    return [(str(a), int(f.timestamp() + t.timestamp()) // 2) for a, f, t in rows]
+    return [(str(a), (int(f) + int(t)) // 2) for a, f, t in rows]
 
 
 def cases(manifest: dict[str, Any], n: int, held: list[tuple[str, int]]) -> dict[str, list[tuple[Any, ...]]]:

@@ -324,7 +324,7 @@ def events(hs: Hindsight, query: str | None, host: str | None, since: int | None
     """Event rows of QUERY, each enriched with state as of its own time, filtered by host, time
     and text: the newest LIMIT matches (newest first). Without a span: the query's last hour.
 
-    The text is looked for in the event's own columns. Only the newest LIMIT matching events are
+    The text is looked for in the event's own columns (text ones; number ones for a number). Only the newest LIMIT matching events are
     enriched (the span is narrowed to them first), so a page costs about the same whatever the
     span and the fleet's size."""
     queries = sorted(q.name for q in hs.store.catalog.queries.values() if q.is_event)
@@ -343,8 +343,7 @@ def events(hs: Hindsight, query: str | None, host: str | None, since: int | None
     total = int(hs._run(f"SELECT count(*) FROM {table} WHERE {where}").rows[0][0])
     matching = ""
     if text:
-        columns = ", ".join(f"{quote(c)}::VARCHAR" for c in info.columns) or "''"
-        matching = f"contains(lower(concat_ws(' ', {columns})), {literal(text.lower())})"
+        matching = _text_condition(info.columns, text)
         where = _Matching(since, until, host_ids, matching).sql()
     times = hs._run(f"SELECT _time FROM {table} WHERE {where} ORDER BY _time DESC LIMIT {limit}").rows
     cut = int(times[-1][0]) if times else until
@@ -361,6 +360,16 @@ def events(hs: Hindsight, query: str | None, host: str | None, since: int | None
             "scanned_from": cut, "matched": len(rows),
             "table": {"columns": result.columns, "rows": rows[:limit],
                       "truncated": result.truncated or len(rows) > limit}}
+
+
+def _text_condition(columns: dict[str, str], text: str) -> str:
+    """SQL: a text column contains TEXT (any case), or, for a whole number, a number column
+    equals it."""
+    needle = literal(text.lower())
+    conds = [f"contains(lower({quote(c)}), {needle})" for c, t in columns.items() if t == "VARCHAR"]
+    if text.strip().lstrip("-").isdigit():
+        conds += [f"{quote(c)} = {int(text)}" for c, t in columns.items() if t in ("BIGINT", "INTEGER")]
+    return "(" + (" OR ".join(conds) or "FALSE") + ")"
 
 
 @dataclass(frozen=True)

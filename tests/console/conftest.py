@@ -30,6 +30,7 @@ VIEWER, VIEWER_PASSWORD = "victor", "viewer password 1"
 class Console:
     server: ServerProcess
     data: Path
+    fleet: Path
     manifest: dict[str, Any]
 
     @property
@@ -61,7 +62,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     assert made.returncode == 0, made.stderr
     server = ServerProcess(data).start(timeout_s=60)
     try:
-        yield Console(server, data, orjson.loads((fleet / "manifest.json").read_bytes()))
+        yield Console(server, data, fleet, orjson.loads((fleet / "manifest.json").read_bytes()))
     finally:
         server.kill()
 

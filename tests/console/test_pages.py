@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
+from hindsight.server.testclient import fleet_hosts, replay_fleet
 from tests.console.conftest import VIEWER, VIEWER_PASSWORD, Console, shot, sign_in
 
 
@@ -75,10 +79,28 @@ def test_sql_grid_downloads_and_error_position(page: Page, console: Console) -> 
     shot(page, "sql-error")
 
 
-def test_fleet_page(page: Page, console: Console) -> None:
+def test_fleet_page_shows_hosts_checking_in_and_ingest(page: Page, console: Console) -> None:
     sign_in(page, console, VIEWER, VIEWER_PASSWORD)
     page.goto(console.url + "/fleet")
-    expect(page.get_by_test_id("fleet-stats")).to_contain_text("20 hosts")
+    stats = page.get_by_test_id("fleet-stats")
+    expect(stats).to_contain_text("20 hosts")
+    expect(stats).to_contain_text("0 online")
+    # two hosts enroll and send their lines through osquery's TLS API, as osqueryd does
+    hosts = [h for h in fleet_hosts(console.fleet) if h.results][:2]
+    with ThreadPoolExecutor(1) as pool:  # Playwright's sync API holds this thread's event loop
+        report = pool.submit(asyncio.run, replay_fleet(
+            console.server.url, console.server.verify, console.server.secret, hosts, max_lines=512)).result()
+    assert report.acked == report.lines > 0
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # the store process ingests closed journal segments
+        page.goto(console.url + "/fleet")
+        if page.get_by_test_id("ingest-rate").inner_text() != "0.0":
+            break
+        time.sleep(0.5)
+    expect(stats).to_contain_text("2 online")
+    assert float(page.get_by_test_id("ingest-rate").inner_text()) > 0
+    online = page.get_by_test_id("hosts").locator("tr", has=page.locator(".badge.online"))
+    expect(online).to_have_count(2)
     expect(page.get_by_test_id("hosts").locator("tbody tr")).to_have_count(20)
     expect(page.locator("[data-rate][data-ready='1']")).to_have_count(1)
     shot(page, "fleet")
