@@ -235,7 +235,7 @@ def time_timeline(hosts: int, days: int, n: int) -> None:
             for address, _, _ in busiest:
                 start = time.perf_counter()
                 page.goto(f"{server.url}/console/?q={address}&at={(lo + hi) // 2}")
-                drawn = page.locator("[data-timeline][data-draw-ms]")
+                drawn = page.locator("[data-timeline][data-drawn]")
                 drawn.wait_for(state="attached", timeout=30_000)
                 loads.append((time.perf_counter() - start) * 1000)
                 draws.append(int(drawn.get_attribute("data-draw-ms") or 0))

@@ -133,8 +133,7 @@ async def login_form(request: Request) -> Response:
 
 
 def _next(request: Request) -> str:
-    target = request.query_params.get("next") or PREFIX + "/"
-    return target if target.startswith(PREFIX + "/") and "//" not in target else PREFIX + "/"
+    return _next_from(request.query_params.get("next") or "")
 
 
 async def login(request: Request) -> Response:
@@ -154,6 +153,7 @@ async def login(request: Request) -> Response:
 
 
 def _next_from(target: str) -> str:
+    """Where to go after signing in: a console page only (no open redirect)."""
     return target if target.startswith(PREFIX + "/") and "//" not in target else PREFIX + "/"
 
 

@@ -107,7 +107,7 @@ def _item(group: str, label: str, start: int, end: int | None, *, cls: str, titl
             "title": title or label, "host": host, "at": at, "query": query}
 
 
-def _evidence_items(row: Row, group: str, hi: int) -> list[Row]:
+def _evidence_items(row: Row, group: str) -> list[Row]:
     """The windows in which an interval's edges happened, drawn as uncertain spans."""
     items = []
     start, after = unix(row.get("valid_from")), unix(row.get("from_after"))
@@ -149,7 +149,7 @@ def _ip(hs: Hindsight, q: Question, at: int, window: tuple[int, int]) -> Row:
                                unix(r["valid_to"]) or window[1], cls="unknown", title="nothing known"))
             continue
         items.append(_bar(r, r["host_key"], r["host"], window[1], at, r["host_key"]))
-        items.extend(_evidence_items(r, r["host_key"], window[1]))
+        items.extend(_evidence_items(r, r["host_key"]))
     groups = _groups(items, {r["host_key"]: r["host"] for r in line.dicts() if r["host_key"]})
     return {"card": _table(card), "items": items, "groups": groups}
 
@@ -186,7 +186,7 @@ def _state_bars(inv: Any, rows: list[Row], column: str, at: int, key: str,
                                title="nothing recorded holding it"))
         group = str(r[column])
         items.append(_bar(row, group, group, window[1], at, key, query))
-        items.extend(_evidence_items(row, group, window[1]))
+        items.extend(_evidence_items(row, group))
         covered = max(covered, unix(r["_to"]) or window[1])
     if covered < window[1]:
         items.append(_item("", "none", covered, window[1], cls="unknown",

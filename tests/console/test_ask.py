@@ -26,7 +26,7 @@ def ask(page: Page, console: Console, question: str, at: str) -> None:
     page.click("form.ask button[type=submit]")
     page.wait_for_load_state()
     expect(page.get_by_test_id("answer")).to_be_visible()
-    expect(page.locator("[data-timeline][data-ready='1']")).to_have_count(1)
+    expect(page.locator("[data-timeline][data-drawn='1']")).to_have_count(1)
 
 
 def test_which_host_had_an_ip_at_an_instant(page: Page, console: Console) -> None:

@@ -20,7 +20,7 @@ def test_host_page_travels_in_time(page: Page, console: Console) -> None:
     sign_in(page, console, VIEWER, VIEWER_PASSWORD)
     page.goto(f"{console.url}/host/{m['hostname']}?query=users")
     expect(page.get_by_test_id("host-title")).to_have_text(m["hostname"])
-    expect(page.locator("[data-strip][data-ready='1']")).to_have_count(1)
+    expect(page.locator("[data-strip][data-drawn='1']")).to_have_count(1)
     state = page.get_by_test_id("state")
     expect(state).to_contain_text(m["new_user"])  # the latest state: the uid's new owner
     shot(page, "host")
@@ -102,5 +102,5 @@ def test_fleet_page_shows_hosts_checking_in_and_ingest(page: Page, console: Cons
     online = page.get_by_test_id("hosts").locator("tr", has=page.locator(".badge.online"))
     expect(online).to_have_count(2)
     expect(page.get_by_test_id("hosts").locator("tbody tr")).to_have_count(20)
-    expect(page.locator("[data-rate][data-ready='1']")).to_have_count(1)
+    expect(page.locator("[data-rate][data-drawn='1']")).to_have_count(1)
     shot(page, "fleet")

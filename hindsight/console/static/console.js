@@ -5,6 +5,13 @@
     var script = el.parentElement.querySelector("script.timeline-data");
     return script ? JSON.parse(script.textContent) : null;
   }
+  function whenDrawn(chart, el, started) {  // marks the element once first drawn (and how long it took)
+    chart.on("changed", function () {
+      if (el.dataset.drawn) return;
+      el.dataset.drawMs = String(Math.round(performance.now() - started));
+      el.dataset.drawn = "1";
+    });
+  }
   function iso(ms) { return new Date(ms).toISOString().replace(".000Z", "Z"); }
 
   function answerTimeline(el) {
@@ -23,15 +30,12 @@
       var item = props.items.length ? d.items.find(function (i) { return i.id === props.items[0]; }) : null;
       if (item && item.href) window.location.href = item.href;
     });
-    tl.on("changed", function () {  // first drawn: the time it took is kept for the benchmark
-      if (el.dataset.drawMs) return;
-      el.dataset.drawMs = String(Math.round(performance.now() - started));
-      el.dataset.items = String(d.items.length);
-    });
+    whenDrawn(tl, el, started);
     el.dataset.ready = "1";
   }
 
   function stripTimeline(el) {
+    var started = performance.now();
     var d = dataOf(el);
     if (!d || !d.items.length) return;
     var tl = new vis.Timeline(el, new vis.DataSet(d.items), new vis.DataSet(d.groups),
@@ -40,14 +44,16 @@
       var item = props.items.length ? d.items.find(function (i) { return i.id === props.items[0]; }) : null;
       if (item) window.location.href = window.location.pathname + "?query=" + encodeURIComponent(item.query) + "&at=" + item.at;
     });
+    whenDrawn(tl, el, started);
     el.dataset.ready = "1";
   }
 
   function rateChart(el) {
     var d = dataOf(el);
     if (!d || !d.length) return;
-    new vis.Graph2d(el, new vis.DataSet(d), { style: "bar", barChart: { width: 40, align: "left" },
+    var chart = new vis.Graph2d(el, new vis.DataSet(d), { style: "bar", barChart: { width: 40, align: "left" },
       drawPoints: false, height: "180px", showCurrentTime: false });
+    whenDrawn(chart, el, performance.now());
     el.dataset.ready = "1";
   }
 
