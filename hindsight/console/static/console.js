@@ -5,12 +5,19 @@
     var script = el.parentElement.querySelector("script.timeline-data");
     return script ? JSON.parse(script.textContent) : null;
   }
-  function whenDrawn(chart, el, started) {  // marks the element once first drawn (and how long it took)
-    chart.on("changed", function () {
-      if (el.dataset.drawn) return;
-      el.dataset.drawMs = String(Math.round(performance.now() - started));
-      el.dataset.drawn = "1";
-    });
+  function whenDrawn(chart, el, started, shows) {  // marks the element once its items are on screen
+    function drawn() {
+      var root = el.querySelector(".vis-timeline");
+      return root && getComputedStyle(root).visibility !== "hidden" && (!shows || el.querySelector(shows));
+    }
+    (function poll() {
+      if (drawn()) {
+        el.dataset.drawMs = String(Math.round(performance.now() - started));
+        el.dataset.drawn = "1";
+      } else if (performance.now() - started < 20000) {
+        requestAnimationFrame(poll);
+      }
+    })();
   }
   function iso(ms) { return new Date(ms).toISOString().replace(".000Z", "Z"); }
 
@@ -30,7 +37,7 @@
       var item = props.items.length ? d.items.find(function (i) { return i.id === props.items[0]; }) : null;
       if (item && item.href) window.location.href = item.href;
     });
-    whenDrawn(tl, el, started);
+    whenDrawn(tl, el, started, d.items.length ? ".vis-item" : null);
     el.dataset.ready = "1";
   }
 
@@ -44,7 +51,7 @@
       var item = props.items.length ? d.items.find(function (i) { return i.id === props.items[0]; }) : null;
       if (item) window.location.href = window.location.pathname + "?query=" + encodeURIComponent(item.query) + "&at=" + item.at;
     });
-    whenDrawn(tl, el, started);
+    whenDrawn(tl, el, started, ".vis-item");
     el.dataset.ready = "1";
   }
 
@@ -53,7 +60,7 @@
     if (!d || !d.length) return;
     var chart = new vis.Graph2d(el, new vis.DataSet(d), { style: "bar", barChart: { width: 40, align: "left" },
       drawPoints: false, height: "180px", showCurrentTime: false });
-    whenDrawn(chart, el, performance.now());
+    whenDrawn(chart, el, performance.now(), "rect");
     el.dataset.ready = "1";
   }
 
