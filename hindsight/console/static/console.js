@@ -26,8 +26,11 @@
     var d = dataOf(el);
     if (!d) return;
     var groups = d.groups.length ? new vis.DataSet(d.groups) : null;
-    var options = { stack: false, start: d.start, end: d.end, zoomKey: "ctrlKey", orientation: "top", maxHeight: 640,
-                    showCurrentTime: false, selectable: true, tooltip: { followMouse: true } };
+    // no start/end option: vis-timeline then shows the chart at its first draw instead of after
+    // its first range change; the window is set once drawn
+    var options = { stack: false, zoomKey: "ctrlKey", orientation: "top", maxHeight: 640,
+                    showCurrentTime: false, selectable: true, tooltip: { followMouse: true },
+                    onInitialDrawComplete: function () { tl.setWindow(d.start, d.end, { animation: false }); } };
     var tl = groups ? new vis.Timeline(el, new vis.DataSet(d.items), groups, options)
                     : new vis.Timeline(el, new vis.DataSet(d.items), options);
     tl.addCustomTime(d.at, "asked");
@@ -46,7 +49,8 @@
     var d = dataOf(el);
     if (!d || !d.items.length) return;
     var tl = new vis.Timeline(el, new vis.DataSet(d.items), new vis.DataSet(d.groups),
-      { stack: false, start: d.start, end: d.end, zoomKey: "ctrlKey", showCurrentTime: false, selectable: true });
+      { stack: false, zoomKey: "ctrlKey", showCurrentTime: false, selectable: true,
+        onInitialDrawComplete: function () { tl.setWindow(d.start, d.end, { animation: false }); } });
     tl.on("select", function (props) {
       var item = props.items.length ? d.items.find(function (i) { return i.id === props.items[0]; }) : null;
       if (item) window.location.href = window.location.pathname + "?query=" + encodeURIComponent(item.query) + "&at=" + item.at;
