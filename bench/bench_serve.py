@@ -64,15 +64,15 @@ class RssSampler(threading.Thread):
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
         self.pid = pid
-        self.samples: list[tuple[float, float]] = []
+        self.samples: list[tuple[float, float, float]] = []  # (s, HTTP process MB, store MB)
         self.stop = threading.Event()
         self.t0 = time.monotonic()
 
     def run(self) -> None:
         while not self.stop.wait(0.5):
             try:
-                pids = [self.pid, *children(self.pid)]
-                self.samples.append((time.monotonic() - self.t0, sum(rss_mb(p) for p in pids)))
+                store = sum(rss_mb(p) for p in children(self.pid))
+                self.samples.append((time.monotonic() - self.t0, rss_mb(self.pid), store))
             except OSError:
                 return
 
@@ -239,13 +239,17 @@ def main() -> None:
         print(f"file ingest of the same lines: {file_rate:,.0f} rows/s")
         print(f"in the store, both runs ({2 * rows:,} rows, the second all duplicates), from the first "
               f"enrolment to the last row ingested: {2 * rows / end_to_end:,.0f} rows/s")
-        rss = [m for _, m in sampler.samples]
-        if rss:
+        for label, index in (("HTTP process", 1), ("store process", 2)):
+            rss = [sample[index] for sample in sampler.samples]
+            if not rss:
+                continue
             third = max(1, len(rss) // 3)
-            print(f"server RSS (HTTP process + store process): start {rss[0]:.0f} MB, peak {max(rss):.0f} MB, "
-                  f"mean of first third {sum(rss[:third]) / third:.0f} MB, of last third "
-                  f"{sum(rss[-third:]) / third:.0f} MB ({len(rss)} samples)")
-            print("RSS over time (s: MB): " + ", ".join(f"{t:.0f}: {m:.0f}" for t, m in sampler.samples[:: max(1, len(rss) // 16)]))
+            print(f"{label} RSS: start {rss[0]:.0f} MB, peak {max(rss):.0f} MB, mean of first third "
+                  f"{sum(rss[:third]) / third:.0f} MB, of last third {sum(rss[-third:]) / third:.0f} MB "
+                  f"({len(rss)} samples)")
+            step = max(1, len(rss) // 16)
+            print("    over time (s: MB): " + ", ".join(
+                f"{sample[0]:.0f}: {sample[index]:.0f}" for sample in sampler.samples[::step]))
 
 
 if __name__ == "__main__":

@@ -33,7 +33,9 @@ async def server_status(request: Request) -> Response:
     core: Core = request.app.state.core
     reader = core.journal.reader
     try:
-        ingest: dict[str, object] = await to_thread.run_sync(core.store.call, "stats")
+        ingest: dict[str, object] = await to_thread.run_sync(
+            core.store.call, "stats", limiter=query_api._query_threads()
+        )
     except HindsightError as exc:
         ingest = {"error": str(exc)}
     return query_api.json_response(

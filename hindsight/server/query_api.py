@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from anyio import to_thread
+from anyio import CapacityLimiter, to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -230,7 +230,9 @@ def _endpoint(route: ApiRoute) -> Callable[[Request], Any]:
             _token(request)
             params = await _params(request, route)
             core = _core(request)
-            result = await to_thread.run_sync(route.handler, core, params)
+            result = await to_thread.run_sync(
+                route.handler, core, params, limiter=_query_threads()
+            )
             return json_response(result_body(result))
         except RequestError as exc:
             return Response(
@@ -241,6 +243,18 @@ def _endpoint(route: ApiRoute) -> Callable[[Request], Any]:
             return Response(error_body(code, str(exc)), status, media_type="application/json")
 
     return endpoint
+
+
+_limiter: CapacityLimiter | None = None
+
+
+def _query_threads() -> CapacityLimiter:
+    """Threads waiting on the store for the query API: their own few, so that queries, however
+    slow or many, never take the threads the osquery endpoints use (enroll, status, live)."""
+    global _limiter
+    if _limiter is None:
+        _limiter = CapacityLimiter(4)
+    return _limiter
 
 
 def _status_of(exc: HindsightError) -> tuple[int, str]:

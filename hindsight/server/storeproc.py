@@ -15,6 +15,7 @@ import itertools
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from multiprocessing.connection import Connection
@@ -28,6 +29,7 @@ log = logging.getLogger("hindsight.serve")
 
 #: methods of Hindsight that may not be called through the pipe (writes are the ingester's)
 _FORBIDDEN = {"ingest", "rebuild", "close", "open"}
+_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 _KINDS: dict[str, type[HindsightError]] = {
     "timeout": QueryTimeout,
     "input": InputError,
@@ -70,7 +72,17 @@ class StoreProcess:
         )
 
     def start(self) -> None:
-        self._proc.start()
+        # the child starts with SIGINT/SIGTERM ignored (an ignored signal stays ignored across
+        # exec, and Python then leaves it so): a Ctrl-C to the process group cannot kill it
+        # while it imports. signal.signal works in the main thread only; a restart from another
+        # thread goes without (a signal in that moment kills it, and it is restarted again).
+        main = threading.current_thread() is threading.main_thread()
+        saved = {s: signal.signal(s, signal.SIG_IGN) for s in _SIGNALS} if main else {}
+        try:
+            self._proc.start()
+        finally:
+            for signum, handler in saved.items():
+                signal.signal(signum, handler)
         self._child_conn.close()
 
     @property
@@ -165,6 +177,10 @@ def child_main(settings: Settings, journal_dir: Path, conn: Connection) -> None:
     from hindsight.server.journal import JournalReader
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s store: %(message)s")
+    # Ctrl-C and a service manager's SIGTERM reach the whole process group: the server decides
+    # when this process closes (after draining the journal); if the server dies, the pipe says so
+    for signum in _SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
     parent = os.getppid()
     hs = _open_store(settings)
     lock = threading.Lock()

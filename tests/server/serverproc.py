@@ -31,7 +31,9 @@ class ServerProcess:
         env: dict[str, str] | None = None,
         args: tuple[str, ...] = (),
         cert: Path | None = None,
+        new_session: bool = False,
     ) -> None:
+        self.new_session = new_session
         self.data = data
         self.args = args
         self._cert = cert
@@ -63,7 +65,10 @@ class ServerProcess:
         args = [sys.executable, "-c", code, "serve", "--data", str(self.data), "--listen",
                 "127.0.0.1", "--port", str(self.port), "--hostname", "localhost", *self.args]
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=self.env)
+            self.proc = subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, env=self.env,
+                start_new_session=self.new_session,
+            )
         try:
             self._wait_ready(timeout_s)
         except BaseException:

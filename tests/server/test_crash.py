@@ -169,3 +169,63 @@ def test_store_process_killed_is_restarted_and_loses_nothing(tmp_path: Path) -> 
             assert count.json()["rows"] == [[500]]
     finally:
         srv.kill()
+
+
+def test_ctrl_c_to_the_process_group_drains_the_journal(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT to every process of the group): the store process waits for the server,
+    which ingests every acknowledged line before it exits."""
+    import signal
+
+    srv = ServerProcess(tmp_path / "data", new_session=True).start()
+    try:
+        with httpx.Client(base_url=srv.url, verify=srv.verify) as http:
+            key = http.post("/osquery/enroll", json={"enroll_secret": srv.secret, "host_identifier": "h"}).json()["node_key"]
+            data = [orjson.loads(_line("h", i)) for i in range(700)]
+            assert http.post("/osquery/log", json={"node_key": key, "log_type": "result", "data": data}).json() == {}
+        assert srv.proc is not None
+        os.killpg(srv.proc.pid, signal.SIGINT)
+        srv.proc.wait(120)
+    finally:
+        srv.kill()
+    assert "starting it again" not in srv.output()
+    with hindsight.open(tmp_path / "data", read_only=True) as hs:
+        assert hs.sql("SELECT count(*) FROM crash_events").rows == [(700,)]
+
+
+def test_a_slow_query_never_holds_up_acknowledgements(tmp_path: Path) -> None:
+    import threading
+
+    from hindsight.server.state import State
+
+    srv = ServerProcess(tmp_path / "data", env={"HINDSIGHT_QUERY_TIMEOUT": "8"}).start()
+    try:
+        state = State(tmp_path / "data" / "serve" / "state.sqlite")
+        auth = {"Authorization": f"Bearer {state.create_token('t')}"}
+        state.close()
+        with httpx.Client(base_url=srv.url, verify=srv.verify, timeout=60) as http:
+            key = http.post("/osquery/enroll", json={"enroll_secret": srv.secret, "host_identifier": "h"}).json()["node_key"]
+
+            def send(first: int, n: int) -> httpx.Response:
+                data = [orjson.loads(_line("h", i)) for i in range(first, first + n)]
+                return http.post("/osquery/log", json={"node_key": key, "log_type": "result", "data": data})
+
+            assert send(0, 1000).json() == {}
+            deadline = time.monotonic() + 60
+            while http.get("/api/v1/server", headers=auth).json()["journal"]["backlog_bytes"]:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+            answer: list[httpx.Response] = []
+            slow_sql = ("SELECT count(*) FROM crash_events a, crash_events b, crash_events c "
+                        "WHERE a.seq || b.seq || c.seq LIKE '%zz%'")
+            slow = threading.Thread(target=lambda: answer.append(
+                http.get("/api/v1/sql", params={"sql": slow_sql}, headers=auth)))
+            slow.start()
+            time.sleep(0.5)
+            for i in range(10):  # hosts go on posting while the query runs
+                assert send(1000 + 10 * i, 10).json() == {}
+            assert http.post("/osquery/distributed/read", json={"node_key": key}).json()["queries"] == {}
+            assert slow.is_alive(), "the query ended before the hosts' requests: nothing was shown"
+            slow.join(60)
+            assert answer[0].status_code == 408 and answer[0].json()["code"] == "timeout"
+    finally:
+        srv.kill()
