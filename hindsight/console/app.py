@@ -28,6 +28,7 @@ from hindsight.console.sqlpos import locate
 from hindsight.errors import HindsightError, InputError
 from hindsight.server import serve_dir
 from hindsight.server.core import Core
+from hindsight.server.query_api import _query_threads
 from hindsight.timeparse import format_time, parse_time
 
 HERE = Path(__file__).parent
@@ -63,10 +64,13 @@ class Console:
         return (lines - l0) / max(now - t0, 1e-3)
 
     async def data(self, name: str, *args: Any) -> Any:
-        return await to_thread.run_sync(lambda: self.core.store.call(f"console.{name}", *args))
+        return await self.store(f"console.{name}", *args)
 
     async def store(self, method: str, *args: Any) -> Any:
-        return await to_thread.run_sync(lambda: self.core.store.call(method, *args))
+        """Call the store process from one of the query API's threads (never the threads the
+        osquery endpoints need)."""
+        return await to_thread.run_sync(lambda: self.core.store.call(method, *args),
+                                        limiter=_query_threads())
 
 
 def _console(request: Request) -> Console:
@@ -303,7 +307,7 @@ async def fleet(request: Request, session: Session) -> Response:
     from hindsight.server.hosts import hosts_with_checkins
 
     console = _console(request)
-    hosts = await to_thread.run_sync(hosts_with_checkins, console.core)
+    hosts = await to_thread.run_sync(hosts_with_checkins, console.core, limiter=_query_threads())
     stats = await console.store("stats")
     data = await console.data("fleet", int(console.core.settings.serve_offline_after_s))
     journal = console.core.journal
