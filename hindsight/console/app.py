@@ -37,6 +37,8 @@ COOKIE = "hindsight_session"
 LOGIN_COOKIE = "hindsight_login"
 EVENTS_SHOWN = 500
 SQL_SHOWN = 1_000
+MAX_FAILURES = 5  # failed sign-ins of one user name within FAILURE_WINDOW_S before a pause
+FAILURE_WINDOW_S = 300.0
 
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 render.install(templates.env)
@@ -52,7 +54,19 @@ class Console:
         self.accounts = Accounts(serve_dir(core.settings.data))
         self.session_s = core.settings.console_session_hours * 3600
         self.started = time.time()
+        self._failures: dict[str, deque[float]] = {}
         self._samples: deque[tuple[float, int]] = deque([(self.started, 0)], maxlen=64)
+
+    def locked_out(self, name: str) -> bool:
+        """Whether NAME had MAX_FAILURES failed sign-ins within FAILURE_WINDOW_S."""
+        failures = self._failures.get(name.lower())
+        now = time.time()
+        while failures and now - failures[0] > FAILURE_WINDOW_S:
+            failures.popleft()
+        return failures is not None and len(failures) >= MAX_FAILURES
+
+    def failed(self, name: str) -> None:
+        self._failures.setdefault(name.lower(), deque(maxlen=MAX_FAILURES)).append(time.time())
 
     def ingest_rate(self, lines: int, window_s: float = 300.0) -> float:
         """Lines ingested per second over about the last WINDOW_S (samples taken per Fleet view;
@@ -146,8 +160,12 @@ async def login(request: Request) -> Response:
     name, password = str(form.get("name") or ""), str(form.get("password") or "")
     if not same(str(form.get("login_token") or ""), request.cookies.get(LOGIN_COOKIE)):
         return await _login_failed(request, "the sign-in form expired: try again", 403)
+    if console.locked_out(name):
+        return await _login_failed(
+            request, f"too many failed sign-ins for {name}: wait {FAILURE_WINDOW_S / 60:g} minutes", 429)
     role = await to_thread.run_sync(console.accounts.verify, name, password)
     if role is None:
+        console.failed(name)
         return await _login_failed(request, "wrong user name or password", 401)
     cookie, _ = console.accounts.open_session(name, console.session_s)
     response = RedirectResponse(_next_from(str(form.get("next") or "")), 303)

@@ -112,3 +112,13 @@ def test_the_questions_hindsight_demo_suggests_are_answered(page: Page, console:
         ask(page, console, typed, at)
         answer = expect_text.split(" (")[0].split()[-1]  # the host, the account, the serial
         expect(page.get_by_test_id("answer")).to_contain_text(answer)
+
+
+def test_a_host_name_opens_the_host_and_a_user_name_shows_the_accounts(page: Page, console: Console) -> None:
+    m = console.moment("uid_reuse")
+    sign_in(page, console, VIEWER, VIEWER_PASSWORD)
+    page.goto(f"{console.url}/?q={m['hostname']}&at=")
+    expect(page.get_by_test_id("host-title")).to_have_text(m["hostname"])
+    ask(page, console, m["old_user"], str(m["old_process_event"]["time"]))
+    expect(page.get_by_test_id("answer")).to_have_attribute("data-kind", "user")
+    expect(page.get_by_test_id("answer")).to_contain_text(m["hostname"])

@@ -94,3 +94,17 @@ def test_admin_makes_an_api_token_that_scripts_use(page: Page, console: Console)
     assert answer.status_code == 200 and len(answer.json()["rows"]) == 20
     # the console's session cookie is no API token, and the API takes no cookie
     assert httpx.get(console.server.url + "/api/v1/hosts", verify=console.server.verify).status_code == 401
+
+
+def test_repeated_wrong_passwords_pause_that_user_name(page: Page, console: Console) -> None:
+    def attempt(password: str) -> None:
+        page.goto(console.url + "/login")
+        page.fill("input[name=name]", "mallory2")
+        page.fill("input[name=password]", password)
+        page.click("form.login button[type=submit]")
+
+    for _ in range(5):
+        attempt("guess")
+        expect(page.get_by_test_id("error")).to_have_text("wrong user name or password")
+    attempt("another guess")
+    expect(page.get_by_test_id("error")).to_contain_text("too many failed sign-ins for mallory2")
