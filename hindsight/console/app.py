@@ -15,11 +15,14 @@ from typing import Any
 import orjson
 from anyio import to_thread
 from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hindsight.console import render
 from hindsight.console.auth import Accounts, Session, same
@@ -384,8 +387,36 @@ def routes() -> list[Route | Mount]:
     ]
 
 
+#: every console response: scripts only from the package, no framing, no referrer (SQL may be
+#: in URLs); inline styles are allowed (vis-timeline positions items with them)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+class SecurityHeaders:
+    """ASGI middleware adding SECURITY_HEADERS to every response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, with_headers if scope["type"] == "http" else send)
+
+
 def build_console(core: Core) -> Starlette:
     """The console as an app of its own, mounted at /console in the server's app."""
-    app = Starlette(routes=routes())
+    app = Starlette(routes=routes(), middleware=[Middleware(SecurityHeaders)])
     app.state.console = Console(core)
     return app

@@ -4,6 +4,7 @@ and Debian's chromium driven by Playwright (through its executable path: nothing
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -82,8 +83,17 @@ def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(ignore_https_errors=True, viewport={"width": 1400, "height": 900})
     tab = context.new_page()
     tab.set_default_timeout(20_000)
+    errors: list[str] = []  # script errors and refused resources (the CSP) fail the test
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" and _unexpected(msg.text) else None)
     yield tab
     context.close()
+    assert errors == []
+
+
+def _unexpected(text: str) -> bool:
+    """Console errors a test does not cause on purpose (a 401/403/429 answer logs one)."""
+    return not re.search(r"status of (401|403|429)", text)
 
 
 def sign_in(page: Page, console: Console, name: str, password: str) -> None:

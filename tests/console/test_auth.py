@@ -29,6 +29,9 @@ def test_sign_in_and_out(page: Page, console: Console) -> None:
     page.click("form.login button[type=submit]")
     expect(page).to_have_url(console.url + "/fleet")  # back where it was going
     expect(page.get_by_test_id("user")).to_have_text(f"{ADMIN} (admin)")
+    headers = page.request.get(console.url + "/fleet").headers
+    assert "script-src 'self'" in headers["content-security-policy"]
+    assert headers["x-frame-options"] == "DENY" and headers["referrer-policy"] == "no-referrer"
     cookie = next(c for c in page.context.cookies() if c["name"] == "hindsight_session")
     assert cookie["secure"] and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
     page.click("header form.who button")
