@@ -330,7 +330,8 @@ def events(hs: Hindsight, query: str | None, host: str | None, since: int | None
     queries = sorted(q.name for q in hs.store.catalog.queries.values() if q.is_event)
     if not queries:
         return {"queries": [], "query": None, "table": None, "since": since, "until": until}
-    info = resolve_query(hs.store.catalog, query or queries[0])
+    process = [q.name for q in hs.store.catalog.queries.values() if q.is_event and q.os_table == "process_events"]
+    info = resolve_query(hs.store.catalog, query or (process or queries)[0])
     if not info.is_event:
         raise InputError(f"{info.name} is a state query: events are read from event queries ({', '.join(queries)})")
     table = _event_table(info.query_id)

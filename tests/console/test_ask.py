@@ -45,6 +45,9 @@ def test_which_host_had_an_ip_at_an_instant(page: Page, console: Console) -> Non
     expect(bars.filter(has_text=m["from_hostname"]).first).to_be_attached()
     expect(page.locator(".vis-item.vis-background.unknown").first).to_be_attached()
     shot(page, "ask-ip")
+    # what else that host was doing: its events around the instant, enriched
+    around = page.locator("[data-testid=card] [data-testid=around]")
+    assert m["to_host"].lower() in (around.get_attribute("href") or "")
     # clicking the bar that covers the asked instant opens that host at that instant (near the
     # bar's start: the asked instant's line lies over its middle)
     page.locator(".vis-item.bar", has_text=m["to_hostname"]).first.click(position={"x": 6, "y": 6})
