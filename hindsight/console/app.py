@@ -250,8 +250,10 @@ async def host(request: Request, session: Session) -> Response:
 
 
 def _first_state(overview: dict[str, Any]) -> str | None:
-    states = [q["query"] for q in overview["queries"] if q["kind"] == "state"]
-    return next((q for q in states if "users" in q), states[0] if states else None)
+    """The query a host page opens on: its users (who could log in), else the first state."""
+    states = [q for q in overview["queries"] if q["kind"] == "state"]
+    chosen = next((q for q in states if q["os_table"] == "users"), states[0] if states else None)
+    return None if chosen is None else str(chosen["query"])
 
 
 @page()

@@ -259,7 +259,7 @@ def host(hs: Hindsight, name: str) -> dict[str, Any]:
     return {
         "host_key": key, "host_id": host_id, "names": names, "first_seen": first, "last_seen": last,
         "identity": _identity(hs, host_id),
-        "queries": _rows(hs, "SELECT q.name AS query, q.kind, count(*) AS executions, "
+        "queries": _rows(hs, "SELECT q.name AS query, q.kind, q.os_table, count(*) AS executions, "
                              "max(e.unix_time) AS last_execution FROM executions e JOIN queries q "
                              f"USING (query_id) WHERE e.host_id = {host_id} GROUP BY ALL ORDER BY q.name"),
         "strip": _strip(hs, host_id, int(first), int(last)),

@@ -18,7 +18,7 @@ from tests.console.conftest import VIEWER, VIEWER_PASSWORD, Console, shot, sign_
 def test_host_page_travels_in_time(page: Page, console: Console) -> None:
     m = console.moment("uid_reuse")
     sign_in(page, console, VIEWER, VIEWER_PASSWORD)
-    page.goto(f"{console.url}/host/{m['hostname']}?query=users")
+    page.goto(f"{console.url}/host/{m['hostname']}")  # opens on its users
     expect(page.get_by_test_id("host-title")).to_have_text(m["hostname"])
     expect(page.locator("[data-strip][data-drawn='1']")).to_have_count(1)
     state = page.get_by_test_id("state")
