@@ -91,6 +91,13 @@ def test_which_usb_drive_was_behind_a_path(page: Page, console: Console) -> None
     expect(page.locator("[data-testid=card]").first).to_contain_text(m["hostname"])
 
 
+def test_the_time_picker_fills_the_instant(page: Page, console: Console) -> None:
+    sign_in(page, console, VIEWER, VIEWER_PASSWORD)
+    page.goto(console.url + "/")
+    page.fill("input[data-picks=at]", "2024-06-13T11:37:52")
+    expect(page.locator("input[name=at]")).to_have_value("2024-06-13T11:37:52Z")
+
+
 def test_a_question_it_cannot_read_says_why(page: Page, console: Console) -> None:
     sign_in(page, console, VIEWER, VIEWER_PASSWORD)
     ask_page = console.url + "/?q=%2Fmedia%2Fusb0&at="

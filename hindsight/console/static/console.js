@@ -89,6 +89,12 @@
     document.querySelectorAll("[data-strip]").forEach(stripTimeline);
     document.querySelectorAll("[data-rate]").forEach(rateChart);
     document.querySelectorAll(".slider[data-points]").forEach(slider);
+    document.querySelectorAll("input[data-picks]").forEach(function (picker) {  // UTC picker -> text
+      var field = picker.form.querySelector("input[name=" + picker.dataset.picks + "]");
+      picker.addEventListener("change", function () {
+        if (picker.value) field.value = (picker.value.length === 16 ? picker.value + ":00" : picker.value) + "Z";
+      });
+    });
     var editor = document.querySelector("textarea[name=sql]");
     if (editor) editor.addEventListener("keydown", function (e) {
       if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); htmx.trigger(editor.form, "submit"); }
