@@ -357,10 +357,22 @@ def events(hs: Hindsight, query: str | None, host: str | None, since: int | None
     if "time" in result.columns:
         at = result.columns.index("time")
         rows.sort(key=lambda r: r[at] or 0, reverse=True)
+    columns, rows = _enriched_first(result.columns, rows, info.columns)
     return {"queries": queries, "query": info.name, "since": since, "until": until, "total": total,
             "scanned_from": cut, "matched": len(rows),
-            "table": {"columns": result.columns, "rows": rows[:limit],
+            "table": {"columns": columns, "rows": rows[:limit],
                       "truncated": result.truncated or len(rows) > limit}}
+
+
+def _enriched_first(columns: list[str], rows: list[tuple[Any, ...]],
+                    own: dict[str, str]) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Columns ordered host, time, the enrichments (state as of the event), the event's own."""
+    head = [c for c in ("host", "time") if c in columns]
+    mine = {c for c in own} | {f"{c}_" for c in own} | {"host_key", *head}
+    added = [c for c in columns if c not in mine]
+    order = [*head, *added, *(c for c in columns if c in mine and c not in head)]
+    index = [columns.index(c) for c in order]
+    return order, [tuple(r[i] for i in index) for r in rows]
 
 
 def _text_condition(columns: dict[str, str], text: str) -> str:

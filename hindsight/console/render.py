@@ -28,7 +28,8 @@ def cell(value: Any, column: str = "") -> str:
         return ""
     if isinstance(value, datetime):
         return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if column in TIME_COLUMNS and isinstance(value, int) and not isinstance(value, bool):
+    is_time = column in TIME_COLUMNS or column.endswith("_since")  # enrichments' "since"
+    if is_time and isinstance(value, int) and not isinstance(value, bool):
         return format_time(value) if 0 < value < 1 << 40 else ""
     return str(value)
 
