@@ -247,11 +247,12 @@ def demo(hosts: int, days: float, seed: int, workdir: Path) -> None:
 
 
 def _register_commands() -> None:
-    """Commands defined next to what they drive: the investigations and the server."""
+    """Commands defined next to what they drive: investigations, the server, the console."""
     from hindsight.cli_investigate import COMMANDS
+    from hindsight.console.cli import user
     from hindsight.server.cli import hosts, serve, token
 
-    for command in (*COMMANDS, hosts, serve, token):
+    for command in (*COMMANDS, hosts, serve, token, user):
         main.add_command(command)
 
 

@@ -117,6 +117,11 @@ def run_demo(workdir: Path, hosts: int, days: float, seed: int, console: Console
     console.print(f"   hindsight queries --data {data}        # what was recorded")
     console.print(f"   hindsight sql \"SELECT * FROM users FOR SYSTEM_TIME ALL\" --data {data}")
     console.print(f"   hindsight state interface_addresses --at {format_time(manifest['start'] + 3600)} --data {data}")
+    from hindsight.console.hints import console_hints
+
+    console.print("[bold]Or look instead of typing: the web console[/bold]")
+    for line in console_hints(data, manifest):
+        console.print(f"   {line}", highlight=False, markup=False)
     return ok
 
 

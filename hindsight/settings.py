@@ -75,6 +75,11 @@ class Settings:
         "extra Spark settings, key=value,... (the master comes from Spark's own configuration)",
     )
 
+    # -- the web console (hindsight/console) -------------------------------------------------
+    console_session_hours: float = _setting(
+        12.0, "HINDSIGHT_CONSOLE_SESSION_HOURS", "a console sign-in lasts this many hours"
+    )
+
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
         """Settings from the environment, then explicit overrides (None is ignored)."""

@@ -8,9 +8,10 @@ from contextlib import asynccontextmanager
 from anyio import to_thread
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount, Route
 
+from hindsight.console.app import build_console
 from hindsight.errors import HindsightError
 from hindsight.server import live, osquery_api, query_api
 from hindsight.server.body import RequestError, error_body
@@ -76,6 +77,8 @@ def build_app(core: Core) -> Starlette:
         *live.routes(query_api.PREFIX),
         Route(query_api.PREFIX + "/server", server_status, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Mount("/console", app=build_console(core)),  # the web console (hindsight.console)
+        Route("/", lambda request: RedirectResponse("/console/"), methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found})
     app.state.core = core

@@ -10,6 +10,7 @@ it had crashed too: the journal and the store's dedupe make that safe (see journ
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import multiprocessing
@@ -158,6 +159,18 @@ def _store_settings(settings: Settings) -> dict[str, Any]:
     return {f.name: getattr(settings, f.name) for f in fields(settings) if f.name != "data"}
 
 
+def _extension(hs: Any, method: str) -> Any:
+    """`investigate.<name>`: an investigation; `console.<name>`: a console page's data."""
+    package, _, name = method.partition(".")
+    if package == "investigate" and not name.startswith("_") and hasattr(hs.investigate, name):
+        return getattr(hs.investigate, name)
+    from hindsight.console.data import CALLS
+
+    if package == "console" and name in CALLS:
+        return functools.partial(CALLS[name], hs)
+    raise InputError(f"no such question: {method}")
+
+
 def child_main(settings: Settings, journal_dir: Path, conn: Connection) -> None:
     """The store process: ingester thread, and the calls of the server one at a time."""
     from hindsight.server.ingester import Ingester
@@ -190,6 +203,9 @@ def child_main(settings: Settings, journal_dir: Path, conn: Connection) -> None:
         try:
             if method == "stats":
                 value: Any = ingester.stats.as_dict()
+            elif method.startswith(("investigate.", "console.")):
+                with lock:
+                    value = _extension(hs, method)(*args)
             elif method.startswith("_") or method in _FORBIDDEN or not hasattr(hs, method):
                 raise InputError(f"no such question: {method}")
             else:
