@@ -350,3 +350,25 @@ def test_serves_with_the_certificate_given(tmp_path: Path) -> None:
             assert http.get("/healthz").json() == {"ok": True}
     finally:
         srv.kill()
+
+
+def test_investigations_through_the_query_api(http: httpx.Client, server: ServerProcess, token: str) -> None:
+    key = enroll(http, server.secret, HOST_A, "web-1")
+    nic = {"interface": "en0", "address": "10.7.7.7", "mask": "255.255.0.0", "type": "dhcp"}
+    data = [line(HOST_A, "pack_ir_interface_addresses", T0 + 1000, nic, counter=1),
+            line(HOST_A, "pack_ir_interface_addresses", T0 + 1300, nic, "removed", counter=2)]
+    assert post(http, "/osquery/log", {"node_key": key, "log_type": "result", "data": data}).json() == {}
+    wait_ingested(http, token)
+    held = api(http, token, "who/ip", address="10.7.7.7", at=T0 + 1100)
+    assert [r[held["columns"].index("host_key")] for r in held["rows"]] == [HOST_A]
+    assert api(http, token, "who/ip", address="10.7.7.7", at=T0 + 1400)["rows"] == []
+    line_ = api(http, token, "timeline/ip", address="10.7.0.0/16")
+    assert HOST_A in {r[line_["columns"].index("host_key")] for r in line_["rows"]}
+    changed = api(http, token, "diff", query="pack_ir_interface_addresses", host=HOST_A,
+                  **{"from": T0 + 1100, "to": T0 + 1400})
+    assert len(changed["rows"]) == 1
+    auth = {"Authorization": f"Bearer {token}"}
+    refused(http.get("/api/v1/who/uid", params={"uid": "x", "host": HOST_A}, headers=auth), 400, "wrong_type", "uid")
+    refused(http.get("/api/v1/who/uid", params={"uid": "0", "host": HOST_A}, headers=auth), 400, "bad_query",
+            "no state query of osquery table 'users'")
+    assert "/api/v1/who/ip" in http.get("/api/v1/openapi.json").json()["paths"]
