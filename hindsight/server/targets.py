@@ -105,6 +105,7 @@ class LakeTarget:
 
 def _exclusive(path: Path, patience_s: float = 60.0) -> int:
     """An exclusive lock on PATH, held until this process ends (its descriptor is kept)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
     deadline = time.monotonic() + patience_s
     while True:
