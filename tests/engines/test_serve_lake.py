@@ -85,7 +85,9 @@ class Load:
     async def _killer(self) -> None:
         """SIGKILL A once it has acknowledged a third of its lines, and start it again."""
         share = len(self.hosts[0].results) + len(self.hosts[1].results)
+        deadline = time.monotonic() + 60
         while self.acked_at_a < share // 3:
+            assert time.monotonic() < deadline, "A never took a third of its lines"
             await asyncio.sleep(0.01)
         self.killed_after = self.acked_at_a
         await asyncio.to_thread(self.a.kill)
@@ -122,7 +124,7 @@ def test_two_receivers_one_lake_answer_as_the_embedded_engine(
         asyncio.run(load.run())
         assert load.killed_after is not None and load.failures > 0, "the kill did not land under load"
         stats = _lake_mode_api(a, {hosts[0].uuid.lower(), hosts[3].uuid.lower()})
-        assert stats["store_process"]["restarts"] == 0
+        assert stats["store_process"]["restarts"] == 0 and stats["ingest"]["last_error"] is None
         assert a.stop() in (0, -15) and b.stop() in (0, -15)  # drain the journals into the lake
     finally:
         a.kill()
