@@ -11,7 +11,10 @@ Measures, against the real server (a subprocess, HTTPS on localhost):
 The client does as little as it can: request bodies are built and gzip'd before the clock starts
 (as osqueryd's are: its buffer is already there), each host posting its bodies one after the other.
 
-    python bench/bench_serve.py [--hosts 1000] [--days 0.1] [--max-lines 1024]
+    python bench/bench_serve.py [--hosts 1000] [--days 0.1] [--max-lines 1024] [--lake]
+
+With --lake the server runs as a lake receiver (`hindsight serve --lake`): the end-to-end rate is
+then to the lines published in the lake, and the baseline is file ingest into a lake.
 """
 
 from __future__ import annotations
@@ -177,6 +180,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--period", type=float, default=4.0, help="seconds between a host's requests (paced run)")
     ap.add_argument("--clients", type=int, default=2, help="client processes")
+    ap.add_argument("--lake", action="store_true", help="run the server as a lake receiver")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         root = Path(tmp)
@@ -192,14 +196,23 @@ def main() -> None:
         with flat.open("wb") as f:
             for h in hosts:
                 f.write(b"\n".join(h.results) + b"\n")
-        with hindsight.open(root / "file-data") as hs:
-            start = time.perf_counter()
-            summary = hs.ingest([flat])
-            file_seconds = time.perf_counter() - start
-        file_rate = summary.rows / file_seconds
-        shutil.rmtree(root / "file-data")
+        if args.lake:
+            from hindsight.lake.ingest import ingest_files
 
-        srv = ServerProcess(root / "data").start()
+            start = time.perf_counter()
+            file_rows = ingest_files(str(root / "file-lake"), [flat]).rows
+            file_seconds = time.perf_counter() - start
+            shutil.rmtree(root / "file-lake")
+        else:
+            with hindsight.open(root / "file-data") as hs:
+                start = time.perf_counter()
+                file_rows = hs.ingest([flat]).rows
+                file_seconds = time.perf_counter() - start
+            shutil.rmtree(root / "file-data")
+        file_rate = file_rows / file_seconds
+
+        lake = ("--lake", str(root / "lake")) if args.lake else ()
+        srv = ServerProcess(root / "data", args=lake).start()
         assert srv.proc is not None
         sampler = RssSampler(srv.proc.pid)
         sampler.start()
@@ -236,8 +249,9 @@ def main() -> None:
                   f"{100 * busy:.0f} % of one core during the run (load average {os.getloadavg()[0]:.1f}), "
                   f"i.e. {acked / (busy * seconds):,.0f} rows acknowledged per CPU second")
         print("targets (issue #5, 1,000 hosts): >= 50,000 rows/s acknowledged, p99 < 250 ms")
-        print(f"file ingest of the same lines: {file_rate:,.0f} rows/s")
-        print(f"in the store, both runs ({2 * rows:,} rows, the second all duplicates), from the first "
+        where = "in the lake" if args.lake else "in the store"
+        print(f"file ingest of the same lines ({where}): {file_rate:,.0f} rows/s")
+        print(f"{where}, both runs ({2 * rows:,} rows, the second all duplicates), from the first "
               f"enrolment to the last row ingested: {2 * rows / end_to_end:,.0f} rows/s")
         for label, index in (("HTTP process", 1), ("store process", 2)):
             rss = [sample[index] for sample in sampler.samples]

@@ -67,7 +67,9 @@ class Settings:
 
     # -- the Parquet lake and Spark (hindsight/lake, hindsight/engines/spark) --------------------
     lake: str = _setting(
-        "", "HINDSIGHT_LAKE", "lake directory or URI read and built by --engine spark"
+        "",
+        "HINDSIGHT_LAKE",
+        "lake directory or URI read and built by --engine spark, written by `hindsight serve --lake`",
     )
     spark_conf: str = _setting(
         "",

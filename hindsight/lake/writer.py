@@ -142,6 +142,14 @@ class LakeWriter:
         self.flush()
         return WriteSummary(files=self.summary.files[before:])
 
+    def new_source(self) -> None:
+        """The next lines do not follow the previous ones (another file, another journal segment):
+        a line identical to the last one is not counted as its repeat. The keys of a source's
+        lines then depend on that source alone, so a source published again after a crash gets
+        the same keys, and the build drops it as repeats."""
+        self._previous = None
+        self._repeat = 0
+
     def _reject(self, line: Line) -> None:
         self.summary.rejected += 1
         reason = line.error or "unreadable"

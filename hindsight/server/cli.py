@@ -40,8 +40,22 @@ data_option = click.option(
     default=None,
     help="Name hosts use to reach this server (default: this machine's name).",
 )
+@click.option(
+    "--lake",
+    envvar="HINDSIGHT_LAKE",
+    default=None,
+    help="Publish the lines to this Parquet lake (dir or URI) instead of the store: one of many "
+    "stateless receivers; build with `hindsight lake build`, ask with --engine spark "
+    "(env HINDSIGHT_LAKE).",
+)
 def serve(
-    data: Path, listen: str, port: int, cert: Path | None, key: Path | None, hostname: str | None
+    data: Path,
+    listen: str,
+    port: int,
+    cert: Path | None,
+    key: Path | None,
+    hostname: str | None,
+    lake: str | None,
 ) -> None:
     """Run osquery's TLS remote API (enroll, config, logger, distributed) and the query API."""
     import uvicorn
@@ -64,7 +78,7 @@ def serve(
     if cert is None or key is None:
         cert, key = ensure_self_signed(serve_dir(data), [name])
     try:
-        core = Core.open(Settings.from_env(data=data))
+        core = Core.open(Settings.from_env(data=data, lake=lake))
     except HindsightError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -74,6 +88,12 @@ def serve(
     )
     click.echo(f"hindsight serve: https://{name}:{port} (data {data.resolve()})")
     click.echo(f"config (schedule, packs, enroll secret): {core.config.path.resolve()}")
+    if core.settings.lake:
+        click.echo(
+            f"lake mode: lines are published to {core.settings.lake} (no store here); every "
+            "receiver of this lake needs the same enroll secret; build with "
+            f"`hindsight lake build {core.settings.lake}`, ask with --engine spark"
+        )
     click.echo("on each host: copy the certificate and the enroll secret, then run osqueryd with:")
     click.echo(f"  scp {cert.resolve()} HOST:/etc/osquery/hindsight.pem")
     click.echo(f"  echo '{secret}' > /etc/osquery/hindsight.secret")

@@ -8,6 +8,7 @@ import threading
 from dataclasses import dataclass, field
 
 from hindsight.api import Hindsight
+from hindsight.lake.layout import LakePaths
 from hindsight.server import serve_dir
 from hindsight.server.config import ConfigFile
 from hindsight.server.journal import Journal
@@ -31,8 +32,12 @@ class Core:
     def open(cls, settings: Settings, segment_age_s: float = 1.0) -> Core:
         directory = serve_dir(settings.data)
         directory.mkdir(parents=True, exist_ok=True)
-        # the store opens here first, so that an unusable or busy one stops the start-up
-        Hindsight(settings.data, **_store_settings(settings)).close()
+        # the store (or the lake) opens here first, so that an unusable or busy one stops the
+        # start-up; a receiver writing to a lake has no store
+        if settings.lake:
+            LakePaths.open(settings.lake, create=True)
+        else:
+            Hindsight(settings.data, **_store_settings(settings)).close()
         config = ConfigFile(directory / "config.json")
         state = State(directory / "state.sqlite")
         journal = Journal(

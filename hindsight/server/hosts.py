@@ -32,7 +32,8 @@ def _ts(value: float | None) -> dt.datetime | None:
 
 
 def hosts_with_checkins(core: Core) -> Result:
-    recorded = core.store.call("hosts").dicts()
+    # a receiver writing to a lake records no history: its enrolled hosts and check-ins only
+    recorded = None if core.settings.lake else core.store.call("hosts").dicts()
     return merge(recorded, core.state, core.settings.serve_offline_after_s, core.settings.max_rows)
 
 

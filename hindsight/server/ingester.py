@@ -1,8 +1,10 @@
-"""Behind the acknowledgement: a thread that moves closed journal segments into the store.
+"""Behind the acknowledgement: a thread that moves closed journal segments into the store, or
+into the lake with `hindsight serve --lake` (the target, hindsight/server/targets.py).
 
-Order of its steps, for crash safety: ingest segments (the store commits), then record their
-number in the journal's progress file, then delete them. A crash between the first two ingests
-those segments again after restart, which the store's dedupe of identical lines makes a no-op.
+Order of its steps, for crash safety: ingest segments (the store commits, or every lake file is
+published), then record their number in the journal's progress file, then delete them. A crash
+between the first two ingests those segments again after restart, which the store's dedupe of
+identical lines makes a no-op (in the lake: the build drops the repeated lines).
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from hindsight.api import Hindsight
 from hindsight.errors import HindsightError
 from hindsight.server.journal import JournalReader
+from hindsight.server.targets import Target
 
 log = logging.getLogger("hindsight.serve")
 
@@ -27,6 +29,7 @@ class IngestStats:
     rows: int = 0
     rejected: int = 0
     duplicates: int = 0
+    files: int = 0
     last_error: str | None = None
     last_ingest: float = 0.0
 
@@ -37,14 +40,12 @@ class IngestStats:
 class Ingester:
     def __init__(
         self,
-        hs: Hindsight,
+        target: Target,
         journal: JournalReader,
-        store_lock: threading.Lock,
         segments_per_ingest: int = 32,
     ) -> None:
-        self.hs = hs
+        self.target = target
         self.journal = journal
-        self.lock = store_lock
         self.per_ingest = segments_per_ingest
         self.stats = IngestStats()
         self._stop = threading.Event()
@@ -59,7 +60,7 @@ class Ingester:
             try:
                 done = self.step()
                 delay = 0.2
-            except HindsightError as exc:  # the store is unusable for now: the journal keeps all
+            except HindsightError as exc:  # the target is unusable for now: the journal keeps all
                 self.stats.last_error = str(exc)
                 log.error("ingest failed, will retry: %s", exc)
                 done = False
@@ -72,8 +73,7 @@ class Ingester:
         segments = self.journal.closed_segments()[: self.per_ingest]
         if not segments:
             return False
-        with self.lock:
-            summary = self.hs.ingest([s.path for s in segments])
+        summary = self.target.ingest([s.path for s in segments])
         self.journal.mark_ingested(segments[-1].number)
         st = self.stats
         st.segments += len(segments)
@@ -81,6 +81,7 @@ class Ingester:
         st.rows += summary.rows
         st.rejected += summary.rejected
         st.duplicates += summary.duplicates
+        st.files += summary.files
         st.last_error = None
         st.last_ingest = time.time()
         return True

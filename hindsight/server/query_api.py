@@ -258,6 +258,10 @@ def _query_threads() -> CapacityLimiter:
 
 
 def _status_of(exc: HindsightError) -> tuple[int, str]:
+    from hindsight.server.targets import LakeMode
+
+    if isinstance(exc, LakeMode):
+        return 501, "lake_mode"
     if isinstance(exc, QueryTimeout):
         return 408, "timeout"
     if isinstance(exc, InputError | QueryError):

@@ -3,6 +3,8 @@
 Ingest is Python-heavy and would hold the GIL of the process that answers osqueryd; in a process
 of its own it cannot slow an acknowledgement, and neither can a slow query. The server talks to
 it over a pipe: `call("sql", statement, at)` runs `Hindsight.sql` there and returns its Result.
+With `hindsight serve --lake` the process holds no store: its ingester publishes to the lake and
+it answers `stats` only (questions raise LakeMode here, before the pipe).
 
 If the server dies (SIGKILL included) the pipe closes and the store process exits at once, as if
 it had crashed too: the journal and the store's dedupe make that safe (see journal.py).
@@ -104,6 +106,10 @@ class StoreProcess:
 
     def call(self, method: str, *args: Any, timeout_s: float | None = None) -> Any:
         """Run METHOD in the store process; its errors are raised here."""
+        if self.settings.lake and method not in ("stats", "close"):
+            from hindsight.server.targets import LakeMode
+
+            raise LakeMode(self.settings.lake, method)
         wait = timeout_s if timeout_s is not None else self.settings.query_timeout_s + 600
         with self._lock:
             rid = next(self._ids)
@@ -175,6 +181,7 @@ def child_main(settings: Settings, journal_dir: Path, conn: Connection) -> None:
     """The store process: ingester thread, and the calls of the server one at a time."""
     from hindsight.server.ingester import Ingester
     from hindsight.server.journal import JournalReader
+    from hindsight.server.targets import LakeMode, LakeTarget, StoreTarget, Target
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s store: %(message)s")
     # Ctrl-C and a service manager's SIGTERM reach the whole process group: the server decides
@@ -182,9 +189,10 @@ def child_main(settings: Settings, journal_dir: Path, conn: Connection) -> None:
     for signum in _SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
     parent = os.getppid()
-    hs = _open_store(settings)
     lock = threading.Lock()
-    ingester = Ingester(hs, JournalReader(journal_dir), lock)
+    hs = None if settings.lake else _open_store(settings)
+    target: Target = LakeTarget(settings, journal_dir) if hs is None else StoreTarget(hs, lock)
+    ingester = Ingester(target, JournalReader(journal_dir))
     ingester.start()
     while True:
         try:
@@ -197,12 +205,15 @@ def child_main(settings: Settings, journal_dir: Path, conn: Connection) -> None:
             os._exit(0)  # the server is gone: stop at once, as a crash would
         if method == "close":
             ingester.stop_and_drain()
-            hs.close()
+            if hs is not None:
+                hs.close()
             conn.send((rid, "ok", None))
             return
         try:
             if method == "stats":
                 value: Any = ingester.stats.as_dict()
+            elif hs is None:
+                raise LakeMode(settings.lake, method)
             elif method.startswith(("investigate.", "console.")):
                 with lock:
                     value = _extension(hs, method)(*args)
