@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from hindsight.api import Hindsight, Result
-from hindsight.cli import data_option, domain_errors, output_options, show
+from hindsight.cli_common import data_option, domain_errors, output_options, show
 
 
 def _show(data: Path, fmt: str, call: str, *args: object, **kwargs: object) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
+from hindsight.cli_common import data_option
 from hindsight.server import serve_dir
-from hindsight.server.cli import data_option
 
 
 @click.group()

@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 
 import click
 
+from hindsight.cli_common import domain_errors
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 ENGINES = ("duckdb", "spark")
@@ -37,18 +39,12 @@ def lake() -> None:
     """The Parquet lake: build its intervals on Spark, compact its files."""
 
 
-def _errors(func: F) -> F:
-    from hindsight.cli import domain_errors
-
-    return domain_errors(func)
-
-
 @lake.command()
 @click.argument("uri")
 def build(uri: str) -> None:
     """Build and extend the intervals of the lake at URI on Spark (master from Spark's config)."""
 
-    @_errors
+    @domain_errors
     def run() -> None:
         from hindsight.engines.spark.build import SparkBuilder
         from hindsight.engines.spark.session import get_session
@@ -66,7 +62,7 @@ def build(uri: str) -> None:
 def compact(uri: str, min_files: int, keep: int) -> None:
     """Merge small raw files per (query, day) and remove old builds."""
 
-    @_errors
+    @domain_errors
     def run() -> None:
         from hindsight.lake.compact import compact_lake
 

@@ -9,16 +9,8 @@ from pathlib import Path
 
 import click
 
+from hindsight.cli_common import data_option
 from hindsight.server import serve_dir
-
-data_option = click.option(
-    "--data",
-    envvar="HINDSIGHT_DATA",
-    default="hindsight-data",
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Data directory (env HINDSIGHT_DATA).",
-)
 
 
 @click.command()

@@ -1,0 +1,65 @@
+"""What every command shares: the consoles, --data, --format, error handling, row output.
+
+Kept apart from hindsight.cli so that command modules (investigations, server, console, lake)
+import it without importing the command group that registers them.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from hindsight.api import Result
+from hindsight.errors import HindsightError
+from hindsight.output import FORMATS, render
+
+F = TypeVar("F", bound=Callable[..., Any])
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, soft_wrap=True)
+
+data_option = click.option(
+    "--data",
+    envvar="HINDSIGHT_DATA",
+    default="hindsight-data",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Data directory (env HINDSIGHT_DATA).",
+)
+
+
+def output_options(func: F) -> F:
+    """--format, stacked on every command that prints rows."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS),
+        default="table",
+        show_default=True,
+        help="table, json (one array of row objects) or csv.",
+    )(func)
+
+
+def domain_errors(func: F) -> F:
+    """Turn Hindsight's errors into a clear message and exit status 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except HindsightError as exc:
+            err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def show(result: Result, fmt: str) -> None:
+    render(result.columns, result.rows, fmt, out)
+    if result.truncated:
+        err.print(f"[yellow]truncated to {len(result.rows)} rows (HINDSIGHT_MAX_ROWS)[/yellow]")
