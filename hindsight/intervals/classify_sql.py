@@ -49,7 +49,8 @@ FROM c"""
 
 
 def first_not_after_sql(execs: str, streams: str) -> str:
-    """Streams whose first new execution is not after their last applied one (they replay)."""
+    """Streams whose first new execution is not after their last applied one (they replay).
+    `execs` needs (host_id, query_id, time, epoch, ckey, snap): executions or their lines."""
     return f"""
 SELECT DISTINCT x.host_id, x.query_id FROM (
   SELECT *, ROW_NUMBER() OVER (PARTITION BY host_id, query_id

@@ -71,6 +71,14 @@ async def _doc(request: Request) -> dict[str, Any]:
     return parse_object(raw)
 
 
+def _checked_in(request: Request, doc: dict[str, Any], kind: str) -> Node | None:
+    """The enrolled node of a request, its check-in recorded; None for an unknown node key."""
+    node = _node(request, doc)
+    if node is not None:
+        _core(request).state.checkin(node.host_uuid, kind, _address(request))
+    return node
+
+
 def _node(request: Request, doc: dict[str, Any]) -> Node | None:
     """The enrolled node a request speaks for, from its body or its Authorization header."""
     body_key = doc.get("node_key")
@@ -145,11 +153,10 @@ async def enroll(request: Request) -> Response:
 async def config(request: Request) -> Response:
     doc = await _doc(request)
     check_keys(doc, [], ["node_key"])
-    node = _node(request, doc)
+    node = _checked_in(request, doc, "config")
     if node is None:
         return _json(NODE_INVALID, 401)
     core = _core(request)
-    core.state.checkin(node.host_uuid, "config", _address(request))
     return _json(core.config.get().osquery_bytes)
 
 
@@ -170,11 +177,10 @@ async def logger(request: Request) -> Response:
                 "wrong_type",
                 f"data[{i}]: expected an object (one osquery line), got {type(item).__name__}",
             )
-    node = _node(request, doc)
+    node = _checked_in(request, doc, "logger")
     if node is None:
         return _json(NODE_INVALID, 401)
     core = _core(request)
-    core.state.checkin(node.host_uuid, "logger", _address(request))
     if not data:
         return _json(OK)
     if log_type == "status":
@@ -208,11 +214,10 @@ def attribute(lines: list[dict[str, Any]], host_uuid: str) -> bytes:
 async def distributed_read(request: Request) -> Response:
     doc = await _doc(request)
     check_keys(doc, [], ["node_key"])
-    node = _node(request, doc)
+    node = _checked_in(request, doc, "distributed")
     if node is None:
         return _json(NODE_INVALID, 401)
     core = _core(request)
-    core.state.checkin(node.host_uuid, "distributed", _address(request))
     queries = await to_thread.run_sync(core.state.live_for, node.host_uuid)
     return _json(orjson.dumps({"queries": queries, "node_invalid": False}))
 
@@ -236,11 +241,10 @@ async def distributed_write(request: Request) -> Response:
             raise RequestError(
                 400, "wrong_type", f"queries.{qid}: expected an array of row objects"
             )
-    node = _node(request, doc)
+    node = _checked_in(request, doc, "distributed")
     if node is None:
         return _json(NODE_INVALID, 401)
     core = _core(request)
-    core.state.checkin(node.host_uuid, "distributed", _address(request))
     lines = []
     now = int(time.time())
     for qid, rows in queries.items():

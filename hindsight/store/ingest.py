@@ -227,7 +227,7 @@ class BatchWriter:
     # -- events ------------------------------------------------------------------------------
     def _events(self, queries: list[QueryInfo]) -> None:
         for info in queries:
-            (rows,) = insert_events(self.con, info, "_n", fresh="_n_fresh")
+            rows = insert_events(self.con, info, "_n", fresh="_n_fresh")
             self.summary.rows += rows
 
     # -- hosts -------------------------------------------------------------------------------
@@ -306,8 +306,8 @@ FROM n
 
 def insert_events(
     con: duckdb.DuckDBPyConnection, info: QueryInfo, prefix: str, fresh: str | None = None
-) -> tuple[int]:
-    """Insert the added rows of one event query from a normalised batch; returns (rows,)."""
+) -> int:
+    """Insert the added rows of one event query from a normalised batch; returns how many."""
     event_time = (
         "COALESCE(TRY_CAST(NULLIF(_j.\"time\", '') AS BIGINT), l.t)"
         if "time" in info.columns
@@ -323,7 +323,7 @@ def insert_events(
         f"WHERE r.op > 0) x JOIN {prefix}_lines l USING (i) {only_fresh} "
         f"WHERE l.query_id = {info.query_id}"
     ).fetchone()
-    return (int(inserted[0]) if inserted else 0,)
+    return int(inserted[0]) if inserted else 0
 
 
 def rebuild_events(con: duckdb.DuckDBPyConnection, catalog: Catalog, keys: list[StreamKey]) -> None:

@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from hindsight.errors import BadLine
 from hindsight.osquery.lines import Parsed, ResultLine, Shape, StatusLine, parse_document
-from hindsight.store.catalog import Catalog, QueryInfo
+from hindsight.store.catalog import QueryInfo
 from hindsight.store.layout import quote
 from hindsight.store.writes import attach
 
@@ -309,8 +309,3 @@ def hash_rows(
         "SELECT 0::INTEGER AS i, 0::TINYINT AS op, 0::UBIGINT AS rh, ''::VARCHAR AS r WHERE false",
     )
     con.execute(f"CREATE OR REPLACE TEMP TABLE {prefix}_rh AS " + " UNION ALL ".join(parts))
-
-
-def ensure_queries(catalog: Catalog, columns: dict[str, set[str]]) -> None:
-    for name, cols in columns.items():
-        catalog.query(name, frozenset(cols))

@@ -38,8 +38,11 @@ class StreamWriter:
             f"counter, snap, n_add, n_rem FROM {prefix}_lines l SEMI JOIN {prefix}_fresh f USING (i) "
             "WHERE NOT is_event"
         )
-        con.execute(executions_sql("_sl", "streams", "_sx"))
-        replay = [(h, q) for h, q in con.execute(first_not_after_sql("_sx", "streams")).fetchall()]
+        # the first new execution of a stream is its least line key: no grouping needed here
+        keys = "SELECT host_id, query_id, t AS time, epoch, COALESCE(counter, -1) AS ckey, snap FROM _sl"
+        replay = [
+            (h, q) for h, q in con.execute(first_not_after_sql(f"({keys})", "streams")).fetchall()
+        ]
         self._apply(replay, prefix)
         return len(replay)
 
