@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS streams(
 CREATE TABLE IF NOT EXISTS executions(
     host_id INTEGER, query_id INTEGER, unix_time BIGINT, epoch BIGINT, counter BIGINT,
     full_set BOOLEAN, added INTEGER, removed INTEGER);
--- dedupe keys: 32 bits suffice within one (host, query, unixTime)
+-- dedupe keys: 64 bits within one (host, query, unixTime); one execution can hold 10^5+ lines
 CREATE TABLE IF NOT EXISTS seen(host_id INTEGER, query_id INTEGER, unix_time BIGINT, h UBIGINT);
 CREATE TABLE IF NOT EXISTS raw_chunks(
     host_id INTEGER, query_id INTEGER, min_time BIGINT, max_time BIGINT, lines INTEGER, data BLOB);
