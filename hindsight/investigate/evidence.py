@@ -22,6 +22,7 @@ spacings are multiples of the interval, and a restart's first run comes one inte
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -134,13 +135,20 @@ def checkins(catalog: Catalog, hosts: str, lo: int, hi: int) -> str:
     return " UNION ALL ".join(parts)
 
 
+#: at most this many edges per host: per-edge aggregates over a hash join (a few ms) instead of
+#: six ASOF joins (each a partitioned sort); the join grows with edges x executions per host
+FEW_PER_HOST = 4
+
+
 def gather(
-    run: Runner, catalog: Catalog, schedule: Schedule, edges: Sequence[Edge], at: int | None
+    run: Runner, catalog: Catalog, schedule: Schedule, edges: Sequence[Edge], at: int | None,
+    asof: bool | None = None,
 ) -> list[Evidence]:
-    """Evidence for each edge, in order, in one set-based query (ASOF joins on executions).
+    """Evidence for each edge, in order, in one set-based query.
 
     Freshness is judged at `at` (default now), or at the interval's last instant if it closed
-    before then."""
+    before then. `asof` picks the plan (default: aggregates when each host has at most
+    `FEW_PER_HOST` edges, as for one lookup; ASOF joins otherwise); both give the same answer."""
     if not edges:
         return []
     probe = at if at is not None else int(time.time())
@@ -148,22 +156,41 @@ def gather(
     queries = ", ".join(sorted({str(e.query) for e in edges}))
     lo = min(e.valid_from for e in edges) - LOOKBACK
     hi = max([probe, *(e.valid_to for e in edges if e.valid_to != OPEN_END)])
-    sql = (
+    if asof is None:
+        asof = max(Counter(e.host for e in edges).values()) > FEW_PER_HOST
+    head = (
         f"WITH r(i, h, q, f, t, a, fi, ti) AS (VALUES {_values(edges, probe, schedule)}), "
-        "ex AS MATERIALIZED (SELECT DISTINCT host_id AS h, query_id AS q, unix_time AS x FROM executions "
-        f"WHERE host_id IN ({hosts}) AND query_id IN ({queries}) AND unix_time BETWEEN {lo} AND {hi}), "
-        f"ci AS MATERIALIZED (SELECT DISTINCT h, t AS x FROM ({checkins(catalog, hosts, lo, hi)})), "
+        f"{'ex AS MATERIALIZED (SELECT DISTINCT' if asof else 'ex AS (SELECT'} host_id AS h, query_id AS q, "
+        f"unix_time AS x FROM executions WHERE host_id IN ({hosts}) AND query_id IN ({queries}) "
+        f"AND unix_time BETWEEN {lo} AND {hi}), "
+        f"{'ci AS MATERIALIZED (SELECT DISTINCT' if asof else 'ci AS (SELECT'} h, t AS x "
+        f"FROM ({checkins(catalog, hosts, lo, hi)})), "
         "ra AS (SELECT *, least(a, t - 1) AS a2 FROM r) "
-        "SELECT ra.i, ra.a2, p.x, l.x, c.x, k.x, ra.fi, kf.x, ra.ti, kt.x FROM ra "
-        "ASOF LEFT JOIN ex p ON p.h = ra.h AND p.q = ra.q AND ra.f > p.x "
-        "ASOF LEFT JOIN ex l ON l.h = ra.h AND l.q = ra.q AND ra.t > l.x "
-        "ASOF LEFT JOIN ex c ON c.h = ra.h AND c.q = ra.q AND ra.a2 >= c.x "
-        "ASOF LEFT JOIN ci k ON k.h = ra.h AND ra.a2 >= k.x "
-        "ASOF LEFT JOIN ci kf ON kf.h = ra.h AND ra.fi >= kf.x "
-        "ASOF LEFT JOIN ci kt ON kt.h = ra.h AND ra.ti >= kt.x ORDER BY ra.i"
     )
-    found = {row[0]: row[1:] for row in run(sql)}
+    found = {row[0]: row[1:] for row in run(head + (_ASOF if asof else _AGGREGATES))}
     return [_evidence(e, found[i], schedule) for i, e in enumerate(edges)]
+
+
+# per edge: the last execution of its query before its start (p) and end (l) and at or before
+# the instant (c); the host's last sign of life at or before the instant (k) and one interval
+# before the start (kf) and end (kt)
+_ASOF = (
+    "SELECT ra.i, ra.a2, p.x, l.x, c.x, k.x, ra.fi, kf.x, ra.ti, kt.x FROM ra "
+    "ASOF LEFT JOIN ex p ON p.h = ra.h AND p.q = ra.q AND ra.f > p.x "
+    "ASOF LEFT JOIN ex l ON l.h = ra.h AND l.q = ra.q AND ra.t > l.x "
+    "ASOF LEFT JOIN ex c ON c.h = ra.h AND c.q = ra.q AND ra.a2 >= c.x "
+    "ASOF LEFT JOIN ci k ON k.h = ra.h AND ra.a2 >= k.x "
+    "ASOF LEFT JOIN ci kf ON kf.h = ra.h AND ra.fi >= kf.x "
+    "ASOF LEFT JOIN ci kt ON kt.h = ra.h AND ra.ti >= kt.x ORDER BY ra.i"
+)
+_AGGREGATES = (
+    ", e AS (SELECT ra.i, max(x) FILTER (WHERE x < ra.f) AS p, max(x) FILTER (WHERE x < ra.t) AS l, "
+    "max(x) FILTER (WHERE x <= ra.a2) AS c FROM ra JOIN ex ON ex.h = ra.h AND ex.q = ra.q GROUP BY ra.i), "
+    "k AS (SELECT ra.i, max(x) FILTER (WHERE x <= ra.a2) AS k, max(x) FILTER (WHERE x <= ra.fi) AS kf, "
+    "max(x) FILTER (WHERE x <= ra.ti) AS kt FROM ra JOIN ci ON ci.h = ra.h GROUP BY ra.i) "
+    "SELECT ra.i, ra.a2, e.p, e.l, e.c, k.k, ra.fi, k.kf, ra.ti, k.kt FROM ra "
+    "LEFT JOIN e ON e.i = ra.i LEFT JOIN k ON k.i = ra.i ORDER BY ra.i"
+)
 
 
 def _evidence(edge: Edge, row: tuple[Any, ...], schedule: Schedule) -> Evidence:
