@@ -116,7 +116,10 @@ class LakePaths:
         except (pa.ArrowInvalid, OSError) as exc:
             raise LakeError(f"cannot open the lake {uri}: {exc}") from exc
         paths = cls(fs, root.rstrip("/"), uri if "://" in uri else root)
-        paths._check_marker(create)
+        try:
+            paths._check_marker(create)
+        except OSError as exc:  # an object store that does not answer, a bucket missing
+            raise LakeError(f"cannot open the lake {uri}: {exc}") from exc
         return paths
 
     def _check_marker(self, create: bool) -> None:
@@ -176,7 +179,11 @@ class LakePaths:
         if isinstance(self.fs, pafs.LocalFileSystem):
             return "file://" + path
         scheme = self.uri.split("://", 1)[0]
-        return f"{scheme}://{path}"
+        return f"{HADOOP_SCHEMES.get(scheme, scheme)}://{path}"
+
+
+#: pyarrow's URI schemes that Hadoop's connectors (Spark) name differently.
+HADOOP_SCHEMES = {"s3": "s3a"}
 
 
 def _absolute(path: str) -> str:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import click
 
-from hindsight.cli_common import data_option
+from hindsight.cli_common import data_option, out, output_options
+from hindsight.output import render
 from hindsight.server import serve_dir
 
 
@@ -182,3 +183,37 @@ def hosts(data: Path, fmt: str) -> None:
         sys.exit(2)
     assert result is not None
     render(result.columns, result.rows, fmt, out)
+
+
+@token.command("list")
+@data_option
+@output_options
+def token_list(data: Path, fmt: str) -> None:
+    """The API tokens (their ids and names; a token itself is never kept)."""
+    from hindsight.server.state import State
+
+    state = State(serve_dir(data) / "state.sqlite")
+    try:
+        rows = state.tokens()
+    finally:
+        state.close()
+    columns = ["id", "name", "created", "can_live"]
+    render(columns, [tuple(r[c] for c in columns) for r in rows], fmt, out)
+
+
+@token.command("revoke")
+@data_option
+@click.argument("which")
+def token_revoke(data: Path, which: str) -> None:
+    """Revoke the token(s) with id or name WHICH (see `hindsight token list`); a running server
+    refuses them from its next request."""
+    from hindsight.server.state import State
+
+    state = State(serve_dir(data) / "state.sqlite")
+    try:
+        revoked = state.revoke_tokens(which)
+    finally:
+        state.close()
+    if not revoked:
+        raise click.ClickException(f"no token with id or name {which!r}: see `hindsight token list`")
+    click.echo(f"revoked {revoked} token{'s' if revoked > 1 else ''}")

@@ -69,6 +69,9 @@ class Token:
     can_live: bool
 
 
+TOKEN_ID_CHARS = 8  # a token's id: the start of its hash (never the token itself)
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -267,6 +270,28 @@ class State:
                 "SELECT name, can_live FROM tokens WHERE hash = ?", [token_hash(token)]
             ).fetchone()
         return Token(row[0], bool(row[1])) if row else None
+
+    def tokens(self) -> list[dict[str, object]]:
+        """Every token: `id` (the start of its hash, to revoke it by), name, created, can_live."""
+        with self._lock:
+            rows = self.con.execute(
+                "SELECT hash, name, created, can_live FROM tokens ORDER BY created"
+            ).fetchall()
+        return [
+            {"id": h[:TOKEN_ID_CHARS], "name": name, "created": created, "can_live": bool(live)}
+            for h, name, created, live in rows
+        ]
+
+    def revoke_tokens(self, which: str) -> int:
+        """Delete the tokens whose id (a prefix of the hash, >= 8 chars) or name is `which`;
+        the server refuses them from its next request. Returns how many were revoked."""
+        by_id = len(which) >= TOKEN_ID_CHARS and all(c in "0123456789abcdef" for c in which)
+        with self._tx() as con:
+            cur = con.execute(
+                "DELETE FROM tokens WHERE name = ? OR (? AND substr(hash, 1, ?) = ?)",
+                [which, by_id, len(which), which],
+            )
+            return int(cur.rowcount)
 
     # -- live queries ------------------------------------------------------------------------
     def create_live(self, sql: str, hosts: Sequence[str], created_by: str) -> str:

@@ -39,7 +39,7 @@ from .tables import columns, mask_for
 
 DOMAINS = ("net", "users", "groups", "members", "sessions", "procs", "ports", "sysinfo", "os",
            "usb", "mounts", "drives")
-EVENT_TABLES = ("process_events", "file_events", "hardware_events")
+EVENT_TABLES = ("process_events", "file_events", "hardware_events", "user_events", "socket_events")
 Op = tuple[int, int, Callable[..., None], tuple[Any, ...]]
 Event = tuple[bytes, bytes]  # row JSON: (all strings, as logged under the host's numerics)
 
@@ -112,6 +112,7 @@ class Machine(ABC):
         self.sid_seq = 0
         self.boot_time = prof.sessions[0].boot_time if prof.sessions else prof.start
         self.tx = 0
+        self.eid = 0  # audit event ids of user_events and socket_events
         self.inode = 1_000_000 + self.rng.randrange(1_000_000)
         self.notes: dict[str, Any] = {}
         self.shell: dict[str, int] = {}
@@ -304,6 +305,30 @@ class Machine(ABC):
                  time=str(self.hclock(t)), transaction_id=txid)
         self._emit("file_events", d)
         return d
+
+    def user_event(self, t: int, etype: int, uid: int, auid: int, pid: int, path: str,
+                   message: str, address: str = "", terminal: str = "") -> None:
+        """One audit user event (Linux): a login (1112 USER_LOGIN) or a sudo command (1123)."""
+        if self.p.platform != "linux":
+            return
+        self.eid += 1
+        self._emit("user_events", {
+            "address": address, "auid": str(auid), "eid": str(self.eid), "message": message,
+            "path": path, "pid": str(pid), "terminal": terminal, "time": str(self.hclock(t)),
+            "type": str(etype), "uid": str(uid), "uptime": str(t - self.boot_time)})
+
+    def socket_event(self, t: int, action: str, pid: int, path: str, auid: int,
+                     local: tuple[str, int], remote: tuple[str, int]) -> None:
+        """One audit socket event (Linux): `accept` by a server, `connect` by a client."""
+        if self.p.platform != "linux":
+            return
+        self.eid += 1
+        self._emit("socket_events", {
+            "action": action, "auid": str(auid), "eid": str(self.eid), "family": "2", "fd": "3",
+            "local_address": local[0], "local_port": str(local[1]), "path": path,
+            "pid": str(pid), "protocol": "6", "remote_address": remote[0],
+            "remote_port": str(remote[1]), "socket": "", "success": "1",
+            "time": str(self.hclock(t)), "uptime": str(t - self.boot_time)})
 
     def hw_event(self, t: int, action: str, path: str, htype: str, driver: str,
                  drive: UsbDrive) -> dict[str, str]:

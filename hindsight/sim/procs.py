@@ -20,6 +20,8 @@ from .state import (
     Proc,
 )
 
+UNSET_AUID = 4294967295  # audit's "no login uid" (a daemon started at boot)
+
 
 class ProcessOps(Machine):
     """Processes, login sessions and listening sockets."""
@@ -153,6 +155,9 @@ class ProcessOps(Machine):
         if u is None:
             return
         parent = self.shell.get(user) or self.init_pid
+        if sudo:
+            self.user_event(t, 1123, u.uid, u.uid, parent, "/usr/bin/sudo",
+                            f'cwd="{u.directory}" cmd="{cmdline}" exe="/usr/bin/sudo" res=success')
         if dur <= 0 and not tag:  # short-lived: an exec event, never seen by `processes`
             if self.posix:
                 uid, gid = (0, 0) if sudo else (u.uid, u.gid)
@@ -200,9 +205,24 @@ class ProcessOps(Machine):
                        sshd.pid if sshd else 1, u.directory)
         self.exec_event(t, p, u.uid)
         self.shell[user] = p.pid
+        if host:  # sshd accepts the client's connection, then audits the login
+            daemon = sshd.pid if sshd else 1
+            self.socket_event(t, "accept", daemon, "/usr/sbin/sshd", UNSET_AUID,
+                              (self.local_address(), 22), (host, 32768 + t % 28000))
+            self.user_event(t, 1112, 0, u.uid, daemon, "/usr/sbin/sshd",
+                            f'op=login id={u.uid} exe="/usr/sbin/sshd" hostname=? addr={host} '
+                            f"terminal=/dev/{tty} res=success", host, f"/dev/{tty}")
         stype = "active" if not self.posix else "user"
         sid = self._session(stype, user, tty, host, t, p.pid)
         self.push(t + dur, "logout", sid, p.serial, user)
+
+    def local_address(self) -> str:
+        """The host's first IPv4 address, as a socket's local address."""
+        for ifc in self.ifaces.values():
+            for a in ifc.addrs:
+                if ifc.name not in ("lo", "lo0") and "." in a.address:
+                    return a.address
+        return "0.0.0.0"
 
     def op_logout(self, t: int, sid: int, serial: int, user: str) -> None:
         if self.sessions.pop(sid, None) is not None:

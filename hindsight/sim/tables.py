@@ -35,6 +35,9 @@ _C = {
     "target_path time transaction_id uid",
     "hardware_events": "action driver model model_id path revision serial time type vendor "
     "vendor_id",
+    "user_events": "address auid eid message path pid terminal time type uid uptime",
+    "socket_events": "action auid eid family fd local_address local_port path pid protocol "
+    "remote_address remote_port socket success time uptime",
 }
 _EXTRA = {
     ("interface_addresses", "windows"): "friendly_name",
@@ -91,6 +94,8 @@ QUERIES: tuple[QuerySpec, ...] = (
     QuerySpec("process_events", "process_events", 120, False, POSIX, "", True),
     QuerySpec("pack_fim_file_events", "file_events", 300, False, POSIX, "", True),
     QuerySpec("pack_hw_hardware_events", "hardware_events", 300, False, POSIX, "", True),
+    QuerySpec("user_events", "user_events", 60, False, ("linux",), "", True),
+    QuerySpec("socket_events", "socket_events", 60, False, ("linux",), "", True),
 )
 
 

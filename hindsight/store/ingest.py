@@ -299,7 +299,7 @@ WITH s AS (
     SELECT *, row_number() OVER (PARTITION BY run ORDER BY i) - 1 AS rep FROM g
 )
 SELECT i, host_id, query_id, t,
-    (CASE WHEN rep = 0 THEN key ELSE hash(key, rep) END & 4294967295)::UINTEGER AS h
+    CASE WHEN rep = 0 THEN key ELSE hash(key, rep) END AS h
 FROM n
 """
 

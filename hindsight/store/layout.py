@@ -9,7 +9,8 @@ row-group statistics prune as-of lookups). Per event query: `ev_N`. Internal col
 
 from __future__ import annotations
 
-LAYOUT_VERSION = "2"  # 2: row and line hashes computed in SQL, not xxh3 in Python
+LAYOUT_VERSION = "3"  # 2: row and line hashes computed in SQL, not xxh3 in Python;
+# 3: line keys of 64 bits (32 bits confused distinct lines of one large execution)
 #: Row and line identities use DuckDB's hash(); a store records what it gave for this value, so
 #: that a DuckDB whose hash() differs is caught at open instead of silently splitting identities.
 HASH_CANARY_SQL = "SELECT hash('hindsight', 1001, 'canary')::VARCHAR"
@@ -34,8 +35,8 @@ CREATE TABLE IF NOT EXISTS streams(
 CREATE TABLE IF NOT EXISTS executions(
     host_id INTEGER, query_id INTEGER, unix_time BIGINT, epoch BIGINT, counter BIGINT,
     full_set BOOLEAN, added INTEGER, removed INTEGER);
--- dedupe keys: 32 bits suffice within one (host, query, unixTime)
-CREATE TABLE IF NOT EXISTS seen(host_id INTEGER, query_id INTEGER, unix_time BIGINT, h UINTEGER);
+-- dedupe keys: 64 bits within one (host, query, unixTime); one execution can hold 10^5+ lines
+CREATE TABLE IF NOT EXISTS seen(host_id INTEGER, query_id INTEGER, unix_time BIGINT, h UBIGINT);
 CREATE TABLE IF NOT EXISTS raw_chunks(
     host_id INTEGER, query_id INTEGER, min_time BIGINT, max_time BIGINT, lines INTEGER, data BLOB);
 CREATE TABLE IF NOT EXISTS rejects(

@@ -80,6 +80,49 @@ def test_enrich_hardware_events_with_the_mount_that_followed(store: hindsight.Hi
     assert all(r["mount_path"] in paths for r in disks if r["mount_path"])
 
 
+def test_enrich_user_events_names_uid_and_auid_as_of_their_time(store: hindsight.Hindsight, truth: Truth) -> None:
+    rows = store.investigate.enrich("user_events").dicts()
+    logged = [e for (_, table), events in truth.events.items() if table == "user_events" for e in events]
+    assert len(rows) == len(logged) > 50
+    assert {r["type"] for r in rows} == {1112, 1123}  # sshd logins and sudo commands
+    for r in rows:
+        users = truth.state(r["host_key"], "users", r["time"]) or []
+        for column, name in (("uid", "user_username"), ("auid", "auid_user_username")):
+            holders = [u["username"] for u in users if u["uid"] == str(r[column])]
+            assert r[name] == (holders[0] if holders else None), (column, r)
+
+
+def test_enrich_user_events_across_uid_reuse(store: hindsight.Hindsight, truth: Truth) -> None:
+    linux = {h["uuid"].lower() for h in truth.manifest["hosts"] if h["platform"] == "linux"}
+    moments = [m for m in truth.moments("uid_reuse") if m["host"].lower() in linux]
+    assert moments
+    for m in moments:
+        rows = store.investigate.enrich("user_events", host=m["host"]).dicts()
+        logins = [r for r in rows if r["type"] == 1112 and r["auid"] == m["uid"]]
+        assert [r["auid_user_username"] for r in logins] == [m["old_user"], m["new_user"]]
+
+
+def test_enrich_socket_events_finds_the_fleet_host_behind_the_peer(store: hindsight.Hindsight, truth: Truth) -> None:
+    rows = store.investigate.enrich("socket_events").dicts()
+    logged = [e for (_, table), events in truth.events.items() if table == "socket_events" for e in events]
+    assert len(rows) == len(logged) > 5
+    names = {  # a host identifies itself by hostname or by uuid (osquery's --host_identifier)
+        h["uuid"].lower(): {n["hostname"] for n in h["hostnames"]} | {h["uuid"].lower()}
+        for h in truth.manifest["hosts"]
+    }
+    hosts = [h for (h, table) in truth.runs if table == "interface_addresses"]
+    found = 0
+    for r in rows:
+        owners = [h for h in hosts if any(a["address"] == r["remote_address"]
+                                          for a in truth.state(h, "interface_addresses", r["time"]) or [])]
+        if not owners:
+            assert r["remote_host"] is None, r
+        elif len(owners) == 1:
+            assert r["remote_host"].lower() in names[owners[0]], r
+            found += 1
+    assert found > 0  # some sshd clients were laptops of the fleet, on the office DHCP network
+
+
 def test_socket_events_find_the_fleet_host_behind_a_remote_address(tmp_path: Path) -> None:
     def line(name: str, host: str, t: int, columns: dict[str, str], action: str = "added") -> bytes:
         return orjson.dumps({"name": name, "hostIdentifier": host, "unixTime": t, "epoch": 0,

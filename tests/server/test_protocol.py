@@ -370,3 +370,26 @@ def test_investigations_through_the_query_api(http: httpx.Client, server: Server
     auth = {"Authorization": f"Bearer {token}"}
     refused(http.get("/api/v1/who/uid", params={"uid": "x", "host": HOST_A}, headers=auth), 400, "wrong_type", "uid")
     assert "/api/v1/who/ip" in http.get("/api/v1/openapi.json").json()["paths"]
+
+
+def test_a_revoked_token_is_refused_from_the_next_request(http: httpx.Client, server: ServerProcess) -> None:
+    from click.testing import CliRunner
+
+    from hindsight.cli import main
+
+    runner, data = CliRunner(), str(server.data)
+    made = runner.invoke(main, ["token", "create", "--data", data, "--name", "laptop-of-eve"])
+    assert made.exit_code == 0, made.output
+    secret = made.output.strip()
+    assert api(http, secret, "hosts") is not None
+    listed = runner.invoke(main, ["token", "list", "--data", data, "--format", "json"])
+    tokens = orjson.loads(listed.output)
+    eve = [t for t in tokens if t["name"] == "laptop-of-eve"]
+    assert len(eve) == 1 and secret not in listed.output and len(eve[0]["id"]) == 8
+    assert runner.invoke(main, ["token", "revoke", "--data", data, "nobody"]).exit_code == 1
+    revoked = runner.invoke(main, ["token", "revoke", "--data", data, eve[0]["id"]])
+    assert revoked.exit_code == 0 and "revoked 1 token" in revoked.output
+    r = http.get("/api/v1/hosts", headers={"Authorization": f"Bearer {secret}"})
+    assert r.status_code == 401 and r.json()["error"]
+    others = orjson.loads(runner.invoke(main, ["token", "list", "--data", data, "--format", "json"]).output)
+    assert len(others) == len(tokens) - 1  # the other tokens still work

@@ -190,3 +190,19 @@ def test_reclaim_copies_into_a_fresh_file_and_keeps_everything(tmp_path: Path) -
         assert hs.sql(f"SELECT address, valid_from, valid_to FROM {IA} FOR SYSTEM_TIME ALL ORDER BY ALL").rows == before
         assert hs.ingest([tmp_path / "a.log"]).duplicates == len(lines)  # dedupe keys came along
         assert hs.store.free_share() < 0.5
+
+
+def test_a_large_execution_keeps_every_distinct_line(tmp_path: Path) -> None:
+    """150,000 event-format lines of one execution (same host, query and unixTime) are told
+    apart by their content alone: a line key of 32 bits would drop a few as duplicates (about
+    2.6 expected collisions; the key is 64 bits)."""
+    n = 150_000
+    path = tmp_path / "burst.log"
+    with path.open("wb") as f:
+        for k in range(n):
+            f.write(event("process_events", 100, "added", {"pid": k, "time": 100}, counter=0) + b"\n")
+    with hindsight.open(tmp_path / "data") as hs:
+        summary = hs.ingest([path])
+        assert (summary.rows, summary.duplicates) == (n, 0)
+        (count,) = hs.sql("SELECT count(DISTINCT pid) AS n FROM process_events").rows[0]
+    assert count == n
