@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from hindsight.investigate.evidence import Edge, Evidence, Schedule, gather, infer_schedule
 from hindsight.investigate.source import ALL_TIME, Window, queries_of, state_sql
 from hindsight.store.catalog import QueryInfo
-from hindsight.store.layout import OPEN_END
+from hindsight.store.layout import OPEN_END, quote
 
 if TYPE_CHECKING:
     from hindsight.api import Hindsight, Result
@@ -55,6 +55,25 @@ class Base:
         if not queries:
             return []
         return self.rows(f"SELECT * FROM {state_sql(queries, columns, where, window)} ORDER BY _from, _host")
+
+    def states_as_text(
+        self, tables: Sequence[tuple[str, Sequence[str]]], window: Window
+    ) -> dict[str, list[Row]]:
+        """Intervals of several osquery tables in one statement (each lookup statement costs
+        more than these small reads): table -> rows in `state`'s order, values as text."""
+        width = max((len(cols) for _, cols in tables), default=0)
+        parts = []
+        for n, (table, columns) in enumerate(tables):
+            queries = self.queries(table)
+            if queries:
+                text = "".join(f", {quote(c)}::VARCHAR" for c in columns) + ", NULL" * (width - len(columns))
+                parts.append(f"SELECT {n} AS _t, _host, _q, _from, _to{text} FROM {state_sql(queries, columns, '', window)}")
+        found: dict[str, list[Row]] = {table: [] for table, _ in tables}
+        if parts:
+            for t, host, q, lo, hi, *values in self.run(" UNION ALL ".join(parts) + " ORDER BY _t, _from, _host"):
+                table, columns = tables[t]
+                found[table].append({"_host": host, "_q": q, "_from": lo, "_to": hi, **dict(zip(columns, values, strict=False))})
+        return found
 
     # -- hosts and evidence ---------------------------------------------------------------------
     def host_ids(self, host: str | None) -> tuple[int, ...] | None:

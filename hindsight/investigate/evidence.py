@@ -22,6 +22,7 @@ spacings are multiples of the interval, and a restart's first run comes one inte
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -119,28 +120,38 @@ def _values(edges: Sequence[Edge], at: int, schedule: Schedule) -> str:
     )
 
 
-def checkins(catalog: Catalog, hosts: str, lo: int, hi: int) -> str:
-    """SQL `(h, t)`: every sign of life of the hosts in [lo, hi]: executions and event lines."""
+def checkins(catalog: Catalog, hosts: str, lo: int, hi: int, with_query: bool = False) -> str:
+    """SQL `(h, t)`: every sign of life of the hosts in [lo, hi]: executions and event lines;
+    `with_query`: `(h, q, t)`, q the execution's query (NULL for an event line)."""
+    q = ("query_id, ", "NULL::INTEGER, ") if with_query else ("", "")
     parts = [
-        f"SELECT host_id AS h, unix_time AS t FROM executions WHERE host_id IN ({hosts}) "
+        f"SELECT host_id AS h, {q[0]}unix_time AS t FROM executions WHERE host_id IN ({hosts}) "
         f"AND unix_time BETWEEN {lo} AND {hi}"
     ]
     parts += [
-        f"SELECT _host, _unix FROM {event_table(q.query_id)} WHERE _host IN ({hosts}) "
+        f"SELECT _host, {q[1]}_unix FROM {event_table(info.query_id)} WHERE _host IN ({hosts}) "
         f"AND _unix BETWEEN {lo} AND {hi}"
-        for q in catalog.queries.values()
-        if q.is_event
+        for info in catalog.queries.values()
+        if info.is_event
     ]
     return " UNION ALL ".join(parts)
 
 
+#: at most this many edges per host: per-edge aggregates over one scan and one hash join (a few
+#: ms) instead of six ASOF joins (each a partitioned sort); the join grows with edges x signs of
+#: life per host
+FEW_PER_HOST = 4
+
+
 def gather(
-    run: Runner, catalog: Catalog, schedule: Schedule, edges: Sequence[Edge], at: int | None
+    run: Runner, catalog: Catalog, schedule: Schedule, edges: Sequence[Edge], at: int | None,
+    asof: bool | None = None,
 ) -> list[Evidence]:
-    """Evidence for each edge, in order, in one set-based query (ASOF joins on executions).
+    """Evidence for each edge, in order, in one set-based query.
 
     Freshness is judged at `at` (default now), or at the interval's last instant if it closed
-    before then."""
+    before then. `asof` picks the plan (default: aggregates when each host has at most
+    `FEW_PER_HOST` edges, as for one lookup; ASOF joins otherwise); both give the same answer."""
     if not edges:
         return []
     probe = at if at is not None else int(time.time())
@@ -148,22 +159,41 @@ def gather(
     queries = ", ".join(sorted({str(e.query) for e in edges}))
     lo = min(e.valid_from for e in edges) - LOOKBACK
     hi = max([probe, *(e.valid_to for e in edges if e.valid_to != OPEN_END)])
-    sql = (
-        f"WITH r(i, h, q, f, t, a, fi, ti) AS (VALUES {_values(edges, probe, schedule)}), "
-        "ex AS MATERIALIZED (SELECT DISTINCT host_id AS h, query_id AS q, unix_time AS x FROM executions "
-        f"WHERE host_id IN ({hosts}) AND query_id IN ({queries}) AND unix_time BETWEEN {lo} AND {hi}), "
-        f"ci AS MATERIALIZED (SELECT DISTINCT h, t AS x FROM ({checkins(catalog, hosts, lo, hi)})), "
-        "ra AS (SELECT *, least(a, t - 1) AS a2 FROM r) "
-        "SELECT ra.i, ra.a2, p.x, l.x, c.x, k.x, ra.fi, kf.x, ra.ti, kt.x FROM ra "
-        "ASOF LEFT JOIN ex p ON p.h = ra.h AND p.q = ra.q AND ra.f > p.x "
-        "ASOF LEFT JOIN ex l ON l.h = ra.h AND l.q = ra.q AND ra.t > l.x "
-        "ASOF LEFT JOIN ex c ON c.h = ra.h AND c.q = ra.q AND ra.a2 >= c.x "
-        "ASOF LEFT JOIN ci k ON k.h = ra.h AND ra.a2 >= k.x "
-        "ASOF LEFT JOIN ci kf ON kf.h = ra.h AND ra.fi >= kf.x "
-        "ASOF LEFT JOIN ci kt ON kt.h = ra.h AND ra.ti >= kt.x ORDER BY ra.i"
-    )
-    found = {row[0]: row[1:] for row in run(sql)}
+    if asof is None:
+        asof = max(Counter(e.host for e in edges).values()) > FEW_PER_HOST
+    head = f"WITH r(i, h, q, f, t, a, fi, ti) AS (VALUES {_values(edges, probe, schedule)}), "
+    if asof:
+        head += (
+            "ex AS MATERIALIZED (SELECT DISTINCT host_id AS h, query_id AS q, unix_time AS x FROM executions "
+            f"WHERE host_id IN ({hosts}) AND query_id IN ({queries}) AND unix_time BETWEEN {lo} AND {hi}), "
+            f"ci AS MATERIALIZED (SELECT DISTINCT h, t AS x FROM ({checkins(catalog, hosts, lo, hi)})), "
+        )
+    else:  # one scan of the executions serves both lookups
+        head += f"s(h, q, x) AS ({checkins(catalog, hosts, lo, hi, with_query=True)}), "
+    found = {row[0]: row[1:] for row in run(head + (_ASOF if asof else _AGGREGATES))}
     return [_evidence(e, found[i], schedule) for i, e in enumerate(edges)]
+
+
+# per edge: the last execution of its query before its start (p) and end (l) and at or before
+# the instant (c); the host's last sign of life at or before the instant (k) and one interval
+# before the start (kf) and end (kt)
+_ASOF = (
+    "ra AS (SELECT *, least(a, t - 1) AS a2 FROM r) "
+    "SELECT ra.i, ra.a2, p.x, l.x, c.x, k.x, ra.fi, kf.x, ra.ti, kt.x FROM ra "
+    "ASOF LEFT JOIN ex p ON p.h = ra.h AND p.q = ra.q AND ra.f > p.x "
+    "ASOF LEFT JOIN ex l ON l.h = ra.h AND l.q = ra.q AND ra.t > l.x "
+    "ASOF LEFT JOIN ex c ON c.h = ra.h AND c.q = ra.q AND ra.a2 >= c.x "
+    "ASOF LEFT JOIN ci k ON k.h = ra.h AND ra.a2 >= k.x "
+    "ASOF LEFT JOIN ci kf ON kf.h = ra.h AND ra.fi >= kf.x "
+    "ASOF LEFT JOIN ci kt ON kt.h = ra.h AND ra.ti >= kt.x ORDER BY ra.i"
+)
+_AGGREGATES = (
+    "ra AS (SELECT *, least(a, t - 1) AS a2 FROM r) "
+    "SELECT ra.i, ra.a2, max(x) FILTER (WHERE s.q = ra.q AND x < ra.f), max(x) FILTER (WHERE s.q = ra.q AND x < ra.t), "
+    "max(x) FILTER (WHERE s.q = ra.q AND x <= ra.a2), max(x) FILTER (WHERE x <= ra.a2), ra.fi, "
+    "max(x) FILTER (WHERE x <= ra.fi), ra.ti, max(x) FILTER (WHERE x <= ra.ti) "
+    "FROM ra LEFT JOIN s ON s.h = ra.h GROUP BY ra.i, ra.a2, ra.fi, ra.ti ORDER BY ra.i"
+)
 
 
 def _evidence(edge: Edge, row: tuple[Any, ...], schedule: Schedule) -> Evidence:

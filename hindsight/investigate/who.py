@@ -60,11 +60,7 @@ def who_ip(inv: Base, address: str, at: int) -> Result:
         if contains(net, r["address"])
     ]
     hosts = {r["_host"] for r in found}
-    context = host_context(inv, hosts, at)
-    macs = {
-        (r["_host"], r["interface"]): r["mac"]
-        for r in inv.state("interface_details", ("interface", "mac"), window=Window(at=at, hosts=tuple(sorted(hosts))))
-    } if hosts else {}
+    context, macs = host_context(inv, hosts, at)
     names = inv.names(hosts, at)
     rows = []
     for r, ev in zip(found, inv.evidence(found, at), strict=True):
@@ -78,23 +74,29 @@ def who_ip(inv: Base, address: str, at: int) -> Result:
     return inv.answer(WHO_IP_COLUMNS, rows)
 
 
-def host_context(inv: Base, hosts: set[int], at: int) -> dict[int, Row]:
-    """Who each host is as of AT: system_info, os_version and logged-in users."""
+def host_context(inv: Base, hosts: set[int], at: int) -> tuple[dict[int, Row], dict[tuple[int, str], str]]:
+    """Who each host is as of AT (system_info, os_version and logged-in users), and the MAC of
+    each of its interfaces, read in one statement."""
     if not hosts:
-        return {}
-    window = Window(at=at, hosts=tuple(sorted(hosts)))
+        return {}, {}
+    found = inv.states_as_text(
+        [("system_info", ("hostname", "uuid", "hardware_serial")), ("os_version", ("platform", "name")),
+         ("logged_in_users", ("user", "type")), ("interface_details", ("interface", "mac"))],
+        Window(at=at, hosts=tuple(sorted(hosts))),
+    )
     out: dict[int, Row] = {h: {} for h in hosts}
-    for r in inv.state("system_info", ("hostname", "uuid", "hardware_serial"), window=window):
+    for r in found["system_info"]:
         out[r["_host"]].update(hostname=r["hostname"], uuid=r["uuid"], hardware_serial=r["hardware_serial"])
-    for r in inv.state("os_version", ("platform", "name"), window=window):
+    for r in found["os_version"]:
         out[r["_host"]]["platform"] = r["platform"] or r["name"]
     users: dict[int, set[str]] = {}
-    for r in inv.state("logged_in_users", ("user", "type"), window=window):
+    for r in found["logged_in_users"]:
         if r["user"] and r["type"] in (None, "user", "active", ""):
             users.setdefault(r["_host"], set()).add(str(r["user"]))
     for host, names in users.items():
         out[host]["logged_in_users"] = ", ".join(sorted(names))
-    return out
+    macs = {(r["_host"], r["interface"]): r["mac"] for r in found["interface_details"]}
+    return out, macs
 
 
 WHO_UID_COLUMNS = (
