@@ -20,19 +20,16 @@ then to the lines published in the lake, and the baseline is file ingest into a 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import gzip
 import multiprocessing
 import os
-import random
 import shutil
 import ssl
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import orjson
@@ -40,7 +37,8 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import hindsight
 from bench.bench_ingest import rows_in
-from hindsight.server.testclient import FleetHost, OsqueryHost, fleet_hosts
+from bench.serve_client import Outcome, client_process
+from hindsight.server.testclient import FleetHost, fleet_hosts
 from hindsight.sim import SimConfig, simulate
 from tests.server.serverproc import ServerProcess
 
@@ -63,102 +61,52 @@ def children(pid: int) -> list[int]:
     return [int(x) for x in path.read_text().split()] if path.exists() else []
 
 
-class RssSampler(threading.Thread):
+class Sampler(threading.Thread):
+    """RSS every half second, and CPU seconds every 0.1 s (to cut out each run's window), of the
+    HTTP process and its children (the store process)."""
+
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
         self.pid = pid
+        self.t0 = time.time()
         self.samples: list[tuple[float, float, float]] = []  # (s, HTTP process MB, store MB)
+        self.cpu: list[tuple[float, float, float]] = []  # (time.time(), HTTP CPU s, store CPU s)
         self.stop = threading.Event()
-        self.t0 = time.monotonic()
 
     def run(self) -> None:
-        while not self.stop.wait(0.5):
+        tick = 0
+        while not self.stop.wait(0.1):
             try:
-                store = sum(rss_mb(p) for p in children(self.pid))
-                self.samples.append((time.monotonic() - self.t0, rss_mb(self.pid), store))
+                kids = children(self.pid)
+                now = time.time()
+                self.cpu.append((now, cpu_s(self.pid), sum(cpu_s(p) for p in kids)))
+                if tick % 5 == 0:
+                    store = sum(rss_mb(p) for p in kids)
+                    self.samples.append((now - self.t0, rss_mb(self.pid), store))
+                tick += 1
             except OSError:
                 return
 
-
-def bodies(host: FleetHost, node_key: str, max_lines: int) -> list[tuple[bytes, int]]:
-    """The host's logger requests, gzip'd, with the rows each carries."""
-    out = []
-    for i in range(0, len(host.results), max_lines):
-        batch = host.results[i : i + max_lines]
-        body = (b'{"node_key":' + orjson.dumps(node_key) + b',"log_type":"result","data":['
-                + b",".join(batch) + b"]}")
-        out.append((gzip.compress(body, 6), sum(rows_in(orjson.loads(x)) for x in batch)))
-    return out
-
-
-async def load(url: str, cert: str, secret: str, hosts: list[FleetHost], max_lines: int,
-               period_s: float, barrier: Any) -> tuple[int, int, float, float, list[float]]:
-    """One client process: enroll its hosts, build their requests, wait for the others, post.
-    period_s 0: each host posts its requests back to back (saturation); else one request per
-    host every period_s (osqueryd's logger_tls_period), starting at a random phase."""
-    limits = httpx.Limits(max_connections=len(hosts) + 10, max_keepalive_connections=len(hosts) + 10)
-    ctx = ssl.create_default_context(cafile=cert)
-    async with httpx.AsyncClient(base_url=url, verify=ctx, limits=limits, timeout=60) as http:
-        clients = [OsqueryHost(http, secret, h.uuid, h.identifier, max_lines) for h in hosts]
-        sem = asyncio.Semaphore(25)  # enrolments (TLS handshakes) are not what is measured
-
-        async def enroll(c: OsqueryHost) -> None:
-            async with sem:
-                await c.enroll()
-                await c.refresh_config()
-
-        await asyncio.gather(*(enroll(c) for c in clients))
-        work = [bodies(h, c.node_key or "", max_lines) for c, h in zip(clients, hosts, strict=True)]
-        latencies: list[float] = []
-        acked_rows = 0
-        failures = 0
-        rnd = random.Random(len(hosts))
-
-        async def run(client: OsqueryHost, requests: list[tuple[bytes, int]]) -> None:
-            nonlocal acked_rows, failures
-            headers = {"Content-Type": "application/json", "Content-Encoding": "gzip",
-                       "Authorization": f"NodeKey {client.node_key}"}
-            if period_s:
-                await asyncio.sleep(rnd.uniform(0, period_s))
-            for body, rows in requests:
-                began = time.perf_counter()
-                while True:
-                    start = time.perf_counter()
-                    r = await http.post("/osquery/log", content=body, headers=headers)
-                    if r.content.strip() == b"{}":
-                        latencies.append(time.perf_counter() - start)
-                        acked_rows += rows
-                        break
-                    failures += 1
-                    await asyncio.sleep(0.5)
-                if period_s:
-                    await asyncio.sleep(max(0.0, period_s - (time.perf_counter() - began)))
-
-        await asyncio.to_thread(barrier.wait)
-        start = time.time()
-        await asyncio.gather(*(run(c, w) for c, w in zip(clients, work, strict=True)))
-        end = time.time()
-    return acked_rows, failures, start, end, latencies
-
-
-def client_process(args: tuple[Any, ...]) -> tuple[int, int, float, float, list[float]]:
-    return asyncio.run(load(*args))
+    def cpu_between(self, start: float, end: float) -> tuple[float, float]:
+        """CPU seconds of (HTTP process, store process) from START to END (wall clock)."""
+        before = [c for c in self.cpu if c[0] <= start] or self.cpu[:1]
+        after = [c for c in self.cpu if c[0] >= end] or self.cpu[-1:]
+        return after[0][1] - before[-1][1], after[0][2] - before[-1][2]
 
 
 def drive(srv: ServerProcess, hosts: list[FleetHost], max_lines: int, period_s: float,
-          processes: int) -> tuple[int, int, float, list[float]]:
-    """All hosts, split over PROCESSES client processes started together."""
+          processes: int) -> list[Outcome]:
+    """All hosts, split over PROCESSES client processes that start posting together."""
     ctx = multiprocessing.get_context("spawn")
     manager = ctx.Manager()
     barrier = manager.Barrier(processes)
     parts = [hosts[i::processes] for i in range(processes)]
     with ctx.Pool(processes) as pool:
-        results = pool.map(client_process, [(srv.url, srv.cert, srv.secret, part, max_lines, period_s, barrier) for part in parts])
+        outcomes = pool.map(client_process, [
+            (srv.port, srv.cert, srv.secret, part, max_lines, period_s, barrier) for part in parts
+        ])
     manager.shutdown()
-    acked = sum(r[0] for r in results)
-    failures = sum(r[1] for r in results)
-    seconds = max(r[3] for r in results) - min(r[2] for r in results)
-    return acked, failures, seconds, [x for r in results for x in r[4]]
+    return outcomes
 
 
 def wait_ingested(srv: ServerProcess, token: str, timeout_s: float = 1800) -> None:
@@ -172,14 +120,60 @@ def wait_ingested(srv: ServerProcess, token: str, timeout_s: float = 1800) -> No
     raise RuntimeError("ingest did not catch up")
 
 
+@dataclass
+class Run:
+    label: str
+    outcomes: list[Outcome]
+    http_cpu_s: float
+    store_cpu_s: float
+
+    @property
+    def seconds(self) -> float:
+        return max(o.end for o in self.outcomes) - min(o.start for o in self.outcomes)
+
+    @property
+    def acked(self) -> int:
+        return sum(o.acked_rows for o in self.outcomes)
+
+    def report(self, file_rate: float) -> None:
+        lat = sorted(x for o in self.outcomes for x in o.latencies)
+        requests = sum(o.requests for o in self.outcomes)
+        failures = sum(o.failures for o in self.outcomes)
+        client_cpu = sum(o.cpu_s for o in self.outcomes)
+
+        def pct(q: float) -> float:
+            return 1000 * lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan")
+
+        rate = self.acked / self.seconds
+        print(f"[{self.label}] acknowledged {self.acked:,} rows in {self.seconds:.1f} s = "
+              f"{rate:,.0f} rows/s ({requests:,} requests, {failures} refused)")
+        print(f"    ack latency ms: p50 {pct(0.5):.0f}, p90 {pct(0.9):.0f}, p99 {pct(0.99):.0f}, "
+              f"max {pct(1.0):.0f}; acknowledged / file ingest = {rate / file_rate:.2f}")
+        http = self.http_cpu_s / self.seconds
+        print(f"    CPU share of one core over the run: HTTP process {100 * http:.0f} %, store process "
+              f"{100 * self.store_cpu_s / self.seconds:.0f} %, load generator (all client processes) "
+              f"{100 * client_cpu / self.seconds:.0f} %; {self.acked / max(self.http_cpu_s, 1e-9):,.0f} "
+              f"rows acknowledged per HTTP-process CPU second")
+
+
+def measured(srv: ServerProcess, sampler: Sampler, label: str, hosts: list[FleetHost],
+             max_lines: int, period_s: float, processes: int) -> Run:
+    outcomes = drive(srv, hosts, max_lines, period_s, processes)
+    time.sleep(0.2)  # a CPU sample after the window
+    start, end = min(o.start for o in outcomes), max(o.end for o in outcomes)
+    return Run(label, outcomes, *sampler.cpu_between(start, end))
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--hosts", type=int, default=1000)
-    ap.add_argument("--days", type=float, default=0.1)
-    ap.add_argument("--max-lines", type=int, default=1024)
+    ap.add_argument("--days", type=float, default=0.2)
+    ap.add_argument("--max-lines", type=int, default=1024, help="lines per request, back-to-back run")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--period", type=float, default=4.0, help="seconds between a host's requests (paced run)")
+    ap.add_argument("--paced-lines", type=int, default=128, help="lines per request, paced run")
     ap.add_argument("--clients", type=int, default=2, help="client processes")
+    ap.add_argument("--rounds", type=int, default=2, help="back-to-back runs (sustained load)")
     ap.add_argument("--lake", action="store_true", help="run the server as a lake receiver")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
@@ -188,8 +182,10 @@ def main() -> None:
         hosts = fleet_hosts(root / "fleet")
         lines = sum(len(h.results) for h in hosts)
         rows = sum(rows_in(orjson.loads(x)) for h in hosts for x in h.results)
-        print(f"fleet: {args.hosts} hosts, {lines:,} result lines, {rows:,} rows, "
-              f"up to {args.max_lines} lines per request (gzip)")
+        print(f"fleet: {args.hosts} hosts, {lines:,} result lines, {rows:,} rows; back to back: up to "
+              f"{args.max_lines} lines per request, paced: {args.paced_lines} lines every {args.period:g} s "
+              f"per host (gzip, keep-alive HTTPS); {args.clients} client processes; "
+              f"{os.cpu_count()} cores, load average before {os.getloadavg()[0]:.1f}")
 
         # file ingest of the same lines: the baseline
         flat = root / "lines.jsonl"
@@ -214,8 +210,9 @@ def main() -> None:
         lake = ("--lake", str(root / "lake")) if args.lake else ()
         srv = ServerProcess(root / "data", args=lake).start()
         assert srv.proc is not None
-        sampler = RssSampler(srv.proc.pid)
+        sampler = Sampler(srv.proc.pid)
         sampler.start()
+        runs: list[Run] = []
         try:
             from hindsight.server.state import State
 
@@ -223,12 +220,10 @@ def main() -> None:
             token = state.create_token("bench")
             state.close()
             t0 = time.perf_counter()
-            runs = []
-            for period in (0.0, args.period):
-                cpu0 = cpu_s(srv.proc.pid)
-                acked, failures, seconds, latencies = drive(srv, hosts, args.max_lines, period, args.clients)
-                busy = (cpu_s(srv.proc.pid) - cpu0) / seconds
-                runs.append((period, acked, failures, seconds, sorted(latencies), busy))
+            for r in range(args.rounds):
+                runs.append(measured(srv, sampler, f"back to back, round {r + 1}", hosts, args.max_lines, 0.0, args.clients))
+            runs.append(measured(srv, sampler, f"paced: one request per host every {args.period:g} s", hosts,
+                                 args.paced_lines, args.period, args.clients))
             wait_ingested(srv, token)
             end_to_end = time.perf_counter() - t0
             srv.stop()
@@ -236,23 +231,14 @@ def main() -> None:
             srv.kill()
             sampler.stop.set()
 
-        for period, acked, failures, seconds, latencies, busy in runs:
-            def pct(q: float, lat: list[float] = latencies) -> float:
-                return 1000 * lat[min(len(lat) - 1, int(q * len(lat)))]
-
-            rate = acked / seconds
-            mode = "back to back (saturation)" if not period else f"one request per host every {period:g} s"
-            print(f"[{mode}] acknowledged {acked:,} rows in {seconds:.1f} s = {rate:,.0f} rows/s "
-                  f"({len(latencies):,} requests, {failures} refused); ack latency p50 {pct(0.5):.0f} ms, "
-                  f"p99 {pct(0.99):.0f} ms, max {pct(1.0):.0f} ms")
-            print(f"    acknowledged / file ingest = {rate / file_rate:.2f}; HTTP process CPU "
-                  f"{100 * busy:.0f} % of one core during the run (load average {os.getloadavg()[0]:.1f}), "
-                  f"i.e. {acked / (busy * seconds):,.0f} rows acknowledged per CPU second")
+        for run in runs:
+            run.report(file_rate)
         print("targets (issue #5, 1,000 hosts): >= 50,000 rows/s acknowledged, p99 < 250 ms")
         where = "in the lake" if args.lake else "in the store"
         print(f"file ingest of the same lines ({where}): {file_rate:,.0f} rows/s")
-        print(f"{where}, both runs ({2 * rows:,} rows, the second all duplicates), from the first "
-              f"enrolment to the last row ingested: {2 * rows / end_to_end:,.0f} rows/s")
+        total = len(runs) * rows
+        print(f"{where}, all runs ({total:,} rows, all but the first {rows:,} duplicates), from the "
+              f"first enrolment to the last row ingested: {total / end_to_end:,.0f} rows/s")
         for label, index in (("HTTP process", 1), ("store process", 2)):
             rss = [sample[index] for sample in sampler.samples]
             if not rss:
