@@ -31,6 +31,12 @@ def error_body(code: str, message: str) -> bytes:
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, gunzipped when `Content-Encoding: gzip`, refused past LIMIT bytes either way."""
+    raw, gzipped = await read_raw(request, limit)
+    return gunzip(raw, limit) if gzipped else raw
+
+
+async def read_raw(request: Request, limit: int) -> tuple[bytes, bool]:
+    """The body as sent (refused past LIMIT bytes), and whether it is gzip'd."""
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("identity", "gzip", ""):
         raise RequestError(
@@ -46,10 +52,7 @@ async def read_body(request: Request, limit: int) -> bytes:
         if size > limit:
             raise RequestError(413, "too_large", f"body exceeds {limit} bytes")
         chunks.append(chunk)
-    raw = b"".join(chunks)
-    if encoding == "gzip":
-        return gunzip(raw, limit)
-    return raw
+    return b"".join(chunks), encoding == "gzip"
 
 
 def gunzip(raw: bytes, limit: int) -> bytes:

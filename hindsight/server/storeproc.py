@@ -192,7 +192,9 @@ def child_main(settings: Settings, journal_dir: Path, conn: Connection) -> None:
     lock = threading.Lock()
     hs = None if settings.lake else _open_store(settings)
     target: Target = LakeTarget(settings, journal_dir) if hs is None else StoreTarget(hs, lock)
-    ingester = Ingester(target, JournalReader(journal_dir))
+    ingester = Ingester(
+        target, JournalReader(journal_dir), maintain_every_s=settings.serve_maintain_s
+    )
     ingester.start()
     while True:
         try:
