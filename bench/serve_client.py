@@ -94,11 +94,14 @@ class Connection:
 
 async def load(
     port: int, cert: str, secret: str, hosts: list[FleetHost], max_lines: int, period_s: float,
-    barrier: Any,
+    seconds: float, barrier: Any,
 ) -> Outcome:
     """One client process: enroll its hosts, build their requests and connections, wait for the
-    other processes, post. period_s 0: each host posts its requests back to back (saturation);
-    else one request per host every period_s (osqueryd's logger_tls_period), from a random phase."""
+    other processes, post. period_s 0: each host posts its requests back to back, once
+    (saturation). Else each host posts one request every period_s (osqueryd's logger_tls_period)
+    from a random phase, for SECONDS: a steady offered load of hosts x lines / period, its
+    requests taken in turn (again from the first when it has sent them all: the store finds
+    those lines duplicates, the server's work per request is the same)."""
     ctx = ssl.create_default_context(cafile=cert)
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     async with httpx.AsyncClient(
@@ -115,6 +118,9 @@ async def load(
 
         conns = await asyncio.gather(*(enroll(c) for c in clients))
     work = [requests_for(h, c.node_key or "", max_lines, port) for c, h in zip(clients, hosts, strict=True)]
+    if period_s:
+        posts = max(1, round(seconds / period_s))
+        work = [[reqs[i % len(reqs)] for i in range(posts)] if reqs else [] for reqs in work]
     out = Outcome()
     rnd = random.Random(len(hosts))
     phases = [rnd.uniform(0, period_s) for _ in hosts]
