@@ -7,7 +7,7 @@ Against the real server (a subprocess, HTTPS on localhost), after enrolling ever
   p50/p90/p99/max. With 1,000 hosts each starting with a full buffer, latency here is mostly queueing
   (all requests arrive in the same instant): the rate is the figure of this run;
 - paced: every host posts one request of `--paced-lines` lines every `--period` seconds (osqueryd's
-  logger_tls_period, 4 s by default; 1,000 hosts x 140 lines / 4 s is about 50,000 rows/s offered)
+  logger_tls_period, 4 s by default; 1,000 hosts x 145 lines / 4 s is about 50,000 rows/s offered)
   for `--paced-seconds`, from a random phase: the ack latency of a fleet at its usual rhythm;
 - file ingest of the same lines (`Hindsight.ingest`, or into a lake with --lake), measured in the
   same run, and the ratio of each acknowledged rate to it; then rows/s until the background ingester
@@ -160,8 +160,10 @@ class Run:
             return 1000 * lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan")
 
         rate = self.acked / self.seconds
+        offered = sum(o.offered for o in self.outcomes)
+        steady = f", {offered:,.0f} rows/s offered once every host has started" if offered else ""
         print(f"[{self.label}] acknowledged {self.acked:,} rows in {self.seconds:.1f} s = "
-              f"{rate:,.0f} rows/s ({requests:,} requests, {failures} refused)")
+              f"{rate:,.0f} rows/s ({requests:,} requests, {failures} refused{steady})")
         print(f"    ack latency ms: p50 {pct(0.5):.0f}, p90 {pct(0.9):.0f}, p99 {pct(0.99):.0f}, "
               f"max {pct(1.0):.0f}; acknowledged / file ingest = {rate / file_rate:.2f}")
         http = self.http_cpu_s / self.seconds
@@ -186,7 +188,7 @@ def main() -> None:
     ap.add_argument("--max-lines", type=int, default=1024, help="lines per request, back-to-back run")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--period", type=float, default=4.0, help="seconds between a host's requests (paced run)")
-    ap.add_argument("--paced-lines", type=int, default=140, help="lines per request, paced run")
+    ap.add_argument("--paced-lines", type=int, default=145, help="lines per request, paced run")
     ap.add_argument("--paced-seconds", type=float, default=24.0, help="length of the paced run")
     ap.add_argument("--clients", type=int, default=2, help="client processes")
     ap.add_argument("--rounds", type=int, default=2, help="back-to-back runs (sustained load)")

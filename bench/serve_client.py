@@ -42,6 +42,7 @@ class Outcome:
     start: float = 0.0  # wall clock (time.time) of the first post
     end: float = 0.0
     cpu_s: float = 0.0  # this process's CPU over [start, end]
+    offered: float = 0.0  # paced: rows per second its hosts send once all have started
     latencies: list[float] = field(default_factory=list)
 
 
@@ -118,17 +119,18 @@ async def load(
 
         conns = await asyncio.gather(*(enroll(c) for c in clients))
     work = [requests_for(h, c.node_key or "", max_lines, port) for c, h in zip(clients, hosts, strict=True)]
+    out = Outcome()
     if period_s:
         posts = max(1, round(seconds / period_s))
         work = [[reqs[i % len(reqs)] for i in range(posts)] if reqs else [] for reqs in work]
-    out = Outcome()
+        out.offered = sum(r.rows for reqs in work for r in reqs) / (posts * period_s)
     rnd = random.Random(len(hosts))
     phases = [rnd.uniform(0, period_s) for _ in hosts]
 
     async def run(conn: Connection, requests: list[Request], phase: float) -> None:
         if period_s:
             await asyncio.sleep(phase)
-        for req in requests:
+        for n, req in enumerate(requests, 1):
             began = time.perf_counter()
             while True:
                 _, body = await conn.post(req.data)
@@ -139,7 +141,7 @@ async def load(
                     break
                 out.failures += 1  # osqueryd keeps the lines and resends them next period
                 await asyncio.sleep(period_s or 0.5)
-            if period_s:
+            if period_s and n < len(requests):
                 await asyncio.sleep(max(0.0, period_s - (time.perf_counter() - began)))
 
     await asyncio.to_thread(barrier.wait)
