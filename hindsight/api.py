@@ -69,10 +69,15 @@ class Hindsight:
 
     # -- writing -----------------------------------------------------------------------------
     def ingest(
-        self, sources: Iterable[str | Path], progress: Progress | None = None
+        self,
+        sources: Iterable[str | Path],
+        progress: Progress | None = None,
+        maintain: bool = True,
     ) -> IngestSummary:
-        """Read osquery result and status lines from files, directories or '-' (stdin)."""
-        return self.store.ingest(sources, progress)
+        """Read osquery result and status lines from files, directories or '-' (stdin).
+        MAINTAIN False skips the compaction that follows (run `store.compact()` and
+        `store.reclaim()` later)."""
+        return self.store.ingest(sources, progress, maintain)
 
     def rebuild(self, progress: Progress | None = None) -> int:
         """Recompute every interval and event from the raw lines. Returns streams rebuilt."""

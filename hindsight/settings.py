@@ -59,6 +59,11 @@ class Settings:
     serve_status_keep: int = _setting(
         200_000, "HINDSIGHT_SERVE_STATUS_KEEP", "status log lines `hindsight serve` keeps (newest)"
     )
+    serve_maintain_s: float = _setting(
+        60.0,
+        "HINDSIGHT_SERVE_MAINTAIN",
+        "seconds between two compactions of the store by `hindsight serve` (also done at exit)",
+    )
     serve_offline_after_s: float = _setting(
         600.0,
         "HINDSIGHT_SERVE_OFFLINE_AFTER",

@@ -3,6 +3,7 @@ store process (which owns the store: ingester and queries)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from hindsight.server.storeproc import StoreProcess, _store_settings
 from hindsight.settings import Settings
 
 log = logging.getLogger("hindsight.serve")
+INTAKE = 64
 
 
 @dataclass
@@ -26,6 +28,8 @@ class Core:
     config: ConfigFile
     journal: Journal
     store: StoreProcess
+    #: logger requests between gunzip and their fsync'd acknowledgement, at most (bounds memory)
+    intake: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(INTAKE))
     _stop: threading.Event = field(default_factory=threading.Event)
 
     @classmethod

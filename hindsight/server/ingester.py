@@ -1,6 +1,9 @@
 """Behind the acknowledgement: a thread that moves closed journal segments into the store, or
 into the lake with `hindsight serve --lake` (the target, hindsight/server/targets.py).
 
+Each segment's records become plain osquery lines first (records.py: a logger body is journaled as
+it came and attributed to its node here, off the acknowledgement path).
+
 Order of its steps, for crash safety: ingest segments (the store commits, or every lake file is
 published), then record their number in the journal's progress file, then delete them. A crash
 between the first two ingests those segments again after restart, which the store's dedupe of
@@ -16,10 +19,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from hindsight.errors import HindsightError
+from hindsight.server import records
 from hindsight.server.journal import JournalReader
-from hindsight.server.targets import Target
+from hindsight.server.targets import Counts, Target
 
 log = logging.getLogger("hindsight.serve")
+#: suffix of a segment's plain osquery lines while they are ingested (see records.py)
+PLAIN = ".plain"
 
 
 @dataclass
@@ -42,12 +48,15 @@ class Ingester:
         self,
         target: Target,
         journal: JournalReader,
-        segments_per_ingest: int = 32,
+        segments_per_step: int = 32,
+        maintain_every_s: float = 60.0,
     ) -> None:
         self.target = target
         self.journal = journal
-        self.per_ingest = segments_per_ingest
+        self.per_step = segments_per_step
+        self.maintain_every_s = maintain_every_s
         self.stats = IngestStats()
+        self._maintained = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ingester", daemon=True)
 
@@ -59,24 +68,36 @@ class Ingester:
         while not self._stop.is_set():
             try:
                 done = self.step()
+                if time.monotonic() - self._maintained >= self.maintain_every_s:
+                    self.maintain()
                 delay = 0.2
             except HindsightError as exc:  # the target is unusable for now: the journal keeps all
                 self.stats.last_error = str(exc)
                 log.error("ingest failed, will retry: %s", exc)
                 done = False
                 delay = min(delay * 2, 10.0)
-            # between two ingests, let segments gather (each ingest ends with a compaction check)
+            # between two steps, let segments gather
             self._stop.wait(delay if not done else 0.5)
 
     def step(self) -> bool:
-        """Ingest the oldest closed segments; False when there was nothing to do."""
-        segments = self.journal.closed_segments()[: self.per_ingest]
-        if not segments:
-            return False
-        summary = self.target.ingest([s.path for s in segments])
-        self.journal.mark_ingested(segments[-1].number)
+        """Ingest the oldest closed segments, one at a time; False when there was nothing to
+        do. One segment per ingest call: the store counts a line repeated right after itself
+        (identical rows of one execution) within one call, so a call per segment makes that
+        count independent of how segments were grouped, as in the lake (one source each)."""
+        segments = self.journal.closed_segments()[: self.per_step]
+        for segment in segments:
+            plain = records.plain_file(segment.path, segment.path.with_suffix(PLAIN))
+            try:
+                summary = self.target.ingest([plain])
+            finally:
+                plain.unlink(missing_ok=True)
+            self.journal.mark_ingested(segment.number)
+            self._count(summary)
+        return bool(segments)
+
+    def _count(self, summary: Counts) -> None:
         st = self.stats
-        st.segments += len(segments)
+        st.segments += 1
         st.lines += summary.lines
         st.rows += summary.rows
         st.rejected += summary.rejected
@@ -84,12 +105,16 @@ class Ingester:
         st.files += summary.files
         st.last_error = None
         st.last_ingest = time.time()
-        return True
+
+    def maintain(self) -> None:
+        self._maintained = time.monotonic()
+        self.target.maintain()
 
     def stop_and_drain(self) -> None:
-        """Stop the thread, then ingest every closed segment."""
+        """Stop the thread, then ingest every closed segment, and compact."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=600)
         while self.step():
             pass
+        self.maintain()

@@ -1,7 +1,7 @@
 """The durable journal between the logger endpoint and the store.
 
-Acknowledged lines are appended to numbered segment files (`000000000042.jsonl`, one osquery result
-line per line) and fsync'd before the request that carried them is answered. One writer thread
+Acknowledged lines are appended to numbered segment files (`000000000042.jsonl`, one record per
+line: a logger body with its node's identity, see records.py, or one osquery result line) and fsync'd before the request that carried them is answered. One writer thread
 does the writing: it takes every record waiting, writes them together and syncs once (group
 commit), so many concurrent requests cost one fsync.
 

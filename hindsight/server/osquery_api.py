@@ -13,9 +13,11 @@ key cannot write for another host.
 
 from __future__ import annotations
 
+import gc
 import logging
 import secrets
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -24,12 +26,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from hindsight.server import records
 from hindsight.server.body import (
     RequestError,
     check_keys,
     error_body,
+    gunzip,
     parse_object,
     read_body,
+    read_raw,
     want,
 )
 from hindsight.server.core import Core
@@ -162,52 +167,75 @@ async def config(request: Request) -> Response:
 
 @_guard
 async def logger(request: Request) -> Response:
-    doc = await _doc(request)
-    check_keys(doc, ["log_type", "data"], ["node_key"])
-    log_type = want(doc, "log_type", str)
-    data = want(doc, "data", list)
-    if log_type not in ("result", "status"):
-        raise RequestError(
-            400, "bad_value", f"log_type: expected 'result' or 'status', got {log_type!r}"
-        )
-    for i, item in enumerate(data):
-        if not isinstance(item, dict):
-            raise RequestError(
-                400,
-                "wrong_type",
-                f"data[{i}]: expected an object (one osquery line), got {type(item).__name__}",
-            )
-    node = _checked_in(request, doc, "logger")
-    if node is None:
-        return _json(NODE_INVALID, 401)
+    if request.method != "POST":
+        raise RequestError(405, "method_not_allowed", f"{request.method} not allowed: use POST")
     core = _core(request)
-    if not data:
-        return _json(OK)
-    if log_type == "status":
-        keep = core.settings.serve_status_keep
-        await to_thread.run_sync(core.state.add_status, node.host_uuid, data, keep)
-        return _json(OK)
-    record = attribute(data, node.host_uuid)
-    try:
-        await core.journal.append(record)
-    except JournalError as exc:
-        log.error("lines not recorded (the host keeps them): %s", exc)
-        return _json(error_body("not_recorded", f"lines not recorded, resend later: {exc}"), 503)
+    limit = core.settings.serve_max_body_bytes
+    sent, gzipped = await read_raw(request, limit)
+    async with core.intake:  # bounds the bodies held between gunzip and their fsync
+        raw = gunzip(sent, limit) if gzipped else sent
+        del sent
+        checked = validate_log(raw)
+        node = _checked_in(request, {"node_key": checked.node_key}, "logger")
+        if node is None:
+            return _json(NODE_INVALID, 401)
+        if not checked.lines:
+            return _json(OK)
+        if checked.status is not None:
+            keep = core.settings.serve_status_keep
+            await to_thread.run_sync(core.state.add_status, node.host_uuid, checked.status, keep)
+            return _json(OK)
+        try:
+            await core.journal.append(records.record(node.host_uuid, raw))
+        except JournalError as exc:
+            log.error("lines not recorded (the host keeps them): %s", exc)
+            return _json(
+                error_body("not_recorded", f"lines not recorded, resend later: {exc}"), 503
+            )
     return _json(OK)
+
+
+@dataclass(frozen=True)
+class LogBody:
+    """What the logger needs of a validated body (the decoded lines themselves are dropped for
+    result logs: the body's bytes are journaled)."""
+
+    node_key: Any
+    lines: int
+    status: list[dict[str, Any]] | None  # the lines of a status log
+
+
+def validate_log(raw: bytes) -> LogBody:
+    """One decode of a logger body, checked (shape, keys, types) and then let go. The decoded
+    objects are acyclic: the cyclic garbage collector is paused while they exist, or a large body
+    would trigger collections that walk everything the server holds."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        doc = parse_object(raw)
+        check_keys(doc, ["log_type", "data"], ["node_key"])
+        log_type = want(doc, "log_type", str)
+        data = want(doc, "data", list)
+        if log_type not in ("result", "status"):
+            raise RequestError(
+                400, "bad_value", f"log_type: expected 'result' or 'status', got {log_type!r}"
+            )
+        for i, item in enumerate(data):
+            if type(item) is not dict:
+                raise RequestError(
+                    400,
+                    "wrong_type",
+                    f"data[{i}]: expected an object (one osquery line), got {type(item).__name__}",
+                )
+        return LogBody(doc.get("node_key"), len(data), data if log_type == "status" else None)
+    finally:
+        if paused:
+            gc.enable()
 
 
 def attribute(lines: list[dict[str, Any]], host_uuid: str) -> bytes:
     """The lines as journal records, each attributed to HOST_UUID (the enrolled node)."""
-    out = []
-    for line in lines:
-        decorations = line.get("decorations")
-        if isinstance(decorations, dict):
-            line["decorations"] = {**decorations, "host_uuid": host_uuid}
-        else:
-            line["decorations"] = {"host_uuid": host_uuid}
-        out.append(orjson.dumps(line))
-    out.append(b"")
-    return b"\n".join(out)
+    return b"".join(line + b"\n" for line in records.attributed(lines, host_uuid))
 
 
 @_guard

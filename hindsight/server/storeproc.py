@@ -32,6 +32,8 @@ log = logging.getLogger("hindsight.serve")
 #: methods of Hindsight that may not be called through the pipe (writes are the ingester's)
 _FORBIDDEN = {"ingest", "rebuild", "close", "open"}
 _SIGNALS = {signal.SIGINT, signal.SIGTERM}
+#: niceness added to the store process (its DuckDB threads included)
+STORE_NICE = 10
 _KINDS: dict[str, type[HindsightError]] = {
     "timeout": QueryTimeout,
     "input": InputError,
@@ -188,11 +190,16 @@ def child_main(settings: Settings, journal_dir: Path, conn: Connection) -> None:
     # when this process closes (after draining the journal); if the server dies, the pipe says so
     for signum in _SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
+    # acknowledgements first: when the cores are busy, ingest (and a query) yields to the HTTP
+    # process; it catches up from the journal with the time left over
+    os.nice(STORE_NICE)
     parent = os.getppid()
     lock = threading.Lock()
     hs = None if settings.lake else _open_store(settings)
     target: Target = LakeTarget(settings, journal_dir) if hs is None else StoreTarget(hs, lock)
-    ingester = Ingester(target, JournalReader(journal_dir))
+    ingester = Ingester(
+        target, JournalReader(journal_dir), maintain_every_s=settings.serve_maintain_s
+    )
     ingester.start()
     while True:
         try:

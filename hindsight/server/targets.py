@@ -52,6 +52,10 @@ class Target(Protocol):
         """Make the lines of PATHS durable in the target; raise HindsightError if it cannot."""
         ...
 
+    def maintain(self) -> None:
+        """Housekeeping the ingests leave for later (the store's compaction)."""
+        ...
+
 
 class StoreTarget:
     """The embedded store (the ingester and the queries share it under LOCK)."""
@@ -62,8 +66,15 @@ class StoreTarget:
 
     def ingest(self, paths: list[Path]) -> Counts:
         with self.lock:
-            s = self.hs.ingest(paths)
+            s = self.hs.ingest(paths, maintain=False)
         return Counts(s.lines, s.rows, s.rejected, s.duplicates)
+
+    def maintain(self) -> None:
+        """Re-sort history tables whose unsorted tail grew, and give back free space (may copy
+        the whole file): once a while, not after each segment."""
+        with self.lock:
+            self.hs.store.compact()
+            self.hs.store.reclaim()
 
 
 class LakeTarget:
@@ -84,6 +95,9 @@ class LakeTarget:
             self.writer = LakeWriter(self.writer.paths, max_rows=LAKE_FLUSH_ROWS)
             raise LakeError(f"cannot write the lake {self.settings.lake}: {exc}") from exc
         return Counts(s.lines, s.rows, s.rejected, 0, len(s.files))
+
+    def maintain(self) -> None:
+        """Nothing to do: the lake's build compacts."""
 
     def _publish(self, paths: list[Path]) -> WriteSummary:
         w = self.writer

@@ -138,8 +138,13 @@ class Store:
 
     # -- ingest ------------------------------------------------------------------------------
     def ingest(
-        self, sources: Iterable[str | Path], progress: Progress | None = None
+        self,
+        sources: Iterable[str | Path],
+        progress: Progress | None = None,
+        maintain: bool = True,
     ) -> IngestSummary:
+        """MAINTAIN False leaves compact() and reclaim() to the caller (`hindsight serve` runs
+        them now and then rather than after every small ingest)."""
         if self.read_only:
             raise StoreError("the store is open read-only")
         import time
@@ -156,8 +161,9 @@ class Store:
         finally:
             if collecting:
                 gc.enable()
-        self.compact()
-        self.reclaim()
+        if maintain:
+            self.compact()
+            self.reclaim()
         summary.seconds = time.perf_counter() - start
         return summary
 

@@ -1,0 +1,153 @@
+"""The store target of `hindsight serve`: the ingester counts a line repeated right after itself
+per journal segment (as the lake does), so what the store keeps depends neither on how segments
+were grouped into ingester steps nor on a crash between an ingest and its progress record; and the
+store is compacted now and then, not after each segment."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import threading
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+import orjson
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from hindsight.api import Hindsight
+from hindsight.server import records
+from hindsight.server.ingester import Ingester
+from hindsight.server.journal import JournalReader
+from hindsight.server.targets import LakeTarget, StoreTarget
+from hindsight.settings import Settings
+
+T0 = 1_718_236_800
+
+Spec = tuple[str, int, str]  # host, sequence number, value
+
+
+def _line(host: str, seq: int, value: str) -> bytes:
+    return orjson.dumps({
+        "name": "pack/ev:proc_events", "hostIdentifier": host, "calendarTime": "x",
+        "unixTime": T0 + seq // 3, "epoch": 0, "counter": seq, "numerics": False,
+        "decorations": {"host_uuid": host}, "columns": {"v": value}, "action": "added",
+    })
+
+
+def _segments(journal: Path, lines: list[Spec], cuts: list[int]) -> list[list[Spec]]:
+    """Write LINES cut at CUTS into segment files of JOURNAL; returns each segment's lines."""
+    journal.mkdir(parents=True, exist_ok=True)
+    bounds = [0, *sorted({c for c in cuts if c < len(lines)}), len(lines)]
+    parts = [lines[lo:hi] for lo, hi in itertools.pairwise(bounds)]
+    for n, part in enumerate(parts, start=1):
+        data = b"".join(_line(*spec) + b"\n" for spec in part)
+        (journal / f"{n:012d}.jsonl").write_bytes(data)
+    return parts
+
+
+def _expected(parts: list[list[Spec]]) -> Counter[Spec]:
+    """The lines kept: a line is known by its content and how many identical ones came right
+    before it in its segment."""
+    keys: set[tuple[Spec, int]] = set()
+    for part in parts:
+        for _, run in itertools.groupby(part):
+            keys.update((spec, rep) for rep, spec in enumerate(run))
+    return Counter(spec for spec, _ in keys)
+
+
+def _stored(hs: Hindsight) -> Counter[Spec]:
+    rows = hs.store.con.execute(
+        "SELECT h.host_key, e._unix, e.v FROM hosts h JOIN ("
+        + " UNION ALL ".join(
+            f"SELECT _host, _unix, v FROM ev_{q.query_id}"
+            for q in hs.store.catalog.queries.values()
+            if q.is_event
+        )
+        + ") e ON e._host = h.host_id"
+    ).fetchall()
+    return Counter((host, unix, v) for host, unix, v in rows)
+
+
+def _as_stored(specs: Counter[Spec]) -> Counter[tuple[str, int, str]]:
+    out: Counter[tuple[str, int, str]] = Counter()
+    for (h, seq, v), n in specs.items():
+        out[(h, T0 + seq // 3, v)] += n
+    return out
+
+
+LINES = st.lists(
+    st.tuples(st.sampled_from(["h1", "h2"]), st.integers(0, 2), st.sampled_from(["a", "b"])),
+    min_size=1, max_size=24,
+)
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    lines=LINES, cuts=st.lists(st.integers(1, 24), max_size=5), crash=st.integers(0, 5),
+    unmarked=st.booleans(), group=st.integers(1, 3),
+)
+@example(lines=[("h1", 0, "a")] * 3, cuts=[1], crash=1, unmarked=True, group=2)
+@example(lines=[("h1", 0, "a")] * 2, cuts=[1], crash=0, unmarked=False, group=2)
+def test_repeats_count_per_segment_whatever_the_grouping_and_crashes(
+    tmp_path_factory: pytest.TempPathFactory, lines: list[Spec], cuts: list[int], crash: int,
+    unmarked: bool, group: int,
+) -> None:
+    tmp = tmp_path_factory.mktemp("store-target")
+    journal = tmp / "journal"
+    parts = _segments(journal, lines, cuts)
+    want = _expected(parts)
+    # the lake's receiver keeps the same lines (its build drops repeated line keys)
+    lake_copy = tmp / "lake-journal"
+    shutil.copytree(journal, lake_copy)
+    LakeTarget(Settings(lake=str(tmp / "lake")), lake_copy).ingest(
+        sorted(lake_copy.glob("*.jsonl"))
+    )
+    files = f"{tmp}/lake/raw/*/*/*.parquet"
+    [(lake_keys,)] = duckdb.sql(
+        f"SELECT count(DISTINCT (host_key, unix_time, line_key)) FROM read_parquet('{files}')"
+    ).fetchall()
+    assert lake_keys == sum(want.values())
+
+    with Hindsight(tmp / "data") as hs:
+        target = StoreTarget(hs, threading.Lock())
+        reader = JournalReader(journal)
+        segments = reader.closed_segments()
+        crash = min(crash, len(segments))
+        for segment in segments[:crash]:  # ingested and recorded before the crash
+            target.ingest([records.plain_file(segment.path, tmp / "plain")])
+            reader.mark_ingested(segment.number)
+        if unmarked and crash < len(segments):  # ingested, the crash came before the record
+            target.ingest([records.plain_file(segments[crash].path, tmp / "plain")])
+        ingester = Ingester(target, reader, segments_per_step=group)
+        while ingester.step():
+            pass
+        assert _stored(hs) == _as_stored(want)
+        assert not list(journal.glob("*.plain"))
+
+
+def test_the_store_is_compacted_by_the_ingester_not_by_each_segment(tmp_path: Path) -> None:
+    journal = tmp_path / "journal"
+    _segments(journal, [("h1", i, "ab"[i % 2]) for i in range(40)], list(range(2, 40, 2)))
+    with Hindsight(tmp_path / "data") as hs:
+        calls: list[str] = []
+        compact, reclaim = hs.store.compact, hs.store.reclaim
+
+        def counted_compact(force: bool = False) -> int:
+            calls.append("compact")
+            return compact(force)
+
+        def counted_reclaim(min_free: float = 0.3, min_bytes: int = 32 << 20) -> bool:
+            calls.append("reclaim")
+            return reclaim(min_free, min_bytes)
+
+        hs.store.compact = counted_compact  # type: ignore[method-assign]
+        hs.store.reclaim = counted_reclaim  # type: ignore[method-assign]
+        ingester = Ingester(StoreTarget(hs, threading.Lock()), JournalReader(journal))
+        assert ingester.step() and ingester.stats.segments == 20
+        assert calls == []  # twenty ingests, no compaction
+        ingester.stop_and_drain()
+        assert calls == ["compact", "reclaim"]
+        assert sum(_stored(hs).values()) == 40
