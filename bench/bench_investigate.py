@@ -15,7 +15,7 @@ Targets: who under 100 ms at the median, enrich over 500,000 events/s, 2x histor
 
     python bench/bench_investigate.py                      # 300 hosts x 3 days: a quick check
     nice -n 10 python bench/bench_investigate.py --hosts 10000 --days 30 --events 1000000 \\
-        --out /work/invbench-data                          # issue #4's scale (an hour or so)
+        --out /tmp/invbench                                # issue #4's scale (~25 min, 2 cores)
 """
 
 from __future__ import annotations
