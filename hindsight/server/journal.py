@@ -115,17 +115,24 @@ class Journal:
     def submit(self, record: bytes, done: Done) -> None:
         if not self._thread.is_alive():
             raise JournalError("the journal writer has stopped")
-        now = time.monotonic()
-        if now - self._backlog_at > 1.0:
-            self._backlog_at, self._backlog = now, self.reader.backlog_bytes()
+        # measured by the writer thread (a directory scan has no place on the event loop)
         if self._backlog > self.max_backlog_bytes:
             raise JournalError(
                 f"journal backlog over {self.max_backlog_bytes} bytes: ingest is behind"
             )
         self._queue.put((record, done))
 
+    def _measure_backlog(self) -> None:
+        """Bytes waiting for the store, measured at most once a second."""
+        now = time.monotonic()
+        if now - self._backlog_at > 1.0:
+            self._backlog_at = now
+            with contextlib.suppress(OSError):
+                self._backlog = self.reader.backlog_bytes()
+
     def _run(self) -> None:
         while True:
+            self._measure_backlog()
             try:
                 item = self._queue.get(timeout=min(0.2, self.segment_age_s))
             except queue.Empty:

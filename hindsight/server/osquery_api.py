@@ -143,7 +143,8 @@ async def enroll(request: Request) -> Response:
             "missing_field",
             "no host identity: host_identifier is empty and host_details.system_info.uuid missing",
         )
-    node = core.state.enroll(
+    node = await to_thread.run_sync(  # a committed SQLite write: not on the event loop
+        core.state.enroll,
         host_uuid,
         identifier,
         None if platform is None else str(platform),
