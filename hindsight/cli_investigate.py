@@ -72,12 +72,13 @@ def who_mount(path: str, host: str, at: str | None, data: Path, fmt: str, engine
 
 @click.command()
 @click.argument("serial")
+@engine_options
 @data_option
 @output_options
 @domain_errors
-def usb(serial: str, data: Path, fmt: str) -> None:
+def usb(serial: str, data: Path, fmt: str, engine: str, lake: str | None) -> None:
     """Every host and interval USB device SERIAL was attached, its mounts and file events."""
-    _show(data, fmt, "usb", serial)
+    _show(data, fmt, "usb", serial, engine=engine, lake=lake)
 
 
 @click.command()

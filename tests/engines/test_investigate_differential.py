@@ -1,5 +1,5 @@
 """The investigations answered by both engines over the same simulated fleet: who ip/uid/mount,
-timeline ip/user/host and diff, at instants chosen around the fleet's uid reuse, IP handovers,
+usb, timeline ip/user/host and diff, at instants chosen around the fleet's uid reuse, IP handovers,
 mount reuse, renames and power-offs; every column identical (freshness and edge windows too)."""
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ def who_questions(doc: dict[str, Any]) -> list[Question]:
     for m in drives:
         at = (m["mounted_at"] + m["unmounted_at"]) // 2
         out.append(("who_mount", (m["mount_path"] + "/report.pdf", m["host"], at)))
+    out.append(("usb", (next(m["serial"] for m in drives if m["path_reused_from_serial"]),)))
     return out
 
 
@@ -71,8 +72,9 @@ def diff_questions(doc: dict[str, Any]) -> list[Question]:
     out.append(("diff", ("mounts", m["host"], m["inserted_at"] - 600, m["inserted_at"] + 600)))
     m = moments(doc, "ip_handover")[0]
     out.append(("diff", ("interface_addresses", m["to_host"], m["ask_from_at"], m["ask_to_at"])))
-    m = moments(doc, "uid_reuse")[0]
-    out.append(("diff", ("processes", m["host"], doc["start"] + 2 * HOUR, doc["start"] + 26 * HOUR)))
+    m = moments(doc, "usb_drive")[0]  # a laptop: its processes change
+    out.append(("diff", ("pack_inventory_processes_snapshot", m["host"], m["inserted_at"] - HOUR,
+                         m["inserted_at"] + 3 * HOUR)))
     return out
 
 
@@ -97,7 +99,7 @@ def ask(fleet: Fleet, questions: list[Question]) -> int:
 
 def test_who(fleet: Fleet) -> None:
     questions = who_questions(manifest(fleet))
-    assert {m for m, _ in questions} == {"who_ip", "who_uid", "who_mount"}
+    assert {m for m, _ in questions} == {"who_ip", "who_uid", "who_mount", "usb"}
     assert ask(fleet, questions) > 20
 
 
@@ -106,7 +108,7 @@ def test_timeline(fleet: Fleet) -> None:
 
 
 def test_diff(fleet: Fleet) -> None:
-    assert ask(fleet, diff_questions(manifest(fleet))) > 10
+    assert ask(fleet, diff_questions(manifest(fleet))) > 5
 
 
 def test_command_line_on_spark(fleet: Fleet) -> None:
@@ -126,8 +128,8 @@ def test_command_line_on_spark(fleet: Fleet) -> None:
 
 
 def test_what_spark_does_not_investigate_is_named(fleet: Fleet) -> None:
-    with pytest.raises(Unsupported, match=r"usb investigation is not supported on the spark engine"):
-        fleet.spark.investigate.usb("F7E48D99E7F877F66858")
+    with pytest.raises(Unsupported, match=r"enrich investigation is not supported on the spark engine"):
+        fleet.spark.investigate.enrich("process_events")
 
 
 def test_lake_executions_are_the_stores(fleet: Fleet) -> None:

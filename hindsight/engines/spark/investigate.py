@@ -20,10 +20,10 @@ if TYPE_CHECKING:
     from hindsight.engines.spark.engine import SparkEngine
     from hindsight.investigate import Investigator
 
-#: Investigations the Spark engine does not answer (yet), with the reason.
+#: Investigations the Spark engine does not answer (yet), with what to use instead.
 UNSUPPORTED = {
-    "usb": "its file events under each mount are matched per device in Python over the store",
-    "enrich": "use `sql` with FOR SYSTEM_TIME AS OF e.time (the event-time join) instead",
+    "enrich": "its SQL numbers rows with an unordered ROW_NUMBER(), which Spark refuses; use `sql` "
+              "with FOR SYSTEM_TIME AS OF e.time (the event-time join) instead",
 }
 
 
@@ -83,9 +83,6 @@ def investigator(engine: SparkEngine) -> Investigator:
     from hindsight.investigate import Investigator
 
     class SparkInvestigator(Investigator):
-        def usb(self, serial: str) -> Result:
-            raise Unsupported("the usb investigation", hint=UNSUPPORTED["usb"])
-
         def enrich(self, *args: Any, **kwargs: Any) -> Result:
             raise Unsupported("the enrich investigation", hint=UNSUPPORTED["enrich"])
 
