@@ -92,18 +92,19 @@ def usb(serial: str, data: Path, fmt: str, engine: str, lake: str | None) -> Non
     type=click.Path(dir_okay=False, path_type=Path),
     help="JSON file: a list of enrichments added to the built-in ones.",
 )
+@engine_options
 @data_option
 @output_options
 @domain_errors
 def enrich(
     event_query: str, since: str | None, until: str | None, host: str | None, extra: Path | None,
-    data: Path, fmt: str,
+    data: Path, fmt: str, engine: str, lake: str | None,
 ) -> None:
     """Events of EVENT_QUERY, each joined with its host's state as of the event's own time."""
     from hindsight.investigate.enrich import BUILTIN, parse_enrichments
 
     added = parse_enrichments(extra.read_text(encoding="utf-8"), str(extra)) if extra else []
-    _show(data, fmt, "enrich", event_query, since, until, host, [*BUILTIN, *added])
+    _show(data, fmt, "enrich", event_query, since, until, host, [*BUILTIN, *added], engine=engine, lake=lake)
 
 
 @click.group()

@@ -1,5 +1,5 @@
 """The investigations answered by both engines over the same simulated fleet: who ip/uid/mount,
-usb, timeline ip/user/host and diff, at instants chosen around the fleet's uid reuse, IP handovers,
+usb, enrich, timeline ip/user/host and diff, at instants chosen around the fleet's uid reuse, IP handovers,
 mount reuse, renames and power-offs; every column identical (freshness and edge windows too)."""
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ def who_questions(doc: dict[str, Any]) -> list[Question]:
         at = (m["mounted_at"] + m["unmounted_at"]) // 2
         out.append(("who_mount", (m["mount_path"] + "/report.pdf", m["host"], at)))
     out.append(("usb", (next(m["serial"] for m in drives if m["path_reused_from_serial"]),)))
+    m = moments(doc, "uid_reuse")[0]  # process events with the account as it was then
+    out.append(("enrich", ("process_events", m["old_process_event"]["time"] - HOUR, m["old_process_event"]["time"] + HOUR)))
     return out
 
 
@@ -99,7 +101,7 @@ def ask(fleet: Fleet, questions: list[Question]) -> int:
 
 def test_who(fleet: Fleet) -> None:
     questions = who_questions(manifest(fleet))
-    assert {m for m, _ in questions} == {"who_ip", "who_uid", "who_mount", "usb"}
+    assert {m for m, _ in questions} == {"who_ip", "who_uid", "who_mount", "usb", "enrich"}
     assert ask(fleet, questions) > 20
 
 
@@ -127,9 +129,29 @@ def test_command_line_on_spark(fleet: Fleet) -> None:
     assert bad.exit_code != 0 and "no-such-host" in bad.output
 
 
-def test_what_spark_does_not_investigate_is_named(fleet: Fleet) -> None:
-    with pytest.raises(Unsupported, match=r"enrich investigation is not supported on the spark engine"):
-        fleet.spark.investigate.enrich("process_events")
+def test_spark_submit_job(fleet: Fleet, capsys: pytest.CaptureFixture[str]) -> None:
+    """The job spark-submit runs (`hindsight/engines/spark/__main__.py investigate ...`)."""
+    from hindsight.engines.spark.__main__ import main
+
+    m = moments(manifest(fleet), "uid_reuse")[0]
+    lake, at = fleet.spark.paths.uri, str(m["new_process_event"]["time"])
+    assert main(["investigate", lake, "who_uid", str(m["uid"]), m["host"], at]) == 0
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {r["relation"]: r["username"] for r in printed} == {"before": m["old_user"], "at": m["new_user"]}
+    assert main(["investigate", lake, "who_uid", "x", m["host"]]) == 2
+    assert "uid must be a number" in capsys.readouterr().err
+
+
+def test_what_spark_cannot_translate_is_named() -> None:
+    from hindsight.engines.spark.translate import to_spark
+
+    with pytest.raises(Unsupported, match=r"ROW_NUMBER\(\) OVER \(\) without other columns is not supported on the spark engine"):
+        to_spark("SELECT row_number() OVER () FROM t")
+    named = "SELECT ROW_NUMBER() OVER w AS s FROM x WINDOW w AS (PARTITION BY a ORDER BY b)"
+    assert "ROW_NUMBER() OVER w AS s" in to_spark(named)
+    assert "ROW_NUMBER() OVER (ORDER BY a NULLS LAST) AS n" in to_spark("SELECT a, ROW_NUMBER() OVER () AS n FROM x")
+    with pytest.raises(Unsupported, match=r"ASOF JOIN is not supported on the spark engine"):
+        to_spark("SELECT * FROM a ASOF JOIN b ON a.t >= b.t AND a.u >= b.u")
 
 
 def test_lake_executions_are_the_stores(fleet: Fleet) -> None:

@@ -1,4 +1,4 @@
-"""The investigations (`hindsight.investigate`: who, timeline, diff, ...) on Spark.
+"""The investigations (`hindsight.investigate`: who, usb, enrich, timeline, diff) on Spark.
 
 They are the embedded engine's own code and SQL: the SQL is DuckDB's, translated by sqlglot like
 every other statement of the Spark engine, over the same table names (`cur_N`, `hist_N`, `ev_N`,
@@ -8,10 +8,9 @@ every other statement of the Spark engine, over the same table names (`cur_N`, `
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hindsight.engines.spark.catalog import executions_root
-from hindsight.engines.spark.errors import Unsupported
 from hindsight.lake.layout import LakeError
 from hindsight.settings import Settings
 
@@ -19,12 +18,6 @@ if TYPE_CHECKING:
     from hindsight.api import Result
     from hindsight.engines.spark.engine import SparkEngine
     from hindsight.investigate import Investigator
-
-#: Investigations the Spark engine does not answer (yet), with what to use instead.
-UNSUPPORTED = {
-    "enrich": "its SQL numbers rows with an unordered ROW_NUMBER(), which Spark refuses; use `sql` "
-              "with FOR SYSTEM_TIME AS OF e.time (the event-time join) instead",
-}
 
 
 class SparkTables:
@@ -82,8 +75,4 @@ def register_executions(engine: SparkEngine) -> None:
 def investigator(engine: SparkEngine) -> Investigator:
     from hindsight.investigate import Investigator
 
-    class SparkInvestigator(Investigator):
-        def enrich(self, *args: Any, **kwargs: Any) -> Result:
-            raise Unsupported("the enrich investigation", hint=UNSUPPORTED["enrich"])
-
-    return SparkInvestigator(SparkTables(engine), engine.catalog)
+    return Investigator(SparkTables(engine), engine.catalog)

@@ -34,6 +34,8 @@ def to_spark(sql: str) -> str:
 
 def tree_to_spark(tree: exp.Expr) -> str:
     tree = tree.transform(_widen_types).transform(_percentile)
+    for window in list(tree.find_all(exp.Window)):
+        _order_row_number(window)
     for cte in tree.find_all(exp.CTE):
         cte.set("materialized", None)
     for join in list(tree.find_all(exp.Join)):
@@ -49,6 +51,20 @@ def _widen_types(node: exp.Expr) -> exp.Expr:
     if isinstance(node, exp.DataType) and node.this in _WIDER:
         return exp.DataType.build(_WIDER[node.this], dialect="spark")
     return node
+
+
+def _order_row_number(window: exp.Window) -> None:
+    """`ROW_NUMBER() OVER ()` (DuckDB numbers rows in any order; Spark wants an order): ordered by
+    the other columns of its SELECT, so that identical rows alone may swap numbers."""
+    if not isinstance(window.this, exp.RowNumber) or any(window.args.get(k) for k in ("partition_by", "order", "alias")):
+        return  # ordered already, or over a named window (`OVER w`)
+    select = window.find_ancestor(exp.Select)
+    if select is None:
+        return
+    keys = [e.unalias().copy() for e in select.expressions if window not in e.walk() and not isinstance(e, exp.Star)]
+    if not keys:
+        raise Unsupported("ROW_NUMBER() OVER () without other columns")
+    window.set("order", exp.Order(expressions=[exp.Ordered(this=k) for k in keys]))
 
 
 def _percentile(node: exp.Expr) -> exp.Expr:
