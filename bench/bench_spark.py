@@ -6,6 +6,8 @@ Stages, on one simulated fleet (default 20 hosts x 2 days, every simulator behav
   build        Spark: raw -> validity intervals, first build and an incremental one
   point query  Spark: who had one address at T (sql), one host's state at T
   fleet state  Spark: a query's state on every host at T
+  investigate  Spark: who ip/uid/mount, timeline ip/user/host, diff (median of 3), against the
+               embedded engine answering the same questions in the same run
 Baseline measured in the same run: the embedded engine ingesting the same files (1 core).
 Spark runs with local[CORES] (default 1, so its rates are per core); wall times include Spark's
 fixed per-job overhead, which a bigger input amortises.
@@ -83,7 +85,8 @@ def main() -> None:
     m["write_raw_rows_per_s"] = m["rows"] / t
     m["raw_bytes"], m["raw_files"] = du(lake / "raw"), files(lake / "raw")
 
-    _, t = timed(lambda: hindsight.open(args.out / "embedded").ingest([sim / "hosts", sim / "late"]))
+    embedded = hindsight.open(args.out / "embedded")
+    _, t = timed(lambda: embedded.ingest([sim / "hosts", sim / "late"]))
     m["baseline_embedded_ingest_lines_per_s"] = len(lines) / t
 
     spark = get_session({**LOCAL_SMALL, "spark.master": f"local[{args.cores}]", "spark.driver.memory": "2g"})
@@ -119,7 +122,40 @@ def main() -> None:
     m["lines_per_host_day"] = m["lines"] / args.hosts / args.days
     m["rows_per_host_day"] = m["rows"] / args.hosts / args.days
     m["spark_vs_embedded_build"] = m["build_rows_per_s_per_core"] / (m["rows"] / (len(lines) / m["baseline_embedded_ingest_lines_per_s"]))
+    investigations(m, engine, embedded, manifest)
+    embedded.close()
     spark.stop()
+
+
+def questions(manifest: dict[str, Any]) -> list[tuple[str, tuple[Any, ...]]]:
+    """One question of each investigation, around the fleet's moments."""
+    def first(kind: str) -> dict[str, Any]:
+        return next(x for x in manifest["moments"] if x["kind"] == kind and x.get("unmounted_at", 1))
+
+    ip, uid, usb = first("ip_handover"), first("uid_reuse"), first("usb_drive")
+    mid = (usb["mounted_at"] + usb["unmounted_at"]) // 2
+    t1, t2 = uid["old_created_at"] - 600, uid["new_process_event"]["time"]
+    return [
+        ("who_ip", (ip["ip"], ip["ask_to_at"])),
+        ("who_uid", (uid["uid"], uid["host"], t2)),
+        ("who_mount", (usb["mount_path"] + "/report.pdf", usb["host"], mid)),
+        ("timeline_ip", (ip["ip"], None, None)),
+        ("timeline_user", (uid["old_user"], None, None)),
+        ("timeline_host", (uid["host"], "users", None, None)),
+        ("diff", ("users", uid["host"], t1, t2)),
+    ]
+
+
+def investigations(m: Figures, engine: SparkEngine, hs: hindsight.Hindsight, manifest: dict[str, Any]) -> None:
+    """Each investigation on Spark (median of 3) and on the embedded engine, same questions."""
+    spark_inv, t = timed(lambda: engine.investigate)
+    _, t2 = timed(lambda: spark_inv.schedule)
+    m["investigate_open_s (executions, schedule)"] = t + t2
+    for method, args in questions(manifest):
+        spark_s = statistics.median(timed(getattr(spark_inv, method), *args)[1] for _ in range(3))
+        embedded_s = statistics.median(timed(getattr(hs.investigate, method), *args)[1] for _ in range(3))
+        m[f"{method}_spark_ms"] = spark_s * 1000
+        m[f"{method}_embedded_ms"] = embedded_s * 1000
 
 
 if __name__ == "__main__":

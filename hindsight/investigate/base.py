@@ -6,15 +6,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hindsight.investigate.evidence import Edge, Evidence, Schedule, gather, infer_schedule
 from hindsight.investigate.source import ALL_TIME, Window, queries_of, state_sql
-from hindsight.store.catalog import QueryInfo
+from hindsight.store.catalog import Catalog, QueryInfo
 from hindsight.store.layout import OPEN_END, quote
 
 if TYPE_CHECKING:
-    from hindsight.api import Hindsight, Result
+    from hindsight.api import Result
+    from hindsight.settings import Settings
 
 Row = dict[str, Any]
 TIME_COLUMNS = frozenset(
@@ -30,12 +31,23 @@ def stamp(value: Any) -> Any:
     return datetime.fromtimestamp(int(value), tz=UTC)
 
 
-class Base:
-    """An investigator over one open store."""
+class Engine(Protocol):
+    """What investigations need of an engine: the embedded store (`Hindsight`) or Spark's."""
 
-    def __init__(self, hs: Hindsight) -> None:
+    @property
+    def settings(self) -> Settings: ...
+
+    def _run(self, sql: str) -> Result: ...
+
+    def host_ids(self, names: Sequence[str]) -> list[int]: ...
+
+
+class Base:
+    """An investigator over one open store (or another engine's tables of the same names)."""
+
+    def __init__(self, hs: Engine, catalog: Catalog | None = None) -> None:
         self.hs = hs
-        self.catalog = hs.store.catalog
+        self.catalog = catalog if catalog is not None else hs.store.catalog  # type: ignore[attr-defined]
 
     # -- SQL ------------------------------------------------------------------------------------
     def run(self, sql: str) -> list[tuple[Any, ...]]:

@@ -34,6 +34,8 @@ STALE_FACTOR = 3
 SPLAY_SLACK = 1.25
 LOOKBACK = 86_400  # how far back a previous execution is looked for (bounds the scan)
 SAMPLE_HOSTS = 64
+#: The sample: the first hosts by host key (the same hosts on every engine, whatever its ids).
+SAMPLE = f"(SELECT host_id FROM hosts ORDER BY host_key LIMIT {SAMPLE_HOSTS})"
 MIN_INTERVAL = 10
 Runner = Callable[[str], list[tuple[Any, ...]]]
 
@@ -63,7 +65,7 @@ def infer_schedule(run: Runner, catalog: Catalog) -> Schedule:
     rows = run(
         "WITH g AS (SELECT host_id, query_id, unix_time - lag(unix_time) OVER "
         "(PARTITION BY host_id, query_id ORDER BY unix_time) AS gap FROM "
-        f"(SELECT DISTINCT host_id, query_id, unix_time FROM executions WHERE host_id <= {SAMPLE_HOSTS})), "
+        f"(SELECT DISTINCT host_id, query_id, unix_time FROM executions WHERE host_id IN {SAMPLE})) "
         f"SELECT query_id, min(gap) FROM g WHERE gap >= {MIN_INTERVAL} GROUP BY query_id"
     )
     intervals = {int(q): int(g) for q, g in rows if g is not None}
@@ -72,9 +74,9 @@ def infer_schedule(run: Runner, catalog: Catalog) -> Schedule:
 
 def _heartbeat(run: Runner, catalog: Catalog, fallback: int) -> int:
     """The 90th percentile of a host's silences between two signs of life."""
-    sources = [f"SELECT host_id, unix_time AS t FROM executions WHERE host_id <= {SAMPLE_HOSTS}"]
+    sources = [f"SELECT host_id, unix_time AS t FROM executions WHERE host_id IN {SAMPLE}"]
     sources += [
-        f"SELECT _host, _unix FROM {event_table(q.query_id)} WHERE _host <= {SAMPLE_HOSTS}"
+        f"SELECT _host, _unix FROM {event_table(q.query_id)} WHERE _host IN {SAMPLE}"
         for q in catalog.queries.values()
         if q.is_event
     ]

@@ -6,9 +6,10 @@ statements here reproduce, set-based, what the embedded ingest does per line in 
 
 1. `dedupe`: a line seen more than once (a retried request, a compacted file, a TLS body sent
    again) counts once: per (host, unixTime, line key) only the rows of its first copy stay.
-2. `executions`: lines of one execution (same time, epoch, counter, snapshot or not) merge, and
-   executions are numbered in `group_executions` order; each is classified as `classify` does:
-   a snapshot, or a counter 0 or a new epoch without removed rows, is a full result set.
+2. `executions`: the embedded engine's own classification (`hindsight.intervals.classify_sql`)
+   over the observations: lines of one execution merge, executions are numbered in key order,
+   each is a full result set or a diff, with its data-quality signals (counter_gap,
+   reset_with_removed).
 3. `changes`: the rows of each execution, op +1 / -1, for `build_intervals`.
 4. `merge`: previous intervals (minus the replayed streams, with the instances the batch closed
    given their end) + the batch's new intervals.
@@ -24,6 +25,9 @@ from __future__ import annotations
 
 import re
 
+import sqlglot
+
+from hindsight.intervals.classify_sql import executions_sql
 from hindsight.lake.layout import OPEN_END
 from hindsight.store.catalog import QueryInfo
 from hindsight.store.layout import quote
@@ -40,27 +44,26 @@ SELECT query, host_key, unix_time, epoch, counter, shape, op, rh, "row" FROM (
 ) d WHERE _copy = 1"""
 
 
-def executions(obs: str, pos: str) -> str:
-    """One row per execution: host_id, seq, time, full_set and its key (for positions)."""
+def lines(obs: str) -> str:
+    """Observations as the embedded classification's `lines` (one per row; it sums them)."""
     return f"""
-WITH ex AS (
-  SELECT query, host_key, unix_time AS time, epoch, COALESCE(counter, -1) AS ckey,
-    MAX(counter) AS counter, shape IN ('snapshot', 'snapshot_event') AS snapshot,
-    SUM(CASE WHEN op < 0 THEN 1 ELSE 0 END) AS removed
-  FROM {obs} GROUP BY query, host_key, unix_time, epoch, COALESCE(counter, -1),
-    shape IN ('snapshot', 'snapshot_event')
-),
-ordered AS (
-  SELECT ex.*,
-    ROW_NUMBER() OVER (PARTITION BY ex.query, ex.host_key ORDER BY time, epoch, ckey, snapshot) AS seq,
-    COALESCE(LAG(ex.epoch) OVER (PARTITION BY ex.query, ex.host_key ORDER BY time, epoch, ckey, snapshot),
-      p.last_epoch) AS prev_epoch
-  FROM ex LEFT JOIN {pos} p ON p.query = ex.query AND p.host_key = ex.host_key
-)
-SELECT host_key AS host_id, query AS query_id, CAST(seq AS BIGINT) AS seq, time, epoch, ckey, snapshot,
-  COALESCE(snapshot OR ((counter IS NOT NULL AND counter = 0)
-    OR (prev_epoch IS NOT NULL AND epoch <> prev_epoch)) AND removed = 0, FALSE) AS full_set
-FROM ordered"""
+SELECT 0 AS src, host_key AS host_id, query AS query_id, unix_time AS t, epoch, counter,
+  shape IN ('snapshot', 'snapshot_event') AS snap, CASE WHEN op > 0 THEN 1 ELSE 0 END AS n_add,
+  CASE WHEN op < 0 THEN 1 ELSE 0 END AS n_rem
+FROM {obs}"""
+
+
+def executions(obs: str, pos: str) -> str:
+    """One row per execution, numbered and classified by the embedded engine's own SQL
+    (`hindsight.intervals.classify_sql`), data-quality signals included: host_id, query_id,
+    seq, time, epoch, counter, ckey, snap, added, removed, full_set, counter_gap, prev_counter,
+    reset_with_removed."""
+    positions = (
+        "(SELECT host_key AS host_id, query AS query_id, last_epoch AS epoch, "
+        f"CASE WHEN last_ckey = -1 THEN NULL ELSE last_ckey END AS counter FROM {pos})"
+    )
+    create = sqlglot.parse_one(executions_sql(f"({lines(obs)})", positions, "_x"), read="duckdb")
+    return str(create.expression.sql(dialect="duckdb"))
 
 
 def changes(obs: str, execs: str) -> str:
@@ -68,7 +71,7 @@ def changes(obs: str, execs: str) -> str:
 SELECT x.host_id, x.query_id, x.seq, CAST(o.op AS TINYINT) AS op, o.rh, o."row" AS payload
 FROM {obs} o JOIN {execs} x ON x.query_id = o.query AND x.host_id = o.host_key AND x.time = o.unix_time
   AND x.epoch = o.epoch AND x.ckey = COALESCE(o.counter, -1)
-  AND x.snapshot = (o.shape IN ('snapshot', 'snapshot_event'))
+  AND x.snap = (o.shape IN ('snapshot', 'snapshot_event'))
 WHERE o.op <> 0"""
 
 
@@ -97,7 +100,7 @@ def positions(execs: str) -> str:
     """Each stream's last execution."""
     return f"""
 SELECT query_id AS query, host_id AS host_key, time AS last_time, epoch AS last_epoch, ckey AS last_ckey,
-  snapshot AS last_snapshot FROM (
+  snap AS last_snapshot FROM (
   SELECT *, ROW_NUMBER() OVER (PARTITION BY query_id, host_id ORDER BY seq DESC) AS r FROM {execs}
 ) l WHERE r = 1"""
 

@@ -1,5 +1,5 @@
 """The lake's input SQL + the embedded interval SQL, run by DuckDB straight over the lake's raw
-files, give the embedded store's intervals: arbitrary histories with snapshots, diffs, event-format
+files, give the embedded store's intervals and data-quality signals: arbitrary histories with snapshots, diffs, event-format
 lines, resets, epoch changes, repeated lines and lines out of order (property test, no Spark)."""
 
 from __future__ import annotations
@@ -42,11 +42,14 @@ def lines_of(history: list[tuple[str, list[int], list[int], int, int]], host: st
     return [orjson.dumps(d) for d in out]
 
 
-def lake_intervals(lake: Path) -> Counter[tuple[str, int, int | None, str]]:
+Signals = set[tuple[str, int, str]]
+
+
+def lake_intervals(lake: Path) -> tuple[Counter[tuple[str, int, int | None, str]], Signals]:
     con = duckdb.connect()
     con.execute(f"CREATE VIEW raw AS SELECT *, 'q' AS query FROM read_parquet('{lake}/raw/*/*/*.parquet')")
     con.execute(f"CREATE TABLE obs AS {lake_sql.dedupe('raw')}")
-    con.execute("CREATE TABLE pos AS SELECT 'q' AS query, 'h' AS host_key, 0 AS last_epoch WHERE false")
+    con.execute("CREATE TABLE pos AS SELECT 'q' AS query, 'h' AS host_key, 0 AS last_epoch, 0 AS last_ckey WHERE false")
     con.execute(f"CREATE TABLE execs AS {lake_sql.executions('obs', 'pos')}")
     con.execute(f"CREATE TABLE changes AS {lake_sql.changes('obs', 'execs')}")
     con.execute("CREATE TABLE open_before AS SELECT 'h' AS host_id, 'q' AS query_id, 0::BIGINT AS rh, "
@@ -56,7 +59,10 @@ def lake_intervals(lake: Path) -> Counter[tuple[str, int, int | None, str]]:
     got = con.execute(
         "SELECT host_id, _from, _to, json_extract_string(payload, '$.v') FROM iv_new_closed UNION ALL "
         "SELECT host_id, _from, NULL, json_extract_string(payload, '$.v') FROM iv_new_open").fetchall()
-    return Counter(got)
+    signals = con.execute(
+        "SELECT host_id, time, 'counter_gap' FROM execs WHERE counter_gap UNION "
+        "SELECT host_id, time, 'reset_with_removed' FROM execs WHERE reset_with_removed").fetchall()
+    return Counter(got), set(signals)
 
 
 @given(st.lists(st.lists(execution, min_size=1, max_size=8), min_size=1, max_size=2), st.randoms())
@@ -80,4 +86,7 @@ def test_lake_sql_equals_embedded(histories: list[list[tuple[str, list[int], lis
             if "q" in hs.store.catalog.queries:
                 for d in hs.sql("SELECT * FROM q FOR SYSTEM_TIME ALL").dicts():
                     want[(d["host_key"], d["valid_from"], d["valid_to"], d.get("v"))] += 1
-        assert lake_intervals(Path(tmp) / "lake") == want
+            signals = set(hs.store.con.execute(
+                "SELECT h.host_key, unix_time, kind FROM quality JOIN hosts h USING (host_id) "
+                "WHERE kind IN ('counter_gap', 'reset_with_removed')").fetchall())
+        assert lake_intervals(Path(tmp) / "lake") == (want, signals)

@@ -21,10 +21,12 @@ import sqlglot
 from sqlglot import exp
 
 from hindsight.engines.spark.catalog import (
+    LAYOUT,
     Build,
     QueryBuild,
     current,
     data_root,
+    executions_root,
     lake_catalog,
     publish,
     version_dir,
@@ -43,6 +45,10 @@ RAW_DDL = (
 )
 IV_DDL = "host_key STRING, _from BIGINT, _to BIGINT, _n SMALLINT, _rh BIGINT, _row STRING"
 MAX_ROWS_PER_FILE = 4_000_000  # a large (query, day) partition is split into several files
+EXEC_DDL = (
+    "query STRING, host_key STRING, unix_time BIGINT, epoch BIGINT, counter BIGINT, full_set BOOLEAN, "
+    "added INT, removed INT, counter_gap BOOLEAN, prev_counter BIGINT, reset_with_removed BOOLEAN"
+)
 POS_DDL = (
     "query STRING, host_key STRING, last_time BIGINT, last_epoch BIGINT, last_ckey BIGINT, "
     "last_snapshot BOOLEAN"
@@ -69,12 +75,14 @@ class SparkBuilder:
     def build(self) -> BuildReport:
         """Consume the new raw files; publish a new build when there were any."""
         prev = current(self.paths)
+        version = (prev.version if prev else 0) + 1
+        if prev is not None and prev.layout < LAYOUT:
+            prev = None  # built by an older layout: rebuilt whole
         consumed = set(prev.consumed) if prev else set()
         files = {q: self.paths.files(self.paths.raw(q)) for q in self.paths.queries()}
         new = {q: self._unseen(fs, consumed) for q, fs in files.items()}
         new = {q: fs for q, fs in new.items() if fs}
-        version = (prev.version if prev else 0) + 1
-        report = BuildReport(version=prev.version if prev else 0)
+        report = BuildReport(version=version - 1)
         if not new:
             return report
         queries = dict(prev.queries) if prev else {}
@@ -193,6 +201,7 @@ class SparkBuilder:
             "_lk_prev_iv", "_lk_replay", "iv_closed_existing", "iv_new_closed", "iv_new_open"))
         report.intervals += self._view("_lk_iv", merged).count()
         self._write_intervals({q: infos[q] for q in states})
+        self._write_executions(states, prev)
         self._write_positions()
 
     def _previous_intervals(self, states: list[str], prev: Build | None) -> Any:
@@ -251,6 +260,36 @@ class SparkBuilder:
                 F.date_format(F.from_unixtime("_to"), "yyyy-MM-dd")))
         (df.repartition("query", "to_day").sortWithinPartitions("_key", "host_key", "_from")
            .write.option("maxRecordsPerFile", MAX_ROWS_PER_FILE).partitionBy("query", "to_day").parquet(self.paths.uri_of(f"{self.base}/intervals")))
+
+    def _write_executions(self, states: list[str], prev: Build | None) -> None:
+        """Every execution of the touched state queries (the investigations' freshness and edge
+        windows): the previous build's, but those of replayed streams, and the batch's."""
+        new = self.spark.sql(
+            "SELECT query_id AS query, host_id AS host_key, time AS unix_time, epoch, counter, full_set, "
+            "added, removed, counter_gap, prev_counter, reset_with_removed FROM _lk_execs")
+        old = self._previous(states, prev, executions_root, EXEC_DDL).join(
+            self.spark.table("_lk_replay"), ["query", "host_key"], "left_anti")
+        (old.unionByName(new).repartition("query").sortWithinPartitions("host_key", "unix_time")
+           .write.partitionBy("query").parquet(self.paths.uri_of(f"{self.base}/executions")))
+
+    def _previous(self, states: list[str], prev: Build | None, root_of: Any, ddl: str) -> Any:
+        """The previous build's rows of these queries in the datasets `root_of` names."""
+        from pyspark.sql import functions as F
+
+        out = self.spark.createDataFrame([], ddl)
+        if prev is None:
+            return out
+        by_version: dict[int, list[str]] = {}
+        for q in states:
+            if q in prev.queries:
+                by_version.setdefault(prev.queries[q].version, []).append(q)
+        for queries in by_version.values():
+            root = root_of(self.paths, prev.queries[queries[0]])
+            if self.paths.files(root):
+                df = (self.spark.read.schema(ddl).option("basePath", self.paths.uri_of(root))
+                      .parquet(self.paths.uri_of(root)))
+                out = out.unionByName(df.where(F.col("query").isin(queries)))
+        return out
 
     def _write_positions(self) -> None:
         self._view("_lk_new_pos", self._sql(lake_sql.positions("_lk_execs")))

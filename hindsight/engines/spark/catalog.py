@@ -5,6 +5,8 @@
                                           raw files consumed
     LAKE/built/v<N>/intervals/query=<q>/to_day=<d>/*.parquet  (untyped: _row JSON, _key)
     LAKE/built/v<N>/events/query=<q>/day=<d>/*.parquet
+    LAKE/built/v<N>/executions/query=<q>/*.parquet  every execution of a state query, classified
+                                          (full_set, added, removed, data-quality signals)
     LAKE/built/v<N>/streams/*.parquet     each stream's last execution (for extension)
 
 A query untouched by a build keeps its data in the version that last wrote it. The query catalog
@@ -26,6 +28,8 @@ from hindsight.store.catalog import Catalog
 from hindsight.store.layout import DDL
 
 CURRENT = "CURRENT"
+#: Version of the built layout: 2 added executions/ (a layout-1 build is rebuilt whole).
+LAYOUT = 2
 
 
 @dataclass(frozen=True)
@@ -42,10 +46,11 @@ class Build:
     version: int
     queries: dict[str, QueryBuild] = field(default_factory=dict)
     consumed: tuple[str, ...] = ()  # raw files read so far
+    layout: int = LAYOUT
 
     def as_json(self) -> bytes:
         return json.dumps({
-            "layout": 1, "version": self.version, "consumed": list(self.consumed),
+            "layout": self.layout, "version": self.version, "consumed": list(self.consumed),
             "queries": {q: {"kind": b.kind, "columns": list(b.columns), "version": b.version}
                         for q, b in sorted(self.queries.items())},
         }).encode()
@@ -55,7 +60,7 @@ class Build:
         doc: dict[str, Any] = json.loads(body)
         queries = {q: QueryBuild(v["kind"], tuple(v["columns"]), v["version"])
                    for q, v in doc["queries"].items()}
-        return cls(doc["version"], queries, tuple(doc["consumed"]))
+        return cls(doc["version"], queries, tuple(doc["consumed"]), int(doc.get("layout", 1)))
 
 
 def version_dir(paths: LakePaths, version: int) -> str:
@@ -67,6 +72,11 @@ def data_root(paths: LakePaths, build: QueryBuild) -> str:
     is written by Spark (Hive escaping): readers filter on the partition column."""
     kind = "events" if build.kind == "event" else "intervals"
     return f"{version_dir(paths, build.version)}/{kind}"
+
+
+def executions_root(paths: LakePaths, build: QueryBuild) -> str:
+    """The dataset (partitioned by query) holding a state query's executions."""
+    return f"{version_dir(paths, build.version)}/executions"
 
 
 def current(paths: LakePaths) -> Build | None:

@@ -8,13 +8,14 @@ Host ids on Spark are `xxhash64(host_key)` (a BIGINT, like the store's INTEGER i
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlglot
 from sqlglot import exp
@@ -34,6 +35,9 @@ from hindsight.settings import Settings
 from hindsight.store.catalog import QueryInfo
 from hindsight.store.layout import SORT_KEYS, cur_table, event_table, hist_table
 from hindsight.timeparse import parse_time
+
+if TYPE_CHECKING:
+    from hindsight.investigate import Investigator
 
 
 class SparkEngine:
@@ -121,6 +125,13 @@ class SparkEngine:
         ).createOrReplaceTempView("hosts")
 
     # -- questions ---------------------------------------------------------------------------
+    @functools.cached_property
+    def investigate(self) -> Investigator:
+        """The investigations (who ip/uid/mount, timeline ip/user/host, diff) on Spark."""
+        from hindsight.engines.spark.investigate import investigator
+
+        return investigator(self)
+
     def state(self, query: str, at: Time = None, hosts: Sequence[str] | None = None) -> Result:
         info = resolve_query(self.catalog, query)
         if info.is_event:

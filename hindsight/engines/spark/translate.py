@@ -2,7 +2,10 @@
 
 sqlglot does the dialect work; this module adds what a plain transpile cannot:
 - `ASOF LEFT JOIN t ON t.k = x.k AND x.time >= t.start` (DuckDB) becomes a range join on
-  [start, next start) computed with LEAD, the same rows for distinct starts;
+  [start, next start) computed with LEAD, the same rows for distinct starts; `x.time > t.start`
+  a join on (start, next start];
+- `quantile_cont(x, p)` becomes Spark's `percentile(x, p)` (both interpolate linearly), and
+  `AS MATERIALIZED` CTEs plain ones (Spark decides what it computes once);
 - types Spark lacks (unsigned integers) map to the next wider type;
 - features Spark cannot run are refused with `Unsupported`, naming the feature.
 """
@@ -30,7 +33,11 @@ def to_spark(sql: str) -> str:
 
 
 def tree_to_spark(tree: exp.Expr) -> str:
-    tree = tree.transform(_widen_types)
+    tree = tree.transform(_widen_types).transform(_percentile)
+    for window in list(tree.find_all(exp.Window)):
+        _order_row_number(window)
+    for cte in tree.find_all(exp.CTE):
+        cte.set("materialized", None)
     for join in list(tree.find_all(exp.Join)):
         if str(join.args.get("method") or "").upper() == "ASOF":
             _asof_to_range(join)
@@ -46,15 +53,35 @@ def _widen_types(node: exp.Expr) -> exp.Expr:
     return node
 
 
+def _order_row_number(window: exp.Window) -> None:
+    """`ROW_NUMBER() OVER ()` (DuckDB numbers rows in any order; Spark wants an order): ordered by
+    the other columns of its SELECT, so that identical rows alone may swap numbers."""
+    if not isinstance(window.this, exp.RowNumber) or any(window.args.get(k) for k in ("partition_by", "order", "alias")):
+        return  # ordered already, or over a named window (`OVER w`)
+    select = window.find_ancestor(exp.Select)
+    if select is None:
+        return
+    keys = [e.unalias().copy() for e in select.expressions if window not in e.walk() and not isinstance(e, exp.Star)]
+    if not keys:
+        raise Unsupported("ROW_NUMBER() OVER () without other columns")
+    window.set("order", exp.Order(expressions=[exp.Ordered(this=k) for k in keys]))
+
+
+def _percentile(node: exp.Expr) -> exp.Expr:
+    if isinstance(node, exp.PercentileCont) and node.expression is not None:
+        return exp.Anonymous(this="percentile", expressions=[node.this, node.expression])
+    return node
+
+
 def _asof_to_range(join: exp.Join) -> None:
     table = join.this
     on = join.args.get("on")
     alias = table.alias_or_name if isinstance(table, exp.Table) else ""
     conds = list(on.flatten()) if isinstance(on, exp.And) else [on]
     eqs = [c for c in conds if isinstance(c, exp.EQ)]
-    ranges = [c for c in conds if isinstance(c, exp.GTE) and _side(c.expression, alias)]
+    ranges = [c for c in conds if isinstance(c, exp.GTE | exp.GT) and _side(c.expression, alias)]
     if not isinstance(table, exp.Table) or len(ranges) != 1 or len(eqs) + 1 != len(conds):
-        raise Unsupported("ASOF JOIN", hint="only `ON t.k = x.k AND x.time >= t.start` is translated")
+        raise Unsupported("ASOF JOIN", hint="only `ON t.k = x.k AND x.time >= t.start` (or >) is translated")
     start = ranges[0].expression.name
     keys = [c.this if _side(c.this, alias) else c.expression for c in eqs]
     partition = ", ".join(k.name for k in keys)
@@ -66,7 +93,8 @@ def _asof_to_range(join: exp.Join) -> None:
     )
     probe = ranges[0].this.copy()
     nxt = exp.column("_asof_next", table=alias)
-    bound = exp.or_(exp.Is(this=nxt, expression=exp.Null()), exp.LT(this=probe, expression=nxt.copy()))
+    below: type[exp.Expr] = exp.LTE if isinstance(ranges[0], exp.GT) else exp.LT
+    bound = exp.or_(exp.Is(this=nxt, expression=exp.Null()), below(this=probe, expression=nxt.copy()))
     join.set("on", exp.and_(on, bound))
     join.set("method", None)
     join.set("this", exp.Subquery(this=sub, alias=exp.TableAlias(this=exp.to_identifier(alias))))
