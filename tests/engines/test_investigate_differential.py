@@ -179,3 +179,26 @@ def test_lake_executions_are_the_stores(fleet: Fleet) -> None:
         "AND r.query_id = x.query_id AND r.unix_time = x.unix_time").fetchall()
     assert sorted(lake) == sorted(embedded)
     assert len(embedded) > 1000 and {row[5] for row in embedded} == {True, False}
+
+
+def test_a_build_without_executions_asks_for_a_rebuild(fleet: Fleet, spark: Any) -> None:
+    """A layout-1 build (before executions/) cannot back the investigations: the error says so."""
+    from hindsight.engines.spark.catalog import version_dir
+    from hindsight.engines.spark.engine import SparkEngine
+    from hindsight.lake.layout import LakeError
+
+    paths = fleet.spark.paths
+    meta = f"{version_dir(paths, fleet.spark.build.version)}/build.json"
+
+    def write(body: bytes) -> None:
+        with paths.fs.open_output_stream(meta) as f:
+            f.write(body)
+
+    with paths.fs.open_input_stream(meta) as f:
+        original = f.read()
+    try:
+        write(original.replace(b'"layout": 2', b'"layout": 1'))
+        with pytest.raises(LakeError, match=r"built with layout 1.*run `hindsight lake build` again"):
+            _ = SparkEngine(paths.uri, spark).investigate
+    finally:
+        write(original)
