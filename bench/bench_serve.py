@@ -44,6 +44,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -123,11 +124,18 @@ def drive(srv: ServerProcess, hosts: list[FleetHost], max_lines: int, period_s: 
     return outcomes
 
 
-def wait_ingested(srv: ServerProcess, token: str, timeout_s: float = 1800) -> None:
+def server_status(srv: ServerProcess, token: str) -> dict[str, Any]:
     ctx = ssl.create_default_context(cafile=srv.cert)
+    doc: dict[str, Any] = httpx.get(
+        srv.url + "/api/v1/server", verify=ctx, headers={"Authorization": f"Bearer {token}"}
+    ).json()
+    return doc
+
+
+def wait_ingested(srv: ServerProcess, token: str, timeout_s: float = 1800) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        st = httpx.get(srv.url + "/api/v1/server", verify=ctx, headers={"Authorization": f"Bearer {token}"}).json()
+        st = server_status(srv, token)
         if st["journal"]["backlog_bytes"] == 0:
             return
         time.sleep(0.5)
@@ -242,6 +250,7 @@ def main() -> None:
                 runs.append(measured(srv, sampler, f"back to back, round {r + 1}", hosts, args.max_lines, 0.0, 0.0, args.clients))
             runs.append(measured(srv, sampler, f"paced: one request per host every {args.period:g} s", hosts,
                                  args.paced_lines, args.period, args.paced_seconds, args.clients))
+            syncs = server_status(srv, token)["journal"]["latest_syncs"]
             wait_ingested(srv, token)
             end_to_end = time.perf_counter() - t0
             srv.stop()
@@ -252,6 +261,9 @@ def main() -> None:
         for run in runs:
             run.report(file_rate)
             print(f"    load average at its end: {run.load:.1f}")
+        print(f"journal group commits (the latest {syncs.get('fsyncs', 0)}, mostly the paced run): "
+              f"fdatasync p50 {syncs.get('fsync_ms_p50')} ms, p99 {syncs.get('fsync_ms_p99')} ms, "
+              f"max {syncs.get('fsync_ms_max')} ms; {syncs.get('records_per_fsync')} requests per fsync")
         print("targets (issue #5, 1,000 hosts): >= 50,000 rows/s acknowledged, p99 < 250 ms")
         where = "in the lake" if args.lake else "in the store"
         print(f"file ingest of the same lines ({where}): {file_rate:,.0f} rows/s")

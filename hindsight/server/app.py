@@ -46,6 +46,7 @@ async def server_status(request: Request) -> Response:
                 "appended_bytes": core.journal.appended_bytes,
                 "appended_records": core.journal.appended_records,
                 "last_ingested_segment": reader.progress(),
+                "latest_syncs": core.journal.sync_stats(),
             },
             "ingest": ingest,
         "store_process": {"pid": core.store.pid, "restarts": core.store.restarts},

@@ -24,9 +24,11 @@ import os
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hindsight.errors import HindsightError
 
@@ -77,6 +79,8 @@ class Journal:
         self.appended_bytes = 0
         self.appended_records = 0
         self._backlog_at, self._backlog = 0.0, 0
+        #: the latest group commits: (seconds in fdatasync, records it covered)
+        self.syncs: deque[tuple[float, int]] = deque(maxlen=4096)
         self.reader = JournalReader(self.dir)
         self._recover()
         self._thread = threading.Thread(target=self._run, name="journal-writer", daemon=True)
@@ -168,7 +172,9 @@ class Journal:
                 while view:
                     n = os.write(fd, view)
                     view = view[n:]
+                began = time.perf_counter()
                 os.fdatasync(fd)
+                self.syncs.append((time.perf_counter() - began, len(batch)))
                 self._size += len(data)
                 self.appended_bytes += len(data)
                 self.appended_records += len(batch)
@@ -215,6 +221,24 @@ class Journal:
         lines were not acknowledged, a reader rejects a torn line with its reason)."""
         with self._lock, contextlib.suppress(OSError):
             self._close_current_locked()
+
+    def sync_stats(self) -> dict[str, Any]:
+        """The latest group commits: how long fdatasync took, how many records each covered."""
+        syncs = list(self.syncs)
+        if not syncs:
+            return {"fsyncs": 0}
+        took = sorted(t for t, _ in syncs)
+
+        def ms(q: float) -> float:
+            return round(1000 * took[min(len(took) - 1, int(q * len(took)))], 2)
+
+        return {
+            "fsyncs": len(syncs),
+            "fsync_ms_p50": ms(0.5),
+            "fsync_ms_p99": ms(0.99),
+            "fsync_ms_max": ms(1.0),
+            "records_per_fsync": round(sum(n for _, n in syncs) / len(syncs), 2),
+        }
 
     def roll(self) -> None:
         """Close the open segment now (so the ingester can take it)."""

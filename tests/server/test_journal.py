@@ -63,3 +63,25 @@ def test_refuses_past_its_backlog(tmp_path: Path) -> None:
     with pytest.raises(JournalError, match="backlog"):
         _append_all(journal, [[b"y"]])
     journal.close()
+
+
+def test_concurrent_appends_share_fsyncs(tmp_path: Path) -> None:
+    """Group commit: requests that arrive while one fsync runs share the next one, and each is
+    answered only once the fsync that covers it is done (its bytes are then on disk)."""
+    journal = Journal(tmp_path / "journal", segment_age_s=3600)
+    on_disk: list[bool] = []
+
+    async def one(i: int) -> None:
+        await journal.append(b"%d\n" % i)
+        content = b"".join(p.read_bytes() for p in (tmp_path / "journal").glob("*.open"))
+        on_disk.append(b"%d\n" % i in content.splitlines(keepends=True))
+
+    async def run() -> None:
+        await asyncio.gather(*(one(i) for i in range(300)))
+
+    asyncio.run(run())
+    stats = journal.sync_stats()
+    assert all(on_disk) and len(on_disk) == 300
+    assert sum(n for _, n in journal.syncs) == 300
+    assert stats["fsyncs"] < 30 and stats["records_per_fsync"] > 10
+    journal.close()
