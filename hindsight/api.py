@@ -10,7 +10,6 @@ with hindsight.open("hindsight-data") as hs:
 from __future__ import annotations
 
 import functools
-import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from hindsight.store.ingest import IngestSummary
 from hindsight.store.rebuild import rebuild_all
 from hindsight.store.store import Progress, Store
 from hindsight.timeparse import parse_time
+from hindsight.watchdog import WATCHDOG
 
 Time = str | int | float | None
 
@@ -160,19 +160,17 @@ class Hindsight:
     def _run(self, sql: str) -> Result:
         """SQL as given (Hindsight's own statements, not the user's read-only SQL), bounded."""
         cursor = self.store.con.cursor()
-        timer = threading.Timer(self.settings.query_timeout_s, cursor.interrupt)
         start = time.perf_counter()
-        timer.start()
         try:
-            cursor.execute(sql)
-            columns = [d[0] for d in cursor.description or []]
-            rows = cursor.fetchmany(self.settings.max_rows + 1)
+            with WATCHDOG.bound(self.settings.query_timeout_s, cursor.interrupt):
+                cursor.execute(sql)
+                columns = [d[0] for d in cursor.description or []]
+                rows = cursor.fetchmany(self.settings.max_rows + 1)
         except duckdb.InterruptException:
             raise QueryTimeout(f"query stopped after {self.settings.query_timeout_s:g} s") from None
         except duckdb.Error as exc:
             raise QueryError(str(exc).replace("\n", " ")) from None
         finally:
-            timer.cancel()
             cursor.close()
         truncated = len(rows) > self.settings.max_rows
         elapsed = (time.perf_counter() - start) * 1000

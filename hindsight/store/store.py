@@ -91,16 +91,18 @@ class Store:
     def _check_layout(self) -> None:
         meta = dict(self.con.execute("SELECT key, value FROM meta").fetchall())
         (canary,) = self.con.execute(HASH_CANARY_SQL).fetchone() or ("",)
-        problem = None
+        problem = writer = None
         if meta.get("layout", LAYOUT_VERSION) != LAYOUT_VERSION:
             problem = f"has layout {meta['layout']}, this Hindsight reads layout {LAYOUT_VERSION}"
+            writer = "Hindsight"
         elif meta.get("hash", canary) != canary:
             problem = f"was written with a DuckDB whose hash() differs from this one ({duckdb.__version__})"
+            writer = "DuckDB"
         if problem:
             self.con.close()
             raise StoreError(
                 f"the store in {self.path.parent} {problem}: ingest the logs again into a new "
-                "--data directory, or use the DuckDB version that wrote it"
+                f"--data directory, or use the {writer} version that wrote it"
             )
 
     def close(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -166,3 +167,18 @@ def test_time_is_bounded(tmp_path: Path) -> None:
         hs.ingest([write(tmp_path / "a.log", batch(USERS, 1, [{"uid": "1"}], counter=0))])
         with pytest.raises(QueryError, match="stopped after"):
             hs.sql("SELECT count(*) FROM users a, range(100000000) r(i), range(100) s(j)")
+
+
+def test_one_watchdog_bounds_many_statements() -> None:
+    """Deadlines in any order: only the statements still running at theirs are interrupted."""
+    from hindsight.watchdog import Watchdog
+
+    dog, fired = Watchdog(), []
+    with dog.bound(0.3, lambda: fired.append("slow")):
+        with dog.bound(0.05, lambda: fired.append("quick, ended in time")):
+            pass
+        with dog.bound(0.1, lambda: fired.append("overran")):
+            time.sleep(0.2)
+        time.sleep(0.25)
+    time.sleep(0.1)
+    assert fired == ["overran", "slow"]
