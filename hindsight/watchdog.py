@@ -59,6 +59,8 @@ class Watchdog:
                 self._cv.release()
                 try:
                     interrupt()
+                except Exception:  # e.g. the statement ended and its cursor closed
+                    pass  # in between: nothing left to stop, and the thread must live on
                 finally:
                     self._cv.acquire()
 

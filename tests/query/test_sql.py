@@ -182,3 +182,17 @@ def test_one_watchdog_bounds_many_statements() -> None:
         time.sleep(0.25)
     time.sleep(0.1)
     assert fired == ["overran", "slow"]
+
+
+def test_a_failing_interrupt_does_not_stop_the_watchdog() -> None:
+    from hindsight.watchdog import Watchdog
+
+    def closed() -> None:
+        raise RuntimeError("the cursor is already closed")
+
+    dog, fired = Watchdog(), []
+    with dog.bound(0.05, closed):
+        time.sleep(0.1)
+    with dog.bound(0.05, lambda: fired.append("next")):
+        time.sleep(0.1)
+    assert fired == ["next"]
