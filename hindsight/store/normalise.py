@@ -58,9 +58,10 @@ def _int_ok(x: str) -> str:
 
 
 # Header of each line the SQL accepts; `ok` false sends the line to the Python normaliser.
+# `p` is MATERIALIZED: inlined, the filter `d IS NOT NULL` pushed into it parsed each line twice.
 _HEADER = f"""
 CREATE OR REPLACE TEMP TABLE @OUT@ AS
-WITH p AS (
+WITH p AS MATERIALIZED (
     SELECT i, @TRY@(json_transform(raw, '{_SPEC}')) AS d FROM @SRC@ WHERE starts_with(raw, '{{')
 ), q AS (
     SELECT i, d.name, d.unixTime, d.epoch, d.counter, d.action, d.columns, d.snapshot,
