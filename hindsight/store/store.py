@@ -16,6 +16,7 @@ import orjson
 
 from hindsight.errors import StoreError
 from hindsight.osquery.reader import Line, expand, read_lines
+from hindsight.prefetch import prefetch
 from hindsight.settings import Settings
 from hindsight.store.catalog import Catalog
 from hindsight.store.ingest import BatchWriter, IngestSummary
@@ -157,7 +158,7 @@ class Store:
         collecting = gc.isenabled()
         gc.disable()  # ingest allocates millions of acyclic objects: cyclic GC passes only cost
         try:
-            for batch in self._batches(sources, progress):
+            for batch in prefetch(self._batches(sources, progress)):
                 writer.write(batch)
                 gc.collect(0)
         finally:
