@@ -298,8 +298,7 @@ def hash_rows(
     re-sent line from a new one, and a re-sent line is the same text: their hash is the text's.
     """
     parts = [
-        f"SELECT i, op, {row_hash(info)} AS rh, r FROM (SELECT r.*, {as_text(info, 'r.r')} AS _s "
-        f"FROM {prefix}_rows r JOIN {lines} l USING (i) WHERE l.query_id = {info.query_id})"
+        _state_hashes(info, prefix, lines)
         if not info.is_event
         else f"SELECT i, op, hash(r) AS rh, r FROM {prefix}_rows r JOIN {lines} l USING (i) "
         f"WHERE l.query_id = {info.query_id}"
@@ -310,3 +309,15 @@ def hash_rows(
         "SELECT 0::INTEGER AS i, 0::TINYINT AS op, 0::UBIGINT AS rh, ''::VARCHAR AS r WHERE false",
     )
     con.execute(f"CREATE OR REPLACE TEMP TABLE {prefix}_rh AS " + " UNION ALL ".join(parts))
+
+
+def _state_hashes(info: QueryInfo, prefix: str, lines: str) -> str:
+    """Rows of a state query with their identity, parsed once per distinct text: a snapshot
+    repeats most of its rows from one execution to the next."""
+    return (
+        f"(WITH x AS (SELECT r.i, r.op, r.r FROM {prefix}_rows r JOIN {lines} l USING (i) "
+        f"WHERE l.query_id = {info.query_id}), "
+        f"d AS (SELECT r, {row_hash(info)} AS rh FROM (SELECT r, {as_text(info, 'r')} AS _s "
+        f"FROM (SELECT DISTINCT r FROM x))) "
+        f"SELECT x.i, x.op, d.rh, x.r FROM x JOIN d USING (r))"
+    )
