@@ -150,7 +150,9 @@ class Hindsight:
                 found = [h for h, key, ident in rows if name.lower() == key or name == ident]
                 if not found:  # only now read every name, to suggest the closest
                     every = con.execute(sql).fetchall()
-                    raise UnknownHost(name, {k for _, k, _ in every} | {i for _, _, i in every if i})
+                    raise UnknownHost(
+                        name, {k for _, k, _ in every} | {i for _, _, i in every if i}
+                    )
                 ids.extend(found)
         finally:
             con.close()

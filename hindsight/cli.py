@@ -34,7 +34,9 @@ def main() -> None:
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
 @data_option
-@click.option("--lake", default=None, help="Write raw observations to this lake (dir or URI) instead.")
+@click.option(
+    "--lake", default=None, help="Write raw observations to this lake (dir or URI) instead."
+)
 @domain_errors
 def ingest(paths: tuple[str, ...], data: Path, lake: str | None) -> None:
     """Read osquery result logs (files, directories, gzip/zstd, TLS bodies, or - for stdin)."""
@@ -79,7 +81,15 @@ def _progress() -> Progress:
 @engine_options
 @output_options
 @domain_errors
-def state(query: str, at: str | None, hosts: tuple[str, ...], data: Path, fmt: str, engine: str, lake: str | None) -> None:
+def state(
+    query: str,
+    at: str | None,
+    hosts: tuple[str, ...],
+    data: Path,
+    fmt: str,
+    engine: str,
+    lake: str | None,
+) -> None:
     """The result set of QUERY on each host as of --at."""
     if engine == "spark":
         return show(spark_engine(lake).state(query, at, list(hosts) or None), fmt)
@@ -94,7 +104,9 @@ def state(query: str, at: str | None, hosts: tuple[str, ...], data: Path, fmt: s
 @engine_options
 @output_options
 @domain_errors
-def sql(statement: str, at: str | None, data: Path, fmt: str, engine: str, lake: str | None) -> None:
+def sql(
+    statement: str, at: str | None, data: Path, fmt: str, engine: str, lake: str | None
+) -> None:
     """Time-travel SQL: each recorded query is a table (FOR SYSTEM_TIME AS OF / ALL / BETWEEN)."""
     if engine == "spark":
         return show(spark_engine(lake).sql(statement, at), fmt)

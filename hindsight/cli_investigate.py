@@ -13,7 +13,9 @@ from hindsight.cli_common import data_option, domain_errors, output_options, sho
 from hindsight.lake.cli import engine_options, spark_engine
 
 
-def _show(data: Path, fmt: str, call: str, *args: object, engine: str = "duckdb", lake: str | None = None) -> None:
+def _show(
+    data: Path, fmt: str, call: str, *args: object, engine: str = "duckdb", lake: str | None = None
+) -> None:
     if engine == "spark":
         return show(getattr(spark_engine(lake).investigate, call)(*args), fmt)
     with Hindsight(data, read_only=True) as hs:
@@ -39,7 +41,9 @@ def who() -> None:
 @data_option
 @output_options
 @domain_errors
-def who_ip(address: str, at: str | None, data: Path, fmt: str, engine: str, lake: str | None) -> None:
+def who_ip(
+    address: str, at: str | None, data: Path, fmt: str, engine: str, lake: str | None
+) -> None:
     """Host(s) that had ADDRESS (or an address in a CIDR range) at --at, and who they were."""
     _show(data, fmt, "who_ip", address, at, engine=engine, lake=lake)
 
@@ -52,7 +56,9 @@ def who_ip(address: str, at: str | None, data: Path, fmt: str, engine: str, lake
 @data_option
 @output_options
 @domain_errors
-def who_uid(uid: int, host: str, at: str | None, data: Path, fmt: str, engine: str, lake: str | None) -> None:
+def who_uid(
+    uid: int, host: str, at: str | None, data: Path, fmt: str, engine: str, lake: str | None
+) -> None:
     """The account behind UID on --host at --at, and those that held it before and after."""
     _show(data, fmt, "who_uid", uid, host, at, engine=engine, lake=lake)
 
@@ -65,7 +71,9 @@ def who_uid(uid: int, host: str, at: str | None, data: Path, fmt: str, engine: s
 @data_option
 @output_options
 @domain_errors
-def who_mount(path: str, host: str, at: str | None, data: Path, fmt: str, engine: str, lake: str | None) -> None:
+def who_mount(
+    path: str, host: str, at: str | None, data: Path, fmt: str, engine: str, lake: str | None
+) -> None:
     """The mount behind PATH on --host at --at, its device and the USB device behind it."""
     _show(data, fmt, "who_mount", path, host, at, engine=engine, lake=lake)
 
@@ -97,14 +105,32 @@ def usb(serial: str, data: Path, fmt: str, engine: str, lake: str | None) -> Non
 @output_options
 @domain_errors
 def enrich(
-    event_query: str, since: str | None, until: str | None, host: str | None, extra: Path | None,
-    data: Path, fmt: str, engine: str, lake: str | None,
+    event_query: str,
+    since: str | None,
+    until: str | None,
+    host: str | None,
+    extra: Path | None,
+    data: Path,
+    fmt: str,
+    engine: str,
+    lake: str | None,
 ) -> None:
     """Events of EVENT_QUERY, each joined with its host's state as of the event's own time."""
     from hindsight.investigate.enrich import BUILTIN, parse_enrichments
 
     added = parse_enrichments(extra.read_text(encoding="utf-8"), str(extra)) if extra else []
-    _show(data, fmt, "enrich", event_query, since, until, host, [*BUILTIN, *added], engine=engine, lake=lake)
+    _show(
+        data,
+        fmt,
+        "enrich",
+        event_query,
+        since,
+        until,
+        host,
+        [*BUILTIN, *added],
+        engine=engine,
+        lake=lake,
+    )
 
 
 @click.group()
@@ -120,7 +146,15 @@ def timeline() -> None:
 @data_option
 @output_options
 @domain_errors
-def timeline_ip(address: str, since: str | None, until: str | None, data: Path, fmt: str, engine: str, lake: str | None) -> None:
+def timeline_ip(
+    address: str,
+    since: str | None,
+    until: str | None,
+    data: Path,
+    fmt: str,
+    engine: str,
+    lake: str | None,
+) -> None:
     """Every host that had ADDRESS (or an address in a CIDR range), with the gaps."""
     _show(data, fmt, "timeline_ip", address, since, until, engine=engine, lake=lake)
 
@@ -133,7 +167,15 @@ def timeline_ip(address: str, since: str | None, until: str | None, data: Path, 
 @data_option
 @output_options
 @domain_errors
-def timeline_user(name: str, since: str | None, until: str | None, data: Path, fmt: str, engine: str, lake: str | None) -> None:
+def timeline_user(
+    name: str,
+    since: str | None,
+    until: str | None,
+    data: Path,
+    fmt: str,
+    engine: str,
+    lake: str | None,
+) -> None:
     """The accounts named NAME on every host and their login sessions."""
     _show(data, fmt, "timeline_user", name, since, until, engine=engine, lake=lake)
 
@@ -147,7 +189,16 @@ def timeline_user(name: str, since: str | None, until: str | None, data: Path, f
 @data_option
 @output_options
 @domain_errors
-def timeline_host(host: str, query: str | None, since: str | None, until: str | None, data: Path, fmt: str, engine: str, lake: str | None) -> None:
+def timeline_host(
+    host: str,
+    query: str | None,
+    since: str | None,
+    until: str | None,
+    data: Path,
+    fmt: str,
+    engine: str,
+    lake: str | None,
+) -> None:
     """Every interval of HOST's state, with the spans the host was silent."""
     _show(data, fmt, "timeline_host", host, query, since, until, engine=engine, lake=lake)
 
@@ -161,7 +212,16 @@ def timeline_host(host: str, query: str | None, since: str | None, until: str | 
 @data_option
 @output_options
 @domain_errors
-def diff(query: str, host: str, since: str, until: str, data: Path, fmt: str, engine: str, lake: str | None) -> None:
+def diff(
+    query: str,
+    host: str,
+    since: str,
+    until: str,
+    data: Path,
+    fmt: str,
+    engine: str,
+    lake: str | None,
+) -> None:
     """Rows of QUERY on --host added (+) and removed (-) between --from and --to."""
     _show(data, fmt, "diff", query, host, since, until, engine=engine, lake=lake)
 

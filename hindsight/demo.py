@@ -42,8 +42,11 @@ def questions(hs: Hindsight, manifest: dict[str, Any]) -> list[Question]:
         moments.setdefault(m["kind"], m)
     offsets = {h["uuid"]: h["clock_offset"] for h in manifest["hosts"]}
     usb = moments["usb_drive"]
-    return [_ip(moments["ip_handover"]), _uid(moments["uid_reuse"]),
-            _usb(usb, _copied_file(hs, usb, offsets.get(usb["host"], 0)))]
+    return [
+        _ip(moments["ip_handover"]),
+        _uid(moments["uid_reuse"]),
+        _usb(usb, _copied_file(hs, usb, offsets.get(usb["host"], 0))),
+    ]
 
 
 def _copied_file(hs: Hindsight, m: dict[str, Any], offset: int) -> dict[str, Any]:
@@ -56,8 +59,9 @@ def _copied_file(hs: Hindsight, m: dict[str, Any], offset: int) -> dict[str, Any
         "SELECT f.time, f.target_path FROM file_events f JOIN mounts FOR SYSTEM_TIME AS OF f.time m "
         "ON m.host_key = f.host_key AND m.path = ? "
         f"WHERE f.host_key = '{m['host'].lower()}' AND starts_with(f.target_path, '{m['mount_path']}/') "
-        f"AND f.time BETWEEN {m['mounted_at'] + offset} AND {m['unmounted_at'] + offset} ORDER BY f.time LIMIT 1"
-        .replace("?", f"'{m['mount_path']}'")
+        f"AND f.time BETWEEN {m['mounted_at'] + offset} AND {m['unmounted_at'] + offset} ORDER BY f.time LIMIT 1".replace(
+            "?", f"'{m['mount_path']}'"
+        )
     ).rows
     return {"time": rows[0][0], "path": rows[0][1]} if rows else dict(m["file_event"])
 
@@ -68,7 +72,8 @@ def _ip(m: dict[str, Any]) -> Question:
         f"Which host had IP {m['ip']} at {format_time(at)}? "
         f"(it passed from {m['from_hostname']} to {m['to_hostname']} that day)",
         f"SELECT host, interface, address FROM interface_addresses WHERE address = '{m['ip']}'",
-        at, f"{m['to_hostname']} held {m['ip']} then; {m['from_hostname']} had held it before",
+        at,
+        f"{m['to_hostname']} held {m['ip']} then; {m['from_hostname']} had held it before",
         m["to_hostname"],
     )
 
@@ -82,7 +87,8 @@ def _uid(m: dict[str, Any]) -> Question:
         "JOIN users FOR SYSTEM_TIME AS OF e.time u ON u.host_key = e.host_key AND u.uid = e.uid "
         f"WHERE e.host_key = '{m['host'].lower()}' AND e.pid IN ({old['pid']}, {new['pid']}) "
         f"AND e.time IN ({old['time']}, {new['time']}) ORDER BY e.time",
-        None, f"pid {old['pid']} ran as {old['username']}, pid {new['pid']} as {new['username']}",
+        None,
+        f"pid {old['pid']} ran as {old['username']}, pid {new['pid']} as {new['username']}",
         new["username"],
     )
 
@@ -97,7 +103,9 @@ def _usb(m: dict[str, Any], ev: dict[str, Any]) -> Question:
         "AND starts_with(f.target_path, m.path || '/') "
         "JOIN usb_devices FOR SYSTEM_TIME AS OF f.time d ON d.host_key = f.host_key AND d.removable = 1 "
         f"WHERE f.host_key = '{m['host'].lower()}' AND f.target_path = '{ev['path']}' AND f.time = {ev['time']}",
-        None, f"drive serial {m['serial']} was mounted at {m['mount_path']}", str(m["serial"]),
+        None,
+        f"drive serial {m['serial']} was mounted at {m['mount_path']}",
+        str(m["serial"]),
     )
 
 
@@ -106,17 +114,25 @@ def run_demo(workdir: Path, hosts: int, days: float, seed: int, console: Console
     sim, data = workdir / "fleet", workdir / "data"
     console.print(f"[bold]1. Simulating {hosts} hosts over {days:g} days[/bold] into {sim}")
     summary = simulate(SimConfig(hosts=hosts, days=days, out=sim, seed=seed))
-    console.print(f"   {summary.lines:,} osquery lines, {summary.rows:,} rows, {summary.files} files")
-    console.print(f"[bold]2. Ingesting[/bold]: hindsight ingest {sim / 'hosts'} {sim / 'late'} --data {data}")
+    console.print(
+        f"   {summary.lines:,} osquery lines, {summary.rows:,} rows, {summary.files} files"
+    )
+    console.print(
+        f"[bold]2. Ingesting[/bold]: hindsight ingest {sim / 'hosts'} {sim / 'late'} --data {data}"
+    )
     with Hindsight(data) as hs:
         ingested = hs.ingest([sim / "hosts", sim / "late"])
-        console.print("   " + "  ".join(f"{k.replace('_', ' ')}: {v}" for k, v in ingested.as_dict().items()))
+        console.print(
+            "   " + "  ".join(f"{k.replace('_', ' ')}: {v}" for k, v in ingested.as_dict().items())
+        )
         manifest = orjson.loads((sim / "manifest.json").read_bytes())
         ok = all([_ask(hs, q, i, data, console) for i, q in enumerate(questions(hs, manifest), 3)])
     console.print("[bold]Explore further[/bold]")
     console.print(f"   hindsight queries --data {data}        # what was recorded")
-    console.print(f"   hindsight sql \"SELECT * FROM users FOR SYSTEM_TIME ALL\" --data {data}")
-    console.print(f"   hindsight state interface_addresses --at {format_time(manifest['start'] + 3600)} --data {data}")
+    console.print(f'   hindsight sql "SELECT * FROM users FOR SYSTEM_TIME ALL" --data {data}')
+    console.print(
+        f"   hindsight state interface_addresses --at {format_time(manifest['start'] + 3600)} --data {data}"
+    )
     from hindsight.console.hints import console_hints
 
     console.print("[bold]Or look instead of typing: the web console[/bold]")

@@ -31,7 +31,9 @@ class Watchdog:
             self._live[token] = interrupt
             heapq.heappush(self._heap, (time.monotonic() + seconds, token))
             if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="hindsight-watchdog", daemon=True)
+                self._thread = threading.Thread(
+                    target=self._loop, name="hindsight-watchdog", daemon=True
+                )
                 self._thread.start()
             elif self._heap[0][1] == token:
                 self._cv.notify()  # the new deadline comes first

@@ -76,7 +76,9 @@ class Console:
         the first one is the server's start)."""
         now = time.time()
         self._samples.append((now, lines))
-        since = [s for s in self._samples if now - s[0] <= window_s and s[0] < now] or [self._samples[0]]
+        since = [s for s in self._samples if now - s[0] <= window_s and s[0] < now] or [
+            self._samples[0]
+        ]
         t0, l0 = since[0]
         return (lines - l0) / max(now - t0, 1e-3)
 
@@ -86,8 +88,9 @@ class Console:
     async def store(self, method: str, *args: Any) -> Any:
         """Call the store process from one of the query API's threads (never the threads the
         osquery endpoints need)."""
-        return await to_thread.run_sync(lambda: self.core.store.call(method, *args),
-                                        limiter=_query_threads())
+        return await to_thread.run_sync(
+            lambda: self.core.store.call(method, *args), limiter=_query_threads()
+        )
 
 
 def _console(request: Request) -> Console:
@@ -107,9 +110,16 @@ def page(admin: bool = False) -> Callable[[Page], Callable[[Request], Awaitable[
                 return _to_login(request, lookup.reason)
             session = lookup.session
             if request.method == "POST" and not await _csrf_ok(request, session):
-                return _error(request, session, 403, "the form's CSRF token is missing or wrong: reload the page")
+                return _error(
+                    request,
+                    session,
+                    403,
+                    "the form's CSRF token is missing or wrong: reload the page",
+                )
             if admin and not session.is_admin:
-                return _error(request, session, 403, f"{session.name} is a viewer: this needs an admin")
+                return _error(
+                    request, session, 403, f"{session.name} is a viewer: this needs an admin"
+                )
             try:
                 return await handler(request, session)
             except HindsightError as exc:
@@ -140,14 +150,20 @@ def _to_login(request: Request, reason: str) -> Response:
 
 def _error(request: Request, session: Session | None, status: int, message: str) -> Response:
     name = "_error.html" if request.headers.get("hx-request") else "error.html"
-    return templates.TemplateResponse(request, name, {"session": session, "message": message},
-                                      status_code=status)
+    return templates.TemplateResponse(
+        request, name, {"session": session, "message": message}, status_code=status
+    )
 
 
 async def login_form(request: Request) -> Response:
     token = secrets.token_urlsafe(24)
-    context = {"session": None, "login_token": token, "next": _next(request),
-               "expired": request.query_params.get("expired") == "1", "message": None}
+    context = {
+        "session": None,
+        "login_token": token,
+        "next": _next(request),
+        "expired": request.query_params.get("expired") == "1",
+        "message": None,
+    }
     response = templates.TemplateResponse(request, "login.html", context)
     _set_cookie(response, LOGIN_COOKIE, token, 600)
     return response
@@ -165,7 +181,10 @@ async def login(request: Request) -> Response:
         return await _login_failed(request, "the sign-in form expired: try again", 403)
     if console.locked_out(name):
         return await _login_failed(
-            request, f"too many failed sign-ins for {name}: wait {FAILURE_WINDOW_S / 60:g} minutes", 429)
+            request,
+            f"too many failed sign-ins for {name}: wait {FAILURE_WINDOW_S / 60:g} minutes",
+            429,
+        )
     role = await to_thread.run_sync(console.accounts.verify, name, password)
     if role is None:
         console.failed(name)
@@ -184,16 +203,22 @@ def _next_from(target: str) -> str:
 
 async def _login_failed(request: Request, message: str, status: int) -> Response:
     token = secrets.token_urlsafe(24)
-    context = {"session": None, "login_token": token, "next": PREFIX + "/", "expired": False,
-               "message": message}
+    context = {
+        "session": None,
+        "login_token": token,
+        "next": PREFIX + "/",
+        "expired": False,
+        "message": message,
+    }
     response = templates.TemplateResponse(request, "login.html", context, status_code=status)
     _set_cookie(response, LOGIN_COOKIE, token, 600)
     return response
 
 
 def _set_cookie(response: Response, name: str, value: str, max_age: int) -> None:
-    response.set_cookie(name, value, max_age=max_age, path=PREFIX, secure=True, httponly=True,
-                        samesite="strict")
+    response.set_cookie(
+        name, value, max_age=max_age, path=PREFIX, secure=True, httponly=True, samesite="strict"
+    )
 
 
 @page()
@@ -219,8 +244,15 @@ async def ask(request: Request, session: Session) -> Response:
     console = _console(request)
     text, kind = request.query_params.get("q", ""), request.query_params.get("kind", "auto")
     at_text = request.query_params.get("at", "").strip()
-    context: dict[str, Any] = {"q": text, "kind": kind, "kinds": KINDS, "at_text": at_text,
-                               "answer": None, "message": None, "elapsed_ms": None}
+    context: dict[str, Any] = {
+        "q": text,
+        "kind": kind,
+        "kinds": KINDS,
+        "at_text": at_text,
+        "answer": None,
+        "message": None,
+        "elapsed_ms": None,
+    }
     if text.strip():
         start = time.perf_counter()
         try:
@@ -231,9 +263,12 @@ async def ask(request: Request, session: Session) -> Response:
         else:
             if answer["kind"] == "host":
                 return RedirectResponse(f"{PREFIX}/host/{answer['host_key']}?at={at}", 303)
-            context.update(answer=answer, at_text=at_text or format_time(at),
-                           timeline=render.timeline_json(answer),
-                           elapsed_ms=(time.perf_counter() - start) * 1000)
+            context.update(
+                answer=answer,
+                at_text=at_text or format_time(at),
+                timeline=render.timeline_json(answer),
+                elapsed_ms=(time.perf_counter() - start) * 1000,
+            )
     return _view(request, session, "ask.html", **context)
 
 
@@ -245,8 +280,16 @@ async def host(request: Request, session: Session) -> Response:
     query = request.query_params.get("query") or _first_state(overview)
     at = _at(request)
     state = await console.data("host_state", name, query, at) if query else None
-    return _view(request, session, "host.html", host=overview, query=query, state=state,
-                 strip=render.strip_json(overview), at=at)
+    return _view(
+        request,
+        session,
+        "host.html",
+        host=overview,
+        query=query,
+        state=state,
+        strip=render.strip_json(overview),
+        at=at,
+    )
 
 
 def _first_state(overview: dict[str, Any]) -> str | None:
@@ -278,10 +321,17 @@ async def host_diff(request: Request, session: Session) -> Response:
 async def events(request: Request, session: Session) -> Response:
     q = request.query_params
     found = await _console(request).data(
-        "events", q.get("query") or None, q.get("host") or None, _at(request, "since"),
-        _at(request, "until"), q.get("text", ""), EVENTS_SHOWN)
-    return _view(request, session, "events.html", found=found, host=q.get("host", ""),
-                 text=q.get("text", ""))
+        "events",
+        q.get("query") or None,
+        q.get("host") or None,
+        _at(request, "since"),
+        _at(request, "until"),
+        q.get("text", ""),
+        EVENTS_SHOWN,
+    )
+    return _view(
+        request, session, "events.html", found=found, host=q.get("host", ""), text=q.get("text", "")
+    )
 
 
 @page()
@@ -334,13 +384,23 @@ async def fleet(request: Request, session: Session) -> Response:
     stats = await console.store("stats")
     data = await console.data("fleet", int(console.core.settings.serve_offline_after_s))
     journal = console.core.journal
-    return _view(request, session, "fleet.html", hosts=hosts.dicts(), data=data, stats=stats,
-                 journal={"records": journal.appended_records, "bytes": journal.appended_bytes,
-                          "backlog": journal.reader.backlog_bytes()},
-                 rate=render.rate_json(data["rate"]),
-                 lines_per_s=console.ingest_rate(int(stats.get("lines") or 0)),
-                 uptime_s=time.time() - console.started,
-                 silent_after=int(console.core.settings.serve_offline_after_s))
+    return _view(
+        request,
+        session,
+        "fleet.html",
+        hosts=hosts.dicts(),
+        data=data,
+        stats=stats,
+        journal={
+            "records": journal.appended_records,
+            "bytes": journal.appended_bytes,
+            "backlog": journal.reader.backlog_bytes(),
+        },
+        rate=render.rate_json(data["rate"]),
+        lines_per_s=console.ingest_rate(int(stats.get("lines") or 0)),
+        uptime_s=time.time() - console.started,
+        silent_after=int(console.core.settings.serve_offline_after_s),
+    )
 
 
 @page(admin=True)
@@ -362,10 +422,20 @@ async def admin_token(request: Request, session: Session) -> Response:
 async def admin_user(request: Request, session: Session) -> Response:
     form = await request.form()
     accounts = _console(request).accounts
-    await to_thread.run_sync(accounts.add_user, str(form.get("name") or ""),
-                             str(form.get("role") or "viewer"), str(form.get("password") or ""))
-    return _view(request, session, "admin.html", users=accounts.users(), token=None,
-                 message=f"user {form.get('name')} added")
+    await to_thread.run_sync(
+        accounts.add_user,
+        str(form.get("name") or ""),
+        str(form.get("role") or "viewer"),
+        str(form.get("password") or ""),
+    )
+    return _view(
+        request,
+        session,
+        "admin.html",
+        users=accounts.users(),
+        token=None,
+        message=f"user {form.get('name')} added",
+    )
 
 
 def routes() -> list[Route | Mount]:

@@ -98,8 +98,10 @@ class Accounts:
         with self._lock, self._con:
             if self._con.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
                 raise InputError(f"user {name!r} exists (hindsight user remove {name} first)")
-            self._con.execute("INSERT INTO users VALUES (?, ?, ?, ?)",
-                              (name, role, self._hasher.hash(password), time.time()))
+            self._con.execute(
+                "INSERT INTO users VALUES (?, ?, ?, ?)",
+                (name, role, self._hasher.hash(password), time.time()),
+            )
 
     def remove_user(self, name: str) -> bool:
         with self._lock, self._con:
@@ -108,13 +110,17 @@ class Accounts:
 
     def users(self) -> list[tuple[str, str, float]]:
         with self._lock:
-            rows = self._con.execute("SELECT name, role, created FROM users ORDER BY name").fetchall()
+            rows = self._con.execute(
+                "SELECT name, role, created FROM users ORDER BY name"
+            ).fetchall()
         return [(str(n), str(r), float(c)) for n, r, c in rows]
 
     def verify(self, name: str, password: str) -> str | None:
         """The user's role when the password is right, else None (same work either way)."""
         with self._lock:
-            row = self._con.execute("SELECT role, hash FROM users WHERE name = ?", (name,)).fetchone()
+            row = self._con.execute(
+                "SELECT role, hash FROM users WHERE name = ?", (name,)
+            ).fetchone()
         stored = row[1] if row else _dummy_hash()
         try:
             self._hasher.verify(stored, password)
@@ -130,8 +136,10 @@ class Accounts:
             role = self._con.execute("SELECT role FROM users WHERE name = ?", (name,)).fetchone()
             if role is None:
                 raise InputError(f"no user {name!r}")
-            self._con.execute("INSERT INTO sessions VALUES (?, ?, ?, ?, ?)",
-                              (_id_hash(session_id), name, csrf, now, now + ttl_s))
+            self._con.execute(
+                "INSERT INTO sessions VALUES (?, ?, ?, ?, ?)",
+                (_id_hash(session_id), name, csrf, now, now + ttl_s),
+            )
             self._con.execute("DELETE FROM sessions WHERE expires < ?", (now - 86_400,))
         cookie = self.signer.sign(session_id.encode()).decode()
         return cookie, Session(name, str(role[0]), csrf, now + ttl_s)
@@ -147,7 +155,9 @@ class Accounts:
         with self._lock:
             row = self._con.execute(
                 "SELECT s.name, u.role, s.csrf, s.expires FROM sessions s JOIN users u USING (name) "
-                "WHERE s.id_hash = ?", (key,)).fetchone()
+                "WHERE s.id_hash = ?",
+                (key,),
+            ).fetchone()
         if row is None:
             return Lookup(None, "invalid")
         if row[3] <= time.time():

@@ -18,8 +18,13 @@ def user() -> None:
 
 @user.command("add")
 @click.argument("name")
-@click.option("--role", type=click.Choice(["viewer", "admin"]), default="viewer", show_default=True,
-              help="viewer: every page; admin: also users and API tokens.")
+@click.option(
+    "--role",
+    type=click.Choice(["viewer", "admin"]),
+    default="viewer",
+    show_default=True,
+    help="viewer: every page; admin: also users and API tokens.",
+)
 @click.password_option(help="Prompted for (twice) when not given.")
 @data_option
 def user_add(name: str, role: str, password: str, data: Path) -> None:

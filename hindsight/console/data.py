@@ -76,8 +76,13 @@ def ask(hs: Hindsight, text: str, kind: str, at: int) -> dict[str, Any]:
         return {"kind": "host", "subject": q.subject, "host_key": key, "at": at}
     lo, hi = time_range(hs)
     window = (max(lo, at - SPAN), min(max(hi, at), at + SPAN))
-    answer: dict[str, Any] = {"kind": q.kind, "subject": q.subject, "host": q.host, "at": at,
-                              "window": window}
+    answer: dict[str, Any] = {
+        "kind": q.kind,
+        "subject": q.subject,
+        "host": q.host,
+        "at": at,
+        "window": window,
+    }
     answer.update(_ANSWERS[q.kind](hs, q, at, window))
     return answer
 
@@ -91,9 +96,12 @@ def _resolve_word(hs: Hindsight, word: str) -> Question:
         return Question("host", word)
     for kind, table, column in (("user", "users", "username"), ("usb", "usb_devices", "serial")):
         queries = queries_of(hs.store.catalog, table)
-        if queries and hs._run(
-            f"SELECT 1 FROM {state_sql(queries, (column,), f'{quote(column)} = {literal(word)}')} LIMIT 1"
-        ).rows:
+        if (
+            queries
+            and hs._run(
+                f"SELECT 1 FROM {state_sql(queries, (column,), f'{quote(column)} = {literal(word)}')} LIMIT 1"
+            ).rows
+        ):
             return Question(kind, word)
     raise InputError(
         f"{word!r} is not a host, user or USB serial this store has seen "
@@ -101,10 +109,29 @@ def _resolve_word(hs: Hindsight, word: str) -> Question:
     )
 
 
-def _item(group: str, label: str, start: int, end: int | None, *, cls: str, title: str = "",
-          host: str | None = None, at: int | None = None, query: str | None = None) -> Row:
-    return {"group": group, "content": label, "start": start, "end": end, "className": cls,
-            "title": title or label, "host": host, "at": at, "query": query}
+def _item(
+    group: str,
+    label: str,
+    start: int,
+    end: int | None,
+    *,
+    cls: str,
+    title: str = "",
+    host: str | None = None,
+    at: int | None = None,
+    query: str | None = None,
+) -> Row:
+    return {
+        "group": group,
+        "content": label,
+        "start": start,
+        "end": end,
+        "className": cls,
+        "title": title or label,
+        "host": host,
+        "at": at,
+        "query": query,
+    }
 
 
 def _evidence_items(row: Row, group: str) -> list[Row]:
@@ -112,25 +139,53 @@ def _evidence_items(row: Row, group: str) -> list[Row]:
     items = []
     start, after = unix(row.get("valid_from")), unix(row.get("from_after"))
     if start is not None and after is not None and after < start:
-        items.append(_item(group, "", after, start, cls="uncertain",
-                           title="appeared somewhere in this window (between two executions)"))
+        items.append(
+            _item(
+                group,
+                "",
+                after,
+                start,
+                cls="uncertain",
+                title="appeared somewhere in this window (between two executions)",
+            )
+        )
     end, to_after = unix(row.get("valid_to")), unix(row.get("to_after"))
     if end is not None and to_after is not None and to_after < end:
-        items.append(_item(group, "", to_after, end, cls="uncertain",
-                           title="ended somewhere in this window (between two executions)"))
+        items.append(
+            _item(
+                group,
+                "",
+                to_after,
+                end,
+                cls="uncertain",
+                title="ended somewhere in this window (between two executions)",
+            )
+        )
     return items
 
 
-def _bar(row: Row, group: str, label: str, hi: int, at: int, host: str | None,
-         query: str | None = None) -> Row:
+def _bar(
+    row: Row, group: str, label: str, hi: int, at: int, host: str | None, query: str | None = None
+) -> Row:
     start = unix(row["valid_from"]) or 0
     end = unix(row.get("valid_to"))
     shown_end = end if end is not None else max(hi, start + 1)
     fresh = row.get("freshness") or "unknown"
-    title = (f"{label}: from {_iso(start)} to {_iso(end) if end else 'now (still valid)'}; "
-             f"freshness {fresh}")
-    return _item(group, label, start, shown_end, cls=f"bar {fresh}", title=title, host=host,
-                 at=min(max(at, start), shown_end - 1), query=query or row.get("query"))
+    title = (
+        f"{label}: from {_iso(start)} to {_iso(end) if end else 'now (still valid)'}; "
+        f"freshness {fresh}"
+    )
+    return _item(
+        group,
+        label,
+        start,
+        shown_end,
+        cls=f"bar {fresh}",
+        title=title,
+        host=host,
+        at=min(max(at, start), shown_end - 1),
+        query=query or row.get("query"),
+    )
 
 
 def _iso(value: int | None) -> str:
@@ -145,8 +200,16 @@ def _ip(hs: Hindsight, q: Question, at: int, window: tuple[int, int]) -> Row:
     items: list[Row] = []
     for r in line.dicts():
         if r["what"] == "gap":
-            items.append(_item("", "unknown", unix(r["valid_from"]) or window[0],
-                               unix(r["valid_to"]) or window[1], cls="unknown", title="nothing known"))
+            items.append(
+                _item(
+                    "",
+                    "unknown",
+                    unix(r["valid_from"]) or window[0],
+                    unix(r["valid_to"]) or window[1],
+                    cls="unknown",
+                    title="nothing known",
+                )
+            )
             continue
         items.append(_bar(r, r["host_key"], r["host"], window[1], at, r["host_key"]))
         items.extend(_evidence_items(r, r["host_key"]))
@@ -164,33 +227,59 @@ def _uid(hs: Hindsight, q: Question, at: int, window: tuple[int, int]) -> Row:
     card = hs.investigate.who_uid(int(q.subject), q.host, at)
     host_id, key = host_ref(hs, q.host)
     inv = hs.investigate
-    accounts = inv.state("users", ("uid", "username"), f"uid = {int(q.subject)}",
-                         Window(since=window[0], until=window[1], hosts=(host_id,)))
+    accounts = inv.state(
+        "users",
+        ("uid", "username"),
+        f"uid = {int(q.subject)}",
+        Window(since=window[0], until=window[1], hosts=(host_id,)),
+    )
     items = _state_bars(inv, accounts, "username", at, key, window, _query_of(hs, "users"))
-    return {"card": _table(card), "items": items, "groups": _groups(items, {}),
-            "host_key": key}
+    return {"card": _table(card), "items": items, "groups": _groups(items, {}), "host_key": key}
 
 
-def _state_bars(inv: Any, rows: list[Row], column: str, at: int, key: str,
-                window: tuple[int, int], query: str | None = None) -> list[Row]:
+def _state_bars(
+    inv: Any,
+    rows: list[Row],
+    column: str,
+    at: int,
+    key: str,
+    window: tuple[int, int],
+    query: str | None = None,
+) -> list[Row]:
     """Bars of state intervals (rows from `Base.state`), one group per value of COLUMN, with
     their edge windows and, between them, the spans where nothing held it."""
     evidence = inv.evidence(rows, at) if rows else []
     items: list[Row] = []
     covered = window[0]
     for r, ev in sorted(zip(rows, evidence, strict=True), key=lambda p: p[0]["_from"]):
-        row = {"valid_from": r["_from"], "valid_to": unix(r["_to"]), "from_after": ev.from_after,
-               "to_after": ev.to_after, "freshness": ev.freshness}
+        row = {
+            "valid_from": r["_from"],
+            "valid_to": unix(r["_to"]),
+            "from_after": ev.from_after,
+            "to_after": ev.to_after,
+            "freshness": ev.freshness,
+        }
         if r["_from"] > covered:
-            items.append(_item("", "none", covered, r["_from"], cls="unknown",
-                               title="nothing recorded holding it"))
+            items.append(
+                _item(
+                    "",
+                    "none",
+                    covered,
+                    r["_from"],
+                    cls="unknown",
+                    title="nothing recorded holding it",
+                )
+            )
         group = str(r[column])
         items.append(_bar(row, group, group, window[1], at, key, query))
         items.extend(_evidence_items(row, group))
         covered = max(covered, unix(r["_to"]) or window[1])
     if covered < window[1]:
-        items.append(_item("", "none", covered, window[1], cls="unknown",
-                           title="nothing recorded holding it"))
+        items.append(
+            _item(
+                "", "none", covered, window[1], cls="unknown", title="nothing recorded holding it"
+            )
+        )
     return items
 
 
@@ -201,17 +290,21 @@ def _mount(hs: Hindsight, q: Question, at: int, window: tuple[int, int]) -> Row:
     inv = hs.investigate
     w = Window(since=window[0], until=window[1], hosts=(host_id,))
     paths = sorted({str(d["mount_path"]) for d in card.dicts() if d["mount_path"]} | {q.subject})
-    mounts = inv.state("mounts", ("path", "device"), f"path IN ({', '.join(map(literal, paths))})", w)
+    mounts = inv.state(
+        "mounts", ("path", "device"), f"path IN ({', '.join(map(literal, paths))})", w
+    )
     drives = inv.state("usb_devices", ("serial", "removable"), "removable = 1", w)
     items = _state_bars(inv, mounts, "path", at, key, window, _query_of(hs, "mounts"))
-    items += [i for i in _state_bars(inv, drives, "serial", at, key, window, _query_of(hs, "usb_devices"))
-              if i["group"]]
+    items += [
+        i
+        for i in _state_bars(inv, drives, "serial", at, key, window, _query_of(hs, "usb_devices"))
+        if i["group"]
+    ]
     for i in items:
         if i["group"] and i["group"] not in paths:
             i["group"] = f"USB {i['group']}"
             i["content"] = i["group"]
-    return {"card": _table(card), "items": items, "groups": _groups(items, {}),
-            "host_key": key}
+    return {"card": _table(card), "items": items, "groups": _groups(items, {}), "host_key": key}
 
 
 def _usb(hs: Hindsight, q: Question, at: int, window: tuple[int, int]) -> Row:
@@ -220,9 +313,21 @@ def _usb(hs: Hindsight, q: Question, at: int, window: tuple[int, int]) -> Row:
     for r in card.dicts():
         if r["what"] == "file":
             t = unix(r["time"]) or 0
-            items.append({**_item(r["host_key"], "", t, None, cls="event",
-                                  title=f"{r['action']} {r['path']}", host=r["host_key"], at=t),
-                          "type": "point"})
+            items.append(
+                {
+                    **_item(
+                        r["host_key"],
+                        "",
+                        t,
+                        None,
+                        cls="event",
+                        title=f"{r['action']} {r['path']}",
+                        host=r["host_key"],
+                        at=t,
+                    ),
+                    "type": "point",
+                }
+            )
         else:
             label = f"{r['what']} {r['path'] or ''}".strip()
             items.append(_bar(r, r["host_key"], label, window[1], at, r["host_key"]))
@@ -232,8 +337,10 @@ def _usb(hs: Hindsight, q: Question, at: int, window: tuple[int, int]) -> Row:
 
 def _user(hs: Hindsight, q: Question, at: int, window: tuple[int, int]) -> Row:
     line = hs.investigate.timeline_user(q.subject, window[0], window[1])
-    items = [_bar(r, r["host_key"], f"{r['what']} {r['detail']}", window[1], at, r["host_key"])
-             for r in line.dicts()]
+    items = [
+        _bar(r, r["host_key"], f"{r['what']} {r['detail']}", window[1], at, r["host_key"])
+        for r in line.dicts()
+    ]
     names = {r["host_key"]: r["host"] for r in line.dicts()}
     return {"card": _table(line), "items": items, "groups": _groups(items, names)}
 
@@ -244,7 +351,11 @@ def _query_of(hs: Hindsight, table: str) -> str | None:
 
 
 _ANSWERS: dict[str, Callable[[Hindsight, Question, int, tuple[int, int]], Row]] = {
-    "ip": _ip, "uid": _uid, "mount": _mount, "usb": _usb, "user": _user,
+    "ip": _ip,
+    "uid": _uid,
+    "mount": _mount,
+    "usb": _usb,
+    "user": _user,
 }
 
 
@@ -253,15 +364,27 @@ def host(hs: Hindsight, name: str) -> dict[str, Any]:
     """Who the host is over time, its recorded queries with their last execution, and a strip of
     changes over time per query."""
     host_id, key = host_ref(hs, name)
-    names = _rows(hs, f"SELECT identifier, first_seen, last_seen FROM host_names "
-                      f"WHERE host_id = {host_id} ORDER BY first_seen")
-    first, last = hs._run(f"SELECT first_seen, last_seen FROM hosts WHERE host_id = {host_id}").rows[0]
+    names = _rows(
+        hs,
+        f"SELECT identifier, first_seen, last_seen FROM host_names "
+        f"WHERE host_id = {host_id} ORDER BY first_seen",
+    )
+    first, last = hs._run(
+        f"SELECT first_seen, last_seen FROM hosts WHERE host_id = {host_id}"
+    ).rows[0]
     return {
-        "host_key": key, "host_id": host_id, "names": names, "first_seen": first, "last_seen": last,
+        "host_key": key,
+        "host_id": host_id,
+        "names": names,
+        "first_seen": first,
+        "last_seen": last,
         "identity": _identity(hs, host_id),
-        "queries": _rows(hs, "SELECT q.name AS query, q.kind, q.os_table, count(*) AS executions, "
-                             "max(e.unix_time) AS last_execution FROM executions e JOIN queries q "
-                             f"USING (query_id) WHERE e.host_id = {host_id} GROUP BY ALL ORDER BY q.name"),
+        "queries": _rows(
+            hs,
+            "SELECT q.name AS query, q.kind, q.os_table, count(*) AS executions, "
+            "max(e.unix_time) AS last_execution FROM executions e JOIN queries q "
+            f"USING (query_id) WHERE e.host_id = {host_id} GROUP BY ALL ORDER BY q.name",
+        ),
         "strip": _strip(hs, host_id, int(first), int(last)),
     }
 
@@ -269,12 +392,20 @@ def host(hs: Hindsight, name: str) -> dict[str, Any]:
 def _identity(hs: Hindsight, host_id: int) -> list[Row]:
     """system_info and os_version intervals of the host: names, uuid, serial, platform."""
     out: list[Row] = []
-    for table, columns in (("system_info", ("hostname", "uuid", "hardware_serial")),
-                           ("os_version", ("platform", "name", "version"))):
+    for table, columns in (
+        ("system_info", ("hostname", "uuid", "hardware_serial")),
+        ("os_version", ("platform", "name", "version")),
+    ):
         for r in hs.investigate.state(table, columns, window=Window(hosts=(host_id,))):
             detail = ", ".join(f"{c} {r[c]}" for c in columns if r[c] not in (None, ""))
-            out.append({"table": table, "detail": detail, "valid_from": r["_from"],
-                        "valid_to": unix(r["_to"])})
+            out.append(
+                {
+                    "table": table,
+                    "detail": detail,
+                    "valid_from": r["_from"],
+                    "valid_to": unix(r["_to"]),
+                }
+            )
     return sorted(out, key=lambda r: (r["table"], r["valid_from"]))
 
 
@@ -291,8 +422,14 @@ def _strip(hs: Hindsight, host_id: int, lo: int, hi: int) -> list[Row]:
             f"UNION ALL SELECT _to FROM {src} WHERE _to <> {OPEN_END}) GROUP BY b ORDER BY b"
         ).rows
         if rows:
-            out.append({"query": info.name, "width": width, "start": lo,
-                        "buckets": [(lo + int(b) * width, int(n)) for b, n in rows]})
+            out.append(
+                {
+                    "query": info.name,
+                    "width": width,
+                    "start": lo,
+                    "buckets": [(lo + int(b) * width, int(n)) for b, n in rows],
+                }
+            )
     return out
 
 
@@ -304,14 +441,22 @@ def host_state(hs: Hindsight, name: str, query: str, at: int | None) -> dict[str
     if info.is_event:
         raise InputError(f"{info.name} is an event query: see it on the Events page")
     src = state_sql([info], (), "", Window(hosts=(host_id,)))
-    points = [int(r[0]) for r in hs._run(
-        f"SELECT t FROM (SELECT DISTINCT t FROM (SELECT _from AS t FROM {src} UNION ALL "
-        f"SELECT _to FROM {src} WHERE _to <> {OPEN_END}) ORDER BY t DESC LIMIT {MAX_POINTS}) ORDER BY t"
-    ).rows]
+    points = [
+        int(r[0])
+        for r in hs._run(
+            f"SELECT t FROM (SELECT DISTINCT t FROM (SELECT _from AS t FROM {src} UNION ALL "
+            f"SELECT _to FROM {src} WHERE _to <> {OPEN_END}) ORDER BY t DESC LIMIT {MAX_POINTS}) ORDER BY t"
+        ).rows
+    ]
     instant = at if at is not None else (points[-1] if points else 0)
     state = hs.state(info.name, instant, [key])
-    return {"query": info.name, "host_key": key, "at": instant, "points": points,
-            "state": _table(state)}
+    return {
+        "query": info.name,
+        "host_key": key,
+        "at": instant,
+        "points": points,
+        "state": _table(state),
+    }
 
 
 def host_diff(hs: Hindsight, name: str, query: str, t1: int, t2: int) -> dict[str, Any]:
@@ -319,8 +464,15 @@ def host_diff(hs: Hindsight, name: str, query: str, t1: int, t2: int) -> dict[st
 
 
 # -- Events ---------------------------------------------------------------------------------------
-def events(hs: Hindsight, query: str | None, host: str | None, since: int | None,
-           until: int | None, text: str, limit: int) -> dict[str, Any]:
+def events(
+    hs: Hindsight,
+    query: str | None,
+    host: str | None,
+    since: int | None,
+    until: int | None,
+    text: str,
+    limit: int,
+) -> dict[str, Any]:
     """Event rows of QUERY, each enriched with state as of its own time, filtered by host, time
     and text: the newest LIMIT matches (newest first). Without a span: the query's last hour.
 
@@ -330,10 +482,16 @@ def events(hs: Hindsight, query: str | None, host: str | None, since: int | None
     queries = sorted(q.name for q in hs.store.catalog.queries.values() if q.is_event)
     if not queries:
         return {"queries": [], "query": None, "table": None, "since": since, "until": until}
-    process = [q.name for q in hs.store.catalog.queries.values() if q.is_event and q.os_table == "process_events"]
+    process = [
+        q.name
+        for q in hs.store.catalog.queries.values()
+        if q.is_event and q.os_table == "process_events"
+    ]
     info = resolve_query(hs.store.catalog, query or (process or queries)[0])
     if not info.is_event:
-        raise InputError(f"{info.name} is a state query: events are read from event queries ({', '.join(queries)})")
+        raise InputError(
+            f"{info.name} is a state query: events are read from event queries ({', '.join(queries)})"
+        )
     table = _event_table(info.query_id)
     if until is None:
         until = int(hs._run(f"SELECT max(_time) FROM {table}").rows[0][0] or 0)
@@ -346,26 +504,46 @@ def events(hs: Hindsight, query: str | None, host: str | None, since: int | None
     if text:
         matching = _text_condition(info.columns, text)
         where = _Matching(since, until, host_ids, matching).sql()
-    times = hs._run(f"SELECT _time FROM {table} WHERE {where} ORDER BY _time DESC LIMIT {limit}").rows
+    times = hs._run(
+        f"SELECT _time FROM {table} WHERE {where} ORDER BY _time DESC LIMIT {limit}"
+    ).rows
     cut = int(times[-1][0]) if times else until
     if not times:
-        return {"queries": queries, "query": info.name, "since": since, "until": until,
-                "total": total, "scanned_from": since, "matched": 0,
-                "table": {"columns": [], "rows": [], "truncated": False}}
+        return {
+            "queries": queries,
+            "query": info.name,
+            "since": since,
+            "until": until,
+            "total": total,
+            "scanned_from": since,
+            "matched": 0,
+            "table": {"columns": [], "rows": [], "truncated": False},
+        }
     result = enrich(hs.investigate, info.name, _Matching(cut, until, host_ids, matching))
     rows = result.rows
     if "time" in result.columns:
         at = result.columns.index("time")
         rows.sort(key=lambda r: r[at] or 0, reverse=True)
     columns, rows = _enriched_first(result.columns, rows, info.columns)
-    return {"queries": queries, "query": info.name, "since": since, "until": until, "total": total,
-            "scanned_from": cut, "matched": len(rows),
-            "table": {"columns": columns, "rows": rows[:limit],
-                      "truncated": result.truncated or len(rows) > limit}}
+    return {
+        "queries": queries,
+        "query": info.name,
+        "since": since,
+        "until": until,
+        "total": total,
+        "scanned_from": cut,
+        "matched": len(rows),
+        "table": {
+            "columns": columns,
+            "rows": rows[:limit],
+            "truncated": result.truncated or len(rows) > limit,
+        },
+    }
 
 
-def _enriched_first(columns: list[str], rows: list[tuple[Any, ...]],
-                    own: dict[str, str]) -> tuple[list[str], list[tuple[Any, ...]]]:
+def _enriched_first(
+    columns: list[str], rows: list[tuple[Any, ...]], own: dict[str, str]
+) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Columns ordered host, time, the enrichments (state as of the event), the event's own."""
     head = [c for c in ("host", "time") if c in columns]
     mine = {c for c in own} | {f"{c}_" for c in own} | {"host_key", *head}
@@ -381,7 +559,9 @@ def _text_condition(columns: dict[str, str], text: str) -> str:
     needle = literal(text.lower())
     conds = [f"contains(lower({quote(c)}), {needle})" for c, t in columns.items() if t == "VARCHAR"]
     if text.strip().lstrip("-").isdigit():
-        conds += [f"{quote(c)} = {int(text)}" for c, t in columns.items() if t in ("BIGINT", "INTEGER")]
+        conds += [
+            f"{quote(c)} = {int(text)}" for c, t in columns.items() if t in ("BIGINT", "INTEGER")
+        ]
     return "(" + (" OR ".join(conds) or "FALSE") + ")"
 
 
@@ -407,22 +587,41 @@ def fleet(hs: Hindsight, silent_after_s: int) -> dict[str, Any]:
     """Data-quality signals and the ingest rate as the data tells it (executions per hour)."""
     lo, hi = time_range(hs)
     return {
-        "first": lo, "last": hi,
-        "quality": _rows(hs, "SELECT kind, count(*) AS signals, count(DISTINCT host_id) AS hosts, "
-                             "max(unix_time) AS latest FROM quality GROUP BY kind ORDER BY kind"),
-        "rejects": _rows(hs, "SELECT reason, count(*) AS lines FROM rejects GROUP BY reason ORDER BY lines DESC LIMIT 20"),
-        "silent": _rows(hs, "SELECT coalesce(arg_max(n.identifier, n.last_seen), any_value(h.host_key)) AS host, "
-                            "any_value(h.host_key) AS host_key, any_value(h.last_seen) AS last_seen "
-                            f"FROM hosts h LEFT JOIN host_names n USING (host_id) GROUP BY h.host_id "
-                            f"HAVING any_value(h.last_seen) < {hi - silent_after_s} ORDER BY last_seen LIMIT 200"),
-        "rate": [tuple(map(int, r)) for r in hs._run(
-            f"SELECT unix_time // 3600 * 3600 AS hour, count(*) FROM executions WHERE unix_time > {hi - DAY} "
-            "GROUP BY hour ORDER BY hour").rows],
+        "first": lo,
+        "last": hi,
+        "quality": _rows(
+            hs,
+            "SELECT kind, count(*) AS signals, count(DISTINCT host_id) AS hosts, "
+            "max(unix_time) AS latest FROM quality GROUP BY kind ORDER BY kind",
+        ),
+        "rejects": _rows(
+            hs,
+            "SELECT reason, count(*) AS lines FROM rejects GROUP BY reason ORDER BY lines DESC LIMIT 20",
+        ),
+        "silent": _rows(
+            hs,
+            "SELECT coalesce(arg_max(n.identifier, n.last_seen), any_value(h.host_key)) AS host, "
+            "any_value(h.host_key) AS host_key, any_value(h.last_seen) AS last_seen "
+            f"FROM hosts h LEFT JOIN host_names n USING (host_id) GROUP BY h.host_id "
+            f"HAVING any_value(h.last_seen) < {hi - silent_after_s} ORDER BY last_seen LIMIT 200",
+        ),
+        "rate": [
+            tuple(map(int, r))
+            for r in hs._run(
+                f"SELECT unix_time // 3600 * 3600 AS hour, count(*) FROM executions WHERE unix_time > {hi - DAY} "
+                "GROUP BY hour ORDER BY hour"
+            ).rows
+        ],
     }
 
 
 #: the calls the store process answers for the console (`console.<name>`)
 CALLS: dict[str, Callable[..., Any]] = {
-    "ask": ask, "host": host, "host_state": host_state, "host_diff": host_diff,
-    "events": events, "fleet": fleet, "time_range": time_range,
+    "ask": ask,
+    "host": host,
+    "host_state": host_state,
+    "host_diff": host_diff,
+    "events": events,
+    "fleet": fleet,
+    "time_range": time_range,
 }

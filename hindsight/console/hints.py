@@ -19,13 +19,26 @@ def ask_inputs(manifest: dict[str, Any]) -> list[tuple[str, str, str]]:
     offsets = {h["uuid"]: h["clock_offset"] for h in manifest["hosts"]}
     out = []
     if (ip := first.get("ip_handover")) is not None:
-        out.append((ip["ip"], format_time(ip["ask_to_at"] + ip["to_clock_offset"]), ip["to_hostname"]))
+        out.append(
+            (ip["ip"], format_time(ip["ask_to_at"] + ip["to_clock_offset"]), ip["to_hostname"])
+        )
     if (uid := first.get("uid_reuse")) is not None:
-        out.append((f"{uid['uid']}@{uid['hostname']}", format_time(uid["new_process_event"]["time"]),
-                    f"account {uid['new_user']} (before: {uid['old_user']})"))
+        out.append(
+            (
+                f"{uid['uid']}@{uid['hostname']}",
+                format_time(uid["new_process_event"]["time"]),
+                f"account {uid['new_user']} (before: {uid['old_user']})",
+            )
+        )
     if (usb := first.get("usb_drive")) is not None:
         at = (usb["mounted_at"] + usb["unmounted_at"]) // 2 + offsets.get(usb["host"], 0)
-        out.append((f"{usb['mount_path']}@{usb['hostname']}", format_time(at), f"USB drive {usb['serial']}"))
+        out.append(
+            (
+                f"{usb['mount_path']}@{usb['hostname']}",
+                format_time(at),
+                f"USB drive {usb['serial']}",
+            )
+        )
     return out
 
 

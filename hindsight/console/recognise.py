@@ -38,11 +38,15 @@ def recognise(text: str, kind: str = "auto") -> Question:
     """The question TEXT asks. Words stay `word` (resolved against the store by the caller)."""
     text = text.strip()
     if not text:
-        raise InputError("type something to ask about: an IP, uid@host, path@host, a host, a user or a USB serial")
+        raise InputError(
+            "type something to ask about: an IP, uid@host, path@host, a host, a user or a USB serial"
+        )
     if kind not in KINDS:
         raise InputError(f"unknown question kind {kind!r} (expected one of {', '.join(KINDS)})")
     left, at_sign, right = text.rpartition("@")
-    if kind in ("uid", "mount") or (kind == "auto" and at_sign and (left.isdigit() or _is_path(left))):
+    if kind in ("uid", "mount") or (
+        kind == "auto" and at_sign and (left.isdigit() or _is_path(left))
+    ):
         return _on_host(text, left, right, at_sign, kind)
     if kind == "ip" or (kind == "auto" and _is_network(text)):
         if not _is_network(text):
@@ -61,5 +65,7 @@ def _on_host(text: str, left: str, right: str, at_sign: str, kind: str) -> Quest
             raise InputError(f"{left!r} is not a uid (a whole number), in {text!r}")
         return Question("uid", left, right.strip())
     if not _is_path(left):
-        raise InputError(f"{left!r} is not a path (it starts with / or a drive letter), in {text!r}")
+        raise InputError(
+            f"{left!r} is not a path (it starts with / or a drive letter), in {text!r}"
+        )
     return Question("mount", left, right.strip())

@@ -13,12 +13,31 @@ from markupsafe import Markup
 from hindsight.timeparse import format_time
 
 #: columns holding unix seconds (shown as times)
-TIME_COLUMNS = frozenset({
-    "valid_from", "valid_to", "from_after", "to_after", "confirmed_at", "checked_in", "first_seen",
-    "last_seen", "time", "last_execution", "latest", "attached_from", "attached_to",
-    "confirmed_from", "confirmed_to", "last_checkin", "last_config", "last_logger",
-    "last_distributed", "start", "end",
-})
+TIME_COLUMNS = frozenset(
+    {
+        "valid_from",
+        "valid_to",
+        "from_after",
+        "to_after",
+        "confirmed_at",
+        "checked_in",
+        "first_seen",
+        "last_seen",
+        "time",
+        "last_execution",
+        "latest",
+        "attached_from",
+        "attached_to",
+        "confirmed_from",
+        "confirmed_to",
+        "last_checkin",
+        "last_config",
+        "last_logger",
+        "last_distributed",
+        "start",
+        "end",
+    }
+)
 PREFIX = "/console"
 
 
@@ -63,8 +82,15 @@ def timeline_json(answer: dict[str, Any]) -> Markup:
             out["href"] = f"{PREFIX}/host/{item['host']}?at={item['at']}{query}"
         items.append(out)
     window = answer.get("window") or (answer["at"] - 3600, answer["at"] + 3600)
-    return script_json({"items": items, "groups": answer.get("groups") or [],
-                        "at": answer["at"] * 1000, "start": window[0] * 1000, "end": window[1] * 1000})
+    return script_json(
+        {
+            "items": items,
+            "groups": answer.get("groups") or [],
+            "at": answer["at"] * 1000,
+            "start": window[0] * 1000,
+            "end": window[1] * 1000,
+        }
+    )
 
 
 def strip_json(overview: dict[str, Any]) -> Markup:
@@ -76,12 +102,27 @@ def strip_json(overview: dict[str, Any]) -> Markup:
         top = max(n for _, n in strip["buckets"])
         for start, n in strip["buckets"]:
             level = 1 + min(3, (3 * n) // max(top, 1))
-            items.append({"id": len(items), "group": g, "start": start * 1000,
-                          "end": (start + strip["width"]) * 1000, "content": "",
-                          "className": f"strip level{level}", "title": f"{n} changes",
-                          "query": strip["query"], "at": start + strip["width"] - 1})
-    return script_json({"items": items, "groups": groups, "start": overview["first_seen"] * 1000,
-                        "end": overview["last_seen"] * 1000})
+            items.append(
+                {
+                    "id": len(items),
+                    "group": g,
+                    "start": start * 1000,
+                    "end": (start + strip["width"]) * 1000,
+                    "content": "",
+                    "className": f"strip level{level}",
+                    "title": f"{n} changes",
+                    "query": strip["query"],
+                    "at": start + strip["width"] - 1,
+                }
+            )
+    return script_json(
+        {
+            "items": items,
+            "groups": groups,
+            "start": overview["first_seen"] * 1000,
+            "end": overview["last_seen"] * 1000,
+        }
+    )
 
 
 def rate_json(rate: list[tuple[int, int]]) -> Markup:

@@ -11,4 +11,13 @@ from hindsight.intervals.apply import (
     group_executions,
 )
 
-__all__ = ["Close", "Execution", "Open", "Signal", "StreamState", "apply", "classify", "group_executions"]
+__all__ = [
+    "Close",
+    "Execution",
+    "Open",
+    "Signal",
+    "StreamState",
+    "apply",
+    "classify",
+    "group_executions",
+]

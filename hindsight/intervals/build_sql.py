@@ -60,7 +60,7 @@ from __future__ import annotations
 import duckdb
 
 OUTPUTS = ("iv_closed_existing", "iv_new_closed", "iv_new_open", "iv_signals")
-_SCRATCH = ("_iv_x", "_iv_ob", "_iv_ag", "_iv_ev", "_iv_lv")
+_SCRATCH = ("_iv_x", "_iv_ob", "_iv_ag", "_iv_ev", "_iv_lv", "_iv_d", "_iv_ag0")
 
 # Segment offset of the running maximum (step 3). It must exceed 3 x the number of changes of one
 # row hash of one stream in the batch; times the number of full executions it stays below 2**63.
@@ -69,8 +69,16 @@ _BIG = 2**32
 _W_ROW = "PARTITION BY host_id, query_id, rh ORDER BY seq NULLS FIRST"
 
 
-def interval_statements(changes: str, execs: str, open_before: str) -> list[str]:
-    """The statements `build_intervals` runs, in order (for inspection or translation)."""
+def interval_statements(
+    changes: str, execs: str, open_before: str, deltas: bool = False
+) -> list[str]:
+    """The statements `build_intervals` runs, in order (for inspection or translation).
+
+    DELTAS: `execs` also has `snap`, and a snapshot that follows a full set in the batch is
+    applied as its difference from that set (see `_delta_statements`)."""
+    pre = _delta_statements(execs) if deltas else []
+    if deltas:
+        execs = "_iv_d"
     # Step 1. Times increase with seq, so the least time ahead is the time of the next full one.
     execs_sql = f"""
 CREATE OR REPLACE TEMP TABLE _iv_x AS
@@ -90,7 +98,7 @@ SELECT host_id, query_id, rh, _from, _n,
 FROM {open_before}"""
 
     agg_sql = f"""
-CREATE OR REPLACE TEMP TABLE _iv_ag AS
+CREATE OR REPLACE TEMP TABLE {"_iv_ag0" if deltas else "_iv_ag"} AS
 SELECT host_id, query_id, seq, rh,
   CAST(SUM(CASE WHEN op > 0 THEN 1 ELSE 0 END) AS BIGINT) AS a,
   CAST(SUM(CASE WHEN op < 0 THEN 1 ELSE 0 END) AS BIGINT) AS r,
@@ -185,9 +193,11 @@ FROM _iv_lv v JOIN _iv_ag p
 WHERE v.src = 1 AND {where}"""
 
     return [
+        *pre,
         execs_sql,
         open_sql,
         agg_sql,
+        *([_DELTA_AGG] if deltas else []),
         events_sql,
         levels_sql,
         """
@@ -214,11 +224,74 @@ HAVING SUM(removed_not_open) > 0 OR SUM(closed_by_full) > 0""",
     ]
 
 
+def _delta_statements(execs: str) -> list[str]:
+    """Snapshots as differences: the first steps when `deltas` is on.
+
+    The state after a full set is exactly its rows. A snapshot that follows a full set of the
+    batch is therefore the diff (added: what its multiplicity exceeds the previous set's by,
+    removed: the converse), and applying it as that diff opens and closes exactly what replacing
+    the set does (c_mid and c_new agree, step 4). Most rows of consecutive snapshots are the
+    same, so the window steps see a fraction of the rows. Resets stay full sets: the rows they
+    close are a data-quality signal (a delta snapshot reports none in `closed_by_full`: a
+    snapshot closing rows is no ambiguity). `_iv_d` is `execs` with `full_set` off for those snapshots
+    and `delta`, `prev_seq`; `_DELTA_AGG` turns their aggregated rows into differences."""
+    return [
+        f"""
+CREATE OR REPLACE TEMP TABLE _iv_d AS
+SELECT host_id, query_id, seq, time, full_set AND NOT delta AS full_set, delta, prev_seq
+FROM (
+  SELECT host_id, query_id, seq, time, full_set, prev_seq,
+    snap AND full_set AND COALESCE(prev_full, FALSE) AS delta
+  FROM (
+    SELECT host_id, query_id, seq, time, full_set, snap,
+      LAG(full_set) OVER w AS prev_full, LAG(seq) OVER w AS prev_seq
+    FROM {execs}
+    WINDOW w AS (PARTITION BY host_id, query_id ORDER BY seq)
+  ) l
+) d"""
+    ]
+
+
+# The aggregated rows (`_iv_ag0`) of the delta snapshots replaced by their differences from the
+# previous full set: a row's multiplicity before (a_old) and after (a_new).
+_DELTA_AGG = """
+CREATE OR REPLACE TEMP TABLE _iv_ag AS
+WITH cur AS (
+  SELECT g.host_id, g.query_id, g.seq, g.rh, g.a, g.payload
+  FROM _iv_ag0 g JOIN _iv_d d
+    ON d.delta AND d.host_id = g.host_id AND d.query_id = g.query_id AND d.seq = g.seq
+),
+prev AS (
+  SELECT d.host_id, d.query_id, d.seq, g.rh, g.a
+  FROM _iv_ag0 g JOIN _iv_d d
+    ON d.delta AND d.host_id = g.host_id AND d.query_id = g.query_id AND d.prev_seq = g.seq
+),
+diff AS (
+  SELECT COALESCE(c.host_id, p.host_id) AS host_id, COALESCE(c.query_id, p.query_id) AS query_id,
+    COALESCE(c.seq, p.seq) AS seq, COALESCE(c.rh, p.rh) AS rh,
+    COALESCE(c.a, 0) AS a_new, COALESCE(p.a, 0) AS a_old, c.payload
+  FROM cur c FULL OUTER JOIN prev p
+    ON c.host_id = p.host_id AND c.query_id = p.query_id AND c.seq = p.seq AND c.rh = p.rh
+)
+SELECT g.host_id, g.query_id, g.seq, g.rh, g.a, g.r, g.payload
+FROM _iv_ag0 g LEFT JOIN _iv_d d
+  ON d.delta AND d.host_id = g.host_id AND d.query_id = g.query_id AND d.seq = g.seq
+WHERE d.seq IS NULL
+UNION ALL
+SELECT host_id, query_id, seq, rh, GREATEST(a_new - a_old, 0) AS a,
+  GREATEST(a_old - a_new, 0) AS r, payload
+FROM diff WHERE a_new <> a_old"""
+
+
 def build_intervals(
-    con: duckdb.DuckDBPyConnection, changes: str, execs: str, open_before: str
+    con: duckdb.DuckDBPyConnection,
+    changes: str,
+    execs: str,
+    open_before: str,
+    deltas: bool = False,
 ) -> None:
     """Compute the intervals of one batch into the TEMP tables named in `OUTPUTS`."""
-    for sql in interval_statements(changes, execs, open_before):
+    for sql in interval_statements(changes, execs, open_before, deltas):
         con.execute(sql)
     for name in _SCRATCH:
         con.execute(f"DROP TABLE IF EXISTS {name}")

@@ -19,8 +19,23 @@ if TYPE_CHECKING:
 
 Row = dict[str, Any]
 TIME_COLUMNS = frozenset(
-    {"valid_from", "valid_to", "confirmed_from", "confirmed_to", "from_after", "to_after", "confirmed_at", "checked_in",
-     "first_seen", "last_seen", "time", "start", "end", "attached_from", "attached_to"}
+    {
+        "valid_from",
+        "valid_to",
+        "confirmed_from",
+        "confirmed_to",
+        "from_after",
+        "to_after",
+        "confirmed_at",
+        "checked_in",
+        "first_seen",
+        "last_seen",
+        "time",
+        "start",
+        "end",
+        "attached_from",
+        "attached_to",
+    }
 )
 
 
@@ -66,7 +81,9 @@ class Base:
         queries = self.queries(table)
         if not queries:
             return []
-        return self.rows(f"SELECT * FROM {state_sql(queries, columns, where, window)} ORDER BY _from, _host")
+        return self.rows(
+            f"SELECT * FROM {state_sql(queries, columns, where, window)} ORDER BY _from, _host"
+        )
 
     def states_as_text(
         self, tables: Sequence[tuple[str, Sequence[str]]], window: Window
@@ -78,13 +95,27 @@ class Base:
         for n, (table, columns) in enumerate(tables):
             queries = self.queries(table)
             if queries:
-                text = "".join(f", {quote(c)}::VARCHAR" for c in columns) + ", NULL" * (width - len(columns))
-                parts.append(f"SELECT {n} AS _t, _host, _q, _from, _to{text} FROM {state_sql(queries, columns, '', window)}")
+                text = "".join(f", {quote(c)}::VARCHAR" for c in columns) + ", NULL" * (
+                    width - len(columns)
+                )
+                parts.append(
+                    f"SELECT {n} AS _t, _host, _q, _from, _to{text} FROM {state_sql(queries, columns, '', window)}"
+                )
         found: dict[str, list[Row]] = {table: [] for table, _ in tables}
         if parts:
-            for t, host, q, lo, hi, *values in self.run(" UNION ALL ".join(parts) + " ORDER BY _t, _from, _host"):
+            for t, host, q, lo, hi, *values in self.run(
+                " UNION ALL ".join(parts) + " ORDER BY _t, _from, _host"
+            ):
                 table, columns = tables[t]
-                found[table].append({"_host": host, "_q": q, "_from": lo, "_to": hi, **dict(zip(columns, values, strict=False))})
+                found[table].append(
+                    {
+                        "_host": host,
+                        "_q": q,
+                        "_from": lo,
+                        "_to": hi,
+                        **dict(zip(columns, values, strict=False)),
+                    }
+                )
         return found
 
     # -- hosts and evidence ---------------------------------------------------------------------
@@ -131,8 +162,7 @@ class Base:
 
         limit = self.hs.settings.max_rows
         out = [
-            tuple(stamp(r.get(c)) if c in TIME_COLUMNS else r.get(c) for c in columns)
-            for r in rows
+            tuple(stamp(r.get(c)) if c in TIME_COLUMNS else r.get(c) for c in columns) for r in rows
         ]
         return Result(list(columns), out[:limit], len(out) > limit)
 
@@ -151,4 +181,12 @@ def with_evidence(row: Row, ev: Evidence) -> Row:
     }
 
 
-EVIDENCE_COLUMNS = ("valid_from", "from_after", "valid_to", "to_after", "confirmed_at", "checked_in", "freshness")
+EVIDENCE_COLUMNS = (
+    "valid_from",
+    "from_after",
+    "valid_to",
+    "to_after",
+    "confirmed_at",
+    "checked_in",
+    "freshness",
+)

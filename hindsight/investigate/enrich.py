@@ -68,7 +68,8 @@ class Enrichment:
 
     def columns(self) -> list[str]:
         return [self.name if v == "host" else f"{self.name}_{v}" for v in self.values] + [
-            f"{self.name}_since", f"{self.name}_settled"
+            f"{self.name}_since",
+            f"{self.name}_settled",
         ]
 
 
@@ -77,13 +78,30 @@ BUILTIN: tuple[Enrichment, ...] = (
     Enrichment("auid_user", "process_events", "auid", "users", "uid", ("username",)),
     Enrichment("user", "user_events", "uid", "users", "uid", ("username",)),
     Enrichment("auid_user", "user_events", "auid", "users", "uid", ("username",)),
-    Enrichment("mount", "file_events", "target_path", "mounts", "path", ("path", "device"), "prefix"),
-    Enrichment("usb", "file_events", "mount_device", "usb_devices", "serial",
-               ("serial", "vendor", "model"), "any", "removable = 1",
-               link="e.mount_since BETWEEN s._from - 900 AND s._to"),
-    Enrichment("remote_host", "socket_events", "remote_address", "interface_addresses", "address",
-               ("host", "interface"), where="address NOT IN ('127.0.0.1', '::1', '0.0.0.0', '::', '')",
-               fleet=True),
+    Enrichment(
+        "mount", "file_events", "target_path", "mounts", "path", ("path", "device"), "prefix"
+    ),
+    Enrichment(
+        "usb",
+        "file_events",
+        "mount_device",
+        "usb_devices",
+        "serial",
+        ("serial", "vendor", "model"),
+        "any",
+        "removable = 1",
+        link="e.mount_since BETWEEN s._from - 900 AND s._to",
+    ),
+    Enrichment(
+        "remote_host",
+        "socket_events",
+        "remote_address",
+        "interface_addresses",
+        "address",
+        ("host", "interface"),
+        where="address NOT IN ('127.0.0.1', '::1', '0.0.0.0', '::', '')",
+        fleet=True,
+    ),
     Enrichment("mount", "hardware_events", "path", "mounts", "device", ("path", "device"), "next"),
 )
 MATCHES = ("equal", "prefix", "any", "next")
@@ -171,7 +189,9 @@ def enrich_sql(
             continue
         steps.append(f"e{len(steps)} AS ({step})")
         if enr.match == "prefix":
-            steps.append(f"e{len(steps)} AS ({_unsettle(catalog, enr, f'e{len(steps) - 1}', flt, intervals or {})})")
+            steps.append(
+                f"e{len(steps)} AS ({_unsettle(catalog, enr, f'e{len(steps) - 1}', flt, intervals or {})})"
+            )
         available |= {f"{enr.name}_{v}" for v in enr.values}
         out += enr.columns()
     last = f"e{len(steps) - 1}"
@@ -189,7 +209,8 @@ def _state(catalog: Catalog, enr: Enrichment, flt: EventFilter) -> tuple[list[Qu
     queries = queries_of(catalog, enr.state_table)
     wanted = [enr.key, *(v for v in enr.values if v not in (enr.key, "host"))]
     window = Window(
-        since=flt.since, until=None if flt.until is None else flt.until + NEXT_WITHIN,
+        since=flt.since,
+        until=None if flt.until is None else flt.until + NEXT_WITHIN,
         hosts=None if enr.fleet else flt.hosts,
     )
     return queries, state_sql(queries, wanted, enr.where, window) if queries else ""
@@ -197,7 +218,11 @@ def _state(catalog: Catalog, enr: Enrichment, flt: EventFilter) -> tuple[list[Qu
 
 def _slack(queries: Sequence[QueryInfo], intervals: Mapping[int, int], alias: str) -> str:
     """SQL: the interval of the state row's query, NULL where unknown."""
-    known = [f"WHEN {q.query_id} THEN {intervals[q.query_id]}" for q in queries if q.query_id in intervals]
+    known = [
+        f"WHEN {q.query_id} THEN {intervals[q.query_id]}"
+        for q in queries
+        if q.query_id in intervals
+    ]
     return f"(CASE {alias}._q {' '.join(known)} END)" if known else "NULL::BIGINT"
 
 
@@ -214,7 +239,8 @@ def _step(
         f"{_value(enr, v)} AS {quote(c)}" for v, c in zip(enr.values, enr.columns(), strict=False)
     )
     settled = (
-        "NULL::BOOLEAN" if enr.match == "next"
+        "NULL::BOOLEAN"
+        if enr.match == "next"
         else f"CASE WHEN s._from IS NOT NULL THEN e._time <= s._to - {_slack(queries, intervals, 's')} END"
     )
     since = (
@@ -280,7 +306,9 @@ def _key_type(queries: Sequence[QueryInfo], key: str) -> str:
     return "VARCHAR"
 
 
-def enrich(inv: Base, query: str, flt: EventFilter, enrichments: Sequence[Enrichment] = BUILTIN) -> Result:
+def enrich(
+    inv: Base, query: str, flt: EventFilter, enrichments: Sequence[Enrichment] = BUILTIN
+) -> Result:
     """Each event of QUERY with the state of its host as of its own time (bounded rows)."""
     slack = {q: int(i * SPLAY_SLACK) for q, i in inv.schedule.intervals.items()}
     return inv.hs._run(enrich_sql(inv.catalog, query, flt, enrichments, intervals=slack))

@@ -146,7 +146,11 @@ FEW_PER_HOST = 4
 
 
 def gather(
-    run: Runner, catalog: Catalog, schedule: Schedule, edges: Sequence[Edge], at: int | None,
+    run: Runner,
+    catalog: Catalog,
+    schedule: Schedule,
+    edges: Sequence[Edge],
+    at: int | None,
     asof: bool | None = None,
 ) -> list[Evidence]:
     """Evidence for each edge, in order, in one set-based query.

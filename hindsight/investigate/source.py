@@ -58,9 +58,7 @@ def queries_of(catalog: Catalog, table: str, kind: str = "state") -> list[QueryI
 
 
 def _select(info: QueryInfo, columns: Sequence[str], source: str, end: str) -> str:
-    cols = "".join(
-        f", {quote(c) if c in info.columns else 'NULL'} AS {quote(c)}" for c in columns
-    )
+    cols = "".join(f", {quote(c) if c in info.columns else 'NULL'} AS {quote(c)}" for c in columns)
     return f"SELECT _host, {info.query_id} AS _q, _from, {end} AS _to{cols} FROM {source}"
 
 

@@ -21,15 +21,27 @@ if TYPE_CHECKING:
 TIMELINE_COLUMNS = ("what", "host", "host_key", "query", "detail", *EVIDENCE_COLUMNS)
 
 
-def _finish(inv: Base, found: list[tuple[str, str, Row]], since: int | None, until: int | None, gaps: bool) -> Result:
+def _finish(
+    inv: Base, found: list[tuple[str, str, Row]], since: int | None, until: int | None, gaps: bool
+) -> Result:
     """Rows with evidence, host names and (optionally) gaps where no interval covers time."""
     rows = [r for _, _, r in found]
     names = inv.names_each([(r["_host"], r["_from"]) for r in rows])
     out: list[Row] = []
-    for (what, detail, r), ev, (host, key) in zip(found, inv.evidence(rows, None), names, strict=True):
+    for (what, detail, r), ev, (host, key) in zip(
+        found, inv.evidence(rows, None), names, strict=True
+    ):
         query = inv.catalog.by_id(r["_q"]).name
-        out.append({**with_evidence(r, ev), "what": what, "detail": detail, "host": host,
-                    "host_key": key, "query": query})
+        out.append(
+            {
+                **with_evidence(r, ev),
+                "what": what,
+                "detail": detail,
+                "host": host,
+                "host_key": key,
+                "query": query,
+            }
+        )
     out.sort(key=lambda r: (r["valid_from"], r["host"]))
     return inv.answer(TIMELINE_COLUMNS, _with_gaps(out, since, until) if gaps else out)
 
@@ -39,12 +51,26 @@ def _with_gaps(rows: list[Row], since: int | None, until: int | None) -> list[Ro
     covered = since
     for r in rows:
         if covered is not None and r["valid_from"] > covered:
-            out.append({"what": "gap", "detail": "no recorded host had it", "valid_from": covered, "valid_to": r["valid_from"]})
+            out.append(
+                {
+                    "what": "gap",
+                    "detail": "no recorded host had it",
+                    "valid_from": covered,
+                    "valid_to": r["valid_from"],
+                }
+            )
         out.append(r)
         end = r["valid_to"]
         covered = end if covered is None else max(covered, end)
     if until is not None and covered is not None and covered < until:
-        out.append({"what": "gap", "detail": "no recorded host had it", "valid_from": covered, "valid_to": until})
+        out.append(
+            {
+                "what": "gap",
+                "detail": "no recorded host had it",
+                "valid_from": covered,
+                "valid_to": until,
+            }
+        )
     return out
 
 
@@ -55,7 +81,11 @@ def timeline_ip(inv: Base, address: str, since: int | None, until: int | None) -
         raise MissingTable("interface_addresses", "state")
     window = Window(since=since, until=until)
     rows = inv.state("interface_addresses", ("interface", "address"), address_filter(net), window)
-    found = [("address", f"{r['address']} on {r['interface']}", r) for r in rows if contains(net, r["address"])]
+    found = [
+        ("address", f"{r['address']} on {r['interface']}", r)
+        for r in rows
+        if contains(net, r["address"])
+    ]
     return _finish(inv, found, since, until, gaps=True)
 
 
@@ -64,20 +94,30 @@ def timeline_user(inv: Base, name: str, since: int | None, until: int | None) ->
     window = Window(since=since, until=until)
     found = [
         ("account", f"uid {r['uid']} home {r['directory']}", r)
-        for r in inv.state("users", ("uid", "username", "directory"), f"username = {literal(name)}", window)
+        for r in inv.state(
+            "users", ("uid", "username", "directory"), f"username = {literal(name)}", window
+        )
     ]
     found += [
         ("session", f"{r['type']} {r['tty']} from {r['host']}".strip(), r)
-        for r in inv.state("logged_in_users", ("user", "type", "tty", "host"), f"user = {literal(name)}", window)
+        for r in inv.state(
+            "logged_in_users", ("user", "type", "tty", "host"), f"user = {literal(name)}", window
+        )
     ]
     return _finish(inv, found, since, until, gaps=False)
 
 
-def timeline_host(inv: Base, host: str, query: str | None, since: int | None, until: int | None) -> Result:
+def timeline_host(
+    inv: Base, host: str, query: str | None, since: int | None, until: int | None
+) -> Result:
     """Every interval of HOST's state queries (or QUERY's), in time order, with the gaps where
     the host was silent for longer than the query allows."""
     hosts = inv.host_ids(host)
-    infos = [resolve_query(inv.catalog, query)] if query else [q for q in inv.catalog.queries.values() if not q.is_event]
+    infos = (
+        [resolve_query(inv.catalog, query)]
+        if query
+        else [q for q in inv.catalog.queries.values() if not q.is_event]
+    )
     found: list[tuple[str, str, Row]] = []
     for info in infos:
         if info.is_event:
@@ -91,7 +131,9 @@ def timeline_host(inv: Base, host: str, query: str | None, since: int | None, un
     return _with_silences(inv, result, hosts, since, until)
 
 
-def _with_silences(inv: Base, result: Result, hosts: tuple[int, ...] | None, since: int | None, until: int | None) -> Result:
+def _with_silences(
+    inv: Base, result: Result, hosts: tuple[int, ...] | None, since: int | None, until: int | None
+) -> Result:
     """Add 'silent' rows: spans with no sign of life (execution or event) from the host longer
     than the fleet's usual check-in spacing allows."""
     ids = ", ".join(map(str, hosts or ())) or "NULL"
@@ -104,7 +146,12 @@ def _with_silences(inv: Base, result: Result, hosts: tuple[int, ...] | None, sin
     )
     extra = [
         tuple(
-            {"what": "silent", "detail": f"no execution for {t - prev} s", "valid_from": stamp(prev), "valid_to": stamp(t)}.get(c)
+            {
+                "what": "silent",
+                "detail": f"no execution for {t - prev} s",
+                "valid_from": stamp(prev),
+                "valid_to": stamp(t),
+            }.get(c)
             for c in result.columns
         )
         for prev, t in gaps
@@ -128,7 +175,9 @@ def diff(inv: Base, query: str, host: str, t1: int, t2: int) -> Result:
 
     def at(t: int) -> str:
         names = ", ".join(quote(c) for c in cols)
-        return f"SELECT _host, {names} FROM {state_sql([info], cols, '', Window(at=t, hosts=hosts))}"
+        return (
+            f"SELECT _host, {names} FROM {state_sql([info], cols, '', Window(at=t, hosts=hosts))}"
+        )
 
     rows = inv.rows(
         f"SELECT '+' AS change, * FROM ({at(t2)} EXCEPT ALL {at(t1)}) "
@@ -136,14 +185,31 @@ def diff(inv: Base, query: str, host: str, t1: int, t2: int) -> Result:
     )
     ids = sorted(set(hosts or ()))
     ends = {
-        t: dict(zip(ids, gather(inv.run, inv.catalog, inv.schedule, [Edge(h, info.query_id, t, OPEN_END) for h in ids], t), strict=True))
+        t: dict(
+            zip(
+                ids,
+                gather(
+                    inv.run,
+                    inv.catalog,
+                    inv.schedule,
+                    [Edge(h, info.query_id, t, OPEN_END) for h in ids],
+                    t,
+                ),
+                strict=True,
+            )
+        )
         for t in (t1, t2)
     }
     names = inv.names(ids, t2)
     for r in rows:
         first, second = ends[t1][r["_host"]], ends[t2][r["_host"]]
-        r.update(host=names[r["_host"]][0], host_key=names[r["_host"]][1],
-                 confirmed_from=first.confirmed_at, freshness_from=first.freshness,
-                 confirmed_to=second.confirmed_at, freshness_to=second.freshness)
+        r.update(
+            host=names[r["_host"]][0],
+            host_key=names[r["_host"]][1],
+            confirmed_from=first.confirmed_at,
+            freshness_from=first.freshness,
+            confirmed_to=second.confirmed_at,
+            freshness_to=second.freshness,
+        )
     tail = ("confirmed_from", "freshness_from", "confirmed_to", "freshness_to")
     return inv.answer((*DIFF_COLUMNS_HEAD, *cols, *tail), rows)

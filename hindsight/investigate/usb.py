@@ -13,8 +13,18 @@ if TYPE_CHECKING:
     from hindsight.api import Result
 
 USB_COLUMNS = (
-    "host", "host_key", "what", "serial", "vendor", "model", "path", "device", "time", "action",
-    "certain", *EVIDENCE_COLUMNS,
+    "host",
+    "host_key",
+    "what",
+    "serial",
+    "vendor",
+    "model",
+    "path",
+    "device",
+    "time",
+    "action",
+    "certain",
+    *EVIDENCE_COLUMNS,
 )
 
 
@@ -24,7 +34,9 @@ def usb(inv: Base, serial: str) -> Result:
     an event in a mount's edge window, where the mount was not yet or no longer observed)."""
     if not inv.queries("usb_devices"):
         raise MissingTable("usb_devices", "state")
-    attached = inv.state("usb_devices", ("serial", "vendor", "model"), f"serial = {literal(serial)}")
+    attached = inv.state(
+        "usb_devices", ("serial", "vendor", "model"), f"serial = {literal(serial)}"
+    )
     rows: list[Row] = []
     for a, ev in zip(attached, inv.evidence(attached, None), strict=True):
         rows.append({**with_evidence(a, ev), "what": "attached"})
@@ -39,7 +51,11 @@ def _mounts(inv: Base, device: Row, after: int | None) -> list[Row]:
     host, start, end = device["_host"], device["_from"], device["_to"]
     lo = after if after is not None else start
     window = Window(since=lo, until=end, hosts=(host,))
-    found = [m for m in inv.state("mounts", ("path", "device", "type"), window=window) if lo <= m["_from"] < end]
+    found = [
+        m
+        for m in inv.state("mounts", ("path", "device", "type"), window=window)
+        if lo <= m["_from"] < end
+    ]
     mounts = [m for m in found if usb_behind(inv, m, None).get("usb_serial") == device["serial"]]
     out: list[Row] = []
     for m, ev in zip(mounts, inv.evidence(mounts, None), strict=True):
@@ -62,8 +78,15 @@ def _files(inv: Base, mount: Row, after: int | None, last: int | None) -> list[R
     )
     sure_until = last if last is not None else mount["_to"]
     return [
-        {"_host": r["_host"], "_from": r["_time"], "what": "file", "path": r["target_path"],
-         "action": r["action"], "time": r["_time"], "serial": mount.get("serial"),
-         "certain": mount["_from"] <= r["_time"] <= sure_until}
+        {
+            "_host": r["_host"],
+            "_from": r["_time"],
+            "what": "file",
+            "path": r["target_path"],
+            "action": r["action"],
+            "time": r["_time"],
+            "serial": mount.get("serial"),
+            "certain": mount["_from"] <= r["_time"] <= sure_until,
+        }
         for r in inv.rows(sql)
     ]

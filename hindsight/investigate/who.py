@@ -17,8 +17,15 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 ATTACH_SLACK = 900
 HOST_COLUMNS = ("hostname", "uuid", "hardware_serial", "platform", "logged_in_users")
 WHO_IP_COLUMNS = (
-    "host", "host_key", "address", "interface", "mac", "first_seen", "last_seen",
-    *EVIDENCE_COLUMNS, *HOST_COLUMNS,
+    "host",
+    "host_key",
+    "address",
+    "interface",
+    "mac",
+    "first_seen",
+    "last_seen",
+    *EVIDENCE_COLUMNS,
+    *HOST_COLUMNS,
 )
 
 
@@ -56,7 +63,10 @@ def who_ip(inv: Base, address: str, at: int) -> Result:
     if not inv.queries("interface_addresses"):
         raise MissingTable("interface_addresses", "state")
     found = [
-        r for r in inv.state("interface_addresses", ("interface", "address"), address_filter(net), Window(at=at))
+        r
+        for r in inv.state(
+            "interface_addresses", ("interface", "address"), address_filter(net), Window(at=at)
+        )
         if contains(net, r["address"])
     ]
     hosts = {r["_host"] for r in found}
@@ -66,27 +76,39 @@ def who_ip(inv: Base, address: str, at: int) -> Result:
     for r, ev in zip(found, inv.evidence(found, at), strict=True):
         row = with_evidence(r, ev)
         row.update(context.get(r["_host"], {}))
-        row.update(host=names[r["_host"]][0], host_key=names[r["_host"]][1],
-                   mac=macs.get((r["_host"], r["interface"])), first_seen=r["_from"],
-                   last_seen=ev.to_after if ev.to_after is not None else ev.confirmed_at)
+        row.update(
+            host=names[r["_host"]][0],
+            host_key=names[r["_host"]][1],
+            mac=macs.get((r["_host"], r["interface"])),
+            first_seen=r["_from"],
+            last_seen=ev.to_after if ev.to_after is not None else ev.confirmed_at,
+        )
         rows.append(row)
     rows.sort(key=lambda x: (str(x["address"]), x["host"]))
     return inv.answer(WHO_IP_COLUMNS, rows)
 
 
-def host_context(inv: Base, hosts: set[int], at: int) -> tuple[dict[int, Row], dict[tuple[int, str], str]]:
+def host_context(
+    inv: Base, hosts: set[int], at: int
+) -> tuple[dict[int, Row], dict[tuple[int, str], str]]:
     """Who each host is as of AT (system_info, os_version and logged-in users), and the MAC of
     each of its interfaces, read in one statement."""
     if not hosts:
         return {}, {}
     found = inv.states_as_text(
-        [("system_info", ("hostname", "uuid", "hardware_serial")), ("os_version", ("platform", "name")),
-         ("logged_in_users", ("user", "type")), ("interface_details", ("interface", "mac"))],
+        [
+            ("system_info", ("hostname", "uuid", "hardware_serial")),
+            ("os_version", ("platform", "name")),
+            ("logged_in_users", ("user", "type")),
+            ("interface_details", ("interface", "mac")),
+        ],
         Window(at=at, hosts=tuple(sorted(hosts))),
     )
     out: dict[int, Row] = {h: {} for h in hosts}
     for r in found["system_info"]:
-        out[r["_host"]].update(hostname=r["hostname"], uuid=r["uuid"], hardware_serial=r["hardware_serial"])
+        out[r["_host"]].update(
+            hostname=r["hostname"], uuid=r["uuid"], hardware_serial=r["hardware_serial"]
+        )
     for r in found["os_version"]:
         out[r["_host"]]["platform"] = r["platform"] or r["name"]
     users: dict[int, set[str]] = {}
@@ -100,8 +122,16 @@ def host_context(inv: Base, hosts: set[int], at: int) -> tuple[dict[int, Row], d
 
 
 WHO_UID_COLUMNS = (
-    "relation", "host", "host_key", "uid", "username", "description", "directory", "shell",
-    "groups", *EVIDENCE_COLUMNS,
+    "relation",
+    "host",
+    "host_key",
+    "uid",
+    "username",
+    "description",
+    "directory",
+    "shell",
+    "groups",
+    *EVIDENCE_COLUMNS,
 )
 
 
@@ -120,8 +150,12 @@ def who_uid(inv: Base, uid: int, host: str, at: int) -> Result:
         relation = "before" if r["_to"] <= at else "after" if r["_from"] > at else "at"
         instant = at if relation == "at" else r["_to"] - 1 if relation == "before" else r["_from"]
         row = with_evidence(r, ev)
-        row.update(relation=relation, host=names[r["_host"]][0], host_key=names[r["_host"]][1],
-                   groups=memberships.names(r, instant))
+        row.update(
+            relation=relation,
+            host=names[r["_host"]][0],
+            host_key=names[r["_host"]][1],
+            groups=memberships.names(r, instant),
+        )
         rows.append(row)
     return inv.answer(WHO_UID_COLUMNS, rows)
 
@@ -157,7 +191,11 @@ class _Memberships:
     def names(self, account: Row, instant: int) -> str | None:
         host = account["_host"]
         gids = {m["gid"] for m in self.members if _valid(m, host, instant)} | {account["gid"]}
-        found = {str(g["groupname"]) for g in self.groups if g["gid"] in gids and _valid(g, host, instant)}
+        found = {
+            str(g["groupname"])
+            for g in self.groups
+            if g["gid"] in gids and _valid(g, host, instant)
+        }
         return ", ".join(sorted(found)) or None
 
 
@@ -168,12 +206,25 @@ def _memberships(inv: Base, accounts: list[Row], uid: int) -> _Memberships:
     members = inv.state("user_groups", ("uid", "gid"), f"uid = {uid}", Window(hosts=hosts))
     gids = {r["gid"] for r in [*members, *accounts] if r["gid"] is not None}
     where = f"gid IN ({', '.join(str(int(g)) for g in gids) or 'NULL'})"
-    return _Memberships(members, inv.state("groups", ("gid", "groupname"), where, Window(hosts=hosts)))
+    return _Memberships(
+        members, inv.state("groups", ("gid", "groupname"), where, Window(hosts=hosts))
+    )
 
 
 WHO_MOUNT_COLUMNS = (
-    "host", "host_key", "path", "mount_path", "device", "type", *EVIDENCE_COLUMNS,
-    "usb_serial", "usb_vendor", "usb_model", "attached_from", "attached_to", "link",
+    "host",
+    "host_key",
+    "path",
+    "mount_path",
+    "device",
+    "type",
+    *EVIDENCE_COLUMNS,
+    "usb_serial",
+    "usb_vendor",
+    "usb_model",
+    "attached_from",
+    "attached_to",
+    "link",
 )
 
 
@@ -187,14 +238,21 @@ def who_mount(inv: Base, path: str, host: str, at: int) -> Result:
     best: dict[int, Row] = {}
     for m in mounts:
         current = best.get(m["_host"])
-        if covers(str(m["path"]), path) and (current is None or len(str(m["path"])) > len(str(current["path"]))):
+        if covers(str(m["path"]), path) and (
+            current is None or len(str(m["path"])) > len(str(current["path"]))
+        ):
             best[m["_host"]] = m
     chosen = list(best.values())
     names = inv.names(best, at)
     rows = []
     for m, ev in zip(chosen, inv.evidence(chosen, at), strict=True):
         row = with_evidence(m, ev)
-        row.update(host=names[m["_host"]][0], host_key=names[m["_host"]][1], mount_path=m["path"], path=path)
+        row.update(
+            host=names[m["_host"]][0],
+            host_key=names[m["_host"]][1],
+            mount_path=m["path"],
+            path=path,
+        )
         row.update(usb_behind(inv, m, ev.from_after))
         rows.append(row)
     return inv.answer(WHO_MOUNT_COLUMNS, rows)
@@ -212,22 +270,32 @@ def usb_behind(inv: Base, mount: Row, after: int | None) -> Row:
     serial), else the removable device that was attached when the mount appeared (within
     `ATTACH_SLACK` seconds: the two queries run on their own schedules)."""
     host, start, end = mount["_host"], mount["_from"], mount["_to"]
-    serial, link = _hardware_serial(inv, host, str(mount["device"] or ""), after or start - 86_400, start)
+    serial, link = _hardware_serial(
+        inv, host, str(mount["device"] or ""), after or start - 86_400, start
+    )
     window = Window(since=start, until=end, hosts=(host,))
     where = f"serial = {literal(serial)}" if serial else "removable = 1"
     devices = [
-        d for d in inv.state("usb_devices", ("serial", "vendor", "model", "removable"), where, window)
+        d
+        for d in inv.state("usb_devices", ("serial", "vendor", "model", "removable"), where, window)
         if d["_to"] > start and (serial or d["_from"] - ATTACH_SLACK <= start)
     ]
     if not devices:
         return {"link": link and f"{link}; device not in usb_devices"}
     best = max(devices, key=lambda d: min(d["_to"], end) - max(d["_from"], start))
-    return {"usb_serial": best["serial"], "usb_vendor": best["vendor"], "usb_model": best["model"],
-            "attached_from": best["_from"], "attached_to": best["_to"],
-            "link": link or "removable device attached while mounted"}
+    return {
+        "usb_serial": best["serial"],
+        "usb_vendor": best["vendor"],
+        "usb_model": best["model"],
+        "attached_from": best["_from"],
+        "attached_to": best["_to"],
+        "link": link or "removable device attached while mounted",
+    }
 
 
-def _hardware_serial(inv: Base, host: int, device: str, lo: int, hi: int) -> tuple[str | None, str | None]:
+def _hardware_serial(
+    inv: Base, host: int, device: str, lo: int, hi: int
+) -> tuple[str | None, str | None]:
     queries = inv.queries("hardware_events", "event")
     if not queries or not device:
         return None, None

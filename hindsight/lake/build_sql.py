@@ -137,9 +137,11 @@ def events(obs: str, timed: list[str]) -> str:
     """Event rows: added rows of every line, at the event's own `time` for the queries in
     `timed` (those with a time column), else at the line's unixTime."""
     own = "COALESCE(TRY_CAST(NULLIF(json_extract_string(\"row\", '$.time'), '') AS BIGINT), unix_time)"
-    time = f"CASE WHEN query IN ({_in(timed)}) THEN {own} ELSE unix_time END" if timed else "unix_time"
+    time = (
+        f"CASE WHEN query IN ({_in(timed)}) THEN {own} ELSE unix_time END" if timed else "unix_time"
+    )
     return (
-        f"SELECT query, host_key, unix_time AS _unix, {time} AS _time, \"row\" AS _row "
+        f'SELECT query, host_key, unix_time AS _unix, {time} AS _time, "row" AS _row '
         f"FROM {obs} WHERE op > 0"
     )
 
@@ -151,7 +153,8 @@ def lookup_key(keys: dict[str, str], source: str = "_row") -> str:
         return "CAST(NULL AS VARCHAR)"
     whens = " ".join(
         f"WHEN '{_literal(q)}' THEN json_extract_string({source}, '$.{c}')"
-        for q, c in sorted(keys.items()) if _COLUMN.match(c)
+        for q, c in sorted(keys.items())
+        if _COLUMN.match(c)
     )
     return f"CASE query {whens} END" if whens else "CAST(NULL AS VARCHAR)"
 

@@ -18,11 +18,18 @@ ENGINES = ("duckdb", "spark")
 def engine_options(func: F) -> F:
     """--engine and --lake, stacked on the commands that answer questions."""
     func = click.option(
-        "--lake", envvar="HINDSIGHT_LAKE", default=None,
-        help="Lake directory or URI (with --engine spark; env HINDSIGHT_LAKE).")(func)
+        "--lake",
+        envvar="HINDSIGHT_LAKE",
+        default=None,
+        help="Lake directory or URI (with --engine spark; env HINDSIGHT_LAKE).",
+    )(func)
     return click.option(
-        "--engine", type=click.Choice(ENGINES), default="duckdb", show_default=True,
-        help="duckdb: the embedded store (--data); spark: the lake on Apache Spark (--lake).")(func)
+        "--engine",
+        type=click.Choice(ENGINES),
+        default="duckdb",
+        show_default=True,
+        help="duckdb: the embedded store (--data); spark: the lake on Apache Spark (--lake).",
+    )(func)
 
 
 def spark_engine(lake: str | None) -> Any:
@@ -57,8 +64,12 @@ def build(uri: str) -> None:
 
 @lake.command()
 @click.argument("uri")
-@click.option("--min-files", default=4, show_default=True, help="Compact a partition from this many files.")
-@click.option("--keep", default=2, show_default=True, help="Published builds kept (older ones removed).")
+@click.option(
+    "--min-files", default=4, show_default=True, help="Compact a partition from this many files."
+)
+@click.option(
+    "--keep", default=2, show_default=True, help="Published builds kept (older ones removed)."
+)
 def compact(uri: str, min_files: int, keep: int) -> None:
     """Merge small raw files per (query, day) and remove old builds."""
 
@@ -66,12 +77,14 @@ def compact(uri: str, min_files: int, keep: int) -> None:
     def run() -> None:
         from hindsight.lake.compact import compact_lake
 
-        click.echo("  ".join(f"{k.replace('_', ' ')}: {v}" for k, v in compact_lake(uri, min_files, keep).items()))
+        click.echo(
+            "  ".join(
+                f"{k.replace('_', ' ')}: {v}" for k, v in compact_lake(uri, min_files, keep).items()
+            )
+        )
 
     run()
 
 
 def register(main: click.Group) -> None:
     main.add_command(lake)
-
-

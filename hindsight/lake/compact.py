@@ -32,8 +32,12 @@ def compact_lake(uri: str, min_files: int = 4, keep: int = 2) -> dict[str, int]:
                 merge_files(paths, day_dir, files)
                 merged += 1
                 removed += len(files)
-    return {"partitions_compacted": merged, "files_merged": removed,
-            "temp_files_removed": _remove_stale_temps(paths), "builds_removed": _remove_old_builds(paths, keep)}
+    return {
+        "partitions_compacted": merged,
+        "files_merged": removed,
+        "temp_files_removed": _remove_stale_temps(paths),
+        "builds_removed": _remove_old_builds(paths, keep),
+    }
 
 
 def _dirs(paths: LakePaths, base: str) -> list[str]:
@@ -45,7 +49,13 @@ def merge_files(paths: LakePaths, directory: str, files: list[str]) -> str:
     """One file with the rows of `files`, published, then the sources deleted."""
     tables = [pq.read_table(f, filesystem=paths.fs, schema=RAW_SCHEMA) for f in files]
     table = pa.concat_tables(tables).sort_by(
-        [("host_key", "ascending"), ("unix_time", "ascending"), ("batch", "ascending"), ("line", "ascending")])
+        [
+            ("host_key", "ascending"),
+            ("unix_time", "ascending"),
+            ("batch", "ascending"),
+            ("line", "ascending"),
+        ]
+    )
     sources = json.dumps([f.rpartition("/")[2] for f in files]).encode()
     table = table.replace_schema_metadata({COMPACTED_FROM: sources})
     target = f"{directory}/{unique_name('compact')}"
@@ -65,8 +75,14 @@ def compacted_from(paths: LakePaths, path: str) -> list[str]:
 def _remove_stale_temps(paths: LakePaths) -> int:
     found = paths.fs.get_file_info(pafs.FileSelector(paths.root, recursive=True))
     cutoff = time.time() - STALE_TEMP_S
-    stale = [i.path for i in found if i.type == pafs.FileType.File and i.base_name.startswith("_tmp-")
-             and i.mtime is not None and i.mtime.timestamp() < cutoff]
+    stale = [
+        i.path
+        for i in found
+        if i.type == pafs.FileType.File
+        and i.base_name.startswith("_tmp-")
+        and i.mtime is not None
+        and i.mtime.timestamp() < cutoff
+    ]
     for path in stale:
         paths.fs.delete_file(path)
     return len(stale)
@@ -78,7 +94,9 @@ def _remove_old_builds(paths: LakePaths, keep: int) -> int:
     build = current(paths)
     if build is None:
         return 0
-    needed = {q.version for q in build.queries.values()} | set(range(build.version - keep + 1, build.version + 1))
+    needed = {q.version for q in build.queries.values()} | set(
+        range(build.version - keep + 1, build.version + 1)
+    )
     removed = 0
     for directory in _dirs(paths, f"{paths.root}/built"):
         name = directory.rpartition("/")[2]

@@ -10,7 +10,9 @@ from hindsight.osquery.reader import expand, read_lines
 from hindsight.settings import Settings
 
 
-def ingest_files(lake: str, sources: Iterable[str | Path], settings: Settings | None = None) -> WriteSummary:
+def ingest_files(
+    lake: str, sources: Iterable[str | Path], settings: Settings | None = None
+) -> WriteSummary:
     """Read osquery logs (files, directories, '-') and publish their lines to the lake."""
     settings = settings or Settings.from_env()
     writer = LakeWriter(lake)

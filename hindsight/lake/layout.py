@@ -85,9 +85,11 @@ def encode_name(name: str) -> str:
 
 
 def decode_name(segment: str) -> str:
-    return re.sub(
-        r"%([0-9A-F]{2})", lambda m: chr(int(m.group(1), 16)), segment
-    ).encode("latin-1").decode("utf-8")
+    return (
+        re.sub(r"%([0-9A-F]{2})", lambda m: chr(int(m.group(1), 16)), segment)
+        .encode("latin-1")
+        .decode("utf-8")
+    )
 
 
 def day_of(unix_time: int) -> str:
@@ -111,8 +113,11 @@ class LakePaths:
     @classmethod
     def open(cls, uri: str, create: bool = False) -> LakePaths:
         try:
-            fs, root = pafs.FileSystem.from_uri(uri) if "://" in uri else (
-                pafs.LocalFileSystem(), _absolute(uri))
+            fs, root = (
+                pafs.FileSystem.from_uri(uri)
+                if "://" in uri
+                else (pafs.LocalFileSystem(), _absolute(uri))
+            )
         except (pa.ArrowInvalid, OSError) as exc:
             raise LakeError(f"cannot open the lake {uri}: {exc}") from exc
         paths = cls(fs, root.rstrip("/"), uri if "://" in uri else root)
@@ -127,7 +132,9 @@ class LakePaths:
         info = self.fs.get_file_info(marker)
         if info.type == pafs.FileType.NotFound:
             if not create:
-                raise LakeError(f"no Hindsight lake at {self.uri} (no {MARKER}): ingest into it first")
+                raise LakeError(
+                    f"no Hindsight lake at {self.uri} (no {MARKER}): ingest into it first"
+                )
             self.fs.create_dir(self.root, recursive=True)
             body = json.dumps({"format": "hindsight-lake", "version": LAKE_VERSION}).encode()
             publish_bytes(self.fs, marker, body)
@@ -157,7 +164,7 @@ class LakePaths:
         """Names of the queries with raw observations."""
         found = self.fs.get_file_info(pafs.FileSelector(self.raw(), allow_not_found=True))
         names = [
-            decode_name(i.base_name[len("query="):])
+            decode_name(i.base_name[len("query=") :])
             for i in found
             if i.type == pafs.FileType.Directory and i.base_name.startswith("query=")
         ]
@@ -205,7 +212,9 @@ def _temp_beside(path: str) -> str:
     return f"{head}/_tmp-{secrets.token_hex(8)}-{name}.tmp"
 
 
-def publish_table(fs: pafs.FileSystem, path: str, table: pa.Table, row_group: int = 128 * 1024) -> None:
+def publish_table(
+    fs: pafs.FileSystem, path: str, table: pa.Table, row_group: int = 128 * 1024
+) -> None:
     """Write a Parquet file (zstd) under a temporary name, then rename it into place: readers
     never see a partial file, and a writer that dies leaves only a `_tmp-*.tmp` file that every
     reader ignores (`hindsight lake compact` removes old ones)."""

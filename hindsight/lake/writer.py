@@ -91,7 +91,9 @@ class _Columns:
         cols = {k: pa.array(v, RAW_SCHEMA.field(k).type) for k, v in self.values.items()}
         cols["batch"] = pa.array([batch] * len(self), pa.string())
         table = pa.table({f.name: cols[f.name] for f in RAW_SCHEMA}, schema=RAW_SCHEMA)
-        return table.sort_by([("host_key", "ascending"), ("unix_time", "ascending"), ("line", "ascending")])
+        return table.sort_by(
+            [("host_key", "ascending"), ("unix_time", "ascending"), ("line", "ascending")]
+        )
 
 
 class LakeWriter:
@@ -99,9 +101,13 @@ class LakeWriter:
 
     MAX_REJECTIONS_KEPT = 1000
 
-    def __init__(self, lake: str | LakePaths, writer_id: str | None = None, max_rows: int = 1_000_000) -> None:
+    def __init__(
+        self, lake: str | LakePaths, writer_id: str | None = None, max_rows: int = 1_000_000
+    ) -> None:
         self.paths = lake if isinstance(lake, LakePaths) else LakePaths.open(lake, create=True)
-        self.writer_id = writer_id or f"{os.uname().nodename[:16]}-{os.getpid()}-{secrets.token_hex(3)}"
+        self.writer_id = (
+            writer_id or f"{os.uname().nodename[:16]}-{os.getpid()}-{secrets.token_hex(3)}"
+        )
         self.max_rows = max_rows
         self.summary = WriteSummary()
         self._number = 0
@@ -177,7 +183,9 @@ class LakeWriter:
         self._previous = ident
         key = p.key
         if self._repeat:
-            key = xxhash.xxh3_64_intdigest(key.to_bytes(8, "little") + self._repeat.to_bytes(4, "little"))
+            key = xxhash.xxh3_64_intdigest(
+                key.to_bytes(8, "little") + self._repeat.to_bytes(4, "little")
+            )
         return _signed(key)
 
     def _seen(self, host_key: str, identifier: str, t: int) -> None:
@@ -208,7 +216,9 @@ class LakeWriter:
             by_day[day].append((host, ident, lo, hi))
         out = []
         for day, items in sorted(by_day.items()):
-            table = pa.table([pa.array(c) for c in zip(*sorted(items), strict=True)], schema=HOSTS_SCHEMA)
+            table = pa.table(
+                [pa.array(c) for c in zip(*sorted(items), strict=True)], schema=HOSTS_SCHEMA
+            )
             path = f"{self.paths.dataset('hosts', day)}/{unique_name(self.writer_id)}"
             publish_table(self.paths.fs, path, table)
             out.append(path)
@@ -220,8 +230,13 @@ class LakeWriter:
         now = int(time.time())
         cols = list(zip(*self._rejects, strict=True))
         table = pa.table(
-            [pa.array(cols[0]), pa.array(cols[1], pa.int64()), pa.array(cols[2]),
-             pa.array(cols[3], pa.binary()), pa.array([now] * len(self._rejects), pa.int64())],
+            [
+                pa.array(cols[0]),
+                pa.array(cols[1], pa.int64()),
+                pa.array(cols[2]),
+                pa.array(cols[3], pa.binary()),
+                pa.array([now] * len(self._rejects), pa.int64()),
+            ],
             schema=REJECTS_SCHEMA,
         )
         path = f"{self.paths.dataset('rejects', day_of(now))}/{unique_name(self.writer_id)}"

@@ -39,7 +39,9 @@ def resolve_query(catalog: Catalog, name: str) -> QueryInfo:
     if matches:
         full = ", ".join(m[1] for m in matches)
         raise UnknownQuery(name, [], f": ambiguous, use the full name ({full})")
-    raise UnknownQuery(name, [*catalog.queries, *(s for q in catalog.queries for s in short_names(q))])
+    raise UnknownQuery(
+        name, [*catalog.queries, *(s for q in catalog.queries for s in short_names(q))]
+    )
 
 
 #: Columns Hindsight adds; an osquery column of the same name is exposed with a `_` suffix.

@@ -49,7 +49,7 @@ async def server_status(request: Request) -> Response:
                 "latest_syncs": core.journal.sync_stats(),
             },
             "ingest": ingest,
-        "store_process": {"pid": core.store.pid, "restarts": core.store.restarts},
+            "store_process": {"pid": core.store.pid, "restarts": core.store.restarts},
             "config_error": core.config.last_error,
         }
     )

@@ -215,5 +215,7 @@ def token_revoke(data: Path, which: str) -> None:
     finally:
         state.close()
     if not revoked:
-        raise click.ClickException(f"no token with id or name {which!r}: see `hindsight token list`")
+        raise click.ClickException(
+            f"no token with id or name {which!r}: see `hindsight token list`"
+        )
     click.echo(f"revoked {revoked} token{'s' if revoked > 1 else ''}")

@@ -230,9 +230,7 @@ def _endpoint(route: ApiRoute) -> Callable[[Request], Any]:
             _token(request)
             params = await _params(request, route)
             core = _core(request)
-            result = await to_thread.run_sync(
-                route.handler, core, params, limiter=_query_threads()
-            )
+            result = await to_thread.run_sync(route.handler, core, params, limiter=_query_threads())
             return json_response(result_body(result))
         except RequestError as exc:
             return Response(

@@ -31,12 +31,18 @@ class AccountOps(ProcessOps):
             u = User(uid, gid, name, gecos, f"/home/{name}", "/bin/bash")
         elif plat == "darwin":
             gid = 20
-            u = User(uid, gid, name, gecos, f"/Users/{name}", "/bin/zsh",
-                     uuid=guid(self.rng))
+            u = User(uid, gid, name, gecos, f"/Users/{name}", "/bin/zsh", uuid=guid(self.rng))
         else:
             gid = 513
-            u = User(uid, gid, name, gecos, f"C:\\Users\\{name}", "C:\\Windows\\system32\\cmd.exe",
-                     uuid=f"{self.hw['sid']}-{uid}")
+            u = User(
+                uid,
+                gid,
+                name,
+                gecos,
+                f"C:\\Users\\{name}",
+                "C:\\Windows\\system32\\cmd.exe",
+                uuid=f"{self.hw['sid']}-{uid}",
+            )
         self.users.append(u)
         self.members.append((uid, gid))
         self.bump("users", "members")

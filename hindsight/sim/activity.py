@@ -86,14 +86,24 @@ def _background(w: World, rng: random.Random, s: Session) -> None:
     _apps(w, rng, s)
     t = s.start
     while (t := t + _exp(rng, 6 * HOUR)) < s.end - HOUR:
-        w.push(t, "exec", p.user, "/usr/bin/python3", "python3 -m http.server 8000", False,
-               rng.randint(30 * MINUTE, 90 * MINUTE), 8000, "")
+        w.push(
+            t,
+            "exec",
+            p.user,
+            "/usr/bin/python3",
+            "python3 -m http.server 8000",
+            False,
+            rng.randint(30 * MINUTE, 90 * MINUTE),
+            8000,
+            "",
+        )
     if p.platform == "darwin":
         _logins(w, rng, s, p.user, "ttys00{n}", 2 * HOUR, 0.0)
 
 
-def _commands(w: World, rng: random.Random, s: Session, user: str, a: int, b: int,
-              mean: float, sudo: float) -> None:
+def _commands(
+    w: World, rng: random.Random, s: Session, user: str, a: int, b: int, mean: float, sudo: float
+) -> None:
     cmds = COMMANDS[w.p.platform]
     burst = BURSTS[w.p.platform]
     t, rnd, nc, nb = a, rng.random, len(cmds), len(burst)
@@ -134,8 +144,9 @@ def _cron(w: World, rng: random.Random, s: Session) -> None:
         t += 900
 
 
-def _logins(w: World, rng: random.Random, s: Session, user: str, tty: str, mean: int,
-            sudo: float) -> None:
+def _logins(
+    w: World, rng: random.Random, s: Session, user: str, tty: str, mean: int, sudo: float
+) -> None:
     t, n = s.start + 600, 0
     sub = f"10.{20 + w.p.block // 256}.{w.p.block % 256}"
     while (t := t + _exp(rng, mean)) < s.end - 2 * HOUR:
@@ -150,8 +161,11 @@ def _groups(w: World, rng: random.Random) -> None:
     p = w.p
     admin = _admin(p)
     gid = {"linux": 1500, "darwin": 700, "windows": 1010}[p.platform]
-    member = "Administrator" if p.platform == "windows" and p.kind == "server" else (
-        "ops" if p.kind == "server" and p.platform == "linux" else p.user)
+    member = (
+        "Administrator"
+        if p.platform == "windows" and p.kind == "server"
+        else ("ops" if p.kind == "server" and p.platform == "linux" else p.user)
+    )
     times = [on_time(p, p.at(f) + rng.randint(0, 900)) for f in (0.15, 0.18, 0.65, 0.8)]
     if any(t is None for t in times):
         return
@@ -182,8 +196,17 @@ def _uid_reuse(w: World, rng: random.Random, plan: SitePlan | None) -> None:
         w.push(login, "login", name, "pts/3", src, 50 * MINUTE)
         for k in range(1, 25):
             path, cmd = COMMANDS[p.platform][k % len(COMMANDS[p.platform])]
-            w.push(login + 30 + k * 90, "exec", name, path, cmd, k % 7 == 0, 0, 0,
-                   f"{tag}_exec" if k == 3 else "")
+            w.push(
+                login + 30 + k * 90,
+                "exec",
+                name,
+                path,
+                cmd,
+                k % 7 == 0,
+                0,
+                0,
+                f"{tag}_exec" if k == 3 else "",
+            )
         if tag == "uid_old":
             d = on_time(p, p.at(0.30), HOUR)
             if d is None or d < login + 3600:
@@ -196,8 +219,16 @@ def _usb(w: World, rng: random.Random) -> None:
     picks = rng.sample(range(len(USB_DRIVES)), 2)
     for k, (frac, dur) in enumerate(((0.2, 40 * MINUTE), (0.55, HOUR))):
         base = USB_DRIVES[picks[k]]
-        drive = UsbDrive(base.vendor, base.vendor_id, base.model, base.model_id,
-                         hex_id(rng, 10).upper(), base.revision, base.blocks, base.label)
+        drive = UsbDrive(
+            base.vendor,
+            base.vendor_id,
+            base.model,
+            base.model_id,
+            hex_id(rng, 10).upper(),
+            base.revision,
+            base.blocks,
+            base.label,
+        )
         tag = f"usb{k + 1}"
         t = on_time(p, p.at(frac), 2 * HOUR)
         if t is None:
@@ -208,8 +239,13 @@ def _usb(w: World, rng: random.Random) -> None:
             continue
         w.push(t + 4, "usb_mount", drive, tag)
         files = rng.sample(USB_FILES, 3)
-        steps = ((60, files[0], "CREATED"), (95, files[1], "CREATED"), (180, files[0], "UPDATED"),
-                 (420, files[2], "CREATED"), (900, files[2], "DELETED"))
+        steps = (
+            (60, files[0], "CREATED"),
+            (95, files[1], "CREATED"),
+            (180, files[0], "UPDATED"),
+            (420, files[2], "CREATED"),
+            (900, files[2], "DELETED"),
+        )
         for off, name, action in steps:
             w.push(t + off, "usb_file", name, action, rng.randint(10_000, 9_000_000), tag)
         w.push(t + dur - 30, "usb_unmount", tag)

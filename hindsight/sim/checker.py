@@ -36,8 +36,10 @@ class Mismatch:
 
     def __str__(self) -> str:
         when = "all events" if self.at is None else f"at {self.at}"
-        return (f"{self.host} {self.query} {when}: missing {len(self.missing)} {self.missing[:3]}, "
-                f"extra {len(self.extra)} {self.extra[:3]}")
+        return (
+            f"{self.host} {self.query} {when}: missing {len(self.missing)} {self.missing[:3]}, "
+            f"extra {len(self.extra)} {self.extra[:3]}"
+        )
 
 
 @dataclass
@@ -73,7 +75,9 @@ def _unrename(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def check(hs: Hindsight, out_dir: Path | str, between: int = 2, seed: int = 0, state_samples: int = 1) -> CheckReport:
+def check(
+    hs: Hindsight, out_dir: Path | str, between: int = 2, seed: int = 0, state_samples: int = 1
+) -> CheckReport:
     """Compare every (host, query) of the simulated fleet in OUT_DIR with Hindsight's store."""
     manifest = orjson.loads((Path(out_dir) / "manifest.json").read_bytes())
     events = {q["name"] for q in manifest["queries"] if q["event"]}
@@ -92,27 +96,49 @@ def check(hs: Hindsight, out_dir: Path | str, between: int = 2, seed: int = 0, s
 
 
 def _check_host(
-    hs: Hindsight, streams: dict[tuple[str, str], list[tuple[int, list[dict[str, str]]]]],
-    events: set[str], report: CheckReport, rnd: random.Random, between: int, state_samples: int,
+    hs: Hindsight,
+    streams: dict[tuple[str, str], list[tuple[int, list[dict[str, str]]]]],
+    events: set[str],
+    report: CheckReport,
+    rnd: random.Random,
+    between: int,
+    state_samples: int,
 ) -> None:
     for (host, query), records in streams.items():
         report.streams += 1
         if query in events:
             _check_events(hs, host, query, records, report)
         else:
-            _check_state(hs, host, query, sorted(records, key=lambda r: r[0]), report, rnd, between, state_samples)
+            _check_state(
+                hs,
+                host,
+                query,
+                sorted(records, key=lambda r: r[0]),
+                report,
+                rnd,
+                between,
+                state_samples,
+            )
 
 
 def _intervals(hs: Hindsight, host: str, query: str) -> list[dict[str, Any]]:
     try:
-        return hs.sql(f"SELECT * FROM \"{query}\" FOR SYSTEM_TIME ALL WHERE host_key = '{host.lower()}'").dicts()
+        return hs.sql(
+            f"SELECT * FROM \"{query}\" FOR SYSTEM_TIME ALL WHERE host_key = '{host.lower()}'"
+        ).dicts()
     except UnknownQuery:
         return []
 
 
 def _check_state(
-    hs: Hindsight, host: str, query: str, records: list[tuple[int, list[dict[str, str]]]],
-    report: CheckReport, rnd: random.Random, between: int, state_samples: int,
+    hs: Hindsight,
+    host: str,
+    query: str,
+    records: list[tuple[int, list[dict[str, str]]]],
+    report: CheckReport,
+    rnd: random.Random,
+    between: int,
+    state_samples: int,
 ) -> None:
     intervals = _intervals(hs, host, query)
     keys = {k for _, rows in records for r in rows for k in r}
@@ -125,7 +151,11 @@ def _check_state(
     for at in sorted(instants):
         index = _latest(times, at)
         truth = Counter(_canon(r, keys) for r in records[index][1]) if index >= 0 else Counter()
-        held = [iv for iv in intervals if iv["valid_from"] <= at and (iv["valid_to"] is None or at < iv["valid_to"])]
+        held = [
+            iv
+            for iv in intervals
+            if iv["valid_from"] <= at and (iv["valid_to"] is None or at < iv["valid_to"])
+        ]
         got = Counter(_canon(_unrename(iv), keys) for iv in held)
         report.instants += 1
         _compare(report, host, query, at, truth, got)
@@ -151,7 +181,13 @@ def _latest(times: list[int], at: int) -> int:
     return index
 
 
-def _check_events(hs: Hindsight, host: str, query: str, records: list[tuple[int, list[dict[str, str]]]], report: CheckReport) -> None:
+def _check_events(
+    hs: Hindsight,
+    host: str,
+    query: str,
+    records: list[tuple[int, list[dict[str, str]]]],
+    report: CheckReport,
+) -> None:
     keys = {k for _, rows in records for r in rows for k in r}
     truth = Counter(_canon(r, keys) for _, rows in records for r in rows)
     try:
@@ -162,8 +198,22 @@ def _check_events(hs: Hindsight, host: str, query: str, records: list[tuple[int,
     _compare(report, host, query, None, truth, Counter(_canon(_unrename(r), keys) for r in rows))
 
 
-def _compare(report: CheckReport, host: str, query: str, at: int | None, truth: Counter[Row], got: Counter[Row]) -> None:
+def _compare(
+    report: CheckReport,
+    host: str,
+    query: str,
+    at: int | None,
+    truth: Counter[Row],
+    got: Counter[Row],
+) -> None:
     if truth == got:
         return
-    report.add(Mismatch(host, query, at, [dict(r) for r in (truth - got).elements()],
-                        [dict(r) for r in (got - truth).elements()]))
+    report.add(
+        Mismatch(
+            host,
+            query,
+            at,
+            [dict(r) for r in (truth - got).elements()],
+            [dict(r) for r in (got - truth).elements()],
+        )
+    )

@@ -17,37 +17,77 @@ class DeviceOps(ProcessOps):
     """USB drives: usb_devices, hardware_events, mounts, file_events, logical_drives."""
 
     def op_usb_insert(self, t: int, drive: UsbDrive, tag: str) -> None:
-        note: dict[str, Any] = {"serial": drive.serial, "vendor": drive.vendor,
-                                "model": drive.model, "inserted_at": t}
+        note: dict[str, Any] = {
+            "serial": drive.serial,
+            "vendor": drive.vendor,
+            "model": drive.model,
+            "inserted_at": t,
+        }
         self.notes[tag] = note
         if not self.posix:
-            self.drives.append(Drive("E:", "Removable Disk", "Removable Disk",
-                                     drive.blocks * 512, "FAT32", 0))
+            self.drives.append(
+                Drive("E:", "Removable Disk", "Removable Disk", drive.blocks * 512, "FAT32", 0)
+            )
             note.update(mount_path="E:\\", device="E:")
             self.bump("drives")
             return
         addr = 5 + sum(1 for k in self.notes if k.startswith("usb"))
-        self.usb.append(UsbDevice(addr, 2, drive.vendor, drive.vendor_id, drive.revision,
-                                  drive.model, drive.model_id, drive.serial, "0", "0", "0", "1"))
+        self.usb.append(
+            UsbDevice(
+                addr,
+                2,
+                drive.vendor,
+                drive.vendor_id,
+                drive.revision,
+                drive.model,
+                drive.model_id,
+                drive.serial,
+                "0",
+                "0",
+                "0",
+                "1",
+            )
+        )
         self.bump("usb")
         if self.p.platform == "linux":
             ev = self.hw_event(t, "add", f"/dev/bus/usb/001/{addr:03d}", "usb_device", "usb", drive)
             self.hw_event(t + 1, "add", "/dev/sdb", "disk", "sd", drive)
         else:
-            ev = self.hw_event(t, "attach", "IOService:/AppleARMPE/arm-io@10F00000/AppleT810xIO/"
-                               f"usb-drd1@2280000/AppleT8103USBXHCI@01000000/{drive.model}"
-                               f"@0110{addr:04d}", "", "IOUSBHostDevice", drive)
+            ev = self.hw_event(
+                t,
+                "attach",
+                "IOService:/AppleARMPE/arm-io@10F00000/AppleT810xIO/"
+                f"usb-drd1@2280000/AppleT8103USBXHCI@01000000/{drive.model}"
+                f"@0110{addr:04d}",
+                "",
+                "IOUSBHostDevice",
+                drive,
+            )
         note["hardware_event"] = ev
 
     def op_usb_mount(self, t: int, drive: UsbDrive, tag: str) -> None:
         if self.p.platform == "linux":
-            m = Mount("/dev/sdb1", "/dev/sdb1", f"/media/{self.p.user}/{drive.label}", "vfat",
-                      4096, drive.blocks // 8, "rw,nosuid,nodev,relatime,uid=1000,gid=1000,"
-                      "fmask=0022,dmask=0022,codepage=437,iocharset=iso8859-1,shortname=mixed,"
-                      "showexec,utf8,flush,errors=remount-ro")
+            m = Mount(
+                "/dev/sdb1",
+                "/dev/sdb1",
+                f"/media/{self.p.user}/{drive.label}",
+                "vfat",
+                4096,
+                drive.blocks // 8,
+                "rw,nosuid,nodev,relatime,uid=1000,gid=1000,"
+                "fmask=0022,dmask=0022,codepage=437,iocharset=iso8859-1,shortname=mixed,"
+                "showexec,utf8,flush,errors=remount-ro",
+            )
         else:
-            m = Mount("/dev/disk4s1", "/dev/disk4s1", f"/Volumes/{drive.label}", "msdos", 512,
-                      drive.blocks, "local,nodev,nosuid,noowners")
+            m = Mount(
+                "/dev/disk4s1",
+                "/dev/disk4s1",
+                f"/Volumes/{drive.label}",
+                "msdos",
+                512,
+                drive.blocks,
+                "local,nodev,nosuid,noowners",
+            )
         self.mounts.append(m)
         self.bump("mounts")
         self.notes[tag].update(mount_path=m.path, device=m.device, mounted_at=t)
@@ -80,9 +120,17 @@ class DeviceOps(ProcessOps):
         self.bump("usb")
         if self.p.platform == "linux":
             self.hw_event(t, "remove", "/dev/sdb", "disk", "sd", drive)
-            self.hw_event(t, "remove", f"/dev/bus/usb/001/{dev.usb_address:03d}", "usb_device",
-                          "usb", drive)
+            self.hw_event(
+                t, "remove", f"/dev/bus/usb/001/{dev.usb_address:03d}", "usb_device", "usb", drive
+            )
         else:
-            self.hw_event(t, "detach", "IOService:/AppleARMPE/arm-io@10F00000/AppleT810xIO/"
-                          f"usb-drd1@2280000/AppleT8103USBXHCI@01000000/{drive.model}"
-                          f"@0110{dev.usb_address:04d}", "", "IOUSBHostDevice", drive)
+            self.hw_event(
+                t,
+                "detach",
+                "IOService:/AppleARMPE/arm-io@10F00000/AppleT810xIO/"
+                f"usb-drd1@2280000/AppleT8103USBXHCI@01000000/{drive.model}"
+                f"@0110{dev.usb_address:04d}",
+                "",
+                "IOUSBHostDevice",
+                drive,
+            )

@@ -37,12 +37,23 @@ from .state import (
 )
 from .tables import columns, mask_for
 
-DOMAINS = ("net", "users", "groups", "members", "sessions", "procs", "ports", "sysinfo", "os",
-           "usb", "mounts", "drives")
+DOMAINS = (
+    "net",
+    "users",
+    "groups",
+    "members",
+    "sessions",
+    "procs",
+    "ports",
+    "sysinfo",
+    "os",
+    "usb",
+    "mounts",
+    "drives",
+)
 EVENT_TABLES = ("process_events", "file_events", "hardware_events", "user_events", "socket_events")
 Op = tuple[int, int, Callable[..., None], tuple[Any, ...]]
 Event = tuple[bytes, bytes]  # row JSON: (all strings, as logged under the host's numerics)
-
 
 
 def wmi_time(t: int) -> str:
@@ -68,9 +79,7 @@ def _render(spec: list[tuple[str, str, object]], typed: bool) -> bytes:
 
 def _hashes(seed: str) -> tuple[str, str, str]:
     b = seed.encode()
-    return (hashlib.md5(b).hexdigest(), hashlib.sha1(b).hexdigest(),
-            hashlib.sha256(b).hexdigest())
-
+    return (hashlib.md5(b).hexdigest(), hashlib.sha1(b).hexdigest(), hashlib.sha256(b).hexdigest())
 
 
 class Machine(ABC):
@@ -83,9 +92,20 @@ class Machine(ABC):
         self.rng = rng_for(cfg.seed, "world", prof.index)
         self.versions = dict.fromkeys(DOMAINS, 0)
         self.events: dict[str, list[Event]] = {t: [] for t in EVENT_TABLES}
-        self.numeric = {t: frozenset(c for c, m in zip(columns(t, prof.platform),
-                                                      mask_for(t, prof.platform), strict=True) if m)
-                        for t in EVENT_TABLES} if self.posix else {}
+        self.numeric = (
+            {
+                t: frozenset(
+                    c
+                    for c, m in zip(
+                        columns(t, prof.platform), mask_for(t, prof.platform), strict=True
+                    )
+                    if m
+                )
+                for t in EVENT_TABLES
+            }
+            if self.posix
+            else {}
+        )
         self.heap: list[Op] = []
         self.cmds: list[tuple[int, int, str, str, str, bool]] = []
         self.ci = 0
@@ -102,7 +122,9 @@ class Machine(ABC):
         self.usb: list[UsbDevice] = self._base_usb()
         self.drives: list[Drive] = []
         if prof.platform == "windows":
-            self.drives = [Drive("C:", "Local Disk", "Local Fixed Disk", 511_270_989_824, "NTFS", 1)]
+            self.drives = [
+                Drive("C:", "Local Disk", "Local Fixed Disk", 511_270_989_824, "NTFS", 1)
+            ]
         self.sessions: dict[int, LoginSession] = {}
         self.procs: dict[int, Proc] = {}
         self.ports: list[Port] = []
@@ -154,8 +176,9 @@ class Machine(ABC):
         self.cmd_t = cmds[i][0] if i < n else 1 << 62
 
     @abstractmethod
-    def op_exec(self, t: int, user: str, path: str, cmdline: str, sudo: bool, dur: int,
-                port: int, tag: str) -> None:
+    def op_exec(
+        self, t: int, user: str, path: str, cmdline: str, sudo: bool, dur: int, port: int, tag: str
+    ) -> None:
         """Run a process (implemented by ProcessOps)."""
 
     def bump(self, *domains: str) -> None:
@@ -216,16 +239,31 @@ class Machine(ABC):
             linux = self.p.platform == "linux"
             # kind: D dynamic int, J dynamic JSON text, N static int, T static text
             spec: list[tuple[str, str, object]] = [
-                ("atime", "N", atime), ("auid", "D", 0),
+                ("atime", "N", atime),
+                ("auid", "D", 0),
                 ("btime", "T", "") if linux else ("btime", "N", btime),
-                ("cmdline", "J", 0), ("ctime", "N", ctime), ("cwd", "J", 0),
-                ("egid", "D", 0), ("euid", "D", 0)]
+                ("cmdline", "J", 0),
+                ("ctime", "N", ctime),
+                ("cwd", "J", 0),
+                ("egid", "D", 0),
+                ("euid", "D", 0),
+            ]
             spec += [("fsgid", "D", 0), ("fsuid", "D", 0)] if linux else []
-            spec += [("gid", "D", 0), ("mode", "T", "0100755"), ("mtime", "N", mtime),
-                     ("owner_gid", "N", 0), ("owner_uid", "N", 0), ("parent", "D", 0),
-                     ("path", "T", path), ("pid", "D", 0)]
-            spec += ([("sgid", "D", 0), ("suid", "D", 0), ("syscall", "T", "execve")] if linux
-                     else [("status", "N", 0)])
+            spec += [
+                ("gid", "D", 0),
+                ("mode", "T", "0100755"),
+                ("mtime", "N", mtime),
+                ("owner_gid", "N", 0),
+                ("owner_uid", "N", 0),
+                ("parent", "D", 0),
+                ("path", "T", path),
+                ("pid", "D", 0),
+            ]
+            spec += (
+                [("sgid", "D", 0), ("suid", "D", 0), ("syscall", "T", "execve")]
+                if linux
+                else [("status", "N", 0)]
+            )
             spec += [("time", "D", 0), ("uid", "D", 0), ("uptime", "D", 0)]
             fmts = (_render(spec, typed=False), _render(spec, typed=True))
             self._exe[path] = fmts
@@ -242,8 +280,18 @@ class Machine(ABC):
     def exec_event(self, t: int, p: Proc, auid: int) -> None:
         self.exec_row(t, p.pid, p.parent, p.path, p.cmdline, p.cwd, p.uid, p.gid, auid)
 
-    def exec_row(self, t: int, pid: int, parent: int, path: str, cmdline: str, cwd: str,
-                 uid: int, gid: int, auid: int) -> None:
+    def exec_row(
+        self,
+        t: int,
+        pid: int,
+        parent: int,
+        path: str,
+        cmdline: str,
+        cwd: str,
+        uid: int,
+        gid: int,
+        auid: int,
+    ) -> None:
         """Buffer one process_events row (uid=euid=suid=fsuid, gid likewise)."""
         if not self.posix:
             return
@@ -251,23 +299,64 @@ class Machine(ABC):
         cj, wj = self._json_text(cmdline), self._json_text(cwd)
         ht, up = t + self.p.clock_offset, t - self.boot_time
         if self.p.platform == "linux":
-            args: tuple[int | bytes, ...] = (auid, cj, wj, gid, uid, gid, uid, gid, parent, pid,
-                                             gid, uid, ht, uid, up)
+            args: tuple[int | bytes, ...] = (
+                auid,
+                cj,
+                wj,
+                gid,
+                uid,
+                gid,
+                uid,
+                gid,
+                parent,
+                pid,
+                gid,
+                uid,
+                ht,
+                uid,
+                up,
+            )
         else:
             args = (auid, cj, wj, gid, uid, gid, parent, pid, ht, uid, up)
         row = fs % args
         self.events["process_events"].append((row, ft % args if self.p.numerics else row))
 
-    def exec_dict(self, t: int, pid: int, parent: int, path: str, cmdline: str, cwd: str,
-                  uid: int, gid: int, auid: int) -> dict[str, str]:
+    def exec_dict(
+        self,
+        t: int,
+        pid: int,
+        parent: int,
+        path: str,
+        cmdline: str,
+        cwd: str,
+        uid: int,
+        gid: int,
+        auid: int,
+    ) -> dict[str, str]:
         """The same row as exec_row, as a dict of strings (reference and notes)."""
         atime, btime, ctime, mtime = self._exe_stat(path)
         su, sg = str(uid), str(gid)
-        d = {"atime": str(atime), "auid": str(auid), "btime": "", "cmdline": cmdline,
-             "ctime": str(ctime), "cwd": cwd, "egid": sg, "euid": su, "gid": sg,
-             "mode": "0100755", "mtime": str(mtime), "owner_gid": "0", "owner_uid": "0",
-             "parent": str(parent), "path": path, "pid": str(pid),
-             "time": str(t + self.p.clock_offset), "uid": su, "uptime": str(t - self.boot_time)}
+        d = {
+            "atime": str(atime),
+            "auid": str(auid),
+            "btime": "",
+            "cmdline": cmdline,
+            "ctime": str(ctime),
+            "cwd": cwd,
+            "egid": sg,
+            "euid": su,
+            "gid": sg,
+            "mode": "0100755",
+            "mtime": str(mtime),
+            "owner_gid": "0",
+            "owner_uid": "0",
+            "parent": str(parent),
+            "path": path,
+            "pid": str(pid),
+            "time": str(t + self.p.clock_offset),
+            "uid": su,
+            "uptime": str(t - self.boot_time),
+        }
         if self.p.platform == "linux":
             d.update(fsgid=sg, fsuid=su, sgid=sg, suid=su, syscall="execve")
         else:
@@ -282,59 +371,134 @@ class Machine(ABC):
         row = orjson.dumps(d, option=orjson.OPT_SORT_KEYS)
         typed = self._typed(table, d) if self.p.numerics else None
         self.events[table].append(
-            (row, row if typed is None else orjson.dumps(typed, option=orjson.OPT_SORT_KEYS)))
+            (row, row if typed is None else orjson.dumps(typed, option=orjson.OPT_SORT_KEYS))
+        )
 
-    def file_event(self, t: int, path: str, action: str, category: str, uid: int,
-                   gid: int, size: int) -> dict[str, str]:
+    def file_event(
+        self, t: int, path: str, action: str, category: str, uid: int, gid: int, size: int
+    ) -> dict[str, str]:
         if not self.posix:
             return {}
         self.tx += 1
         txid = "0" if self.p.platform == "linux" else str(41_000_000 + self.tx)
         if action == "DELETED":
-            d = dict.fromkeys(("atime", "ctime", "gid", "inode", "md5", "mtime", "sha1",
-                               "sha256", "size", "uid"), "")
+            d = dict.fromkeys(
+                ("atime", "ctime", "gid", "inode", "md5", "mtime", "sha1", "sha256", "size", "uid"),
+                "",
+            )
             d.update(hashed="0", mode="")
         else:
             self.inode += 1
             md5, sha1, sha256 = _hashes(f"{path}:{t}:{size}")
             ht = str(self.hclock(t))
-            d = {"atime": ht, "ctime": ht, "gid": str(gid), "inode": str(self.inode),
-                 "md5": md5, "mtime": ht, "sha1": sha1, "sha256": sha256, "size": str(size),
-                 "uid": str(uid), "hashed": "1", "mode": "0100644"}
-        d.update(action=action, category=category, target_path=path,
-                 time=str(self.hclock(t)), transaction_id=txid)
+            d = {
+                "atime": ht,
+                "ctime": ht,
+                "gid": str(gid),
+                "inode": str(self.inode),
+                "md5": md5,
+                "mtime": ht,
+                "sha1": sha1,
+                "sha256": sha256,
+                "size": str(size),
+                "uid": str(uid),
+                "hashed": "1",
+                "mode": "0100644",
+            }
+        d.update(
+            action=action,
+            category=category,
+            target_path=path,
+            time=str(self.hclock(t)),
+            transaction_id=txid,
+        )
         self._emit("file_events", d)
         return d
 
-    def user_event(self, t: int, etype: int, uid: int, auid: int, pid: int, path: str,
-                   message: str, address: str = "", terminal: str = "") -> None:
+    def user_event(
+        self,
+        t: int,
+        etype: int,
+        uid: int,
+        auid: int,
+        pid: int,
+        path: str,
+        message: str,
+        address: str = "",
+        terminal: str = "",
+    ) -> None:
         """One audit user event (Linux): a login (1112 USER_LOGIN) or a sudo command (1123)."""
         if self.p.platform != "linux":
             return
         self.eid += 1
-        self._emit("user_events", {
-            "address": address, "auid": str(auid), "eid": str(self.eid), "message": message,
-            "path": path, "pid": str(pid), "terminal": terminal, "time": str(self.hclock(t)),
-            "type": str(etype), "uid": str(uid), "uptime": str(t - self.boot_time)})
+        self._emit(
+            "user_events",
+            {
+                "address": address,
+                "auid": str(auid),
+                "eid": str(self.eid),
+                "message": message,
+                "path": path,
+                "pid": str(pid),
+                "terminal": terminal,
+                "time": str(self.hclock(t)),
+                "type": str(etype),
+                "uid": str(uid),
+                "uptime": str(t - self.boot_time),
+            },
+        )
 
-    def socket_event(self, t: int, action: str, pid: int, path: str, auid: int,
-                     local: tuple[str, int], remote: tuple[str, int]) -> None:
+    def socket_event(
+        self,
+        t: int,
+        action: str,
+        pid: int,
+        path: str,
+        auid: int,
+        local: tuple[str, int],
+        remote: tuple[str, int],
+    ) -> None:
         """One audit socket event (Linux): `accept` by a server, `connect` by a client."""
         if self.p.platform != "linux":
             return
         self.eid += 1
-        self._emit("socket_events", {
-            "action": action, "auid": str(auid), "eid": str(self.eid), "family": "2", "fd": "3",
-            "local_address": local[0], "local_port": str(local[1]), "path": path,
-            "pid": str(pid), "protocol": "6", "remote_address": remote[0],
-            "remote_port": str(remote[1]), "socket": "", "success": "1",
-            "time": str(self.hclock(t)), "uptime": str(t - self.boot_time)})
+        self._emit(
+            "socket_events",
+            {
+                "action": action,
+                "auid": str(auid),
+                "eid": str(self.eid),
+                "family": "2",
+                "fd": "3",
+                "local_address": local[0],
+                "local_port": str(local[1]),
+                "path": path,
+                "pid": str(pid),
+                "protocol": "6",
+                "remote_address": remote[0],
+                "remote_port": str(remote[1]),
+                "socket": "",
+                "success": "1",
+                "time": str(self.hclock(t)),
+                "uptime": str(t - self.boot_time),
+            },
+        )
 
-    def hw_event(self, t: int, action: str, path: str, htype: str, driver: str,
-                 drive: UsbDrive) -> dict[str, str]:
-        d = {"action": action, "driver": driver, "model": drive.model.replace(" ", "_"),
-             "model_id": drive.model_id, "path": path, "revision": drive.revision.replace(".", ""),
-             "serial": drive.serial, "time": str(self.hclock(t)), "type": htype,
-             "vendor": drive.vendor, "vendor_id": drive.vendor_id}
+    def hw_event(
+        self, t: int, action: str, path: str, htype: str, driver: str, drive: UsbDrive
+    ) -> dict[str, str]:
+        d = {
+            "action": action,
+            "driver": driver,
+            "model": drive.model.replace(" ", "_"),
+            "model_id": drive.model_id,
+            "path": path,
+            "revision": drive.revision.replace(".", ""),
+            "serial": drive.serial,
+            "time": str(self.hclock(t)),
+            "type": htype,
+            "vendor": drive.vendor,
+            "vendor_id": drive.vendor_id,
+        }
         self._emit("hardware_events", d)
         return d

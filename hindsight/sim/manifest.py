@@ -12,8 +12,16 @@ from .fleet import HostProfile
 from .network import SitePlan
 from .tables import ALL, QUERIES, columns
 
-MOMENT_KINDS = ("ip_handover", "uid_reuse", "usb_drive", "rename", "epoch_change",
-                "results_reset", "offline", "power_off")
+MOMENT_KINDS = (
+    "ip_handover",
+    "uid_reuse",
+    "usb_drive",
+    "rename",
+    "epoch_change",
+    "results_reset",
+    "offline",
+    "power_off",
+)
 
 
 def host_entry(p: HostProfile, plan: SitePlan | None) -> dict[str, Any]:
@@ -42,10 +50,16 @@ def host_entry(p: HostProfile, plan: SitePlan | None) -> dict[str, Any]:
 
 def queries_entry() -> list[dict[str, Any]]:
     return [
-        {"name": q.name, "table": q.table, "interval": q.interval, "snapshot": q.snapshot,
-         "event": q.event, "platforms": list(q.platforms),
-         "sql": {pl: q.sql(pl) for pl in ALL if pl in q.platforms},
-         "columns": {pl: list(columns(q.table, pl)) for pl in ALL if pl in q.platforms}}
+        {
+            "name": q.name,
+            "table": q.table,
+            "interval": q.interval,
+            "snapshot": q.snapshot,
+            "event": q.event,
+            "platforms": list(q.platforms),
+            "sql": {pl: q.sql(pl) for pl in ALL if pl in q.platforms},
+            "columns": {pl: list(columns(q.table, pl)) for pl in ALL if pl in q.platforms},
+        }
         for q in QUERIES
     ]
 
@@ -56,10 +70,16 @@ class ManifestWriter:
         self.cap = cfg.max_moments_per_kind
         self.moments: dict[str, list[dict[str, Any]]] = {k: [] for k in MOMENT_KINDS}
         self.counts = dict.fromkeys(MOMENT_KINDS, 0)
-        head = {"format": "hindsight-sim/1", "seed": cfg.seed, "start": cfg.start,
-                "end": cfg.end, "days": cfg.days, "hosts_count": cfg.hosts,
-                "time_note": "manifest times are true (server) time; a host logs "
-                "true time + clock_offset"}
+        head = {
+            "format": "hindsight-sim/1",
+            "seed": cfg.seed,
+            "start": cfg.start,
+            "end": cfg.end,
+            "days": cfg.days,
+            "hosts_count": cfg.hosts,
+            "time_note": "manifest times are true (server) time; a host logs "
+            "true time + clock_offset",
+        }
         self.fh.write(orjson.dumps(head)[:-1] + b',"hosts":[')
         self.first = True
 
@@ -73,7 +93,10 @@ class ManifestWriter:
                 self.moments[kind].append(m)
 
     def close(self) -> None:
-        tail = {"queries": queries_entry(), "moment_counts": self.counts,
-                "moments": [m for k in MOMENT_KINDS for m in self.moments[k]]}
+        tail = {
+            "queries": queries_entry(),
+            "moment_counts": self.counts,
+            "moments": [m for k in MOMENT_KINDS for m in self.moments[k]],
+        }
         self.fh.write(b"]," + orjson.dumps(tail)[1:])
         self.fh.close()

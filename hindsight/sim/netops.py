@@ -29,28 +29,41 @@ class NetworkOps(Machine):
         if per.where == "none":
             return
         prefix = per.ip.rsplit(".", 1)[0]
-        ifc.addrs = [Addr(per.ip, "255.255.255.0", f"{prefix}.255", "",
-                          "dhcp" if win else "unknown"), self.link_local(ifc)]
+        ifc.addrs = [
+            Addr(per.ip, "255.255.255.0", f"{prefix}.255", "", "dhcp" if win else "unknown"),
+            self.link_local(ifc),
+        ]
         ifc.connected = True
         if win:
             lease = self.plan.lease if self.plan and per.where == "office" else 86400
-            ifc.lease_obtained, ifc.lease_expires = wmi_time(self.hclock(t)), wmi_time(
-                self.hclock(t) + lease)
+            ifc.lease_obtained, ifc.lease_expires = (
+                wmi_time(self.hclock(t)),
+                wmi_time(self.hclock(t) + lease),
+            )
             ifc.dhcp_server = f"{prefix}.1"
             if per.where == "office":
                 for r in range(t + lease // 2, per.end, lease // 2):
                     self.push(r, "renew", per.start, lease)
         if per.vpn:
             ptp = f"10.8.{self.p.index % 200}.1"
-            self.ifaces[vpn] = Iface(vpn, "", 65534 if vpn == "tun0" else 1, 1500 - 80, 4305,
-                                     addrs=[Addr(f"10.8.{self.p.index % 200}.{10 + self.p.slot}",
-                                                 "255.255.255.255", "", ptp)])
+            self.ifaces[vpn] = Iface(
+                vpn,
+                "",
+                65534 if vpn == "tun0" else 1,
+                1500 - 80,
+                4305,
+                addrs=[
+                    Addr(
+                        f"10.8.{self.p.index % 200}.{10 + self.p.slot}", "255.255.255.255", "", ptp
+                    )
+                ],
+            )
         self.bump("net")
 
     def link_local(self, ifc: Iface) -> Addr:
         mac = ifc.mac.lower().replace("-", ":") or "02:00:00:00:00:01"
         b = [int(x, 16) for x in mac.split(":")]
-        ll = (f"fe80::{(b[0] ^ 2):x}{b[1]:02x}:{b[2]:x}ff:fe{b[3]:02x}:{b[4]:x}{b[5]:02x}")
+        ll = f"fe80::{(b[0] ^ 2):x}{b[1]:02x}:{b[2]:x}ff:fe{b[3]:02x}:{b[4]:x}{b[5]:02x}"
         return Addr(f"{ll}%{ifc.name}", "ffff:ffff:ffff:ffff::", "", "", "unknown")
 
     def op_renew(self, t: int, start: int, lease: int) -> None:

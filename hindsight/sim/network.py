@@ -67,7 +67,9 @@ def _raw_periods(seed: int, p: HostProfile) -> list[NetPeriod]:
             if t < e:
                 home = rng.random() < 0.6
                 vpn = home and p.platform != "windows" and rng.random() < 0.6
-                out.append(NetPeriod(t, e, "home" if home else "none", home_ip if home else "", vpn))
+                out.append(
+                    NetPeriod(t, e, "home" if home else "none", home_ip if home else "", vpn)
+                )
             t = e + rng.randint(5, 60)
     return out
 
@@ -107,9 +109,7 @@ class _Dhcp:
             self.free.append(ip)
 
 
-def _allocate(
-    dhcp: _Dhcp, raw: dict[int, list[NetPeriod]]
-) -> dict[int, list[NetPeriod]]:
+def _allocate(dhcp: _Dhcp, raw: dict[int, list[NetPeriod]]) -> dict[int, list[NetPeriod]]:
     heap: list[tuple[int, int, int, int, int]] = []  # t, order, host, idx, kind
     for h, plist in raw.items():
         for i, per in enumerate(plist):

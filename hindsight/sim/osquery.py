@@ -116,15 +116,18 @@ def multiset_diff(
 
 
 class Osqueryd:
-    def __init__(self, seed: int, prof: HostProfile, world: World, sink: Sink,
-                 truth: TruthSink) -> None:
+    def __init__(
+        self, seed: int, prof: HostProfile, world: World, sink: Sink, truth: TruthSink
+    ) -> None:
         self.p = prof
         self.w = world
         self.sink = sink
         self.truth = truth
         self.rng = rng_for(seed, "osqueryd", prof.index)
-        self.queries = [QueryState(q, prof.platform, prof.numerics)
-                        for q in host_queries(prof.platform, prof.has("procsnap"))]
+        self.queries = [
+            QueryState(q, prof.platform, prof.numerics)
+            for q in host_queries(prof.platform, prof.has("procsnap"))
+        ]
         self.meta = LineMeta(prof.numerics, prof.uuid)
         self.epoch = prof.epochs[0][1]
         self._ei = 0
@@ -203,17 +206,29 @@ class Osqueryd:
     def _write_truth(self, q: QueryState, ht: int, rows_json: bytes) -> None:
         buf = self.tbuf
         buf += b'%s%d,"epoch":%d,"counter":%d,"rows":%s}\n' % (
-            q.truth_head, ht, self.epoch, q.counter, rows_json)
+            q.truth_head,
+            ht,
+            self.epoch,
+            q.counter,
+            rows_json,
+        )
         if len(buf) >= 1 << 20:
             self.truth.write(bytes(buf))
             buf.clear()
 
     def _run_differential(self, q: QueryState, t: int, ht: int) -> None:
-        if self.w.versions[q.spec.domain] == q.seen and q.stored is q.rows and (
-            q.epoch == self.epoch
+        if (
+            self.w.versions[q.spec.domain] == q.seen
+            and q.stored is q.rows
+            and (q.epoch == self.epoch)
         ):  # fast path: nothing changed, nothing logged; only the truth records the run
             self.tbuf += b'%s%d,"epoch":%d,"counter":%d,"rows":%s}\n' % (
-                q.truth_head, ht, self.epoch, q.counter, q.truth_bytes or q.truth_json())
+                q.truth_head,
+                ht,
+                self.epoch,
+                q.counter,
+                q.truth_bytes or q.truth_json(),
+            )
             return
         rows = q.rows if self.w.versions[q.spec.domain] == q.seen else self._rows(q)
         if q.stored is None or q.epoch != self.epoch:
@@ -227,8 +242,9 @@ class Osqueryd:
                 self._log_diff(q, t, ht, added, removed, reset=False)
         self._write_truth(q, ht, q.truth_json())
 
-    def _log_diff(self, q: QueryState, t: int, ht: int, added: list[Row], removed: list[Row],
-                  reset: bool) -> None:
+    def _log_diff(
+        self, q: QueryState, t: int, ht: int, added: list[Row], removed: list[Row], reset: bool
+    ) -> None:
         meta = self.meta.meta(ht, self.epoch, q.counter)
         if self.p.event_format:
             pre = event_prefix(q.name, meta)
@@ -238,8 +254,9 @@ class Osqueryd:
                 self.sink.emit("results", t, ht, lines, len(lines))
             return
         if added or removed or reset:  # 5.8+: an empty reset still writes a batch line
-            line = batch_line(q.name, meta, b",".join(q.logged(removed)),
-                              b",".join(q.logged(added)))
+            line = batch_line(
+                q.name, meta, b",".join(q.logged(removed)), b",".join(q.logged(added))
+            )
             self.sink.emit("results", t, ht, [line], len(added) + len(removed))
 
     def _run_snapshot(self, q: QueryState, t: int, ht: int) -> None:
@@ -248,11 +265,13 @@ class Osqueryd:
         if self.p.snapshot_events:
             if rows:
                 pre = event_prefix(q.name, meta)
-                self.sink.emit("snapshots", t, ht, [pre + rb + SNAPSHOT for rb in q.logged(rows)],
-                               len(rows))
+                self.sink.emit(
+                    "snapshots", t, ht, [pre + rb + SNAPSHOT for rb in q.logged(rows)], len(rows)
+                )
         else:
-            self.sink.emit("snapshots", t, ht, [snapshot_line(q.name, meta, q.log_json())],
-                           len(rows))
+            self.sink.emit(
+                "snapshots", t, ht, [snapshot_line(q.name, meta, q.log_json())], len(rows)
+            )
         self._write_truth(q, ht, q.truth_json())
 
     def _run_events(self, q: QueryState, t: int, ht: int) -> None:
@@ -269,6 +288,7 @@ class Osqueryd:
             pre = event_prefix(q.name, meta)
             self.sink.emit("results", t, ht, [pre + rb + ADDED for rb in logged], len(evs))
         else:
-            self.sink.emit("results", t, ht, [batch_line(q.name, meta, b"", b",".join(logged))],
-                           len(evs))
+            self.sink.emit(
+                "results", t, ht, [batch_line(q.name, meta, b"", b",".join(logged))], len(evs)
+            )
         self._write_truth(q, ht, b"[" + b",".join(strs) + b"]")

@@ -41,8 +41,20 @@ class ProcessOps(Machine):
         uid = self.uid_of(user)
         gid = -1 if uid == -1 else next((u.gid for u in self.users if u.uid == uid), 0)
         self.serial += 1
-        p = Proc(self.serial, self._pid(), parent, name, path, cmdline.replace("{u}", self.p.user),
-                 cwd if self.posix else "", uid, gid, uid, gid, self.hclock(t))
+        p = Proc(
+            self.serial,
+            self._pid(),
+            parent,
+            name,
+            path,
+            cmdline.replace("{u}", self.p.user),
+            cwd if self.posix else "",
+            uid,
+            gid,
+            uid,
+            gid,
+            self.hclock(t),
+        )
         self.procs[p.pid] = p
         self.by_serial[p.serial] = p
         self.bump("procs")
@@ -89,18 +101,31 @@ class ProcessOps(Machine):
         plat = self.p.platform
         specs: list[tuple[str, int, int, int, str]] = []
         if plat == "linux":
-            specs = [("sshd", 22, 6, 2, "0.0.0.0"), ("sshd", 22, 6, 10, "::"),
-                     ("systemd-resolve", 53, 17, 2, "127.0.0.53"),
-                     ("systemd-resolve", 53, 6, 2, "127.0.0.53")]
+            specs = [
+                ("sshd", 22, 6, 2, "0.0.0.0"),
+                ("sshd", 22, 6, 10, "::"),
+                ("systemd-resolve", 53, 17, 2, "127.0.0.53"),
+                ("systemd-resolve", 53, 6, 2, "127.0.0.53"),
+            ]
             specs += [("cupsd", 631, 6, 2, "127.0.0.1")] if self.p.kind != "server" else []
-            specs += [("nginx", 80, 6, 2, "0.0.0.0"), ("nginx", 443, 6, 2, "0.0.0.0"),
-                      ("postgres", 5432, 6, 2, "127.0.0.1")]
+            specs += [
+                ("nginx", 80, 6, 2, "0.0.0.0"),
+                ("nginx", 443, 6, 2, "0.0.0.0"),
+                ("postgres", 5432, 6, 2, "127.0.0.1"),
+            ]
         elif plat == "darwin":
-            specs = [("rapportd", 49152, 6, 2, "0.0.0.0"), ("rapportd", 49152, 6, 10, "::"),
-                     ("mDNSResponder", 5353, 17, 2, "0.0.0.0")]
+            specs = [
+                ("rapportd", 49152, 6, 2, "0.0.0.0"),
+                ("rapportd", 49152, 6, 10, "::"),
+                ("mDNSResponder", 5353, 17, 2, "0.0.0.0"),
+            ]
         else:
-            specs = [("svchost.exe", 135, 6, 2, "0.0.0.0"), ("System", 445, 6, 2, "0.0.0.0"),
-                     ("lsass.exe", 49664, 6, 2, "0.0.0.0"), ("svchost.exe", 5353, 17, 2, "0.0.0.0")]
+            specs = [
+                ("svchost.exe", 135, 6, 2, "0.0.0.0"),
+                ("System", 445, 6, 2, "0.0.0.0"),
+                ("lsass.exe", 49664, 6, 2, "0.0.0.0"),
+                ("svchost.exe", 5353, 17, 2, "0.0.0.0"),
+            ]
         for name, port, proto, fam, addr in specs:
             p = self.proc_named(name)
             if p is not None:
@@ -109,8 +134,9 @@ class ProcessOps(Machine):
     def _port(self, pid: int, port: int, proto: int, fam: int, addr: str) -> Port:
         if not self.posix:
             return Port(pid, port, proto, fam, addr, -1, 0)
-        return Port(pid, port, proto, fam, addr, self.rng.randint(3, 60),
-                    self.rng.randint(20_000, 900_000))
+        return Port(
+            pid, port, proto, fam, addr, self.rng.randint(3, 60), self.rng.randint(20_000, 900_000)
+        )
 
     def _base_sessions(self, t: int) -> None:
         plat = self.p.platform
@@ -121,8 +147,9 @@ class ProcessOps(Machine):
             return
         tty = {"linux": "tty2", "darwin": "console", "windows": "console"}[plat]
         user = "Administrator" if self.p.kind == "server" else self.p.user
-        host = self.proc_named({"linux": "gnome-shell", "darwin": "loginwindow",
-                                "windows": "explorer.exe"}[plat])
+        host = self.proc_named(
+            {"linux": "gnome-shell", "darwin": "loginwindow", "windows": "explorer.exe"}[plat]
+        )
         stype = "active" if plat == "windows" else "user"
         self._session(stype, user, tty, "", t + 20, host.pid if host else 1)
 
@@ -133,8 +160,9 @@ class ProcessOps(Machine):
             u = self.user(user)
             sid = u.uuid if u else ""
             hive = f"HKEY_USERS\\{sid}"
-        self.sessions[self.sid_seq] = LoginSession(stype, user, tty, host, self.hclock(t), pid,
-                                                   sid, hive)
+        self.sessions[self.sid_seq] = LoginSession(
+            stype, user, tty, host, self.hclock(t), pid, sid, hive
+        )
         self.bump("sessions")
         return self.sid_seq
 
@@ -149,29 +177,42 @@ class ProcessOps(Machine):
         self.hostname = hostname
         self.bump("sysinfo")
 
-    def op_exec(self, t: int, user: str, path: str, cmdline: str, sudo: bool, dur: int,
-                port: int, tag: str) -> None:
+    def op_exec(
+        self, t: int, user: str, path: str, cmdline: str, sudo: bool, dur: int, port: int, tag: str
+    ) -> None:
         u = self.user(user)
         if u is None:
             return
         parent = self.shell.get(user) or self.init_pid
         if sudo:
-            self.user_event(t, 1123, u.uid, u.uid, parent, "/usr/bin/sudo",
-                            f'cwd="{u.directory}" cmd="{cmdline}" exe="/usr/bin/sudo" res=success')
+            self.user_event(
+                t,
+                1123,
+                u.uid,
+                u.uid,
+                parent,
+                "/usr/bin/sudo",
+                f'cwd="{u.directory}" cmd="{cmdline}" exe="/usr/bin/sudo" res=success',
+            )
         if dur <= 0 and not tag:  # short-lived: an exec event, never seen by `processes`
             if self.posix:
                 uid, gid = (0, 0) if sudo else (u.uid, u.gid)
-                self.exec_row(t, self._pid(), parent, path, cmdline, u.directory, uid, gid,
-                              u.uid)
+                self.exec_row(t, self._pid(), parent, path, cmdline, u.directory, uid, gid, u.uid)
             return
         name = path.replace("\\", "/").rsplit("/", 1)[-1]
         cwd = u.directory if self.posix else ""
         p = self.spawn(t, (name, path, cmdline, "" if sudo else user), parent, cwd)
         self.exec_event(t, p, u.uid)
         if tag:
-            self.notes[tag] = {"time": self.hclock(t), "pid": p.pid, "uid": p.uid,
-                               "auid": u.uid, "username": user, "path": path,
-                               "cmdline": p.cmdline}
+            self.notes[tag] = {
+                "time": self.hclock(t),
+                "pid": p.pid,
+                "uid": p.uid,
+                "auid": u.uid,
+                "username": user,
+                "path": path,
+                "cmdline": p.cmdline,
+            }
         if dur <= 0:
             self._reap(p)
             return
@@ -201,17 +242,37 @@ class ProcessOps(Machine):
             return
         sshd = self.proc_named("sshd")
         shell_path = u.shell if self.posix else "C:\\Windows\\System32\\cmd.exe"
-        p = self.spawn(t, (shell_path.rsplit("/", 1)[-1], shell_path, f"-{shell_path}", user),
-                       sshd.pid if sshd else 1, u.directory)
+        p = self.spawn(
+            t,
+            (shell_path.rsplit("/", 1)[-1], shell_path, f"-{shell_path}", user),
+            sshd.pid if sshd else 1,
+            u.directory,
+        )
         self.exec_event(t, p, u.uid)
         self.shell[user] = p.pid
         if host:  # sshd accepts the client's connection, then audits the login
             daemon = sshd.pid if sshd else 1
-            self.socket_event(t, "accept", daemon, "/usr/sbin/sshd", UNSET_AUID,
-                              (self.local_address(), 22), (host, 32768 + t % 28000))
-            self.user_event(t, 1112, 0, u.uid, daemon, "/usr/sbin/sshd",
-                            f'op=login id={u.uid} exe="/usr/sbin/sshd" hostname=? addr={host} '
-                            f"terminal=/dev/{tty} res=success", host, f"/dev/{tty}")
+            self.socket_event(
+                t,
+                "accept",
+                daemon,
+                "/usr/sbin/sshd",
+                UNSET_AUID,
+                (self.local_address(), 22),
+                (host, 32768 + t % 28000),
+            )
+            self.user_event(
+                t,
+                1112,
+                0,
+                u.uid,
+                daemon,
+                "/usr/sbin/sshd",
+                f'op=login id={u.uid} exe="/usr/sbin/sshd" hostname=? addr={host} '
+                f"terminal=/dev/{tty} res=success",
+                host,
+                f"/dev/{tty}",
+            )
         stype = "active" if not self.posix else "user"
         sid = self._session(stype, user, tty, host, t, p.pid)
         self.push(t + dur, "logout", sid, p.serial, user)

@@ -36,6 +36,7 @@ def read_log_file(path: Path) -> bytes:
 
 def host_files(host_dir: Path) -> list[Path]:
     """The host's log files, oldest generation first (X.N ... X.2, X.1, X)."""
+
     def age(p: Path) -> tuple[str, int]:
         m = _ROTATED.match(p.name)
         assert m, p.name

@@ -21,8 +21,7 @@ def calendar_time(t: int) -> str:
     parts = _DAY_CACHE.get(day)
     if parts is None:
         g = time.gmtime(t)
-        parts = (f"{_DAYS[g.tm_wday]} {_MONTHS[g.tm_mon - 1]} {g.tm_mday:2d} ",
-                 f" {g.tm_year} UTC")
+        parts = (f"{_DAYS[g.tm_wday]} {_MONTHS[g.tm_mon - 1]} {g.tm_mday:2d} ", f" {g.tm_year} UTC")
         if len(_DAY_CACHE) > 4096:
             _DAY_CACHE.clear()
         _DAY_CACHE[day] = parts
@@ -46,9 +45,7 @@ def row_bytes(cols: tuple[str, ...], row: Row) -> bytes:
 
 
 def typed_row_bytes(cols: tuple[str, ...], mask: tuple[bool, ...], row: Row) -> bytes:
-    return orjson.dumps(
-        {c: typed_value(v, m) for c, v, m in zip(cols, row, mask, strict=True)}
-    )
+    return orjson.dumps({c: typed_value(v, m) for c, v, m in zip(cols, row, mask, strict=True)})
 
 
 def osquery_sort_key(mask: tuple[bool, ...], row: Row) -> tuple[tuple[int, int | str], ...]:
@@ -82,13 +79,20 @@ class LineMeta:
             self._cal = calendar_time(unix_time).encode()
         return b"".join(
             (
-                b',"hostIdentifier":', self._hid,
-                b',"calendarTime":"', self._cal,
-                b'","unixTime":', str(unix_time).encode(),
-                b',"epoch":', str(epoch).encode(),
-                b',"counter":', str(counter).encode(),
-                b',"numerics":', self.numerics,
-                b',"decorations":', self._deco,
+                b',"hostIdentifier":',
+                self._hid,
+                b',"calendarTime":"',
+                self._cal,
+                b'","unixTime":',
+                str(unix_time).encode(),
+                b',"epoch":',
+                str(epoch).encode(),
+                b',"counter":',
+                str(counter).encode(),
+                b',"numerics":',
+                self.numerics,
+                b',"decorations":',
+                self._deco,
             )
         )
 

@@ -111,14 +111,20 @@ def mask_for(table: str, platform: str) -> tuple[bool, ...]:
 
 # ---------------------------------------------------------------- row builders (state -> dicts)
 
+
 def _interface_addresses(w: World) -> list[Dict]:
     win = w.p.platform == "windows"
     out = []
     for ifc in w.ifaces.values():
         for a in ifc.addrs:
-            d = {"interface": ifc.name, "address": a.address, "mask": a.mask,
-                 "broadcast": a.broadcast, "point_to_point": a.ptp,
-                 "type": a.atype if win else "unknown"}
+            d = {
+                "interface": ifc.name,
+                "address": a.address,
+                "mask": a.mask,
+                "broadcast": a.broadcast,
+                "point_to_point": a.ptp,
+                "type": a.atype if win else "unknown",
+            }
             if win:
                 d["friendly_name"] = ifc.friendly
             out.append(d)
@@ -128,16 +134,28 @@ def _interface_addresses(w: World) -> list[Dict]:
 def _interface_details(w: World) -> list[Dict]:
     out = []
     for ifc in w.ifaces.values():
-        d = {"interface": ifc.name, "mac": ifc.mac, "type": str(ifc.itype), "mtu": str(ifc.mtu),
-             "metric": str(ifc.metric), "flags": str(ifc.flags)}
+        d = {
+            "interface": ifc.name,
+            "mac": ifc.mac,
+            "type": str(ifc.itype),
+            "mtu": str(ifc.mtu),
+            "metric": str(ifc.metric),
+            "flags": str(ifc.flags),
+        }
         if w.p.platform == "windows":
             if ifc.itype == 24:
                 continue  # the loopback pseudo-interface has no Win32_NetworkAdapter
-            d.update(friendly_name=ifc.friendly, description=ifc.description,
-                     connection_status="2" if ifc.connected else "7", enabled="1",
-                     physical_adapter="1", dhcp_enabled="1" if ifc.dhcp else "0",
-                     dhcp_lease_obtained=ifc.lease_obtained, dhcp_lease_expires=ifc.lease_expires,
-                     dhcp_server=ifc.dhcp_server)
+            d.update(
+                friendly_name=ifc.friendly,
+                description=ifc.description,
+                connection_status="2" if ifc.connected else "7",
+                enabled="1",
+                physical_adapter="1",
+                dhcp_enabled="1" if ifc.dhcp else "0",
+                dhcp_lease_obtained=ifc.lease_obtained,
+                dhcp_lease_expires=ifc.lease_expires,
+                dhcp_server=ifc.dhcp_server,
+            )
         else:
             d["link_speed"] = ifc.link_speed
             if w.p.platform == "linux":
@@ -153,9 +171,17 @@ def _signed(v: int) -> str:
 def _users(w: World) -> list[Dict]:
     out = []
     for u in w.users:
-        d = {"uid": str(u.uid), "gid": str(u.gid), "uid_signed": _signed(u.uid),
-             "gid_signed": _signed(u.gid), "username": u.username, "description": u.description,
-             "directory": u.directory, "shell": u.shell, "uuid": u.uuid}
+        d = {
+            "uid": str(u.uid),
+            "gid": str(u.gid),
+            "uid_signed": _signed(u.uid),
+            "gid_signed": _signed(u.gid),
+            "username": u.username,
+            "description": u.description,
+            "directory": u.directory,
+            "shell": u.shell,
+            "uuid": u.uuid,
+        }
         if w.p.platform == "darwin":
             d["is_hidden"] = u.is_hidden
         elif w.p.platform == "windows":
@@ -183,8 +209,14 @@ def _user_groups(w: World) -> list[Dict]:
 def _logged_in_users(w: World) -> list[Dict]:
     out = []
     for s in w.sessions.values():
-        d = {"type": s.stype, "user": s.user, "tty": s.tty, "host": s.host, "time": str(s.time),
-             "pid": str(s.pid)}
+        d = {
+            "type": s.stype,
+            "user": s.user,
+            "tty": s.tty,
+            "host": s.host,
+            "time": str(s.time),
+            "pid": str(s.pid),
+        }
         if w.p.platform == "windows":
             d.update(sid=s.sid, registry_hive=s.hive)
         out.append(d)
@@ -193,62 +225,122 @@ def _logged_in_users(w: World) -> list[Dict]:
 
 def _processes(w: World) -> list[Dict]:
     return [
-        {"pid": str(p.pid), "name": p.name, "path": p.path, "cmdline": p.cmdline, "cwd": p.cwd,
-         "uid": str(p.uid), "gid": str(p.gid), "euid": str(p.euid), "egid": str(p.egid),
-         "parent": str(p.parent), "start_time": str(p.start_time)}
+        {
+            "pid": str(p.pid),
+            "name": p.name,
+            "path": p.path,
+            "cmdline": p.cmdline,
+            "cwd": p.cwd,
+            "uid": str(p.uid),
+            "gid": str(p.gid),
+            "euid": str(p.euid),
+            "egid": str(p.egid),
+            "parent": str(p.parent),
+            "start_time": str(p.start_time),
+        }
         for p in w.procs.values()
     ]
 
 
 def _listening_ports(w: World) -> list[Dict]:
     return [
-        {"pid": str(p.pid), "port": str(p.port), "protocol": str(p.protocol),
-         "family": str(p.family), "address": p.address, "fd": str(p.fd),
-         "socket": str(p.socket), "path": p.path}
+        {
+            "pid": str(p.pid),
+            "port": str(p.port),
+            "protocol": str(p.protocol),
+            "family": str(p.family),
+            "address": p.address,
+            "fd": str(p.fd),
+            "socket": str(p.socket),
+            "path": p.path,
+        }
         for p in w.ports
     ]
 
 
 def _system_info(w: World) -> list[Dict]:
     hw = w.hw
-    return [{"hostname": w.hostname, "uuid": w.p.uuid, "cpu_type": hw["cpu_type"],
-             "cpu_brand": hw["cpu_brand"], "cpu_physical_cores": hw["cores"],
-             "cpu_logical_cores": hw["threads"], "physical_memory": hw["memory"],
-             "hardware_vendor": hw["vendor"], "hardware_model": hw["model"],
-             "hardware_serial": hw["serial"], "computer_name": w.hostname.split(".")[0],
-             "local_hostname": w.hostname.split(".")[0]}]
+    return [
+        {
+            "hostname": w.hostname,
+            "uuid": w.p.uuid,
+            "cpu_type": hw["cpu_type"],
+            "cpu_brand": hw["cpu_brand"],
+            "cpu_physical_cores": hw["cores"],
+            "cpu_logical_cores": hw["threads"],
+            "physical_memory": hw["memory"],
+            "hardware_vendor": hw["vendor"],
+            "hardware_model": hw["model"],
+            "hardware_serial": hw["serial"],
+            "computer_name": w.hostname.split(".")[0],
+            "local_hostname": w.hostname.split(".")[0],
+        }
+    ]
 
 
 def _os_version(w: World) -> list[Dict]:
     o = w.os
-    return [{"name": o.name, "version": o.version, "major": str(o.major), "minor": str(o.minor),
-             "patch": str(o.patch), "build": o.build, "platform": o.platform,
-             "platform_like": o.platform_like, "codename": o.codename, "arch": o.arch}]
+    return [
+        {
+            "name": o.name,
+            "version": o.version,
+            "major": str(o.major),
+            "minor": str(o.minor),
+            "patch": str(o.patch),
+            "build": o.build,
+            "platform": o.platform,
+            "platform_like": o.platform_like,
+            "codename": o.codename,
+            "arch": o.arch,
+        }
+    ]
 
 
 def _usb_devices(w: World) -> list[Dict]:
     return [
-        {"usb_address": str(u.usb_address), "usb_port": str(u.usb_port), "vendor": u.vendor,
-         "vendor_id": u.vendor_id, "version": u.version, "model": u.model,
-         "model_id": u.model_id, "serial": u.serial, "class": u.cls, "subclass": u.subclass,
-         "protocol": u.protocol, "removable": u.removable}
+        {
+            "usb_address": str(u.usb_address),
+            "usb_port": str(u.usb_port),
+            "vendor": u.vendor,
+            "vendor_id": u.vendor_id,
+            "version": u.version,
+            "model": u.model,
+            "model_id": u.model_id,
+            "serial": u.serial,
+            "class": u.cls,
+            "subclass": u.subclass,
+            "protocol": u.protocol,
+            "removable": u.removable,
+        }
         for u in w.usb
     ]
 
 
 def _mounts(w: World) -> list[Dict]:
     return [
-        {"device": m.device, "device_alias": m.alias, "path": m.path, "type": m.fstype,
-         "blocks_size": str(m.blocks_size), "blocks": str(m.blocks), "flags": m.flags}
+        {
+            "device": m.device,
+            "device_alias": m.alias,
+            "path": m.path,
+            "type": m.fstype,
+            "blocks_size": str(m.blocks_size),
+            "blocks": str(m.blocks),
+            "flags": m.flags,
+        }
         for m in w.mounts
     ]
 
 
 def _logical_drives(w: World) -> list[Dict]:
     return [
-        {"device_id": d.device_id, "type": d.dtype, "description": d.description,
-         "size": str(d.size), "file_system": d.file_system,
-         "boot_partition": str(d.boot_partition)}
+        {
+            "device_id": d.device_id,
+            "type": d.dtype,
+            "description": d.description,
+            "size": str(d.size),
+            "file_system": d.file_system,
+            "boot_partition": str(d.boot_partition),
+        }
         for d in w.drives
     ]
 

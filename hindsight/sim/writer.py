@@ -131,8 +131,9 @@ class Router:
     """Sends each line to the host's files, or, while the host cannot deliver, to its TLS
     buffer (RocksDB keys tls_r_<unixTime>_<seq>) flushed later as request bodies."""
 
-    def __init__(self, cfg: SimConfig, prof: HostProfile, host_dir: Path, late_dir: Path,
-                 rng: random.Random) -> None:
+    def __init__(
+        self, cfg: SimConfig, prof: HostProfile, host_dir: Path, late_dir: Path, rng: random.Random
+    ) -> None:
         self.cfg = cfg
         self.p = prof
         self.late_dir = late_dir

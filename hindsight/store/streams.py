@@ -126,9 +126,10 @@ class StreamWriter:
             )
         con.execute(f"CREATE OR REPLACE TEMP TABLE _changes AS {' UNION ALL '.join(parts)}")
         con.execute(
-            "CREATE OR REPLACE TEMP VIEW _execs AS SELECT host_id, query_id, seq, time, full_set FROM _ex"
+            "CREATE OR REPLACE TEMP VIEW _execs AS SELECT host_id, query_id, seq, time, full_set, snap "
+            "FROM _ex"
         )
-        build_intervals(con, "_changes", "_execs", "_open_before")
+        build_intervals(con, "_changes", "_execs", "_open_before", deltas=True)
         for (qid,) in con.execute("SELECT DISTINCT query_id FROM _ex ORDER BY 1").fetchall():
             self._write_query(self.catalog.by_id(qid))
         self._write_log()

@@ -1,12 +1,12 @@
 """Spark jobs, runnable with spark-submit (the master and resources come from spark-submit):
 
-    JOB=$(python -c 'import hindsight.engines.spark.__main__ as m; print(m.__file__)')
-    spark-submit --master yarn $JOB build s3a://bucket/lake
-    spark-submit $JOB state /data/lake users --at 2026-11-01T14:00:00Z
-    spark-submit $JOB sql /data/lake "SELECT ..."
-    spark-submit $JOB investigate /data/lake who_ip 10.20.0.120 2026-11-01T14:00:00Z
-    spark-submit $JOB investigate /data/lake diff users web-0003 T1 T2     ("-" for none)
-    python -m hindsight.engines.spark build /data/lake     (local, without spark-submit)
+JOB=$(python -c 'import hindsight.engines.spark.__main__ as m; print(m.__file__)')
+spark-submit --master yarn $JOB build s3a://bucket/lake
+spark-submit $JOB state /data/lake users --at 2026-11-01T14:00:00Z
+spark-submit $JOB sql /data/lake "SELECT ..."
+spark-submit $JOB investigate /data/lake who_ip 10.20.0.120 2026-11-01T14:00:00Z
+spark-submit $JOB investigate /data/lake diff users web-0003 T1 T2     ("-" for none)
+python -m hindsight.engines.spark build /data/lake     (local, without spark-submit)
 """
 
 from __future__ import annotations
@@ -19,8 +19,17 @@ from dataclasses import asdict
 
 from hindsight.errors import HindsightError, InputError
 
-INVESTIGATIONS = ("who_ip", "who_uid", "who_mount", "usb", "enrich", "timeline_ip", "timeline_user",
-                  "timeline_host", "diff")
+INVESTIGATIONS = (
+    "who_ip",
+    "who_uid",
+    "who_mount",
+    "usb",
+    "enrich",
+    "timeline_ip",
+    "timeline_user",
+    "timeline_host",
+    "diff",
+)
 
 
 def _arguments(name: str, given: list[str]) -> list[object]:
@@ -35,8 +44,11 @@ def _arguments(name: str, given: list[str]) -> list[object]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="hindsight-spark", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="hindsight-spark",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="job", required=True)
     sub.add_parser("build", help="build and extend the intervals").add_argument("lake")
     state = sub.add_parser("state", help="a query's state as of --at")
@@ -47,8 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     sql.add_argument("lake")
     sql.add_argument("statement")
     sql.add_argument("--at")
-    inv = sub.add_parser("investigate", help="an investigation: who_ip, who_uid, who_mount, usb, enrich, "
-                         "timeline_ip, timeline_user, timeline_host, diff, with its arguments in order")
+    inv = sub.add_parser(
+        "investigate",
+        help="an investigation: who_ip, who_uid, who_mount, usb, enrich, "
+        "timeline_ip, timeline_user, timeline_host, diff, with its arguments in order",
+    )
     inv.add_argument("lake")
     inv.add_argument("name", choices=INVESTIGATIONS)
     inv.add_argument("arguments", nargs="*")

@@ -101,7 +101,11 @@ class SparkBuilder:
             self._states(states, new, files, prev, catalog.queries, report)
         everything = tuple(sorted(f for fs in files.values() for f in fs))
         publish(self.paths, Build(version, queries, everything))
-        report.version, report.queries, report.raw_files = version, len(new), sum(map(len, new.values()))
+        report.version, report.queries, report.raw_files = (
+            version,
+            len(new),
+            sum(map(len, new.values())),
+        )
         self.spark.catalog.clearCache()
         return report
 
@@ -128,9 +132,11 @@ class SparkBuilder:
         from pyspark.sql import functions as F
 
         frames = [
-            self.spark.read.schema(RAW_DDL).parquet(*[self.paths.uri_of(f) for f in fs])
+            self.spark.read.schema(RAW_DDL)
+            .parquet(*[self.paths.uri_of(f) for f in fs])
             .withColumn("query", F.lit(q))
-            for q, fs in sorted(by_query.items()) if fs
+            for q, fs in sorted(by_query.items())
+            if fs
         ]
         if not frames:
             return self.spark.createDataFrame([], RAW_DDL + ", query STRING")
@@ -167,22 +173,40 @@ class SparkBuilder:
         self._view(tree.this.name, self.spark.sql(to_spark(tree.expression.sql(dialect="duckdb"))))
 
     # -- events ------------------------------------------------------------------------------
-    def _events(self, files: dict[str, list[str]], infos: dict[str, QueryInfo], report: BuildReport) -> None:
+    def _events(
+        self, files: dict[str, list[str]], infos: dict[str, QueryInfo], report: BuildReport
+    ) -> None:
         """Every event query's rows in one job (they are all rewritten: repeats may span files)."""
         from pyspark.sql import functions as F
 
         self._view("_lk_ev_raw", self._read(files), materialise=False)
         self._view("_lk_ev_obs", self._sql(lake_sql.dedupe("_lk_ev_raw")), materialise=False)
         timed = [q for q in files if "time" in infos[q].columns]
-        df = self._sql(lake_sql.events("_lk_ev_obs", timed)).withColumn("_host", F.xxhash64("host_key"))
-        df = df.withColumn("day", F.date_format(F.from_unixtime("_unix"), "yyyy-MM-dd")).localCheckpoint()
+        df = self._sql(lake_sql.events("_lk_ev_obs", timed)).withColumn(
+            "_host", F.xxhash64("host_key")
+        )
+        df = df.withColumn(
+            "day", F.date_format(F.from_unixtime("_unix"), "yyyy-MM-dd")
+        ).localCheckpoint()
         report.events += df.count()
-        (df.repartition("query", "day").sortWithinPartitions("host_key", "_time")
-           .write.option("maxRecordsPerFile", MAX_ROWS_PER_FILE).partitionBy("query", "day").parquet(self.paths.uri_of(f"{self.base}/events")))
+        (
+            df.repartition("query", "day")
+            .sortWithinPartitions("host_key", "_time")
+            .write.option("maxRecordsPerFile", MAX_ROWS_PER_FILE)
+            .partitionBy("query", "day")
+            .parquet(self.paths.uri_of(f"{self.base}/events"))
+        )
 
     # -- state -------------------------------------------------------------------------------
-    def _states(self, states: list[str], new: dict[str, list[str]], files: dict[str, list[str]],
-                prev: Build | None, infos: dict[str, QueryInfo], report: BuildReport) -> None:
+    def _states(
+        self,
+        states: list[str],
+        new: dict[str, list[str]],
+        files: dict[str, list[str]],
+        prev: Build | None,
+        infos: dict[str, QueryInfo],
+        report: BuildReport,
+    ) -> None:
         spark = self.spark
         self._view("_lk_new_raw", self._read({q: new[q] for q in states}), materialise=False)
         self._view("_lk_new", self._sql(lake_sql.dedupe("_lk_new_raw")))
@@ -197,8 +221,11 @@ class SparkBuilder:
         self._inputs(files, replay)
         for statement in interval_statements("_lk_changes", "_lk_execs", "_lk_open"):
             self._run_statement(statement)
-        merged = self._sql(lake_sql.merge(
-            "_lk_prev_iv", "_lk_replay", "iv_closed_existing", "iv_new_closed", "iv_new_open"))
+        merged = self._sql(
+            lake_sql.merge(
+                "_lk_prev_iv", "_lk_replay", "iv_closed_existing", "iv_new_closed", "iv_new_open"
+            )
+        )
         report.intervals += self._view("_lk_iv", merged).count()
         self._write_intervals({q: infos[q] for q in states})
         self._write_executions(states, prev)
@@ -215,8 +242,11 @@ class SparkBuilder:
         for queries in by_version.values():
             root = data_root(self.paths, prev.queries[queries[0]]) if prev else ""
             if self.paths.files(root):
-                df = (self.spark.read.schema(f"query STRING, to_day STRING, {IV_DDL}")
-                      .option("basePath", self.paths.uri_of(root)).parquet(self.paths.uri_of(root)))
+                df = (
+                    self.spark.read.schema(f"query STRING, to_day STRING, {IV_DDL}")
+                    .option("basePath", self.paths.uri_of(root))
+                    .parquet(self.paths.uri_of(root))
+                )
                 out = out.unionByName(df.where(F.col("query").isin(queries)).drop("to_day"))
         return out
 
@@ -229,48 +259,81 @@ class SparkBuilder:
     def _inputs(self, files: dict[str, list[str]], replay: list[tuple[str, str]]) -> None:
         """Observations of the batch: new lines of extended streams, all lines of replayed ones."""
         spark = self.spark
-        not_replayed = ("NOT EXISTS (SELECT 1 FROM _lk_replay r WHERE r.query = t.query "
-                        "AND r.host_key = t.host_key)")
+        not_replayed = (
+            "NOT EXISTS (SELECT 1 FROM _lk_replay r WHERE r.query = t.query "
+            "AND r.host_key = t.host_key)"
+        )
         obs = spark.sql(f"SELECT * FROM _lk_new t WHERE {not_replayed}")
         if replay:
             queries = sorted({q for q, _ in replay})
-            self._view("_lk_old_raw", self._read({q: files[q] for q in queries}).join(
-                spark.table("_lk_replay"), ["query", "host_key"], "left_semi"), materialise=False)
+            self._view(
+                "_lk_old_raw",
+                self._read({q: files[q] for q in queries}).join(
+                    spark.table("_lk_replay"), ["query", "host_key"], "left_semi"
+                ),
+                materialise=False,
+            )
             obs = obs.unionByName(self._sql(lake_sql.dedupe("_lk_old_raw")))
         self._view("_lk_obs", obs)
-        self._view("_lk_pos", spark.sql(f"SELECT * FROM _lk_prev_pos t WHERE {not_replayed}"),
-                   materialise=False)
+        self._view(
+            "_lk_pos",
+            spark.sql(f"SELECT * FROM _lk_prev_pos t WHERE {not_replayed}"),
+            materialise=False,
+        )
         self._view("_lk_execs", self._sql(lake_sql.executions("_lk_obs", "_lk_pos")))
         self._view("_lk_changes", self._sql(lake_sql.changes("_lk_obs", "_lk_execs")))
-        self._view("_lk_open", spark.sql(
-            f"SELECT host_key AS host_id, query AS query_id, _rh AS rh, _from, _n FROM _lk_prev_iv t "
-            f"WHERE _to = {OPEN_END} AND {not_replayed} AND EXISTS (SELECT 1 FROM _lk_first f "
-            "WHERE f.query = t.query AND f.host_key = t.host_key)"), materialise=False)
+        self._view(
+            "_lk_open",
+            spark.sql(
+                f"SELECT host_key AS host_id, query AS query_id, _rh AS rh, _from, _n FROM _lk_prev_iv t "
+                f"WHERE _to = {OPEN_END} AND {not_replayed} AND EXISTS (SELECT 1 FROM _lk_first f "
+                "WHERE f.query = t.query AND f.host_key = t.host_key)"
+            ),
+            materialise=False,
+        )
 
     def _write_intervals(self, infos: dict[str, QueryInfo]) -> None:
         """Every touched state query's intervals in one job, partitioned by query and end day,
         sorted by the query's lookup key (`_key`), host and start within each file."""
         from pyspark.sql import functions as F
 
-        keys = {q: k[0] for q, i in infos.items() if (k := [c for c in SORT_KEYS.get(i.os_table or "", ()) if c in i.columns])}
+        keys = {
+            q: k[0]
+            for q, i in infos.items()
+            if (k := [c for c in SORT_KEYS.get(i.os_table or "", ()) if c in i.columns])
+        }
         df = self._sql(f"SELECT *, {lake_sql.lookup_key(keys)} AS _key FROM _lk_iv")
         df = df.withColumn("_host", F.xxhash64("host_key")).withColumn(
             "to_day",
             F.when(F.col("_to") == OPEN_END, F.lit(OPEN_DAY)).otherwise(
-                F.date_format(F.from_unixtime("_to"), "yyyy-MM-dd")))
-        (df.repartition("query", "to_day").sortWithinPartitions("_key", "host_key", "_from")
-           .write.option("maxRecordsPerFile", MAX_ROWS_PER_FILE).partitionBy("query", "to_day").parquet(self.paths.uri_of(f"{self.base}/intervals")))
+                F.date_format(F.from_unixtime("_to"), "yyyy-MM-dd")
+            ),
+        )
+        (
+            df.repartition("query", "to_day")
+            .sortWithinPartitions("_key", "host_key", "_from")
+            .write.option("maxRecordsPerFile", MAX_ROWS_PER_FILE)
+            .partitionBy("query", "to_day")
+            .parquet(self.paths.uri_of(f"{self.base}/intervals"))
+        )
 
     def _write_executions(self, states: list[str], prev: Build | None) -> None:
         """Every execution of the touched state queries (the investigations' freshness and edge
         windows): the previous build's, but those of replayed streams, and the batch's."""
         new = self.spark.sql(
             "SELECT query_id AS query, host_id AS host_key, time AS unix_time, epoch, counter, full_set, "
-            "added, removed, counter_gap, prev_counter, reset_with_removed FROM _lk_execs")
+            "added, removed, counter_gap, prev_counter, reset_with_removed FROM _lk_execs"
+        )
         old = self._previous(states, prev, executions_root, EXEC_DDL).join(
-            self.spark.table("_lk_replay"), ["query", "host_key"], "left_anti")
-        (old.unionByName(new).repartition("query").sortWithinPartitions("host_key", "unix_time")
-           .write.partitionBy("query").parquet(self.paths.uri_of(f"{self.base}/executions")))
+            self.spark.table("_lk_replay"), ["query", "host_key"], "left_anti"
+        )
+        (
+            old.unionByName(new)
+            .repartition("query")
+            .sortWithinPartitions("host_key", "unix_time")
+            .write.partitionBy("query")
+            .parquet(self.paths.uri_of(f"{self.base}/executions"))
+        )
 
     def _previous(self, states: list[str], prev: Build | None, root_of: Any, ddl: str) -> Any:
         """The previous build's rows of these queries in the datasets `root_of` names."""
@@ -286,8 +349,11 @@ class SparkBuilder:
         for queries in by_version.values():
             root = root_of(self.paths, prev.queries[queries[0]])
             if self.paths.files(root):
-                df = (self.spark.read.schema(ddl).option("basePath", self.paths.uri_of(root))
-                      .parquet(self.paths.uri_of(root)))
+                df = (
+                    self.spark.read.schema(ddl)
+                    .option("basePath", self.paths.uri_of(root))
+                    .parquet(self.paths.uri_of(root))
+                )
                 out = out.unionByName(df.where(F.col("query").isin(queries)))
         return out
 
@@ -295,5 +361,6 @@ class SparkBuilder:
         self._view("_lk_new_pos", self._sql(lake_sql.positions("_lk_execs")))
         pos = self.spark.sql(
             "SELECT * FROM _lk_prev_pos t WHERE NOT EXISTS (SELECT 1 FROM _lk_new_pos n "
-            "WHERE n.query = t.query AND n.host_key = t.host_key) UNION ALL SELECT * FROM _lk_new_pos")
+            "WHERE n.query = t.query AND n.host_key = t.host_key) UNION ALL SELECT * FROM _lk_new_pos"
+        )
         pos.coalesce(1).write.parquet(self.paths.uri_of(f"{self.base}/streams"))

@@ -49,17 +49,25 @@ class Build:
     layout: int = LAYOUT
 
     def as_json(self) -> bytes:
-        return json.dumps({
-            "layout": self.layout, "version": self.version, "consumed": list(self.consumed),
-            "queries": {q: {"kind": b.kind, "columns": list(b.columns), "version": b.version}
-                        for q, b in sorted(self.queries.items())},
-        }).encode()
+        return json.dumps(
+            {
+                "layout": self.layout,
+                "version": self.version,
+                "consumed": list(self.consumed),
+                "queries": {
+                    q: {"kind": b.kind, "columns": list(b.columns), "version": b.version}
+                    for q, b in sorted(self.queries.items())
+                },
+            }
+        ).encode()
 
     @classmethod
     def from_json(cls, body: bytes) -> Build:
         doc: dict[str, Any] = json.loads(body)
-        queries = {q: QueryBuild(v["kind"], tuple(v["columns"]), v["version"])
-                   for q, v in doc["queries"].items()}
+        queries = {
+            q: QueryBuild(v["kind"], tuple(v["columns"]), v["version"])
+            for q, v in doc["queries"].items()
+        }
         return cls(doc["version"], queries, tuple(doc["consumed"]), int(doc.get("layout", 1)))
 
 

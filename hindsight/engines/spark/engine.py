@@ -45,13 +45,17 @@ class SparkEngine:
 
     name = "spark"
 
-    def __init__(self, lake: str | LakePaths, spark: Any = None, settings: Settings | None = None) -> None:
+    def __init__(
+        self, lake: str | LakePaths, spark: Any = None, settings: Settings | None = None
+    ) -> None:
         self.paths = lake if isinstance(lake, LakePaths) else LakePaths.open(lake)
         self.settings = settings or Settings.from_env()
         self.spark = spark if spark is not None else get_session()
         build = current(self.paths)
         if build is None:
-            raise LakeError(f"the lake at {self.paths.uri} has no build yet: run `hindsight lake build`")
+            raise LakeError(
+                f"the lake at {self.paths.uri} has no build yet: run `hindsight lake build`"
+            )
         self.build: Build = build
         self.catalog = lake_catalog(build.queries, self.settings.event_queries)
         self._register()
@@ -73,16 +77,28 @@ class SparkEngine:
             if info.query_id in self._registered:
                 continue
             data = self._data(info)
-            keys = [c for c in SORT_KEYS.get(info.os_table or "", ()) if c in info.columns and not info.is_event]
+            keys = [
+                c
+                for c in SORT_KEYS.get(info.os_table or "", ())
+                if c in info.columns and not info.is_event
+            ]
             typed = lake_sql.typed_columns(info, key=keys[0] if keys else None)
             cols = f", {typed}" if typed else ""
             if info.is_event:
-                self._view(event_table(info.query_id), data, f"SELECT _host, _unix, _time{cols} FROM {{t}}")
+                self._view(
+                    event_table(info.query_id), data, f"SELECT _host, _unix, _time{cols} FROM {{t}}"
+                )
             else:
-                self._view(cur_table(info.query_id), data,
-                           f"SELECT _host, _from, _n, _rh{cols} FROM {{t}} WHERE to_day = '{OPEN_DAY}'")
-                self._view(hist_table(info.query_id), data,
-                           f"SELECT _host, _from, _to, _n, _rh, to_day{cols} FROM {{t}} WHERE to_day <> '{OPEN_DAY}'")
+                self._view(
+                    cur_table(info.query_id),
+                    data,
+                    f"SELECT _host, _from, _n, _rh{cols} FROM {{t}} WHERE to_day = '{OPEN_DAY}'",
+                )
+                self._view(
+                    hist_table(info.query_id),
+                    data,
+                    f"SELECT _host, _from, _to, _n, _rh, to_day{cols} FROM {{t}} WHERE to_day <> '{OPEN_DAY}'",
+                )
             self._registered.add(info.query_id)
 
     def _referenced(self, duck_sql: str) -> list[QueryInfo]:
@@ -94,14 +110,18 @@ class SparkEngine:
         root = data_root(self.paths, self.build.queries[info.name])
         if not self.paths.files(root):
             return self._empty(info)
-        df = self.spark.read.option("basePath", self.paths.uri_of(root)).parquet(self.paths.uri_of(root))
+        df = self.spark.read.option("basePath", self.paths.uri_of(root)).parquet(
+            self.paths.uri_of(root)
+        )
         return df.where(df["query"] == info.name)
 
     def _empty(self, info: QueryInfo) -> Any:
-        fixed = ("CAST(NULL AS BIGINT) AS _host, CAST(NULL AS BIGINT) AS _from, CAST(NULL AS BIGINT) AS _to, "
-                 "CAST(NULL AS BIGINT) AS _unix, CAST(NULL AS BIGINT) AS _time, CAST(NULL AS SMALLINT) AS _n, "
-                 "CAST(NULL AS BIGINT) AS _rh, CAST(NULL AS VARCHAR) AS to_day, CAST(NULL AS VARCHAR) AS _key, "
-                 "CAST(NULL AS VARCHAR) AS _row")
+        fixed = (
+            "CAST(NULL AS BIGINT) AS _host, CAST(NULL AS BIGINT) AS _from, CAST(NULL AS BIGINT) AS _to, "
+            "CAST(NULL AS BIGINT) AS _unix, CAST(NULL AS BIGINT) AS _time, CAST(NULL AS SMALLINT) AS _n, "
+            "CAST(NULL AS BIGINT) AS _rh, CAST(NULL AS VARCHAR) AS to_day, CAST(NULL AS VARCHAR) AS _key, "
+            "CAST(NULL AS VARCHAR) AS _row"
+        )
         return self.spark.sql(to_spark(f"SELECT {fixed} WHERE FALSE"))
 
     def _view(self, name: str, data: Any, select: str) -> None:
@@ -113,7 +133,9 @@ class SparkEngine:
         if files:
             seen = self.spark.read.parquet(*[self.paths.uri_of(f) for f in files])
         else:
-            seen = self.spark.createDataFrame([], "host_key STRING, identifier STRING, first_seen BIGINT, last_seen BIGINT")
+            seen = self.spark.createDataFrame(
+                [], "host_key STRING, identifier STRING, first_seen BIGINT, last_seen BIGINT"
+            )
         seen.createOrReplaceTempView("_lk_hosts_seen")
         self.spark.sql(
             "SELECT xxhash64(host_key) AS host_id, host_key, identifier, min(first_seen) AS first_seen, "
@@ -135,10 +157,14 @@ class SparkEngine:
     def state(self, query: str, at: Time = None, hosts: Sequence[str] | None = None) -> Result:
         info = resolve_query(self.catalog, query)
         if info.is_event:
-            raise QueryError(f"{info.name} is an event query: it has no state; use sql() to read its events")
+            raise QueryError(
+                f"{info.name} is an event query: it has no state; use sql() to read its events"
+            )
         ids = self.host_ids(hosts) if hosts else None
         self._ensure([info])
-        return self._run(f"SELECT * FROM {relations.state_as_of(info, parse_time(at), ids)}", order=True)
+        return self._run(
+            f"SELECT * FROM {relations.state_as_of(info, parse_time(at), ids)}", order=True
+        )
 
     def sql(self, sql: str, at: Time = None) -> Result:
         plain = rewrite(sql, parse_time(at), self.catalog)
@@ -149,14 +175,21 @@ class SparkEngine:
         return self._run(
             "SELECT max_by(identifier, last_seen) AS host, first(host_key) AS host_key, "
             "min(first_seen) AS first_seen, max(last_seen) AS last_seen FROM host_names "
-            "GROUP BY host_id ORDER BY host", spark_sql=True)
+            "GROUP BY host_id ORDER BY host",
+            spark_sql=True,
+        )
 
     def queries(self) -> Result:
-        rows = [(i.name, i.kind, i.os_table) for i in sorted(self.catalog.queries.values(), key=lambda i: i.name)]
+        rows = [
+            (i.name, i.kind, i.os_table)
+            for i in sorted(self.catalog.queries.values(), key=lambda i: i.name)
+        ]
         return Result(["query", "kind", "osquery_table"], rows)
 
     def host_ids(self, names: Sequence[str]) -> list[int]:
-        rows = self.spark.sql("SELECT DISTINCT host_id, host_key, identifier FROM host_names").collect()
+        rows = self.spark.sql(
+            "SELECT DISTINCT host_id, host_key, identifier FROM host_names"
+        ).collect()
         ids: list[int] = []
         for name in names:
             found = [h for h, key, ident in rows if name.lower() == key or name == ident]
@@ -167,7 +200,11 @@ class SparkEngine:
 
     # -- bounded execution -------------------------------------------------------------------
     def _run(self, duck_sql: str, order: bool = False, spark_sql: bool = False) -> Result:
-        sql = duck_sql if spark_sql else tree_to_spark(prune_closed(sqlglot.parse_one(duck_sql, read="duckdb")))
+        sql = (
+            duck_sql
+            if spark_sql
+            else tree_to_spark(prune_closed(sqlglot.parse_one(duck_sql, read="duckdb")))
+        )
         sc = self.spark.sparkContext
         group = f"hindsight-{uuid.uuid4().hex}"
         sc.setJobGroup(group, "hindsight query", interruptOnCancel=True)
@@ -181,8 +218,13 @@ class SparkEngine:
             rows = df.limit(self.settings.max_rows + 1).collect()
             columns = list(df.columns)
         except Exception as exc:  # Spark raises its own exception tree (py4j, AnalysisException)
-            if not timer.is_alive() and time.perf_counter() - start >= self.settings.query_timeout_s:
-                raise QueryTimeout(f"query stopped after {self.settings.query_timeout_s:g} s") from None
+            if (
+                not timer.is_alive()
+                and time.perf_counter() - start >= self.settings.query_timeout_s
+            ):
+                raise QueryTimeout(
+                    f"query stopped after {self.settings.query_timeout_s:g} s"
+                ) from None
             raise QueryError(f"on the spark engine: {str(exc).splitlines()[0][:500]}") from None
         finally:
             timer.cancel()

@@ -61,14 +61,18 @@ def register_executions(engine: SparkEngine) -> None:
             df = spark.read.option("basePath", paths.uri_of(root)).parquet(paths.uri_of(root))
             frames.append(df.where(F.col("query").isin(names)))
     mapping = spark.createDataFrame(sorted(ids.items()) or [("", 0)], "query STRING, query_id INT")
-    columns = ("unix_time BIGINT, epoch BIGINT, counter BIGINT, full_set BOOLEAN, added INT, removed INT, "
-               "counter_gap BOOLEAN, prev_counter BIGINT, reset_with_removed BOOLEAN")
+    columns = (
+        "unix_time BIGINT, epoch BIGINT, counter BIGINT, full_set BOOLEAN, added INT, removed INT, "
+        "counter_gap BOOLEAN, prev_counter BIGINT, reset_with_removed BOOLEAN"
+    )
     out = spark.createDataFrame([], f"query STRING, host_key STRING, {columns}")
     for df in frames:
         out = out.unionByName(df.select(*out.columns))
     out = out.join(F.broadcast(mapping), "query").select(
-        F.xxhash64("host_key").alias("host_id"), "query_id",
-        *[c.split(" ")[0] for c in columns.split(", ")])
+        F.xxhash64("host_key").alias("host_id"),
+        "query_id",
+        *[c.split(" ")[0] for c in columns.split(", ")],
+    )
     out.localCheckpoint().createOrReplaceTempView("executions")
 
 

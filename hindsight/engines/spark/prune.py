@@ -17,13 +17,19 @@ def prune_closed(tree: exp.Expr) -> exp.Expr:
     for select in list(tree.find_all(exp.Select)):
         source = select.args.get("from_") or select.args.get("from")
         table = source.this if source is not None else None
-        if not isinstance(table, exp.Table) or not _HIST.match(table.name) or select.args.get("joins"):
+        if (
+            not isinstance(table, exp.Table)
+            or not _HIST.match(table.name)
+            or select.args.get("joins")
+        ):
             continue
         where = select.args.get("where")
         bound = _lower_bound(where.this) if where is not None else None
         day = _day(bound) if bound is not None else None
         if day is not None:
-            select.where(exp.GTE(this=exp.column("to_day"), expression=exp.Literal.string(day)), copy=False)
+            select.where(
+                exp.GTE(this=exp.column("to_day"), expression=exp.Literal.string(day)), copy=False
+            )
     return tree
 
 

@@ -56,12 +56,18 @@ def _widen_types(node: exp.Expr) -> exp.Expr:
 def _order_row_number(window: exp.Window) -> None:
     """`ROW_NUMBER() OVER ()` (DuckDB numbers rows in any order; Spark wants an order): ordered by
     the other columns of its SELECT, so that identical rows alone may swap numbers."""
-    if not isinstance(window.this, exp.RowNumber) or any(window.args.get(k) for k in ("partition_by", "order", "alias")):
+    if not isinstance(window.this, exp.RowNumber) or any(
+        window.args.get(k) for k in ("partition_by", "order", "alias")
+    ):
         return  # ordered already, or over a named window (`OVER w`)
     select = window.find_ancestor(exp.Select)
     if select is None:
         return
-    keys = [e.unalias().copy() for e in select.expressions if window not in e.walk() and not isinstance(e, exp.Star)]
+    keys = [
+        e.unalias().copy()
+        for e in select.expressions
+        if window not in e.walk() and not isinstance(e, exp.Star)
+    ]
     if not keys:
         raise Unsupported("ROW_NUMBER() OVER () without other columns")
     window.set("order", exp.Order(expressions=[exp.Ordered(this=k) for k in keys]))
@@ -81,7 +87,9 @@ def _asof_to_range(join: exp.Join) -> None:
     eqs = [c for c in conds if isinstance(c, exp.EQ)]
     ranges = [c for c in conds if isinstance(c, exp.GTE | exp.GT) and _side(c.expression, alias)]
     if not isinstance(table, exp.Table) or len(ranges) != 1 or len(eqs) + 1 != len(conds):
-        raise Unsupported("ASOF JOIN", hint="only `ON t.k = x.k AND x.time >= t.start` (or >) is translated")
+        raise Unsupported(
+            "ASOF JOIN", hint="only `ON t.k = x.k AND x.time >= t.start` (or >) is translated"
+        )
     start = ranges[0].expression.name
     keys = [c.this if _side(c.this, alias) else c.expression for c in eqs]
     partition = ", ".join(k.name for k in keys)
@@ -94,7 +102,9 @@ def _asof_to_range(join: exp.Join) -> None:
     probe = ranges[0].this.copy()
     nxt = exp.column("_asof_next", table=alias)
     below: type[exp.Expr] = exp.LTE if isinstance(ranges[0], exp.GT) else exp.LT
-    bound = exp.or_(exp.Is(this=nxt, expression=exp.Null()), below(this=probe, expression=nxt.copy()))
+    bound = exp.or_(
+        exp.Is(this=nxt, expression=exp.Null()), below(this=probe, expression=nxt.copy())
+    )
     join.set("on", exp.and_(on, bound))
     join.set("method", None)
     join.set("this", exp.Subquery(this=sub, alias=exp.TableAlias(this=exp.to_identifier(alias))))
