@@ -136,8 +136,8 @@ def normalise(
     """Parse `raws` into TEMP tables `{prefix}_hdr` (ok lines) and `{prefix}_rows`.
 
     `_hdr(i, host_key, identifier, name, t, epoch, counter, shape, snap, n_add, n_rem, first)`,
-    with `i` the index in `raws` and `first` the line's first row; `_rows(i, op, r)`: op 1 for an added row (or one of a full set), -1 for
-    a removed row, `r` the row's JSON text. Row hashes come later, per query (`hash_rows`).
+    with `i` the index in `raws` and `first` the line's first row; `_rows(i, op, r)`: op 1
+    for an added row (or one of a full set), -1 for a removed row, `r` the row's JSON text. Row hashes come later, per query (`hash_rows`).
     `parsed[i]`, where given, is line i already normalised (lines from TLS bodies).
     """
     src, hdr, rows = f"{prefix}_src", f"{prefix}_all", f"{prefix}_rows"
@@ -292,7 +292,8 @@ def _lit(text: str) -> str:
 def hash_rows(
     con: duckdb.DuckDBPyConnection, queries: list[QueryInfo], lines: str, prefix: str = "_n"
 ) -> None:
-    """`{prefix}_rh(i, op, rh, r)`: every row with its hash; `lines(i, query_id)` maps lines.
+    """`{prefix}_rh(i, op, rh, r, ref)`: every row with its hash and `ref`, its number in the
+    batch (the rowid in `_rows`: later steps carry it rather than the row's text); `lines(i, query_id)` maps lines.
 
     State rows get their canonical identity (`row_hash`). Event rows only need one to tell a
     re-sent line from a new one, and a re-sent line is the same text: their hash is the text's.
@@ -300,13 +301,15 @@ def hash_rows(
     parts = [
         _state_hashes(info, prefix, lines)
         if not info.is_event
-        else f"SELECT i, op, hash(r) AS rh, r FROM {prefix}_rows r JOIN {lines} l USING (i) "
+        else f"SELECT i, op, hash(r) AS rh, r, r.rowid AS ref FROM {prefix}_rows r "
+        f"JOIN {lines} l USING (i) "
         f"WHERE l.query_id = {info.query_id}"
         for info in queries
     ]
     parts.insert(
         0,
-        "SELECT 0::INTEGER AS i, 0::TINYINT AS op, 0::UBIGINT AS rh, ''::VARCHAR AS r WHERE false",
+        "SELECT 0::INTEGER AS i, 0::TINYINT AS op, 0::UBIGINT AS rh, ''::VARCHAR AS r, "
+        "0::BIGINT AS ref WHERE false",
     )
     con.execute(f"CREATE OR REPLACE TEMP TABLE {prefix}_rh AS " + " UNION ALL ".join(parts))
 
@@ -315,9 +318,10 @@ def _state_hashes(info: QueryInfo, prefix: str, lines: str) -> str:
     """Rows of a state query with their identity, parsed once per distinct text: a snapshot
     repeats most of its rows from one execution to the next."""
     return (
-        f"(WITH x AS (SELECT r.i, r.op, r.r FROM {prefix}_rows r JOIN {lines} l USING (i) "
+        f"(WITH x AS (SELECT r.i, r.op, r.r, r.rowid AS ref FROM {prefix}_rows r "
+        f"JOIN {lines} l USING (i) "
         f"WHERE l.query_id = {info.query_id}), "
         f"d AS (SELECT r, {row_hash(info)} AS rh FROM (SELECT r, {as_text(info, 'r')} AS _s "
         f"FROM (SELECT DISTINCT r FROM x))) "
-        f"SELECT x.i, x.op, d.rh, x.r FROM x JOIN d USING (r))"
+        f"SELECT x.i, x.op, d.rh, x.r, x.ref FROM x JOIN d USING (r))"
     )

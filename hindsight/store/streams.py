@@ -114,17 +114,21 @@ class StreamWriter:
     # -- build and write ---------------------------------------------------------------------
     def _build(self, sources: list[tuple[str, int]], batch: str | None) -> None:
         con = self.con
-        parts = []
+        parts, texts = [], []
         for prefix, src in sources:
             fresh = f"SEMI JOIN {prefix}_fresh f USING (i)" if prefix == batch else ""
+            texts.append(f"SELECT ref + {src << 62} AS ref, r FROM {prefix}_rh WHERE op > 0")
             parts.append(
-                f"SELECT x.host_id, x.query_id, x.seq, r.op, r.rh, r.r AS payload "
+                f"SELECT x.host_id, x.query_id, x.seq, r.op, r.rh, r.ref + {src << 62} AS payload "
                 f"FROM {prefix}_rh r JOIN {prefix}_lines l USING (i) {fresh} JOIN _ex x "
                 f"ON x.src = {src} AND x.host_id = l.host_id AND x.query_id = l.query_id "
                 f"AND x.time = l.t AND x.epoch = l.epoch AND x.ckey = COALESCE(l.counter, -1) "
                 f"AND x.snap = l.snap WHERE NOT x.full_set OR r.op > 0"
             )
+        # the builder carries each row's number (payload); its text is joined back for the
+        # few rows that open an interval (`_payloads`)
         con.execute(f"CREATE OR REPLACE TEMP TABLE _changes AS {' UNION ALL '.join(parts)}")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW _payloads AS {' UNION ALL '.join(texts)}")
         con.execute(
             "CREATE OR REPLACE TEMP VIEW _execs AS SELECT host_id, query_id, seq, time, full_set, snap "
             "FROM _ex"
@@ -147,7 +151,7 @@ class StreamWriter:
         )
         names = ", ".join(quote(n) for n in info.columns)
         typed = typed_select(info)
-        parsed = as_text(info, "payload")
+        parsed = as_text(info, "t.r")
         for table, source, fixed in (
             (hist, "iv_new_closed", "host_id, _from, _to, _n, rh"),
             (cur, "iv_new_open", "host_id, _from, _n, rh"),
@@ -156,7 +160,8 @@ class StreamWriter:
             self.con.execute(
                 f"INSERT INTO {table} ({target}{', ' + names if names else ''}) "
                 f"SELECT {fixed}{', ' + typed if typed else ''} FROM "
-                f"(SELECT *, {parsed} AS _j FROM {source} WHERE query_id = {qid})"
+                f"(SELECT v.*, {parsed} AS _j FROM {source} v JOIN _payloads t "
+                f"ON t.ref = v.payload WHERE v.query_id = {qid})"
             )
 
     def _write_log(self) -> None:
