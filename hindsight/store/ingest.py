@@ -24,6 +24,7 @@ from hindsight.osquery.reader import Line
 from hindsight.store import normalise as nm
 from hindsight.store.catalog import Catalog, QueryInfo
 from hindsight.store.layout import STATUS_QUERY_ID, event_table, quote
+from hindsight.store.prepare import Prepared, release
 from hindsight.store.streams import StreamKey, StreamWriter, archived_lines
 from hindsight.store.writes import register, typed_select
 
@@ -73,19 +74,24 @@ class BatchWriter:
         self.zstd = zstandard.ZstdCompressor(level=3)  # 8x faster than 6, 13 % larger chunks
 
     # -- entry point --------------------------------------------------------------------------
-    def write(self, lines: list[Line]) -> None:
-        kept = [ln for ln in lines if ln.error is None]
-        # before the transaction: the parse retries a statement that failed on a malformed
-        # line, and a failed statement would abort the transaction
-        fallback = nm.normalise(self.con, [ln.raw for ln in kept], [ln.parsed for ln in kept])
-        self.con.execute("BEGIN TRANSACTION")
+    def write(self, batch: Prepared) -> None:
+        """Write a parsed batch (parsed outside the transaction: the parse retries a statement
+        that failed on a malformed line, and a failed statement would abort the transaction)."""
+        con = self.con
+        con.execute(f"CREATE OR REPLACE TEMP VIEW _n_hdr AS SELECT * FROM {batch.tables}_hdr")
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW _n_rows AS SELECT i, op, r, rowid FROM {batch.tables}_rows"
+        )
+        con.execute("BEGIN TRANSACTION")
         try:
-            self._write(lines, kept, fallback)
-            self.con.execute("COMMIT")
+            self._write(batch.lines, batch.kept, batch.fallback)
+            con.execute("COMMIT")
         except BaseException:
-            self.con.execute("ROLLBACK")
+            con.execute("ROLLBACK")
             self.catalog.reload()  # ids and columns created by the batch are gone with it
             raise
+        finally:
+            release(con, batch)
 
     def _write(self, lines: list[Line], kept: list[Line], fallback: nm.Fallback) -> None:
         self.summary.lines += len(lines)

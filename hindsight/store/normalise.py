@@ -112,7 +112,7 @@ def _header(con: duckdb.DuckDBPyConnection, out: str, src: str) -> None:
 
 
 _ROWS = """
-CREATE OR REPLACE TEMP TABLE {out} AS
+CREATE OR REPLACE {out} AS
 SELECT i, 1::TINYINT AS op, CAST(unnest(added) AS VARCHAR) AS r FROM {hdr} WHERE ok AND len(added) > 0
 UNION ALL
 SELECT i, -1::TINYINT AS op, CAST(unnest(removed) AS VARCHAR) AS r FROM {hdr} WHERE ok AND len(removed) > 0
@@ -132,15 +132,17 @@ def normalise(
     raws: Sequence[bytes],
     parsed: Sequence[Parsed | None] = (),
     prefix: str = "_n",
+    into: str | None = None,
 ) -> Fallback:
-    """Parse `raws` into TEMP tables `{prefix}_hdr` (ok lines) and `{prefix}_rows`.
+    """Parse `raws` into TEMP tables `{prefix}_hdr` (ok lines) and `{prefix}_rows` (or, with
+    INTO, tables `{into}_hdr` and `{into}_rows`, e.g. in a database other connections see).
 
     `_hdr(i, host_key, identifier, name, t, epoch, counter, shape, snap, n_add, n_rem, first)`,
     with `i` the index in `raws` and `first` the line's first row; `_rows(i, op, r)`: op 1
     for an added row (or one of a full set), -1 for a removed row, `r` the row's JSON text. Row hashes come later, per query (`hash_rows`).
     `parsed[i]`, where given, is line i already normalised (lines from TLS bodies).
     """
-    src, hdr, rows = f"{prefix}_src", f"{prefix}_all", f"{prefix}_rows"
+    src, hdr = f"{prefix}_src", f"{prefix}_all"
     texts = _texts(raws)
     attach(con, src, pa.table({"i": pa.array(range(len(raws)), pa.int32()), "raw": texts}))
     try:
@@ -177,9 +179,10 @@ def normalise(
             con.unregister(src)
         con.execute(f"INSERT INTO {hdr} SELECT * FROM {prefix}_redo WHERE ok")
         con.execute(f"DROP TABLE {prefix}_redo")
-    con.execute(_ROWS.format(out=rows, hdr=hdr))
+    out = f"TABLE {into}" if into else f"TEMP TABLE {prefix}"
+    con.execute(_ROWS.format(out=f"{out}_rows", hdr=hdr))
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {prefix}_hdr AS SELECT * EXCLUDE (ok, added, removed), "
+        f"CREATE OR REPLACE {out}_hdr AS SELECT * EXCLUDE (ok, added, removed), "
         f"len(added)::INTEGER AS n_add, len(removed)::INTEGER AS n_rem, "
         f"coalesce(added[1], removed[1]) AS first FROM {hdr} WHERE ok"
     )

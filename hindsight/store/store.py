@@ -28,6 +28,7 @@ from hindsight.store.layout import (
     hist_table,
     quote,
 )
+from hindsight.store.prepare import Preparer
 
 DB_FILE = "hindsight.duckdb"
 MAX_BATCH_BYTES = 32 * 1024 * 1024  # a batch also ends past this many raw bytes
@@ -155,13 +156,16 @@ class Store:
         start = time.perf_counter()
         summary = IngestSummary()
         writer = BatchWriter(self.con, self.catalog, summary)
+        preparer = Preparer(self.con)
         collecting = gc.isenabled()
         gc.disable()  # ingest allocates millions of acyclic objects: cyclic GC passes only cost
         try:
-            for batch in prefetch(self._batches(sources, progress)):
+            # the next batch is read and parsed (in a thread) while this one is written
+            for batch in prefetch(preparer.prepare_all(self._batches(sources, progress))):
                 writer.write(batch)
                 gc.collect(0)
         finally:
+            preparer.close()
             if collecting:
                 gc.enable()
         if maintain:
