@@ -95,9 +95,14 @@ class Catalog:
             self._add_columns(info, missing)
         return info
 
+    def kind_of(self, name: str) -> str:
+        """ "event" for a query whose results are events (by name: `*_events` by default)."""
+        event = any(fnmatch.fnmatchcase(name, p) for p in self.event_patterns)
+        return "event" if event else "state"
+
     def _create(self, name: str, columns: frozenset[str]) -> QueryInfo:
         schema = table_for_query(name, set(columns))
-        event = any(fnmatch.fnmatchcase(name, p) for p in self.event_patterns)
+        event = self.kind_of(name) == "event"
         qid = len(self.queries) + 1
         info = QueryInfo(qid, name, "event" if event else "state", schema.name if schema else None)
         self.queries[name] = self.ids[qid] = info

@@ -78,13 +78,13 @@ class BatchWriter:
         """Write a parsed batch (parsed outside the transaction: the parse retries a statement
         that failed on a malformed line, and a failed statement would abort the transaction)."""
         con = self.con
-        con.execute(f"CREATE OR REPLACE TEMP VIEW _n_hdr AS SELECT * FROM {batch.tables}_hdr")
-        con.execute(
-            f"CREATE OR REPLACE TEMP VIEW _n_rows AS SELECT i, op, r, rowid FROM {batch.tables}_rows"
-        )
+        for part, cols in _PREPARED.items():
+            con.execute(
+                f"CREATE OR REPLACE TEMP VIEW _n_{part} AS SELECT {cols} FROM {batch.tables}_{part}"
+            )
         con.execute("BEGIN TRANSACTION")
         try:
-            self._write(batch.lines, batch.kept, batch.fallback)
+            self._write(batch)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -93,14 +93,15 @@ class BatchWriter:
         finally:
             release(con, batch)
 
-    def _write(self, lines: list[Line], kept: list[Line], fallback: nm.Fallback) -> None:
+    def _write(self, batch: Prepared) -> None:
+        lines, kept, fallback = batch.lines, batch.kept, batch.fallback
         self.summary.lines += len(lines)
         for line in lines:
             if line.error is not None:
                 self._reject(line, line.error)
         for i, reason in fallback.rejected:
             self._reject(kept[i], reason)
-        queries = self._identify(fallback.statuses)
+        queries = self._identify(batch)
         if not self._dedupe():
             return
         self._archive(kept)
@@ -126,22 +127,25 @@ class BatchWriter:
         )
 
     # -- identity and dedupe -----------------------------------------------------------------
-    def _identify(self, statuses: list[tuple[int, StatusLine]]) -> list[QueryInfo]:
-        """Host and query ids of the batch's lines (`_n_lines`), status lines (`_n_status`),
-        row hashes (`_n_rh`). Returns the queries of the batch."""
+    def _identify(self, batch: Prepared) -> list[QueryInfo]:
+        """Host and query ids of the batch's lines (`_n_lines`), status lines (`_n_status`).
+        Returns the queries of the batch."""
+        statuses = batch.fallback.statuses
         keys = self.con.execute("SELECT DISTINCT host_key FROM _n_hdr").fetchall()
         self.catalog.add_hosts(
             [k for (k,) in keys] + [p.host_key or "unknown" for _, p in statuses]
         )
-        columns = nm.query_columns(self.con)
-        queries = [self.catalog.query(name, frozenset(cols)) for name, cols in columns.items()]
+        queries = [
+            self.catalog.query(name, frozenset(cols)) for name, cols in batch.columns.items()
+        ]
         self.con.execute(
             "CREATE OR REPLACE TEMP TABLE _n_lines AS SELECT h.i, s.host_id, q.query_id, "
             "q.kind = 'event' AS is_event, h.host_key, h.identifier, h.name, h.t, h.epoch, h.counter, "
             "h.shape, h.snap, h.n_add, h.n_rem "
             "FROM _n_hdr h JOIN hosts s USING (host_key) JOIN queries q USING (name)"
         )
-        nm.hash_rows(self.con, queries, "_n_lines")
+        if not batch.hashed_as(queries):
+            self._rehash(queries)
         register(
             self.con,
             "_status_in",
@@ -163,6 +167,14 @@ class BatchWriter:
         self.con.execute("CREATE OR REPLACE TEMP TABLE _n_status AS SELECT * FROM _status_in")
         self.con.unregister("_status_in")
         return queries
+
+    def _rehash(self, queries: list[QueryInfo]) -> None:
+        """Row hashes again, with the columns the catalog has now: the first stage hashed with
+        fewer, for a column a batch it did not see yet added (rare: one column appearing)."""
+        nm.hash_rows(self.con, queries, "_n_lines", out="TEMP TABLE _n_rh_w")
+        self.con.execute(nm.LINE_SUMS.format(out="TEMP TABLE _n_lk_w", rh="_n_rh_w"))
+        for part in ("rh", "lk"):
+            self.con.execute(f"CREATE OR REPLACE TEMP VIEW _n_{part} AS SELECT * FROM _n_{part}_w")
 
     def _dedupe(self) -> bool:
         """`_n_fresh(i, host_id, query_id, t)`: lines not seen before (nor earlier in the batch),
@@ -274,6 +286,9 @@ class BatchWriter:
             )
 
 
+# The first stage's tables, seen by the writer under the names it uses.
+_PREPARED = {"hdr": "*", "rows": "i, op, r, rowid", "rh": "*", "lk": "*"}
+
 _CHUNK_COLS: dict[str, pa.DataType] = {
     "host_id": I32, "query_id": I32, "min_time": I64, "max_time": I64, "lines": I32, "data": pa.binary(),
 }  # fmt: skip
@@ -282,17 +297,11 @@ _CHUNK_COLS: dict[str, pa.DataType] = {
 # value typing), then a repeat count for a line identical to the one right before it.
 _KEYS = """
 CREATE OR REPLACE TEMP TABLE _n_keys AS
-WITH s AS (
-    SELECT i, sum(CASE WHEN op > 0 THEN rh::HUGEINT END) % 18446744073709551616 AS sa,
-        count(CASE WHEN op > 0 THEN 1 END) AS na,
-        sum(CASE WHEN op < 0 THEN rh::HUGEINT END) % 18446744073709551616 AS sr,
-        count(CASE WHEN op < 0 THEN 1 END) AS nr
-    FROM _n_rh GROUP BY i
-), k AS (
+WITH k AS (
     SELECT l.i, l.host_id, l.query_id, l.t, hash(l.host_key, l.name, l.t, l.epoch,
         coalesce(l.counter, -1), l.shape, coalesce(s.sa, 0), coalesce(s.na, 0),
         coalesce(s.sr, 0), coalesce(s.nr, 0)) AS key
-    FROM _n_lines l LEFT JOIN s USING (i)
+    FROM _n_lines l LEFT JOIN _n_lk s USING (i)
     UNION ALL
     SELECT i, host_id, 0, t, raw_hash FROM _n_status
 ), r AS (

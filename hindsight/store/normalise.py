@@ -293,38 +293,57 @@ def _lit(text: str) -> str:
 
 
 def hash_rows(
-    con: duckdb.DuckDBPyConnection, queries: list[QueryInfo], lines: str, prefix: str = "_n"
+    con: duckdb.DuckDBPyConnection,
+    queries: list[QueryInfo],
+    lines: str,
+    prefix: str = "_n",
+    out: str | None = None,
+    by_name: bool = False,
 ) -> None:
-    """`{prefix}_rh(i, op, rh, r, ref)`: every row with its hash and `ref`, its number in the
-    batch (the rowid in `_rows`: later steps carry it rather than the row's text); `lines(i, query_id)` maps lines.
+    """`{prefix}_rh(i, op, rh, r, ref)` (or the table OUT, e.g. `TABLE db.x`): every row of
+    `{prefix}_rows` with its hash and `ref`, its number in the batch (its rowid: later steps
+    carry it rather than the row's text). `lines(i, query_id)` maps lines to queries, or
+    `lines(i, name)` with BY_NAME.
 
     State rows get their canonical identity (`row_hash`). Event rows only need one to tell a
     re-sent line from a new one, and a re-sent line is the same text: their hash is the text's.
     """
-    parts = [
-        _state_hashes(info, prefix, lines)
-        if not info.is_event
-        else f"SELECT i, op, hash(r) AS rh, r, r.rowid AS ref FROM {prefix}_rows r "
-        f"JOIN {lines} l USING (i) "
-        f"WHERE l.query_id = {info.query_id}"
-        for info in queries
-    ]
+    parts = []
+    for info in queries:
+        which = f"l.name = {_lit(info.name)}" if by_name else f"l.query_id = {info.query_id}"
+        rows = f"{prefix}_rows r JOIN {lines} l USING (i) WHERE {which}"
+        parts.append(
+            _state_hashes(info, rows)
+            if not info.is_event
+            else f"SELECT i, op, hash(r) AS rh, r, r.rowid AS ref FROM {rows}"
+        )
     parts.insert(
         0,
         "SELECT 0::INTEGER AS i, 0::TINYINT AS op, 0::UBIGINT AS rh, ''::VARCHAR AS r, "
         "0::BIGINT AS ref WHERE false",
     )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {prefix}_rh AS " + " UNION ALL ".join(parts))
+    target = out or f"TEMP TABLE {prefix}_rh"
+    con.execute(f"CREATE OR REPLACE {target} AS " + " UNION ALL ".join(parts))
 
 
-def _state_hashes(info: QueryInfo, prefix: str, lines: str) -> str:
+def _state_hashes(info: QueryInfo, rows: str) -> str:
     """Rows of a state query with their identity, parsed once per distinct text: a snapshot
     repeats most of its rows from one execution to the next."""
     return (
-        f"(WITH x AS (SELECT r.i, r.op, r.r, r.rowid AS ref FROM {prefix}_rows r "
-        f"JOIN {lines} l USING (i) "
-        f"WHERE l.query_id = {info.query_id}), "
+        f"(WITH x AS (SELECT r.i, r.op, r.r, r.rowid AS ref FROM {rows}), "
         f"d AS (SELECT r, {row_hash(info)} AS rh FROM (SELECT r, {as_text(info, 'r')} AS _s "
         f"FROM (SELECT DISTINCT r FROM x))) "
         f"SELECT x.i, x.op, d.rh, x.r, x.ref FROM x JOIN d USING (r))"
     )
+
+
+# Per line, the sums and counts of its added and removed rows' hashes (modulo 2^64): the part of
+# a line's dedupe key that its rows give (see ingest._KEYS).
+LINE_SUMS = """
+CREATE OR REPLACE {out} AS
+SELECT i, sum(CASE WHEN op > 0 THEN rh::HUGEINT END) % 18446744073709551616 AS sa,
+    count(CASE WHEN op > 0 THEN 1 END) AS na,
+    sum(CASE WHEN op < 0 THEN rh::HUGEINT END) % 18446744073709551616 AS sr,
+    count(CASE WHEN op < 0 THEN 1 END) AS nr
+FROM {rh} GROUP BY i
+"""

@@ -13,6 +13,7 @@ import duckdb
 
 from hindsight.osquery.reader import Line
 from hindsight.store import normalise as nm
+from hindsight.store.catalog import Catalog, QueryInfo
 
 #: The in-memory database the stages share (attached databases are seen by every connection).
 SCRATCH = "hindsight_scratch"
@@ -20,19 +21,30 @@ SCRATCH = "hindsight_scratch"
 
 @dataclass
 class Prepared:
-    """A batch parsed: `{tables}_hdr` and `{tables}_rows` hold its kept lines (see normalise)."""
+    """A batch parsed, in tables named `{tables}_...`: `hdr` and `rows` (see normalise), `rh`
+    (rows with their hashes, see normalise.hash_rows) and `lk` (normalise.LINE_SUMS)."""
 
     lines: list[Line]
     kept: list[Line]  # the lines without a read error, indexed by the tables' `i`
     fallback: nm.Fallback
     tables: str
+    columns: dict[str, set[str]]  # per query name, the columns its lines' first rows have
+    hashed: dict[str, frozenset[str]]  # per state query, the columns its rows were hashed with
+
+    def hashed_as(self, queries: list[QueryInfo]) -> bool:
+        """Whether the row hashes are those the writer's catalog gives (same columns)."""
+        return all(
+            info.is_event or info.columns.keys() <= self.hashed.get(info.name, frozenset())
+            for info in queries
+        )
 
 
 class Preparer:
     """Parses batches on a cursor of the store's connection."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, catalog: Catalog) -> None:
         self.con = con.cursor()
+        self.catalog = catalog
         self.con.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {SCRATCH}")
         self.numbers = itertools.count()
 
@@ -42,7 +54,22 @@ class Preparer:
         fallback = nm.normalise(
             self.con, [ln.raw for ln in kept], [ln.parsed for ln in kept], "_p", into=tables
         )
-        return Prepared(lines, kept, fallback, tables)
+        columns = nm.query_columns(self.con, tables)
+        queries = [self._expected(name, cols) for name, cols in columns.items()]
+        nm.hash_rows(
+            self.con, queries, f"{tables}_hdr", tables, out=f"TABLE {tables}_rh", by_name=True
+        )
+        self.con.execute(nm.LINE_SUMS.format(out=f"TABLE {tables}_lk", rh=f"{tables}_rh"))
+        hashed = {q.name: frozenset(q.columns) for q in queries if not q.is_event}
+        return Prepared(lines, kept, fallback, tables, columns, hashed)
+
+    def _expected(self, name: str, columns: set[str]) -> QueryInfo:
+        """The query as the writer will know it: its kind, and at least these columns (the
+        catalog is the writer's; reading it here is safe, it only grows)."""
+        known = self.catalog.queries.get(name)
+        kind = known.kind if known else self.catalog.kind_of(name)
+        have = set(known.columns) if known else set()
+        return QueryInfo(0, name, kind, None, dict.fromkeys(columns | have, "VARCHAR"))
 
     def prepare_all(self, batches: Iterable[list[Line]]) -> Iterator[Prepared]:
         for batch in batches:
@@ -56,5 +83,5 @@ class Preparer:
 
 def release(con: duckdb.DuckDBPyConnection, prepared: Prepared) -> None:
     """Drop a batch's tables once written."""
-    for part in ("hdr", "rows"):
+    for part in ("hdr", "rows", "rh", "lk"):
         con.execute(f"DROP TABLE IF EXISTS {prepared.tables}_{part}")

@@ -156,7 +156,7 @@ class Store:
         start = time.perf_counter()
         summary = IngestSummary()
         writer = BatchWriter(self.con, self.catalog, summary)
-        preparer = Preparer(self.con)
+        preparer = Preparer(self.con, self.catalog)
         collecting = gc.isenabled()
         gc.disable()  # ingest allocates millions of acyclic objects: cyclic GC passes only cost
         try:

@@ -1,0 +1,55 @@
+"""The two ingest stages: a batch parsed (and its rows hashed) before the batch ahead of it is
+written still gets the intervals of in-order ingest, also when that earlier batch adds a
+column the later one's rows have."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hindsight
+from hindsight.osquery.reader import read_lines
+from hindsight.store.ingest import BatchWriter, IngestSummary
+from hindsight.store.prepare import Preparer
+from tests.helpers import snapshot, write
+
+USERS = "pack_ir_users"
+ALICE = {"uid": "1001", "username": "alice", "shell": "/bin/bash"}
+BOB = {"uid": "1002", "username": "bob"}
+
+
+def history(hs: hindsight.Hindsight) -> list[tuple[object, ...]]:
+    return sorted(
+        hs.sql(
+            f"SELECT uid, username, shell, valid_from, valid_to FROM {USERS} FOR SYSTEM_TIME ALL"
+        ).rows,
+        key=repr,
+    )
+
+
+def test_a_batch_hashed_before_a_column_arrived_is_rehashed(tmp_path: Path) -> None:
+    # the first batch brings `shell`; the second's first row lacks it, so the first stage,
+    # which ran before the first batch was written, hashed alice without it
+    first = write(tmp_path / "a.log", snapshot(USERS, 100, [ALICE]))
+    second = write(tmp_path / "b.log", snapshot(USERS, 200, [BOB, ALICE]))
+
+    with hindsight.open(tmp_path / "in-order") as hs:
+        hs.ingest([first, second])
+        expected = history(hs)
+    assert expected == [
+        (1001, "alice", "/bin/bash", 100, None),
+        (1002, "bob", None, 200, None),
+    ]
+
+    with hindsight.open(tmp_path / "staged") as hs:
+        store = hs.store
+        preparer = Preparer(store.con, store.catalog)
+        try:
+            early = preparer.prepare(list(read_lines(second, 1 << 20, parse=False)))
+            assert early.hashed[USERS] == {"uid", "username"}
+            writer = BatchWriter(store.con, store.catalog, IngestSummary())
+            writer.write(preparer.prepare(list(read_lines(first, 1 << 20, parse=False))))
+            assert not early.hashed_as([store.catalog.queries[USERS]])
+            writer.write(early)
+        finally:
+            preparer.close()
+        assert history(hs) == expected
