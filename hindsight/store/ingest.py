@@ -331,12 +331,14 @@ def insert_events(
     typed = typed_select(info)
     names = "".join(f", {quote(n)}" for n in info.columns)
     only_fresh = f"SEMI JOIN {fresh} f USING (i)" if fresh else ""
+    # the rows are chosen (joined with their lines) before their JSON is read: a projection
+    # below the join would read every row of the batch, of every query
     inserted = con.execute(
         f"INSERT INTO {event_table(info.query_id)} (_host, _unix, _time{names}) "
         f"SELECT l.host_id, l.t, {event_time}{', ' + typed if typed else ''} FROM "
-        f"(SELECT r.i, {nm.as_text(info, 'r.r')} AS _j FROM {prefix}_rows r "
-        f"WHERE r.op > 0) x JOIN {prefix}_lines l USING (i) {only_fresh} "
-        f"WHERE l.query_id = {info.query_id}"
+        f"(SELECT x.*, {nm.as_text(info, 'x.r')} AS _j FROM "
+        f"(SELECT r.r, l.host_id, l.t FROM {prefix}_rows r JOIN {prefix}_lines l USING (i) "
+        f"{only_fresh} WHERE r.op > 0 AND l.query_id = {info.query_id}) x) l"
     ).fetchone()
     return int(inserted[0]) if inserted else 0
 
