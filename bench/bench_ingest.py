@@ -1,10 +1,12 @@
 """Ingest throughput against a ceiling measured in the same run, store size, and memory.
 
-Ceiling: reading the same file and decoding every line with the fastest decoder Hindsight uses,
-counting the rows the lines hold: orjson (one line at a time, as the Python normaliser does) and
-DuckDB's JSON reader (in bulk, on every core, as ingest does); the faster one counts. Target
-(issue #2): ingest reaches >= 50 % of the ceiling's rows/s and the store takes <= 1/10 of the raw
-bytes.
+Ceiling (issue #2): reading the same file and JSON-decoding every line with the fastest decoder
+Hindsight uses, counting the rows the lines hold. Both decoders decode every value: orjson (one
+line at a time, as the Python normaliser does) and DuckDB's JSON reader (in bulk, on every core,
+each row read into a MAP of its values); the faster one is the ceiling. Also printed, not used:
+DuckDB scanning the file and counting the rows' array elements without decoding them (a scan,
+not a decode). Target: ingest reaches >= 50 % of the ceiling's rows/s and the store takes
+<= 1/10 of the raw bytes.
 
     python bench/bench_ingest.py [--hosts 200] [--hours 24] [--out bench/out]
 """
@@ -44,7 +46,23 @@ def ceiling(path: Path) -> tuple[int, float]:
     return rows, time.perf_counter() - start
 
 
-DUCKDB_ROWS = """
+_MAP = "MAP(VARCHAR, VARCHAR)"
+
+# Every value decoded: the header's fields, and each row into a MAP of its values.
+DUCKDB_DECODE = f"""
+SELECT sum(CASE WHEN snapshot IS NOT NULL THEN len(snapshot)
+                WHEN diffResults IS NOT NULL THEN len(diffResults.added) + len(diffResults.removed)
+                ELSE 1 END
+           + coalesce(0 * cardinality(columns), 0))
+FROM read_json(?, format = 'newline_delimited', columns = {{
+    name: 'VARCHAR', hostIdentifier: 'VARCHAR', calendarTime: 'VARCHAR', unixTime: 'VARCHAR',
+    epoch: 'VARCHAR', counter: 'VARCHAR', numerics: 'VARCHAR', action: 'VARCHAR',
+    columns: '{_MAP}', snapshot: '{_MAP}[]',
+    diffResults: 'STRUCT(added {_MAP}[], removed {_MAP}[])', decorations: '{_MAP}'}})
+"""
+
+# Not a decode: the rows' arrays are only scanned and their elements counted.
+DUCKDB_SCAN = """
 SELECT sum(CASE WHEN snapshot IS NOT NULL THEN json_array_length(snapshot)
                 WHEN diffResults IS NOT NULL THEN json_array_length(diffResults, '$.added')
                      + json_array_length(diffResults, '$.removed') ELSE 1 END)
@@ -54,10 +72,10 @@ FROM read_json(?, format = 'newline_delimited', columns = {
 """
 
 
-def duckdb_ceiling(path: Path) -> tuple[int, float]:
+def duckdb_rate(path: Path, sql: str) -> tuple[int, float]:
     con = duckdb.connect()
     start = time.perf_counter()
-    (rows,) = con.execute(DUCKDB_ROWS, [str(path)]).fetchone() or (0,)
+    (rows,) = con.execute(sql, [str(path)]).fetchone() or (0,)
     return int(rows), time.perf_counter() - start
 
 
@@ -67,9 +85,14 @@ def store_bytes(data: Path) -> int:
 
 def run(name: str, path: Path, raw_bytes: int, out: Path) -> None:
     rows, seconds = ceiling(path)
-    duck_rows, duck_seconds = duckdb_ceiling(path)
-    print(f"{name:6s} decode: orjson {rows / seconds:,.0f} rows/s, DuckDB {duck_rows / duck_seconds:,.0f} rows/s")
-    seconds = min(seconds, duck_seconds * rows / max(duck_rows, 1))
+    duck_rows, duck_seconds = duckdb_rate(path, DUCKDB_DECODE)
+    scan_rows, scan_seconds = duckdb_rate(path, DUCKDB_SCAN)
+    assert rows == duck_rows == scan_rows, (rows, duck_rows, scan_rows)
+    print(
+        f"{name:6s} decode: orjson {rows / seconds:,.0f} rows/s, DuckDB {duck_rows / duck_seconds:,.0f} rows/s"
+        f" (DuckDB scan, no decode: {scan_rows / scan_seconds:,.0f} rows/s, not the ceiling)"
+    )
+    seconds = min(seconds, duck_seconds)
     data = out / f"data-{name}"
     shutil.rmtree(data, ignore_errors=True)
     with hindsight.open(data) as hs:
@@ -80,7 +103,9 @@ def run(name: str, path: Path, raw_bytes: int, out: Path) -> None:
     size = store_bytes(data)
     ceil_rate, rate = rows / seconds, summary.rows / took
     print(f"{name:6s} lines={summary.lines:,} rows={summary.rows:,} raw={raw_bytes / 1e6:.1f} MB")
-    print(f"{name:6s} ceiling {ceil_rate:,.0f} rows/s | ingest {rate:,.0f} rows/s = {100 * rate / ceil_rate:.1f} % (target >= 50 %)")
+    print(
+        f"{name:6s} ceiling {ceil_rate:,.0f} rows/s | ingest {rate:,.0f} rows/s = {100 * rate / ceil_rate:.1f} % (target >= 50 %)"
+    )
     print(f"{name:6s} store {size / 1e6:.1f} MB = 1/{raw_bytes / size:.1f} of raw (target <= 1/10)")
 
 
