@@ -106,7 +106,7 @@ class BatchWriter:
             return
         self._archive(kept)
         self._statuses(fallback.statuses)
-        self._events([q for q in queries if q.is_event])
+        self._events([q for q in queries if q.is_event], batch)
         self.summary.rebuilt_streams += StreamWriter(self.con, self.catalog).write("_n")
         self._seen_hosts()
 
@@ -243,9 +243,11 @@ class BatchWriter:
         self.con.unregister("_status")
 
     # -- events ------------------------------------------------------------------------------
-    def _events(self, queries: list[QueryInfo]) -> None:
+    def _events(self, queries: list[QueryInfo], batch: Prepared) -> None:
         for info in queries:
-            rows = insert_events(self.con, info, "_n", fresh="_n_fresh")
+            table, columns = batch.events.get(info.name, ("", frozenset()))
+            read = table if table and info.columns.keys() <= columns else None
+            rows = insert_events(self.con, info, "_n", fresh="_n_fresh", read=read)
             self.summary.rows += rows
 
     # -- hosts -------------------------------------------------------------------------------
@@ -320,9 +322,14 @@ FROM n
 
 
 def insert_events(
-    con: duckdb.DuckDBPyConnection, info: QueryInfo, prefix: str, fresh: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    info: QueryInfo,
+    prefix: str,
+    fresh: str | None = None,
+    read: str | None = None,
 ) -> int:
-    """Insert the added rows of one event query from a normalised batch; returns how many."""
+    """Insert the added rows of one event query from a normalised batch; returns how many.
+    READ: a table of them already read (`i`, `_j`: at least the query's columns)."""
     event_time = (
         "COALESCE(TRY_CAST(NULLIF(_j.\"time\", '') AS BIGINT), l.t)"
         if "time" in info.columns
@@ -331,6 +338,13 @@ def insert_events(
     typed = typed_select(info)
     names = "".join(f", {quote(n)}" for n in info.columns)
     only_fresh = f"SEMI JOIN {fresh} f USING (i)" if fresh else ""
+    if read:
+        inserted = con.execute(
+            f"INSERT INTO {event_table(info.query_id)} (_host, _unix, _time{names}) "
+            f"SELECT l.host_id, l.t, {event_time}{', ' + typed if typed else ''} FROM {read} x "
+            f"JOIN {prefix}_lines l USING (i) {only_fresh} WHERE l.query_id = {info.query_id}"
+        ).fetchone()
+        return int(inserted[0]) if inserted else 0
     # the rows are chosen (joined with their lines) before their JSON is read: a projection
     # below the join would read every row of the batch, of every query
     inserted = con.execute(

@@ -271,7 +271,7 @@ def row_hash(info: QueryInfo, value: str = "_s") -> str:
     cancel out), so that column order, value typing and columns added later do not matter."""
     parts = [
         f"CASE WHEN {value}.{quote(c)} IS NOT NULL "
-        f"THEN hash({_lit(c + chr(31))} || {value}.{quote(c)}) ELSE 0 END"
+        f"THEN hash({literal(c + chr(31))} || {value}.{quote(c)}) ELSE 0 END"
         for c in sorted(info.columns)
     ]
     combined = "0::UBIGINT"
@@ -288,7 +288,8 @@ def as_text(info: QueryInfo, row: str) -> str:
     return f"json_transform({row}, '{spec}')"
 
 
-def _lit(text: str) -> str:
+def literal(text: str) -> str:
+    """A SQL string literal."""
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -310,7 +311,7 @@ def hash_rows(
     """
     parts = []
     for info in queries:
-        which = f"l.name = {_lit(info.name)}" if by_name else f"l.query_id = {info.query_id}"
+        which = f"l.name = {literal(info.name)}" if by_name else f"l.query_id = {info.query_id}"
         rows = f"{prefix}_rows r JOIN {lines} l USING (i) WHERE {which}"
         parts.append(
             _state_hashes(info, rows)

@@ -30,6 +30,8 @@ class Prepared:
     tables: str
     columns: dict[str, set[str]]  # per query name, the columns its lines' first rows have
     hashed: dict[str, frozenset[str]]  # per state query, the columns its rows were hashed with
+    # per event query, the table of its added rows read into `_j` (i, _j), and _j's columns
+    events: dict[str, tuple[str, frozenset[str]]]
 
     def hashed_as(self, queries: list[QueryInfo]) -> bool:
         """Whether the row hashes are those the writer's catalog gives (same columns)."""
@@ -61,7 +63,15 @@ class Preparer:
         )
         self.con.execute(nm.LINE_SUMS.format(out=f"TABLE {tables}_lk", rh=f"{tables}_rh"))
         hashed = {q.name: frozenset(q.columns) for q in queries if not q.is_event}
-        return Prepared(lines, kept, fallback, tables, columns, hashed)
+        events = {}
+        for n, q in enumerate(q for q in queries if q.is_event):
+            events[q.name] = (f"{tables}_ev{n}", frozenset(q.columns))
+            self.con.execute(
+                f"CREATE OR REPLACE TABLE {tables}_ev{n} AS SELECT x.i, "
+                f"{nm.as_text(q, 'x.r')} AS _j FROM (SELECT r.i, r.r FROM {tables}_rows r "
+                f"JOIN {tables}_hdr l USING (i) WHERE r.op > 0 AND l.name = {nm.literal(q.name)}) x"
+            )
+        return Prepared(lines, kept, fallback, tables, columns, hashed, events)
 
     def _expected(self, name: str, columns: set[str]) -> QueryInfo:
         """The query as the writer will know it: its kind, and at least these columns (the
@@ -85,3 +95,5 @@ def release(con: duckdb.DuckDBPyConnection, prepared: Prepared) -> None:
     """Drop a batch's tables once written."""
     for part in ("hdr", "rows", "rh", "lk"):
         con.execute(f"DROP TABLE IF EXISTS {prepared.tables}_{part}")
+    for table, _ in prepared.events.values():
+        con.execute(f"DROP TABLE IF EXISTS {table}")

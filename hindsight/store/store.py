@@ -177,8 +177,11 @@ class Store:
     def _batches(
         self, sources: Iterable[str | Path], progress: Progress | None
     ) -> Iterator[list[Line]]:
-        """Lines in batches, never cutting between lines of one execution."""
-        size = self.settings.batch_lines
+        """Lines in batches, never cutting between lines of one execution. The first batches
+        are smaller (an eighth, a quarter, a half): the writer waits for the first one to be
+        parsed, and a small one starts it sooner."""
+        full = self.settings.batch_lines
+        size = max(1, full // 8)
         batch: list[Line] = []
         held = 0  # raw bytes in the batch: snapshot lines can be large
         last: object = None  # execution key of the batch's last line, once the batch is full
@@ -199,6 +202,7 @@ class Store:
                     if key != last or key is None:
                         yield batch
                         batch, held, last = [], 0, None
+                        size = min(full, size * 2)
                     else:
                         last = key
                 batch.append(line)

@@ -10,11 +10,13 @@ import hindsight
 from hindsight.osquery.reader import read_lines
 from hindsight.store.ingest import BatchWriter, IngestSummary
 from hindsight.store.prepare import Preparer
-from tests.helpers import snapshot, write
+from tests.helpers import event, snapshot, write
 
 USERS = "pack_ir_users"
 ALICE = {"uid": "1001", "username": "alice", "shell": "/bin/bash"}
 BOB = {"uid": "1002", "username": "bob"}
+EXEC_1 = {"pid": "1", "path": "/bin/sh", "cwd": "/tmp"}
+EXEC_2 = {"pid": "2", "path": "/bin/ls"}
 
 
 def history(hs: hindsight.Hindsight) -> list[tuple[object, ...]]:
@@ -53,3 +55,22 @@ def test_a_batch_hashed_before_a_column_arrived_is_rehashed(tmp_path: Path) -> N
         finally:
             preparer.close()
         assert history(hs) == expected
+
+
+def test_events_read_before_a_column_arrived_are_read_again(tmp_path: Path) -> None:
+    # the first batch brings `cwd`; the second was read without it, so the writer reads it again
+    first = write(tmp_path / "a.log", event("process_events", 100, "added", EXEC_1))
+    second = write(tmp_path / "b.log", event("process_events", 200, "added", EXEC_2))
+    with hindsight.open(tmp_path / "staged") as hs:
+        store = hs.store
+        preparer = Preparer(store.con, store.catalog)
+        try:
+            early = preparer.prepare(list(read_lines(second, 1 << 20, parse=False)))
+            assert early.events["process_events"][1] == {"pid", "path"}
+            writer = BatchWriter(store.con, store.catalog, IngestSummary())
+            writer.write(preparer.prepare(list(read_lines(first, 1 << 20, parse=False))))
+            writer.write(early)
+        finally:
+            preparer.close()
+        rows = hs.sql("SELECT pid, path, cwd FROM process_events ORDER BY pid").rows
+    assert rows == [(1, "/bin/sh", "/tmp"), (2, "/bin/ls", None)]
