@@ -133,7 +133,9 @@ class StreamWriter:
             "CREATE OR REPLACE TEMP VIEW _execs AS SELECT host_id, query_id, seq, time, full_set, snap "
             "FROM _ex"
         )
-        build_intervals(con, "_changes", "_execs", "_open_before", deltas=True)
+        # snapshots as differences only pay off where there are several snapshots
+        (snaps,) = con.execute("SELECT count(*) FROM _ex WHERE snap").fetchone() or (0,)
+        build_intervals(con, "_changes", "_execs", "_open_before", deltas=snaps > 1)
         for (qid,) in con.execute("SELECT DISTINCT query_id FROM _ex ORDER BY 1").fetchall():
             self._write_query(self.catalog.by_id(qid))
         self._write_log()
