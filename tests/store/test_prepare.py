@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 import hindsight
-from hindsight.osquery.reader import read_lines
+from hindsight.osquery.reader import Line, read_lines
 from hindsight.store.ingest import BatchWriter, IngestSummary
-from hindsight.store.prepare import Preparer
+from hindsight.store.prepare import Prepared, Preparer
 from tests.helpers import event, snapshot, write
 
 USERS = "pack_ir_users"
@@ -74,3 +76,37 @@ def test_events_read_before_a_column_arrived_are_read_again(tmp_path: Path) -> N
             preparer.close()
         rows = hs.sql("SELECT pid, path, cwd FROM process_events ORDER BY pid").rows
     assert rows == [(1, "/bin/sh", "/tmp"), (2, "/bin/ls", None)]
+
+
+def test_a_failing_first_stage_stops_the_ingest_and_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first stage fails on the third batch: the batches written before it stay, nothing
+    of the failed one is half-written, and ingesting again completes the history."""
+    lines = [
+        snapshot(USERS, 100 * (k + 1), [ALICE, {**BOB, "username": f"bob{k}"}]) for k in range(40)
+    ]
+    log = write(tmp_path / "a.log", *lines)
+    with hindsight.open(tmp_path / "clean", batch_lines=8) as hs:
+        hs.ingest([log])
+        expected = history(hs)
+
+    calls = {"n": 0}
+    prepare = Preparer.prepare
+
+    def failing(self: Preparer, batch: list[Line]) -> Prepared:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("disk on fire")
+        return prepare(self, batch)
+
+    with hindsight.open(tmp_path / "data", batch_lines=8) as hs:
+        monkeypatch.setattr(Preparer, "prepare", failing)
+        with pytest.raises(RuntimeError, match="disk on fire"):
+            hs.ingest([log])
+        written = hs.sql(f"SELECT count(*) FROM {USERS} FOR SYSTEM_TIME ALL").rows[0][0]
+        assert 0 < written < len(expected)
+        monkeypatch.setattr(Preparer, "prepare", prepare)
+        summary = hs.ingest([log])
+        assert summary.duplicates > 0
+        assert history(hs) == expected
