@@ -51,11 +51,12 @@ FROM c"""
 def first_not_after_sql(execs: str, streams: str) -> str:
     """Streams whose first new execution is not after their last applied one (they replay).
     `execs` needs (host_id, query_id, time, epoch, ckey, snap): executions or their lines."""
+    # the least key per stream: a STRUCT compares field by field (DuckDB only: the store's)
     return f"""
-SELECT DISTINCT x.host_id, x.query_id FROM (
-  SELECT *, ROW_NUMBER() OVER (PARTITION BY host_id, query_id
-    ORDER BY time, epoch, ckey, snap) AS r FROM {execs}
+SELECT x.host_id, x.query_id FROM (
+  SELECT host_id, query_id, UNNEST(MIN(STRUCT_PACK(time := time, epoch := epoch, ckey := ckey,
+    snap := snap))) FROM {execs} GROUP BY host_id, query_id
 ) x JOIN {streams} s ON s.host_id = x.host_id AND s.query_id = x.query_id
-WHERE x.r = 1 AND NOT (x.time > s.last_time OR (x.time = s.last_time AND (x.epoch > s.last_epoch
+WHERE NOT (x.time > s.last_time OR (x.time = s.last_time AND (x.epoch > s.last_epoch
   OR (x.epoch = s.last_epoch AND (x.ckey > s.last_counter
   OR (x.ckey = s.last_counter AND x.snap AND NOT s.last_snapshot))))))"""

@@ -71,9 +71,7 @@ class StreamWriter:
                 "snap, n_add, n_rem FROM _r_lines WHERE NOT is_event"
             )
             con.unregister("_replayed")
-        else:
-            con.execute("CREATE OR REPLACE TEMP TABLE _sl_all AS SELECT * FROM _sl")
-        con.execute(executions_sql("_sl_all", "streams", "_ex"))
+        con.execute(executions_sql("_sl_all" if replay else "_sl", "streams", "_ex"))
         extended = con.execute(
             "SELECT DISTINCT host_id, query_id FROM _ex WHERE extended"
         ).fetchall()
