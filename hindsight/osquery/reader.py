@@ -21,6 +21,7 @@ import orjson
 import zstandard
 
 from hindsight.errors import BadLine
+from hindsight.osquery import records
 from hindsight.osquery.lines import Parsed, parse_document
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -178,7 +179,9 @@ def _jsonl(origin: str, stream: IO[bytes], limit: int, parse: bool = True) -> It
         raw = raw.rstrip(b"\r\n")
         if not raw.strip():
             continue
-        if parse or b'"log_type"' in raw:  # a one-line TLS body (a relay's dump) is split here
+        if raw.startswith(records.MARK):  # a journal record of `hindsight serve`
+            yield from _record(origin, number, raw, parse)
+        elif parse or b'"log_type"' in raw:  # a one-line TLS body (a relay's dump) is split here
             yield from _decode(origin, number, raw)
         else:
             yield Line(origin, number, raw, None)
@@ -191,6 +194,31 @@ def _skip_rest(stream: IO[bytes]) -> int:
         skipped += len(chunk)
         if not chunk or chunk.endswith(b"\n"):
             return skipped
+
+
+def _record(origin: str, number: int, raw: bytes, parse: bool) -> Iterator[Line]:
+    """The lines of a journal record, attributed to its node, each named by the record's line
+    and its place in `data`. Unparsed unless PARSE (ingest parses them in bulk)."""
+    try:
+        found = records.body_of(orjson.loads(raw))
+    except orjson.JSONDecodeError as exc:  # a torn write: never acknowledged
+        yield Line(origin, number, raw[:200], None, f"invalid JSON (a torn journal record): {exc}")
+        return
+    if found is None:
+        yield Line(origin, number, raw[:200], None, "a journal record without a logger body")
+        return
+    body, host_uuid = found
+    status = body.get("log_type") == "status"
+    for i, item in enumerate(body["data"], 1):
+        line = records.attribute(item, host_uuid)
+        if status and isinstance(line, dict):
+            line = {**line, "log_type": "status"}
+        text = orjson.dumps(line)
+        if parse:
+            parsed = _parsed(origin, number, text, line, None)
+            yield Line(origin, number, text, parsed.parsed, parsed.error, i)
+        else:
+            yield Line(origin, number, text, None, None, i)
 
 
 def _decode(origin: str, number: int, raw: bytes) -> Iterator[Line]:

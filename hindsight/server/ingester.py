@@ -1,8 +1,9 @@
 """Behind the acknowledgement: a thread that moves closed journal segments into the store, or
 into the lake with `hindsight serve --lake` (the target, hindsight/server/targets.py).
 
-Each segment's records become plain osquery lines first (records.py: a logger body is journaled as
-it came and attributed to its node here, off the acknowledgement path).
+Each segment goes to the target as it is: the target's reader splits its records into osquery
+lines and attributes them to their node (records.py: a logger body is journaled as it came, and
+attributed there, off the acknowledgement path), so a rejected line is named by its segment.
 
 Order of its steps, for crash safety: ingest segments (the store commits, or every lake file is
 published), then record their number in the journal's progress file, then delete them. A crash
@@ -19,13 +20,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from hindsight.errors import HindsightError
-from hindsight.server import records
 from hindsight.server.journal import JournalReader
 from hindsight.server.targets import Counts, Target
 
 log = logging.getLogger("hindsight.serve")
-#: suffix of a segment's plain osquery lines while they are ingested (see records.py)
-PLAIN = ".plain"
 
 
 @dataclass
@@ -86,11 +84,7 @@ class Ingester:
         count independent of how segments were grouped, as in the lake (one source each)."""
         segments = self.journal.closed_segments()[: self.per_step]
         for segment in segments:
-            plain = records.plain_file(segment.path, segment.path.with_suffix(PLAIN))
-            try:
-                summary = self.target.ingest([plain])
-            finally:
-                plain.unlink(missing_ok=True)
+            summary = self.target.ingest([segment.path])
             self.journal.mark_ingested(segment.number)
             self._count(summary)
         return bool(segments)

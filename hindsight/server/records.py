@@ -11,22 +11,26 @@ as whitespace between tokens (a JSON string cannot contain one), so turning them
 keeps it the same document on one line, and a record stays a single journal line: a crash tears at
 most the last, unacknowledged one (journal.py).
 
-The ingester (in the store process) turns each segment into plain osquery lines with `plain_file`,
-applying the attribution there: every line's `decorations.host_uuid` becomes the record's
-`host_uuid`, whatever the body claims. Lines that are not records (those of distributed writes,
-journals written before records existed) pass through as they are, and so does a record that
-cannot be read (a torn write): the store rejects it with its reason.
+The ingester (in the store process) hands whole segments to the store or the lake, whose reader
+(`hindsight.osquery.reader`, with `hindsight.osquery.records`) splits each record into its lines
+and applies the attribution there: every line's `decorations.host_uuid` becomes the record's
+`host_uuid`, whatever the body claims. A rejected line is named by its segment, the record's line
+and its place in `data`. Lines that are not records (those of distributed writes, journals written
+before records existed) are read as they are; a record that cannot be read (a torn write) is
+kept aside with its reason.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import orjson
 
-MARK = b'{"hindsight_record":1,"host_uuid":'
+from hindsight.osquery.records import MARK, attribute
+
+__all__ = ["MARK", "attributed", "record"]
+
 _NEWLINES = bytes.maketrans(b"\r\n", b"  ")
 
 
@@ -36,41 +40,7 @@ def record(host_uuid: str, body: bytes) -> bytes:
 
 
 def attributed(lines: list[Any], host_uuid: str) -> Iterator[bytes]:
-    """Each osquery line (a decoded object) encoded, its host_uuid decoration set to HOST_UUID."""
+    """Each osquery line (a decoded object) encoded, its host_uuid decoration set to HOST_UUID
+    (anything but an object as it is: the endpoint refuses these, the store rejects them)."""
     for line in lines:
-        if not isinstance(line, dict):
-            yield orjson.dumps(line)  # the endpoint refuses these; kept for the store to reject
-            continue
-        decorations = line.get("decorations")
-        if isinstance(decorations, dict):
-            line["decorations"] = {**decorations, "host_uuid": host_uuid}
-        else:
-            line["decorations"] = {"host_uuid": host_uuid}
-        yield orjson.dumps(line)
-
-
-def plain_lines(raw: bytes) -> Iterator[bytes]:
-    """The osquery lines of one journal line (without newlines)."""
-    if not raw.startswith(MARK):
-        yield raw
-        return
-    try:
-        doc = orjson.loads(raw)
-        host_uuid, data = doc["host_uuid"], doc["body"]["data"]
-    except (orjson.JSONDecodeError, KeyError, TypeError):
-        yield raw  # a torn record: never acknowledged; the store keeps it aside with its reason
-        return
-    if not isinstance(host_uuid, str) or not isinstance(data, list):
-        yield raw
-        return
-    yield from attributed(data, host_uuid)
-
-
-def plain_file(segment: Path, out: Path) -> Path:
-    """Write the plain osquery lines of SEGMENT to OUT (one line each); returns OUT."""
-    with open(segment, "rb") as src, open(out, "wb") as dst:
-        for raw in src:
-            line = raw.rstrip(b"\r\n")
-            if line:
-                dst.writelines(piece + b"\n" for piece in plain_lines(line))
-    return out
+        yield orjson.dumps(attribute(line, host_uuid))

@@ -62,11 +62,27 @@ class ServerProcess:
 
     def start(self, timeout_s: float = 30.0) -> ServerProcess:
         code = "from hindsight.cli import main; main()"
-        args = [sys.executable, "-c", code, "serve", "--data", str(self.data), "--listen",
-                "127.0.0.1", "--port", str(self.port), "--hostname", "localhost", *self.args]
+        args = [
+            sys.executable,
+            "-c",
+            code,
+            "serve",
+            "--data",
+            str(self.data),
+            "--listen",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--hostname",
+            "localhost",
+            *self.args,
+        ]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                args, stdout=log, stderr=subprocess.STDOUT, env=self.env,
+                args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
                 start_new_session=self.new_session,
             )
         try:
@@ -83,7 +99,10 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.output()[-3000:]}")
             try:
-                if httpx.get(self.url + "/healthz", verify=self.verify, timeout=1).status_code == 200:
+                if (
+                    httpx.get(self.url + "/healthz", verify=self.verify, timeout=1).status_code
+                    == 200
+                ):
                     return
             except (httpx.HTTPError, OSError, ssl.SSLError):
                 pass

@@ -23,26 +23,43 @@ LINES_PER_POST = 200
 
 
 def _line(uuid: str, seq: int) -> bytes:
-    return orjson.dumps({
-        "name": "crash_events", "hostIdentifier": uuid[:8], "calendarTime": "x",
-        "unixTime": T0 + seq, "epoch": 0, "counter": seq, "numerics": False,
-        "decorations": {"host_uuid": uuid}, "columns": {"seq": str(seq), "pad": "x" * 200},
-        "action": "added",
-    })
+    return orjson.dumps(
+        {
+            "name": "crash_events",
+            "hostIdentifier": uuid[:8],
+            "calendarTime": "x",
+            "unixTime": T0 + seq,
+            "epoch": 0,
+            "counter": seq,
+            "numerics": False,
+            "decorations": {"host_uuid": uuid},
+            "columns": {"seq": str(seq), "pad": "x" * 200},
+            "action": "added",
+        }
+    )
 
 
-async def _load_and_kill(srv: ServerProcess, rnd: random.Random, kills: int) -> tuple[set[tuple[str, str]], int]:
+async def _load_and_kill(
+    srv: ServerProcess, rnd: random.Random, kills: int
+) -> tuple[set[tuple[str, str]], int]:
     acked: set[tuple[str, str]] = set()
     uuids = [f"{i:08x}-0000-4000-8000-{i:012x}" for i in range(HOSTS)]
     limits = httpx.Limits(max_connections=HOSTS * 2)
-    async with httpx.AsyncClient(base_url=srv.url, verify=srv.verify, limits=limits, timeout=5) as http:
+    async with httpx.AsyncClient(
+        base_url=srv.url, verify=srv.verify, limits=limits, timeout=5
+    ) as http:
+
         def recorder(uuid: str):  # type: ignore[no-untyped-def]
             def on_ack(batch: list[bytes]) -> None:
                 for raw in batch:
                     acked.add((uuid, orjson.loads(raw)["columns"]["seq"]))
+
             return on_ack
 
-        clients = [OsqueryHost(http, srv.secret, u, u[:8], LINES_PER_POST, on_ack=recorder(u)) for u in uuids]
+        clients = [
+            OsqueryHost(http, srv.secret, u, u[:8], LINES_PER_POST, on_ack=recorder(u))
+            for u in uuids
+        ]
         for c in clients:
             await c.enroll()
 
@@ -94,7 +111,9 @@ def test_sigkill_under_load_loses_and_duplicates_nothing(tmp_path: Path) -> None
         assert hs.rejects().rows == []
     stored = {(h, s): n for h, s, n in rows}
     assert {k: n for k, n in stored.items() if n != 1} == {}, f"seed {seed}: duplicated"
-    assert set(stored) == acked, f"seed {seed}: lost {len(acked - set(stored))}, extra {len(set(stored) - acked)}"
+    assert set(stored) == acked, (
+        f"seed {seed}: lost {len(acked - set(stored))}, extra {len(set(stored) - acked)}"
+    )
 
 
 def test_torn_journal_tail_and_segments_ingested_twice(tmp_path: Path) -> None:
@@ -133,11 +152,15 @@ def test_lines_that_cannot_be_recorded_are_refused_so_osquery_resends(tmp_path: 
     srv = ServerProcess(tmp_path / "data", env={"HINDSIGHT_SERVE_MAX_BACKLOG": "1"}).start()
     try:
         with httpx.Client(base_url=srv.url, verify=srv.verify) as http:
-            key = http.post("/osquery/enroll", json={"enroll_secret": srv.secret, "host_identifier": "h"}).json()["node_key"]
+            key = http.post(
+                "/osquery/enroll", json={"enroll_secret": srv.secret, "host_identifier": "h"}
+            ).json()["node_key"]
 
             def send(seq: int) -> httpx.Response:
                 data = [orjson.loads(_line("h", seq))]
-                return http.post("/osquery/log", json={"node_key": key, "log_type": "result", "data": data})
+                return http.post(
+                    "/osquery/log", json={"node_key": key, "log_type": "result", "data": data}
+                )
 
             assert send(0).json() == {}
             deadline = time.monotonic() + 10
@@ -159,19 +182,31 @@ def test_store_process_killed_is_restarted_and_loses_nothing(tmp_path: Path) -> 
         state.close()
         auth = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=srv.url, verify=srv.verify, timeout=30) as http:
-            key = http.post("/osquery/enroll", json={"enroll_secret": srv.secret, "host_identifier": "h"}).json()["node_key"]
+            key = http.post(
+                "/osquery/enroll", json={"enroll_secret": srv.secret, "host_identifier": "h"}
+            ).json()["node_key"]
             first = http.get("/api/v1/server", headers=auth).json()["store_process"]
             os.kill(first["pid"], 9)
             data = [orjson.loads(_line("h", i)) for i in range(500)]
-            assert http.post("/osquery/log", json={"node_key": key, "log_type": "result", "data": data}).json() == {}
+            assert (
+                http.post(
+                    "/osquery/log", json={"node_key": key, "log_type": "result", "data": data}
+                ).json()
+                == {}
+            )
             deadline = time.monotonic() + 60
             while True:
                 status = http.get("/api/v1/server", headers=auth).json()
-                if status["journal"]["backlog_bytes"] == 0 and status["store_process"]["restarts"] == 1:
+                if (
+                    status["journal"]["backlog_bytes"] == 0
+                    and status["store_process"]["restarts"] == 1
+                ):
                     break
                 assert time.monotonic() < deadline, status
                 time.sleep(0.3)
-            count = http.get("/api/v1/sql", params={"sql": "SELECT count(*) FROM crash_events"}, headers=auth)
+            count = http.get(
+                "/api/v1/sql", params={"sql": "SELECT count(*) FROM crash_events"}, headers=auth
+            )
             assert count.json()["rows"] == [[500]]
     finally:
         srv.kill()
@@ -185,9 +220,16 @@ def test_ctrl_c_to_the_process_group_drains_the_journal(tmp_path: Path) -> None:
     srv = ServerProcess(tmp_path / "data", new_session=True).start()
     try:
         with httpx.Client(base_url=srv.url, verify=srv.verify) as http:
-            key = http.post("/osquery/enroll", json={"enroll_secret": srv.secret, "host_identifier": "h"}).json()["node_key"]
+            key = http.post(
+                "/osquery/enroll", json={"enroll_secret": srv.secret, "host_identifier": "h"}
+            ).json()["node_key"]
             data = [orjson.loads(_line("h", i)) for i in range(700)]
-            assert http.post("/osquery/log", json={"node_key": key, "log_type": "result", "data": data}).json() == {}
+            assert (
+                http.post(
+                    "/osquery/log", json={"node_key": key, "log_type": "result", "data": data}
+                ).json()
+                == {}
+            )
         assert srv.proc is not None
         os.killpg(srv.proc.pid, signal.SIGINT)
         srv.proc.wait(120)
@@ -209,11 +251,15 @@ def test_a_slow_query_never_holds_up_acknowledgements(tmp_path: Path) -> None:
         auth = {"Authorization": f"Bearer {state.create_token('t')}"}
         state.close()
         with httpx.Client(base_url=srv.url, verify=srv.verify, timeout=60) as http:
-            key = http.post("/osquery/enroll", json={"enroll_secret": srv.secret, "host_identifier": "h"}).json()["node_key"]
+            key = http.post(
+                "/osquery/enroll", json={"enroll_secret": srv.secret, "host_identifier": "h"}
+            ).json()["node_key"]
 
             def send(first: int, n: int) -> httpx.Response:
                 data = [orjson.loads(_line("h", i)) for i in range(first, first + n)]
-                return http.post("/osquery/log", json={"node_key": key, "log_type": "result", "data": data})
+                return http.post(
+                    "/osquery/log", json={"node_key": key, "log_type": "result", "data": data}
+                )
 
             assert send(0, 1000).json() == {}
             deadline = time.monotonic() + 60
@@ -221,15 +267,23 @@ def test_a_slow_query_never_holds_up_acknowledgements(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline
                 time.sleep(0.2)
             answer: list[httpx.Response] = []
-            slow_sql = ("SELECT count(*) FROM crash_events a, crash_events b, crash_events c "
-                        "WHERE a.seq || b.seq || c.seq LIKE '%zz%'")
-            slow = threading.Thread(target=lambda: answer.append(
-                http.get("/api/v1/sql", params={"sql": slow_sql}, headers=auth)))
+            slow_sql = (
+                "SELECT count(*) FROM crash_events a, crash_events b, crash_events c "
+                "WHERE a.seq || b.seq || c.seq LIKE '%zz%'"
+            )
+            slow = threading.Thread(
+                target=lambda: answer.append(
+                    http.get("/api/v1/sql", params={"sql": slow_sql}, headers=auth)
+                )
+            )
             slow.start()
             time.sleep(0.5)
             for i in range(10):  # hosts go on posting while the query runs
                 assert send(1000 + 10 * i, 10).json() == {}
-            assert http.post("/osquery/distributed/read", json={"node_key": key}).json()["queries"] == {}
+            assert (
+                http.post("/osquery/distributed/read", json={"node_key": key}).json()["queries"]
+                == {}
+            )
             assert slow.is_alive(), "the query ended before the hosts' requests: nothing was shown"
             slow.join(60)
             assert answer[0].status_code == 408 and answer[0].json()["code"] == "timeout"

@@ -38,8 +38,14 @@ def test_200_hosts_through_the_protocol_agree_with_truth(fleet: Path, tmp_path: 
     srv = ServerProcess(tmp_path / "data").start()
     try:
         report = asyncio.run(
-            replay_fleet(srv.url, srv.verify, srv.secret, hosts, max_lines=512,
-                         answer=lambda qid, sql: [{"answer": qid}])
+            replay_fleet(
+                srv.url,
+                srv.verify,
+                srv.secret,
+                hosts,
+                max_lines=512,
+                answer=lambda qid, sql: [{"answer": qid}],
+            )
         )
         assert report.acked == report.lines > 20_000
         assert report.posts >= report.lines / 512

@@ -15,7 +15,11 @@ from hypothesis import strategies as st
 from hindsight.server.journal import Journal, JournalError
 
 records = st.lists(
-    st.lists(st.binary(min_size=1, max_size=40).map(lambda b: b.replace(b"\n", b" ")), min_size=1, max_size=5),
+    st.lists(
+        st.binary(min_size=1, max_size=40).map(lambda b: b.replace(b"\n", b" ")),
+        min_size=1,
+        max_size=5,
+    ),
     min_size=1,
     max_size=30,
 )
@@ -30,7 +34,9 @@ def _append_all(journal: Journal, batches: list[list[bytes]]) -> None:
 
 
 @given(batches=records, segment_bytes=st.integers(1, 400), torn=st.binary(max_size=30))
-def test_acknowledged_records_survive_a_torn_crash(batches: list[list[bytes]], segment_bytes: int, torn: bytes) -> None:
+def test_acknowledged_records_survive_a_torn_crash(
+    batches: list[list[bytes]], segment_bytes: int, torn: bytes
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp) / "journal"
         journal = Journal(directory, segment_bytes=segment_bytes, segment_age_s=3600)

@@ -22,11 +22,20 @@ T0 = 1_718_236_800
 
 
 def _line(host: str, seq: int, value: str) -> bytes:
-    return orjson.dumps({
-        "name": "pack/ev:proc_events", "hostIdentifier": host, "calendarTime": "x", "unixTime": T0 + seq // 3,
-        "epoch": 0, "counter": seq, "numerics": False, "decorations": {"host_uuid": host},
-        "columns": {"v": value}, "action": "added",
-    })
+    return orjson.dumps(
+        {
+            "name": "pack/ev:proc_events",
+            "hostIdentifier": host,
+            "calendarTime": "x",
+            "unixTime": T0 + seq // 3,
+            "epoch": 0,
+            "counter": seq,
+            "numerics": False,
+            "decorations": {"host_uuid": host},
+            "columns": {"v": value},
+            "action": "added",
+        }
+    )
 
 
 def _segments(journal: Path, lines: list[bytes], cuts: list[int]) -> list[Path]:
@@ -42,24 +51,36 @@ def _segments(journal: Path, lines: list[bytes], cuts: list[int]) -> list[Path]:
 
 def _keys(lake: Path) -> list[tuple[str, int, int]]:
     files = f"{lake}/raw/*/*/*.parquet"
-    return sorted(duckdb.sql(f"SELECT DISTINCT host_key, unix_time, line_key FROM read_parquet('{files}')").fetchall())
+    return sorted(
+        duckdb.sql(
+            f"SELECT DISTINCT host_key, unix_time, line_key FROM read_parquet('{files}')"
+        ).fetchall()
+    )
 
 
 LINES = st.lists(
     st.tuples(st.sampled_from(["h1", "h2"]), st.integers(0, 1), st.sampled_from(["a", "b"])),
-    min_size=1, max_size=30,
+    min_size=1,
+    max_size=30,
 )
 
 
 @settings(max_examples=60, deadline=None)
 @given(
-    lines=LINES, cuts=st.lists(st.integers(1, 30), max_size=6), crash=st.integers(0, 6),
-    unmarked=st.booleans(), group=st.integers(1, 3),
+    lines=LINES,
+    cuts=st.lists(st.integers(1, 30), max_size=6),
+    crash=st.integers(0, 6),
+    unmarked=st.booleans(),
+    group=st.integers(1, 3),
 )
 @example(lines=[("h1", 0, "a")] * 2, cuts=[1], crash=1, unmarked=False, group=1)
 def test_a_crash_changes_no_line_key(
-    tmp_path_factory: pytest.TempPathFactory, lines: list[tuple[str, int, str]], cuts: list[int],
-    crash: int, unmarked: bool, group: int,
+    tmp_path_factory: pytest.TempPathFactory,
+    lines: list[tuple[str, int, str]],
+    cuts: list[int],
+    crash: int,
+    unmarked: bool,
+    group: int,
 ) -> None:
     """Identical lines in a row (a repeat counts) may sit on both sides of a segment boundary;
     whether a receiver died there or not, the lake gets the same keys."""

@@ -51,21 +51,43 @@ def token(server: ServerProcess) -> str:
 
 
 def enroll(http: httpx.Client, secret: str, uuid: str, identifier: str = "web-1") -> str:
-    body = {"enroll_secret": secret, "host_identifier": identifier, "platform_type": "9",
-            "host_details": {"system_info": {"uuid": uuid.upper(), "hostname": identifier}}}
+    body = {
+        "enroll_secret": secret,
+        "host_identifier": identifier,
+        "platform_type": "9",
+        "host_details": {"system_info": {"uuid": uuid.upper(), "hostname": identifier}},
+    }
     doc = http.post("/osquery/enroll", json=body).json()
     key: str = doc["node_key"]
     return key
 
 
-def line(uuid: str, name: str, t: int, row: dict[str, Any], action: str = "added",
-         identifier: str = "web-1", counter: int = 1) -> dict[str, Any]:
-    return {"name": name, "hostIdentifier": identifier, "calendarTime": "x", "unixTime": t,
-            "epoch": 0, "counter": counter, "numerics": False,
-            "decorations": {"host_uuid": uuid}, "columns": row, "action": action}
+def line(
+    uuid: str,
+    name: str,
+    t: int,
+    row: dict[str, Any],
+    action: str = "added",
+    identifier: str = "web-1",
+    counter: int = 1,
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "hostIdentifier": identifier,
+        "calendarTime": "x",
+        "unixTime": t,
+        "epoch": 0,
+        "counter": counter,
+        "numerics": False,
+        "decorations": {"host_uuid": uuid},
+        "columns": row,
+        "action": action,
+    }
 
 
-def post(http: httpx.Client, path: str, body: Any, gz: bool = False, **headers: str) -> httpx.Response:
+def post(
+    http: httpx.Client, path: str, body: Any, gz: bool = False, **headers: str
+) -> httpx.Response:
     raw = body if isinstance(body, bytes) else orjson.dumps(body)
     if gz:
         raw = gzip.compress(raw)
@@ -100,8 +122,13 @@ def refused(r: httpx.Response, status: int, code: str, words: str = "") -> None:
 
 
 # -- the bad-input list, per endpoint --------------------------------------------------------
-ENDPOINTS = ["/osquery/enroll", "/osquery/config", "/osquery/log", "/osquery/distributed/read",
-             "/osquery/distributed/write"]
+ENDPOINTS = [
+    "/osquery/enroll",
+    "/osquery/config",
+    "/osquery/log",
+    "/osquery/distributed/read",
+    "/osquery/distributed/write",
+]
 
 
 @pytest.mark.parametrize("path", ENDPOINTS)
@@ -112,8 +139,17 @@ def test_bad_input_list(http: httpx.Client, server: ServerProcess, path: str) ->
     refused(post(http, path, b""), 400, "bad_json", "empty")
     refused(post(http, path, b"[1, 2]"), 400, "bad_json", "expected a JSON object")
     refused(post(http, path, {"node_key": "k", "surprise": 1}), 400, "unknown_field", "surprise")
-    refused(post(http, path, b"\x1f\x8b\x08\x00garbage", **{"Content-Encoding": "gzip"}), 400, "bad_gzip")
-    refused(post(http, path, gzip.compress(b"{}")[:-6], **{"Content-Encoding": "gzip"}), 400, "bad_gzip", "truncated")
+    refused(
+        post(http, path, b"\x1f\x8b\x08\x00garbage", **{"Content-Encoding": "gzip"}),
+        400,
+        "bad_gzip",
+    )
+    refused(
+        post(http, path, gzip.compress(b"{}")[:-6], **{"Content-Encoding": "gzip"}),
+        400,
+        "bad_gzip",
+        "truncated",
+    )
     refused(post(http, path, b"{}", **{"Content-Encoding": "br"}), 415, "bad_encoding")
     bomb = zlib.compressobj(9, zlib.DEFLATED, 31)
     payload = bomb.compress(b"{" + b" " * (50 * MAX_BODY)) + bomb.flush()
@@ -122,7 +158,12 @@ def test_bad_input_list(http: httpx.Client, server: ServerProcess, path: str) ->
     refused(post(http, path, b'{"x":"' + b"a" * MAX_BODY + b'"}'), 413, "too_large")
     if path == "/osquery/enroll":
         refused(post(http, path, {"host_identifier": "h"}), 400, "missing_field", "enroll_secret")
-        refused(post(http, path, {"enroll_secret": 1, "host_identifier": "h"}), 400, "wrong_type", "enroll_secret")
+        refused(
+            post(http, path, {"enroll_secret": 1, "host_identifier": "h"}),
+            400,
+            "wrong_type",
+            "enroll_secret",
+        )
         r = post(http, path, {"enroll_secret": "wrong", "host_identifier": "h"})
         assert r.json()["node_invalid"] is True and "secret" in r.json()["error"]
         return
@@ -137,14 +178,43 @@ def test_bad_input_list(http: httpx.Client, server: ServerProcess, path: str) ->
     if path == "/osquery/log":
         key = enroll(http, server.secret, HOST_B, "db-1")
         refused(post(http, path, {"node_key": key, "data": []}), 400, "missing_field", "log_type")
-        refused(post(http, path, {"node_key": key, "log_type": "result", "data": {}}), 400, "wrong_type", "data")
-        refused(post(http, path, {"node_key": key, "log_type": "resultz", "data": []}), 400, "bad_value", "log_type")
-        refused(post(http, path, {"node_key": key, "log_type": "result", "data": ["x"]}), 400, "wrong_type", "data[0]")
-        refused(post(http, path, {"node_key": key, "log_type": "result", "data": []}, Authorization="NodeKey other"), 400, "node_key_mismatch")
+        refused(
+            post(http, path, {"node_key": key, "log_type": "result", "data": {}}),
+            400,
+            "wrong_type",
+            "data",
+        )
+        refused(
+            post(http, path, {"node_key": key, "log_type": "resultz", "data": []}),
+            400,
+            "bad_value",
+            "log_type",
+        )
+        refused(
+            post(http, path, {"node_key": key, "log_type": "result", "data": ["x"]}),
+            400,
+            "wrong_type",
+            "data[0]",
+        )
+        refused(
+            post(
+                http,
+                path,
+                {"node_key": key, "log_type": "result", "data": []},
+                Authorization="NodeKey other",
+            ),
+            400,
+            "node_key_mismatch",
+        )
     if path == "/osquery/distributed/write":
         key = enroll(http, server.secret, HOST_B, "db-1")
         refused(post(http, path, {"node_key": key}), 400, "missing_field", "queries")
-        refused(post(http, path, {"node_key": key, "queries": {"q": "rows"}}), 400, "wrong_type", "queries.q")
+        refused(
+            post(http, path, {"node_key": key, "queries": {"q": "rows"}}),
+            400,
+            "wrong_type",
+            "queries.q",
+        )
 
 
 # -- happy paths -------------------------------------------------------------------------------
@@ -153,9 +223,23 @@ def test_enroll_config_and_config_change(http: httpx.Client, server: ServerProce
     config = post(http, "/osquery/config", {"node_key": key}).json()
     assert config["node_invalid"] is False
     schedule = config["schedule"]
-    for table in ["interface_addresses", "interface_details", "users", "groups", "user_groups",
-                  "logged_in_users", "mounts", "usb_devices", "block_devices", "system_info",
-                  "process_events", "file_events", "hardware_events", "socket_events", "user_events"]:
+    for table in [
+        "interface_addresses",
+        "interface_details",
+        "users",
+        "groups",
+        "user_groups",
+        "logged_in_users",
+        "mounts",
+        "usb_devices",
+        "block_devices",
+        "system_info",
+        "process_events",
+        "file_events",
+        "hardware_events",
+        "socket_events",
+        "user_events",
+    ]:
         assert table in schedule and schedule[table]["interval"] > 0
     assert schedule["system_info"].get("snapshot") is True
     assert not schedule["interface_addresses"].get("snapshot")
@@ -177,29 +261,52 @@ def test_enroll_config_and_config_change(http: httpx.Client, server: ServerProce
     path.write_bytes(good)
 
 
-def test_logger_attributes_to_the_enrolled_node(http: httpx.Client, server: ServerProcess, token: str) -> None:
+def test_logger_attributes_to_the_enrolled_node(
+    http: httpx.Client, server: ServerProcess, token: str
+) -> None:
     key_a = enroll(http, server.secret, HOST_A, "web-1")
     enroll(http, server.secret, HOST_B, "db-1")
     # host A's key claims to write for host B (and with no decorations at all)
     forged = line(HOST_B, "pack_trust", T0, {"address": "10.9.9.9"}, identifier="db-1")
     bare = line(HOST_A, "pack_trust", T0, {"address": "10.1.1.1"})
     del bare["decorations"]
-    r = post(http, "/osquery/log", {"node_key": key_a, "log_type": "result", "data": [forged, bare]}, gz=True)
+    r = post(
+        http,
+        "/osquery/log",
+        {"node_key": key_a, "log_type": "result", "data": [forged, bare]},
+        gz=True,
+    )
     assert r.status_code == 200 and r.json() == {}
     wait_ingested(http, token)
     rows = api(http, token, "sql", sql="SELECT host_key, address FROM pack_trust ORDER BY address")
     assert rows["rows"] == [[HOST_A, "10.1.1.1"], [HOST_A, "10.9.9.9"]]
 
 
-def test_reenrolled_host_continues_its_history(http: httpx.Client, server: ServerProcess, token: str) -> None:
+def test_reenrolled_host_continues_its_history(
+    http: httpx.Client, server: ServerProcess, token: str
+) -> None:
     old = enroll(http, server.secret, HOST_A)
-    post(http, "/osquery/log", {"node_key": old, "log_type": "result",
-                                "data": [line(HOST_A, "pack_reenroll", T0, {"user": "alice"})]})
+    post(
+        http,
+        "/osquery/log",
+        {
+            "node_key": old,
+            "log_type": "result",
+            "data": [line(HOST_A, "pack_reenroll", T0, {"user": "alice"})],
+        },
+    )
     new = enroll(http, server.secret, HOST_A)  # e.g. osquery's database was wiped
     assert new != old
     assert post(http, "/osquery/config", {"node_key": old}).json()["node_invalid"] is True
-    post(http, "/osquery/log", {"node_key": new, "log_type": "result",
-                                "data": [line(HOST_A, "pack_reenroll", T0 + 60, {"user": "bob"}, counter=2)]})
+    post(
+        http,
+        "/osquery/log",
+        {
+            "node_key": new,
+            "log_type": "result",
+            "data": [line(HOST_A, "pack_reenroll", T0 + 60, {"user": "bob"}, counter=2)],
+        },
+    )
     wait_ingested(http, token)
     rows = api(http, token, "state", query="pack_reenroll", at=T0 + 120)
     users = sorted(r[rows["columns"].index("user")] for r in rows["rows"])
@@ -209,8 +316,11 @@ def test_reenrolled_host_continues_its_history(http: httpx.Client, server: Serve
 
 def test_retries_change_nothing(http: httpx.Client, server: ServerProcess, token: str) -> None:
     key = enroll(http, server.secret, HOST_B, "db-1")
-    body = {"node_key": key, "log_type": "result",
-            "data": [line(HOST_B, "pack_retry", T0 + i, {"n": str(i)}) for i in range(50)]}
+    body = {
+        "node_key": key,
+        "log_type": "result",
+        "data": [line(HOST_B, "pack_retry", T0 + i, {"n": str(i)}) for i in range(50)],
+    }
     for gz in (False, True, True):  # osquery resends after a lost answer, with or without gzip
         assert post(http, "/osquery/log", body, gz=gz).json() == {}
     wait_ingested(http, token)
@@ -218,12 +328,26 @@ def test_retries_change_nothing(http: httpx.Client, server: ServerProcess, token
     assert count["rows"] == [[50]]
 
 
-def test_status_logs_are_kept_bounded_and_searchable(http: httpx.Client, server: ServerProcess, token: str) -> None:
+def test_status_logs_are_kept_bounded_and_searchable(
+    http: httpx.Client, server: ServerProcess, token: str
+) -> None:
     key = enroll(http, server.secret, HOST_B, "db-1")
-    statuses = [{"hostIdentifier": "db-1", "calendarTime": "x", "unixTime": T0 + i, "severity": i % 3,
-                 "filename": "tls.cpp", "line": 10, "message": f"event {i}", "version": "5.12.1"}
-                for i in range(80)]
-    r = post(http, "/osquery/log", {"node_key": key, "log_type": "status", "data": statuses}, gz=True)
+    statuses = [
+        {
+            "hostIdentifier": "db-1",
+            "calendarTime": "x",
+            "unixTime": T0 + i,
+            "severity": i % 3,
+            "filename": "tls.cpp",
+            "line": 10,
+            "message": f"event {i}",
+            "version": "5.12.1",
+        }
+        for i in range(80)
+    ]
+    r = post(
+        http, "/osquery/log", {"node_key": key, "log_type": "status", "data": statuses}, gz=True
+    )
     assert r.json() == {}
     everything = api(http, token, "status", host=HOST_B)
     assert len(everything["rows"]) == 50  # HINDSIGHT_SERVE_STATUS_KEEP
@@ -235,7 +359,9 @@ def test_distributed_read_and_write(http: httpx.Client, server: ServerProcess, t
     key = enroll(http, server.secret, HOST_A)
     auth = {"Authorization": f"Bearer {token}"}
     assert post(http, "/osquery/distributed/read", {"node_key": key}).json()["queries"] == {}
-    created = http.post("/api/v1/live", json={"sql": "SELECT * FROM users", "hosts": [HOST_A]}, headers=auth)
+    created = http.post(
+        "/api/v1/live", json={"sql": "SELECT * FROM users", "hosts": [HOST_A]}, headers=auth
+    )
     assert created.status_code == 201, created.text
     qid = created.json()["id"]
     read = post(http, "/osquery/distributed/read", {"node_key": key}).json()
@@ -243,9 +369,16 @@ def test_distributed_read_and_write(http: httpx.Client, server: ServerProcess, t
     assert post(http, "/osquery/distributed/read", {"node_key": key}).json()["queries"] == {}
     rows = [{"username": "root", "uid": "0"}, {"username": "alice", "uid": "1000"}]
     other = enroll(http, server.secret, HOST_B, "db-1")  # cannot answer for host A
-    post(http, "/osquery/distributed/write", {"node_key": other, "queries": {qid: [{"username": "mallory"}]}})
-    write = post(http, "/osquery/distributed/write", {"node_key": key, "queries": {qid: rows},
-                                                      "statuses": {qid: 0}, "messages": {}})
+    post(
+        http,
+        "/osquery/distributed/write",
+        {"node_key": other, "queries": {qid: [{"username": "mallory"}]}},
+    )
+    write = post(
+        http,
+        "/osquery/distributed/write",
+        {"node_key": key, "queries": {qid: rows}, "statuses": {qid: 0}, "messages": {}},
+    )
     assert write.json() == {}
     answer = http.get(f"/api/v1/live/{qid}", headers=auth).json()
     assert [h["host_uuid"] for h in answer["hosts"]] == [HOST_A]
@@ -259,26 +392,49 @@ def test_checkins_show_in_hosts(http: httpx.Client, server: ServerProcess, token
     key = enroll(http, server.secret, HOST_A)
     post(http, "/osquery/config", {"node_key": key})
     hosts = api(http, token, "hosts")
-    by_key = {r[hosts["columns"].index("host_key")]: dict(zip(hosts["columns"], r, strict=True)) for r in hosts["rows"]}
+    by_key = {
+        r[hosts["columns"].index("host_key")]: dict(zip(hosts["columns"], r, strict=True))
+        for r in hosts["rows"]
+    }
     a = by_key[HOST_A]
-    assert a["status"] == "online" and a["last_config"] and a["last_checkin"] and a["enrollments"] >= 1
+    assert (
+        a["status"] == "online" and a["last_config"] and a["last_checkin"] and a["enrollments"] >= 1
+    )
 
 
 # -- the query API -----------------------------------------------------------------------------
 def test_query_api_tokens_errors_and_openapi(http: httpx.Client, token: str) -> None:
     refused(http.get("/api/v1/hosts"), 401, "unauthorized", "token")
-    refused(http.get("/api/v1/hosts", headers={"Authorization": "Bearer nope"}), 401, "unauthorized")
+    refused(
+        http.get("/api/v1/hosts", headers={"Authorization": "Bearer nope"}), 401, "unauthorized"
+    )
     auth = {"Authorization": f"Bearer {token}"}
     refused(http.get("/api/v1/sql", headers=auth), 400, "missing_parameter", "sql")
-    refused(http.get("/api/v1/sql", params={"sql": "DELETE FROM x"}, headers=auth), 400, "bad_query")
-    refused(http.get("/api/v1/state", params={"query": "x", "bogus": "1"}, headers=auth), 400, "unknown_parameter", "bogus")
-    refused(http.get("/api/v1/status", params={"limit": "ten"}, headers=auth), 400, "wrong_type", "limit")
+    refused(
+        http.get("/api/v1/sql", params={"sql": "DELETE FROM x"}, headers=auth), 400, "bad_query"
+    )
+    refused(
+        http.get("/api/v1/state", params={"query": "x", "bogus": "1"}, headers=auth),
+        400,
+        "unknown_parameter",
+        "bogus",
+    )
+    refused(
+        http.get("/api/v1/status", params={"limit": "ten"}, headers=auth),
+        400,
+        "wrong_type",
+        "limit",
+    )
     refused(http.get("/api/v1/nothing-here", headers=auth), 404, "not_found")
     refused(http.delete("/api/v1/hosts", headers=auth), 405, "method_not_allowed")
     posted = http.post("/api/v1/sql", json={"sql": "SELECT 1 AS one"}, headers=auth)
     assert posted.status_code == 200 and posted.json()["rows"] == [[1]]
     spec = http.get("/api/v1/openapi.json").json()
-    assert spec["openapi"].startswith("3.") and {"/api/v1/state", "/api/v1/sql", "/api/v1/hosts"} <= set(spec["paths"])
+    assert spec["openapi"].startswith("3.") and {
+        "/api/v1/state",
+        "/api/v1/sql",
+        "/api/v1/hosts",
+    } <= set(spec["paths"])
 
 
 def test_live_queries_need_a_live_token(http: httpx.Client, server: ServerProcess) -> None:
@@ -287,8 +443,11 @@ def test_live_queries_need_a_live_token(http: httpx.Client, server: ServerProces
     state = State(server.data / "serve" / "state.sqlite")
     plain = state.create_token("reader")
     state.close()
-    r = http.post("/api/v1/live", json={"sql": "SELECT 1", "hosts": [HOST_A]},
-                  headers={"Authorization": f"Bearer {plain}"})
+    r = http.post(
+        "/api/v1/live",
+        json={"sql": "SELECT 1", "hosts": [HOST_A]},
+        headers={"Authorization": f"Bearer {plain}"},
+    )
     refused(r, 403, "forbidden", "--live")
 
 
@@ -298,8 +457,11 @@ def test_served_store_reads_after_stop(tmp_path: Path) -> None:
     try:
         with httpx.Client(base_url=srv.url, verify=srv.verify) as http:
             key = enroll(http, srv.secret, HOST_A)
-            body = {"node_key": key, "log_type": "result",
-                    "data": [line(HOST_A, "pack_stop", T0 + i, {"n": str(i)}) for i in range(300)]}
+            body = {
+                "node_key": key,
+                "log_type": "result",
+                "data": [line(HOST_A, "pack_stop", T0 + i, {"n": str(i)}) for i in range(300)],
+            }
             assert post(http, "/osquery/log", body, gz=True).json() == {}
         srv.stop()
     finally:
@@ -327,13 +489,21 @@ def test_cli_hosts_while_served(http: httpx.Client, server: ServerProcess) -> No
 
 def test_start_up_prints_the_osqueryd_flags(server: ServerProcess) -> None:
     printed = server.output()
-    for flag in ["--tls_hostname=localhost:", "--tls_server_certs=", "--enroll_secret_path=",
-                 "--enroll_tls_endpoint=/osquery/enroll", "--config_plugin=tls",
-                 "--config_tls_endpoint=/osquery/config", "--logger_plugin=tls",
-                 "--logger_tls_endpoint=/osquery/log", "--logger_tls_compress=true",
-                 "--distributed_plugin=tls", "--disable_distributed=false",
-                 "--distributed_tls_read_endpoint=/osquery/distributed/read",
-                 "--distributed_tls_write_endpoint=/osquery/distributed/write"]:
+    for flag in [
+        "--tls_hostname=localhost:",
+        "--tls_server_certs=",
+        "--enroll_secret_path=",
+        "--enroll_tls_endpoint=/osquery/enroll",
+        "--config_plugin=tls",
+        "--config_tls_endpoint=/osquery/config",
+        "--logger_plugin=tls",
+        "--logger_tls_endpoint=/osquery/log",
+        "--logger_tls_compress=true",
+        "--distributed_plugin=tls",
+        "--disable_distributed=false",
+        "--distributed_tls_read_endpoint=/osquery/distributed/read",
+        "--distributed_tls_write_endpoint=/osquery/distributed/write",
+    ]:
         assert flag in printed, flag
     assert server.secret in printed and server.cert in printed
 
@@ -352,27 +522,47 @@ def test_serves_with_the_certificate_given(tmp_path: Path) -> None:
         srv.kill()
 
 
-def test_investigations_through_the_query_api(http: httpx.Client, server: ServerProcess, token: str) -> None:
+def test_investigations_through_the_query_api(
+    http: httpx.Client, server: ServerProcess, token: str
+) -> None:
     key = enroll(http, server.secret, HOST_A, "web-1")
     nic = {"interface": "en0", "address": "10.7.7.7", "mask": "255.255.0.0", "type": "dhcp"}
-    data = [line(HOST_A, "pack_ir_interface_addresses", T0 + 1000, nic, counter=1),
-            line(HOST_A, "pack_ir_interface_addresses", T0 + 1300, nic, "removed", counter=2)]
-    assert post(http, "/osquery/log", {"node_key": key, "log_type": "result", "data": data}).json() == {}
+    data = [
+        line(HOST_A, "pack_ir_interface_addresses", T0 + 1000, nic, counter=1),
+        line(HOST_A, "pack_ir_interface_addresses", T0 + 1300, nic, "removed", counter=2),
+    ]
+    assert (
+        post(http, "/osquery/log", {"node_key": key, "log_type": "result", "data": data}).json()
+        == {}
+    )
     wait_ingested(http, token)
     held = api(http, token, "who/ip", address="10.7.7.7", at=T0 + 1100)
     assert [r[held["columns"].index("host_key")] for r in held["rows"]] == [HOST_A]
     assert api(http, token, "who/ip", address="10.7.7.7", at=T0 + 1400)["rows"] == []
     line_ = api(http, token, "timeline/ip", address="10.7.0.0/16")
     assert HOST_A in {r[line_["columns"].index("host_key")] for r in line_["rows"]}
-    changed = api(http, token, "diff", query="pack_ir_interface_addresses", host=HOST_A,
-                  **{"from": T0 + 1100, "to": T0 + 1400})
+    changed = api(
+        http,
+        token,
+        "diff",
+        query="pack_ir_interface_addresses",
+        host=HOST_A,
+        **{"from": T0 + 1100, "to": T0 + 1400},
+    )
     assert len(changed["rows"]) == 1
     auth = {"Authorization": f"Bearer {token}"}
-    refused(http.get("/api/v1/who/uid", params={"uid": "x", "host": HOST_A}, headers=auth), 400, "wrong_type", "uid")
+    refused(
+        http.get("/api/v1/who/uid", params={"uid": "x", "host": HOST_A}, headers=auth),
+        400,
+        "wrong_type",
+        "uid",
+    )
     assert "/api/v1/who/ip" in http.get("/api/v1/openapi.json").json()["paths"]
 
 
-def test_a_revoked_token_is_refused_from_the_next_request(http: httpx.Client, server: ServerProcess) -> None:
+def test_a_revoked_token_is_refused_from_the_next_request(
+    http: httpx.Client, server: ServerProcess
+) -> None:
     from click.testing import CliRunner
 
     from hindsight.cli import main
@@ -391,5 +581,7 @@ def test_a_revoked_token_is_refused_from_the_next_request(http: httpx.Client, se
     assert revoked.exit_code == 0 and "revoked 1 token" in revoked.output
     r = http.get("/api/v1/hosts", headers={"Authorization": f"Bearer {secret}"})
     assert r.status_code == 401 and r.json()["error"]
-    others = orjson.loads(runner.invoke(main, ["token", "list", "--data", data, "--format", "json"]).output)
+    others = orjson.loads(
+        runner.invoke(main, ["token", "list", "--data", data, "--format", "json"]).output
+    )
     assert len(others) == len(tokens) - 1  # the other tokens still work

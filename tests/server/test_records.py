@@ -1,5 +1,6 @@
-"""Journal records: a validated logger body kept as sent, on one line, and read back as the plain
-osquery lines it carries, every one attributed to the enrolled node whatever the body claims."""
+"""Journal records: a validated logger body kept as sent, on one line, and read back (by the
+reader every ingest uses) as the osquery lines it carries, every one attributed to the enrolled
+node whatever the body claims, and named by the segment, the record's line and its data index."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hindsight.osquery.reader import read_lines
 from hindsight.server import records
 from hindsight.server.osquery_api import validate_log
 
@@ -24,9 +27,14 @@ LINES = st.lists(
 )
 
 
-@given(lines=LINES, uuid=TEXT, claimed=TEXT, indent=st.booleans())
+@given(lines=LINES, uuid=TEXT, claimed=TEXT, indent=st.booleans(), parse=st.booleans())
 def test_a_body_comes_back_as_its_lines_attributed_to_the_node(
-    lines: list[dict[str, Any]], uuid: str, claimed: str, indent: bool
+    tmp_path_factory: pytest.TempPathFactory,
+    lines: list[dict[str, Any]],
+    uuid: str,
+    claimed: str,
+    indent: bool,
+    parse: bool,
 ) -> None:
     for line in lines:  # a body may claim any host
         if isinstance(line.get("decorations"), dict):
@@ -36,7 +44,11 @@ def test_a_body_comes_back_as_its_lines_attributed_to_the_node(
     assert validate_log(body).lines == len(lines)
     record = records.record(uuid, body)
     assert record.endswith(b"\n") and record.count(b"\n") == 1  # one journal line
-    back = [orjson.loads(x) for x in records.plain_lines(record.rstrip(b"\n"))]
+    segment = tmp_path_factory.mktemp("journal") / "000000000001.jsonl"
+    segment.write_bytes(b"{}\n" + record)
+    read = [ln for ln in read_lines(segment, 1 << 20, parse=parse) if ln.number == 2]
+    assert [(ln.number, ln.item) for ln in read] == [(2, i) for i in range(1, len(lines) + 1)]
+    back = [orjson.loads(ln.raw) for ln in read]
     expected = []
     for line in lines:
         decorations = line.get("decorations")
@@ -45,16 +57,18 @@ def test_a_body_comes_back_as_its_lines_attributed_to_the_node(
     assert back == expected
 
 
-def test_other_lines_and_torn_records_pass_through(tmp_path: Path) -> None:
+def test_other_lines_pass_and_a_torn_record_is_rejected_where_it_is(tmp_path: Path) -> None:
     plain = orjson.dumps({"name": "q", "unixTime": 1, "columns": {}})
-    whole = records.record("u1", b'{"log_type":"result","data":[{"name":"r"}]}')
+    whole = records.record("u1", b'{"log_type":"result","data":[{"name":"r"},{"name":"s"}]}')
     torn = whole[: len(whole) // 2]
     segment = tmp_path / "000000000001.jsonl"
     segment.write_bytes(plain + b"\n" + whole + torn)
-    out = records.plain_file(segment, tmp_path / "out")
-    assert out.read_bytes().split(b"\n") == [
+    read = list(read_lines(segment, 1 << 20, parse=False))
+    assert [ln.raw for ln in read[:3]] == [
         plain,
         orjson.dumps({"name": "r", "decorations": {"host_uuid": "u1"}}),
-        torn,  # never acknowledged: the store rejects it with its reason
-        b"",
+        orjson.dumps({"name": "s", "decorations": {"host_uuid": "u1"}}),
     ]
+    assert read[2].where == f"{segment}:2 (data[1])"
+    # never acknowledged: kept aside with its reason, named by its line
+    assert read[3].where == f"{segment}:3" and "torn journal record" in (read[3].error or "")

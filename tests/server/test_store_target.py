@@ -30,11 +30,20 @@ Spec = tuple[str, int, str]  # host, sequence number, value
 
 
 def _line(host: str, seq: int, value: str) -> bytes:
-    return orjson.dumps({
-        "name": "pack/ev:proc_events", "hostIdentifier": host, "calendarTime": "x",
-        "unixTime": T0 + seq // 3, "epoch": 0, "counter": seq, "numerics": False,
-        "decorations": {"host_uuid": host}, "columns": {"v": value}, "action": "added",
-    })
+    return orjson.dumps(
+        {
+            "name": "pack/ev:proc_events",
+            "hostIdentifier": host,
+            "calendarTime": "x",
+            "unixTime": T0 + seq // 3,
+            "epoch": 0,
+            "counter": seq,
+            "numerics": False,
+            "decorations": {"host_uuid": host},
+            "columns": {"v": value},
+            "action": "added",
+        }
+    )
 
 
 def _segments(journal: Path, lines: list[Spec], cuts: list[int]) -> list[list[Spec]]:
@@ -80,20 +89,28 @@ def _as_stored(specs: Counter[Spec]) -> Counter[tuple[str, int, str]]:
 
 LINES = st.lists(
     st.tuples(st.sampled_from(["h1", "h2"]), st.integers(0, 2), st.sampled_from(["a", "b"])),
-    min_size=1, max_size=24,
+    min_size=1,
+    max_size=24,
 )
 
 
 @settings(max_examples=12, deadline=None)
 @given(
-    lines=LINES, cuts=st.lists(st.integers(1, 24), max_size=5), crash=st.integers(0, 5),
-    unmarked=st.booleans(), group=st.integers(1, 3),
+    lines=LINES,
+    cuts=st.lists(st.integers(1, 24), max_size=5),
+    crash=st.integers(0, 5),
+    unmarked=st.booleans(),
+    group=st.integers(1, 3),
 )
 @example(lines=[("h1", 0, "a")] * 3, cuts=[1], crash=1, unmarked=True, group=2)
 @example(lines=[("h1", 0, "a")] * 2, cuts=[1], crash=0, unmarked=False, group=2)
 def test_repeats_count_per_segment_whatever_the_grouping_and_crashes(
-    tmp_path_factory: pytest.TempPathFactory, lines: list[Spec], cuts: list[int], crash: int,
-    unmarked: bool, group: int,
+    tmp_path_factory: pytest.TempPathFactory,
+    lines: list[Spec],
+    cuts: list[int],
+    crash: int,
+    unmarked: bool,
+    group: int,
 ) -> None:
     tmp = tmp_path_factory.mktemp("store-target")
     journal = tmp / "journal"
@@ -117,15 +134,14 @@ def test_repeats_count_per_segment_whatever_the_grouping_and_crashes(
         segments = reader.closed_segments()
         crash = min(crash, len(segments))
         for segment in segments[:crash]:  # ingested and recorded before the crash
-            target.ingest([records.plain_file(segment.path, tmp / "plain")])
+            target.ingest([segment.path])
             reader.mark_ingested(segment.number)
         if unmarked and crash < len(segments):  # ingested, the crash came before the record
-            target.ingest([records.plain_file(segments[crash].path, tmp / "plain")])
+            target.ingest([segments[crash].path])
         ingester = Ingester(target, reader, segments_per_step=group)
         while ingester.step():
             pass
         assert _stored(hs) == _as_stored(want)
-        assert not list(journal.glob("*.plain"))
 
 
 def test_the_store_is_compacted_by_the_ingester_not_by_each_segment(tmp_path: Path) -> None:
@@ -151,3 +167,24 @@ def test_the_store_is_compacted_by_the_ingester_not_by_each_segment(tmp_path: Pa
         ingester.stop_and_drain()
         assert calls == ["compact", "reclaim"]
         assert sum(_stored(hs).values()) == 40
+
+
+def test_a_rejected_line_is_named_by_its_segment_and_record(tmp_path: Path) -> None:
+    """Not by a temporary file: the store reads the segment's records itself."""
+    good = {
+        "name": "q",
+        "hostIdentifier": "h",
+        "unixTime": 1,
+        "columns": {"a": "1"},
+        "action": "added",
+    }
+    body = orjson.dumps({"log_type": "result", "data": [good, {"name": "q"}]})
+    journal = tmp_path / "journal"
+    journal.mkdir()
+    segment = journal / "000000000001.jsonl"
+    segment.write_bytes(records.record("u-1", body))
+    with Hindsight(tmp_path / "data") as hs:
+        counts = StoreTarget(hs, threading.Lock()).ingest([segment])
+        assert (counts.lines, counts.rejected) == (2, 1)
+        where = hs.store.con.execute("SELECT source, line, reason FROM rejects").fetchall()
+    assert [(source, line) for source, line, _ in where] == [(str(segment), 1)]

@@ -1,0 +1,38 @@
+"""Hindsight's journal records, read back: a TLS logger body as `hindsight serve` received it, on
+one line, with the identity of the node its key was issued to (written by `server/records.py`):
+
+    {"hindsight_record":1,"host_uuid":"<uuid>","body":<the body>}
+
+Every line of the body is attributed to that node: its `decorations.host_uuid` becomes the
+record's, whatever the body claims.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+MARK = b'{"hindsight_record":1,"host_uuid":'
+
+
+def attribute(line: Any, host_uuid: str) -> Any:
+    """LINE (a decoded osquery line) with its host_uuid decoration set to HOST_UUID; anything
+    but an object is returned as it is (the store rejects it)."""
+    if not isinstance(line, dict):
+        return line
+    decorations = line.get("decorations")
+    kept = decorations if isinstance(decorations, dict) else {}
+    line["decorations"] = {**kept, "host_uuid": host_uuid}
+    return line
+
+
+def body_of(doc: Any) -> tuple[dict[str, Any], str] | None:
+    """The logger body of a decoded record and its node's host_uuid, or None if DOC is not a
+    well-formed record."""
+    if not isinstance(doc, dict) or doc.get("hindsight_record") != 1:
+        return None
+    body, host_uuid = doc.get("body"), doc.get("host_uuid")
+    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+        return None
+    if not isinstance(host_uuid, str):
+        return None
+    return body, host_uuid
