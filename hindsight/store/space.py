@@ -8,9 +8,12 @@ Where the bytes of a store go (bench/store_size.py tells them per table class):
 - the log tables `seen` and `executions`, written in the order each batch's dedupe and build
   produce rows: sorted by time they compress (run-length, deltas) and prune the dedupe probe;
 - the raw archive, zstd-compressed at a fast level on the ingest path and re-packed here at a
-  slower, smaller one (about a fifth smaller, 7 ms per MB of raw lines, once per chunk);
+  slower, smaller one (a fifth smaller, 5.5 ms per MB of raw lines, once per chunk);
 - blocks freed by these rewrites, which DuckDB reuses but never gives back to the file
-  system: `Store.reclaim` copies the store into a fresh file when they are a large share.
+  system. A write connection checkpoints every WAL_CHECKPOINT of log (DuckDB: 16 MiB), so that
+  an ingest of up to a few hundred MB of raw lines and its compaction reach the file once, in
+  their final form; beyond, `Store.reclaim` copies the store into a fresh file when free blocks
+  are a large share.
 """
 
 from __future__ import annotations
@@ -20,8 +23,11 @@ import pyarrow as pa
 import zstandard
 
 BLOCK_SIZE = 64 * 1024  # bytes per block of a NEW store file; an existing file keeps its own
-RAW_LEVEL = 9  # zstd level of re-packed raw chunks: 3 -> 9 is -21 % (dhcp) at 5x the time;
-# 12 gains 1-3 % more at twice the time, 19 another 15 % at 100x
+WAL_CHECKPOINT = "64MB"  # bench_ingest: 72 MB of raw lines log 15 MB, 21 MB with compaction
+#: zstd level of re-packed raw chunks. bench_ingest's chunks, level 3 (ingest) -> 8: mixed 1.83 ->
+#: 1.43 MB, dhcp 1.52 -> 1.20 MB, 5.5 ms per MB of raw lines (level 3: 1 ms); 6 is -11 % at 4 ms,
+#: 9 the same size as 8 but slower, 19 -15 % more at 100x the time
+RAW_LEVEL = 8
 REPACK_BYTES = 64 << 20  # compressed bytes of raw chunks re-packed per statement (bounds memory)
 LOG_TABLES = ("seen", "executions")
 LOG_ORDER = "unix_time, host_id, query_id"

@@ -27,7 +27,7 @@ from hindsight.store.layout import (
     hist_table,
     quote,
 )
-from hindsight.store.space import BLOCK_SIZE, repack_raw, sort_logs
+from hindsight.store.space import BLOCK_SIZE, WAL_CHECKPOINT, repack_raw, sort_logs
 
 DB_FILE = "hindsight.duckdb"
 MAX_BATCH_BYTES = 32 * 1024 * 1024  # a batch also ends past this many raw bytes
@@ -83,6 +83,7 @@ class Store:
         self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute("SET memory_limit = ?", [settings.memory_limit])
         if not read_only:
+            self.con.execute("SET checkpoint_threshold = ?", [WAL_CHECKPOINT])
             self.con.execute(DDL)
             self.con.execute("INSERT OR IGNORE INTO meta VALUES ('layout', ?)", [LAYOUT_VERSION])
             self.con.execute(f"INSERT OR IGNORE INTO meta SELECT 'hash', ({HASH_CANARY_SQL})")
