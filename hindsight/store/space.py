@@ -29,6 +29,7 @@ WAL_CHECKPOINT = "64MB"  # bench_ingest: 72 MB of raw lines log 15 MB, 21 MB wit
 #: 9 the same size as 8 but slower, 19 -15 % more at 100x the time
 RAW_LEVEL = 8
 REPACK_BYTES = 64 << 20  # compressed bytes of raw chunks re-packed per statement (bounds memory)
+REPACK_CHUNKS = 1000  # and chunks read per statement
 LOG_TABLES = ("seen", "executions")
 LOG_ORDER = "unix_time, host_id, query_id"
 
@@ -81,7 +82,8 @@ def repack_raw(con: duckdb.DuckDBPyConnection) -> int:
     while start < end:
         ids, blobs, held = [], [], 0
         cursor = con.execute(
-            "SELECT rowid, data FROM raw_chunks WHERE rowid >= ? ORDER BY rowid", [start]
+            "SELECT rowid, data FROM raw_chunks WHERE rowid >= ? ORDER BY rowid LIMIT ?",
+            [start, REPACK_CHUNKS],
         )
         while held < REPACK_BYTES and (row := cursor.fetchone()) is not None:
             rowid, data = row
