@@ -121,10 +121,12 @@ class Store:
         """Copy the store into a fresh file when much of it is free blocks (DuckDB reuses free
         blocks but never shrinks its file). The copy has BLOCK_SIZE blocks, whatever the old
         file had. Returns whether it did."""
-        if self.read_only or self.path.stat().st_size < min_bytes:
+        if self.read_only:
             return False
-        self.con.execute("CHECKPOINT")  # blocks freed by this session's rewrites count from here
-        if self.free_share() < min_free:
+        # first: blocks freed by this session's rewrites count from here, and the file's size
+        # counts what the WAL still held
+        self.con.execute("CHECKPOINT")
+        if self.path.stat().st_size < min_bytes or self.free_share() < min_free:
             return False
         fresh = self.path.with_suffix(".compacting")
         fresh.unlink(missing_ok=True)
