@@ -120,3 +120,15 @@ def test_an_old_store_keeps_its_block_size_until_a_reclaim_copies_it(tmp_path: P
         assert hs.store.reclaim(min_free=0.0, min_bytes=0)
         assert space(hs)[0] == BLOCK_SIZE
         assert hs.sql(f"SELECT address FROM {IA} FOR SYSTEM_TIME ALL ORDER BY ALL").rows == rows
+
+
+def test_a_raw_chunk_that_does_not_decompress_is_left_as_it_is(tmp_path: Path) -> None:
+    lines = [event(IA, 100 * i, "added", {"address": f"10.0.0.{i}"}, counter=i)
+             for i in range(1, 50)]
+    with hindsight.open(tmp_path / "d") as hs:
+        hs.ingest([write_lines(tmp_path / "a.log", *lines)], maintain=False)
+        hs.store.con.execute("INSERT INTO raw_chunks VALUES (1, 1, 0, 0, 1, 'not zstd'::BLOB)")
+        hs.store.compact()
+        rows = hs.store.con.execute("SELECT data FROM raw_chunks ORDER BY rowid").fetchall()
+        assert rows[-1] == (b"not zstd",)
+        assert zstandard.ZstdDecompressor().decompress(rows[0][0]).count(b"\n") == len(lines) - 1
