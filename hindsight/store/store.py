@@ -29,6 +29,7 @@ from hindsight.store.layout import (
     quote,
 )
 from hindsight.store.prepare import Preparer
+from hindsight.store.space import BLOCK_SIZE, WAL_CHECKPOINT, repack_raw, sort_logs
 
 DB_FILE = "hindsight.duckdb"
 MAX_BATCH_BYTES = 32 * 1024 * 1024  # a batch also ends past this many raw bytes
@@ -75,7 +76,7 @@ class Store:
             self.con = duckdb.connect(
                 str(self.path),
                 read_only=self.read_only,
-                config={"enable_external_access": False},
+                config={"enable_external_access": False, "default_block_size": BLOCK_SIZE},
             )
         except duckdb.Error as exc:
             raise StoreError(f"cannot open the store {self.path}: {exc}") from exc
@@ -84,6 +85,7 @@ class Store:
         self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute("SET memory_limit = ?", [settings.memory_limit])
         if not read_only:
+            self.con.execute("SET checkpoint_threshold = ?", [WAL_CHECKPOINT])
             self.con.execute(DDL)
             self.con.execute("INSERT OR IGNORE INTO meta VALUES ('layout', ?)", [LAYOUT_VERSION])
             self.con.execute(f"INSERT OR IGNORE INTO meta SELECT 'hash', ({HASH_CANARY_SQL})")
@@ -117,19 +119,23 @@ class Store:
         total, free = (int(row[3]), int(row[5])) if row else (0, 0)
         return free / total if total else 0.0
 
-    def reclaim(self, min_free: float = 0.3, min_bytes: int = 32 << 20) -> bool:
+    def reclaim(self, min_free: float = 0.3, min_bytes: int = 1 << 20) -> bool:
         """Copy the store into a fresh file when much of it is free blocks (DuckDB reuses free
-        blocks but never shrinks its file). Returns whether it did."""
-        if self.read_only or self.path.stat().st_size < min_bytes:
+        blocks but never shrinks its file). The copy has BLOCK_SIZE blocks, whatever the old
+        file had. Returns whether it did."""
+        if self.read_only:
             return False
-        self.con.execute("CHECKPOINT")  # blocks freed by this session's rewrites count from here
-        if self.free_share() < min_free:
+        # first: blocks freed by this session's rewrites count from here, and the file's size
+        # counts what the WAL still held
+        self.con.execute("CHECKPOINT")
+        if self.path.stat().st_size < min_bytes or self.free_share() < min_free:
             return False
         fresh = self.path.with_suffix(".compacting")
         fresh.unlink(missing_ok=True)
         self.con.close()
         try:
-            with duckdb.connect(str(fresh)) as copy:  # a private connection: it must read a file
+            # a private connection: it must read a file
+            with duckdb.connect(str(fresh), config={"default_block_size": BLOCK_SIZE}) as copy:
                 copy.execute("ATTACH ? AS src (READ_ONLY)", [str(self.path)])
                 copy.execute(f"COPY FROM DATABASE src TO {fresh.stem}")
                 copy.execute("DETACH src")
@@ -168,9 +174,9 @@ class Store:
             preparer.close()
             if collecting:
                 gc.enable()
-        if maintain:
+        if maintain:  # a one-shot ingest leaves a tight file: the copy costs a few % of the ingest
             self.compact()
-            self.reclaim()
+            self.reclaim(min_free=0.1)
         summary.seconds = time.perf_counter() - start
         return summary
 
@@ -214,7 +220,9 @@ class Store:
 
     # -- compaction --------------------------------------------------------------------------
     def compact(self, force: bool = False) -> int:
-        """Re-sort history tables whose unsorted tail grew past the ratio. Returns tables sorted."""
+        """Re-sort history tables, and the log tables `seen` and `executions`, whose unsorted tail
+        grew past the ratio; re-pack the raw chunks added since (hindsight/store/space.py).
+        Returns tables sorted."""
         sorted_tables = 0
         for info in list(self.catalog.queries.values()):
             if info.is_event:
@@ -239,4 +247,6 @@ class Store:
             )
             self.con.execute("COMMIT")
             sorted_tables += 1
+        sorted_tables += sort_logs(self.con, self.settings.compact_ratio, force)
+        repack_raw(self.con)
         return sorted_tables

@@ -1,0 +1,134 @@
+"""The store's size (issue #2: at most 1/10 of the raw logs' bytes) and the maintenance that keeps
+it small: 64 KiB blocks, time-sorted log tables, re-packed raw chunks, no free blocks left."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import zstandard
+
+import hindsight
+from bench.gen import dhcp_lines, mixed_lines, write
+from hindsight.store.space import BLOCK_SIZE
+from tests.helpers import event
+from tests.helpers import write as write_lines
+
+IA = "pack_net_interface_addresses"
+INDEXES = 8  # primary keys and unique constraints of the layout (hindsight/store/layout.py)
+
+
+def space(hs: hindsight.Hindsight) -> tuple[int, int, int]:
+    """(block size, used blocks, free blocks) of the store's file."""
+    row = hs.store.con.execute(
+        "SELECT block_size, used_blocks, free_blocks FROM pragma_database_size() "
+        "WHERE database_name = current_database()"
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+def raw_lines(hs: hindsight.Hindsight) -> list[bytes]:
+    unpack = zstandard.ZstdDecompressor()
+    rows = hs.store.con.execute("SELECT data FROM raw_chunks ORDER BY rowid").fetchall()
+    return [unpack.decompress(data) for (data,) in rows]
+
+
+def test_a_moderate_ingest_takes_a_tenth_of_its_raw_bytes_plus_a_block_per_table(
+    tmp_path: Path,
+) -> None:
+    """bench_ingest's generators at 30 + 20 hosts (14 MB of raw lines, 2 s). DuckDB gives each
+    table and each index at least one block of its own, so a store costs a fixed number of blocks
+    (about 1.6 MB here) plus its bytes per raw byte (measured 1/17 here and on bench_ingest's
+    120 MB). The bound: 1/10 of the raw bytes plus one 64 KiB block per non-empty table, per
+    index and of metadata (3.1 MB; measured 2.4 MB). 256 KiB blocks would make it 9 MB."""
+    _, dhcp = write(tmp_path / "dhcp.log", dhcp_lines(30, 7))
+    _, mixed = write(tmp_path / "mixed.log", mixed_lines(20, 24))
+    raw = dhcp + mixed
+    with hindsight.open(tmp_path / "data") as hs:
+        hs.ingest([tmp_path / "dhcp.log", tmp_path / "mixed.log"])
+        block_size, used, free = space(hs)
+        tables = [t for (t,) in hs.store.con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND estimated_size > 0"
+        ).fetchall()]
+    size = (tmp_path / "data" / "hindsight.duckdb").stat().st_size
+    bound = raw / 10 + (len(tables) + INDEXES + 1) * BLOCK_SIZE
+    assert size <= bound, (
+        f"store {size / 1e6:.2f} MB = 1/{raw / size:.1f} of {raw / 1e6:.1f} MB raw, "
+        f"bound {bound / 1e6:.2f} MB ({len(tables)} tables)"
+    )
+    assert free == 0, f"{free} of {used + free} blocks left free by compaction"
+    assert block_size == BLOCK_SIZE
+
+
+def test_compaction_repacks_raw_chunks_once_and_keeps_every_line(tmp_path: Path) -> None:
+    lines = [
+        event(IA, 100 * i, "added" if i % 2 else "removed", {"address": f"10.0.{i % 5}.{i % 7}"},
+              counter=i, host=f"h{i % 3}", uuid=f"U-{i % 3}")
+        for i in range(1, 3000)
+    ]
+    log = write_lines(tmp_path / "a.log", *lines)
+    with hindsight.open(tmp_path / "d") as hs:
+        hs.ingest([log], maintain=False)
+        before_bytes = hs.store.con.execute("SELECT sum(octet_length(data)) FROM raw_chunks")
+        (packed_at_ingest,) = before_bytes.fetchone() or (0,)
+        before = raw_lines(hs)
+        asof = hs.sql(f"SELECT host, address FROM {IA} ORDER BY ALL", at=150_000).rows
+        hs.store.compact()
+        (packed,) = hs.store.con.execute(
+            "SELECT sum(octet_length(data)) FROM raw_chunks"
+        ).fetchone() or (0,)
+        assert raw_lines(hs) == before
+        assert packed < packed_at_ingest
+        (mark,) = hs.store.con.execute("SELECT value FROM meta WHERE key = 'raw_packed'").fetchone()
+        assert int(mark) == len(before)
+        hs.rebuild()  # every interval again from the re-packed raw lines
+        assert hs.sql(f"SELECT host, address FROM {IA} ORDER BY ALL", at=150_000).rows == asof
+        assert hs.ingest([log]).duplicates == len(lines)
+
+
+def test_log_tables_end_in_time_order_and_still_dedupe(tmp_path: Path) -> None:
+    logs = []
+    for part in range(3):  # three ingests, each a later stretch of time on fresh hosts
+        logs.append(write_lines(tmp_path / f"{part}.log", *[
+            event(IA, 1000 * part + 10 * (i % 50), "added", {"address": f"10.{part}.0.{i}"},
+                  counter=i, host=f"h{i}", uuid=f"U-{part}-{i}")
+            for i in range(200)
+        ]))
+    with hindsight.open(tmp_path / "d") as hs:
+        for log in reversed(logs):  # the latest first: appended out of time order
+            hs.ingest([log])
+        for table in ("seen", "executions"):
+            times = [t for (t,) in hs.store.con.execute(
+                f"SELECT unix_time FROM {table} ORDER BY rowid"
+            ).fetchall()]
+            assert times == sorted(times), table
+        assert sum(hs.ingest([log]).duplicates for log in logs) == 600
+
+
+def test_an_old_store_keeps_its_block_size_until_a_reclaim_copies_it(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    duckdb.connect(str(tmp_path / "d" / "hindsight.duckdb"),
+                   config={"default_block_size": 262144}).close()
+    lines = [event(IA, 100 * i, "added", {"address": f"10.0.0.{i}"}, counter=i)
+             for i in range(1, 50)]
+    with hindsight.open(tmp_path / "d") as hs:
+        hs.ingest([write_lines(tmp_path / "a.log", *lines)])
+        assert space(hs)[0] == 262144
+        rows = hs.sql(f"SELECT address FROM {IA} FOR SYSTEM_TIME ALL ORDER BY ALL").rows
+        assert hs.store.reclaim(min_free=0.0, min_bytes=0)
+        assert space(hs)[0] == BLOCK_SIZE
+        assert hs.sql(f"SELECT address FROM {IA} FOR SYSTEM_TIME ALL ORDER BY ALL").rows == rows
+
+
+def test_a_raw_chunk_that_does_not_decompress_is_left_as_it_is(tmp_path: Path) -> None:
+    lines = [event(IA, 100 * i, "added", {"address": f"10.0.0.{i}"}, counter=i)
+             for i in range(1, 50)]
+    with hindsight.open(tmp_path / "d") as hs:
+        hs.ingest([write_lines(tmp_path / "a.log", *lines)], maintain=False)
+        hs.store.con.execute("INSERT INTO raw_chunks VALUES (1, 1, 0, 0, 1, 'not zstd'::BLOB)")
+        hs.store.compact()
+        rows = hs.store.con.execute("SELECT data FROM raw_chunks ORDER BY rowid").fetchall()
+        assert rows[-1] == (b"not zstd",)
+        assert zstandard.ZstdDecompressor().decompress(rows[0][0]).count(b"\n") == len(lines) - 1
