@@ -16,15 +16,16 @@ from dataclasses import dataclass, field
 
 import duckdb
 import pyarrow as pa
-import xxhash
 import zstandard
 
 from hindsight.osquery.lines import StatusLine
 from hindsight.osquery.reader import Line
 from hindsight.store import normalise as nm
 from hindsight.store.catalog import Catalog, QueryInfo
+from hindsight.store.keys import keys_sql, status_hash
 from hindsight.store.layout import STATUS_QUERY_ID, event_table, quote
 from hindsight.store.prepare import Prepared, release
+from hindsight.store.space import RAW_LEVEL, mark_packed, raw_end
 from hindsight.store.streams import StreamKey, StreamWriter, archived_lines
 from hindsight.store.writes import register, typed_select
 
@@ -71,7 +72,8 @@ class BatchWriter:
         self.con = con
         self.catalog = catalog
         self.summary = summary
-        self.zstd = zstandard.ZstdCompressor(level=3)  # 8x faster than 6, 13 % larger chunks
+        self.zstd = zstandard.ZstdCompressor(level=3)  # rejected lines: 8x faster than 6
+        self.archive_zstd = zstandard.ZstdCompressor(level=RAW_LEVEL)
 
     # -- entry point --------------------------------------------------------------------------
     def write(self, batch: Prepared) -> None:
@@ -104,7 +106,7 @@ class BatchWriter:
         queries = self._identify(batch)
         if not self._dedupe():
             return
-        self._archive(kept)
+        self._archive(batch)
         self._statuses(fallback.statuses)
         self._events([q for q in queries if q.is_event], batch)
         self.summary.rebuilt_streams += StreamWriter(self.con, self.catalog).write("_n")
@@ -144,8 +146,6 @@ class BatchWriter:
             "h.shape, h.snap, h.n_add, h.n_rem "
             "FROM _n_hdr h JOIN hosts s USING (host_key) JOIN queries q USING (name)"
         )
-        if not batch.hashed_as(queries):
-            self._rehash(queries)
         register(
             self.con,
             "_status_in",
@@ -158,14 +158,13 @@ class BatchWriter:
                 "t": ([p.unix_time or 0 for _, p in statuses], I64),
                 "known": ([p.unix_time is not None for _, p in statuses], pa.bool_()),
                 "identifier": ([p.identifier for _, p in statuses], pa.string()),
-                "raw_hash": (
-                    [xxhash.xxh3_64_intdigest(repr(p).encode()) for _, p in statuses],
-                    pa.uint64(),
-                ),
+                "raw_hash": ([status_hash(p) for _, p in statuses], pa.uint64()),
             },
         )
         self.con.execute("CREATE OR REPLACE TEMP TABLE _n_status AS SELECT * FROM _status_in")
         self.con.unregister("_status_in")
+        if not batch.hashed_as(queries):
+            self._rehash(queries)
         return queries
 
     def _rehash(self, queries: list[QueryInfo]) -> None:
@@ -175,6 +174,12 @@ class BatchWriter:
         self.con.execute(nm.LINE_SUMS.format(out="TEMP TABLE _n_lk_w", rh="_n_rh_w"))
         for part in ("rh", "lk"):
             self.con.execute(f"CREATE OR REPLACE TEMP VIEW _n_{part} AS SELECT * FROM _n_{part}_w")
+        self.con.execute(
+            keys_sql(
+                "TEMP TABLE _n_lkeys_w", "_n_lines", "_n_status", "host_id", "query_id", "_n_lk"
+            )
+        )
+        self.con.execute("CREATE OR REPLACE TEMP VIEW _n_lkeys AS SELECT * FROM _n_lkeys_w")
 
     def _dedupe(self) -> bool:
         """`_n_fresh(i, host_id, query_id, t)`: lines not seen before (nor earlier in the batch),
@@ -182,13 +187,16 @@ class BatchWriter:
         the same line comes again right after itself (osquery writes identical rows of one
         execution next to each other; a retried request re-sends lines after others)."""
         con = self.con
-        con.execute(_KEYS)
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _n_keys AS SELECT k.i, x.host_id, x.query_id, k.t, k.h, "
+            "k.dup FROM _n_lkeys k JOIN (SELECT i, host_id, query_id FROM _n_lines UNION ALL "
+            "SELECT i, host_id, 0 FROM _n_status) x USING (i)"
+        )
         (total,) = con.execute("SELECT count(*) FROM _n_keys").fetchone() or (0,)
         (lo, hi) = con.execute("SELECT min(t), max(t) FROM _n_keys").fetchone() or (None, None)
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _n_fresh AS SELECT i, host_id, query_id, t, h FROM "
-            "(SELECT *, row_number() OVER (PARTITION BY host_id, query_id, t, h ORDER BY i) AS dup "
-            "FROM _n_keys) k WHERE dup = 1 AND NOT EXISTS (SELECT 1 FROM seen s WHERE s.unix_time "
+            "_n_keys k WHERE dup = 1 AND NOT EXISTS (SELECT 1 FROM seen s WHERE s.unix_time "
             "BETWEEN ? AND ? AND s.host_id = k.host_id AND s.query_id = k.query_id "
             "AND s.unix_time = k.t AND s.h = k.h)",
             [lo, hi],
@@ -199,19 +207,29 @@ class BatchWriter:
         return bool(fresh > 0)
 
     # -- raw archive -------------------------------------------------------------------------
-    def _archive(self, kept: list[Line]) -> None:
-        """Each stream's new lines, as they were read, in one zstd chunk per batch."""
+    def _archive(self, batch: Prepared) -> None:
+        """Each stream's new lines, as they were read, in one zstd chunk per batch (compressed
+        by the first stage when all of the stream's lines in the batch are new). The chunks are
+        at the archive's level, so compaction has nothing to re-pack (meta `raw_packed`)."""
+        kept = batch.kept
         chunks: dict[str, list[object]] = {k: [] for k in _CHUNK_COLS}
         table = self.con.execute(
             "SELECT host_id, query_id, list(i ORDER BY i), min(t), max(t) FROM _n_fresh GROUP BY ALL"
         ).fetchall()
         for host_id, query_id, idx, lo, hi in table:
-            data = self.zstd.compress(b"\n".join([kept[i].raw for i in idx]))
+            ready = batch.chunks.get(idx[0])
+            if ready is not None and ready[0] == idx:
+                data = ready[1]
+            else:
+                data = self.archive_zstd.compress(b"\n".join([kept[i].raw for i in idx]))
             for k, v in zip(_CHUNK_COLS, (host_id, query_id, lo, hi, len(idx), data), strict=True):
                 chunks[k].append(v)
         register(self.con, "_chunks", {k: (chunks[k], t) for k, t in _CHUNK_COLS.items()})
+        # row ids of rows not committed yet are the transaction's own: count from those before
+        before = raw_end(self.con)
         self.con.execute("INSERT INTO raw_chunks SELECT * FROM _chunks")
         self.con.unregister("_chunks")
+        mark_packed(self.con, before, before + len(chunks["data"]))
 
     # -- status logs -------------------------------------------------------------------------
     def _statuses(self, statuses: list[tuple[int, StatusLine]]) -> None:
@@ -289,7 +307,7 @@ class BatchWriter:
 
 
 # The first stage's tables, seen by the writer under the names it uses.
-_PREPARED = {"hdr": "*", "rows": "i, op, r, rowid", "rh": "*", "lk": "*"}
+_PREPARED = {"hdr": "*", "rows": "i, op, r, rowid", "rh": "*", "lk": "*", "lkeys": "*"}
 
 _CHUNK_COLS: dict[str, pa.DataType] = {
     "host_id": I32, "query_id": I32, "min_time": I64, "max_time": I64, "lines": I32, "data": pa.binary(),
@@ -297,28 +315,6 @@ _CHUNK_COLS: dict[str, pa.DataType] = {
 
 # Line keys: content hash over the header and the rows' hashes (independent of key order and
 # value typing), then a repeat count for a line identical to the one right before it.
-_KEYS = """
-CREATE OR REPLACE TEMP TABLE _n_keys AS
-WITH k AS (
-    SELECT l.i, l.host_id, l.query_id, l.t, hash(l.host_key, l.name, l.t, l.epoch,
-        coalesce(l.counter, -1), l.shape, coalesce(s.sa, 0), coalesce(s.na, 0),
-        coalesce(s.sr, 0), coalesce(s.nr, 0)) AS key
-    FROM _n_lines l LEFT JOIN _n_lk s USING (i)
-    UNION ALL
-    SELECT i, host_id, 0, t, raw_hash FROM _n_status
-), r AS (
-    SELECT *, CASE WHEN lag(key) OVER w = key AND lag(host_id) OVER w = host_id
-        AND lag(query_id) OVER w = query_id THEN 0 ELSE 1 END AS brk
-    FROM k WINDOW w AS (ORDER BY i)
-), g AS (
-    SELECT *, sum(brk) OVER (ORDER BY i ROWS UNBOUNDED PRECEDING) AS run FROM r
-), n AS (
-    SELECT *, row_number() OVER (PARTITION BY run ORDER BY i) - 1 AS rep FROM g
-)
-SELECT i, host_id, query_id, t,
-    CASE WHEN rep = 0 THEN key ELSE hash(key, rep) END AS h
-FROM n
-"""
 
 
 def insert_events(

@@ -10,10 +10,15 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import duckdb
+import pyarrow as pa
+import zstandard
 
 from hindsight.osquery.reader import Line
 from hindsight.store import normalise as nm
 from hindsight.store.catalog import Catalog, QueryInfo
+from hindsight.store.keys import keys_sql, status_hash
+from hindsight.store.space import RAW_LEVEL
+from hindsight.store.writes import attach
 
 #: The in-memory database the stages share (attached databases are seen by every connection).
 SCRATCH = "hindsight_scratch"
@@ -32,6 +37,8 @@ class Prepared:
     hashed: dict[str, frozenset[str]]  # per state query, the columns its rows were hashed with
     # per event query, the table of its added rows read into `_j` (i, _j), and _j's columns
     events: dict[str, tuple[str, frozenset[str]]]
+    # the raw chunk of each stream's lines (host_key, name), by its first line: (lines, data)
+    chunks: dict[int, tuple[list[int], bytes]]
 
     def hashed_as(self, queries: list[QueryInfo]) -> bool:
         """Whether the row hashes are those the writer's catalog gives (same columns)."""
@@ -49,6 +56,7 @@ class Preparer:
         self.catalog = catalog
         self.con.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {SCRATCH}")
         self.numbers = itertools.count()
+        self.zstd = zstandard.ZstdCompressor(level=RAW_LEVEL)
 
     def prepare(self, lines: list[Line]) -> Prepared:
         kept = [ln for ln in lines if ln.error is None]
@@ -62,6 +70,7 @@ class Preparer:
             self.con, queries, f"{tables}_hdr", tables, out=f"TABLE {tables}_rh", by_name=True
         )
         self.con.execute(nm.LINE_SUMS.format(out=f"TABLE {tables}_lk", rh=f"{tables}_rh"))
+        self._keys(fallback, tables)
         hashed = {q.name: frozenset(q.columns) for q in queries if not q.is_event}
         events = {}
         for n, q in enumerate(q for q in queries if q.is_event):
@@ -71,7 +80,44 @@ class Preparer:
                 f"{nm.as_text(q, 'x.r')} AS _j FROM (SELECT r.i, r.r FROM {tables}_rows r "
                 f"JOIN {tables}_hdr l USING (i) WHERE r.op > 0 AND l.name = {nm.literal(q.name)}) x"
             )
-        return Prepared(lines, kept, fallback, tables, columns, hashed, events)
+        chunks = self._chunks(kept, tables)
+        return Prepared(lines, kept, fallback, tables, columns, hashed, events, chunks)
+
+    def _keys(self, fallback: nm.Fallback, tables: str) -> None:
+        """Each line's dedupe key (`{tables}_lkeys`, see ingest.keys_sql), status lines included."""
+        statuses = fallback.statuses
+        status = pa.table(
+            {
+                "i": pa.array([i for i, _ in statuses], pa.int32()),
+                "host_key": pa.array([p.host_key or "unknown" for _, p in statuses], pa.string()),
+                "t": pa.array([p.unix_time or 0 for _, p in statuses], pa.int64()),
+                "raw_hash": pa.array([status_hash(p) for _, p in statuses], pa.uint64()),
+            }
+        )
+        attach(self.con, "_p_status", status)
+        try:
+            self.con.execute(
+                keys_sql(
+                    f"TABLE {tables}_lkeys",
+                    f"{tables}_hdr",
+                    "_p_status",
+                    "host_key",
+                    "name",
+                    f"{tables}_lk",
+                )
+            )
+        finally:
+            self.con.unregister("_p_status")
+
+    def _chunks(self, kept: list[Line], tables: str) -> dict[int, tuple[list[int], bytes]]:
+        """Each stream's lines compressed at the archive's level, here beside the writer: the
+        writer keeps the chunk when all its lines are new (the common case)."""
+        out = {}
+        for (idx,) in self.con.execute(
+            f"SELECT list(i ORDER BY i) FROM {tables}_hdr GROUP BY host_key, name"
+        ).fetchall():
+            out[idx[0]] = (idx, self.zstd.compress(b"\n".join([kept[i].raw for i in idx])))
+        return out
 
     def _expected(self, name: str, columns: set[str]) -> QueryInfo:
         """The query as the writer will know it: its kind, and at least these columns (the
@@ -93,7 +139,7 @@ class Preparer:
 
 def release(con: duckdb.DuckDBPyConnection, prepared: Prepared) -> None:
     """Drop a batch's tables once written."""
-    for part in ("hdr", "rows", "rh", "lk"):
+    for part in ("hdr", "rows", "rh", "lk", "lkeys"):
         con.execute(f"DROP TABLE IF EXISTS {prepared.tables}_{part}")
     for table, _ in prepared.events.values():
         con.execute(f"DROP TABLE IF EXISTS {table}")

@@ -7,8 +7,9 @@ Where the bytes of a store go (bench/store_size.py tells them per table class):
   DuckDB 2.0 stops bit-packing integer columns, and the store grows again (32 KiB: +45 %);
 - the log tables `seen` and `executions`, written in the order each batch's dedupe and build
   produce rows: sorted by time they compress (run-length, deltas) and prune the dedupe probe;
-- the raw archive, zstd-compressed at a fast level on the ingest path and re-packed here at a
-  slower, smaller one (a fifth smaller, 5.5 ms per MB of raw lines, once per chunk);
+- the raw archive, zstd-compressed at RAW_LEVEL by ingest's first stage (beside the writer, so
+  the level costs no time on the writer's path); chunks written otherwise (stores of earlier
+  versions) are re-packed here at that level (a fifth smaller, 5.5 ms per MB of raw lines);
 - blocks freed by these rewrites, which DuckDB reuses but never gives back to the file
   system. A write connection checkpoints every WAL_CHECKPOINT of log (DuckDB: 16 MiB), so that
   an ingest of up to a few hundred MB of raw lines and its compaction reach the file once, in
@@ -70,14 +71,26 @@ def sort_logs(con: duckdb.DuckDBPyConnection, ratio: float, force: bool = False)
     return done
 
 
+def raw_end(con: duckdb.DuckDBPyConnection) -> int:
+    """The row id the next raw chunk gets (`raw_chunks` is append-only)."""
+    (end,) = con.execute("SELECT coalesce(max(rowid) + 1, 0) FROM raw_chunks").fetchone() or (0,)
+    return int(end)
+
+
+def mark_packed(con: duckdb.DuckDBPyConnection, start: int, end: int) -> None:
+    """Chunks [START, END) were written at RAW_LEVEL (ingest compresses at it): when every chunk
+    before them was re-packed already, so are they, and `repack_raw` skips them."""
+    if _meta(con, "raw_packed") >= start:
+        _set_meta(con, "raw_packed", end)
+
+
 def repack_raw(con: duckdb.DuckDBPyConnection) -> int:
     """Re-compress the raw chunks appended since the last call at RAW_LEVEL (same lines, fewer
     bytes; readers do not care about the level). `raw_chunks` is append-only, so its row ids
     tell new chunks from re-packed ones (meta `raw_packed`: the first id not yet re-packed; a
     chunk re-packed twice or left at the ingest level would only cost time or bytes).
     Returns the chunks re-packed."""
-    start = _meta(con, "raw_packed")
-    (end,) = con.execute("SELECT coalesce(max(rowid) + 1, 0) FROM raw_chunks").fetchone() or (0,)
+    start, end = _meta(con, "raw_packed"), raw_end(con)
     packer, unpacker = zstandard.ZstdCompressor(level=RAW_LEVEL), zstandard.ZstdDecompressor()
     packed = 0
     while start < end:

@@ -62,6 +62,11 @@ def test_a_moderate_ingest_takes_a_tenth_of_its_raw_bytes_plus_a_block_per_table
     assert block_size == BLOCK_SIZE
 
 
+def raw_bytes(hs: hindsight.Hindsight) -> int:
+    (n,) = hs.store.con.execute("SELECT sum(octet_length(data)) FROM raw_chunks").fetchone() or (0,)
+    return int(n)
+
+
 def test_compaction_repacks_raw_chunks_once_and_keeps_every_line(tmp_path: Path) -> None:
     lines = [
         event(IA, 100 * i, "added" if i % 2 else "removed", {"address": f"10.0.{i % 5}.{i % 7}"},
@@ -70,18 +75,29 @@ def test_compaction_repacks_raw_chunks_once_and_keeps_every_line(tmp_path: Path)
     ]
     log = write_lines(tmp_path / "a.log", *lines)
     with hindsight.open(tmp_path / "d") as hs:
+        con = hs.store.con
         hs.ingest([log], maintain=False)
-        before_bytes = hs.store.con.execute("SELECT sum(octet_length(data)) FROM raw_chunks")
-        (packed_at_ingest,) = before_bytes.fetchone() or (0,)
+        # ingest writes chunks at the archive's level already: nothing left to re-pack
+        (chunks,) = con.execute("SELECT count(*) FROM raw_chunks").fetchone() or (0,)
+        (mark,) = con.execute("SELECT value FROM meta WHERE key = 'raw_packed'").fetchone()
+        assert int(mark) == chunks
+        at_ingest = raw_bytes(hs)
+        hs.store.compact()
+        assert raw_bytes(hs) == at_ingest
+        # a store of an earlier version: chunks at zstd 3, none re-packed
+        fast, unpack = zstandard.ZstdCompressor(level=3), zstandard.ZstdDecompressor()
+        old = [(rid, fast.compress(unpack.decompress(d))) for rid, d in
+               con.execute("SELECT rowid, data FROM raw_chunks").fetchall()]
+        for rid, data in old:
+            con.execute("UPDATE raw_chunks SET data = ? WHERE rowid = ?", [data, rid])
+        con.execute("UPDATE meta SET value = '0' WHERE key = 'raw_packed'")
+        packed_at_ingest = raw_bytes(hs)
         before = raw_lines(hs)
         asof = hs.sql(f"SELECT host, address FROM {IA} ORDER BY ALL", at=150_000).rows
         hs.store.compact()
-        (packed,) = hs.store.con.execute(
-            "SELECT sum(octet_length(data)) FROM raw_chunks"
-        ).fetchone() or (0,)
         assert raw_lines(hs) == before
-        assert packed < packed_at_ingest
-        (mark,) = hs.store.con.execute("SELECT value FROM meta WHERE key = 'raw_packed'").fetchone()
+        assert raw_bytes(hs) < packed_at_ingest
+        (mark,) = con.execute("SELECT value FROM meta WHERE key = 'raw_packed'").fetchone()
         assert int(mark) == len(before)
         hs.rebuild()  # every interval again from the re-packed raw lines
         assert hs.sql(f"SELECT host, address FROM {IA} ORDER BY ALL", at=150_000).rows == asof
