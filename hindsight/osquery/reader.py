@@ -214,11 +214,11 @@ def _record(origin: str, number: int, raw: bytes, parse: bool) -> Iterator[Line]
         if status and isinstance(line, dict):
             line = {**line, "log_type": "status"}
         text = orjson.dumps(line)
-        if parse:
-            parsed = _parsed(origin, number, text, line, None)
-            yield Line(origin, number, text, parsed.parsed, parsed.error, i)
-        else:
-            yield Line(origin, number, text, None, None, i)
+        read = (
+            _parsed(origin, number, text, line, None) if parse else Line(origin, number, text, None)
+        )
+        read.item = i
+        yield read
 
 
 def _decode(origin: str, number: int, raw: bytes) -> Iterator[Line]:

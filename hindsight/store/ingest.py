@@ -313,9 +313,6 @@ _CHUNK_COLS: dict[str, pa.DataType] = {
     "host_id": I32, "query_id": I32, "min_time": I64, "max_time": I64, "lines": I32, "data": pa.binary(),
 }  # fmt: skip
 
-# Line keys: content hash over the header and the rows' hashes (independent of key order and
-# value typing), then a repeat count for a line identical to the one right before it.
-
 
 def insert_events(
     con: duckdb.DuckDBPyConnection,

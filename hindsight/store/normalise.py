@@ -139,7 +139,8 @@ def normalise(
 
     `_hdr(i, host_key, identifier, name, t, epoch, counter, shape, snap, n_add, n_rem, first)`,
     with `i` the index in `raws` and `first` the line's first row; `_rows(i, op, r)`: op 1
-    for an added row (or one of a full set), -1 for a removed row, `r` the row's JSON text. Row hashes come later, per query (`hash_rows`).
+    for an added row (or one of a full set), -1 for a removed row, `r` the row's JSON text.
+    Row hashes come later, per query (`hash_rows`).
     `parsed[i]`, where given, is line i already normalised (lines from TLS bodies).
     """
     src, hdr = f"{prefix}_src", f"{prefix}_all"
@@ -338,7 +339,7 @@ def _state_hashes(info: QueryInfo, rows: str) -> str:
 
 
 # Per line, the sums and counts of its added and removed rows' hashes (modulo 2^64): the part of
-# a line's dedupe key that its rows give (see ingest._KEYS).
+# a line's dedupe key that its rows give (see keys.keys_sql).
 LINE_SUMS = """
 CREATE OR REPLACE {out} AS
 SELECT i, sum(CASE WHEN op > 0 THEN rh::HUGEINT END) % 18446744073709551616 AS sa,

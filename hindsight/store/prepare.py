@@ -27,7 +27,8 @@ SCRATCH = "hindsight_scratch"
 @dataclass
 class Prepared:
     """A batch parsed, in tables named `{tables}_...`: `hdr` and `rows` (see normalise), `rh`
-    (rows with their hashes, see normalise.hash_rows) and `lk` (normalise.LINE_SUMS)."""
+    (rows with their hashes, see normalise.hash_rows), `lk` (normalise.LINE_SUMS), `lkeys`
+    (dedupe keys, keys.keys_sql) and one `evN` per event query (its rows read, see `events`)."""
 
     lines: list[Line]
     kept: list[Line]  # the lines without a read error, indexed by the tables' `i`
@@ -84,7 +85,7 @@ class Preparer:
         return Prepared(lines, kept, fallback, tables, columns, hashed, events, chunks)
 
     def _keys(self, fallback: nm.Fallback, tables: str) -> None:
-        """Each line's dedupe key (`{tables}_lkeys`, see ingest.keys_sql), status lines included."""
+        """Each line's dedupe key (`{tables}_lkeys`, see keys.keys_sql), status lines included."""
         statuses = fallback.statuses
         status = pa.table(
             {
