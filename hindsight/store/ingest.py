@@ -170,7 +170,7 @@ class BatchWriter:
     def _rehash(self, queries: list[QueryInfo]) -> None:
         """Row hashes again, with the columns the catalog has now: the first stage hashed with
         fewer, for a column a batch it did not see yet added (rare: one column appearing)."""
-        nm.hash_rows(self.con, queries, "_n_lines", out="TEMP TABLE _n_rh_w")
+        nm.hash_rows(self.con, queries, "_n", out="TEMP TABLE _n_rh_w")
         self.con.execute(nm.LINE_SUMS.format(out="TEMP TABLE _n_lk_w", rh="_n_rh_w"))
         for part in ("rh", "lk"):
             self.con.execute(f"CREATE OR REPLACE TEMP VIEW _n_{part} AS SELECT * FROM _n_{part}_w")
@@ -262,10 +262,17 @@ class BatchWriter:
 
     # -- events ------------------------------------------------------------------------------
     def _events(self, queries: list[QueryInfo], batch: Prepared) -> None:
+        if not queries:
+            return
+        # the fresh event lines, once: each query's insert then joins only those
+        self.con.execute(
+            "CREATE OR REPLACE TEMP TABLE _n_evl AS SELECT i, host_id, query_id, t "
+            "FROM _n_lines SEMI JOIN _n_fresh USING (i) WHERE is_event"
+        )
         for info in queries:
             table, columns = batch.events.get(info.name, ("", frozenset()))
             read = table if table and info.columns.keys() <= columns else None
-            rows = insert_events(self.con, info, "_n", fresh="_n_fresh", read=read)
+            rows = insert_events(self.con, info, "_n", "_n_evl", read=read)
             self.summary.rows += rows
 
     # -- hosts -------------------------------------------------------------------------------
@@ -307,7 +314,7 @@ class BatchWriter:
 
 
 # The first stage's tables, seen by the writer under the names it uses.
-_PREPARED = {"hdr": "*", "rows": "i, op, r, rowid", "rh": "*", "lk": "*", "lkeys": "*"}
+_PREPARED = {"hdr": "*", "rows": "i, name, op, r, rowid", "rh": "*", "lk": "*", "lkeys": "*"}
 
 _CHUNK_COLS: dict[str, pa.DataType] = {
     "host_id": I32, "query_id": I32, "min_time": I64, "max_time": I64, "lines": I32, "data": pa.binary(),
@@ -318,11 +325,12 @@ def insert_events(
     con: duckdb.DuckDBPyConnection,
     info: QueryInfo,
     prefix: str,
-    fresh: str | None = None,
+    lines: str,
     read: str | None = None,
 ) -> int:
-    """Insert the added rows of one event query from a normalised batch; returns how many.
-    READ: a table of them already read (`i`, `_j`: at least the query's columns)."""
+    """Insert the added rows of one event query from a normalised batch (`{prefix}_rows`) of
+    the LINES given (i, host_id, query_id, t); returns how many. READ: a table of them already
+    read (`i`, `_j`: at least the query's columns)."""
     event_time = (
         "COALESCE(TRY_CAST(NULLIF(_j.\"time\", '') AS BIGINT), l.t)"
         if "time" in info.columns
@@ -330,24 +338,21 @@ def insert_events(
     )
     typed = typed_select(info)
     names = "".join(f", {quote(n)}" for n in info.columns)
-    only_fresh = f"SEMI JOIN {fresh} f USING (i)" if fresh else ""
+    into = f"INSERT INTO {event_table(info.query_id)} (_host, _unix, _time{names}) "
+    values = f"l.host_id, l.t, {event_time}{', ' + typed if typed else ''}"
+    mine = f"(SELECT i, host_id, t FROM {lines} WHERE query_id = {info.query_id})"
     if read:
+        inserted = con.execute(f"{into} SELECT {values} FROM {read} x JOIN {mine} l USING (i)")
+    else:
+        # the rows are chosen (joined with their lines) before their JSON is read: a
+        # projection below the join would read every row of the batch, of every query
         inserted = con.execute(
-            f"INSERT INTO {event_table(info.query_id)} (_host, _unix, _time{names}) "
-            f"SELECT l.host_id, l.t, {event_time}{', ' + typed if typed else ''} FROM {read} x "
-            f"JOIN {prefix}_lines l USING (i) {only_fresh} WHERE l.query_id = {info.query_id}"
-        ).fetchone()
-        return int(inserted[0]) if inserted else 0
-    # the rows are chosen (joined with their lines) before their JSON is read: a projection
-    # below the join would read every row of the batch, of every query
-    inserted = con.execute(
-        f"INSERT INTO {event_table(info.query_id)} (_host, _unix, _time{names}) "
-        f"SELECT l.host_id, l.t, {event_time}{', ' + typed if typed else ''} FROM "
-        f"(SELECT x.*, {nm.as_text(info, 'x.r')} AS _j FROM "
-        f"(SELECT r.r, l.host_id, l.t FROM {prefix}_rows r JOIN {prefix}_lines l USING (i) "
-        f"{only_fresh} WHERE r.op > 0 AND l.query_id = {info.query_id}) x) l"
-    ).fetchone()
-    return int(inserted[0]) if inserted else 0
+            f"{into} SELECT {values} FROM (SELECT x.*, {nm.as_text(info, 'x.r')} AS _j FROM "
+            f"(SELECT r.r, l.host_id, l.t FROM {prefix}_rows r JOIN {mine} l USING (i) "
+            f"WHERE r.op > 0 AND r.name = {nm.literal(info.name)}) x) l"
+        )
+    row = inserted.fetchone()
+    return int(row[0]) if row else 0
 
 
 def rebuild_events(con: duckdb.DuckDBPyConnection, catalog: Catalog, keys: list[StreamKey]) -> None:
@@ -355,4 +360,4 @@ def rebuild_events(con: duckdb.DuckDBPyConnection, catalog: Catalog, keys: list[
     for host_id, query_id in keys:
         con.execute(f"DELETE FROM {event_table(query_id)} WHERE _host = ?", [host_id])
     for info in archived_lines(con, catalog, keys, "_r"):
-        insert_events(con, info, "_r")
+        insert_events(con, info, "_r", "_r_lines")

@@ -111,11 +111,15 @@ def _header(con: duckdb.DuckDBPyConnection, out: str, src: str) -> None:
         con.execute(sql.replace("@TRY@", "try"))
 
 
+# Each row carries its line's query name: the steps per query filter rows by it, none joins
+# every row of the batch with its line once per query (a fleet schedules dozens of queries).
 _ROWS = """
 CREATE OR REPLACE {out} AS
-SELECT i, 1::TINYINT AS op, CAST(unnest(added) AS VARCHAR) AS r FROM {hdr} WHERE ok AND len(added) > 0
+SELECT i, name, 1::TINYINT AS op, CAST(unnest(added) AS VARCHAR) AS r FROM {hdr}
+WHERE ok AND len(added) > 0
 UNION ALL
-SELECT i, -1::TINYINT AS op, CAST(unnest(removed) AS VARCHAR) AS r FROM {hdr} WHERE ok AND len(removed) > 0
+SELECT i, name, -1::TINYINT AS op, CAST(unnest(removed) AS VARCHAR) AS r FROM {hdr}
+WHERE ok AND len(removed) > 0
 """
 
 
@@ -138,8 +142,9 @@ def normalise(
     INTO, tables `{into}_hdr` and `{into}_rows`, e.g. in a database other connections see).
 
     `_hdr(i, host_key, identifier, name, t, epoch, counter, shape, snap, n_add, n_rem, first)`,
-    with `i` the index in `raws` and `first` the line's first row; `_rows(i, op, r)`: op 1
-    for an added row (or one of a full set), -1 for a removed row, `r` the row's JSON text.
+    with `i` the index in `raws` and `first` the line's first row; `_rows(i, name, op, r)`:
+    the line's query name, op 1 for an added row (or one of a full set), -1 for a removed
+    row, `r` the row's JSON text.
     Row hashes come later, per query (`hash_rows`).
     `parsed[i]`, where given, is line i already normalised (lines from TLS bodies).
     """
@@ -296,46 +301,47 @@ def literal(text: str) -> str:
 def hash_rows(
     con: duckdb.DuckDBPyConnection,
     queries: list[QueryInfo],
-    lines: str,
     prefix: str = "_n",
     out: str | None = None,
-    by_name: bool = False,
 ) -> None:
     """`{prefix}_rh(i, op, rh, r, ref)` (or the table OUT, e.g. `TABLE db.x`): every row of
-    `{prefix}_rows` with its hash and `ref`, its number in the batch (its rowid: later steps
-    carry it rather than the row's text). `lines(i, query_id)` maps lines to queries, or
-    `lines(i, name)` with BY_NAME.
+    `{prefix}_rows` of QUERIES with its hash and `ref`, its number in the batch (its rowid:
+    later steps carry it rather than the row's text).
 
-    State rows get their canonical identity (`row_hash`). Event rows only need one to tell a
-    re-sent line from a new one, and a re-sent line is the same text: their hash is the text's.
+    State rows get their canonical identity (`row_hash`, of the query's columns), computed
+    once per distinct text of a query: a snapshot repeats most of its rows from one execution
+    to the next. The batch's rows are read and joined back once, whatever the number of
+    queries; only the distinct texts are read per query. Event rows only need an identity to
+    tell a re-sent line from a new one, and a re-sent line is the same text: their hash is
+    the text's.
     """
-    parts = []
-    for info in queries:
-        which = f"l.name = {literal(info.name)}" if by_name else f"l.query_id = {info.query_id}"
-        rows = f"{prefix}_rows r JOIN {lines} l USING (i) WHERE {which}"
-        parts.append(
-            _state_hashes(info, rows)
-            if not info.is_event
-            else f"SELECT i, op, hash(r) AS rh, r, r.rowid AS ref FROM {rows}"
-        )
-    parts.insert(
-        0,
+    rows = f"{prefix}_rows"
+    states = [info for info in queries if not info.is_event]
+    events = [literal(info.name) for info in queries if info.is_event]
+    parts = [
         "SELECT 0::INTEGER AS i, 0::TINYINT AS op, 0::UBIGINT AS rh, ''::VARCHAR AS r, "
-        "0::BIGINT AS ref WHERE false",
-    )
+        "0::BIGINT AS ref WHERE false"
+    ]
+    if states:
+        per_query = " UNION ALL ".join(
+            f"SELECT name, r, {row_hash(info)} AS rh FROM (SELECT name, r, "
+            f"{as_text(info, 'r')} AS _s FROM _d WHERE name = {literal(info.name)})"
+            for info in states
+        )
+        names = ", ".join(literal(info.name) for info in states)
+        parts.append(
+            f"(WITH _x AS MATERIALIZED (SELECT i, name, op, r, rowid AS ref FROM {rows} "
+            f"WHERE name IN ({names})), _d AS MATERIALIZED (SELECT DISTINCT name, r FROM _x), "
+            f"_h AS ({per_query}) "
+            f"SELECT _x.i, _x.op, _h.rh, _x.r, _x.ref FROM _x JOIN _h USING (name, r))"
+        )
+    if events:
+        parts.append(
+            f"SELECT i, op, hash(r) AS rh, r, rowid AS ref FROM {rows} "
+            f"WHERE name IN ({', '.join(events)})"
+        )
     target = out or f"TEMP TABLE {prefix}_rh"
     con.execute(f"CREATE OR REPLACE {target} AS " + " UNION ALL ".join(parts))
-
-
-def _state_hashes(info: QueryInfo, rows: str) -> str:
-    """Rows of a state query with their identity, parsed once per distinct text: a snapshot
-    repeats most of its rows from one execution to the next."""
-    return (
-        f"(WITH x AS (SELECT r.i, r.op, r.r, r.rowid AS ref FROM {rows}), "
-        f"d AS (SELECT r, {row_hash(info)} AS rh FROM (SELECT r, {as_text(info, 'r')} AS _s "
-        f"FROM (SELECT DISTINCT r FROM x))) "
-        f"SELECT x.i, x.op, d.rh, x.r, x.ref FROM x JOIN d USING (r))"
-    )
 
 
 # Per line, the sums and counts of its added and removed rows' hashes (modulo 2^64): the part of

@@ -67,9 +67,7 @@ class Preparer:
         )
         columns = nm.query_columns(self.con, tables)
         queries = [self._expected(name, cols) for name, cols in columns.items()]
-        nm.hash_rows(
-            self.con, queries, f"{tables}_hdr", tables, out=f"TABLE {tables}_rh", by_name=True
-        )
+        nm.hash_rows(self.con, queries, tables, out=f"TABLE {tables}_rh")
         self.con.execute(nm.LINE_SUMS.format(out=f"TABLE {tables}_lk", rh=f"{tables}_rh"))
         self._keys(fallback, tables)
         hashed = {q.name: frozenset(q.columns) for q in queries if not q.is_event}
@@ -78,8 +76,8 @@ class Preparer:
             events[q.name] = (f"{tables}_ev{n}", frozenset(q.columns))
             self.con.execute(
                 f"CREATE OR REPLACE TABLE {tables}_ev{n} AS SELECT x.i, "
-                f"{nm.as_text(q, 'x.r')} AS _j FROM (SELECT r.i, r.r FROM {tables}_rows r "
-                f"JOIN {tables}_hdr l USING (i) WHERE r.op > 0 AND l.name = {nm.literal(q.name)}) x"
+                f"{nm.as_text(q, 'x.r')} AS _j FROM (SELECT i, r FROM {tables}_rows "
+                f"WHERE op > 0 AND name = {nm.literal(q.name)}) x"
             )
         chunks = self._chunks(kept, tables)
         return Prepared(lines, kept, fallback, tables, columns, hashed, events, chunks)

@@ -134,34 +134,56 @@ class StreamWriter:
         # snapshots as differences only pay off where there are several snapshots
         (snaps,) = con.execute("SELECT count(*) FROM _ex WHERE snap").fetchone() or (0,)
         build_intervals(con, "_changes", "_execs", "_open_before", deltas=snaps > 1)
-        for (qid,) in con.execute("SELECT DISTINCT query_id FROM _ex ORDER BY 1").fetchall():
-            self._write_query(self.catalog.by_id(qid))
+        # the texts of the rows that open an interval, joined once for every query
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _opened AS SELECT t.ref, t.r FROM _payloads t SEMI JOIN "
+            "(SELECT payload FROM iv_new_closed UNION ALL SELECT payload FROM iv_new_open) v "
+            "ON t.ref = v.payload"
+        )
+        counts = {
+            qid: (closed, new_closed, new_open)
+            for qid, closed, new_closed, new_open in con.execute(_PER_QUERY).fetchall()
+        }
+        for qid in sorted(counts):
+            self._write_query(self.catalog.by_id(qid), *counts[qid])
         self._write_log()
 
-    def _write_query(self, info: QueryInfo) -> None:
+    def _write_query(self, info: QueryInfo, closed: int, new_closed: int, new_open: int) -> None:
+        """The query's intervals closed, and opened, by the batch: into `hist` in one statement
+        (those open before that closed, those opened and closed), a statement only for what the
+        query has (a batch holds dozens of queries, each statement costs)."""
         qid, cur, hist = info.query_id, cur_table(info.query_id), hist_table(info.query_id)
-        cols = "".join(f", c.{quote(n)}" for n in info.columns)
-        key = "c._host = x.host_id AND c._rh = x.rh AND c._from = x._from AND c._n = x._n"
-        self.con.execute(
-            f"INSERT INTO {hist} SELECT c._host, c._from, x._to, c._n, c._rh{cols} FROM {cur} c "
-            f"JOIN iv_closed_existing x ON x.query_id = {qid} AND {key} WHERE x._to > c._from"
-        )
-        self.con.execute(
-            f"DELETE FROM {cur} c USING iv_closed_existing x WHERE x.query_id = {qid} AND {key}"
-        )
-        names = ", ".join(quote(n) for n in info.columns)
-        typed = typed_select(info)
+        names = "".join(f", {quote(n)}" for n in info.columns)
+        typed = "".join(f", {c}" for c in [typed_select(info)] if c)
         parsed = as_text(info, "t.r")
-        for table, source, fixed in (
-            (hist, "iv_new_closed", "host_id, _from, _to, _n, rh"),
-            (cur, "iv_new_open", "host_id, _from, _n, rh"),
-        ):
-            target = "_host, _from, _to, _n, _rh" if table == hist else "_host, _from, _n, _rh"
+        key = "c._host = x.host_id AND c._rh = x.rh AND c._from = x._from AND c._n = x._n"
+        ended = (
+            [
+                f"SELECT c._host, c._from, x._to, c._n, c._rh{''.join(f', c.{quote(n)}' for n in info.columns)} "
+                f"FROM {cur} c JOIN iv_closed_existing x ON x.query_id = {qid} AND {key} "
+                f"WHERE x._to > c._from"
+            ]
+            if closed
+            else []
+        )
+        if new_closed:
+            ended.append(
+                f"SELECT host_id, _from, _to, _n, rh{typed} FROM (SELECT v.*, {parsed} AS _j "
+                f"FROM iv_new_closed v JOIN _opened t ON t.ref = v.payload WHERE v.query_id = {qid})"
+            )
+        if ended:
             self.con.execute(
-                f"INSERT INTO {table} ({target}{', ' + names if names else ''}) "
-                f"SELECT {fixed}{', ' + typed if typed else ''} FROM "
-                f"(SELECT v.*, {parsed} AS _j FROM {source} v JOIN _payloads t "
-                f"ON t.ref = v.payload WHERE v.query_id = {qid})"
+                f"INSERT INTO {hist} (_host, _from, _to, _n, _rh{names}) {' UNION ALL '.join(ended)}"
+            )
+        if closed:
+            self.con.execute(
+                f"DELETE FROM {cur} c USING iv_closed_existing x WHERE x.query_id = {qid} AND {key}"
+            )
+        if new_open:
+            self.con.execute(
+                f"INSERT INTO {cur} (_host, _from, _n, _rh{names}) "
+                f"SELECT host_id, _from, _n, rh{typed} FROM (SELECT v.*, {parsed} AS _j "
+                f"FROM iv_new_open v JOIN _opened t ON t.ref = v.payload WHERE v.query_id = {qid})"
             )
 
     def _write_log(self) -> None:
@@ -194,6 +216,17 @@ class StreamWriter:
             "INSERT OR REPLACE INTO streams SELECT host_id, query_id, time, epoch, ckey, snap, epoch, counter "
             "FROM _ex QUALIFY ROW_NUMBER() OVER (PARTITION BY host_id, query_id ORDER BY seq DESC) = 1"
         )
+
+
+# Per query of the batch's executions, how many intervals the builder closed (open before the
+# batch), closed (opened in the batch) and left open.
+_PER_QUERY = """
+SELECT q.query_id, coalesce(a.n, 0), coalesce(b.n, 0), coalesce(c.n, 0)
+FROM (SELECT DISTINCT query_id FROM _ex) q
+LEFT JOIN (SELECT query_id, count(*) AS n FROM iv_closed_existing GROUP BY ALL) a USING (query_id)
+LEFT JOIN (SELECT query_id, count(*) AS n FROM iv_new_closed GROUP BY ALL) b USING (query_id)
+LEFT JOIN (SELECT query_id, count(*) AS n FROM iv_new_open GROUP BY ALL) c USING (query_id)
+"""
 
 
 def _keys_table(keys: list[StreamKey]) -> pa.Table:
@@ -239,5 +272,5 @@ def archived_lines(
         f"h.n_add, h.n_rem "
         f"FROM {prefix}_hdr h JOIN hosts s USING (host_key) JOIN queries q USING (name)"
     )
-    hash_rows(con, queries, f"{prefix}_lines", prefix)
+    hash_rows(con, queries, prefix)
     return queries

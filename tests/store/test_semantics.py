@@ -206,3 +206,28 @@ def test_a_large_execution_keeps_every_distinct_line(tmp_path: Path) -> None:
         assert (summary.rows, summary.duplicates) == (n, 0)
         (count,) = hs.sql("SELECT count(DISTINCT pid) AS n FROM process_events").rows[0]
     assert count == n
+
+
+def test_queries_sharing_row_texts_in_one_batch_keep_their_own_rows(tmp_path: Path) -> None:
+    """A batch's rows are hashed and written for all its queries at once: identical row texts
+    of different queries (and of an event query) stay each in its own query, each counted."""
+    same = {"uid": "0", "path": "/bin/sh"}
+    names = [f"pack_q{n}_procs" for n in range(12)]
+    lines = [snapshot(n, 100, [same, same] if n == names[0] else [same]) for n in names]
+    lines += [snapshot(n, 200, [{**same, "uid": str(k)}]) for k, n in enumerate(names)]
+    lines += [event("process_events", 150, "added", {**same, "time": "150"})]
+    with hindsight.open(tmp_path / "data") as hs:
+        summary = hs.ingest([write(tmp_path / "a.log", *lines)])
+        assert summary.rows == 13 + 12 + 1
+        for k, name in enumerate(names):
+            at_100 = hs.state(name, at=100).dicts()
+            assert [(r["uid"], r["path"]) for r in at_100] == [(0, "/bin/sh")] * (2 if k == 0 else 1)
+            assert [r["uid"] for r in hs.state(name, at=200).dicts()] == [k]
+            history = hs.sql(f"SELECT uid, valid_from, valid_to FROM {name} FOR SYSTEM_TIME ALL")
+            if k == 0:  # uid 0 again at 200: one of its two instances stays open
+                expected = [(0, 100, None), (0, 100, 200)]
+            else:
+                expected = [(0, 100, 200), (k, 200, None)]
+            assert sorted(history.rows, key=repr) == sorted(expected, key=repr)
+        events = hs.sql("SELECT uid, path, time FROM process_events").rows
+        assert events == [(0, "/bin/sh", 150)]
