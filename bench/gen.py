@@ -79,78 +79,88 @@ def dhcp_lines(
             addr = new
 
 
-def mixed_lines(hosts: int, hours: int, seed: int = 2) -> Iterator[bytes]:
-    """Mixed tables per host: users (batch), processes (snapshot), process_events, DHCP."""
+def mixed_lines(hosts: int, hours: int, seed: int = 2, spread: int = 1) -> Iterator[bytes]:
+    """Mixed tables per host: users (batch), processes (snapshot), process_events, DHCP.
+    SPREAD > 1: the hosts run their queries under SPREAD names each (`pack_ir_users_3`, ...),
+    as a fleet scheduling many queries does; the lines are otherwise the same."""
     rnd = random.Random(seed)
     for h in range(hosts):
-        numerics = h % 3 == 0
-        procs = [
-            {
-                "pid": str(100 + i),
-                "name": f"proc{i}",
-                "path": f"/usr/bin/proc{i}",
-                "uid": "0",
-                "cmdline": f"/usr/bin/proc{i} --flag",
-                "state": "S",
-            }
-            for i in range(30)
-        ]
-        users = [
-            {
-                "uid": str(1000 + i),
-                "gid": "1000",
-                "username": f"user{i}",
-                "directory": f"/home/user{i}",
-                "shell": "/bin/bash",
-                "description": "",
-            }
-            for i in range(5)
-        ]
-        counter = 0
-        for step in range(hours * 12):  # every 5 minutes
-            t = START + step * 300 + h % 300
-            if step % 6 == 0:  # processes snapshot every 30 minutes
-                victim = rnd.randrange(len(procs))
-                procs[victim] = {**procs[victim], "pid": str(rnd.randrange(200, 60000))}
-                yield orjson.dumps(
-                    {
-                        "snapshot": procs,
-                        "action": "snapshot",
-                        **_head("pack_ir_processes", h, t, 0, numerics),
-                    }
-                )
-            if step == 0 or rnd.random() < 0.05:
-                removed = [] if step == 0 else [users.pop(rnd.randrange(len(users)))]
-                added = (
-                    users if step == 0 else [{**removed[0], "username": f"u{rnd.randrange(10**6)}"}]
-                )
-                if step:
-                    users.append(added[0])
-                    counter += 1
-                yield orjson.dumps(
-                    {
-                        "diffResults": {"removed": removed, "added": added},
-                        **_head("pack_ir_users", h, t, counter if step else 0, numerics),
-                    }
-                )
-            for _ in range(rnd.randrange(4)):
-                ev = {
-                    "pid": str(rnd.randrange(60000)),
-                    "path": "/usr/bin/curl",
-                    "cmdline": "curl x",
-                    "uid": "1001",
-                    "auid": "1001",
-                    "time": str(t - rnd.randrange(300)),
-                    "cwd": "/tmp",
-                    "parent": "1",
+        for line in _mixed_host(rnd, h, hours):
+            if spread > 1:
+                doc = orjson.loads(line)
+                doc["name"] = f"{doc['name']}_{h % spread}"
+                line = orjson.dumps(doc)
+            yield line
+
+
+def _mixed_host(rnd: random.Random, h: int, hours: int) -> Iterator[bytes]:
+    """One host's lines of `mixed_lines`."""
+    numerics = h % 3 == 0
+    procs = [
+        {
+            "pid": str(100 + i),
+            "name": f"proc{i}",
+            "path": f"/usr/bin/proc{i}",
+            "uid": "0",
+            "cmdline": f"/usr/bin/proc{i} --flag",
+            "state": "S",
+        }
+        for i in range(30)
+    ]
+    users = [
+        {
+            "uid": str(1000 + i),
+            "gid": "1000",
+            "username": f"user{i}",
+            "directory": f"/home/user{i}",
+            "shell": "/bin/bash",
+            "description": "",
+        }
+        for i in range(5)
+    ]
+    counter = 0
+    for step in range(hours * 12):  # every 5 minutes
+        t = START + step * 300 + h % 300
+        if step % 6 == 0:  # processes snapshot every 30 minutes
+            victim = rnd.randrange(len(procs))
+            procs[victim] = {**procs[victim], "pid": str(rnd.randrange(200, 60000))}
+            yield orjson.dumps(
+                {
+                    "snapshot": procs,
+                    "action": "snapshot",
+                    **_head("pack_ir_processes", h, t, 0, numerics),
                 }
-                yield orjson.dumps(
-                    {
-                        **_head("process_events", h, t, step + 1, numerics),
-                        "columns": ev,
-                        "action": "added",
-                    }
-                )
+            )
+        if step == 0 or rnd.random() < 0.05:
+            removed = [] if step == 0 else [users.pop(rnd.randrange(len(users)))]
+            added = users if step == 0 else [{**removed[0], "username": f"u{rnd.randrange(10**6)}"}]
+            if step:
+                users.append(added[0])
+                counter += 1
+            yield orjson.dumps(
+                {
+                    "diffResults": {"removed": removed, "added": added},
+                    **_head("pack_ir_users", h, t, counter if step else 0, numerics),
+                }
+            )
+        for _ in range(rnd.randrange(4)):
+            ev = {
+                "pid": str(rnd.randrange(60000)),
+                "path": "/usr/bin/curl",
+                "cmdline": "curl x",
+                "uid": "1001",
+                "auid": "1001",
+                "time": str(t - rnd.randrange(300)),
+                "cwd": "/tmp",
+                "parent": "1",
+            }
+            yield orjson.dumps(
+                {
+                    **_head("process_events", h, t, step + 1, numerics),
+                    "columns": ev,
+                    "action": "added",
+                }
+            )
 
 
 def write(path: Path, lines: Iterator[bytes]) -> tuple[int, int]:
