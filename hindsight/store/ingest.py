@@ -330,7 +330,7 @@ def insert_events(
 ) -> int:
     """Insert the added rows of one event query from a normalised batch (`{prefix}_rows`) of
     the LINES given (i, host_id, query_id, t); returns how many. READ: a table of them already
-    read (`i`, `_j`: at least the query's columns)."""
+    read (`i`, `name`, `_j`: at least the query's columns; rows of other queries may be there)."""
     event_time = (
         "COALESCE(TRY_CAST(NULLIF(_j.\"time\", '') AS BIGINT), l.t)"
         if "time" in info.columns
@@ -342,7 +342,10 @@ def insert_events(
     values = f"l.host_id, l.t, {event_time}{', ' + typed if typed else ''}"
     mine = f"(SELECT i, host_id, t FROM {lines} WHERE query_id = {info.query_id})"
     if read:
-        inserted = con.execute(f"{into} SELECT {values} FROM {read} x JOIN {mine} l USING (i)")
+        inserted = con.execute(
+            f"{into} SELECT {values} FROM (SELECT i, _j FROM {read} "
+            f"WHERE name = {nm.literal(info.name)}) x JOIN {mine} l USING (i)"
+        )
     else:
         # the rows are chosen (joined with their lines) before their JSON is read: a
         # projection below the join would read every row of the batch, of every query

@@ -36,7 +36,8 @@ class Prepared:
     tables: str
     columns: dict[str, set[str]]  # per query name, the columns its lines' first rows have
     hashed: dict[str, frozenset[str]]  # per state query, the columns its rows were hashed with
-    # per event query, the table of its added rows read into `_j` (i, _j), and _j's columns
+    # per event query, the table of its added rows read into `_j` (i, name, _j), and _j's
+    # columns
     events: dict[str, tuple[str, frozenset[str]]]
     # the raw chunk of each stream's lines (host_key, name), by its first line: (lines, data)
     chunks: dict[int, tuple[list[int], bytes]]
@@ -71,16 +72,28 @@ class Preparer:
         self.con.execute(nm.LINE_SUMS.format(out=f"TABLE {tables}_lk", rh=f"{tables}_rh"))
         self._keys(fallback, tables)
         hashed = {q.name: frozenset(q.columns) for q in queries if not q.is_event}
-        events = {}
-        for n, q in enumerate(q for q in queries if q.is_event):
-            events[q.name] = (f"{tables}_ev{n}", frozenset(q.columns))
-            self.con.execute(
-                f"CREATE OR REPLACE TABLE {tables}_ev{n} AS SELECT x.i, "
-                f"{nm.as_text(q, 'x.r')} AS _j FROM (SELECT i, r FROM {tables}_rows "
-                f"WHERE op > 0 AND name = {nm.literal(q.name)}) x"
-            )
+        events = self._events([q for q in queries if q.is_event], tables)
         chunks = self._chunks(kept, tables)
         return Prepared(lines, kept, fallback, tables, columns, hashed, events, chunks)
+
+    def _events(
+        self, queries: list[QueryInfo], tables: str
+    ) -> dict[str, tuple[str, frozenset[str]]]:
+        """The added rows of event queries read into their columns (`_j`), in one statement per
+        set of columns: a fleet runs one event table under many query names (packs)."""
+        by_columns: dict[frozenset[str], list[QueryInfo]] = {}
+        for q in queries:
+            by_columns.setdefault(frozenset(q.columns), []).append(q)
+        events: dict[str, tuple[str, frozenset[str]]] = {}
+        for n, (cols, group) in enumerate(by_columns.items()):
+            table, names = f"{tables}_ev{n}", ", ".join(nm.literal(q.name) for q in group)
+            self.con.execute(
+                f"CREATE OR REPLACE TABLE {table} AS SELECT x.i, x.name, "
+                f"{nm.as_text(group[0], 'x.r')} AS _j FROM (SELECT i, name, r FROM "
+                f"{tables}_rows WHERE op > 0 AND name IN ({names})) x"
+            )
+            events.update((q.name, (table, cols)) for q in group)
+        return events
 
     def _keys(self, fallback: nm.Fallback, tables: str) -> None:
         """Each line's dedupe key (`{tables}_lkeys`, see keys.keys_sql), status lines included."""
@@ -140,5 +153,5 @@ def release(con: duckdb.DuckDBPyConnection, prepared: Prepared) -> None:
     """Drop a batch's tables once written."""
     for part in ("hdr", "rows", "rh", "lk", "lkeys"):
         con.execute(f"DROP TABLE IF EXISTS {prepared.tables}_{part}")
-    for table, _ in prepared.events.values():
+    for table in {table for table, _ in prepared.events.values()}:
         con.execute(f"DROP TABLE IF EXISTS {table}")

@@ -208,6 +208,9 @@ def test_a_large_execution_keeps_every_distinct_line(tmp_path: Path) -> None:
     assert count == n
 
 
+EVENTS = ["process_events", "pack_audit_process_events"]
+
+
 def test_queries_sharing_row_texts_in_one_batch_keep_their_own_rows(tmp_path: Path) -> None:
     """A batch's rows are hashed and written for all its queries at once: identical row texts
     of different queries (and of an event query) stay each in its own query, each counted."""
@@ -215,10 +218,11 @@ def test_queries_sharing_row_texts_in_one_batch_keep_their_own_rows(tmp_path: Pa
     names = [f"pack_q{n}_procs" for n in range(12)]
     lines = [snapshot(n, 100, [same, same] if n == names[0] else [same]) for n in names]
     lines += [snapshot(n, 200, [{**same, "uid": str(k)}]) for k, n in enumerate(names)]
-    lines += [event("process_events", 150, "added", {**same, "time": "150"})]
+    lines += [event(n, 150, "added", {**same, "time": "150"}) for n in EVENTS]
+    lines += [event(EVENTS[1], 160, "added", {**same, "time": "160"})]
     with hindsight.open(tmp_path / "data") as hs:
         summary = hs.ingest([write(tmp_path / "a.log", *lines)])
-        assert summary.rows == 13 + 12 + 1
+        assert summary.rows == 13 + 12 + 3
         for k, name in enumerate(names):
             at_100 = hs.state(name, at=100).dicts()
             assert [(r["uid"], r["path"]) for r in at_100] == [(0, "/bin/sh")] * (2 if k == 0 else 1)
@@ -229,5 +233,6 @@ def test_queries_sharing_row_texts_in_one_batch_keep_their_own_rows(tmp_path: Pa
             else:
                 expected = [(0, 100, 200), (k, 200, None)]
             assert sorted(history.rows, key=repr) == sorted(expected, key=repr)
-        events = hs.sql("SELECT uid, path, time FROM process_events").rows
-        assert events == [(0, "/bin/sh", 150)]
+        # event queries of one table are read together: each keeps its own rows
+        assert hs.sql(f"SELECT uid, path, time FROM {EVENTS[0]}").rows == [(0, "/bin/sh", 150)]
+        assert hs.sql(f"SELECT time FROM {EVENTS[1]} ORDER BY time").rows == [(150,), (160,)]
