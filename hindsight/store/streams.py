@@ -149,28 +149,22 @@ class StreamWriter:
         self._write_log()
 
     def _write_query(self, info: QueryInfo, closed: int, new_closed: int, new_open: int) -> None:
-        """The query's intervals closed, and opened, by the batch: into `hist` in one statement
-        (those open before that closed, those opened and closed), a statement only for what the
-        query has (a batch holds dozens of queries, each statement costs)."""
+        """The query's intervals the batch closed or opened (CLOSED, NEW_CLOSED, NEW_OPEN of
+        them): a statement only for what the query has, `hist` written once (a batch holds
+        dozens of queries, and each statement costs)."""
         qid, cur, hist = info.query_id, cur_table(info.query_id), hist_table(info.query_id)
         names = "".join(f", {quote(n)}" for n in info.columns)
-        typed = "".join(f", {c}" for c in [typed_select(info)] if c)
-        parsed = as_text(info, "t.r")
+        kept = "".join(f", c.{quote(n)}" for n in info.columns)
         key = "c._host = x.host_id AND c._rh = x.rh AND c._from = x._from AND c._n = x._n"
-        ended = (
-            [
-                f"SELECT c._host, c._from, x._to, c._n, c._rh{''.join(f', c.{quote(n)}' for n in info.columns)} "
+        ended = []
+        if closed:  # open before the batch, closed by it
+            ended.append(
+                f"SELECT c._host, c._from, x._to, c._n, c._rh{kept} "
                 f"FROM {cur} c JOIN iv_closed_existing x ON x.query_id = {qid} AND {key} "
                 f"WHERE x._to > c._from"
-            ]
-            if closed
-            else []
-        )
-        if new_closed:
-            ended.append(
-                f"SELECT host_id, _from, _to, _n, rh{typed} FROM (SELECT v.*, {parsed} AS _j "
-                f"FROM iv_new_closed v JOIN _opened t ON t.ref = v.payload WHERE v.query_id = {qid})"
             )
+        if new_closed:
+            ended.append(_opened_rows(info, "iv_new_closed", "host_id, _from, _to, _n, rh"))
         if ended:
             self.con.execute(
                 f"INSERT INTO {hist} (_host, _from, _to, _n, _rh{names}) {' UNION ALL '.join(ended)}"
@@ -182,8 +176,7 @@ class StreamWriter:
         if new_open:
             self.con.execute(
                 f"INSERT INTO {cur} (_host, _from, _n, _rh{names}) "
-                f"SELECT host_id, _from, _n, rh{typed} FROM (SELECT v.*, {parsed} AS _j "
-                f"FROM iv_new_open v JOIN _opened t ON t.ref = v.payload WHERE v.query_id = {qid})"
+                + _opened_rows(info, "iv_new_open", "host_id, _from, _n, rh")
             )
 
     def _write_log(self) -> None:
@@ -216,6 +209,16 @@ class StreamWriter:
             "INSERT OR REPLACE INTO streams SELECT host_id, query_id, time, epoch, ckey, snap, epoch, counter "
             "FROM _ex QUALIFY ROW_NUMBER() OVER (PARTITION BY host_id, query_id ORDER BY seq DESC) = 1"
         )
+
+
+def _opened_rows(info: QueryInfo, source: str, fixed: str) -> str:
+    """SELECT of the query's intervals in SOURCE (FIXED columns, then the typed columns read
+    from the texts in `_opened`)."""
+    typed = typed_select(info)
+    return (
+        f"SELECT {fixed}{', ' + typed if typed else ''} FROM (SELECT v.*, {as_text(info, 't.r')} "
+        f"AS _j FROM {source} v JOIN _opened t ON t.ref = v.payload WHERE v.query_id = {info.query_id})"
+    )
 
 
 # Per query of the batch's executions, how many intervals the builder closed (open before the
