@@ -115,9 +115,13 @@ class Store:
     # -- space -------------------------------------------------------------------------------
     def free_share(self) -> float:
         """Share of the file's blocks that are free (left by rewrites and deletes)."""
-        row = self.con.execute("PRAGMA database_size").fetchone()
-        total, free = (int(row[3]), int(row[5])) if row else (0, 0)
+        total, free = self._blocks()
         return free / total if total else 0.0
+
+    def _blocks(self) -> tuple[int, int]:
+        """The file's blocks, and how many of them are free."""
+        row = self.con.execute("PRAGMA database_size").fetchone()
+        return (int(row[3]), int(row[5])) if row else (0, 0)
 
     def reclaim(self, min_free: float = 0.3, min_bytes: int = 1 << 20) -> bool:
         """Copy the store into a fresh file when much of it is free blocks (DuckDB reuses free
@@ -146,6 +150,14 @@ class Store:
             self._connect()
         return True
 
+    def _reclaim_share(self, used_before: int) -> float:
+        """The free share past which an ingest copies the store: 0.1 when the ingest wrote at
+        least half of what the store holds (a one-shot ingest leaves a tight file, and the copy
+        costs a few % of the ingest), else the usual 0.3: a small ingest into a large store
+        must not copy all of it for the blocks its rewrites freed (DuckDB reuses them)."""
+        total, free = self._blocks()
+        return 0.1 if used_before <= (total - free) / 2 else 0.3
+
     # -- ingest ------------------------------------------------------------------------------
     def ingest(
         self,
@@ -160,6 +172,7 @@ class Store:
         import time
 
         start = time.perf_counter()
+        total, free = self._blocks()
         summary = IngestSummary()
         writer = BatchWriter(self.con, self.catalog, summary)
         preparer = Preparer(self.con, self.catalog)
@@ -174,9 +187,9 @@ class Store:
             preparer.close()
             if collecting:
                 gc.enable()
-        if maintain:  # a one-shot ingest leaves a tight file: the copy costs a few % of the ingest
+        if maintain:
             self.compact()
-            self.reclaim(min_free=0.1)
+            self.reclaim(min_free=self._reclaim_share(total - free))
         summary.seconds = time.perf_counter() - start
         return summary
 

@@ -148,3 +148,38 @@ def test_a_raw_chunk_that_does_not_decompress_is_left_as_it_is(tmp_path: Path) -
         rows = hs.store.con.execute("SELECT data FROM raw_chunks ORDER BY rowid").fetchall()
         assert rows[-1] == (b"not zstd",)
         assert zstandard.ZstdDecompressor().decompress(rows[0][0]).count(b"\n") == len(lines) - 1
+
+
+def _free_up(hs: hindsight.Hindsight, share: float) -> None:
+    """Leave about SHARE of the store's blocks free: a table written, one after it (DuckDB
+    truncates free blocks at the file's end), the first dropped."""
+    _, used, free = space(hs)
+    blocks = int((share * (used + free) - free) / (1 - share)) + 1
+    con = hs.store.con
+    con.execute(f"CREATE TABLE junk AS SELECT random() AS x FROM range({blocks * BLOCK_SIZE // 8})")
+    con.execute("CHECKPOINT")
+    con.execute("CREATE OR REPLACE TABLE keeper AS SELECT random() AS x FROM range(50000)")
+    con.execute("CHECKPOINT")
+    con.execute("DROP TABLE junk")
+    con.execute("CHECKPOINT")
+
+
+def test_a_small_ingest_copies_the_store_only_past_the_usual_free_share(tmp_path: Path) -> None:
+    """A one-shot ingest copies the store past 10 % free blocks; a small ingest into a larger
+    store does not copy all of it for less than 30 % (DuckDB reuses free blocks): before, every
+    `hindsight ingest` of one more file copied the whole store after its rewrites."""
+    data = tmp_path / "d"
+    big = tmp_path / "big.log"
+    write(big, mixed_lines(20, 6))
+    with hindsight.open(data) as hs:
+        hs.ingest([big])
+        path = hs.store.path
+        for n, (share, copied) in enumerate([(0.2, False), (0.45, True)]):
+            _free_up(hs, share)
+            before = hs.store.free_share()
+            assert (0.3 < before) if copied else (0.1 < before < 0.3)
+            inode = path.stat().st_ino
+            small = write_lines(tmp_path / f"s{n}.log", event(IA, 10**9 + n, "added", {"address": "a"}))
+            hs.ingest([small])
+            assert (path.stat().st_ino != inode) is copied
+            assert (hs.store.free_share() < 0.1) is copied
