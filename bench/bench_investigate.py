@@ -38,7 +38,6 @@ import hindsight
 from bench.invfleet import DAY, START, generate, read_truth
 from bench.targets import verdict
 from hindsight.investigate.enrich import EventFilter, enrich_sql
-from hindsight.investigate.evidence import SPLAY_SLACK
 
 
 class WrongAnswer(AssertionError):
@@ -111,7 +110,7 @@ def who_uid(hs: hindsight.Hindsight, probes: list[dict[str, Any]]) -> list[float
 
 def enrich_rate(hs: hindsight.Hindsight, flt: EventFilter, runs: int = 3) -> tuple[int, float]:
     """(events, events/s): the median of `runs` runs, every added column consumed."""
-    slack = {q: int(i * SPLAY_SLACK) for q, i in hs.investigate.schedule.intervals.items()}
+    slack = hs.investigate.schedule.splayed()
     sql = enrich_sql(hs.store.catalog, "process_events", flt, ordered=False, intervals=slack)
     seconds = []
     for _ in range(runs):
