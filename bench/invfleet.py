@@ -344,9 +344,11 @@ class Fleet:
     # -- truth ----------------------------------------------------------------------------------
     def uid_truth(self, samples: int) -> Iterator[dict[str, Any]]:
         """(uid, host, instant) probes, the account at that instant and its neighbours, from
-        the hosts' account histories (uids that changed hands preferred)."""
+        the hosts' account histories (uids that changed hands preferred: any uid when none did,
+        as in a fleet of a few hosts over a day)."""
         rnd = random.Random(5)
-        reused = [(h, u) for h in self.hosts for u, spans in h.uid_history.items() if len(spans) > 1]
+        held = [(h, u) for h in self.hosts for u in h.uid_history]
+        reused = [(h, u) for h, u in held if len(h.uid_history[u]) > 1] or held
         for _ in range(samples):
             h, uid = rnd.choice(reused)
             spans = h.uid_history[uid]
