@@ -85,6 +85,16 @@ def test_uid_truth_is_what_who_uid_answers(
         assert sorted([r["relation"], r["username"]] for r in rows) == p["accounts"], p
 
 
+def test_mount_truth_is_what_who_mount_answers(
+    fleet: tuple[Path, dict[str, Any]], store: hindsight.Hindsight
+) -> None:
+    probes = read_truth(fleet[0], "mount")
+    assert 3 <= len(probes) <= fleet[1]["usb_drives"]
+    for p in probes:
+        rows = store.investigate.who_mount(p["path"], p["host"], p["at"]).dicts()
+        assert [(r["mount_path"], r["usb_serial"]) for r in rows] == [(p["mount_path"], p["serial"])], p
+
+
 def test_event_truth_is_what_enrich_answers(
     fleet: tuple[Path, dict[str, Any]], store: hindsight.Hindsight
 ) -> None:
