@@ -1,5 +1,5 @@
-"""A lean fleet for the investigation bench (issue #4): only what `who ip`, `who uid` and
-`enrich process_events` read, in osquery's real log shapes, at 10,000 hosts x 30+ days.
+"""A lean fleet for the investigation bench (issue #4): only what `who ip`, `who uid`, `who mount`
+and `enrich process_events` read, in osquery's real log shapes, at 10,000 hosts x 30+ days.
 
 The fleet is simulated in time order (one heap of per-host transitions), lines are streamed to
 one gzip file per day (as a log shipper would rotate them), and nothing but each host's current
@@ -16,14 +16,20 @@ state is held in memory. Hosts:
   (`users`): accounts are deleted and their uid handed to a new account (uid reuse) every few days.
 - process_events in bursts (a cron job, a shell session) sized so the fleet logs
   `events_per_host_day` events per host and day, each with the uid of an account of that host.
+- every host reports its mounts and USB root hub once; laptops plug in a USB drive about every
+  three days while awake (hardware_events add of the device and its disk, then usb_devices and
+  a mount under /media/<owner>/<label>, seen at the next 5-minute run, the mount sometimes one
+  run later), unplugged within the session (10 minutes to 4 hours). Labels are few, so a mount
+  path is reused by other drives of the same host.
 
 Formats: a quarter of the hosts log in event format (one line per row, numerics true), the
 rest in batch format (`diffResults`, numerics false); decorations carry host_uuid and hostname.
 
 Ground truth (`truth/*.jsonl`): samples of (address, instant) with the set of hosts whose last
 execution at or before the instant showed the address; (uid, host, instant) with the account at
-that instant and the nearest other accounts holding the uid before and after; and events with
-the username of their uid as of their time. Sampling keeps memory bounded: a reservoir per kind.
+that instant and the nearest other accounts holding the uid before and after; events with
+the username of their uid as of their time; and (path on a drive, host, instant) with the mount
+holding the path and its drive's serial. Sampling keeps memory bounded: a reservoir per kind.
 """
 
 from __future__ import annotations
@@ -43,6 +49,11 @@ import orjson
 DAY = 86_400
 START = 1_790_000_000
 IFACE_EVERY, USERS_EVERY, EVENTS_EVERY = 300, 3600, 60
+USB_EVERY = IFACE_EVERY  # usb_devices and mounts run every 5 minutes, in phase with the addresses
+USB_PER_DAY = 1 / 3  # drives plugged into an awake laptop per day
+DRIVES = (("SanDisk", "0781", "Cruzer_Blade", "5567"), ("Kingston", "0951", "DataTraveler_3.0", "1666"),
+          ("Samsung", "090c", "Flash_Drive_FIT", "1000"), ("Verbatim", "18a5", "STORE_N_GO", "0302"))
+LABELS = ("USB", "BACKUP", "DATA", "TRANSFER")
 SITES = 8
 POOL_SPARE = 1.15  # addresses per laptop in a site's pool: a released one is soon handed on
 HUMANS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory",
@@ -90,6 +101,9 @@ class Host:
     uid_history: dict[int, list[list[Any]]] = field(default_factory=dict)
     next_uid: int = 1000
     pid: int = 2000
+    owner: str = ""  # the first user: drives mount under /media/<owner>
+    session_end: int = 2**62  # a laptop's next sleep or roam (a drive is unplugged before it)
+    drive: dict[str, Any] | None = None  # the drive plugged in now
 
     @property
     def name(self) -> str:
@@ -153,6 +167,8 @@ class Fleet:
         self.holders: dict[str, list[list[Any]]] = {}
         self.ip_truth = Reservoir(samples, random.Random(seed + 1))
         self.event_truth = Reservoir(samples, random.Random(seed + 2))
+        self.mount_truth = Reservoir(samples, random.Random(seed + 3))
+        self.drives = 0
         self.heap: list[tuple[int, int, str]] = []
         self.events = 0
 
@@ -228,16 +244,21 @@ class Fleet:
             self.emit(h, "pack_net_interface_addresses", t, [self.addr_row("127.0.0.1"), self.addr_row(h.address)])
             self.observe(h.address, h.index, t)
             self.identity(h, t)
+            self.devices(h, t)
             if h.laptop:
-                self.push(t + log_uniform(self.rnd, 600, 8 * 3600), h, "net")
+                h.session_end = self.push(t + log_uniform(self.rnd, 600, 8 * 3600), h, "net")
+                self.push(t + int(self.rnd.expovariate(USB_PER_DAY / DAY)), h, "usb")
             self.push(t + log_uniform(self.rnd, DAY, 8 * DAY), h, "users")
             self.push(t + int(self.rnd.expovariate(self.events_rate / DAY / 10)), h, "burst")
 
-    def push(self, t: int, h: Host, kind: str) -> None:
-        every = {"net": IFACE_EVERY, "users": USERS_EVERY, "burst": EVENTS_EVERY, "wake": IFACE_EVERY}[kind]
+    def push(self, t: int, h: Host, kind: str) -> int:
+        """Schedule `kind` on the host's next run at or after t; that run's time."""
+        every = {"net": IFACE_EVERY, "users": USERS_EVERY, "burst": EVENTS_EVERY, "wake": IFACE_EVERY,
+                 "usb": USB_EVERY, "mount": USB_EVERY, "unplug": USB_EVERY}[kind]
         t = h.slot(t, every)
         if t < self.end:
             heapq.heappush(self.heap, (t, h.index, kind))
+        return t
 
     def run(self) -> None:
         self.start()
@@ -271,7 +292,7 @@ class Fleet:
             self.emit(h, "pack_net_interface_addresses", t, [self.addr_row(new)], [self.addr_row(old)])
             self.unobserve(old, h.index, t)
             self.observe(new, h.index, t)
-        self.push(t + log_uniform(self.rnd, 600, 8 * 3600), h, "net")
+        h.session_end = self.push(t + log_uniform(self.rnd, 600, 8 * 3600), h, "net")
 
     def observe(self, address: str, host: int, t: int) -> None:
         spans = self.holders.setdefault(address, [])
@@ -341,12 +362,85 @@ class Fleet:
                 return str(name)
         return None
 
+    # -- drives -------------------------------------------------------------------------------
+    def devices(self, h: Host, t: int) -> None:
+        """The host's first mounts and USB devices (its disks and root hub)."""
+        h.owner = h.accounts[min(u for u in h.accounts if u >= 1000)]
+        self.emit(h, "pack_hw_mounts", t, [
+            self.mount_row("/dev/nvme0n1p2", "/", "ext4", 122_040_123),
+            self.mount_row("/dev/nvme0n1p1", "/boot/efi", "vfat", 130_812),
+            self.mount_row("tmpfs", "/run", "tmpfs", 401_345),
+        ])
+        self.emit(h, "pack_hw_usb_devices", t, [self.usb_row(1, ("Linux Foundation", "1d6b", "3.0_root_hub",
+                                                                 "0003"), "0000:00:14.0", 0)])
+
+    @staticmethod
+    def mount_row(device: str, path: str, kind: str, blocks: int) -> dict[str, Any]:
+        return {"device": device, "device_alias": device, "path": path, "type": kind, "blocks_size": 4096,
+                "blocks": blocks, "flags": "rw,nosuid,nodev,relatime"}
+
+    @staticmethod
+    def usb_row(address: int, model: tuple[str, ...], serial: str, removable: int) -> dict[str, Any]:
+        vendor, vendor_id, name, model_id = model
+        return {"usb_address": address, "usb_port": 1, "vendor": vendor, "vendor_id": vendor_id,
+                "version": "0100", "model": name, "model_id": model_id, "serial": serial, "class": "0",
+                "subclass": "0", "protocol": "0", "removable": removable}
+
+    def hardware(self, h: Host, at: int, action: str, drive: dict[str, Any]) -> None:
+        """The udev events of a drive (its USB device, then its disk), logged at the next run."""
+        vendor, vendor_id, model, model_id = drive["model"]
+        rows = [{"action": action, "driver": driver, "model": model, "model_id": model_id, "path": path,
+                 "revision": "0100", "serial": drive["serial"], "time": at + i, "type": kind, "vendor": vendor,
+                 "vendor_id": vendor_id}
+                for i, (path, kind, driver) in enumerate((
+                    (f"/dev/bus/usb/001/{drive['address']:03d}", "usb_device", "usb"), ("/dev/sdb", "disk", "sd")))]
+        self.emit(h, "pack_hw_hardware_events", h.slot(at + 1, EVENTS_EVERY), rows if action == "add" else rows[::-1])
+
+    def on_usb(self, h: Host, t: int) -> None:
+        """A drive plugged in since the last run (and mounted then, or by the next run); it is
+        unplugged before the laptop's session ends."""
+        self.push(t + int(self.rnd.expovariate(USB_PER_DAY / DAY)) + 1, h, "usb")
+        room = h.session_end - t - 2 * USB_EVERY
+        if not h.online or h.drive is not None or room < 3 * USB_EVERY:
+            return
+        inserted = t - self.rnd.randrange(1, USB_EVERY)
+        drive = h.drive = {"serial": f"{self.rnd.getrandbits(80):020X}", "model": self.rnd.choice(DRIVES),
+                           "address": 5 + self.drives % 100, "mounted": None,
+                           "path": f"/media/{h.owner}/{self.rnd.choice(LABELS)}"}
+        self.drives += 1
+        self.hardware(h, inserted, "add", drive)
+        self.emit(h, "pack_hw_usb_devices", t, [self.usb_row(drive["address"], drive["model"], drive["serial"], 1)])
+        if inserted + self.rnd.randint(3, 30) <= t:
+            self.on_mount(h, t)
+        else:
+            self.push(t + 1, h, "mount")
+        self.push(t + min(log_uniform(self.rnd, 600, 4 * 3600), room), h, "unplug")
+
+    def on_mount(self, h: Host, t: int) -> None:
+        assert h.drive is not None
+        h.drive["mounted"] = t
+        self.emit(h, "pack_hw_mounts", t, [self.mount_row("/dev/sdb1", h.drive["path"], "vfat", 7_700_000)])
+
+    def on_unplug(self, h: Host, t: int) -> None:
+        """Unmounted, then unplugged, since the last run: both gone at this one."""
+        drive, h.drive = h.drive, None
+        assert drive is not None and drive["mounted"] is not None
+        unmounted = t - self.rnd.randrange(40, USB_EVERY - 10)
+        self.hardware(h, unmounted + 30, "remove", drive)
+        self.emit(h, "pack_hw_usb_devices", t, [], [self.usb_row(drive["address"], drive["model"], drive["serial"], 1)])
+        self.emit(h, "pack_hw_mounts", t, [], [self.mount_row("/dev/sdb1", drive["path"], "vfat", 7_700_000)])
+        at = self.rnd.randrange(drive["mounted"], t)
+        self.mount_truth.offer({"path": f"{drive['path']}/report-{self.rnd.randrange(100)}.pdf", "host": h.name,
+                                "at": at, "mount_path": drive["path"], "serial": drive["serial"]})
+
     # -- truth ----------------------------------------------------------------------------------
     def uid_truth(self, samples: int) -> Iterator[dict[str, Any]]:
         """(uid, host, instant) probes, the account at that instant and its neighbours, from
-        the hosts' account histories (uids that changed hands preferred)."""
+        the hosts' account histories (uids that changed hands preferred: any uid when none did,
+        as in a fleet of a few hosts over a day)."""
         rnd = random.Random(5)
-        reused = [(h, u) for h in self.hosts for u, spans in h.uid_history.items() if len(spans) > 1]
+        held = [(h, u) for h in self.hosts for u in h.uid_history]
+        reused = [(h, u) for h, u in held if len(h.uid_history[u]) > 1] or held
         for _ in range(samples):
             h, uid = rnd.choice(reused)
             spans = h.uid_history[uid]
@@ -363,11 +457,11 @@ class Fleet:
         out = self.out / "truth"
         out.mkdir(parents=True, exist_ok=True)
         for name, items in (("ip", self.ip_truth.items), ("events", self.event_truth.items),
-                            ("uid", list(self.uid_truth(samples)))):
+                            ("uid", list(self.uid_truth(samples))), ("mount", self.mount_truth.items)):
             (out / f"{name}.jsonl").write_bytes(b"".join(orjson.dumps(i) + b"\n" for i in items))
         stats = {"hosts": len(self.hosts), "days": self.days, "lines": self.writer.lines,
                  "bytes": self.writer.bytes, "process_events": self.events,
-                 "ip_handovers": self.ip_truth.seen}
+                 "ip_handovers": self.ip_truth.seen, "usb_drives": self.drives}
         (out / "stats.json").write_bytes(orjson.dumps(stats))
 
 

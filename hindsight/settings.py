@@ -82,6 +82,37 @@ class Settings:
         "extra Spark settings, key=value,... (the master comes from Spark's own configuration)",
     )
 
+    # -- investigations (hindsight/investigate) ----------------------------------------------
+    stale_factor: float = _setting(
+        3.0,
+        "HINDSIGHT_STALE_FACTOR",
+        "an answer's freshness is unknown once its host was silent for this many times the "
+        "query's interval (or the fleet's usual check-in spacing, whichever is longer)",
+    )
+    splay_slack: float = _setting(
+        1.25,
+        "HINDSIGHT_SPLAY_SLACK",
+        "a query's interval times this is the room allowed for splay between two executions",
+    )
+    lookback_s: int = _setting(
+        86_400,
+        "HINDSIGHT_LOOKBACK",
+        "how far back investigations look for a previous execution, or for the hardware event "
+        "behind a mount, in seconds (bounds the scan)",
+    )
+    attach_slack_s: int = _setting(
+        900,
+        "HINDSIGHT_ATTACH_SLACK",
+        "a removable USB device first seen up to this many seconds after a mount appeared is "
+        "the one behind it (who mount, enrich file_events)",
+    )
+    next_within_s: int = _setting(
+        3600,
+        "HINDSIGHT_NEXT_WITHIN",
+        "enrich: a state row appearing up to this many seconds after an event follows it "
+        "(hardware_events -> the mount that followed)",
+    )
+
     # -- the web console (hindsight/console) -------------------------------------------------
     console_session_hours: float = _setting(
         12.0, "HINDSIGHT_CONSOLE_SESSION_HOURS", "a console sign-in lasts this many hours"

@@ -8,7 +8,14 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
-from hindsight.investigate.evidence import Edge, Evidence, Schedule, gather, infer_schedule
+from hindsight.investigate.evidence import (
+    Edge,
+    Evidence,
+    Schedule,
+    Tolerance,
+    gather,
+    infer_schedule,
+)
 from hindsight.investigate.source import ALL_TIME, Window, queries_of, state_sql
 from hindsight.store.catalog import Catalog, QueryInfo
 from hindsight.store.layout import OPEN_END, quote
@@ -150,7 +157,7 @@ class Base:
 
     @cached_property
     def schedule(self) -> Schedule:
-        return infer_schedule(self.run, self.catalog)
+        return infer_schedule(self.run, self.catalog, Tolerance.of(self.hs.settings))
 
     def evidence(self, rows: Sequence[Row], at: int | None) -> list[Evidence]:
         edges = [Edge(r["_host"], r["_q"], r["_from"], r["_to"]) for r in rows]

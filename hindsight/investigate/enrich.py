@@ -17,8 +17,12 @@ within one interval after the event (it may already have been mounted); NULL whe
   condition relating the event row `e` and the state row `s`), the latest observed first; used
   only when the event column is set (a chain: file -> mount -> the USB device attached when
   that mount appeared);
-- "next": the first state row appearing at or after the event, within an hour, whose key is at
-  or under the event value (a device's add event, then its mount).
+- "next": the first state row appearing at or after the event, within the setting
+  `next_within_s` (an hour), whose key is at or under the event value (a device's add event,
+  then its mount).
+
+`where` and `link` may say `$attach_slack`: the setting `attach_slack_s` in seconds (how long
+after a mount appeared the device behind it may first be seen).
 
 `fleet=True` looks the key up on every host (a remote address -> the fleet host that had it);
 its value `host` is that host's key. An enrichment may read an earlier one's output column.
@@ -33,9 +37,9 @@ from typing import TYPE_CHECKING
 import orjson
 
 from hindsight.errors import InputError
-from hindsight.investigate.evidence import SPLAY_SLACK
 from hindsight.investigate.source import Window, queries_of, state_sql
 from hindsight.query.names import exposed, resolve_query
+from hindsight.settings import Settings
 from hindsight.store.layout import event_table, quote
 
 if TYPE_CHECKING:
@@ -43,12 +47,30 @@ if TYPE_CHECKING:
     from hindsight.investigate.base import Base
     from hindsight.store.catalog import Catalog, QueryInfo
 
-NEXT_WITHIN = 3600
 #: each identifier a host reported, with the span it was the host's name (a hash join, not ASOF)
 NAMES = (
     "(SELECT host_id, identifier, first_seen, coalesce(lead(first_seen) OVER "
     "(PARTITION BY host_id ORDER BY first_seen), 9223372036854775807) AS until FROM host_names)"
 )
+
+
+@dataclass(frozen=True)
+class EnrichWindows:
+    """The lookups' time windows, in seconds: the settings next_within_s and attach_slack_s."""
+
+    next_within: int = Settings.next_within_s
+    attach_slack: int = Settings.attach_slack_s
+
+    @classmethod
+    def of(cls, settings: Settings) -> EnrichWindows:
+        """The settings' windows; a clear error for a negative one."""
+        for env, value in (
+            ("HINDSIGHT_NEXT_WITHIN", settings.next_within_s),
+            ("HINDSIGHT_ATTACH_SLACK", settings.attach_slack_s),
+        ):
+            if value < 0:
+                raise InputError(f"setting {env} must be 0 or more, not {value!r}")
+        return cls(settings.next_within_s, settings.attach_slack_s)
 
 
 @dataclass(frozen=True)
@@ -90,7 +112,7 @@ BUILTIN: tuple[Enrichment, ...] = (
         ("serial", "vendor", "model"),
         "any",
         "removable = 1",
-        link="e.mount_since BETWEEN s._from - 900 AND s._to",
+        link="e.mount_since BETWEEN s._from - $attach_slack AND s._to",
     ),
     Enrichment(
         "remote_host",
@@ -167,10 +189,13 @@ def enrich_sql(
     enrichments: Sequence[Enrichment] = BUILTIN,
     ordered: bool = True,
     intervals: Mapping[int, int] | None = None,
+    windows: EnrichWindows | None = None,
 ) -> str:
     """The enriched events of event query QUERY as one SELECT (in time order unless not
     `ordered`: sorting costs more than the joins on large sets). `intervals` (query id ->
-    seconds, with room for splay) lets each match say whether it is settled."""
+    seconds, with room for splay) lets each match say whether it is settled; `windows`
+    defaults to the settings' defaults."""
+    windows = windows or EnrichWindows()
     info = resolve_query(catalog, query)
     if not info.is_event:
         raise InputError(f"{info.name} is a state query: enrich reads event queries")
@@ -184,13 +209,13 @@ def enrich_sql(
     for enr in applicable(info, enrichments):
         if enr.event_column not in available:
             continue
-        step = _step(catalog, enr, f"e{len(steps) - 1}", flt, intervals or {})
+        step = _step(catalog, enr, f"e{len(steps) - 1}", flt, intervals or {}, windows)
         if step is None:
             continue
         steps.append(f"e{len(steps)} AS ({step})")
         if enr.match == "prefix":
             steps.append(
-                f"e{len(steps)} AS ({_unsettle(catalog, enr, f'e{len(steps) - 1}', flt, intervals or {})})"
+                f"e{len(steps)} AS ({_unsettle(catalog, enr, f'e{len(steps) - 1}', flt, intervals or {}, windows)})"
             )
         available |= {f"{enr.name}_{v}" for v in enr.values}
         out += enr.columns()
@@ -205,15 +230,23 @@ def enrich_sql(
     )
 
 
-def _state(catalog: Catalog, enr: Enrichment, flt: EventFilter) -> tuple[list[QueryInfo], str]:
+def _state(
+    catalog: Catalog, enr: Enrichment, flt: EventFilter, windows: EnrichWindows
+) -> tuple[list[QueryInfo], str]:
     queries = queries_of(catalog, enr.state_table)
     wanted = [enr.key, *(v for v in enr.values if v not in (enr.key, "host"))]
     window = Window(
         since=flt.since,
-        until=None if flt.until is None else flt.until + NEXT_WITHIN,
+        until=None if flt.until is None else flt.until + windows.next_within,
         hosts=None if enr.fleet else flt.hosts,
     )
-    return queries, state_sql(queries, wanted, enr.where, window) if queries else ""
+    where = _with_windows(enr.where, windows)
+    return queries, state_sql(queries, wanted, where, window) if queries else ""
+
+
+def _with_windows(sql: str, windows: EnrichWindows) -> str:
+    """SQL of an enrichment's `where` or `link` with `$attach_slack` replaced by its value."""
+    return sql.replace("$attach_slack", str(int(windows.attach_slack)))
 
 
 def _slack(queries: Sequence[QueryInfo], intervals: Mapping[int, int], alias: str) -> str:
@@ -227,11 +260,16 @@ def _slack(queries: Sequence[QueryInfo], intervals: Mapping[int, int], alias: st
 
 
 def _step(
-    catalog: Catalog, enr: Enrichment, prev: str, flt: EventFilter, intervals: Mapping[int, int]
+    catalog: Catalog,
+    enr: Enrichment,
+    prev: str,
+    flt: EventFilter,
+    intervals: Mapping[int, int],
+    windows: EnrichWindows,
 ) -> str | None:
     if enr.match not in MATCHES:
         raise InputError(f"enrichment {enr.name}: match must be one of {', '.join(MATCHES)}")
-    queries, state = _state(catalog, enr, flt)
+    queries, state = _state(catalog, enr, flt, windows)
     if not queries:
         return None
     col = f"e.{quote(enr.event_column)}"
@@ -263,23 +301,28 @@ def _step(
         ),
         "any": (f"{col} IS NOT NULL AND s._from <= e._time AND e._time < s._to", "s._from DESC"),
         "next": (
-            f"s._from >= e._time AND s._from <= e._time + {NEXT_WITHIN} AND {col} <> '' "
+            f"s._from >= e._time AND s._from <= e._time + {windows.next_within} AND {col} <> '' "
             f"AND starts_with({key}, {col})",
             "s._from",
         ),
     }[enr.match]
     return (
         f"SELECT e.*, {picks}, {since} FROM {prev} e LEFT JOIN {state} s "
-        f"ON s._host = e._host AND {cond}{' AND ' + enr.link if enr.link else ''} QUALIFY row_number() OVER (PARTITION BY e._eid ORDER BY {order}) = 1"
+        f"ON s._host = e._host AND {cond}{' AND ' + _with_windows(enr.link, windows) if enr.link else ''} QUALIFY row_number() OVER (PARTITION BY e._eid ORDER BY {order}) = 1"
     )
 
 
 def _unsettle(
-    catalog: Catalog, enr: Enrichment, prev: str, flt: EventFilter, intervals: Mapping[int, int]
+    catalog: Catalog,
+    enr: Enrichment,
+    prev: str,
+    flt: EventFilter,
+    intervals: Mapping[int, int],
+    windows: EnrichWindows,
 ) -> str:
     """A path's mount is not settled when a longer mount covering it was first seen within one
     interval after the event: it may already have been mounted then, not yet observed."""
-    queries, state = _state(catalog, enr, flt)
+    queries, state = _state(catalog, enr, flt, windows)
     key, col, k = f"n.{quote(enr.key)}", f"e.{quote(enr.event_column)}", quote("_k_" + enr.name)
     flag = quote(enr.name + "_settled")
     return (
@@ -309,6 +352,10 @@ def _key_type(queries: Sequence[QueryInfo], key: str) -> str:
 def enrich(
     inv: Base, query: str, flt: EventFilter, enrichments: Sequence[Enrichment] = BUILTIN
 ) -> Result:
-    """Each event of QUERY with the state of its host as of its own time (bounded rows)."""
-    slack = {q: int(i * SPLAY_SLACK) for q, i in inv.schedule.intervals.items()}
-    return inv.hs._run(enrich_sql(inv.catalog, query, flt, enrichments, intervals=slack))
+    """Each event of QUERY with the state of its host as of its own time (bounded rows), with
+    the windows of the investigator's settings."""
+    windows = EnrichWindows.of(inv.hs.settings)
+    sql = enrich_sql(
+        inv.catalog, query, flt, enrichments, intervals=inv.schedule.splayed(), windows=windows
+    )
+    return inv.hs._run(sql)

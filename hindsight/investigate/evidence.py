@@ -4,15 +4,15 @@ each interval edge happened.
 - `confirmed_at`: the last execution of the row's query on its host at or before the instant;
   `checked_in`: the host's last sign of life at or before it (any execution or event line).
 - `freshness`: "fresh", or "unknown" when the host was silent for longer than
-  `STALE_FACTOR` x the query's interval (or the fleet's usual check-in spacing, whichever is
+  `stale_factor` (a setting) x the query's interval (or the fleet's usual check-in spacing, whichever is
   longer): the state is then a guess, not a fact.
 - `from_after` .. `valid_from`: the row appeared after the previous execution of its query on
   its host (which did not show it) and by the one that did; `to_after` .. `valid_to`: it was
   last shown by `to_after` and gone by `valid_to`. Differential queries log only changes, so the
   previous execution is the later of the last one recorded and, when the interval is known and
   the host showed signs of life within one interval before then, one interval (plus splay)
-  earlier. NULL `from_after` means
-  no earlier execution within `LOOKBACK` seconds: the start is not bounded from below.
+  earlier (splay: `splay_slack`). NULL `from_after` means
+  no earlier execution within `lookback_s` seconds: the start is not bounded from below.
 
 Intervals are inferred from the executions' spacing (per query: the smallest spacing between
 two executions on a sample of hosts; differential queries only log when something changed, so
@@ -24,20 +24,44 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from hindsight.errors import InputError
+from hindsight.settings import Settings
 from hindsight.store.catalog import Catalog
 from hindsight.store.layout import OPEN_END, event_table
 
-STALE_FACTOR = 3
-SPLAY_SLACK = 1.25
-LOOKBACK = 86_400  # how far back a previous execution is looked for (bounds the scan)
+# Algorithmic constants, not settings: they bound the work of inferring the schedule and do not
+# change what an answer means.
+#: hosts whose executions the schedule is inferred from (the first by host key: the same hosts
+#: on every engine, whatever its ids)
 SAMPLE_HOSTS = 64
-#: The sample: the first hosts by host key (the same hosts on every engine, whatever its ids).
 SAMPLE = f"(SELECT host_id FROM hosts ORDER BY host_key LIMIT {SAMPLE_HOSTS})"
+#: spacings shorter than this are one run logged twice (or a restart's), not an interval
 MIN_INTERVAL = 10
 Runner = Callable[[str], list[tuple[Any, ...]]]
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How loosely the schedule is read: the settings stale_factor, splay_slack, lookback_s."""
+
+    stale_factor: float = Settings.stale_factor
+    splay_slack: float = Settings.splay_slack
+    lookback: int = Settings.lookback_s
+
+    @classmethod
+    def of(cls, settings: Settings) -> Tolerance:
+        """The settings' tolerance; a clear error for a value that makes no sense."""
+        for env, value in (
+            ("HINDSIGHT_STALE_FACTOR", settings.stale_factor),
+            ("HINDSIGHT_SPLAY_SLACK", settings.splay_slack),
+            ("HINDSIGHT_LOOKBACK", settings.lookback_s),
+        ):
+            if not value > 0:
+                raise InputError(f"setting {env} must be above 0, not {value!r}")
+        return cls(settings.stale_factor, settings.splay_slack, settings.lookback_s)
 
 
 @dataclass(frozen=True)
@@ -46,22 +70,32 @@ class Schedule:
 
     intervals: dict[int, int]
     heartbeat: int
+    tolerance: Tolerance = field(default_factory=Tolerance)
 
     def interval(self, query_id: int) -> int | None:
         return self.intervals.get(query_id)
 
     def stale_after(self, query_id: int) -> int:
-        return STALE_FACTOR * max(self.interval(query_id) or 0, self.heartbeat)
+        spacing = max(self.interval(query_id) or 0, self.heartbeat)
+        return int(self.tolerance.stale_factor * spacing)
+
+    def splay(self, query_id: int) -> int:
+        """The query's interval with room for splay (osquery's is 10 % per start), 0 if unknown."""
+        return int((self.interval(query_id) or 0) * self.tolerance.splay_slack)
+
+    def splayed(self) -> dict[int, int]:
+        """query id -> `splay` of each query whose interval is known."""
+        return {q: self.splay(q) for q in self.intervals}
 
     def before(self, query_id: int, instant: int) -> int | None:
         """The latest instant the query surely ran before `instant` if the host was up:
-        one interval earlier, with room for splay (osquery's is 10 % per start)."""
-        interval = self.interval(query_id)
-        return None if interval is None else instant - int(interval * SPLAY_SLACK)
+        one interval earlier, with room for splay."""
+        return None if self.interval(query_id) is None else instant - self.splay(query_id)
 
 
-def infer_schedule(run: Runner, catalog: Catalog) -> Schedule:
-    """Intervals and heartbeat from the executions of a sample of hosts (bounded work)."""
+def infer_schedule(run: Runner, catalog: Catalog, tolerance: Tolerance | None = None) -> Schedule:
+    """Intervals and heartbeat from the executions of a sample of hosts (bounded work), read
+    with `tolerance` (default: the settings' defaults)."""
     rows = run(
         "WITH g AS (SELECT host_id, query_id, unix_time - lag(unix_time) OVER "
         "(PARTITION BY host_id, query_id ORDER BY unix_time) AS gap FROM "
@@ -69,7 +103,8 @@ def infer_schedule(run: Runner, catalog: Catalog) -> Schedule:
         f"SELECT query_id, min(gap) FROM g WHERE gap >= {MIN_INTERVAL} GROUP BY query_id"
     )
     intervals = {int(q): int(g) for q, g in rows if g is not None}
-    return Schedule(intervals, _heartbeat(run, catalog, max(intervals.values(), default=3600)))
+    heartbeat = _heartbeat(run, catalog, max(intervals.values(), default=3600))
+    return Schedule(intervals, heartbeat, tolerance or Tolerance())
 
 
 def _heartbeat(run: Runner, catalog: Catalog, fallback: int) -> int:
@@ -141,7 +176,7 @@ def checkins(catalog: Catalog, hosts: str, lo: int, hi: int, with_query: bool = 
 
 #: at most this many edges per host: per-edge aggregates over one scan and one hash join (a few
 #: ms) instead of six ASOF joins (each a partitioned sort); the join grows with edges x signs of
-#: life per host
+#: life per host. A plan choice, not a setting: both plans give the same answer.
 FEW_PER_HOST = 4
 
 
@@ -163,7 +198,7 @@ def gather(
     probe = at if at is not None else int(time.time())
     hosts = ", ".join(sorted({str(e.host) for e in edges}))
     queries = ", ".join(sorted({str(e.query) for e in edges}))
-    lo = min(e.valid_from for e in edges) - LOOKBACK
+    lo = min(e.valid_from for e in edges) - schedule.tolerance.lookback
     hi = max([probe, *(e.valid_to for e in edges if e.valid_to != OPEN_END)])
     if asof is None:
         asof = max(Counter(e.host for e in edges).values()) > FEW_PER_HOST
@@ -205,9 +240,10 @@ _AGGREGATES = (
 def _evidence(edge: Edge, row: tuple[Any, ...], schedule: Schedule) -> Evidence:
     instant, prev, last, confirmed, checked, fi, alive_f, ti, alive_t = row
     stale = schedule.stale_after(edge.query)
-    near = int((schedule.interval(edge.query) or 0) * SPLAY_SLACK)
+    near = schedule.splay(edge.query)
     prev = _latest(prev, fi if _up(alive_f, fi, near) else None)
-    from_after = prev if prev is not None and prev >= edge.valid_from - LOOKBACK else None
+    lookback = schedule.tolerance.lookback
+    from_after = prev if prev is not None and prev >= edge.valid_from - lookback else None
     closed = edge.valid_to != OPEN_END
     last = _latest(last, ti if _up(alive_t, ti, near) else None)
     to_after = last if closed and last is not None and last >= edge.valid_from else None

@@ -14,7 +14,6 @@ if TYPE_CHECKING:
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-ATTACH_SLACK = 900
 HOST_COLUMNS = ("hostname", "uuid", "hardware_serial", "platform", "logged_in_users")
 WHO_IP_COLUMNS = (
     "host",
@@ -267,18 +266,19 @@ def covers(mount: str, path: str) -> bool:
 
 def usb_behind(inv: Base, mount: Row, after: int | None) -> Row:
     """The USB device behind a mount: the hardware event that added the mount's disk (its
-    serial), else the removable device that was attached when the mount appeared (within
-    `ATTACH_SLACK` seconds: the two queries run on their own schedules)."""
+    serial), else the removable device that was attached when the mount appeared (first seen
+    up to the setting `attach_slack_s` after it: the two queries run on their own schedules).
+    The hardware event is looked for since the mount's `from_after`, else `lookback_s` before."""
     host, start, end = mount["_host"], mount["_from"], mount["_to"]
-    serial, link = _hardware_serial(
-        inv, host, str(mount["device"] or ""), after or start - 86_400, start
-    )
+    settings = inv.hs.settings
+    slack, lo = settings.attach_slack_s, after or start - settings.lookback_s
+    serial, link = _hardware_serial(inv, host, str(mount["device"] or ""), lo, start)
     window = Window(since=start, until=end, hosts=(host,))
     where = f"serial = {literal(serial)}" if serial else "removable = 1"
     devices = [
         d
         for d in inv.state("usb_devices", ("serial", "vendor", "model", "removable"), where, window)
-        if d["_to"] > start and (serial or d["_from"] - ATTACH_SLACK <= start)
+        if d["_to"] > start and (serial or d["_from"] - slack <= start)
     ]
     if not devices:
         return {"link": link and f"{link}; device not in usb_devices"}
