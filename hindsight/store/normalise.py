@@ -330,7 +330,7 @@ def hash_rows(
         )
         names = ", ".join(literal(info.name) for info in states)
         parts.append(
-            f"(WITH _x AS MATERIALIZED (SELECT i, name, op, r, rowid AS ref FROM {rows} "
+            f"(WITH _x AS (SELECT i, name, op, r, rowid AS ref FROM {rows} "
             f"WHERE name IN ({names})), _d AS MATERIALIZED (SELECT DISTINCT name, r FROM _x), "
             f"_h AS ({per_query}) "
             f"SELECT _x.i, _x.op, _h.rh, _x.r, _x.ref FROM _x JOIN _h USING (name, r))"
