@@ -156,7 +156,8 @@ def test_what_spark_cannot_translate_is_named() -> None:
 
 def test_lake_executions_are_the_stores(fleet: Fleet) -> None:
     """The build's executions (read here by DuckDB, straight from the Parquet files) are the
-    embedded store's: classified alike, with the same data-quality signals."""
+    embedded store's: classified alike, with the same data-quality signals (the counts of
+    removed rows never open and of rows a reset closed included)."""
     import duckdb
 
     from hindsight.engines.spark.catalog import executions_root
@@ -167,23 +168,30 @@ def test_lake_executions_are_the_stores(fleet: Fleet) -> None:
     con = duckdb.connect()
     lake = con.execute(
         "SELECT DISTINCT query, host_key, unix_time, epoch, counter, full_set, added, removed, "
-        f"counter_gap, reset_with_removed FROM read_parquet({files!r}, hive_partitioning = true)").fetchall()
+        "counter_gap, reset_with_removed, removed_not_open, reset_closed_rows "
+        f"FROM read_parquet({files!r}, hive_partitioning = true)").fetchall()
     store = fleet.embedded.store.con.cursor()
-    signals = "SELECT DISTINCT host_id, query_id, unix_time, kind FROM quality"
+    signals = ("SELECT host_id, query_id, unix_time, kind, "
+               "CAST(regexp_extract(detail, '(\\d+) (removed )?rows', 1) AS INTEGER) AS n FROM quality")
+
+    def signal(kind: str, alias: str) -> str:
+        return (f"LEFT JOIN ({signals}) {alias} ON {alias}.kind = '{kind}' AND {alias}.host_id = x.host_id "
+                f"AND {alias}.query_id = x.query_id AND {alias}.unix_time = x.unix_time ")
+
     embedded = store.execute(
         "SELECT DISTINCT q.name, h.host_key, x.unix_time, x.epoch, x.counter, x.full_set, x.added, x.removed, "
-        "g.host_id IS NOT NULL, r.host_id IS NOT NULL FROM executions x JOIN queries q USING (query_id) "
-        f"JOIN hosts h USING (host_id) LEFT JOIN ({signals}) g ON g.kind = 'counter_gap' AND "
-        "g.host_id = x.host_id AND g.query_id = x.query_id AND g.unix_time = x.unix_time "
-        f"LEFT JOIN ({signals}) r ON r.kind = 'reset_with_removed' AND r.host_id = x.host_id "
-        "AND r.query_id = x.query_id AND r.unix_time = x.unix_time").fetchall()
+        "g.host_id IS NOT NULL, r.host_id IS NOT NULL, coalesce(o.n, 0), coalesce(c.n, 0) "
+        "FROM executions x JOIN queries q USING (query_id) JOIN hosts h USING (host_id) "
+        + signal("counter_gap", "g") + signal("reset_with_removed", "r")
+        + signal("removed_not_open", "o") + signal("reset_closed_rows", "c")).fetchall()
     assert sorted(lake) == sorted(embedded)
     assert len(embedded) > 1000 and {row[5] for row in embedded} == {True, False}
+    assert {r[10] for r in embedded} >= {0, 1, 2} and {r[11] for r in embedded} >= {0, 2, 3}
 
 
 def test_a_build_without_executions_asks_for_a_rebuild(fleet: Fleet, spark: Any) -> None:
     """A layout-1 build (before executions/) cannot back the investigations: the error says so."""
-    from hindsight.engines.spark.catalog import version_dir
+    from hindsight.engines.spark.catalog import LAYOUT, version_dir
     from hindsight.engines.spark.engine import SparkEngine
     from hindsight.lake.layout import LakeError
 
@@ -197,7 +205,7 @@ def test_a_build_without_executions_asks_for_a_rebuild(fleet: Fleet, spark: Any)
     with paths.fs.open_input_stream(meta) as f:
         original = f.read()
     try:
-        write(original.replace(b'"layout": 2', b'"layout": 1'))
+        write(original.replace(f'"layout": {LAYOUT}'.encode(), b'"layout": 1'))
         with pytest.raises(LakeError, match=r"built with layout 1.*run `hindsight lake build` again"):
             _ = SparkEngine(paths.uri, spark).investigate
     finally:
