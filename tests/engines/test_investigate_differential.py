@@ -210,3 +210,32 @@ def test_a_build_without_executions_asks_for_a_rebuild(fleet: Fleet, spark: Any)
             _ = SparkEngine(paths.uri, spark).investigate
     finally:
         write(original)
+
+
+def test_a_layout_2_build_reads_without_the_newer_signals(fleet: Fleet, spark: Any, tmp_path: Any) -> None:
+    """A build written before executions carried removed_not_open and reset_closed_rows (layout 2)
+    still answers: those columns read NULL, so it shows the two older signals only."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from hindsight.engines.spark.catalog import version_dir
+    from hindsight.engines.spark.engine import SparkEngine
+    from hindsight.lake.layout import LakePaths
+
+    shutil.copytree(fleet.spark.paths.root, tmp_path / "lake")
+    paths = LakePaths.open(str(tmp_path / "lake"))
+    for root in sorted(set((tmp_path / "lake" / "built").glob("v*/executions"))):
+        for f in root.rglob("*.parquet"):
+            pq.write_table(pq.read_table(f, partitioning=None).drop_columns(["removed_not_open", "reset_closed_rows"]), f)
+            f.with_name(f".{f.name}.crc").unlink(missing_ok=True)  # Hadoop's checksum of the file replaced
+    meta = tmp_path / "lake" / "built" / version_dir(paths, fleet.spark.build.version).rpartition("/")[2] / "build.json"
+    meta.write_text(meta.read_text().replace('"layout": 3', '"layout": 2'))
+    old = SparkEngine(str(tmp_path / "lake"), spark)
+    assert old.build.layout == 2
+    older = {"counter_gap", "reset_with_removed"}
+    want = [d for d in fleet.embedded.quality().dicts() if d["kind"] in older]
+    assert rows(old.quality()) == rows(Result(list(want[0]), [tuple(d.values()) for d in want]))
+    _ = old.investigate  # the executions view registers, the newer columns NULL
+    nulls = spark.sql("SELECT count(*) FROM executions WHERE removed_not_open IS NULL AND reset_closed_rows IS NULL")
+    assert nulls.collect()[0][0] == spark.table("executions").count() > 1000
