@@ -130,7 +130,7 @@ def test_command_line_on_spark(fleet: Fleet) -> None:
 
 
 def test_spark_submit_job(fleet: Fleet, capsys: pytest.CaptureFixture[str]) -> None:
-    """The job spark-submit runs (`hindsight/engines/spark/__main__.py investigate ...`)."""
+    """The job spark-submit runs (`hindsight/engines/spark/__main__.py investigate|quality ...`)."""
     from hindsight.engines.spark.__main__ import main
 
     m = moments(manifest(fleet), "uid_reuse")[0]
@@ -140,6 +140,9 @@ def test_spark_submit_job(fleet: Fleet, capsys: pytest.CaptureFixture[str]) -> N
     assert {r["relation"]: r["username"] for r in printed} == {"before": m["old_user"], "at": m["new_user"]}
     assert main(["investigate", lake, "who_uid", "x", m["host"]]) == 2
     assert "uid must be a number" in capsys.readouterr().err
+    assert main(["quality", lake]) == 0
+    kinds = {json.loads(line)["kind"] for line in capsys.readouterr().out.splitlines()}
+    assert kinds == {"counter_gap", "reset_with_removed", "removed_not_open", "reset_closed_rows"}
 
 
 def test_what_spark_cannot_translate_is_named() -> None:
