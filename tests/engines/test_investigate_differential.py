@@ -145,6 +145,19 @@ def test_spark_submit_job(fleet: Fleet, capsys: pytest.CaptureFixture[str]) -> N
     assert kinds == {"counter_gap", "reset_with_removed", "removed_not_open", "reset_closed_rows"}
 
 
+def test_enrich_numbers_events_over_partitions(fleet: Fleet, spark: Any) -> None:
+    """enrich numbers events per host: Spark's plan spreads the numbering by host instead of
+    moving every event into one task (`Exchange SinglePartition`)."""
+    from hindsight.engines.spark.translate import to_spark
+    from hindsight.investigate.enrich import EventFilter, enrich_sql
+
+    engine = fleet.spark
+    sql = enrich_sql(engine.catalog, "process_events", EventFilter())
+    engine._ensure(engine._referenced(sql))
+    plan = spark.sql(to_spark(sql))._jdf.queryExecution().executedPlan().toString()
+    assert "SinglePartition" not in plan and "hashpartitioning(_host" in plan
+
+
 def test_what_spark_cannot_translate_is_named() -> None:
     from hindsight.engines.spark.translate import to_spark
 
@@ -153,6 +166,8 @@ def test_what_spark_cannot_translate_is_named() -> None:
     named = "SELECT ROW_NUMBER() OVER w AS s FROM x WINDOW w AS (PARTITION BY a ORDER BY b)"
     assert "ROW_NUMBER() OVER w AS s" in to_spark(named)
     assert "ROW_NUMBER() OVER (ORDER BY a NULLS LAST) AS n" in to_spark("SELECT a, ROW_NUMBER() OVER () AS n FROM x")
+    partitioned = to_spark("SELECT a, b, ROW_NUMBER() OVER (PARTITION BY a) AS n FROM x")
+    assert "ROW_NUMBER() OVER (PARTITION BY a ORDER BY a NULLS LAST, b NULLS LAST) AS n" in partitioned
     with pytest.raises(Unsupported, match=r"ASOF JOIN is not supported on the spark engine"):
         to_spark("SELECT * FROM a ASOF JOIN b ON a.t >= b.t AND a.u >= b.u")
 
