@@ -6,7 +6,7 @@ Stages, on one simulated fleet (default 20 hosts x 2 days, every simulator behav
   build        Spark: raw -> validity intervals, first build and an incremental one
   point query  Spark: who had one address at T (sql), one host's state at T
   fleet state  Spark: a query's state on every host at T
-  investigate  Spark: who ip/uid/mount, timeline ip/user/host, diff (median of 3), against the
+  investigate  Spark: who ip/uid/mount, timeline ip/user/host, diff, enrich process_events (median of 3), against the
                embedded engine answering the same questions in the same run
 Baseline measured in the same run: the embedded engine ingesting the same files (1 core).
 Spark runs with local[CORES] (default 1, so its rates are per core); wall times include Spark's
@@ -143,6 +143,7 @@ def questions(manifest: dict[str, Any]) -> list[tuple[str, tuple[Any, ...]]]:
         ("timeline_user", (uid["old_user"], None, None)),
         ("timeline_host", (uid["host"], "users", None, None)),
         ("diff", ("users", uid["host"], t1, t2)),
+        ("enrich", ("process_events", None, None)),  # every event of the fleet
     ]
 
 

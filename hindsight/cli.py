@@ -114,21 +114,23 @@ def sql(
         show(hs.sql(statement, at), fmt)
 
 
-def _listing(name: str, method: str, help: str) -> None:
+def _listing(name: str, method: str, help: str, engines: bool = False) -> None:
     @data_option
     @output_options
     @domain_errors
-    def command(data: Path, fmt: str) -> None:
+    def command(data: Path, fmt: str, engine: str = "duckdb", lake: str | None = None) -> None:
+        if engine == "spark":
+            return show(getattr(spark_engine(lake), method)(), fmt)
         with Hindsight(data, read_only=True) as hs:
             show(getattr(hs, method)(), fmt)
 
     command.__doc__ = help
-    main.command(name)(command)
+    main.command(name)(engine_options(command) if engines else command)
 
 
 register_lake(main)
 _listing("queries", "queries", "Queries recorded, with their kind, hosts, first and last seen.")
-_listing("quality", "quality", "Data-quality signals: counter gaps, ambiguous resets.")
+_listing("quality", "quality", "Data-quality signals: counter gaps, ambiguous resets.", engines=True)
 _listing("rejects", "rejects", "Lines kept aside, with their reason.")
 
 

@@ -201,7 +201,10 @@ def enrich_sql(
         raise InputError(f"{info.name} is a state query: enrich reads event queries")
     cols = ", ".join(f"{quote(c)}" for c in info.columns)
     steps = [
-        f"e0 AS (SELECT _host, _unix, _time, row_number() OVER () AS _eid{', ' + cols if cols else ''} "
+        # an event is (_host, _eid): numbered per host, so an engine spreads the numbering
+        # over its workers (Spark runs one unpartitioned window in a single task)
+        f"e0 AS (SELECT _host, _unix, _time, row_number() OVER (PARTITION BY _host) AS _eid"
+        f"{', ' + cols if cols else ''} "
         f"FROM {event_table(info.query_id)} WHERE {flt.sql()})"
     ]
     available = set(info.columns)
@@ -226,7 +229,7 @@ def enrich_sql(
         f"WITH {', '.join(steps)} SELECT hn.identifier AS host, hs.host_key, x._time AS time{shown}{extra} "
         f"FROM {last} x JOIN hosts hs ON hs.host_id = x._host "
         f"LEFT JOIN {NAMES} hn ON hn.host_id = x._host AND hn.first_seen <= x._unix AND x._unix < hn.until"
-        + (" ORDER BY x._time, x._eid" if ordered else "")
+        + (" ORDER BY x._time, x._host, x._eid" if ordered else "")
     )
 
 
@@ -308,7 +311,7 @@ def _step(
     }[enr.match]
     return (
         f"SELECT e.*, {picks}, {since} FROM {prev} e LEFT JOIN {state} s "
-        f"ON s._host = e._host AND {cond}{' AND ' + _with_windows(enr.link, windows) if enr.link else ''} QUALIFY row_number() OVER (PARTITION BY e._eid ORDER BY {order}) = 1"
+        f"ON s._host = e._host AND {cond}{' AND ' + _with_windows(enr.link, windows) if enr.link else ''} QUALIFY row_number() OVER (PARTITION BY e._host, e._eid ORDER BY {order}) = 1"
     )
 
 
@@ -330,7 +333,7 @@ def _unsettle(
         f"ON n._host = e._host AND n._from > e._time AND n._from <= e._time + {_slack(queries, intervals, 'n')} "
         f"AND length({key}) > length(coalesce(e.{k}, '')) AND starts_with({col}, "
         f"CASE WHEN ends_with({key}, '/') THEN {key} ELSE {key} || '/' END) "
-        "QUALIFY row_number() OVER (PARTITION BY e._eid ORDER BY n._from) = 1"
+        "QUALIFY row_number() OVER (PARTITION BY e._host, e._eid ORDER BY n._from) = 1"
     )
 
 

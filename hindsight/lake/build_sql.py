@@ -13,6 +13,9 @@ statements here reproduce, set-based, what the embedded ingest does per line in 
 3. `changes`: the rows of each execution, op +1 / -1, for `build_intervals`.
 4. `merge`: previous intervals (minus the replayed streams, with the instances the batch closed
    given their end) + the batch's new intervals.
+5. `execution_rows`: the executions with the interval builder's own signals (removed_not_open,
+   reset_closed_rows) counted as the embedded store counts them; `quality` words all four
+   signals as the embedded store's `quality` table does.
 
 Relations: observations `obs(query, host_key, unix_time, epoch, counter, shape, op, rh, row)`,
 positions `pos(query, host_key, last_time, last_epoch, last_ckey, last_snapshot)` of the streams
@@ -114,6 +117,59 @@ WHERE NOT EXISTS (SELECT 1 FROM {replay} r WHERE r.query = p.query AND r.host_ke
   AND (c._to IS NULL OR c._to > p._from)
 UNION ALL SELECT query_id, host_id, _from, _to, _n, rh, payload FROM {new_closed}
 UNION ALL SELECT query_id, host_id, _from, CAST({OPEN_END} AS BIGINT), _n, rh, payload FROM {new_open}"""
+
+
+def execution_rows(execs: str, signals: str) -> str:
+    """The rows of the build's `executions/` files: every classified execution (`executions`)
+    with the interval builder's signals (`iv_signals` of `hindsight.intervals.build_sql`) under
+    the embedded store's conditions: `removed_not_open`, removed rows that were not open (ignored),
+    and `reset_closed_rows`, rows a reset (a full set that is not a snapshot) closed; 0 when none."""
+    return f"""
+SELECT x.query_id AS query, x.host_id AS host_key, x.time AS unix_time, x.epoch, x.counter,
+  x.full_set, x.added, x.removed, x.counter_gap, x.prev_counter, x.reset_with_removed,
+  CAST(COALESCE(s.removed_not_open, 0) AS INTEGER) AS removed_not_open,
+  CAST(CASE WHEN x.full_set AND NOT x.snap THEN COALESCE(s.closed_by_full, 0) ELSE 0 END AS INTEGER)
+    AS reset_closed_rows
+FROM {execs} x LEFT JOIN {signals} s
+  ON s.host_id = x.host_id AND s.query_id = x.query_id AND s.seq = x.seq"""
+
+
+#: The embedded store's wording of each signal (hindsight.store.streams), from executions rows.
+_SIGNALS = (
+    (
+        "counter_gap",
+        "counter_gap",
+        "'counter ' || CAST(prev_counter AS VARCHAR) || ' -> ' || CAST(counter AS VARCHAR) "
+        "|| ': executions missing'",
+    ),
+    (
+        "reset_with_removed",
+        "reset_with_removed",
+        "'counter 0 or new epoch with removed rows: applied as a diff'",
+    ),
+    (
+        "removed_not_open",
+        "removed_not_open > 0",
+        "CAST(removed_not_open AS VARCHAR) || ' removed rows were not in the state'",
+    ),
+    (
+        "reset_closed_rows",
+        "reset_closed_rows > 0",
+        "'reset (counter 0 or new epoch) closed ' || CAST(reset_closed_rows AS VARCHAR) "
+        "|| ' rows osquery never reported removed; a pre-5.19 purge diff would not have'",
+    ),
+)
+
+
+def quality(execs: str) -> str:
+    """The data-quality signals of executions rows (`execution_rows`' columns) as the embedded
+    store's `quality` table holds them: (query, host_key, unix_time, kind, detail). A column
+    missing from older files reads NULL and gives no signal."""
+    return "\nUNION ALL\n".join(
+        f"SELECT query, host_key, unix_time, '{kind}' AS kind, {detail} AS detail "
+        f"FROM {execs} WHERE {cond}"
+        for kind, cond, detail in _SIGNALS
+    )
 
 
 def typed_columns(info: QueryInfo, source: str = "_row", key: str | None = None) -> str:

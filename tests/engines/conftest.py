@@ -1,8 +1,10 @@
 """One small Spark session for the whole test run, and one simulated fleet answered by both the
-embedded engine and Spark over the lake."""
+embedded engine and Spark over the lake (plus one host whose lines raise every data-quality
+signal)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +43,38 @@ def _rotated(out: Path) -> tuple[list[Path], list[Path]]:
     return old, [p for p in files if p not in old]
 
 
+SIGNALS_HOST = "signals-0001"
+
+
+def _diff(query: str, t: int, epoch: int, counter: int, added: list[str], removed: list[str]) -> str:
+    rows = {"added": [{"v": v} for v in added], "removed": [{"v": v} for v in removed]}
+    return json.dumps({"name": query, "hostIdentifier": SIGNALS_HOST, "unixTime": t, "epoch": epoch,
+                       "counter": counter, "numerics": False, "diffResults": rows})
+
+
+def signal_lines(out: Path, start: int) -> tuple[Path, Path]:
+    """Two rounds of lines, on one host, where the stream cannot tell and Hindsight records a
+    data-quality signal: a removed row never open, a counter gap, a reset (counter 0, nothing
+    removed) closing rows, a counter-0 diff with removed rows; the second round extends stream
+    a (another removed row never open) and replays stream b (its reset arrives late)."""
+    a, b = "pack_signals_a", "pack_signals_b"
+    first = [
+        _diff(a, start, 7, 0, ["a1", "a2"], []),
+        _diff(a, start + 60, 7, 1, ["a3"], ["ghost"]),
+        _diff(a, start + 120, 7, 3, ["a4"], []),
+        _diff(a, start + 180, 7, 0, ["a1"], []),
+        _diff(a, start + 240, 7, 0, ["a5"], ["a1"]),
+        _diff(b, start, 1, 0, ["b1", "b2", "b3"], []),
+        _diff(b, start + 120, 1, 1, ["b4"], []),
+    ]
+    second = [_diff(a, start + 300, 7, 1, [], ["ghost2", "ghost3"]), _diff(b, start + 60, 1, 0, ["b1"], [])]
+    (out / "signals").mkdir()
+    paths = out / "signals" / "first.log", out / "signals" / "second.log"
+    for path, lines in zip(paths, (first, second), strict=True):
+        path.write_text("\n".join(lines) + "\n")
+    return paths
+
+
 @pytest.fixture(scope="session")
 def fleet(tmp_path_factory: pytest.TempPathFactory, spark: Any) -> Iterator[Fleet]:
     """Two days of a few hosts, with resets, epoch changes, duplicates and late out-of-order
@@ -48,14 +82,16 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, spark: Any) -> Iterator[Flee
     backlogs and one host's files again, so the second build both extends streams and replays
     them; the embedded store ingests everything at once."""
     out = tmp_path_factory.mktemp("fleet")
-    simulate(SimConfig(hosts=4, days=2, out=out, seed=5))
+    config = SimConfig(hosts=4, days=2, out=out, seed=5)
+    simulate(config)
+    signals = signal_lines(out, config.start)
     lake = str(tmp_path_factory.mktemp("lake") / "lake")
     old, rest = _rotated(out)
-    ingest_files(lake, old)
+    ingest_files(lake, [*old, signals[0]])
     first = SparkBuilder(spark, lake).build()
     again = sorted((out / "hosts").iterdir())[0]
-    ingest_files(lake, [*rest, out / "late", again])
+    ingest_files(lake, [*rest, out / "late", again, signals[1]])
     second = SparkBuilder(spark, lake).build()
     with hindsight.open(tmp_path_factory.mktemp("data")) as hs:
-        hs.ingest([out / "hosts", out / "late"])
+        hs.ingest([out / "hosts", out / "late", *signals])
         yield Fleet(out, hs, SparkEngine(lake, spark), first, second)

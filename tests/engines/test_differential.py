@@ -4,6 +4,7 @@ question of this suite must get identical answers (rows compared as multisets, b
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from hindsight.api import Result
 from hindsight.engines.spark import Unsupported
 from hindsight.engines.spark.build import SparkBuilder
 from hindsight.lake.compact import compact_lake
-from tests.engines.conftest import Fleet
+from tests.engines.conftest import SIGNALS_HOST, Fleet
 
 HOUR = 3600
 
@@ -102,6 +103,28 @@ def test_compaction_keeps_answers_and_costs_no_rebuild(fleet: Fleet, spark: Any)
     test_every_interval_of_every_state_query(fleet)
 
 
+def test_every_data_quality_signal(fleet: Fleet) -> None:
+    """The build records every signal the embedded store records (host, query, instant, kind and
+    count, worded alike): counter gaps, counter-0 diffs with removed rows, and the interval
+    builder's removed rows never open and rows a reset closed, also across an extended stream
+    and a replayed one (the signals host's second round)."""
+    start = manifest(fleet)["start"]
+
+    def count(detail: str) -> str:
+        found = re.search(r"(\d+) (?:removed )?rows|counter \d+ -> \d+", detail)
+        return found.group(1) or found.group(0) if found else ""
+
+    mine = {(d["query"], int(d["at"].timestamp()) - start, d["kind"], count(d["detail"]))
+            for d in fleet.embedded.quality().dicts() if d["host_key"] == SIGNALS_HOST}
+    assert mine == {("pack_signals_a", 60, "removed_not_open", "1"),
+                    ("pack_signals_a", 120, "counter_gap", "counter 1 -> 3"),
+                    ("pack_signals_a", 180, "reset_closed_rows", "3"),
+                    ("pack_signals_a", 240, "reset_with_removed", ""),
+                    ("pack_signals_a", 300, "removed_not_open", "2"),
+                    ("pack_signals_b", 60, "reset_closed_rows", "2")}
+    assert same(fleet, "quality") > len(mine)
+
+
 def test_command_line_on_spark(fleet: Fleet) -> None:
     from click.testing import CliRunner
 
@@ -112,5 +135,7 @@ def test_command_line_on_spark(fleet: Fleet) -> None:
     got = CliRunner().invoke(main, ["state", "users", "--at", at, "--engine", "spark", "--lake", lake, "--format", "json"])
     assert got.exit_code == 0, got.output
     assert sorted(json.dumps(sorted(d.items())) for d in json.loads(got.output)) == rows(fleet.embedded.state("users", at))
+    quality = CliRunner().invoke(main, ["quality", "--engine", "spark", "--lake", lake, "--format", "csv"])
+    assert quality.exit_code == 0 and "reset_closed_rows" in quality.output and "removed_not_open" in quality.output
     bad = CliRunner().invoke(main, ["sql", "SELECT * FROM range(2)", "--engine", "spark", "--lake", lake])
     assert bad.exit_code == 2 and "not supported on the spark engine" in bad.output

@@ -130,7 +130,7 @@ def test_command_line_on_spark(fleet: Fleet) -> None:
 
 
 def test_spark_submit_job(fleet: Fleet, capsys: pytest.CaptureFixture[str]) -> None:
-    """The job spark-submit runs (`hindsight/engines/spark/__main__.py investigate ...`)."""
+    """The job spark-submit runs (`hindsight/engines/spark/__main__.py investigate|quality ...`)."""
     from hindsight.engines.spark.__main__ import main
 
     m = moments(manifest(fleet), "uid_reuse")[0]
@@ -140,6 +140,22 @@ def test_spark_submit_job(fleet: Fleet, capsys: pytest.CaptureFixture[str]) -> N
     assert {r["relation"]: r["username"] for r in printed} == {"before": m["old_user"], "at": m["new_user"]}
     assert main(["investigate", lake, "who_uid", "x", m["host"]]) == 2
     assert "uid must be a number" in capsys.readouterr().err
+    assert main(["quality", lake]) == 0
+    kinds = {json.loads(line)["kind"] for line in capsys.readouterr().out.splitlines()}
+    assert kinds == {"counter_gap", "reset_with_removed", "removed_not_open", "reset_closed_rows"}
+
+
+def test_enrich_numbers_events_over_partitions(fleet: Fleet, spark: Any) -> None:
+    """enrich numbers events per host: Spark's plan spreads the numbering by host instead of
+    moving every event into one task (`Exchange SinglePartition`)."""
+    from hindsight.engines.spark.translate import to_spark
+    from hindsight.investigate.enrich import EventFilter, enrich_sql
+
+    engine = fleet.spark
+    sql = enrich_sql(engine.catalog, "process_events", EventFilter())
+    engine._ensure(engine._referenced(sql))
+    plan = spark.sql(to_spark(sql))._jdf.queryExecution().executedPlan().toString()
+    assert "SinglePartition" not in plan and "hashpartitioning(_host" in plan
 
 
 def test_what_spark_cannot_translate_is_named() -> None:
@@ -150,13 +166,16 @@ def test_what_spark_cannot_translate_is_named() -> None:
     named = "SELECT ROW_NUMBER() OVER w AS s FROM x WINDOW w AS (PARTITION BY a ORDER BY b)"
     assert "ROW_NUMBER() OVER w AS s" in to_spark(named)
     assert "ROW_NUMBER() OVER (ORDER BY a NULLS LAST) AS n" in to_spark("SELECT a, ROW_NUMBER() OVER () AS n FROM x")
+    partitioned = to_spark("SELECT a, b, ROW_NUMBER() OVER (PARTITION BY a) AS n FROM x")
+    assert "ROW_NUMBER() OVER (PARTITION BY a ORDER BY a NULLS LAST, b NULLS LAST) AS n" in partitioned
     with pytest.raises(Unsupported, match=r"ASOF JOIN is not supported on the spark engine"):
         to_spark("SELECT * FROM a ASOF JOIN b ON a.t >= b.t AND a.u >= b.u")
 
 
 def test_lake_executions_are_the_stores(fleet: Fleet) -> None:
     """The build's executions (read here by DuckDB, straight from the Parquet files) are the
-    embedded store's: classified alike, with the same data-quality signals."""
+    embedded store's: classified alike, with the same data-quality signals (the counts of
+    removed rows never open and of rows a reset closed included)."""
     import duckdb
 
     from hindsight.engines.spark.catalog import executions_root
@@ -167,23 +186,30 @@ def test_lake_executions_are_the_stores(fleet: Fleet) -> None:
     con = duckdb.connect()
     lake = con.execute(
         "SELECT DISTINCT query, host_key, unix_time, epoch, counter, full_set, added, removed, "
-        f"counter_gap, reset_with_removed FROM read_parquet({files!r}, hive_partitioning = true)").fetchall()
+        "counter_gap, reset_with_removed, removed_not_open, reset_closed_rows "
+        f"FROM read_parquet({files!r}, hive_partitioning = true)").fetchall()
     store = fleet.embedded.store.con.cursor()
-    signals = "SELECT DISTINCT host_id, query_id, unix_time, kind FROM quality"
+    signals = ("SELECT host_id, query_id, unix_time, kind, "
+               "CAST(regexp_extract(detail, '(\\d+) (removed )?rows', 1) AS INTEGER) AS n FROM quality")
+
+    def signal(kind: str, alias: str) -> str:
+        return (f"LEFT JOIN ({signals}) {alias} ON {alias}.kind = '{kind}' AND {alias}.host_id = x.host_id "
+                f"AND {alias}.query_id = x.query_id AND {alias}.unix_time = x.unix_time ")
+
     embedded = store.execute(
         "SELECT DISTINCT q.name, h.host_key, x.unix_time, x.epoch, x.counter, x.full_set, x.added, x.removed, "
-        "g.host_id IS NOT NULL, r.host_id IS NOT NULL FROM executions x JOIN queries q USING (query_id) "
-        f"JOIN hosts h USING (host_id) LEFT JOIN ({signals}) g ON g.kind = 'counter_gap' AND "
-        "g.host_id = x.host_id AND g.query_id = x.query_id AND g.unix_time = x.unix_time "
-        f"LEFT JOIN ({signals}) r ON r.kind = 'reset_with_removed' AND r.host_id = x.host_id "
-        "AND r.query_id = x.query_id AND r.unix_time = x.unix_time").fetchall()
+        "g.host_id IS NOT NULL, r.host_id IS NOT NULL, coalesce(o.n, 0), coalesce(c.n, 0) "
+        "FROM executions x JOIN queries q USING (query_id) JOIN hosts h USING (host_id) "
+        + signal("counter_gap", "g") + signal("reset_with_removed", "r")
+        + signal("removed_not_open", "o") + signal("reset_closed_rows", "c")).fetchall()
     assert sorted(lake) == sorted(embedded)
     assert len(embedded) > 1000 and {row[5] for row in embedded} == {True, False}
+    assert {r[10] for r in embedded} >= {0, 1, 2} and {r[11] for r in embedded} >= {0, 2, 3}
 
 
 def test_a_build_without_executions_asks_for_a_rebuild(fleet: Fleet, spark: Any) -> None:
     """A layout-1 build (before executions/) cannot back the investigations: the error says so."""
-    from hindsight.engines.spark.catalog import version_dir
+    from hindsight.engines.spark.catalog import LAYOUT, version_dir
     from hindsight.engines.spark.engine import SparkEngine
     from hindsight.lake.layout import LakeError
 
@@ -197,8 +223,37 @@ def test_a_build_without_executions_asks_for_a_rebuild(fleet: Fleet, spark: Any)
     with paths.fs.open_input_stream(meta) as f:
         original = f.read()
     try:
-        write(original.replace(b'"layout": 2', b'"layout": 1'))
+        write(original.replace(f'"layout": {LAYOUT}'.encode(), b'"layout": 1'))
         with pytest.raises(LakeError, match=r"built with layout 1.*run `hindsight lake build` again"):
             _ = SparkEngine(paths.uri, spark).investigate
     finally:
         write(original)
+
+
+def test_a_layout_2_build_reads_without_the_newer_signals(fleet: Fleet, spark: Any, tmp_path: Any) -> None:
+    """A build written before executions carried removed_not_open and reset_closed_rows (layout 2)
+    still answers: those columns read NULL, so it shows the two older signals only."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from hindsight.engines.spark.catalog import version_dir
+    from hindsight.engines.spark.engine import SparkEngine
+    from hindsight.lake.layout import LakePaths
+
+    shutil.copytree(fleet.spark.paths.root, tmp_path / "lake")
+    paths = LakePaths.open(str(tmp_path / "lake"))
+    for root in sorted(set((tmp_path / "lake" / "built").glob("v*/executions"))):
+        for f in root.rglob("*.parquet"):
+            pq.write_table(pq.read_table(f, partitioning=None).drop_columns(["removed_not_open", "reset_closed_rows"]), f)
+            f.with_name(f".{f.name}.crc").unlink(missing_ok=True)  # Hadoop's checksum of the file replaced
+    meta = tmp_path / "lake" / "built" / version_dir(paths, fleet.spark.build.version).rpartition("/")[2] / "build.json"
+    meta.write_text(meta.read_text().replace('"layout": 3', '"layout": 2'))
+    old = SparkEngine(str(tmp_path / "lake"), spark)
+    assert old.build.layout == 2
+    older = {"counter_gap", "reset_with_removed"}
+    want = [d for d in fleet.embedded.quality().dicts() if d["kind"] in older]
+    assert rows(old.quality()) == rows(Result(list(want[0]), [tuple(d.values()) for d in want]))
+    _ = old.investigate  # the executions view registers, the newer columns NULL
+    nulls = spark.sql("SELECT count(*) FROM executions WHERE removed_not_open IS NULL AND reset_closed_rows IS NULL")
+    assert nulls.collect()[0][0] == spark.table("executions").count() > 1000

@@ -1,5 +1,6 @@
 """The lake's input SQL + the embedded interval SQL, run by DuckDB straight over the lake's raw
-files, give the embedded store's intervals and data-quality signals: arbitrary histories with snapshots, diffs, event-format
+files, give the embedded store's intervals and data-quality signals (all four, counted and worded
+alike): arbitrary histories with snapshots, diffs, event-format
 lines, resets, epoch changes, repeated lines and lines out of order (property test, no Spark)."""
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def lines_of(history: list[tuple[str, list[int], list[int], int, int]], host: st
     return [orjson.dumps(d) for d in out]
 
 
-Signals = set[tuple[str, int, str]]
+Signals = Counter[tuple[str, int, str, str]]
 
 
 def lake_intervals(lake: Path) -> tuple[Counter[tuple[str, int, int | None, str]], Signals]:
@@ -59,10 +60,10 @@ def lake_intervals(lake: Path) -> tuple[Counter[tuple[str, int, int | None, str]
     got = con.execute(
         "SELECT host_id, _from, _to, json_extract_string(payload, '$.v') FROM iv_new_closed UNION ALL "
         "SELECT host_id, _from, NULL, json_extract_string(payload, '$.v') FROM iv_new_open").fetchall()
+    con.execute(f"CREATE TABLE rows AS {lake_sql.execution_rows('execs', 'iv_signals')}")
     signals = con.execute(
-        "SELECT host_id, time, 'counter_gap' FROM execs WHERE counter_gap UNION "
-        "SELECT host_id, time, 'reset_with_removed' FROM execs WHERE reset_with_removed").fetchall()
-    return Counter(got), set(signals)
+        f"SELECT host_key, unix_time, kind, detail FROM ({lake_sql.quality('rows')})").fetchall()
+    return Counter(got), Counter(signals)
 
 
 @given(st.lists(st.lists(execution, min_size=1, max_size=8), min_size=1, max_size=2), st.randoms())
@@ -86,7 +87,7 @@ def test_lake_sql_equals_embedded(histories: list[list[tuple[str, list[int], lis
             if "q" in hs.store.catalog.queries:
                 for d in hs.sql("SELECT * FROM q FOR SYSTEM_TIME ALL").dicts():
                     want[(d["host_key"], d["valid_from"], d["valid_to"], d.get("v"))] += 1
-            signals = set(hs.store.con.execute(
-                "SELECT h.host_key, unix_time, kind FROM quality JOIN hosts h USING (host_id) "
-                "WHERE kind IN ('counter_gap', 'reset_with_removed')").fetchall())
+            signals = Counter(hs.store.con.execute(
+                "SELECT h.host_key, unix_time, kind, detail FROM quality JOIN hosts h USING (host_id)"
+            ).fetchall())
         assert lake_intervals(Path(tmp) / "lake") == (want, signals)

@@ -4,6 +4,7 @@ JOB=$(python -c 'import hindsight.engines.spark.__main__ as m; print(m.__file__)
 spark-submit --master yarn $JOB build s3a://bucket/lake
 spark-submit $JOB state /data/lake users --at 2026-11-01T14:00:00Z
 spark-submit $JOB sql /data/lake "SELECT ..."
+spark-submit $JOB quality /data/lake                 (data-quality signals, as `hindsight quality`)
 spark-submit $JOB investigate /data/lake who_ip 10.20.0.120 2026-11-01T14:00:00Z
 spark-submit $JOB investigate /data/lake diff users web-0003 T1 T2     ("-" for none)
 python -m hindsight.engines.spark build /data/lake     (local, without spark-submit)
@@ -59,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     sql.add_argument("lake")
     sql.add_argument("statement")
     sql.add_argument("--at")
+    sub.add_parser("quality", help="data-quality signals").add_argument("lake")
     inv = sub.add_parser(
         "investigate",
         help="an investigation: who_ip, who_uid, who_mount, usb, enrich, "
@@ -87,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             except TypeError as exc:
                 raise InputError(f"{args.name}: {exc}") from None
             result = call(*_arguments(args.name, args.arguments))
+        elif args.job == "quality":
+            result = engine.quality()
         elif args.job == "state":
             result = engine.state(args.query, args.at)
         else:

@@ -47,7 +47,8 @@ IV_DDL = "host_key STRING, _from BIGINT, _to BIGINT, _n SMALLINT, _rh BIGINT, _r
 MAX_ROWS_PER_FILE = 4_000_000  # a large (query, day) partition is split into several files
 EXEC_DDL = (
     "query STRING, host_key STRING, unix_time BIGINT, epoch BIGINT, counter BIGINT, full_set BOOLEAN, "
-    "added INT, removed INT, counter_gap BOOLEAN, prev_counter BIGINT, reset_with_removed BOOLEAN"
+    "added INT, removed INT, counter_gap BOOLEAN, prev_counter BIGINT, reset_with_removed BOOLEAN, "
+    "removed_not_open INT, reset_closed_rows INT"
 )
 POS_DDL = (
     "query STRING, host_key STRING, last_time BIGINT, last_epoch BIGINT, last_ckey BIGINT, "
@@ -319,11 +320,9 @@ class SparkBuilder:
 
     def _write_executions(self, states: list[str], prev: Build | None) -> None:
         """Every execution of the touched state queries (the investigations' freshness and edge
-        windows): the previous build's, but those of replayed streams, and the batch's."""
-        new = self.spark.sql(
-            "SELECT query_id AS query, host_id AS host_key, time AS unix_time, epoch, counter, full_set, "
-            "added, removed, counter_gap, prev_counter, reset_with_removed FROM _lk_execs"
-        )
+        windows) with its data-quality signals (the interval builder's `iv_signals` counted in):
+        the previous build's, but those of replayed streams, and the batch's."""
+        new = self._sql(lake_sql.execution_rows("_lk_execs", "iv_signals"))
         old = self._previous(states, prev, executions_root, EXEC_DDL).join(
             self.spark.table("_lk_replay"), ["query", "host_key"], "left_anti"
         )

@@ -6,7 +6,9 @@
     LAKE/built/v<N>/intervals/query=<q>/to_day=<d>/*.parquet  (untyped: _row JSON, _key)
     LAKE/built/v<N>/events/query=<q>/day=<d>/*.parquet
     LAKE/built/v<N>/executions/query=<q>/*.parquet  every execution of a state query, classified
-                                          (full_set, added, removed, data-quality signals)
+                                          (full_set, added, removed, the four data-quality
+                                          signals: counter_gap, reset_with_removed,
+                                          removed_not_open, reset_closed_rows)
     LAKE/built/v<N>/streams/*.parquet     each stream's last execution (for extension)
 
 A query untouched by a build keeps its data in the version that last wrote it. The query catalog
@@ -28,8 +30,9 @@ from hindsight.store.catalog import Catalog
 from hindsight.store.layout import DDL
 
 CURRENT = "CURRENT"
-#: Version of the built layout: 2 added executions/ (a layout-1 build is rebuilt whole).
-LAYOUT = 2
+#: Version of the built layout: 2 added executions/, 3 their removed_not_open and
+#: reset_closed_rows (an older build is rebuilt whole by the next build).
+LAYOUT = 3
 
 
 @dataclass(frozen=True)

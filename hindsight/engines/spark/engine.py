@@ -8,6 +8,7 @@ Host ids on Spark are `xxhash64(host_key)` (a BIGINT, like the store's INTEGER i
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import re
 import threading
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
 
 
 class SparkEngine:
-    """Read side of the lake on Spark: `state`, `sql`, `hosts`, `queries`."""
+    """Read side of the lake on Spark: `state`, `sql`, `hosts`, `queries`, `quality`."""
 
     name = "spark"
 
@@ -185,6 +186,21 @@ class SparkEngine:
             for i in sorted(self.catalog.queries.values(), key=lambda i: i.name)
         ]
         return Result(["query", "kind", "osquery_table"], rows)
+
+    def quality(self) -> Result:
+        """Data-quality signals, as the embedded store's `quality()` (host_key, query, at, kind,
+        detail), from the build's executions: counter gaps, ambiguous resets, removed rows that
+        were not open. A build older than layout 3 has only the first two."""
+        from hindsight.engines.spark.investigate import lake_executions
+
+        lake_executions(self).createOrReplaceTempView("_lk_quality_execs")
+        found = self._run(
+            "SELECT host_key, query, unix_time AS at, kind, detail FROM "
+            f"({lake_sql.quality('_lk_quality_execs')}) q ORDER BY unix_time, host_key, query, kind"
+        )
+        # instants as the embedded store gives them (UTC-aware), whatever the driver's zone
+        rows = [(h, q, dt.datetime.fromtimestamp(t, dt.UTC), k, d) for h, q, t, k, d in found.rows]
+        return Result(found.columns, rows, found.truncated, found.elapsed_ms)
 
     def host_ids(self, names: Sequence[str]) -> list[int]:
         rows = self.spark.sql(

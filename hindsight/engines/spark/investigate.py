@@ -8,8 +8,9 @@ every other statement of the Spark engine, over the same table names (`cur_N`, `
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from hindsight.engines.spark.build import EXEC_DDL
 from hindsight.engines.spark.catalog import executions_root
 from hindsight.lake.layout import LakeError
 from hindsight.settings import Settings
@@ -46,34 +47,44 @@ class SparkTables:
 
 
 def register_executions(engine: SparkEngine) -> None:
-    """View `executions` (host_id, query_id, unix_time, epoch, counter, full_set, added, removed,
-    counter_gap, prev_counter, reset_with_removed) over every state query's latest data."""
+    """View `executions` (host_id, query_id and the columns of `EXEC_DDL`: unix_time, epoch,
+    counter, full_set, added, removed, counter_gap, prev_counter, reset_with_removed,
+    removed_not_open, reset_closed_rows) over every state query's latest data."""
+    from pyspark.sql import functions as F
+
+    ids = {i.name: i.query_id for i in engine.catalog.queries.values() if not i.is_event}
+    mapping = engine.spark.createDataFrame(
+        sorted(ids.items()) or [("", 0)], "query STRING, query_id INT"
+    )
+    named = lake_executions(engine)
+    out = named.join(F.broadcast(mapping), "query").select(
+        F.xxhash64("host_key").alias("host_id"),
+        "query_id",
+        *[c for c in named.columns if c not in ("query", "host_key")],
+    )
+    out.localCheckpoint().createOrReplaceTempView("executions")
+
+
+def lake_executions(engine: SparkEngine) -> Any:
+    """Every state query's executions as the build's files hold them (query, host_key, then the
+    columns of `EXEC_DDL`); a column an older build did not write reads NULL."""
     from pyspark.sql import functions as F
 
     spark, paths, build = engine.spark, engine.paths, engine.build
-    ids = {i.name: i.query_id for i in engine.catalog.queries.values() if not i.is_event}
+    names = sorted(i.name for i in engine.catalog.queries.values() if not i.is_event)
     by_root: dict[str, list[str]] = {}
-    for name in sorted(ids):
+    for name in names:
         by_root.setdefault(executions_root(paths, build.queries[name]), []).append(name)
-    frames = []
-    for root, names in by_root.items():
+    out = spark.createDataFrame([], EXEC_DDL)
+    for root, queries in by_root.items():
         if paths.files(root):
-            df = spark.read.option("basePath", paths.uri_of(root)).parquet(paths.uri_of(root))
-            frames.append(df.where(F.col("query").isin(names)))
-    mapping = spark.createDataFrame(sorted(ids.items()) or [("", 0)], "query STRING, query_id INT")
-    columns = (
-        "unix_time BIGINT, epoch BIGINT, counter BIGINT, full_set BOOLEAN, added INT, removed INT, "
-        "counter_gap BOOLEAN, prev_counter BIGINT, reset_with_removed BOOLEAN"
-    )
-    out = spark.createDataFrame([], f"query STRING, host_key STRING, {columns}")
-    for df in frames:
-        out = out.unionByName(df.select(*out.columns))
-    out = out.join(F.broadcast(mapping), "query").select(
-        F.xxhash64("host_key").alias("host_id"),
-        "query_id",
-        *[c.split(" ")[0] for c in columns.split(", ")],
-    )
-    out.localCheckpoint().createOrReplaceTempView("executions")
+            df = (
+                spark.read.schema(EXEC_DDL)
+                .option("basePath", paths.uri_of(root))
+                .parquet(paths.uri_of(root))
+            )
+            out = out.unionByName(df.where(F.col("query").isin(queries)))
+    return out
 
 
 def investigator(engine: SparkEngine) -> Investigator:

@@ -54,10 +54,11 @@ def _widen_types(node: exp.Expr) -> exp.Expr:
 
 
 def _order_row_number(window: exp.Window) -> None:
-    """`ROW_NUMBER() OVER ()` (DuckDB numbers rows in any order; Spark wants an order): ordered by
-    the other columns of its SELECT, so that identical rows alone may swap numbers."""
+    """`ROW_NUMBER() OVER ()` or `OVER (PARTITION BY ...)` (DuckDB numbers rows in any order;
+    Spark wants an order): ordered by the other columns of its SELECT, so that identical rows
+    alone may swap numbers."""
     if not isinstance(window.this, exp.RowNumber) or any(
-        window.args.get(k) for k in ("partition_by", "order", "alias")
+        window.args.get(k) for k in ("order", "alias")
     ):
         return  # ordered already, or over a named window (`OVER w`)
     select = window.find_ancestor(exp.Select)
