@@ -6,9 +6,12 @@ The CLI, the docs and the library all read this table.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from hindsight.errors import InputError
 
 
 def _setting(default: Any, env: str, help: str) -> Any:
@@ -130,6 +133,16 @@ class Settings:
         if "data" in values:
             values["data"] = Path(values["data"])
         return cls(**values)
+
+
+    def require(self, names: Iterable[str], ok: Callable[[Any], bool], rule: str) -> None:
+        """An InputError naming the environment variable of the first setting of NAMES whose
+        value fails OK (RULE says what it must be)."""
+        envs = {f.name: f.metadata["env"] for f in fields(self)}
+        for name in names:
+            value = getattr(self, name)
+            if not ok(value):
+                raise InputError(f"setting {envs[name]} must be {rule}, not {value!r}")
 
 
 def _parse(name: str, raw: str, default: Any) -> Any:

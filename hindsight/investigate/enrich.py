@@ -64,12 +64,7 @@ class EnrichWindows:
     @classmethod
     def of(cls, settings: Settings) -> EnrichWindows:
         """The settings' windows; a clear error for a negative one."""
-        for env, value in (
-            ("HINDSIGHT_NEXT_WITHIN", settings.next_within_s),
-            ("HINDSIGHT_ATTACH_SLACK", settings.attach_slack_s),
-        ):
-            if value < 0:
-                raise InputError(f"setting {env} must be 0 or more, not {value!r}")
+        settings.require(("next_within_s", "attach_slack_s"), lambda v: v >= 0, "0 or more")
         return cls(settings.next_within_s, settings.attach_slack_s)
 
 

@@ -27,7 +27,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hindsight.errors import InputError
 from hindsight.settings import Settings
 from hindsight.store.catalog import Catalog
 from hindsight.store.layout import OPEN_END, event_table
@@ -54,13 +53,7 @@ class Tolerance:
     @classmethod
     def of(cls, settings: Settings) -> Tolerance:
         """The settings' tolerance; a clear error for a value that makes no sense."""
-        for env, value in (
-            ("HINDSIGHT_STALE_FACTOR", settings.stale_factor),
-            ("HINDSIGHT_SPLAY_SLACK", settings.splay_slack),
-            ("HINDSIGHT_LOOKBACK", settings.lookback_s),
-        ):
-            if not value > 0:
-                raise InputError(f"setting {env} must be above 0, not {value!r}")
+        settings.require(("stale_factor", "splay_slack", "lookback_s"), lambda v: v > 0, "above 0")
         return cls(settings.stale_factor, settings.splay_slack, settings.lookback_s)
 
 
