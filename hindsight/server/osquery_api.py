@@ -187,7 +187,7 @@ async def logger(request: Request) -> Response:
             await to_thread.run_sync(core.state.add_status, node.host_uuid, checked.status, keep)
             return _json(OK)
         try:
-            await core.journal.append(records.record(node.host_uuid, raw))
+            await core.journal.append(records.record(node.host_uuid, raw, checked.node_key))
         except JournalError as exc:
             log.error("lines not recorded (the host keeps them): %s", exc)
             return _json(

@@ -34,8 +34,14 @@ __all__ = ["MARK", "attributed", "record"]
 _NEWLINES = bytes.maketrans(b"\r\n", b"  ")
 
 
-def record(host_uuid: str, body: bytes) -> bytes:
-    """The journal line of a validated logger BODY (a JSON object) sent by HOST_UUID."""
+def record(host_uuid: str, body: bytes, node_key: str | None = None) -> bytes:
+    """The journal line of a validated logger BODY (a JSON object) sent by HOST_UUID. The
+    body's NODE_KEY, a credential, is blanked (`"node_key":""`): the record names its node by
+    host_uuid, and the journal keeps no secret. The key is matched as the JSON string the
+    server issued (hex digits, written one way); a client spelling it with escapes keeps its own
+    key in the journal, nothing else."""
+    if node_key:
+        body = body.replace(orjson.dumps(node_key), b'""')
     return MARK + orjson.dumps(host_uuid) + b',"body":' + body.translate(_NEWLINES) + b"}\n"
 
 

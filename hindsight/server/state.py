@@ -1,6 +1,10 @@
 """The server's own records, in SQLite (DATA/serve/state.sqlite, WAL): enrolled nodes, check-ins,
 status logs (bounded), API tokens and live (distributed) queries.
 
+Secrets are kept as their SHA-256 only: a node key (a host's credential, with which anyone could
+send results in its name) and an API token are shown once, when issued, and never stored, so a
+copy of this file lets no one speak for a host or call the API.
+
 SQLite rather than the DuckDB store: the CLI can read and write it while `hindsight serve` owns
 the store (e.g. `hindsight token create`), and every change here is small.
 """
@@ -24,7 +28,7 @@ from hindsight.errors import HindsightError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS nodes (
-    node_key TEXT PRIMARY KEY, host_uuid TEXT NOT NULL, host_identifier TEXT NOT NULL,
+    key_hash TEXT PRIMARY KEY, host_uuid TEXT NOT NULL, host_identifier TEXT NOT NULL,
     platform_type TEXT, enrolled_at REAL NOT NULL, address TEXT, details TEXT,
     active INTEGER NOT NULL DEFAULT 1);
 CREATE INDEX IF NOT EXISTS nodes_host ON nodes (host_uuid);
@@ -56,11 +60,18 @@ class StateError(HindsightError):
     """The server's state file cannot be used."""
 
 
+#: PRAGMA user_version of the state file: 1, node keys kept as their hash (0: as they were).
+STATE_VERSION = 1
+
+
 @dataclass(frozen=True)
 class Node:
-    node_key: str
+    """An enrolled host. `node_key` is the key itself right after enrollment (to send to the
+    host once), and empty for a node found by its key."""
+
     host_uuid: str
     host_identifier: str
+    node_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -76,6 +87,24 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _upgrade(con: sqlite3.Connection) -> None:
+    """A state file of version 0 keeps its nodes' keys as they were issued: hash them (the
+    hosts keep their keys and go on sending with them)."""
+    (version,) = con.execute("PRAGMA user_version").fetchone()
+    columns = {row[1] for row in con.execute("PRAGMA table_info(nodes)")}
+    if version >= 1 or "node_key" not in columns:
+        return
+    con.execute("PRAGMA secure_delete = ON")  # the keys' old text is overwritten, not freed
+    with con:
+        keys = [k for (k,) in con.execute("SELECT node_key FROM nodes")]
+        con.execute("ALTER TABLE nodes RENAME COLUMN node_key TO key_hash")
+        con.executemany(  # once per state file, a row per enrollment
+            "UPDATE nodes SET key_hash = ? WHERE key_hash = ?", [(token_hash(k), k) for k in keys]
+        )
+    con.execute("VACUUM")
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
 class State:
     """Thread-safe access to state.sqlite (one connection, one lock: every call is short)."""
 
@@ -85,7 +114,9 @@ class State:
             self.con = sqlite3.connect(path, check_same_thread=False, timeout=10)
             self.con.execute("PRAGMA journal_mode=WAL")
             self.con.execute("PRAGMA synchronous=FULL")
+            _upgrade(self.con)
             self.con.executescript(SCHEMA)
+            self.con.execute(f"PRAGMA user_version = {STATE_VERSION}")
         except sqlite3.Error as exc:
             raise StateError(f"cannot open the server state {path}: {exc}") from exc
         self._lock = threading.Lock()
@@ -106,13 +137,13 @@ class State:
     # -- nodes -------------------------------------------------------------------------------
     def _load_nodes(self) -> None:
         rows = self.con.execute(
-            "SELECT node_key, host_uuid, host_identifier FROM nodes WHERE active = 1"
+            "SELECT key_hash, host_uuid, host_identifier FROM nodes WHERE active = 1"
         ).fetchall()
-        self._nodes = {r[0]: Node(*r) for r in rows}
+        self._nodes = {r[0]: Node(r[1], r[2]) for r in rows}
         self._by_host = {n.host_uuid: k for k, n in self._nodes.items()}
 
     def node(self, node_key: str) -> Node | None:
-        return self._nodes.get(node_key)
+        return self._nodes.get(token_hash(node_key))
 
     def enroll(
         self,
@@ -123,13 +154,14 @@ class State:
         address: str | None,
     ) -> Node:
         """A new node key for HOST_UUID; the host's earlier keys stop working."""
-        node = Node(secrets.token_hex(24), host_uuid, host_identifier)
+        node = Node(host_uuid, host_identifier, secrets.token_hex(24))
+        key_hash = token_hash(node.node_key)
         with self._tx() as con:
             con.execute("UPDATE nodes SET active = 0 WHERE host_uuid = ?", [host_uuid])
             con.execute(
                 "INSERT INTO nodes VALUES (?, ?, ?, ?, ?, ?, ?, 1)",
                 [
-                    node.node_key,
+                    key_hash,
                     host_uuid,
                     host_identifier,
                     platform_type,
@@ -142,8 +174,8 @@ class State:
             old = self._by_host.pop(host_uuid, None)
             if old is not None:
                 self._nodes.pop(old, None)
-            self._nodes[node.node_key] = node
-            self._by_host[host_uuid] = node.node_key
+            self._nodes[key_hash] = Node(host_uuid, host_identifier)
+            self._by_host[host_uuid] = key_hash
         return node
 
     def enrolled_hosts(self) -> list[dict[str, Any]]:

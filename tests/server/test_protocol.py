@@ -282,6 +282,18 @@ def test_logger_attributes_to_the_enrolled_node(
     assert rows["rows"] == [[HOST_A, "10.1.1.1"], [HOST_A, "10.9.9.9"]]
 
 
+def test_no_node_key_is_kept_on_disk(http: httpx.Client, server: ServerProcess, token: str) -> None:
+    key = enroll(http, server.secret, HOST_A, "web-1")
+    data = [line(HOST_A, "pack_secret", T0, {"address": "10.3.3.3"})]
+    r = post(http, "/osquery/log", {"node_key": key, "log_type": "result", "data": data})
+    assert r.status_code == 200
+    wait_ingested(http, token)
+    assert api(http, token, "sql", sql="SELECT address FROM pack_secret")["rows"] == [["10.3.3.3"]]
+    files = [p for p in server.data.rglob("*") if p.is_file()]
+    assert any(p.name.startswith("state.sqlite") for p in files)
+    assert [p for p in files if key.encode() in p.read_bytes()] == []
+
+
 def test_reenrolled_host_continues_its_history(
     http: httpx.Client, server: ServerProcess, token: str
 ) -> None:

@@ -72,3 +72,15 @@ def test_other_lines_pass_and_a_torn_record_is_rejected_where_it_is(tmp_path: Pa
     assert read[2].where == f"{segment}:2 (data[1])"
     # never acknowledged: kept aside with its reason, named by its line
     assert read[3].where == f"{segment}:3" and "torn journal record" in (read[3].error or "")
+
+
+def test_a_record_keeps_no_node_key_and_the_same_lines(tmp_path: Path) -> None:
+    key = "5f" * 24
+    lines = [{"name": "q", "unixTime": 1, "columns": {"a": key + "x"}}]  # a value holding it
+    body = orjson.dumps({"node_key": key, "log_type": "result", "data": lines})
+    journal = tmp_path / "segment"
+    journal.write_bytes(records.record("h-1", body, key))
+    assert key.encode() + b'"' not in journal.read_bytes()
+    assert orjson.loads(journal.read_bytes())["body"]["node_key"] == ""
+    read = [orjson.loads(ln.raw) for ln in read_lines(journal, 1 << 20)]
+    assert [ln["columns"] for ln in read] == [{"a": key + "x"}]
