@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from hindsight.errors import QueryError, QueryTimeout, UnknownHost
+from hindsight.errors import QueryError, UnknownHost
 from hindsight.query import relations
 from hindsight.query.names import resolve_query
 from hindsight.query.timetravel import rewrite
@@ -169,7 +169,7 @@ class Hindsight:
                 columns = [d[0] for d in cursor.description or []]
                 rows = cursor.fetchmany(self.settings.max_rows + 1)
         except duckdb.InterruptException:
-            raise QueryTimeout(f"query stopped after {self.settings.query_timeout_s:g} s") from None
+            raise self.settings.timed_out() from None
         except duckdb.Error as exc:
             raise QueryError(str(exc).replace("\n", " ")) from None
         finally:

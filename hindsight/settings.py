@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from hindsight.errors import InputError
+from hindsight.errors import InputError, QueryTimeout
 
 
 def _setting(default: Any, env: str, help: str) -> Any:
@@ -135,14 +135,26 @@ class Settings:
         return cls(**values)
 
 
+    def timed_out(self) -> QueryTimeout:
+        """The error of a query stopped at its time bound, with what to do about it."""
+        env = _ENV["query_timeout_s"]
+        return QueryTimeout(
+            f"query stopped after {self.query_timeout_s:g} s ({env}): narrow it (a WHERE on "
+            "host, address or time; FOR SYSTEM_TIME AS OF or BETWEEN rather than ALL) or raise "
+            f"{env}"
+        )
+
     def require(self, names: Iterable[str], ok: Callable[[Any], bool], rule: str) -> None:
         """An InputError naming the environment variable of the first setting of NAMES whose
         value fails OK (RULE says what it must be)."""
-        envs = {f.name: f.metadata["env"] for f in fields(self)}
         for name in names:
             value = getattr(self, name)
             if not ok(value):
-                raise InputError(f"setting {envs[name]} must be {rule}, not {value!r}")
+                raise InputError(f"setting {_ENV[name]} must be {rule}, not {value!r}")
+
+
+#: Each setting's environment variable.
+_ENV = {f.name: f.metadata["env"] for f in fields(Settings)}
 
 
 def _parse(name: str, raw: str, default: Any) -> Any:

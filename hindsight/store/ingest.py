@@ -98,11 +98,11 @@ class BatchWriter:
     def _write(self, batch: Prepared) -> None:
         lines, kept, fallback = batch.lines, batch.kept, batch.fallback
         self.summary.lines += len(lines)
-        for line in lines:
-            if line.error is not None:
-                self._reject(line, line.error)
-        for i, reason in fallback.rejected:
-            self._reject(kept[i], reason)
+        rejected = [(line, line.error) for line in lines if line.error is not None]
+        rejected += [(kept[i], reason) for i, reason in fallback.rejected]
+        order = {id(line): n for n, line in enumerate(lines)}
+        for line, reason in sorted(rejected, key=lambda r: order[id(r[0])]):  # as read
+            self._reject(line, reason)
         queries = self._identify(batch)
         if not self._dedupe():
             return

@@ -24,11 +24,13 @@ def test_bad_lines_are_reported_and_the_rest_stored(
         b'{"name":"q","hostIdentifier":"h","columns":{},"action":"added"}',  # missing field
         os.urandom(300).replace(b"\n", b"x"),  # binary garbage
         b"[1,2,3]",
+        b'{"log_type": "result", "data": [',  # a relay's body, cut (read apart from the rest)
         good2,
     )
     summary = hs.ingest([path])
-    assert summary.rejected == 5 and summary.lines == 7
+    assert summary.rejected == 6 and summary.lines == 8
     reasons = dict(summary.rejections)
+    assert list(reasons) == [f"{path}:{n}" for n in (2, 3, 4, 5, 6, 7)]  # reported as read
     assert "invalid JSON" in reasons[f"{path}:2"]
     assert reasons[f"{path}:3"].startswith("unixTime: must be an integer")
     assert reasons[f"{path}:4"] == "unixTime: missing"

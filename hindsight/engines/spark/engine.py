@@ -26,7 +26,7 @@ from hindsight.engines.spark.catalog import Build, current, data_root, lake_cata
 from hindsight.engines.spark.prune import prune_closed
 from hindsight.engines.spark.session import get_session
 from hindsight.engines.spark.translate import to_spark, tree_to_spark
-from hindsight.errors import QueryError, QueryTimeout, UnknownHost
+from hindsight.errors import QueryError, UnknownHost
 from hindsight.lake import build_sql as lake_sql
 from hindsight.lake.layout import OPEN_DAY, LakeError, LakePaths
 from hindsight.query import relations
@@ -238,9 +238,7 @@ class SparkEngine:
                 not timer.is_alive()
                 and time.perf_counter() - start >= self.settings.query_timeout_s
             ):
-                raise QueryTimeout(
-                    f"query stopped after {self.settings.query_timeout_s:g} s"
-                ) from None
+                raise self.settings.timed_out() from None
             raise QueryError(f"on the spark engine: {str(exc).splitlines()[0][:500]}") from None
         finally:
             timer.cancel()
