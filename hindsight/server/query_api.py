@@ -106,7 +106,7 @@ def _status(core: Core, p: Params) -> Result:
     return Result(columns, rows[:limit], len(rows) > limit, elapsed)
 
 
-AT = Param("at", "instant: ISO 8601 or unix seconds (default now)")
+AT = Param("at", "instant: ISO 8601, unix seconds or relative like now-2h (default now)")
 HOST = Param("host", "host uuid or identifier (repeatable)", repeated=True)
 
 API_ROUTES: list[ApiRoute] = [
