@@ -75,7 +75,7 @@ def _progress() -> Progress:
 
 @main.command()
 @click.argument("query")
-@click.option("--at", "at", help="ISO 8601 or unix seconds (default now).")
+@click.option("--at", "at", help="ISO 8601, unix seconds or relative like now-2h (default now).")
 @click.option("--host", "hosts", multiple=True, help="Host uuid or identifier (repeatable).")
 @data_option
 @engine_options
@@ -155,7 +155,7 @@ def rebuild(data: Path) -> None:
     help="Output directory.",
 )
 @click.option("--seed", default=1, show_default=True, help="Same seed, same fleet.")
-@click.option("--start", default=None, help="First instant (ISO 8601 or unix seconds).")
+@click.option("--start", default=None, help="First instant (ISO 8601, unix seconds or relative like 2d ago).")
 @domain_errors
 def simulate(hosts: int, days: float, out: Path, seed: int, start: str | None) -> None:
     """Write osquery logs of a simulated fleet (OUT/hosts, OUT/late) and its truth (OUT/truth)."""

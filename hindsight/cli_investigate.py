@@ -23,10 +23,10 @@ def _show(
         show(result, fmt)
 
 
-at_option = click.option("--at", "at", help="ISO 8601 or unix seconds (default now).")
+at_option = click.option("--at", "at", help="ISO 8601, unix seconds or relative like now-2h (default now).")
 host_option = click.option("--host", "host", required=True, help="Host uuid or identifier.")
-since_option = click.option("--from", "since", help="Start of the span (ISO 8601 or unix seconds).")
-until_option = click.option("--to", "until", help="End of the span (ISO 8601 or unix seconds).")
+since_option = click.option("--from", "since", help="Start of the span (ISO 8601, unix seconds or relative like 2d ago).")
+until_option = click.option("--to", "until", help="End of the span (ISO 8601, unix seconds or relative like 2d ago).")
 
 
 @click.group()

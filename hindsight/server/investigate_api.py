@@ -10,8 +10,8 @@ from hindsight.api import Result
 from hindsight.server.core import Core
 from hindsight.server.query_api import AT, ApiRoute, Handler, Param, Params, register
 
-SINCE = Param("from", "start of the window: ISO 8601 or unix seconds")
-UNTIL = Param("to", "end of the window: ISO 8601 or unix seconds")
+SINCE = Param("from", "start of the window: ISO 8601, unix seconds or relative like 2d ago")
+UNTIL = Param("to", "end of the window: ISO 8601, unix seconds or relative like 2d ago")
 ONE_HOST = Param("host", "host uuid or identifier", required=True)
 
 
