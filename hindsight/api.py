@@ -10,8 +10,9 @@ with hindsight.open("hindsight-data") as hs:
 from __future__ import annotations
 
 import functools
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -78,6 +79,29 @@ class Hindsight:
         MAINTAIN False skips the compaction that follows (run `store.compact()` and
         `store.reclaim()` later)."""
         return self.store.ingest(sources, progress, maintain)
+
+    def follow(
+        self, sources: Iterable[str | Path], stop: threading.Event | None = None
+    ) -> Iterator[IngestSummary]:
+        """Ingest what osqueryd appends to SOURCES (files, directories), every
+        HINDSIGHT_FOLLOW_EVERY seconds until STOP is set: one summary per read. Each file is
+        read from where the store's lines of it end, across rotations and restarts (see
+        hindsight.store.follow). The store is compacted every HINDSIGHT_SERVE_MAINTAIN seconds
+        and when stopped."""
+        stop = stop or threading.Event()
+        sources = list(sources)
+        maintained = time.monotonic()
+        try:
+            while not stop.is_set():
+                yield self.store.ingest(sources, maintain=False, resume=True)
+                if time.monotonic() - maintained >= self.settings.serve_maintain_s:
+                    self.store.compact()
+                    self.store.reclaim()
+                    maintained = time.monotonic()
+                stop.wait(self.settings.follow_every_s)
+        finally:
+            self.store.compact()
+            self.store.reclaim()
 
     def rebuild(self, progress: Progress | None = None) -> int:
         """Recompute every interval and event from the raw lines. Returns streams rebuilt."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -18,9 +19,11 @@ from rich.progress import (
 
 from hindsight.api import Hindsight
 from hindsight.cli_common import data_option, domain_errors, err, out, output_options, show
+from hindsight.errors import InputError
 from hindsight.lake.cli import engine_options, spark_engine
 from hindsight.lake.cli import register as register_lake
 from hindsight.settings import describe
+from hindsight.store.ingest import IngestSummary
 
 
 @click.group(
@@ -37,9 +40,18 @@ def main() -> None:
 @click.option(
     "--lake", default=None, help="Write raw observations to this lake (dir or URI) instead."
 )
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="Keep reading what osqueryd appends (across rotations and restarts) until Ctrl-C.",
+)
 @domain_errors
-def ingest(paths: tuple[str, ...], data: Path, lake: str | None) -> None:
+def ingest(paths: tuple[str, ...], data: Path, lake: str | None, follow: bool) -> None:
     """Read osquery result logs (files, directories, gzip/zstd, TLS bodies, or - for stdin)."""
+    if follow:
+        if lake:
+            raise InputError("--follow writes to the store: it does not take --lake")
+        return _follow(paths, data)
     if lake:
         from hindsight.lake.ingest import ingest_files
 
@@ -51,13 +63,36 @@ def ingest(paths: tuple[str, ...], data: Path, lake: str | None) -> None:
         summary = hs.ingest(
             paths, lambda done, total: bar.update(task, completed=done, total=total)
         )
+    _report(summary)
+    sys.exit(1 if summary.rejected else 0)
+
+
+def _report(summary: IngestSummary, prefix: str = "") -> None:
     for where, reason in summary.rejections:
         err.print(f"{where}: {reason}", highlight=False, markup=False)
     if summary.rejected > len(summary.rejections):
         err.print(f"... and {summary.rejected - len(summary.rejections)} more (hindsight rejects)")
     stats = summary.as_dict()
-    out.print("  ".join(f"{k.replace('_', ' ')}: {v}" for k, v in stats.items()), highlight=False)
-    sys.exit(1 if summary.rejected else 0)
+    out.print(
+        prefix + "  ".join(f"{k.replace('_', ' ')}: {v}" for k, v in stats.items()),
+        highlight=False,
+    )
+
+
+def _follow(paths: tuple[str, ...], data: Path) -> None:
+    """Each read that found new lines, reported as it ends; Ctrl-C stops (exit 1 if any line
+    was rejected)."""
+    rejected = 0
+    with Hindsight(data) as hs:
+        err.print(f"following {', '.join(paths)} (Ctrl-C to stop)", highlight=False)
+        try:
+            for summary in hs.follow(paths):
+                if summary.lines:
+                    _report(summary, time.strftime("%H:%M:%S  "))
+                    rejected += summary.rejected
+        except KeyboardInterrupt:
+            err.print("stopped")
+    sys.exit(1 if rejected else 0)
 
 
 def _progress() -> Progress:

@@ -65,7 +65,11 @@ class Settings:
     serve_maintain_s: float = _setting(
         60.0,
         "HINDSIGHT_SERVE_MAINTAIN",
-        "seconds between two compactions of the store by `hindsight serve` (also done at exit)",
+        "seconds between two compactions of the store by `hindsight serve` and "
+        "`hindsight ingest --follow` (also done at exit)",
+    )
+    follow_every_s: float = _setting(
+        1.0, "HINDSIGHT_FOLLOW_EVERY", "seconds between two reads of `hindsight ingest --follow`"
     )
     serve_offline_after_s: float = _setting(
         600.0,

@@ -20,7 +20,7 @@ from typing import IO, Any
 import orjson
 import zstandard
 
-from hindsight.errors import BadLine
+from hindsight.errors import BadLine, InputError, did_you_mean
 from hindsight.osquery import records
 from hindsight.osquery.lines import Parsed, parse_document
 
@@ -41,6 +41,8 @@ class Line:
     parsed: Parsed | None  # None when rejected
     error: str | None = None
     item: int | None = None  # index (1-based) in the `data` array of a one-line TLS body
+    end: int = 0  # byte offset just past the line in its (decompressed) file
+    eof: bool = False  # the last line of its file (set by the batcher of a followed file)
 
     @property
     def where(self) -> str:
@@ -56,6 +58,9 @@ def expand(paths: Iterable[str | Path]) -> list[Path | str]:
             out.append("-")
             continue
         path = Path(p)
+        if not path.exists():
+            siblings = [str(c) for c in path.parent.iterdir()] if path.parent.is_dir() else []
+            raise InputError(f"no such file or directory: {p}{did_you_mean(str(p), siblings)}")
         if path.is_dir():
             files = [f for f in path.rglob("*") if f.is_file() and not _GLOG.search(f.name)]
             out.extend(sorted(files, key=_rotation_order))  # type: ignore[arg-type]
@@ -76,21 +81,35 @@ def read_lines(
     max_line_bytes: int,
     on_bytes: Callable[[int], None] | None = None,
     parse: bool = True,
+    start: int = 0,
+    complete_only: bool = False,
+    number: int = 0,
 ) -> Iterator[Line]:
     """Every line of one source, parsed or rejected. `on_bytes` hears, now and then, how many
     bytes of the file (compressed, as on disk) have been read.
 
     With `parse=False`, JSON lines are passed on undecoded (`parsed` None, `error` None): ingest
-    parses them in bulk. Documents and TLS bodies are still split into their lines here."""
+    parses them in bulk. Documents and TLS bodies are still split into their lines here.
+    START: the byte offset of a plain file's line to begin at, NUMBER the lines before it (a
+    followed file, read up to there before; see hindsight.store.follow). COMPLETE_ONLY: a last
+    line without its newline is left unread (a writer may be half-way through it)."""
     origin = str(source)
     with ExitStack() as stack:
-        stream, raw = _open(source, stack)
-        head = stream.peek(64) if hasattr(stream, "peek") else b""
+        try:
+            stream, raw = _open(source, stack)
+        except OSError as exc:  # kept aside like a line that cannot be read: the rest goes on
+            yield Line(origin, 0, b"", None, f"cannot read the file: {exc.strerror or exc}")
+            return
+        if start:
+            stream.seek(start)
+        head = stream.peek(64) if hasattr(stream, "peek") and not start else b""
         if head.lstrip()[:1] in (b"{", b"[") and _is_document(stream, head):
             yield from _document_lines(origin, stream)
             return
-        tell = raw.tell if raw is not None and on_bytes is not None else None
-        for i, line in enumerate(_jsonl(origin, stream, max_line_bytes, parse)):
+        seekable = raw is not None and raw.seekable()  # not a pipe
+        tell = raw.tell if raw is not None and seekable and on_bytes is not None else None
+        lines = _jsonl(origin, stream, max_line_bytes, parse, start, complete_only, number)
+        for i, line in enumerate(lines):
             if tell is not None and on_bytes is not None and i % 4096 == 0:
                 on_bytes(tell())
             yield line
@@ -101,8 +120,7 @@ def _open(source: Path | str, stack: ExitStack) -> tuple[IO[bytes], IO[bytes] | 
     if source == "-":
         return sys.stdin.buffer, None
     raw = stack.enter_context(open(source, "rb"))  # noqa: SIM115 - closed by the stack
-    magic = raw.read(4)
-    raw.seek(0)
+    magic = raw.peek(4)[:4]  # not read: a pipe (`<(zcat ...)`, a FIFO) cannot seek back
     if magic[:2] == GZIP_MAGIC:
         gz = stack.enter_context(gzip.GzipFile(fileobj=raw))
         return io.BufferedReader(gz, buffer_size=1 << 20), raw
@@ -159,41 +177,64 @@ def _parsed(origin: str, number: int, raw: bytes, doc: Any, log_type: Any) -> Li
         return Line(origin, number, raw, None, exc.reason)
 
 
-def _jsonl(origin: str, stream: IO[bytes], limit: int, parse: bool = True) -> Iterator[Line]:
-    number = 0
+def _jsonl(
+    origin: str,
+    stream: IO[bytes],
+    limit: int,
+    parse: bool = True,
+    pos: int = 0,
+    complete_only: bool = False,
+    number: int = 0,
+) -> Iterator[Line]:
+    """The lines of a stream of JSON lines, numbered after NUMBER, each with `end`: its offset
+    in the file, the stream starting at POS."""
     while True:
         raw = stream.readline(limit + 1)
         if not raw:
             return
+        if complete_only and not raw.endswith(b"\n") and len(raw) <= limit:
+            return  # being written: read next time, whole
         number += 1
+        size = len(raw)
         if len(raw) > limit and not raw.endswith(b"\n"):
-            size = len(raw) + _skip_rest(stream)
+            skipped, whole = _skip_rest(stream)
+            if complete_only and not whole:
+                return  # a long line still being written: refused next time, whole
+            size += skipped
+            pos += size
             yield Line(
                 origin,
                 number,
                 raw[:200],
                 None,
                 f"line of {size} bytes exceeds the {limit}-byte limit",
+                end=pos,
             )
             continue
+        pos += size
         raw = raw.rstrip(b"\r\n")
         if not raw.strip():
             continue
         if raw.startswith(records.MARK):  # a journal record of `hindsight serve`
-            yield from _record(origin, number, raw, parse)
+            read = list(_record(origin, number, raw, parse))
         elif parse or b'"log_type"' in raw:  # a one-line TLS body (a relay's dump) is split here
-            yield from _decode(origin, number, raw)
+            read = list(_decode(origin, number, raw))
         else:
-            yield Line(origin, number, raw, None)
+            yield Line(origin, number, raw, None, end=pos)
+            continue
+        for line in read:
+            line.end = pos
+            yield line
 
 
-def _skip_rest(stream: IO[bytes]) -> int:
+def _skip_rest(stream: IO[bytes]) -> tuple[int, bool]:
+    """Bytes skipped to the end of the line, and whether a newline ended it (not the file)."""
     skipped = 0
     while True:
         chunk = stream.readline(1 << 20)
         skipped += len(chunk)
         if not chunk or chunk.endswith(b"\n"):
-            return skipped
+            return skipped, chunk.endswith(b"\n")
 
 
 def _record(origin: str, number: int, raw: bytes, parse: bool) -> Iterator[Line]:

@@ -12,6 +12,7 @@ rebuilt from its raw lines, so out-of-order ingest gives exactly in-order interv
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import duckdb
@@ -67,11 +68,16 @@ class BatchWriter:
     MAX_REJECTIONS_KEPT = 1000
 
     def __init__(
-        self, con: duckdb.DuckDBPyConnection, catalog: Catalog, summary: IngestSummary
+        self,
+        con: duckdb.DuckDBPyConnection,
+        catalog: Catalog,
+        summary: IngestSummary,
+        on_commit: Callable[[list[Line]], None] | None = None,
     ) -> None:
         self.con = con
         self.catalog = catalog
         self.summary = summary
+        self.on_commit = on_commit  # called with each batch's lines inside its transaction
         self.zstd = zstandard.ZstdCompressor(level=3)  # rejected lines: 8x faster than 6
         self.archive_zstd = zstandard.ZstdCompressor(level=RAW_LEVEL)
 
@@ -87,6 +93,8 @@ class BatchWriter:
         con.execute("BEGIN TRANSACTION")
         try:
             self._write(batch)
+            if self.on_commit is not None:
+                self.on_commit(batch.lines)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

@@ -18,6 +18,7 @@ from hindsight.errors import StoreError
 from hindsight.osquery.reader import Line, expand, read_lines
 from hindsight.prefetch import prefetch
 from hindsight.settings import Settings
+from hindsight.store import follow
 from hindsight.store.catalog import Catalog
 from hindsight.store.ingest import BatchWriter, IngestSummary
 from hindsight.store.layout import (
@@ -34,6 +35,14 @@ from hindsight.store.space import BLOCK_SIZE, WAL_CHECKPOINT, repack_raw, sort_l
 DB_FILE = "hindsight.duckdb"
 MAX_BATCH_BYTES = 32 * 1024 * 1024  # a batch also ends past this many raw bytes
 Progress = Callable[[int, int], None]  # (bytes read, bytes in all the files)
+
+
+def _size(source: str | Path) -> int:
+    """Bytes of a file, for progress (0 for stdin, or a file gone since: rotated away)."""
+    try:
+        return 0 if source == "-" else Path(source).stat().st_size
+    except OSError:
+        return 0
 
 
 def execution_key(line: Line) -> tuple[object, ...] | None:
@@ -87,6 +96,7 @@ class Store:
         if not read_only:
             self.con.execute("SET checkpoint_threshold = ?", [WAL_CHECKPOINT])
             self.con.execute(DDL)
+            self.con.execute(follow.DDL)
             self.con.execute("INSERT OR IGNORE INTO meta VALUES ('layout', ?)", [LAYOUT_VERSION])
             self.con.execute(f"INSERT OR IGNORE INTO meta SELECT 'hash', ({HASH_CANARY_SQL})")
         self._check_layout()
@@ -164,9 +174,12 @@ class Store:
         sources: Iterable[str | Path],
         progress: Progress | None = None,
         maintain: bool = True,
+        resume: bool = False,
     ) -> IngestSummary:
         """MAINTAIN False leaves compact() and reclaim() to the caller (`hindsight serve` runs
-        them now and then rather than after every small ingest)."""
+        them now and then rather than after every small ingest). RESUME: read each file from
+        where the last resumed ingest of it stopped, and record where this one stops (a followed
+        file, see hindsight.store.follow); a last line without its newline is left for later."""
         if self.read_only:
             raise StoreError("the store is open read-only")
         import time
@@ -174,13 +187,19 @@ class Store:
         start = time.perf_counter()
         total, free = self._blocks()
         summary = IngestSummary()
-        writer = BatchWriter(self.con, self.catalog, summary)
+        positions = follow.Positions(self.con) if resume else None
+        if positions is not None:
+            sources = [s.path for s in positions.plan(sources)]
+        writer = BatchWriter(
+            self.con, self.catalog, summary, positions.record if positions else None
+        )
         preparer = Preparer(self.con, self.catalog)
         collecting = gc.isenabled()
         gc.disable()  # ingest allocates millions of acyclic objects: cyclic GC passes only cost
+        batches = self._batches(sources, progress, positions.starts if positions else None)
         try:
             # the next batch is read and parsed (in a thread) while this one is written
-            for batch in prefetch(preparer.prepare_all(self._batches(sources, progress))):
+            for batch in prefetch(preparer.prepare_all(batches)):
                 writer.write(batch)
                 gc.collect(0)
         finally:
@@ -194,18 +213,21 @@ class Store:
         return summary
 
     def _batches(
-        self, sources: Iterable[str | Path], progress: Progress | None
+        self,
+        sources: Iterable[str | Path],
+        progress: Progress | None,
+        starts: dict[str, follow.Start] | None = None,
     ) -> Iterator[list[Line]]:
         """Lines in batches, never cutting between lines of one execution. The first batches
         are smaller (an eighth, a quarter, a half): the writer waits for the first one to be
-        parsed, and a small one starts it sooner."""
+        parsed, and a small one starts it sooner. STARTS: files followed, read from there."""
         full = self.settings.batch_lines
         size = max(1, full // 8)
         batch: list[Line] = []
         held = 0  # raw bytes in the batch: snapshot lines can be large
         last: object = None  # execution key of the batch's last line, once the batch is full
         files = expand(sources)
-        total = sum(Path(f).stat().st_size for f in files if f != "-")
+        total = sum(_size(f) for f in files)
         before = 0  # bytes of the files already read
 
         def tell(position: int) -> None:
@@ -213,7 +235,19 @@ class Store:
                 progress(before + position, total)
 
         for source in files:
-            for line in read_lines(source, self.settings.max_line_bytes, tell, parse=False):
+            where = starts.get(str(source)) if starts is not None else None
+            if where is not None and not where.path.exists():
+                continue  # rotated away since planned: read next time, by its new name
+            lines = read_lines(
+                source,
+                self.settings.max_line_bytes,
+                tell,
+                parse=False,
+                start=where.offset if where else 0,
+                complete_only=where is not None,
+                number=where.number if where else 0,
+            )
+            for line in lines:
                 if len(batch) >= size or held >= MAX_BATCH_BYTES:
                     if last is None:
                         last = execution_key(batch[-1])
@@ -226,7 +260,9 @@ class Store:
                         last = key
                 batch.append(line)
                 held += len(line.raw)
-            before += Path(source).stat().st_size if source != "-" else 0
+            if where is not None and batch and batch[-1].origin == str(source):
+                batch[-1].eof = True
+            before += _size(source)
             tell(0)
         if batch:
             yield batch

@@ -1,0 +1,312 @@
+"""Following log files (`ingest --follow`, `Hindsight.follow`): each line read once, across
+appends, half-written lines, rotations, truncations, rewrites and restarts, and the intervals
+those reads give are exactly those of one ingest of everything written."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import hindsight
+from hindsight.errors import InputError
+from hindsight.osquery.reader import read_lines
+from tests.helpers import event
+
+IA = "pack_net_interface_addresses"
+CLI = "from hindsight.cli import main; main()"
+
+
+def lines(start: int, n: int, uuid: str = "U-1") -> list[bytes]:
+    """N executions of one host's DHCP churn, from execution START (an address each, the one
+    before removed), so that the intervals tell any line lost, doubled or reordered."""
+    out = []
+    for k in range(start, start + n):
+        t = 1000 + 60 * k
+        ip = f"10.0.0.{k}"
+        if k:
+            out.append(
+                event(IA, t, "removed", {"address": f"10.0.0.{k - 1}"}, counter=k, uuid=uuid)
+            )
+        out.append(event(IA, t, "added", {"address": ip}, counter=k, uuid=uuid))
+    return out
+
+
+def append(path: Path, chunk: list[bytes], partial: bytes = b"") -> None:
+    with path.open("ab") as f:
+        f.write(b"".join(line + b"\n" for line in chunk) + partial)
+
+
+def intervals(hs: hindsight.Hindsight, uuid: str = "U-1") -> list[tuple[object, ...]]:
+    return hs.sql(
+        f"SELECT address, valid_from, valid_to FROM {IA} FOR SYSTEM_TIME ALL "
+        f"WHERE host_key = '{uuid.lower()}' ORDER BY ALL"
+    ).rows
+
+
+def replayed(written: list[bytes]) -> list[tuple[object, ...]]:
+    """The intervals the lines give, replayed here (the oracle of the property test)."""
+    opened: dict[str, int] = {}
+    out: list[tuple[object, ...]] = []
+    for line in written:
+        doc = orjson.loads(line)
+        address, t = doc["columns"]["address"], doc["unixTime"]
+        if doc["action"] == "added":
+            opened[address] = t
+        else:
+            out.append((address, opened.pop(address), t))
+    return sorted(out + [(a, t, None) for a, t in opened.items()], key=str)
+
+
+def one_shot(tmp_path: Path, written: list[bytes]) -> list[tuple[object, ...]]:
+    whole = tmp_path / "whole.log"
+    whole.write_bytes(b"".join(line + b"\n" for line in written))
+    with hindsight.open(tmp_path / "whole") as hs:
+        hs.ingest([whole])
+        return intervals(hs)
+
+
+def test_appends_are_read_once_and_a_half_written_line_waits(
+    hs: hindsight.Hindsight, tmp_path: Path
+) -> None:
+    log = tmp_path / "logs" / "osqueryd.results.log"
+    log.parent.mkdir()
+    first, second = lines(0, 5), lines(5, 5)
+    append(log, first, partial=second[0][:30])
+    s = hs.store.ingest([log.parent], resume=True)
+    assert (s.lines, s.duplicates) == (len(first), 0)
+    with log.open("ab") as f:  # the writer finishes its line, and writes more
+        f.write(second[0][30:] + b"\n" + b"".join(line + b"\n" for line in second[1:]))
+    s = hs.store.ingest([log.parent], resume=True)
+    assert (s.lines, s.duplicates, s.rejected) == (len(second), 0, 0)
+    assert hs.store.ingest([log.parent], resume=True).lines == 0  # nothing new
+    assert intervals(hs) == one_shot(tmp_path, first + second)
+
+
+def test_rotation_loses_nothing_and_reads_nothing_twice(
+    hs: hindsight.Hindsight, tmp_path: Path
+) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log = logs / "osqueryd.results.log"
+    written = lines(0, 12)
+    append(log, written[:4])
+    assert hs.store.ingest([logs], resume=True).lines == 4
+    append(log, written[4:8])  # written before the rotation, not read yet
+    log.rename(logs / "osqueryd.results.log.1")
+    append(log, written[8:])  # the new file
+    s = hs.store.ingest([logs], resume=True)
+    assert (s.lines, s.duplicates) == (len(written) - 4, 0)
+    # logrotate compresses .1 into a new file: read whole once (its lines are held), then done
+    rotated = logs / "osqueryd.results.log.1"
+    (logs / "osqueryd.results.log.1.gz").write_bytes(gzip.compress(rotated.read_bytes()))
+    rotated.unlink()
+    s = hs.store.ingest([logs], resume=True)
+    assert (s.lines, s.duplicates) == (8, 8)
+    assert hs.store.ingest([logs], resume=True).lines == 0
+    assert intervals(hs) == one_shot(tmp_path, written)
+
+
+def test_a_truncated_or_rewritten_file_is_read_from_its_start(
+    hs: hindsight.Hindsight, tmp_path: Path
+) -> None:
+    log = tmp_path / "osqueryd.results.log"
+    written = lines(0, 10)
+    append(log, written[:6])
+    hs.store.ingest([log], resume=True)
+    with log.open("r+b") as f:  # copytruncate: same inode, shorter
+        f.truncate(0)
+    append(log, written[6:8])
+    s = hs.store.ingest([log], resume=True)
+    assert (s.lines, s.duplicates) == (2, 0)
+    ino = log.stat().st_ino
+    with log.open("r+b") as f:  # the same inode rewritten longer, with other first lines
+        f.write(b"".join(line + b"\n" for line in written))
+    assert log.stat().st_ino == ino
+    s = hs.store.ingest([log], resume=True)
+    assert (s.lines, s.duplicates) == (len(written), 8)
+    assert intervals(hs) == one_shot(tmp_path, written)
+
+
+def test_a_restart_resumes_and_rejections_keep_their_line_numbers(tmp_path: Path) -> None:
+    log = tmp_path / "osqueryd.results.log"
+    written = lines(0, 6)
+    append(log, written[:3])
+    with hindsight.open(tmp_path / "data") as hs:
+        assert hs.store.ingest([log], resume=True).lines == 3
+    with log.open("ab") as f:
+        f.write(b"{broken\n")
+    append(log, written[3:])
+    with hindsight.open(tmp_path / "data") as hs:
+        s = hs.store.ingest([log], resume=True)
+        assert (s.lines, s.duplicates, s.rejected) == (len(written) - 3 + 1, 0, 1)
+        assert s.rejections[0][0] == f"{log}:4"
+        assert intervals(hs) == one_shot(tmp_path, written)
+    with pytest.raises(InputError, match="not stdin"), hindsight.open(tmp_path / "data") as hs:
+        hs.store.ingest(["-"], resume=True)
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hindsight.Hindsight]:
+    with hindsight.open(tmp_path_factory.mktemp("shared")) as hs:
+        yield hs
+
+
+@settings(  # each example ingests up to a dozen times: half the profile's examples
+    max_examples=max(10, settings.default.max_examples // 2),
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from(["append", "partial", "rotate", "read"]), st.integers(1, 4)),
+        max_size=10,
+    )
+)
+def test_any_sequence_of_writes_and_reads_gives_one_ingest(
+    shared: hindsight.Hindsight,
+    tmp_path_factory: pytest.TempPathFactory,
+    steps: list[tuple[str, int]],
+) -> None:
+    root = tmp_path_factory.mktemp("follow")
+    logs = root / "logs"
+    logs.mkdir()
+    log = logs / "osqueryd.results.log"
+    written, pending, rotations, read = [], b"", 0, 0
+    uuid = root.name  # a host of its own in the store the examples share
+    source = iter(lines(0, 200, uuid))
+    with contextlib.nullcontext(shared) as hs:
+        for op, n in [("append", 1), *steps]:
+            if op in ("append", "partial"):
+                chunk = [next(source) for _ in range(n)]
+                text = pending + b"".join(line + b"\n" for line in chunk)
+                written += chunk
+                cut = len(text) - (len(chunk[-1]) // 2 + 1) if op == "partial" else len(text)
+                with log.open("ab") as f:
+                    f.write(text[:cut])
+                pending = text[cut:]
+            elif op == "rotate" and log.exists():
+                with log.open("ab") as f:  # osquery never rotates inside a line
+                    f.write(pending)
+                pending = b""
+                for k in range(rotations, 0, -1):
+                    (logs / f"osqueryd.results.log.{k}").rename(
+                        logs / f"osqueryd.results.log.{k + 1}"
+                    )
+                log.rename(logs / "osqueryd.results.log.1")
+                rotations += 1
+            else:
+                s = hs.store.ingest([logs], resume=True)
+                assert s.duplicates == 0 and s.rejected == 0
+                read += s.lines
+        with log.open("ab") as f:
+            f.write(pending)
+        read += hs.store.ingest([logs], resume=True).lines
+        assert read == len(written)
+        assert intervals(hs, uuid) == replayed(written)
+
+
+def test_follow_reads_until_stopped(tmp_path: Path) -> None:
+    log = tmp_path / "osqueryd.results.log"
+    written = lines(0, 8)
+    append(log, written[:4])
+    stop = threading.Event()
+    got: list[int] = []
+    with hindsight.open(tmp_path / "data", follow_every_s=0.05) as hs:
+
+        def run() -> None:
+            got.extend(s.lines for s in hs.follow([log], stop))
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        deadline = time.monotonic() + 20
+        while sum(got) < 4:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        append(log, written[4:])
+        while sum(got) < 8:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        stop.set()
+        thread.join(10)
+        assert not thread.is_alive()
+        assert intervals(hs) == one_shot(tmp_path, written)
+
+
+def test_cli_follow_prints_each_read_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    log = tmp_path / "osqueryd.results.log"
+    written = lines(0, 6)
+    append(log, written[:3])
+    env = {**os.environ, "HINDSIGHT_FOLLOW_EVERY": "0.1", "HINDSIGHT_DATA": str(tmp_path / "d")}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CLI, "ingest", "--follow", str(log)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        assert b"  lines: 3 " in proc.stdout.readline()
+        append(log, written[3:])
+        assert f"  lines: {len(written) - 3} ".encode() in proc.stdout.readline()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert b"stopped" in err
+
+
+def test_a_missing_path_is_refused_and_an_unreadable_file_kept_aside(
+    hs: hindsight.Hindsight, tmp_path: Path
+) -> None:
+    (tmp_path / "logs").mkdir()
+    with pytest.raises(InputError, match=r"no such file or directory: .*did you mean"):
+        hs.ingest([tmp_path / "logz"])
+    (line,) = read_lines(tmp_path / "logs", 1 << 20)  # a directory read as a file
+    assert line.error is not None and line.error.startswith("cannot read the file")
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_a_pipe_is_read(hs: hindsight.Hindsight, tmp_path: Path, compress: bool) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    data = b"".join(line + b"\n" for line in lines(0, 5))
+
+    def feed() -> None:
+        with fifo.open("wb") as f:
+            f.write(gzip.compress(data) if compress else data)
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    s = hs.ingest([fifo])
+    writer.join(10)
+    assert (s.lines, s.rejected) == (9, 0)
+
+
+def test_a_document_is_read_once_whole_and_again_if_it_grew(
+    hs: hindsight.Hindsight, tmp_path: Path
+) -> None:
+    body = tmp_path / "body.json"  # a TLS logger body kept by a relay, pretty-printed
+    data = [orjson.loads(line) for line in lines(0, 3)]
+    text = orjson.dumps(
+        {"node_key": "", "log_type": "result", "data": data}, option=orjson.OPT_INDENT_2
+    )
+    body.write_bytes(text[: len(text) // 2])  # caught half-written
+    assert hs.store.ingest([body], resume=True).rejected == 1
+    body.write_bytes(text)
+    s = hs.store.ingest([body], resume=True)
+    assert (s.lines, s.rejected, s.duplicates) == (len(data), 0, 0)
+    assert hs.store.ingest([body], resume=True).lines == 0
+    assert intervals(hs) == replayed(lines(0, 3))
