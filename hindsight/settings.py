@@ -71,6 +71,12 @@ class Settings:
     follow_every_s: float = _setting(
         1.0, "HINDSIGHT_FOLLOW_EVERY", "seconds between two reads of `hindsight ingest --follow`"
     )
+    follow_settle_s: float = _setting(
+        2.0,
+        "HINDSIGHT_FOLLOW_SETTLE",
+        "`ingest --follow` reads a file's last execution once the file is this many seconds "
+        "unchanged (osqueryd may still be writing its lines)",
+    )
     serve_offline_after_s: float = _setting(
         600.0,
         "HINDSIGHT_SERVE_OFFLINE_AFTER",

@@ -13,12 +13,16 @@ nothing read twice and nothing missed.
 - A compressed file (rotated, then gzipped or zstd'd: a new inode) is read whole, once, and a
   JSON document (a TLS body) too.
 - A last line without its newline is left for the next read: osqueryd may be half-way through it.
+  So is the last execution of a file written to in the last `follow_settle_s` seconds: osqueryd
+  may not have written all its lines, and an execution read in two parts would cost a replay of
+  its stream, or lose an identical row (a line that repeats the one before it counts as another
+  row only within one read: see BatchWriter._dedupe).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,6 +115,26 @@ class Positions:
 
 
 _U64, _I64, _I32 = pa.uint64(), pa.int64(), pa.int32()
+
+
+def hold_back(
+    batch: list[Line], start: Start, settle_s: float, key: Callable[[Line], object]
+) -> int:
+    """Take the lines of the last execution (by KEY) of START's file off the end of BATCH if
+    the file changed in the last SETTLE_S seconds (see the module docstring); returns their
+    bytes. A batch never ends inside an execution, so all of them are in it."""
+    origin = str(start.path)
+    if not start.plain or not batch or batch[-1].origin != origin or batch[-1].end == 0:
+        return 0  # compressed, or a document: whole
+    try:
+        if time.time() - start.path.stat().st_mtime >= settle_s:
+            return 0
+    except OSError:  # rotated away: its writer moved on
+        return 0
+    last, removed = key(batch[-1]), 0
+    while batch and batch[-1].origin == origin and key(batch[-1]) == last:
+        removed += len(batch.pop().raw)
+    return removed
 
 
 def _start(

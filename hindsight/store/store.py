@@ -260,8 +260,13 @@ class Store:
                         last = key
                 batch.append(line)
                 held += len(line.raw)
-            if where is not None and batch and batch[-1].origin == str(source):
-                batch[-1].eof = True
+            if where is not None:
+                held -= follow.hold_back(
+                    batch, where, self.settings.follow_settle_s, execution_key
+                )
+                last = None
+                if batch and batch[-1].origin == str(source):
+                    batch[-1].eof = True
             before += _size(source)
             tell(0)
         if batch:
