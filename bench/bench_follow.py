@@ -1,0 +1,96 @@
+"""`ingest --follow` against plain ingest of the same lines, measured in the same run.
+
+A directory of --files log files (one host each, DHCP churn in event format) is ingested once
+plainly (the baseline) and once by a follow's first read; then a few files grow and the follow
+reads again, and a read that finds nothing is timed (its cost is per file: a stat and the first
+KB). Targets: the first read runs at >= 80 % of plain ingest's rows/s (following costs nothing
+much per line), and a read over --files files that finds nothing takes < 1 ms per file.
+
+    python bench/bench_follow.py [--files 500] [--lines 200] [--out bench/out]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import time
+from itertools import islice
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import hindsight
+from bench.gen import dhcp_lines
+from bench.targets import missed, verdict
+
+
+def write_files(logs: Path, files: int, lines: int) -> list[list[bytes]]:
+    """FILES files of LINES lines each (the first LINES of each host's churn); returns the
+    lines each host has left, for appends."""
+    shutil.rmtree(logs, ignore_errors=True)
+    logs.mkdir(parents=True)
+    by_host: dict[str, list[bytes]] = {}
+    for line in dhcp_lines(files, 30, seed=5):
+        host = line[line.index(b'"hostIdentifier"') :][:40]
+        by_host.setdefault(host.decode(), []).append(line)
+    rest = []
+    for n, host_lines in enumerate(islice(by_host.values(), files)):
+        (logs / f"host-{n:05d}.log").write_bytes(b"".join(ln + b"\n" for ln in host_lines[:lines]))
+        rest.append(host_lines[lines:])
+    return rest
+
+
+def timed(call: object) -> tuple[float, object]:
+    start = time.perf_counter()
+    result = call()  # type: ignore[operator]
+    return time.perf_counter() - start, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--files", type=int, default=500)
+    parser.add_argument("--lines", type=int, default=200)
+    parser.add_argument("--out", type=Path, default=Path("bench/out"))
+    args = parser.parse_args()
+    root = args.out / "follow"
+    logs = root / "logs"
+    rest = write_files(logs, args.files, args.lines)
+    for name in ("plain", "follow"):
+        shutil.rmtree(root / name, ignore_errors=True)
+    with hindsight.open(root / "plain") as hs:
+        plain_s, plain = timed(lambda: hs.ingest([logs], maintain=False))
+    with hindsight.open(root / "follow", follow_settle_s=0) as hs:
+        store = hs.store
+        first_s, first = timed(lambda: store.ingest([logs], resume=True, maintain=False))
+        grown = args.files // 10
+        for n in range(grown):
+            with (logs / f"host-{n:05d}.log").open("ab") as f:
+                f.write(b"".join(ln + b"\n" for ln in rest[n][:20]))
+        grow_s, grew = timed(lambda: store.ingest([logs], resume=True, maintain=False))
+        idle = [timed(lambda: store.ingest([logs], resume=True, maintain=False)) for _ in range(5)]
+    plain_rate = plain.rows / plain_s  # type: ignore[attr-defined]
+    first_rate = first.rows / first_s  # type: ignore[attr-defined]
+    idle_ms = statistics.median(s for s, _ in idle) * 1000
+    assert all(r.lines == 0 for _, r in idle)  # type: ignore[attr-defined]
+    print(f"plain ingest  {plain.lines:,} lines in {plain_s:.2f} s = {plain_rate:,.0f} rows/s")  # type: ignore[attr-defined]
+    print(
+        f"follow, first {first.lines:,} lines in {first_s:.2f} s = {first_rate:,.0f} rows/s "  # type: ignore[attr-defined]
+        f"({100 * first_rate / plain_rate:.0f} % of plain)"
+    )
+    print(f"follow, {grown} files grown: {grew.lines:,} lines in {grow_s * 1000:.0f} ms")  # type: ignore[attr-defined]
+    print(
+        f"follow, nothing new in {args.files} files: median {idle_ms:.0f} ms "
+        f"({idle_ms / args.files:.3f} ms per file)"
+    )
+    misses = [
+        missed(
+            "first read % of plain", 100 * first_rate / plain_rate, first_rate >= 0.8 * plain_rate
+        ),
+        missed("idle ms per file", idle_ms / args.files, idle_ms < args.files),
+    ]
+    verdict("targets (first read >= 80 % of plain ingest, idle read < 1 ms per file)", misses)
+
+
+if __name__ == "__main__":
+    main()
