@@ -19,7 +19,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from hindsight.errors import BadTime, ForbiddenSQL, QueryError
+from hindsight.errors import BadTime, ForbiddenSQL, QueryError, did_you_mean
 from hindsight.query import relations
 from hindsight.query.names import resolve_query
 from hindsight.store.catalog import Catalog, QueryInfo
@@ -42,8 +42,10 @@ def parse(sql: str) -> exp.Query:
         statements = sqlglot.parse(sql, read="duckdb")
     except ParseError as exc:
         first = exc.errors[0] if exc.errors else {}
+        word = sql.split(maxsplit=1)[0].upper() if sql.split() else ""
+        hint = did_you_mean(word, ["SELECT", "WITH"]) if word not in ("SELECT", "WITH") else ""
         raise QueryError(
-            f"cannot parse SQL: {first.get('description', exc)}",
+            f"cannot parse SQL: {first.get('description', exc)}{hint}",
             first.get("line"),
             first.get("col"),
         ) from None

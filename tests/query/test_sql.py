@@ -151,6 +151,8 @@ def test_errors_point_at_their_position(fleet: hindsight.Hindsight) -> None:
     with pytest.raises(QueryError) as info:
         fleet.sql("SELECT username FROM users WHERE uid = = 1")
     assert info.value.line == 1 and info.value.col is not None
+    with pytest.raises(QueryError, match="did you mean 'SELECT'"):
+        fleet.sql("SELEC username FROM users")
 
 
 def test_rows_are_bounded(tmp_path: Path) -> None:
