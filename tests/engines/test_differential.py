@@ -3,17 +3,20 @@ question of this suite must get identical answers (rows compared as multisets, b
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
+from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from hindsight.api import Result
 from hindsight.engines.spark import Unsupported
 from hindsight.engines.spark.build import SparkBuilder
 from hindsight.lake.compact import compact_lake
-from tests.engines.conftest import SIGNALS_HOST, Fleet
+from tests.engines.conftest import REJECTED, SIGNALS_HOST, Fleet
 
 HOUR = 3600
 
@@ -139,3 +142,64 @@ def test_command_line_on_spark(fleet: Fleet) -> None:
     assert quality.exit_code == 0 and "reset_closed_rows" in quality.output and "removed_not_open" in quality.output
     bad = CliRunner().invoke(main, ["sql", "SELECT * FROM range(2)", "--engine", "spark", "--lake", lake])
     assert bad.exit_code == 2 and "not supported on the spark engine" in bad.output
+
+
+# -- the listings: hosts, queries, rejects -----------------------------------------------------
+LISTINGS = ("hosts", "queries", "rejects")
+
+
+def typed(result: Result) -> list[tuple[tuple[str, Any], ...]]:
+    """Rows in order, each value with its type; an instant as a UTC-aware datetime's seconds."""
+    def one(value: Any) -> tuple[str, Any]:
+        if isinstance(value, dt.datetime):
+            assert value.utcoffset() == dt.timedelta(0), value
+            return "datetime", value.timestamp()
+        return type(value).__name__, value
+
+    return [tuple(one(v) for v in row) for row in result.rows]
+
+
+def lake_by_duckdb(fleet: Fleet, method: str) -> Result:
+    """A listing read from the lake's files by DuckDB alone, as docs/lake.md shows it."""
+    root = fleet.spark.paths.root
+    build = json.loads((Path(root) / "built" / f"v{fleet.spark.build.version:08d}" / "build.json").read_text())
+    sql = {
+        "hosts": f"SELECT coalesce(arg_max(identifier, last_seen), any_value(host_key)) AS host, host_key, "
+                 "to_timestamp(min(first_seen)) AS first_seen, to_timestamp(max(last_seen)) AS last_seen, "
+                 "string_agg(DISTINCT identifier, ', ' ORDER BY identifier) AS identifiers "
+                 f"FROM read_parquet('{root}/hosts/*/*.parquet') GROUP BY host_key ORDER BY host, host_key",
+        "queries": "SELECT b.query, b.kind, b.os_table AS osquery_table, count(DISTINCT h.host_key) AS hosts, "
+                   "to_timestamp(min(h.first_seen)) AS first_seen, to_timestamp(max(h.last_seen)) AS last_seen "
+                   f"FROM build b LEFT JOIN read_parquet('{root}/built/v{fleet.spark.build.version:08d}/query_hosts/*.parquet') h "
+                   "ON h.query = b.query GROUP BY ALL ORDER BY query",
+        "rejects": "SELECT source, line, reason, octet_length(raw) AS size "
+                   f"FROM read_parquet('{root}/rejects/*/*.parquet') ORDER BY source, line",
+    }[method]
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("CREATE TABLE build(query VARCHAR, kind VARCHAR, os_table VARCHAR)")
+    con.executemany("INSERT INTO build VALUES (?, ?, ?)",
+                    [(q, b["kind"], b["os_table"]) for q, b in build["queries"].items()])
+    cursor = con.execute(sql)
+    return Result([d[0] for d in cursor.description or []], cursor.fetchall())
+
+
+@pytest.mark.parametrize("method", LISTINGS)
+def test_listings_row_for_row(fleet: Fleet, method: str) -> None:
+    """hosts, queries and rejects: Spark and the lake's files read by DuckDB answer with the
+    embedded store's columns, in its order, with its types, row for row."""
+    reference = getattr(fleet.embedded, method)()
+    assert not reference.truncated
+    for mine in (getattr(fleet.spark, method)(), lake_by_duckdb(fleet, method)):
+        assert mine.columns == reference.columns
+        assert not mine.truncated
+        assert typed(mine) == typed(reference)
+
+
+def test_listings_are_not_empty(fleet: Fleet) -> None:
+    hosts = fleet.embedded.hosts().dicts()
+    assert len(hosts) >= 5 and SIGNALS_HOST in {h["host"] for h in hosts}
+    queries = fleet.embedded.queries().dicts()
+    assert {q["kind"] for q in queries} == {"state", "event"}
+    assert all(q["hosts"] > 0 for q in queries), "event queries count their hosts too"
+    assert len(fleet.embedded.rejects().rows) == len(REJECTED)
