@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import orjson
 import pytest
 
 from hindsight.api import Result
@@ -203,3 +204,49 @@ def test_listings_are_not_empty(fleet: Fleet) -> None:
     assert {q["kind"] for q in queries} == {"state", "event"}
     assert all(q["hosts"] > 0 for q in queries), "event queries count their hosts too"
     assert len(fleet.embedded.rejects().rows) == len(REJECTED)
+
+
+def test_a_layout_3_build_lists_queries_then_is_extended(fleet: Fleet, spark: Any, tmp_path: Path) -> None:
+    """A build written before query_hosts/ (layout 3) lists its queries with their kind and table
+    but no hosts, first or last seen; the next build extends it (only the queries of its new
+    files, no whole rebuild) and reads query_hosts from every raw file: the store's answer."""
+    import shutil
+
+    from hindsight.engines.spark.catalog import LAYOUT, version_dir
+    from hindsight.engines.spark.engine import SparkEngine
+    from hindsight.lake.ingest import ingest_files
+
+    shutil.copytree(fleet.spark.paths.root, tmp_path / "lake")
+    lake = str(tmp_path / "lake")
+    version = version_dir(fleet.spark.paths, fleet.spark.build.version).rpartition("/")[2]
+    shutil.rmtree(tmp_path / "lake" / "built" / version / "query_hosts")
+    meta = tmp_path / "lake" / "built" / version / "build.json"
+    meta.write_text(meta.read_text().replace(f'"layout": {LAYOUT}', '"layout": 3')
+                    .replace(fleet.spark.paths.root, lake))  # the raw files it consumed: the copies
+    old = SparkEngine(lake, spark).queries()
+    want = fleet.embedded.queries()
+    assert old.columns == want.columns
+    assert [r[:3] for r in old.rows] == [r[:3] for r in want.rows]
+    assert {r[3:] for r in old.rows} == {(None, None, None)}
+    ingest_files(lake, [fleet.out / "signals" / "second.log"])  # lines the lake holds already
+    report = SparkBuilder(spark, lake).build()
+    assert report.queries == 2 and report.version == fleet.spark.build.version + 1
+    assert typed(SparkEngine(lake, spark).queries()) == typed(want)
+
+
+def test_listings_on_the_command_line_and_spark_submit(fleet: Fleet, capsys: pytest.CaptureFixture[str]) -> None:
+    from click.testing import CliRunner
+
+    from hindsight.cli import main
+    from hindsight.engines.spark.__main__ import main as job
+
+    lake = fleet.spark.paths.uri
+    for method in LISTINGS:
+        got = CliRunner().invoke(main, [method, "--engine", "spark", "--lake", lake, "--format", "json"])
+        assert got.exit_code == 0, got.output
+        want = json.loads(orjson.dumps(getattr(fleet.embedded, method)().dicts(), default=str))
+        assert json.loads(got.output) == want and want
+        capsys.readouterr()
+        assert job([method, lake]) == 0
+        assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == json.loads(
+            json.dumps(getattr(fleet.embedded, method)().dicts(), default=str))
