@@ -68,4 +68,3 @@ def write(
         .sortWithinPartitions("query", "host_key")
         .write.parquet(paths.uri_of(root(paths, version)))
     )
-
