@@ -101,8 +101,10 @@ class Hindsight:
         return self._run(rewrite(sql, parse_time(at), self.store.catalog))
 
     def hosts(self) -> Result:
+        """Each host under the identifier it reported last (of several at that second, the
+        greatest), its key, first and last seen, every identifier it reported."""
         return self._run(
-            "SELECT coalesce(arg_max(n.identifier, n.last_seen), any_value(h.host_key)) AS host, "
+            "SELECT coalesce(arg_max(n.identifier, (n.last_seen, n.identifier)), any_value(h.host_key)) AS host, "
             "any_value(h.host_key) AS host_key, to_timestamp(any_value(h.first_seen)) AS first_seen, "
             "to_timestamp(any_value(h.last_seen)) AS last_seen, "
             "string_agg(DISTINCT n.identifier, ', ' ORDER BY n.identifier) AS identifiers "

@@ -165,7 +165,7 @@ def lake_by_duckdb(fleet: Fleet, method: str) -> Result:
     root = fleet.spark.paths.root
     build = json.loads((Path(root) / "built" / f"v{fleet.spark.build.version:08d}" / "build.json").read_text())
     sql = {
-        "hosts": f"SELECT coalesce(arg_max(identifier, last_seen), any_value(host_key)) AS host, host_key, "
+        "hosts": "SELECT coalesce(arg_max(identifier, (last_seen, identifier)), any_value(host_key)) AS host, host_key, "
                  "to_timestamp(min(first_seen)) AS first_seen, to_timestamp(max(last_seen)) AS last_seen, "
                  "string_agg(DISTINCT identifier, ', ' ORDER BY identifier) AS identifiers "
                  f"FROM read_parquet('{root}/hosts/*/*.parquet') GROUP BY host_key ORDER BY host, host_key",
@@ -199,7 +199,8 @@ def test_listings_row_for_row(fleet: Fleet, method: str) -> None:
 
 def test_listings_are_not_empty(fleet: Fleet) -> None:
     hosts = fleet.embedded.hosts().dicts()
-    assert len(hosts) >= 5 and SIGNALS_HOST in {h["host"] for h in hosts}
+    assert len(hosts) >= 6 and SIGNALS_HOST in {h["host"] for h in hosts}
+    assert ("beta", "alpha, beta") in {(h["host"], h["identifiers"]) for h in hosts}
     queries = fleet.embedded.queries().dicts()
     assert {q["kind"] for q in queries} == {"state", "event"}
     assert all(q["hosts"] > 0 for q in queries), "event queries count their hosts too"

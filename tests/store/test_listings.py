@@ -28,3 +28,15 @@ def test_event_queries_count_their_hosts(hs: hindsight.Hindsight, tmp_path: Path
     assert got == {"process_events": ("event", 2, 100, 160), "users": ("state", 1, 120, 120)}, got
     # two hosts reporting one name: listed by host, then host_key
     assert [(h["host"], h["host_key"]) for h in hs.hosts().dicts()] == [("web", "u-1"), ("web", "u-2")]
+
+
+def test_a_host_is_named_by_its_last_identifier_ties_broken(hs: hindsight.Hindsight, tmp_path: Path) -> None:
+    """Two names reported in one second: the greatest, whatever order the lines came in."""
+    row = {"uid": "0", "username": "root"}
+    for order in (("beta", "alpha"), ("alpha", "beta")):
+        name = "-".join(order)
+        lines = [_line("users", "old", name, 100, row)] + [_line("users", n, name, 200, row) for n in order]
+        (tmp_path / f"{name}.log").write_text("\n".join(lines) + "\n")
+        hs.ingest([tmp_path / f"{name}.log"])
+    got = [(h["host"], h["host_key"], h["identifiers"]) for h in hs.hosts().dicts()]
+    assert got == [("beta", "alpha-beta", "alpha, beta, old"), ("beta", "beta-alpha", "alpha, beta, old")]

@@ -34,7 +34,8 @@ def instant(unix: int | None) -> dt.datetime | None:
 
 def hosts(engine: SparkEngine) -> Result:
     found = engine._run(
-        "SELECT coalesce(max_by(identifier, last_seen), first(host_key)) AS host, "
+        "SELECT coalesce(max_by(identifier, IF(identifier IS NULL, NULL, struct(last_seen, identifier))), "
+        "first(host_key)) AS host, "
         "first(host_key) AS host_key, min(first_seen) AS first_seen, max(last_seen) AS last_seen, "
         "CASE WHEN size(collect_set(identifier)) > 0 "
         "THEN array_join(array_sort(collect_set(identifier)), ', ') END AS identifiers "
