@@ -125,20 +125,25 @@ class Hindsight:
         return self._run(rewrite(sql, parse_time(at), self.store.catalog))
 
     def hosts(self) -> Result:
+        """Each host under the identifier it reported last (of several at that second, the
+        greatest), its key, first and last seen, every identifier it reported."""
         return self._run(
-            "SELECT coalesce(arg_max(n.identifier, n.last_seen), any_value(h.host_key)) AS host, "
+            "SELECT coalesce(arg_max(n.identifier, (n.last_seen, n.identifier)), any_value(h.host_key)) AS host, "
             "any_value(h.host_key) AS host_key, to_timestamp(any_value(h.first_seen)) AS first_seen, "
             "to_timestamp(any_value(h.last_seen)) AS last_seen, "
             "string_agg(DISTINCT n.identifier, ', ' ORDER BY n.identifier) AS identifiers "
-            "FROM hosts h LEFT JOIN host_names n USING (host_id) GROUP BY h.host_id ORDER BY host"
+            "FROM hosts h LEFT JOIN host_names n USING (host_id) GROUP BY h.host_id ORDER BY host, host_key"
         )
 
     def queries(self) -> Result:
+        """Each query with the hosts that reported it (event queries too: from the raw lines
+        kept, as streams hold state queries only), first and last seen."""
         return self._run(
             "SELECT q.name AS query, q.kind, q.os_table AS osquery_table, "
-            "count(DISTINCT s.host_id) AS hosts, to_timestamp(q.first_seen) AS first_seen, "
+            "count(DISTINCT r.host_id) AS hosts, to_timestamp(q.first_seen) AS first_seen, "
             "to_timestamp(q.last_seen) AS last_seen FROM queries q "
-            "LEFT JOIN streams s USING (query_id) GROUP BY ALL ORDER BY query"
+            "LEFT JOIN (SELECT DISTINCT query_id, host_id FROM raw_chunks) r USING (query_id) "
+            "GROUP BY ALL ORDER BY query"
         )
 
     def quality(self) -> Result:

@@ -164,9 +164,14 @@ def _listing(name: str, method: str, help: str, engines: bool = False) -> None:
 
 
 register_lake(main)
-_listing("queries", "queries", "Queries recorded, with their kind, hosts, first and last seen.")
+_listing(
+    "queries",
+    "queries",
+    "Queries recorded, with their kind, hosts, first and last seen.",
+    engines=True,
+)
 _listing("quality", "quality", "Data-quality signals: counter gaps, ambiguous resets.", engines=True)
-_listing("rejects", "rejects", "Lines kept aside, with their reason.")
+_listing("rejects", "rejects", "Lines kept aside, with their reason.", engines=True)
 
 
 @main.command()

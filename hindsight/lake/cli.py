@@ -41,6 +41,14 @@ def spark_engine(lake: str | None) -> Any:
     return SparkEngine(lake)
 
 
+@domain_errors
+def show_spark(lake: str | None, method: str, fmt: str) -> None:
+    """A listing (`hosts`, `queries`, ...) of the lake on Spark, printed as --format asks."""
+    from hindsight.cli_common import show
+
+    show(getattr(spark_engine(lake), method)(), fmt)
+
+
 @click.group()
 def lake() -> None:
     """The Parquet lake: build its intervals on Spark, compact its files."""

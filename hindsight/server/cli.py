@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from hindsight.cli_common import data_option, out, output_options
+from hindsight.lake.cli import engine_options, show_spark
 from hindsight.output import render
 from hindsight.server import serve_dir
 
@@ -140,9 +141,13 @@ def token_create(data: Path, name: str, live: bool) -> None:
     show_default=True,
     help="table, json (one array of row objects) or csv.",
 )
-def hosts(data: Path, fmt: str) -> None:
+@engine_options
+def hosts(data: Path, fmt: str, engine: str = "duckdb", lake: str | None = None) -> None:
     """Hosts recorded, with first and last seen; with `hindsight serve`, also enrolled hosts,
-    online/offline and their last check-in (readable while the server runs)."""
+    online/offline and their last check-in (readable while the server runs). With --engine
+    spark, the lake's hosts (a receiver's enrolments stay in its own --data)."""
+    if engine == "spark":
+        return show_spark(lake, "hosts", fmt)
     from rich.console import Console
 
     from hindsight.api import Hindsight, Result

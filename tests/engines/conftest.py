@@ -52,6 +52,22 @@ def _diff(query: str, t: int, epoch: int, counter: int, added: list[str], remove
                        "counter": counter, "numerics": False, "diffResults": rows})
 
 
+def _named(identifier: str, t: int) -> str:
+    """A line of host `named-0001` (its uuid) calling itself IDENTIFIER."""
+    return json.dumps({"name": "pack_names", "hostIdentifier": identifier, "unixTime": t, "epoch": 1,
+                       "counter": 0, "numerics": False, "decorations": {"host_uuid": "named-0001"},
+                       "diffResults": {"added": [{"v": identifier}], "removed": []}})
+
+
+#: Lines both engines reject alike: not an object, a unixTime that is not a number, cut short.
+REJECTED = [
+    "[1, 2]",
+    json.dumps({"name": "pack_signals_b", "hostIdentifier": SIGNALS_HOST, "unixTime": "soon",
+                "diffResults": {"added": [], "removed": []}}),
+    '{"name": "pack_signals_a", "hostIdentifier": "signals-0001", "unixTime": 17',
+]
+
+
 def signal_lines(out: Path, start: int) -> tuple[Path, Path]:
     """Two rounds of lines, on one host, where the stream cannot tell and Hindsight records a
     data-quality signal: a removed row never open, a counter gap, a reset (counter 0, nothing
@@ -68,6 +84,10 @@ def signal_lines(out: Path, start: int) -> tuple[Path, Path]:
         _diff(b, start + 120, 1, 1, ["b4"], []),
     ]
     second = [_diff(a, start + 300, 7, 1, [], ["ghost2", "ghost3"]), _diff(b, start + 60, 1, 0, ["b1"], [])]
+    first += [_named(name, start) for name in ("beta", "alpha")]  # two names in one second
+    first[2:2] = REJECTED[:1]  # lines kept aside (`rejects`), in both rounds; the line cut
+    first.append(REJECTED[2])  # short last (the reader would join it with the next line)
+    second.insert(1, REJECTED[1])
     (out / "signals").mkdir()
     paths = out / "signals" / "first.log", out / "signals" / "second.log"
     for path, lines in zip(paths, (first, second), strict=True):

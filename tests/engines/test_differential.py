@@ -3,17 +3,21 @@ question of this suite must get identical answers (rows compared as multisets, b
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
+from pathlib import Path
 from typing import Any
 
+import duckdb
+import orjson
 import pytest
 
 from hindsight.api import Result
 from hindsight.engines.spark import Unsupported
 from hindsight.engines.spark.build import SparkBuilder
 from hindsight.lake.compact import compact_lake
-from tests.engines.conftest import SIGNALS_HOST, Fleet
+from tests.engines.conftest import REJECTED, SIGNALS_HOST, Fleet
 
 HOUR = 3600
 
@@ -139,3 +143,111 @@ def test_command_line_on_spark(fleet: Fleet) -> None:
     assert quality.exit_code == 0 and "reset_closed_rows" in quality.output and "removed_not_open" in quality.output
     bad = CliRunner().invoke(main, ["sql", "SELECT * FROM range(2)", "--engine", "spark", "--lake", lake])
     assert bad.exit_code == 2 and "not supported on the spark engine" in bad.output
+
+
+# -- the listings: hosts, queries, rejects -----------------------------------------------------
+LISTINGS = ("hosts", "queries", "rejects")
+
+
+def typed(result: Result) -> list[tuple[tuple[str, Any], ...]]:
+    """Rows in order, each value with its type; an instant as a UTC-aware datetime's seconds."""
+    def one(value: Any) -> tuple[str, Any]:
+        if isinstance(value, dt.datetime):
+            assert value.utcoffset() == dt.timedelta(0), value
+            return "datetime", value.timestamp()
+        return type(value).__name__, value
+
+    return [tuple(one(v) for v in row) for row in result.rows]
+
+
+def lake_by_duckdb(fleet: Fleet, method: str) -> Result:
+    """A listing read from the lake's files by DuckDB alone, as docs/lake.md shows it."""
+    root = fleet.spark.paths.root
+    build = json.loads((Path(root) / "built" / f"v{fleet.spark.build.version:08d}" / "build.json").read_text())
+    sql = {
+        "hosts": "SELECT coalesce(arg_max(identifier, (last_seen, identifier)), any_value(host_key)) AS host, host_key, "
+                 "to_timestamp(min(first_seen)) AS first_seen, to_timestamp(max(last_seen)) AS last_seen, "
+                 "string_agg(DISTINCT identifier, ', ' ORDER BY identifier) AS identifiers "
+                 f"FROM read_parquet('{root}/hosts/*/*.parquet') GROUP BY host_key ORDER BY host, host_key",
+        "queries": "SELECT b.query, b.kind, b.os_table AS osquery_table, count(DISTINCT h.host_key) AS hosts, "
+                   "to_timestamp(min(h.first_seen)) AS first_seen, to_timestamp(max(h.last_seen)) AS last_seen "
+                   f"FROM build b LEFT JOIN read_parquet('{root}/built/v{fleet.spark.build.version:08d}/query_hosts/*.parquet') h "
+                   "ON h.query = b.query GROUP BY ALL ORDER BY query",
+        "rejects": "SELECT source, line, reason, octet_length(raw) AS size "
+                   f"FROM read_parquet('{root}/rejects/*/*.parquet') ORDER BY source, line",
+    }[method]
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("CREATE TABLE build(query VARCHAR, kind VARCHAR, os_table VARCHAR)")
+    con.executemany("INSERT INTO build VALUES (?, ?, ?)",
+                    [(q, b["kind"], b["os_table"]) for q, b in build["queries"].items()])
+    cursor = con.execute(sql)
+    return Result([d[0] for d in cursor.description or []], cursor.fetchall())
+
+
+@pytest.mark.parametrize("method", LISTINGS)
+def test_listings_row_for_row(fleet: Fleet, method: str) -> None:
+    """hosts, queries and rejects: Spark and the lake's files read by DuckDB answer with the
+    embedded store's columns, in its order, with its types, row for row."""
+    reference = getattr(fleet.embedded, method)()
+    assert not reference.truncated
+    for mine in (getattr(fleet.spark, method)(), lake_by_duckdb(fleet, method)):
+        assert mine.columns == reference.columns
+        assert not mine.truncated
+        assert typed(mine) == typed(reference)
+
+
+def test_listings_are_not_empty(fleet: Fleet) -> None:
+    hosts = fleet.embedded.hosts().dicts()
+    assert len(hosts) >= 6 and SIGNALS_HOST in {h["host"] for h in hosts}
+    assert ("beta", "alpha, beta") in {(h["host"], h["identifiers"]) for h in hosts}
+    queries = fleet.embedded.queries().dicts()
+    assert {q["kind"] for q in queries} == {"state", "event"}
+    assert all(q["hosts"] > 0 for q in queries), "event queries count their hosts too"
+    assert len(fleet.embedded.rejects().rows) == len(REJECTED)
+
+
+def test_a_layout_3_build_lists_queries_then_is_extended(fleet: Fleet, spark: Any, tmp_path: Path) -> None:
+    """A build written before query_hosts/ (layout 3) lists its queries with their kind and table
+    but no hosts, first or last seen; the next build extends it (only the queries of its new
+    files, no whole rebuild) and reads query_hosts from every raw file: the store's answer."""
+    import shutil
+
+    from hindsight.engines.spark.catalog import LAYOUT, version_dir
+    from hindsight.engines.spark.engine import SparkEngine
+    from hindsight.lake.ingest import ingest_files
+
+    shutil.copytree(fleet.spark.paths.root, tmp_path / "lake")
+    lake = str(tmp_path / "lake")
+    version = version_dir(fleet.spark.paths, fleet.spark.build.version).rpartition("/")[2]
+    shutil.rmtree(tmp_path / "lake" / "built" / version / "query_hosts")
+    meta = tmp_path / "lake" / "built" / version / "build.json"
+    meta.write_text(meta.read_text().replace(f'"layout": {LAYOUT}', '"layout": 3')
+                    .replace(fleet.spark.paths.root, lake))  # the raw files it consumed: the copies
+    old = SparkEngine(lake, spark).queries()
+    want = fleet.embedded.queries()
+    assert old.columns == want.columns
+    assert [r[:3] for r in old.rows] == [r[:3] for r in want.rows]
+    assert {r[3:] for r in old.rows} == {(None, None, None)}
+    ingest_files(lake, [fleet.out / "signals" / "second.log"])  # lines the lake holds already
+    report = SparkBuilder(spark, lake).build()
+    assert report.queries == 2 and report.version == fleet.spark.build.version + 1
+    assert typed(SparkEngine(lake, spark).queries()) == typed(want)
+
+
+def test_listings_on_the_command_line_and_spark_submit(fleet: Fleet, capsys: pytest.CaptureFixture[str]) -> None:
+    from click.testing import CliRunner
+
+    from hindsight.cli import main
+    from hindsight.engines.spark.__main__ import main as job
+
+    lake = fleet.spark.paths.uri
+    for method in LISTINGS:
+        got = CliRunner().invoke(main, [method, "--engine", "spark", "--lake", lake, "--format", "json"])
+        assert got.exit_code == 0, got.output
+        want = json.loads(orjson.dumps(getattr(fleet.embedded, method)().dicts(), default=str))
+        assert json.loads(got.output) == want and want
+        capsys.readouterr()
+        assert job([method, lake]) == 0
+        assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == json.loads(
+            json.dumps(getattr(fleet.embedded, method)().dicts(), default=str))

@@ -237,7 +237,7 @@ def test_a_layout_2_build_reads_without_the_newer_signals(fleet: Fleet, spark: A
 
     import pyarrow.parquet as pq
 
-    from hindsight.engines.spark.catalog import version_dir
+    from hindsight.engines.spark.catalog import LAYOUT, version_dir
     from hindsight.engines.spark.engine import SparkEngine
     from hindsight.lake.layout import LakePaths
 
@@ -248,7 +248,7 @@ def test_a_layout_2_build_reads_without_the_newer_signals(fleet: Fleet, spark: A
             pq.write_table(pq.read_table(f, partitioning=None).drop_columns(["removed_not_open", "reset_closed_rows"]), f)
             f.with_name(f".{f.name}.crc").unlink(missing_ok=True)  # Hadoop's checksum of the file replaced
     meta = tmp_path / "lake" / "built" / version_dir(paths, fleet.spark.build.version).rpartition("/")[2] / "build.json"
-    meta.write_text(meta.read_text().replace('"layout": 3', '"layout": 2'))
+    meta.write_text(meta.read_text().replace(f'"layout": {LAYOUT}', '"layout": 2'))
     old = SparkEngine(str(tmp_path / "lake"), spark)
     assert old.build.layout == 2
     older = {"counter_gap", "reset_with_removed"}

@@ -23,3 +23,6 @@ def test_ingest_into_a_lake(tmp_path: Path) -> None:
 def test_spark_engine_needs_a_lake(tmp_path: Path) -> None:
     got = CliRunner().invoke(main, ["state", "users", "--engine", "spark"], env={"HINDSIGHT_LAKE": ""})
     assert got.exit_code == 2 and "--engine spark needs --lake" in got.output
+    for listing in ("hosts", "queries", "quality", "rejects"):
+        got = CliRunner().invoke(main, [listing, "--engine", "spark"], env={"HINDSIGHT_LAKE": ""})
+        assert got.exit_code == 2 and "--engine spark needs --lake" in got.output, listing

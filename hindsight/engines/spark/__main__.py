@@ -5,6 +5,7 @@ spark-submit --master yarn $JOB build s3a://bucket/lake
 spark-submit $JOB state /data/lake users --at 2026-11-01T14:00:00Z
 spark-submit $JOB sql /data/lake "SELECT ..."
 spark-submit $JOB quality /data/lake                 (data-quality signals, as `hindsight quality`)
+spark-submit $JOB queries /data/lake                 (also hosts, rejects: as the commands list them)
 spark-submit $JOB investigate /data/lake who_ip 10.20.0.120 2026-11-01T14:00:00Z
 spark-submit $JOB investigate /data/lake diff users web-0003 T1 T2     ("-" for none)
 python -m hindsight.engines.spark build /data/lake     (local, without spark-submit)
@@ -31,6 +32,15 @@ INVESTIGATIONS = (
     "timeline_host",
     "diff",
 )
+
+
+#: The listings, as the commands of the same names (`hindsight quality`, ...) print them.
+LISTINGS = {
+    "quality": "data-quality signals",
+    "hosts": "hosts seen",
+    "queries": "queries, their hosts, first and last seen",
+    "rejects": "lines kept aside",
+}
 
 
 def _arguments(name: str, given: list[str]) -> list[object]:
@@ -60,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     sql.add_argument("lake")
     sql.add_argument("statement")
     sql.add_argument("--at")
-    sub.add_parser("quality", help="data-quality signals").add_argument("lake")
+    for listing, what in LISTINGS.items():
+        sub.add_parser(listing, help=what).add_argument("lake")
     inv = sub.add_parser(
         "investigate",
         help="an investigation: who_ip, who_uid, who_mount, usb, enrich, "
@@ -89,8 +100,8 @@ def main(argv: list[str] | None = None) -> int:
             except TypeError as exc:
                 raise InputError(f"{args.name}: {exc}") from None
             result = call(*_arguments(args.name, args.arguments))
-        elif args.job == "quality":
-            result = engine.quality()
+        elif args.job in LISTINGS:
+            result = getattr(engine, args.job)()
         elif args.job == "state":
             result = engine.state(args.query, args.at)
         else:

@@ -20,8 +20,9 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
+from hindsight.engines.spark import query_hosts
 from hindsight.engines.spark.catalog import (
-    LAYOUT,
+    REBUILD_BELOW,
     Build,
     QueryBuild,
     current,
@@ -77,7 +78,7 @@ class SparkBuilder:
         """Consume the new raw files; publish a new build when there were any."""
         prev = current(self.paths)
         version = (prev.version if prev else 0) + 1
-        if prev is not None and prev.layout < LAYOUT:
+        if prev is not None and prev.layout < REBUILD_BELOW:
             prev = None  # built by an older layout: rebuilt whole
         consumed = set(prev.consumed) if prev else set()
         files = {q: self.paths.files(self.paths.raw(q)) for q in self.paths.queries()}
@@ -100,6 +101,7 @@ class SparkBuilder:
             self._events({q: files[q] for q in events}, catalog.queries, report)
         if states:
             self._states(states, new, files, prev, catalog.queries, report)
+        query_hosts.write(self, version, files, new, prev)
         everything = tuple(sorted(f for fs in files.values() for f in fs))
         publish(self.paths, Build(version, queries, everything))
         report.version, report.queries, report.raw_files = (

@@ -1,8 +1,8 @@
 """What the lake's published build holds: per query its kind, columns and data version.
 
     LAKE/built/CURRENT                    "v<NNNNNNNN>": the published build (one atomic rename)
-    LAKE/built/v<N>/build.json            queries (kind, columns, version holding their data),
-                                          raw files consumed
+    LAKE/built/v<N>/build.json            queries (kind, columns, version holding their data,
+                                          osquery table since layout 4), raw files consumed
     LAKE/built/v<N>/intervals/query=<q>/to_day=<d>/*.parquet  (untyped: _row JSON, _key)
     LAKE/built/v<N>/events/query=<q>/day=<d>/*.parquet
     LAKE/built/v<N>/executions/query=<q>/*.parquet  every execution of a state query, classified
@@ -10,6 +10,8 @@
                                           signals: counter_gap, reset_with_removed,
                                           removed_not_open, reset_closed_rows)
     LAKE/built/v<N>/streams/*.parquet     each stream's last execution (for extension)
+    LAKE/built/v<N>/query_hosts/*.parquet every (query, host) with lines, first and last seen
+                                          (layout 4; every query, rewritten whole by each build)
 
 A query untouched by a build keeps its data in the version that last wrote it. The query catalog
 is the embedded store's own `Catalog` over an in-memory DuckDB, filled from build.json, so query
@@ -26,13 +28,17 @@ import duckdb
 import pyarrow.fs as pafs
 
 from hindsight.lake.layout import LakePaths, publish_bytes
+from hindsight.osquery.schema import table_for_query
 from hindsight.store.catalog import Catalog
 from hindsight.store.layout import DDL
 
 CURRENT = "CURRENT"
 #: Version of the built layout: 2 added executions/, 3 their removed_not_open and
-#: reset_closed_rows (an older build is rebuilt whole by the next build).
-LAYOUT = 3
+#: reset_closed_rows, 4 query_hosts/ (the hosts that reported each query, first and last seen).
+LAYOUT = 4
+#: A build of an older layout than this is rebuilt whole by the next build; a layout-3 build is
+#: extended (the next build reads query_hosts/ from every raw file, its intervals stay).
+REBUILD_BELOW = 3
 
 
 @dataclass(frozen=True)
@@ -58,7 +64,12 @@ class Build:
                 "version": self.version,
                 "consumed": list(self.consumed),
                 "queries": {
-                    q: {"kind": b.kind, "columns": list(b.columns), "version": b.version}
+                    q: {
+                        "kind": b.kind,
+                        "columns": list(b.columns),
+                        "version": b.version,
+                        "os_table": os_table(q, b.columns),
+                    }
                     for q, b in sorted(self.queries.items())
                 },
             }
@@ -72,6 +83,13 @@ class Build:
             for q, v in doc["queries"].items()
         }
         return cls(doc["version"], queries, tuple(doc["consumed"]), int(doc.get("layout", 1)))
+
+
+def os_table(query: str, columns: tuple[str, ...]) -> str | None:
+    """The osquery table the query reads, as the store's catalog resolves it (layout 4 writes it
+    in build.json, for engines reading the lake without Hindsight; Hindsight resolves it again)."""
+    schema = table_for_query(query, set(columns))
+    return schema.name if schema else None
 
 
 def version_dir(paths: LakePaths, version: int) -> str:

@@ -22,6 +22,7 @@ import sqlglot
 from sqlglot import exp
 
 from hindsight.api import Result, Time
+from hindsight.engines.spark import listings
 from hindsight.engines.spark.catalog import Build, current, data_root, lake_catalog
 from hindsight.engines.spark.prune import prune_closed
 from hindsight.engines.spark.session import get_session
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 
 
 class SparkEngine:
-    """Read side of the lake on Spark: `state`, `sql`, `hosts`, `queries`, `quality`."""
+    """Read side of the lake on Spark: `state`, `sql`, `hosts`, `queries`, `quality`, `rejects`."""
 
     name = "spark"
 
@@ -173,19 +174,16 @@ class SparkEngine:
         return self._run(plain)
 
     def hosts(self) -> Result:
-        return self._run(
-            "SELECT max_by(identifier, last_seen) AS host, first(host_key) AS host_key, "
-            "min(first_seen) AS first_seen, max(last_seen) AS last_seen FROM host_names "
-            "GROUP BY host_id ORDER BY host",
-            spark_sql=True,
-        )
+        """As the embedded store's `hosts()` (hindsight.engines.spark.listings)."""
+        return listings.hosts(self)
 
     def queries(self) -> Result:
-        rows = [
-            (i.name, i.kind, i.os_table)
-            for i in sorted(self.catalog.queries.values(), key=lambda i: i.name)
-        ]
-        return Result(["query", "kind", "osquery_table"], rows)
+        """As the embedded store's `queries()` (hindsight.engines.spark.listings)."""
+        return listings.queries(self)
+
+    def rejects(self) -> Result:
+        """As the embedded store's `rejects()` (hindsight.engines.spark.listings)."""
+        return listings.rejects(self)
 
     def quality(self) -> Result:
         """Data-quality signals, as the embedded store's `quality()` (host_key, query, at, kind,
