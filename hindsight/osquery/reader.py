@@ -262,12 +262,38 @@ def _record(origin: str, number: int, raw: bytes, parse: bool) -> Iterator[Line]
         yield read
 
 
+def torn(raw: bytes) -> int | None:
+    """Where, in a line that is not JSON, a whole JSON object starts that runs to its end: the
+    line osqueryd wrote after one it was cut short in (a crash, then an append to the torn file,
+    with no newline between). Tried from the right, so each nested object fails fast."""
+    start = raw.rfind(b'{"')
+    for _ in range(10_000):
+        if start <= 0:
+            return None
+        try:
+            if isinstance(orjson.loads(raw[start:]), dict):
+                return start
+        except orjson.JSONDecodeError:
+            pass
+        start = raw.rfind(b'{"', 0, start)
+    return None
+
+
+def torn_reason(cut: int) -> str:
+    return f"invalid JSON, cut short: the line written after it (from byte {cut}) is read"
+
+
 def _decode(origin: str, number: int, raw: bytes) -> Iterator[Line]:
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        yield Line(origin, number, raw, None, f"invalid JSON: {exc}")
-        return
+        cut = torn(raw)
+        if cut is None:
+            yield Line(origin, number, raw, None, f"invalid JSON: {exc}")
+            return
+        yield Line(origin, number, raw[:cut], None, torn_reason(cut))
+        raw = raw[cut:]
+        doc = orjson.loads(raw)
     if isinstance(doc, dict) and isinstance(doc.get("data"), list) and "log_type" in doc:
         # a TLS logger body on one line (a relay's dump): each data[] element is a line
         for item in document_items(origin, doc, number):

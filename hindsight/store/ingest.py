@@ -106,10 +106,12 @@ class BatchWriter:
     def _write(self, batch: Prepared) -> None:
         lines, kept, fallback = batch.lines, batch.kept, batch.fallback
         self.summary.lines += len(lines)
-        rejected = [(line, line.error) for line in lines if line.error is not None]
-        rejected += [(kept[i], reason) for i, reason in fallback.rejected]
         order = {id(line): n for n, line in enumerate(lines)}
-        for line, reason in sorted(rejected, key=lambda r: order[id(r[0])]):  # as read
+        rejected = [(order[id(ln)], ln, ln.error) for ln in lines if ln.error is not None]
+        for i, reason, part in fallback.rejected:
+            line = kept[i] if part is None else Line(kept[i].origin, kept[i].number, part, None)
+            rejected.append((order[id(kept[i])], line, reason))
+        for _, line, reason in sorted(rejected, key=lambda r: r[0]):  # as read
             self._reject(line, reason)
         queries = self._identify(batch)
         if not self._dedupe():

@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from hindsight.errors import BadLine
 from hindsight.osquery.lines import Parsed, ResultLine, Shape, StatusLine, parse_document
+from hindsight.osquery.reader import torn, torn_reason
 from hindsight.store.catalog import QueryInfo
 from hindsight.store.layout import quote
 from hindsight.store.writes import attach
@@ -127,7 +128,8 @@ WHERE ok AND len(removed) > 0
 class Fallback:
     """Lines the Python normaliser handled: rejections, status lines, re-emitted results."""
 
-    rejected: list[tuple[int, str]] = field(default_factory=list)  # (index, reason)
+    # (index, reason, the bytes rejected when not the whole line: a torn line's first part)
+    rejected: list[tuple[int, str, bytes | None]] = field(default_factory=list)
     statuses: list[tuple[int, StatusLine]] = field(default_factory=list)
 
 
@@ -221,12 +223,17 @@ def _python(i: int, raw: bytes, fallback: Fallback, redo: list[tuple[int, str]])
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        fallback.rejected.append((i, f"invalid JSON: {exc}"))
-        return
+        cut = torn(raw)
+        if cut is None:
+            fallback.rejected.append((i, f"invalid JSON: {exc}", None))
+            return
+        # the torn first part is kept aside; the line after it is read as line i
+        fallback.rejected.append((i, torn_reason(cut), raw[:cut]))
+        doc = orjson.loads(raw[cut:])
     try:
         parsed = parse_document(doc)
     except BadLine as exc:
-        fallback.rejected.append((i, exc.reason))
+        fallback.rejected.append((i, exc.reason, None))
         return
     if isinstance(parsed, StatusLine):
         fallback.statuses.append((i, parsed))

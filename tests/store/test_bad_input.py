@@ -5,7 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import orjson
+from hypothesis import given
+from hypothesis import strategies as st
+
 import hindsight
+from hindsight.osquery.reader import torn
 from tests.helpers import event, write
 
 IA = "pack_net_interface_addresses"
@@ -58,3 +63,49 @@ def test_empty_and_blank_files(hs: hindsight.Hindsight, tmp_path: Path) -> None:
     (tmp_path / "blank.log").write_bytes(b"\n\n  \n")
     summary = hs.ingest([tmp_path / "empty.log", tmp_path / "blank.log"])
     assert (summary.lines, summary.rejected) == (0, 0)
+
+
+def test_a_line_written_after_a_torn_one_is_read_by_the_store_and_the_lake(
+    hs: hindsight.Hindsight, tmp_path: Path
+) -> None:
+    """osqueryd killed mid-write, then appending again: the next line follows the torn one
+    with no newline between. The torn part is kept aside; the line after it is read."""
+    from hindsight.lake.ingest import ingest_files
+
+    good1 = event(IA, 100, "added", {"address": "10.0.0.1"}, counter=0)
+    cut = event(IA, 150, "added", {"address": "10.0.0.9"}, counter=1)[:70]
+    good2 = event(IA, 200, "added", {"address": "10.0.0.2"}, counter=1)
+    path = write(tmp_path / "torn.log", good1, cut + good2, b"{" + cut)
+    summary = hs.ingest([path])
+    assert (summary.lines, summary.rejected) == (3, 2)
+    reasons = dict(summary.rejections)
+    assert reasons[f"{path}:2"].startswith("invalid JSON, cut short: the line written after it")
+    assert reasons[f"{path}:3"].startswith("invalid JSON:")  # nothing whole after the cut
+    assert sorted(r["address"] for r in hs.state(IA, at=300).dicts()) == ["10.0.0.1", "10.0.0.2"]
+    kept = hs.rejects().dicts()
+    assert [(r["line"], r["size"]) for r in kept] == [(2, len(cut)), (3, len(cut) + 1)]
+    lake = ingest_files(str(tmp_path / "lake"), [path])
+    assert (lake.rows, lake.rejected) == (2, 2)  # (its `lines` count the torn line's two parts)
+    assert dict(lake.rejections) == reasons
+
+
+@given(
+    cut=st.dictionaries(st.text(max_size=6), st.text(max_size=6), max_size=4),
+    line=st.dictionaries(
+        st.text(max_size=6),
+        st.one_of(st.text(max_size=6), st.dictionaries(st.text(max_size=3), st.integers(-(2**63), 2**63 - 1))),
+        min_size=1,
+        max_size=4,
+    ),
+    at=st.floats(0, 1, exclude_max=True),
+)
+def test_the_line_after_a_torn_one_is_found_exactly(
+    cut: dict[str, str], line: dict[str, object], at: float
+) -> None:
+    torn_part = orjson.dumps(cut)[: int(len(orjson.dumps(cut)) * at)] or b"x"
+    whole = orjson.dumps(line)
+    raw = torn_part + whole
+    try:
+        orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        assert torn(raw) == len(torn_part)
