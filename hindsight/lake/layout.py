@@ -4,11 +4,13 @@
     LAKE/raw/query=<q>/day=<YYYY-MM-DD>/<file>.parquet   normalised observations, one per row
     LAKE/hosts/day=<YYYY-MM-DD>/<file>.parquet          identifiers each host reported, per batch
     LAKE/rejects/day=<YYYY-MM-DD>/<file>.parquet        lines kept aside, with their reason
-    LAKE/built/<q>/CURRENT                             the published version of a query's build
-    LAKE/built/<q>/v<NNNNNNNN>/intervals/to_day=<d>/   validity intervals (state queries)
-    LAKE/built/<q>/v<NNNNNNNN>/events/day=<d>/         event rows (event queries)
-    LAKE/built/<q>/v<NNNNNNNN>/streams/                position of each host's stream
-    LAKE/built/<q>/v<NNNNNNNN>/build.json              columns, raw files consumed
+    LAKE/built/CURRENT                                 "v<NNNNNNNN>": the published build
+    LAKE/built/v<N>/build.json                         per query: kind, columns, osquery table,
+                                                       version; raw files consumed
+    LAKE/built/v<N>/intervals/query=<q>/to_day=<d>/    validity intervals (state queries)
+    LAKE/built/v<N>/events/query=<q>/day=<d>/          event rows (event queries)
+    LAKE/built/v<N>/streams/                           last execution of each stream
+    LAKE/built/v<N>/query_hosts/                       hosts of each query (layout 4)
 
 `<q>` is the query name with every byte outside [A-Za-z0-9._-] written %XX (Spark and Hive
 partition escaping decodes it). Files are zstd Parquet; a file becomes visible only when complete
