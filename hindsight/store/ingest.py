@@ -111,8 +111,7 @@ class BatchWriter:
         for i, reason, part in fallback.rejected:
             line = kept[i] if part is None else Line(kept[i].origin, kept[i].number, part, None)
             rejected.append((order[id(kept[i])], line, reason))
-        for _, line, reason in sorted(rejected, key=lambda r: r[0]):  # as read
-            self._reject(line, reason)
+        self._reject([(line, reason) for _, line, reason in sorted(rejected, key=lambda r: r[0])])
         queries = self._identify(batch)
         if not self._dedupe():
             return
@@ -122,21 +121,33 @@ class BatchWriter:
         self.summary.rebuilt_streams += StreamWriter(self.con, self.catalog).write("_n")
         self._seen_hosts()
 
-    def _reject(self, line: Line, reason: str) -> None:
-        self.summary.rejected += 1
-        if len(self.summary.rejections) < self.MAX_REJECTIONS_KEPT:
-            self.summary.rejections.append((line.where, reason))
-        self.con.execute(
-            "INSERT INTO rejects VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                line.origin,
-                line.number,
-                reason,
-                len(line.raw),
-                self.zstd.compress(line.raw),
-                int(time.time()),
-            ],
+    def _reject(self, rejected: list[tuple[Line, str]]) -> None:
+        """Keep REJECTED lines aside (in read order), in one statement: a file of garbage is
+        rejected at the speed of reading it. A line kept aside before (same file, line and
+        bytes: a file ingested again) is not kept twice, though it counts as rejected again."""
+        self.summary.rejected += len(rejected)
+        room = self.MAX_REJECTIONS_KEPT - len(self.summary.rejections)
+        self.summary.rejections += [(line.where, reason) for line, reason in rejected[:room]]
+        if not rejected:
+            return
+        now = int(time.time())
+        register(
+            self.con,
+            "_rejected",
+            {
+                "source": ([line.origin for line, _ in rejected], pa.string()),
+                "line": ([line.number for line, _ in rejected], I64),
+                "reason": ([reason for _, reason in rejected], pa.string()),
+                "size": ([len(line.raw) for line, _ in rejected], I64),
+                "data": ([self.zstd.compress(line.raw) for line, _ in rejected], pa.binary()),
+                "rejected_at": ([now] * len(rejected), I64),
+            },
         )
+        self.con.execute(
+            "INSERT INTO rejects SELECT * FROM _rejected n WHERE NOT EXISTS (SELECT 1 FROM "
+            "rejects r WHERE r.source = n.source AND r.line = n.line AND r.data = n.data)"
+        )
+        self.con.unregister("_rejected")
 
     # -- identity and dedupe -----------------------------------------------------------------
     def _identify(self, batch: Prepared) -> list[QueryInfo]:

@@ -43,6 +43,9 @@ def test_bad_lines_are_reported_and_the_rest_stored(
     assert sorted(r["address"] for r in hs.state(IA, at=300).dicts()) == ["10.0.0.1", "10.0.0.2"]
     kept = hs.rejects().dicts()
     assert [(r["line"], r["reason"][:12]) for r in kept][:1] == [(2, "invalid JSON")]
+    again = hs.ingest([path])  # the same file again: its bad lines are reported, kept once
+    assert (again.rejected, again.duplicates) == (6, 2)
+    assert hs.rejects().dicts() == kept
 
 
 def test_a_50_mb_line_is_refused_without_blocking(tmp_path: Path) -> None:

@@ -74,7 +74,8 @@ def rejects(engine: SparkEngine) -> Result:
         *[paths.uri_of(f) for f in files]
     ).createOrReplaceTempView("_lk_rejects")
     return engine._run(
-        "SELECT source, line, reason, CAST(length(raw) AS BIGINT) AS size FROM _lk_rejects "
+        # a line kept aside again (its file ingested again) is listed once, as by the store
+        "SELECT DISTINCT source, line, reason, CAST(length(raw) AS BIGINT) AS size FROM _lk_rejects "
         "ORDER BY source NULLS LAST, line NULLS LAST",
         spark_sql=True,
     )
