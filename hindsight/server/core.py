@@ -8,17 +8,20 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
-from hindsight.api import Hindsight
 from hindsight.lake.layout import LakePaths
 from hindsight.server import serve_dir
 from hindsight.server.config import ConfigFile
 from hindsight.server.journal import Journal
 from hindsight.server.state import State
-from hindsight.server.storeproc import StoreProcess, _store_settings
+from hindsight.server.storeproc import StoreProcess, _open_store
 from hindsight.settings import Settings
 
 log = logging.getLogger("hindsight.serve")
 INTAKE = 64
+#: how long a start-up waits for the store that an earlier server's store process still holds
+#: (a killed server's store process exits when it sees its pipe close: a moment, or a few
+#: seconds when the cores are busy); a store still busy after that stops the start-up
+BUSY_STORE_PATIENCE_S = 15.0
 
 
 @dataclass
@@ -41,7 +44,7 @@ class Core:
         if settings.lake:
             LakePaths.open(settings.lake, create=True)
         else:
-            Hindsight(settings.data, **_store_settings(settings)).close()
+            _open_store(settings, patience_s=BUSY_STORE_PATIENCE_S).close()
         config = ConfigFile(directory / "config.json")
         state = State(directory / "state.sqlite")
         journal = Journal(

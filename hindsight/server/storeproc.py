@@ -152,13 +152,16 @@ def _open_store(settings: Settings, patience_s: float = 60.0) -> Any:
     from hindsight.api import Hindsight
 
     deadline = time.monotonic() + patience_s
-    while True:
+    for attempt in itertools.count():
         try:
             return Hindsight(settings.data, **_store_settings(settings))
-        except StoreError:
+        except StoreError as exc:
             if time.monotonic() > deadline:
                 raise
+            if attempt == 0:
+                log.warning("the store is busy, waiting up to %g s: %s", patience_s, exc)
             time.sleep(0.2)
+    raise AssertionError("unreachable")
 
 
 def _store_settings(settings: Settings) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 import sqlglot
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from hindsight.intervals import Close, Execution, Open, Signal, StreamState, apply
@@ -250,7 +250,6 @@ def scenarios(draw: st.DrawFn, ties: bool) -> tuple[list[Stream], list[int]]:
 
 
 @pytest.mark.parametrize("deltas", [False, True], ids=["full-sets", "snapshot-deltas"])
-@settings(max_examples=80)
 @given(case=scenarios(ties=False))
 def test_matches_apply(case: tuple[list[Stream], list[int]], deltas: bool) -> None:
     """With `deltas`, snapshots after a full set are applied as differences: same intervals."""
@@ -258,7 +257,6 @@ def test_matches_apply(case: tuple[list[Stream], list[int]], deltas: bool) -> No
 
 
 @pytest.mark.parametrize("deltas", [False, True], ids=["full-sets", "snapshot-deltas"])
-@settings(max_examples=40)
 @given(case=scenarios(ties=True))
 def test_matches_apply_with_repeated_times(
     case: tuple[list[Stream], list[int]], deltas: bool
