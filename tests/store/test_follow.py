@@ -17,6 +17,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -131,6 +132,34 @@ def test_rotation_loses_nothing_and_reads_nothing_twice(
     s = hs.store.ingest([logs], resume=True)
     assert (s.lines, s.duplicates) == (8, 8)
     assert hs.store.ingest([logs], resume=True).lines == 0
+    assert intervals(hs) == one_shot(tmp_path, written)
+
+
+def test_osquerys_own_rotation_loses_nothing(hs: hindsight.Hindsight, tmp_path: Path) -> None:
+    """--logger_rotate (FORMATS.md 3.1): X becomes X.1, uncompressed, and the X.1 before it
+    becomes X.2.zst; the follow reads between and across rotations."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log, one = logs / "osqueryd.results.log", logs / "osqueryd.results.log.1"
+    written = lines(0, 15)
+    read = 0
+    for part in (written[:9], written[9:19], written[19:]):
+        append(log, part[: len(part) // 2])
+        read += hs.store.ingest([logs], resume=True).lines
+        append(log, part[len(part) // 2 :])  # written just before the rotation
+        if one.exists():  # the older ones shift: X.2.zst -> X.3.zst, then X.1 -> X.2.zst
+            for k in range(len(list(logs.glob("*.zst"))) + 1, 1, -1):
+                (logs / f"osqueryd.results.log.{k}.zst").rename(
+                    logs / f"osqueryd.results.log.{k + 1}.zst"
+                )
+            (logs / "osqueryd.results.log.2.zst").write_bytes(
+                zstandard.ZstdCompressor().compress(one.read_bytes())
+            )
+            one.unlink()
+        log.rename(one)
+        s = hs.store.ingest([logs], resume=True)
+        read += s.lines - s.duplicates
+    assert read == len(written)
     assert intervals(hs) == one_shot(tmp_path, written)
 
 
