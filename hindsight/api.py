@@ -76,8 +76,7 @@ class Hindsight:
         maintain: bool = True,
     ) -> IngestSummary:
         """Read osquery result and status lines from files, directories or '-' (stdin).
-        MAINTAIN False skips the compaction that follows (run `store.compact()` and
-        `store.reclaim()` later)."""
+        MAINTAIN False skips the compaction that follows (run `store.maintain()` later)."""
         return self.store.ingest(sources, progress, maintain)
 
     def follow(
@@ -95,13 +94,11 @@ class Hindsight:
             while not stop.is_set():
                 yield self.store.ingest(sources, maintain=False, resume=True)
                 if time.monotonic() - maintained >= self.settings.serve_maintain_s:
-                    self.store.compact()
-                    self.store.reclaim()
+                    self.store.maintain()
                     maintained = time.monotonic()
                 stop.wait(self.settings.follow_every_s)
         finally:
-            self.store.compact()
-            self.store.reclaim()
+            self.store.maintain()
 
     def rebuild(self, progress: Progress | None = None) -> int:
         """Recompute every interval and event from the raw lines. Returns streams rebuilt."""

@@ -207,14 +207,14 @@ def enrich_sql(
     for enr in applicable(info, enrichments):
         if enr.event_column not in available:
             continue
-        step = _step(catalog, enr, f"e{len(steps) - 1}", flt, intervals or {}, windows)
-        if step is None:
+        if enr.match not in MATCHES:
+            raise InputError(f"enrichment {enr.name}: match must be one of {', '.join(MATCHES)}")
+        state = _State.of(catalog, enr, flt, windows, intervals or {})
+        if not state.queries:
             continue
-        steps.append(f"e{len(steps)} AS ({step})")
+        steps.append(f"e{len(steps)} AS ({_step(enr, f'e{len(steps) - 1}', state, windows)})")
         if enr.match == "prefix":
-            steps.append(
-                f"e{len(steps)} AS ({_unsettle(catalog, enr, f'e{len(steps) - 1}', flt, intervals or {}, windows)})"
-            )
+            steps.append(f"e{len(steps)} AS ({_unsettle(enr, f'e{len(steps) - 1}', state)})")
         available |= {f"{enr.name}_{v}" for v in enr.values}
         out += enr.columns()
     last = f"e{len(steps) - 1}"
@@ -228,18 +228,43 @@ def enrich_sql(
     )
 
 
-def _state(
-    catalog: Catalog, enr: Enrichment, flt: EventFilter, windows: EnrichWindows
-) -> tuple[list[QueryInfo], str]:
-    queries = queries_of(catalog, enr.state_table)
-    wanted = [enr.key, *(v for v in enr.values if v not in (enr.key, "host"))]
-    window = Window(
-        since=flt.since,
-        until=None if flt.until is None else flt.until + windows.next_within,
-        hosts=None if enr.fleet else flt.hosts,
-    )
-    where = _with_windows(enr.where, windows)
-    return queries, state_sql(queries, wanted, where, window) if queries else ""
+@dataclass(frozen=True)
+class _State:
+    """The state an enrichment reads: its queries, their rows in the events' window (`sql`),
+    and each query's interval with room for splay (`intervals`, to tell settled matches)."""
+
+    queries: list[QueryInfo]
+    sql: str
+    intervals: Mapping[int, int]
+
+    @classmethod
+    def of(
+        cls,
+        catalog: Catalog,
+        enr: Enrichment,
+        flt: EventFilter,
+        windows: EnrichWindows,
+        intervals: Mapping[int, int],
+    ) -> _State:
+        queries = queries_of(catalog, enr.state_table)
+        wanted = [enr.key, *(v for v in enr.values if v not in (enr.key, "host"))]
+        window = Window(
+            since=flt.since,
+            until=None if flt.until is None else flt.until + windows.next_within,
+            hosts=None if enr.fleet else flt.hosts,
+        )
+        where = _with_windows(enr.where, windows)
+        sql = state_sql(queries, wanted, where, window) if queries else ""
+        return cls(queries, sql, intervals)
+
+    def slack(self, alias: str) -> str:
+        """SQL: the interval of the state row's query, NULL where unknown."""
+        known = [
+            f"WHEN {q.query_id} THEN {self.intervals[q.query_id]}"
+            for q in self.queries
+            if q.query_id in self.intervals
+        ]
+        return f"(CASE {alias}._q {' '.join(known)} END)" if known else "NULL::BIGINT"
 
 
 def _with_windows(sql: str, windows: EnrichWindows) -> str:
@@ -247,29 +272,9 @@ def _with_windows(sql: str, windows: EnrichWindows) -> str:
     return sql.replace("$attach_slack", str(int(windows.attach_slack)))
 
 
-def _slack(queries: Sequence[QueryInfo], intervals: Mapping[int, int], alias: str) -> str:
-    """SQL: the interval of the state row's query, NULL where unknown."""
-    known = [
-        f"WHEN {q.query_id} THEN {intervals[q.query_id]}"
-        for q in queries
-        if q.query_id in intervals
-    ]
-    return f"(CASE {alias}._q {' '.join(known)} END)" if known else "NULL::BIGINT"
-
-
-def _step(
-    catalog: Catalog,
-    enr: Enrichment,
-    prev: str,
-    flt: EventFilter,
-    intervals: Mapping[int, int],
-    windows: EnrichWindows,
-) -> str | None:
-    if enr.match not in MATCHES:
-        raise InputError(f"enrichment {enr.name}: match must be one of {', '.join(MATCHES)}")
-    queries, state = _state(catalog, enr, flt, windows)
-    if not queries:
-        return None
+def _step(enr: Enrichment, prev: str, st: _State, windows: EnrichWindows) -> str:
+    """SQL: the events of PREV with the enrichment's columns, from the state ST."""
+    state = st.sql
     col = f"e.{quote(enr.event_column)}"
     picks = ", ".join(
         f"{_value(enr, v)} AS {quote(c)}" for v, c in zip(enr.values, enr.columns(), strict=False)
@@ -277,7 +282,7 @@ def _step(
     settled = (
         "NULL::BOOLEAN"
         if enr.match == "next"
-        else f"CASE WHEN s._from IS NOT NULL THEN e._time <= s._to - {_slack(queries, intervals, 's')} END"
+        else f"CASE WHEN s._from IS NOT NULL THEN e._time <= s._to - {st.slack('s')} END"
     )
     since = (
         f"s._from AS {quote(enr.name + '_since')}, {settled} AS {quote(enr.name + '_settled')}, "
@@ -287,7 +292,7 @@ def _step(
         host = "" if enr.fleet else "s._host = e._host AND "
         return (
             f"SELECT e.*, {picks}, {since} FROM {prev} e LEFT JOIN {state} s "
-            f"ON {host}s.{quote(enr.key)} = TRY_CAST({col} AS {_key_type(queries, enr.key)}) "
+            f"ON {host}s.{quote(enr.key)} = TRY_CAST({col} AS {_key_type(st.queries, enr.key)}) "
             "AND s._from <= e._time AND e._time < s._to" + _host_join(enr)
         )
     key = f"s.{quote(enr.key)}"
@@ -310,22 +315,15 @@ def _step(
     )
 
 
-def _unsettle(
-    catalog: Catalog,
-    enr: Enrichment,
-    prev: str,
-    flt: EventFilter,
-    intervals: Mapping[int, int],
-    windows: EnrichWindows,
-) -> str:
+def _unsettle(enr: Enrichment, prev: str, st: _State) -> str:
     """A path's mount is not settled when a longer mount covering it was first seen within one
     interval after the event: it may already have been mounted then, not yet observed."""
-    queries, state = _state(catalog, enr, flt, windows)
+    state = st.sql
     key, col, k = f"n.{quote(enr.key)}", f"e.{quote(enr.event_column)}", quote("_k_" + enr.name)
     flag = quote(enr.name + "_settled")
     return (
         f"SELECT e.* REPLACE ({flag} AND n._from IS NULL AS {flag}) FROM {prev} e LEFT JOIN {state} n "
-        f"ON n._host = e._host AND n._from > e._time AND n._from <= e._time + {_slack(queries, intervals, 'n')} "
+        f"ON n._host = e._host AND n._from > e._time AND n._from <= e._time + {st.slack('n')} "
         f"AND length({key}) > length(coalesce(e.{k}, '')) AND starts_with({col}, "
         f"CASE WHEN ends_with({key}, '/') THEN {key} ELSE {key} || '/' END) "
         "QUALIFY row_number() OVER (PARTITION BY e._host, e._eid ORDER BY n._from) = 1"

@@ -73,8 +73,7 @@ class StoreTarget:
         """Re-sort history tables whose unsorted tail grew, and give back free space (may copy
         the whole file): once a while, not after each segment."""
         with self.lock:
-            self.hs.store.compact()
-            self.hs.store.reclaim()
+            self.hs.store.maintain()
 
 
 class LakeTarget:

@@ -106,12 +106,9 @@ class BatchWriter:
     def _write(self, batch: Prepared) -> None:
         lines, kept, fallback = batch.lines, batch.kept, batch.fallback
         self.summary.lines += len(lines)
-        order = {id(line): n for n, line in enumerate(lines)}
-        rejected = [(order[id(ln)], ln, ln.error) for ln in lines if ln.error is not None]
-        for i, reason, part in fallback.rejected:
-            line = kept[i] if part is None else Line(kept[i].origin, kept[i].number, part, None)
-            rejected.append((order[id(kept[i])], line, reason))
-        self._reject([(line, reason) for _, line, reason in sorted(rejected, key=lambda r: r[0])])
+        read_errors = [(ln, ln.error) for ln in lines if ln.error is not None]
+        if read_errors or fallback.rejected:  # (rare: no per-line work otherwise)
+            self._reject(_in_read_order(lines, kept, read_errors, fallback.rejected))
         queries = self._identify(batch)
         if not self._dedupe():
             return
@@ -332,6 +329,22 @@ class BatchWriter:
                 f"FROM (SELECT {key}, min(t) lo, max(t) hi FROM _n_seen GROUP BY ALL) s "
                 f"WHERE {table}.{key} = s.{key}"
             )
+
+
+def _in_read_order(
+    lines: list[Line],
+    kept: list[Line],
+    read_errors: list[tuple[Line, str]],
+    parse_errors: list[tuple[int, str, bytes | None]],
+) -> list[tuple[Line, str]]:
+    """The rejections of a batch in the order its lines were read: READ_ERRORS (the reader's)
+    and PARSE_ERRORS (the normaliser's, by index in KEPT; a torn line's first part alone)."""
+    order = {id(line): n for n, line in enumerate(lines)}
+    found = [(order[id(line)], line, reason) for line, reason in read_errors]
+    for i, reason, part in parse_errors:
+        line = kept[i] if part is None else Line(kept[i].origin, kept[i].number, part, None)
+        found.append((order[id(kept[i])], line, reason))
+    return [(line, reason) for _, line, reason in sorted(found, key=lambda r: r[0])]
 
 
 # The first stage's tables, seen by the writer under the names it uses.

@@ -160,6 +160,13 @@ class Store:
             self._connect()
         return True
 
+    def maintain(self) -> None:
+        """What ingests with MAINTAIN False leave for later: re-sort what grew unsorted, give
+        back free space (may copy the whole file). `serve` and `ingest --follow` call it now
+        and then, not after each small ingest."""
+        self.compact()
+        self.reclaim()
+
     def _reclaim_share(self, used_before: int) -> float:
         """The free share past which an ingest copies the store: 0.1 when the ingest wrote at
         least half of what the store holds (a one-shot ingest leaves a tight file, and the copy
