@@ -79,10 +79,9 @@ def emit(host: Host, query: str, numeric_cols: set[str] = frozenset()) -> list[l
         started = True
         if full:
             counter = 0
-            added, removed = sorted(cur.elements()), []
+            added, removed = list(run.rows), []
         else:
-            added = sorted((cur - prev).elements())
-            removed = sorted((prev - cur).elements())
+            added, removed = _diff(prev, run.rows)
             if added or removed:
                 counter += 1
         head["epoch"], head["counter"] = epoch, counter
@@ -94,8 +93,20 @@ def emit(host: Host, query: str, numeric_cols: set[str] = frozenset()) -> list[l
     return out
 
 
+def _diff(stored: Counter[Row], current: tuple[Row, ...]) -> tuple[list[Row], list[Row]]:
+    """osquery's diff (diff_results.cpp): `added` in the query's result order (identical rows
+    need not be next to each other), `removed` in the stored multiset's (sorted) order."""
+    old, added = Counter(stored), []
+    for row in current:
+        if old[row] > 0:
+            old[row] -= 1
+        else:
+            added.append(row)
+    return added, sorted(old.elements())
+
+
 def _snapshot(head: dict[str, Any], run: Run, host: Host, numeric_cols: set[str]) -> list[bytes]:
-    rows = [_row_obj(r, host, numeric_cols) for r in sorted(run.rows)]
+    rows = [_row_obj(r, host, numeric_cols) for r in run.rows]  # the query's result order
     if host.shape == "snapshot":
         return [orjson.dumps({"snapshot": rows, "action": "snapshot", **head})]
     return [orjson.dumps({**head, "columns": r, "action": "snapshot"}) for r in rows]

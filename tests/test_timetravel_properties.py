@@ -50,17 +50,18 @@ def hosts(draw: st.DrawFn) -> list[Host]:
 def _pieces(fleet: list[Host], rnd: random.Random) -> list[list[bytes]]:
     """Lines cut into files at execution boundaries, in a random order, some twice."""
     execs = [lines for host in fleet for lines in emit(host, QUERY, NUMERIC) if lines]
-    files: list[list[bytes]] = []
+    files: list[list[list[bytes]]] = []
     for lines in execs:
         if not files or rnd.random() < 0.4:
             files.append([])
-        files[-1].extend(lines)
-    for f in files:  # a retried line comes again later in the stream, after other lines
-        others = [line for line in f if line != f[-1]]
-        if others and rnd.random() < 0.3:
-            f.append(rnd.choice(others))
-    rnd.shuffle(files)
-    return files + rnd.sample(files, k=min(2, len(files)))
+        files[-1].append(lines)
+    for f in files:  # a retried request comes again later in the stream, after other lines
+        if len(f) > 1 and rnd.random() < 0.3:
+            again = rnd.choice(f[:-1])
+            f.append(again[rnd.randrange(len(again)) :])  # all of it, or its end
+    out = [[line for lines in f for line in lines] for f in files]
+    rnd.shuffle(out)
+    return out + rnd.sample(out, k=min(2, len(out)))
 
 
 def _check(hs: hindsight.Hindsight, fleet: list[Host]) -> None:

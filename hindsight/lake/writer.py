@@ -34,6 +34,7 @@ from hindsight.lake.layout import (
 )
 from hindsight.osquery.lines import ResultLine, Row, StatusLine
 from hindsight.osquery.reader import Line
+from hindsight.osquery.scopes import Occurrences
 
 _I64 = 1 << 63
 
@@ -111,8 +112,7 @@ class LakeWriter:
         self.max_rows = max_rows
         self.summary = WriteSummary()
         self._number = 0
-        self._previous: tuple[str, str, int] | None = None
-        self._repeat = 0
+        self._occurrences = Occurrences()
         self._reset()
 
     def _reset(self) -> None:
@@ -134,10 +134,12 @@ class LakeWriter:
                 self._reject(line)
             elif isinstance(p, StatusLine):
                 self.summary.statuses += 1
+                if line.item is None:
+                    self._occurrences.end_scope()  # it ends a run of an execution's lines
                 if p.unix_time is not None:
                     self._seen(p.host_key or "unknown", p.identifier, p.unix_time)
             else:
-                self._result(p)
+                self._result(p, line)
         if self.buffered_rows >= self.max_rows:
             self.flush()
 
@@ -150,11 +152,10 @@ class LakeWriter:
 
     def new_source(self) -> None:
         """The next lines do not follow the previous ones (another file, another journal segment):
-        a line identical to the last one is not counted as its repeat. The keys of a source's
-        lines then depend on that source alone, so a source published again after a crash gets
-        the same keys, and the build drops it as repeats."""
-        self._previous = None
-        self._repeat = 0
+        they start a scope of their own. The keys of a source's lines then depend on that source
+        alone, so a source published again after a crash gets the same keys, and the build drops
+        it as repeats."""
+        self._occurrences.end_scope()
 
     def _reject(self, line: Line) -> None:
         self.summary.rejected += 1
@@ -163,9 +164,9 @@ class LakeWriter:
             self.summary.rejections.append((line.where, reason))
         self._rejects.append((line.origin, line.number, reason, line.raw))
 
-    def _result(self, p: ResultLine) -> None:
+    def _result(self, p: ResultLine, line: Line) -> None:
         self._number += 1
-        key = self._line_key(p)
+        key = self._line_key(p, line)
         cols = self._raw[(p.name, day_of(p.unix_time))]
         rows = [(1, r) for r in p.added] + [(-1, r) for r in p.removed]
         for op, row in rows:
@@ -175,16 +176,15 @@ class LakeWriter:
         self.summary.rows += len(rows)
         self._seen(p.host_key, p.identifier, p.unix_time)
 
-    def _line_key(self, p: ResultLine) -> int:
-        """The line's content hash; a line repeated right after itself (identical rows of one
-        execution in event format) counts its repeats, as the embedded store does."""
-        ident = (p.host_key, p.name, p.key)
-        self._repeat = self._repeat + 1 if ident == self._previous else 0
-        self._previous = ident
+    def _line_key(self, p: ResultLine, line: Line) -> int:
+        """The line's content hash, made distinct by its occurrence among identical lines of
+        its scope (hindsight.osquery.scopes): identical rows of one execution are rows; the
+        same line in another scope is a copy sent again."""
+        occurrence = self._occurrences.of(line, p)
         key = p.key
-        if self._repeat:
+        if occurrence:
             key = xxhash.xxh3_64_intdigest(
-                key.to_bytes(8, "little") + self._repeat.to_bytes(4, "little")
+                key.to_bytes(8, "little") + occurrence.to_bytes(4, "little")
             )
         return _signed(key)
 

@@ -157,15 +157,19 @@ def _document_lines(origin: str, stream: IO[bytes]) -> Iterator[Line]:
 
 
 def document_items(origin: str, doc: Any, number: int) -> Iterator[Line]:
-    """Lines inside one decoded document: a TLS logger body, a list, or one line."""
+    """Lines inside one decoded document (line NUMBER of ORIGIN): a TLS logger body or a list,
+    each element a line with its place in it (`item`: the lines of one body), or one line."""
     if isinstance(doc, dict) and isinstance(doc.get("data"), list) and "log_type" in doc:
-        for i, item in enumerate(doc["data"], 1):
-            yield _parsed(origin, i, orjson.dumps(item), item, doc.get("log_type"))
+        items, log_type = doc["data"], doc.get("log_type")
     elif isinstance(doc, list):
-        for i, item in enumerate(doc, 1):
-            yield _parsed(origin, i, orjson.dumps(item), item, None)
+        items, log_type = doc, None
     else:
         yield _parsed(origin, number, orjson.dumps(doc), doc, None)
+        return
+    for i, item in enumerate(items, 1):
+        line = _parsed(origin, number, orjson.dumps(item), item, log_type)
+        line.item = i
+        yield line
 
 
 def _parsed(origin: str, number: int, raw: bytes, doc: Any, log_type: Any) -> Line:
@@ -296,7 +300,6 @@ def _decode(origin: str, number: int, raw: bytes) -> Iterator[Line]:
         doc = orjson.loads(raw)
     if isinstance(doc, dict) and isinstance(doc.get("data"), list) and "log_type" in doc:
         # a TLS logger body on one line (a relay's dump): each data[] element is a line
-        for item in document_items(origin, doc, number):
-            yield Line(item.origin, number, item.raw, item.parsed, item.error, item.number)
+        yield from document_items(origin, doc, number)
         return
     yield _parsed(origin, number, raw, doc, None)

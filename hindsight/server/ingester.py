@@ -79,9 +79,9 @@ class Ingester:
 
     def step(self) -> bool:
         """Ingest the oldest closed segments, one at a time; False when there was nothing to
-        do. One segment per ingest call: the store counts a line repeated right after itself
-        (identical rows of one execution) within one call, so a call per segment makes that
-        count independent of how segments were grouped, as in the lake (one source each)."""
+        do. One segment per ingest call, as in the lake (one source each): a segment's lines
+        get the same keys however segments were grouped (each journal record, one request, is
+        the scope of its identical lines: hindsight.osquery.scopes)."""
         segments = self.journal.closed_segments()[: self.per_step]
         for segment in segments:
             summary = self.target.ingest([segment.path])

@@ -26,6 +26,7 @@ import orjson
 
 from hindsight.osquery.lines import StatusLine
 from hindsight.osquery.reader import expand, read_lines
+from hindsight.osquery.scopes import Occurrences
 from hindsight.server.osquery_api import (
     CONFIG,
     DISTRIBUTED_READ,
@@ -216,8 +217,11 @@ class FleetHost:
 
 
 def fleet_hosts(sim_dir: Path, max_line_bytes: int = 16 << 20) -> list[FleetHost]:
-    """Each simulated host's lines, in the order its osqueryd would send them: its log files,
-    then its late TLS bodies by arrival."""
+    """Each simulated host's lines as its osqueryd buffers them, in the order it would send
+    them: its log files, then its late TLS bodies by arrival. osqueryd buffers each line once:
+    the copies the simulator wrote (a shipper's resent lines in the files, a body sent again
+    after a lost response) are left out, by the rule Hindsight dedupes with
+    (hindsight.osquery.scopes); the client's own failed requests are sent again."""
     manifest = orjson.loads((sim_dir / "manifest.json").read_bytes())
     hosts = []
     late = sorted((sim_dir / "late").glob("*.json")) if (sim_dir / "late").is_dir() else []
@@ -225,10 +229,20 @@ def fleet_hosts(sim_dir: Path, max_line_bytes: int = 16 << 20) -> list[FleetHost
         uuid = h["uuid"]
         results: list[bytes] = []
         statuses: list[bytes] = []
+        seen: set[tuple[object, ...]] = set()
         files = [*expand([sim_dir / "hosts" / uuid]), *(p for p in late if f"_{uuid}_" in p.name)]
         for path in files:
+            occurrences = Occurrences()
             for line in read_lines(path, max_line_bytes):
-                (statuses if isinstance(line.parsed, StatusLine) else results).append(line.raw)
+                p = line.parsed
+                if isinstance(p, StatusLine):
+                    statuses.append(line.raw)
+                    occurrences.end_scope()
+                elif p is not None:
+                    key = (p.host_key, p.name, p.unix_time, p.key, occurrences.of(line, p))
+                    if key not in seen:
+                        seen.add(key)
+                        results.append(line.raw)
         hosts.append(FleetHost(uuid, h["hostnames"][0]["hostname"], results, statuses))
     return hosts
 

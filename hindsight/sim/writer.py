@@ -177,8 +177,8 @@ class Router:
 
     def _with_dups(self, kind: str, lines: list[bytes], nrows: int) -> list[bytes]:
         """A log shipper resent a batch now and then: the last few lines come again, after
-        other lines (a retried line never directly follows itself; identical lines next to each
-        other are identical rows of one execution)."""
+        other lines (lines of earlier executions, after this one's: a copy in a run of its
+        own, while identical lines in one execution's run are identical rows)."""
         out = list(lines)
         recent = self.recent[kind]
         for _ in lines:
@@ -188,6 +188,7 @@ class Router:
                     out.extend(block)
                     self.lines += len(block)
                     self.rows += len(block) * (nrows if len(lines) == 1 else 1)
+                    break  # one resent batch: a second, right after it, would continue its run
         self.recent[kind] = (recent + list(lines))[-6:]
         return out
 

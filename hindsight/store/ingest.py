@@ -182,10 +182,10 @@ class BatchWriter:
         self.con.execute("CREATE OR REPLACE TEMP TABLE _n_status AS SELECT * FROM _status_in")
         self.con.unregister("_status_in")
         if not batch.hashed_as(queries):
-            self._rehash(queries)
+            self._rehash(queries, f"{batch.tables}_units" if batch.units else None)
         return queries
 
-    def _rehash(self, queries: list[QueryInfo]) -> None:
+    def _rehash(self, queries: list[QueryInfo], units: str | None) -> None:
         """Row hashes again, with the columns the catalog has now: the first stage hashed with
         fewer, for a column a batch it did not see yet added (rare: one column appearing)."""
         nm.hash_rows(self.con, queries, "_n", out="TEMP TABLE _n_rh_w")
@@ -194,7 +194,13 @@ class BatchWriter:
             self.con.execute(f"CREATE OR REPLACE TEMP VIEW _n_{part} AS SELECT * FROM _n_{part}_w")
         self.con.execute(
             keys_sql(
-                "TEMP TABLE _n_lkeys_w", "_n_lines", "_n_status", "host_id", "query_id", "_n_lk"
+                "TEMP TABLE _n_lkeys_w",
+                "_n_lines",
+                "_n_status",
+                "host_id",
+                "query_id",
+                "_n_lk",
+                units,
             )
         )
         self.con.execute("CREATE OR REPLACE TEMP VIEW _n_lkeys AS SELECT * FROM _n_lkeys_w")

@@ -1,41 +1,94 @@
-"""Dedupe keys of a batch's lines: what makes ingesting a line twice change nothing."""
+"""Dedupe keys of a batch's lines: what makes ingesting a line twice change nothing.
+
+A line's key is its content hash and its occurrence among identical lines of its scope (a TLS
+body, or in a plain file the run of consecutive lines of one execution: see
+hindsight.osquery.scopes, which the lake's writer uses line by line); a key already stored is a
+line sent again. Here the same rule is computed set-based over a batch.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import pyarrow as pa
 import xxhash
 
 from hindsight.osquery.lines import StatusLine
+from hindsight.osquery.reader import Line
 
 
 def status_hash(p: StatusLine) -> int:
-    """A status line's content hash (its dedupe key, before the repeat count)."""
+    """A status line's content hash (its dedupe key, before the occurrence count)."""
     return xxhash.xxh3_64_intdigest(repr(p).encode())
 
 
-def keys_sql(out: str, lines: str, statuses: str, host: str, query: str, sums: str) -> str:
+def units(kept: Sequence[Line]) -> pa.Table | None:
+    """`(i, unit, body)` for the lines of a batch: the source each line was read from (a file,
+    or one TLS body: a journal record, a relay's one-line body, a body file), numbered in read
+    order, and whether that source is a body (its lines count as one scope). None for the
+    usual batch, lines of one plain file."""
+    items = [ln.item for ln in kept]
+    if not any(i is not None for i in items):
+        origins = [ln.origin for ln in kept]
+        if len(set(origins)) <= 1:
+            return None
+        unit = pa.array(_numbered(origins), pa.int32())
+        body = pa.array([False] * len(kept), pa.bool_())
+    else:
+        sources = [
+            (ln.origin, ln.number) if item is not None else ln.origin
+            for ln, item in zip(kept, items, strict=True)
+        ]
+        unit = pa.array(_numbered(sources), pa.int32())
+        body = pa.array([i is not None for i in items], pa.bool_())
+    return pa.table({"i": pa.array(range(len(kept)), pa.int32()), "unit": unit, "body": body})
+
+
+def _numbered(sources: Sequence[object]) -> list[int]:
+    """A number per run of equal sources."""
+    out, n, last = [], -1, object()
+    for source in sources:
+        if source != last:
+            n, last = n + 1, source
+        out.append(n)
+    return out
+
+
+def keys_sql(
+    out: str, lines: str, statuses: str, host: str, query: str, sums: str, unit: str | None
+) -> str:
     """Line keys: a content hash over the header and the rows' hashes (independent of key order
-    and value typing), then a repeat count for a line identical to the one right before it, and
-    `dup`, the line's rank among identical keys of the batch (1: the first). Lines are told apart
-    by HOST and QUERY: ids in the writer, host_key and name in the first stage (one to one)."""
+    and value typing), made distinct by the line's occurrence among identical lines of its
+    scope (see the module), and `dup`, the line's rank among identical keys of the batch
+    (1: the first; a later one is a copy sent again within the batch). Lines are told apart
+    by HOST and QUERY (ids in the writer, host_key and name in the first stage: one to one);
+    UNIT is a table of `units()`, or None: the lines of one plain file."""
+    if unit is None:
+        scoped = "k.*, CASE WHEN lag(k.ex) OVER w = k.ex THEN 0 ELSE 1 END AS brk FROM k"
+    else:
+        scoped = (
+            "k.*, CASE WHEN lag(u.unit) OVER w = u.unit AND (u.body OR lag(k.ex) OVER w = k.ex) "
+            f"THEN 0 ELSE 1 END AS brk FROM k JOIN {unit} u USING (i)"
+        )
     return f"""
 CREATE OR REPLACE {out} AS
 WITH k AS (
     SELECT l.i, l.{host} AS host, l.{query} AS query, l.t, hash(l.host_key, l.name, l.t, l.epoch,
         coalesce(l.counter, -1), l.shape, coalesce(s.sa, 0), coalesce(s.na, 0),
-        coalesce(s.sr, 0), coalesce(s.nr, 0)) AS key
+        coalesce(s.sr, 0), coalesce(s.nr, 0)) AS key,
+        hash(l.{host}, l.{query}, l.t, l.epoch, coalesce(l.counter, -1)) AS ex
     FROM {lines} l LEFT JOIN {sums} s USING (i)
     UNION ALL
-    SELECT i, {host}, {"0" if query == "query_id" else "''"}, t, raw_hash FROM {statuses}
+    SELECT i, {host}, {"0" if query == "query_id" else "''"}, t, raw_hash, hash({host}, t) FROM {statuses}
 ), r AS (
-    SELECT *, CASE WHEN lag(key) OVER w = key AND lag(host) OVER w = host
-        AND lag(query) OVER w = query THEN 0 ELSE 1 END AS brk
-    FROM k WINDOW w AS (ORDER BY i)
+    SELECT {scoped} WINDOW w AS (ORDER BY i)
 ), g AS (
-    SELECT *, sum(brk) OVER (ORDER BY i ROWS UNBOUNDED PRECEDING) AS run FROM r
+    SELECT *, sum(brk) OVER (ORDER BY i ROWS UNBOUNDED PRECEDING) AS scope FROM r
 ), n AS (
-    SELECT *, row_number() OVER (PARTITION BY run ORDER BY i) - 1 AS rep FROM g
+    SELECT *, row_number() OVER (PARTITION BY scope, host, query, t, key ORDER BY i) - 1 AS occ
+    FROM g
 ), h AS (
-    SELECT i, host, query, t, CASE WHEN rep = 0 THEN key ELSE hash(key, rep) END AS h FROM n
+    SELECT i, host, query, t, CASE WHEN occ = 0 THEN key ELSE hash(key, occ) END AS h FROM n
 )
 SELECT i, t, h, row_number() OVER (PARTITION BY host, query, t, h ORDER BY i) AS dup FROM h
 """

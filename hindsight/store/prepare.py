@@ -16,7 +16,7 @@ import zstandard
 from hindsight.osquery.reader import Line
 from hindsight.store import normalise as nm
 from hindsight.store.catalog import Catalog, QueryInfo
-from hindsight.store.keys import keys_sql, status_hash
+from hindsight.store.keys import keys_sql, status_hash, units
 from hindsight.store.space import RAW_LEVEL
 from hindsight.store.writes import attach
 
@@ -28,7 +28,7 @@ SCRATCH = "hindsight_scratch"
 class Prepared:
     """A batch parsed, in tables named `{tables}_...`: `hdr` and `rows` (see normalise), `rh`
     (rows with their hashes, see normalise.hash_rows), `lk` (normalise.LINE_SUMS), `lkeys`
-    (dedupe keys, keys.keys_sql) and one `evN` per event query (its rows read, see `events`)."""
+    (dedupe keys, keys.keys_sql), `units` (keys.units) and one `evN` per event query (its rows read, see `events`)."""
 
     lines: list[Line]
     kept: list[Line]  # the lines without a read error, indexed by the tables' `i`
@@ -41,6 +41,7 @@ class Prepared:
     events: dict[str, tuple[str, frozenset[str]]]
     # the raw chunk of each stream's lines (host_key, name), by its first line: (lines, data)
     chunks: dict[int, tuple[list[int], bytes]]
+    units: bool  # whether `{tables}_units` exists (lines not all of one plain file)
 
     def hashed_as(self, queries: list[QueryInfo]) -> bool:
         """Whether the row hashes are those the writer's catalog gives (same columns)."""
@@ -70,11 +71,11 @@ class Preparer:
         queries = [self._expected(name, cols) for name, cols in columns.items()]
         nm.hash_rows(self.con, queries, tables, out=f"TABLE {tables}_rh")
         self.con.execute(nm.LINE_SUMS.format(out=f"TABLE {tables}_lk", rh=f"{tables}_rh"))
-        self._keys(fallback, tables)
+        has_units = self._keys(kept, fallback, tables)
         hashed = {q.name: frozenset(q.columns) for q in queries if not q.is_event}
         events = self._events([q for q in queries if q.is_event], tables)
         chunks = self._chunks(kept, tables)
-        return Prepared(lines, kept, fallback, tables, columns, hashed, events, chunks)
+        return Prepared(lines, kept, fallback, tables, columns, hashed, events, chunks, has_units)
 
     def _events(
         self, queries: list[QueryInfo], tables: str
@@ -95,8 +96,17 @@ class Preparer:
             events.update((q.name, (table, cols)) for q in group)
         return events
 
-    def _keys(self, fallback: nm.Fallback, tables: str) -> None:
-        """Each line's dedupe key (`{tables}_lkeys`, see keys.keys_sql), status lines included."""
+    def _keys(self, kept: list[Line], fallback: nm.Fallback, tables: str) -> bool:
+        """Each line's dedupe key (`{tables}_lkeys`, see keys.keys_sql), status lines included;
+        `{tables}_units`, the source of each line (keys.units), for the writer's rehash, when
+        the lines are not those of one plain file (returns whether)."""
+        scopes = units(kept)
+        if scopes is not None:
+            attach(self.con, "_p_units", scopes)
+            try:
+                self.con.execute(f"CREATE TABLE {tables}_units AS SELECT * FROM _p_units")
+            finally:
+                self.con.unregister("_p_units")
         statuses = fallback.statuses
         status = pa.table(
             {
@@ -116,10 +126,12 @@ class Preparer:
                     "host_key",
                     "name",
                     f"{tables}_lk",
+                    f"{tables}_units" if scopes is not None else None,
                 )
             )
         finally:
             self.con.unregister("_p_status")
+        return scopes is not None
 
     def _chunks(self, kept: list[Line], tables: str) -> dict[int, tuple[list[int], bytes]]:
         """Each stream's lines compressed at the archive's level, here beside the writer: the
@@ -151,7 +163,7 @@ class Preparer:
 
 def release(con: duckdb.DuckDBPyConnection, prepared: Prepared) -> None:
     """Drop a batch's tables once written."""
-    for part in ("hdr", "rows", "rh", "lk", "lkeys"):
+    for part in ("hdr", "rows", "rh", "lk", "lkeys", "units"):
         con.execute(f"DROP TABLE IF EXISTS {prepared.tables}_{part}")
     for table in {table for table, _ in prepared.events.values()}:
         con.execute(f"DROP TABLE IF EXISTS {table}")

@@ -66,3 +66,29 @@ def test_names_round_trip_and_wrong_version_is_refused(tmp_path: Path) -> None:
         LakePaths.open(str(lake))
     with pytest.raises(LakeError, match="no Hindsight lake"):
         LakePaths.open(str(tmp_path / "nothing"))
+
+
+def _event(t: int, value: str) -> bytes:
+    return (
+        b'{"name":"procs","hostIdentifier":"h1","unixTime":%d,"epoch":0,"counter":0,'
+        b'"columns":{"name":"%s"},"action":"added"}' % (t, value.encode())
+    )
+
+
+def test_identical_lines_are_rows_in_their_scope_and_copies_across(tmp_path: Path) -> None:
+    """bash, sshd, bash in one execution (the query's result order) are three rows; the same
+    execution again later in the file, or the same TLS body twice, adds nothing (the build keeps
+    one copy per line key)."""
+    a, b, later = _event(100, "bash"), _event(100, "sshd"), _event(200, "cron")
+    body = b'{"node_key":"k","log_type":"result","data":[%s,%s,%s]}' % (a, b, a)
+    (tmp_path / "a.log").write_bytes(b"\n".join([a, b, a, later, a, b]) + b"\n")
+    (tmp_path / "body.log").write_bytes(body + b"\n" + body + b"\n")
+    lake = tmp_path / "lake"
+    writer = LakeWriter(str(lake))
+    for name in ("a.log", "body.log"):
+        writer.write(list(read_lines(tmp_path / name, 1 << 20)))
+    got = duckdb.sql(
+        f"SELECT unix_time, count(*), count(DISTINCT line_key) FROM read_parquet("
+        f"'{lake}/raw/*/*/*.parquet') GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    assert got == [(100, 11, 3), (200, 1, 1)]

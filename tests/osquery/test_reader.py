@@ -47,7 +47,8 @@ def test_rotated_files_oldest_first(tmp_path: Path) -> None:
 def test_tls_body_pretty_printed(samples: Path) -> None:
     body = samples / "fleetdm__fleet__server__service__frontend_test.go.requestBody.tls-logger.json"
     lines = list(read_lines(body, 1 << 20))
-    assert [ln.number for ln in lines] == [1, 2]
+    assert [(ln.number, ln.item) for ln in lines] == [(1, 1), (1, 2)]  # one body: one scope
+    assert lines[1].where.endswith(".json:1 (data[1])")
     assert all(isinstance(ln.parsed, ResultLine) and ln.parsed.shape == "snapshot" for ln in lines)
 
 

@@ -485,17 +485,23 @@ def test_served_store_reads_after_stop(tmp_path: Path) -> None:
 
 
 def test_cli_hosts_while_served(http: httpx.Client, server: ServerProcess) -> None:
-    """`hindsight hosts` reads the server's records while the server owns the store."""
+    """`hindsight hosts` reads the server's records while the server owns the store. The
+    server writes check-ins every second (they are not acknowledgements): another process sees
+    one within about a second."""
     from click.testing import CliRunner
 
     from hindsight.cli import main
 
     key = enroll(http, server.secret, HOST_A)
     post(http, "/osquery/distributed/read", {"node_key": key})
-    result = CliRunner().invoke(main, ["hosts", "--data", str(server.data), "--format", "json"])
-    assert result.exit_code == 0, result.output
-    rows = orjson.loads(result.stdout)
-    a = next(r for r in rows if r["host_key"] == HOST_A)
+    deadline = time.monotonic() + 5
+    while True:
+        result = CliRunner().invoke(main, ["hosts", "--data", str(server.data), "--format", "json"])
+        assert result.exit_code == 0, result.output
+        a = next(r for r in orjson.loads(result.stdout) if r["host_key"] == HOST_A)
+        if a["last_distributed"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert a["status"] == "online" and a["last_distributed"]
 
 

@@ -1,4 +1,4 @@
-"""The store target of `hindsight serve`: the ingester counts a line repeated right after itself
+"""The store target of `hindsight serve`: the ingester counts identical lines of one execution
 per journal segment (as the lake does), so what the store keeps depends neither on how segments
 were grouped into ingester steps nor on a crash between an ingest and its progress record; and the
 store is compacted now and then, not after each segment."""
@@ -58,12 +58,15 @@ def _segments(journal: Path, lines: list[Spec], cuts: list[int]) -> list[list[Sp
 
 
 def _expected(parts: list[list[Spec]]) -> Counter[Spec]:
-    """The lines kept: a line is known by its content and how many identical ones came right
-    before it in its segment."""
+    """The lines kept: a line is known by its content and how many identical ones came before
+    it in its run of one execution's lines (host and sequence number) in its segment."""
     keys: set[tuple[Spec, int]] = set()
     for part in parts:
-        for _, run in itertools.groupby(part):
-            keys.update((spec, rep) for rep, spec in enumerate(run))
+        for _, run in itertools.groupby(part, key=lambda spec: spec[:2]):
+            seen: Counter[Spec] = Counter()
+            for spec in run:
+                keys.add((spec, seen[spec]))
+                seen[spec] += 1
     return Counter(spec for spec, _ in keys)
 
 

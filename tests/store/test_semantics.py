@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
+
 import hindsight
 from tests.helpers import batch, event, snapshot, write
 
@@ -114,13 +116,48 @@ def test_ingesting_twice_and_out_of_order_gives_in_order_intervals(tmp_path: Pat
 
 
 def test_duplicates_are_skipped_and_counted(hs: hindsight.Hindsight, tmp_path: Path) -> None:
+    """A line sent again (after other lines: a retried request) counts once."""
+    a = event(IA, 100, "added", {"address": "x"}, counter=0)
+    b = event(IA, 100, "added", {"address": "y"}, counter=0)
+    c = event(IA, 200, "added", {"address": "z"}, counter=1)
+    path = write(tmp_path / "a.log", a, b, c, a)
+    first = hs.ingest([path])
+    again = hs.ingest([path])
+    assert (first.duplicates, again.duplicates) == (1, 4)
+    assert addrs(hs, 100) == ["x", "y"]
+    assert addrs(hs, 200) == ["x", "y", "z"]
+
+
+def test_identical_rows_apart_in_one_execution_are_a_multiset(
+    hs: hindsight.Hindsight, tmp_path: Path
+) -> None:
+    """osquery writes `added` rows in the query's result order (`SELECT name FROM processes`:
+    two bash processes need not be next to each other): both are rows, not a resend."""
     a = event(IA, 100, "added", {"address": "x"}, counter=0)
     b = event(IA, 100, "added", {"address": "y"}, counter=0)
     path = write(tmp_path / "a.log", a, b, a)
     first = hs.ingest([path])
     again = hs.ingest([path])
-    assert (first.duplicates, again.duplicates) == (1, 3)
-    assert addrs(hs, 100) == ["x", "y"]
+    assert (first.duplicates, again.duplicates) == (0, 3)
+    assert addrs(hs, 100) == ["x", "x", "y"]
+
+
+def test_a_tls_body_is_one_scope(hs: hindsight.Hindsight, tmp_path: Path) -> None:
+    """A TLS request orders its lines by buffer key (`_10` before `_9`), so two executions'
+    lines interleave: identical lines anywhere in one body are rows; the body sent again (a
+    lost response) adds nothing."""
+    x0 = orjson.loads(event(IA, 100, "added", {"address": "x"}, counter=0))
+    y1 = orjson.loads(event(IA, 200, "added", {"address": "y"}, counter=1))
+    body = {"node_key": "k", "log_type": "result", "data": [x0, y1, x0, y1]}
+    line = orjson.dumps(body)
+    hs.ingest([write(tmp_path / "relay.log", line)])
+    assert addrs(hs, 100) == ["x", "x"]
+    assert addrs(hs, 200) == ["x", "x", "y", "y"]
+    summary = hs.ingest([write(tmp_path / "again.log", line, line)])
+    assert summary.duplicates == 8
+    assert addrs(hs, 200) == ["x", "x", "y", "y"]
+    (tmp_path / "body.json").write_bytes(orjson.dumps(body, option=orjson.OPT_INDENT_2))
+    assert hs.ingest([tmp_path / "body.json"]).duplicates == 4
 
 
 def test_identical_rows_are_a_multiset(hs: hindsight.Hindsight, tmp_path: Path) -> None:
@@ -236,3 +273,14 @@ def test_queries_sharing_row_texts_in_one_batch_keep_their_own_rows(tmp_path: Pa
         # event queries of one table are read together: each keeps its own rows
         assert hs.sql(f"SELECT uid, path, time FROM {EVENTS[0]}").rows == [(0, "/bin/sh", 150)]
         assert hs.sql(f"SELECT time FROM {EVENTS[1]} ORDER BY time").rows == [(150,), (160,)]
+
+
+def test_a_file_is_a_scope_of_its_own_in_one_batch(hs: hindsight.Hindsight, tmp_path: Path) -> None:
+    """Two files read in one batch: the second's copy of the first's execution adds nothing,
+    though its lines follow the first file's without a break in the batch."""
+    a = event(IA, 100, "added", {"address": "x"}, counter=0)
+    b = event(IA, 100, "added", {"address": "y"}, counter=0)
+    one, two = write(tmp_path / "1.log", a, b, a), write(tmp_path / "2.log", a, b, a)
+    summary = hs.ingest([one, two])
+    assert (summary.lines, summary.duplicates) == (6, 3)
+    assert addrs(hs, 100) == ["x", "x", "y"]
