@@ -103,9 +103,13 @@ FROM r
 """
 
 
-def _header(con: duckdb.DuckDBPyConnection, out: str, src: str) -> None:
-    """Run the header SQL; `try()` (per-line errors as NULL) costs, so only after a failure."""
+def _header(con: duckdb.DuckDBPyConnection, out: str, src: str, careful: bool) -> None:
+    """Run the header SQL; `try()` (per-line errors as NULL) costs, so only after a failure,
+    unless CAREFUL (in a transaction, which a failed statement would abort)."""
     sql = _HEADER.replace("@OUT@", out).replace("@SRC@", src)
+    if careful:
+        con.execute(sql.replace("@TRY@", "try"))
+        return
     try:
         con.execute(sql.replace("@TRY@", ""))
     except duckdb.InvalidInputException:
@@ -139,6 +143,7 @@ def normalise(
     parsed: Sequence[Parsed | None] = (),
     prefix: str = "_n",
     into: str | None = None,
+    careful: bool = False,
 ) -> Fallback:
     """Parse `raws` into TEMP tables `{prefix}_hdr` (ok lines) and `{prefix}_rows` (or, with
     INTO, tables `{into}_hdr` and `{into}_rows`, e.g. in a database other connections see).
@@ -149,12 +154,13 @@ def normalise(
     row, `r` the row's JSON text.
     Row hashes come later, per query (`hash_rows`).
     `parsed[i]`, where given, is line i already normalised (lines from TLS bodies).
+    CAREFUL: no statement may fail (inside a transaction: lines read back from the archive).
     """
     src, hdr = f"{prefix}_src", f"{prefix}_all"
     texts = _texts(raws)
     attach(con, src, pa.table({"i": pa.array(range(len(raws)), pa.int32()), "raw": texts}))
     try:
-        _header(con, hdr, src)
+        _header(con, hdr, src, careful)
         todo = con.execute(
             f"SELECT i FROM {src} ANTI JOIN (SELECT i FROM {hdr} WHERE ok) USING (i) ORDER BY i"
         ).fetchall()
@@ -182,7 +188,7 @@ def normalise(
             ),
         )
         try:
-            _header(con, f"{prefix}_redo", src)
+            _header(con, f"{prefix}_redo", src, careful)
         finally:
             con.unregister(src)
         con.execute(f"INSERT INTO {hdr} SELECT * FROM {prefix}_redo WHERE ok")

@@ -67,6 +67,9 @@ class Preparer:
         fallback = nm.normalise(
             self.con, [ln.raw for ln in kept], [ln.parsed for ln in kept], "_p", into=tables
         )
+        for i, _, torn in fallback.rejected:
+            if torn is not None:  # the line written after a torn one: archived without it
+                kept[i].raw = kept[i].raw[len(torn) :]
         columns = nm.query_columns(self.con, tables)
         queries = [self._expected(name, cols) for name, cols in columns.items()]
         nm.hash_rows(self.con, queries, tables, out=f"TABLE {tables}_rh")

@@ -264,7 +264,7 @@ def archived_lines(
         con.unregister("_keys")
     dctx = zstandard.ZstdDecompressor()
     raws = [raw for (data,) in chunks for raw in dctx.decompress(data).split(b"\n")]
-    normalise(con, raws, prefix=prefix)
+    normalise(con, raws, prefix=prefix, careful=True)
     queries = [
         catalog.queries[name]
         for (name,) in con.execute(f"SELECT DISTINCT name FROM {prefix}_hdr").fetchall()

@@ -90,6 +90,33 @@ def test_a_line_written_after_a_torn_one_is_read_by_the_store_and_the_lake(
     lake = ingest_files(str(tmp_path / "lake"), [path])
     assert (lake.rows, lake.rejected) == (2, 2)  # (its `lines` count the torn line's two parts)
     assert dict(lake.rejections) == reasons
+    # the archive holds the line read, not the torn part: a late line replays the stream
+    late = event(IA, 120, "added", {"address": "10.0.0.3"}, counter=1)
+    assert hs.ingest([write(tmp_path / "late.log", late)]).rebuilt_streams == 1
+    assert [r["address"] for r in hs.state(IA, at=130).dicts()] == ["10.0.0.1", "10.0.0.3"]
+    assert hs.ingest([path]).duplicates == 2
+
+
+def test_a_torn_line_archived_whole_still_replays(hs: hindsight.Hindsight, tmp_path: Path) -> None:
+    """Stores written before the archive kept the torn part: reading those lines back (a
+    replay inside the ingest's transaction, a rebuild) keeps the line after the cut."""
+    good1 = event(IA, 100, "added", {"address": "10.0.0.1"}, counter=0)
+    cut = event(IA, 150, "added", {"address": "10.0.0.9"}, counter=1)[:70]
+    good2 = event(IA, 200, "added", {"address": "10.0.0.2"}, counter=1)
+    hs.ingest([write(tmp_path / "a.log", good1, good2)])
+    con = hs.store.con
+    [(data,)] = con.execute("SELECT data FROM raw_chunks").fetchall()
+    import zstandard
+
+    whole = zstandard.ZstdDecompressor().decompress(data).replace(good2, cut + good2)
+    con.execute("UPDATE raw_chunks SET data = ?", [zstandard.ZstdCompressor().compress(whole)])
+    late = event(IA, 120, "added", {"address": "10.0.0.3"}, counter=1)
+    assert hs.ingest([write(tmp_path / "late.log", late)]).rebuilt_streams == 1
+    want = ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+    assert sorted(r["address"] for r in hs.state(IA, at=300).dicts()) == want
+    hs.rebuild()
+    assert sorted(r["address"] for r in hs.state(IA, at=300).dicts()) == want
+    assert [r["address"] for r in hs.state(IA, at=130).dicts()] == ["10.0.0.1", "10.0.0.3"]
 
 
 @given(
