@@ -21,6 +21,7 @@ import zstandard
 
 from hindsight.osquery.lines import StatusLine
 from hindsight.osquery.reader import Line
+from hindsight.store import archive
 from hindsight.store import normalise as nm
 from hindsight.store.catalog import Catalog, QueryInfo
 from hindsight.store.keys import keys_sql, status_hash
@@ -206,26 +207,26 @@ class BatchWriter:
         self.con.execute("CREATE OR REPLACE TEMP VIEW _n_lkeys AS SELECT * FROM _n_lkeys_w")
 
     def _dedupe(self) -> bool:
-        """`_n_fresh(i, host_id, query_id, t)`: lines not seen before (nor earlier in the batch),
-        their keys added to `seen`. A line's key is its content hash, plus its repeat count when
-        the same line comes again right after itself (osquery writes identical rows of one
-        execution next to each other; a retried request re-sends lines after others)."""
+        """`_n_fresh(i, host_id, query_id, t)`: lines the store does not hold yet (nor earlier in
+        the batch). A line is its content key and its occurrence among identical lines of its
+        scope (keys.keys_sql); it is new when the archive holds fewer copies of it in its
+        execution than that occurrence (archive.archived_counts), which only executions a raw
+        chunk spans need counting."""
         con = self.con
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE _n_keys AS SELECT k.i, x.host_id, x.query_id, k.t, k.h, "
-            "k.dup FROM _n_lkeys k JOIN (SELECT i, host_id, query_id FROM _n_lines UNION ALL "
+            "CREATE OR REPLACE TEMP TABLE _n_keys AS SELECT k.i, x.host_id, x.query_id, k.t, k.key, "
+            "k.occ, k.dup FROM _n_lkeys k JOIN (SELECT i, host_id, query_id FROM _n_lines UNION ALL "
             "SELECT i, host_id, 0 FROM _n_status) x USING (i)"
         )
         (total,) = con.execute("SELECT count(*) FROM _n_keys").fetchone() or (0,)
-        (lo, hi) = con.execute("SELECT min(t), max(t) FROM _n_keys").fetchone() or (None, None)
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE _n_fresh AS SELECT i, host_id, query_id, t, h FROM "
-            "_n_keys k WHERE dup = 1 AND NOT EXISTS (SELECT 1 FROM seen s WHERE s.unix_time "
-            "BETWEEN ? AND ? AND s.host_id = k.host_id AND s.query_id = k.query_id "
-            "AND s.unix_time = k.t AND s.h = k.h)",
-            [lo, hi],
-        )
-        con.execute("INSERT INTO seen SELECT host_id, query_id, t, h FROM _n_fresh")
+        fresh_sql = "SELECT i, host_id, query_id, t FROM _n_keys k WHERE dup = 1"
+        if archive.maybe_archived(con, "_n_keys", "_n_known"):
+            archive.archived_counts(con, self.catalog, "_n_known", "_n_have")
+            fresh_sql += (
+                " AND occ >= coalesce((SELECT n FROM _n_have h WHERE h.host_id = k.host_id "
+                "AND h.query_id = k.query_id AND h.t = k.t AND h.key = k.key), 0)"
+            )
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _n_fresh AS {fresh_sql}")
         (fresh,) = con.execute("SELECT count(*) FROM _n_fresh").fetchone() or (0,)
         self.summary.duplicates += total - fresh
         return bool(fresh > 0)

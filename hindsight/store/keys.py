@@ -1,9 +1,10 @@
 """Dedupe keys of a batch's lines: what makes ingesting a line twice change nothing.
 
-A line's key is its content hash and its occurrence among identical lines of its scope (a TLS
+A line is known by its content hash and its occurrence among identical lines of its scope (a TLS
 body, or in a plain file the run of consecutive lines of one execution: see
-hindsight.osquery.scopes, which the lake's writer uses line by line); a key already stored is a
-line sent again. Here the same rule is computed set-based over a batch.
+hindsight.osquery.scopes, which the lake's writer uses line by line). Here the same rule is
+computed set-based over a batch; what the store holds already is counted from the raw archive
+(hindsight.store.archive).
 """
 
 from __future__ import annotations
@@ -54,15 +55,29 @@ def _numbered(sources: Sequence[object]) -> list[int]:
     return out
 
 
+def content_keys_sql(lines: str, statuses: str, host: str, query: str, sums: str) -> str:
+    """`(i, host, query, t, key, ex)`: each line's content hash over its header and its rows'
+    hashes (SUMS: normalise.LINE_SUMS; independent of key order and value typing), and `ex`,
+    its execution. Lines are told apart by HOST and QUERY (ids in the writer, host_key and name
+    in the first stage: one to one); STATUSES `(i, HOST, t, raw_hash)` are lines of query 0."""
+    return f"""
+    SELECT l.i, l.{host} AS host, l.{query} AS query, l.t, hash(l.host_key, l.name, l.t, l.epoch,
+        coalesce(l.counter, -1), l.shape, coalesce(s.sa, 0), coalesce(s.na, 0),
+        coalesce(s.sr, 0), coalesce(s.nr, 0)) AS key,
+        hash(l.{host}, l.{query}, l.t, l.epoch, coalesce(l.counter, -1)) AS ex
+    FROM {lines} l LEFT JOIN {sums} s USING (i)
+    UNION ALL
+    SELECT i, {host}, {"0" if query == "query_id" else "''"}, t, raw_hash, hash({host}, t)
+    FROM {statuses}"""
+
+
 def keys_sql(
     out: str, lines: str, statuses: str, host: str, query: str, sums: str, unit: str | None
 ) -> str:
-    """Line keys: a content hash over the header and the rows' hashes (independent of key order
-    and value typing), made distinct by the line's occurrence among identical lines of its
-    scope (see the module), and `dup`, the line's rank among identical keys of the batch
-    (1: the first; a later one is a copy sent again within the batch). Lines are told apart
-    by HOST and QUERY (ids in the writer, host_key and name in the first stage: one to one);
-    UNIT is a table of `units()`, or None: the lines of one plain file."""
+    """`(i, t, key, occ, dup)`: each line's content key (`content_keys_sql`), its occurrence
+    among identical lines of its scope (see the module) and `dup`, its rank among lines of the
+    batch with the same key and occurrence (1: the first; a later one is a copy sent again
+    within the batch). UNIT is a table of `units()`, or None: the lines of one plain file."""
     if unit is None:
         scoped = "k.*, CASE WHEN lag(k.ex) OVER w = k.ex THEN 0 ELSE 1 END AS brk FROM k"
     else:
@@ -72,14 +87,7 @@ def keys_sql(
         )
     return f"""
 CREATE OR REPLACE {out} AS
-WITH k AS (
-    SELECT l.i, l.{host} AS host, l.{query} AS query, l.t, hash(l.host_key, l.name, l.t, l.epoch,
-        coalesce(l.counter, -1), l.shape, coalesce(s.sa, 0), coalesce(s.na, 0),
-        coalesce(s.sr, 0), coalesce(s.nr, 0)) AS key,
-        hash(l.{host}, l.{query}, l.t, l.epoch, coalesce(l.counter, -1)) AS ex
-    FROM {lines} l LEFT JOIN {sums} s USING (i)
-    UNION ALL
-    SELECT i, {host}, {"0" if query == "query_id" else "''"}, t, raw_hash, hash({host}, t) FROM {statuses}
+WITH k AS ({content_keys_sql(lines, statuses, host, query, sums)}
 ), r AS (
     SELECT {scoped} WINDOW w AS (ORDER BY i)
 ), g AS (
@@ -87,8 +95,7 @@ WITH k AS (
 ), n AS (
     SELECT *, row_number() OVER (PARTITION BY scope, host, query, t, key ORDER BY i) - 1 AS occ
     FROM g
-), h AS (
-    SELECT i, host, query, t, CASE WHEN occ = 0 THEN key ELSE hash(key, occ) END AS h FROM n
 )
-SELECT i, t, h, row_number() OVER (PARTITION BY host, query, t, h ORDER BY i) AS dup FROM h
+SELECT i, t, key, occ, row_number() OVER (PARTITION BY host, query, t, key, occ ORDER BY i) AS dup
+FROM n
 """

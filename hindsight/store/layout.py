@@ -35,8 +35,8 @@ CREATE TABLE IF NOT EXISTS streams(
 CREATE TABLE IF NOT EXISTS executions(
     host_id INTEGER, query_id INTEGER, unix_time BIGINT, epoch BIGINT, counter BIGINT,
     full_set BOOLEAN, added INTEGER, removed INTEGER);
--- dedupe keys: 64 bits within one (host, query, unixTime); one execution can hold 10^5+ lines
-CREATE TABLE IF NOT EXISTS seen(host_id INTEGER, query_id INTEGER, unix_time BIGINT, h UBIGINT);
+-- the dedupe counts what the raw archive holds (store.archive); stores before it kept keys
+DROP TABLE IF EXISTS seen;
 CREATE TABLE IF NOT EXISTS raw_chunks(
     host_id INTEGER, query_id INTEGER, min_time BIGINT, max_time BIGINT, lines INTEGER, data BLOB);
 CREATE TABLE IF NOT EXISTS rejects(

@@ -5,8 +5,8 @@ Where the bytes of a store go (bench/store_size.py tells them per table class):
   (the layout's 8 primary keys and unique constraints) blocks of their own, so a store of a few
   MB is mostly whole blocks. New stores use 64 KiB blocks, not DuckDB's 256 KiB: below 64 KiB
   DuckDB 2.0 stops bit-packing integer columns, and the store grows again (32 KiB: +45 %);
-- the log tables `seen` and `executions`, written in the order each batch's dedupe and build
-  produce rows: sorted by time they compress (run-length, deltas) and prune the dedupe probe;
+- the log table `executions`, written in the order each batch's build produces rows: sorted by
+  time it compresses (run-length, deltas);
 - the raw archive, zstd-compressed at RAW_LEVEL by ingest's first stage (beside the writer, so
   the level costs no time on the writer's path); chunks written otherwise (stores of earlier
   versions) are re-packed here at that level (a fifth smaller, 5.5 ms per MB of raw lines);
@@ -32,7 +32,7 @@ RAW_LEVEL = 8
 REPACK_BYTES = 16 << 20  # compressed bytes of raw chunks re-packed per statement (bounds memory:
 # 4 GB of raw lines at level 3, re-packed at once: peak RSS 1.0 GB, with 64 MB slices 1.6 GB)
 REPACK_CHUNKS = 256  # and chunks read per statement
-LOG_TABLES = ("seen", "executions")
+LOG_TABLES = ("executions",)
 LOG_ORDER = "unix_time, host_id, query_id"
 
 
@@ -46,7 +46,7 @@ def _set_meta(con: duckdb.DuckDBPyConnection, key: str, value: int) -> None:
 
 
 def sort_logs(con: duckdb.DuckDBPyConnection, ratio: float, force: bool = False) -> int:
-    """Rewrite `seen` and `executions` in time order once their unsorted tail is past RATIO
+    """Rewrite the log tables in time order once their unsorted tail is past RATIO
     (as `Store.compact` does for history tables). Returns the tables rewritten."""
     done = 0
     for table in LOG_TABLES:

@@ -281,7 +281,7 @@ class Store:
 
     # -- compaction --------------------------------------------------------------------------
     def compact(self, force: bool = False) -> int:
-        """Re-sort history tables, and the log tables `seen` and `executions`, whose unsorted tail
+        """Re-sort history tables, and the log table `executions`, whose unsorted tail
         grew past the ratio; re-pack the raw chunks added since (hindsight/store/space.py).
         Returns tables sorted."""
         sorted_tables = 0
