@@ -10,6 +10,7 @@ with hindsight.open("hindsight-data") as hs:
 from __future__ import annotations
 
 import functools
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -20,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from hindsight.errors import QueryError, UnknownHost
+from hindsight.errors import QueryError, UnknownHost, did_you_mean
 from hindsight.query import relations
 from hindsight.query.names import resolve_query
-from hindsight.query.timetravel import rewrite
+from hindsight.query.timetravel import referenced, rewrite
 from hindsight.settings import Settings
 from hindsight.store.ingest import IngestSummary
 from hindsight.store.rebuild import rebuild_all
@@ -35,6 +36,12 @@ Time = str | int | float | None
 
 if TYPE_CHECKING:
     from hindsight.investigate import Investigator
+
+#: DuckDB's binder on a column no relation has
+_UNKNOWN_COLUMN = re.compile(
+    r'(?:Referenced column "|does not have a column named ")((?:[^"]|"")+)"'
+)
+_REWRITTEN = re.compile(r"\s+LINE \d+:.*$")
 
 
 @dataclass(frozen=True)
@@ -119,7 +126,28 @@ class Hindsight:
 
     def sql(self, sql: str, at: Time = None) -> Result:
         """Time-travel SQL over the recorded queries (see hindsight.query.timetravel)."""
-        return self._run(rewrite(sql, parse_time(at), self.store.catalog))
+        instant = parse_time(at)
+        plain = rewrite(sql, instant, self.store.catalog)
+        try:
+            return self._run(plain)
+        except QueryError as exc:
+            missing = _UNKNOWN_COLUMN.search(str(exc))
+            if missing is not None:
+                raise self._unknown_column(missing.group(1), sql, instant) from None
+            # DuckDB quotes the rewritten SQL, which the user never wrote
+            raise QueryError(_REWRITTEN.sub("", str(exc))) from None
+
+    def _unknown_column(self, column: str, sql: str, at: int) -> QueryError:
+        """The columns of the queries SQL reads, for an unknown COLUMN (DuckDB's own message
+        quotes the rewritten SQL, which the user never wrote)."""
+        columns: dict[str, list[str]] = {}
+        for name in referenced(sql, self.store.catalog):
+            shown = f'"{name}"' if not name.isidentifier() else name
+            result = self._run(rewrite(f"SELECT * FROM {shown} LIMIT 0", at, self.store.catalog))
+            columns[name] = result.columns
+        every = [c for cols in columns.values() for c in cols]
+        listing = "; ".join(f"{name} has {', '.join(cols)}" for name, cols in columns.items())
+        return QueryError(f"unknown column {column!r}{did_you_mean(column, every)}: {listing}")
 
     def hosts(self) -> Result:
         """Each host under the identifier it reported last (of several at that second, the

@@ -76,6 +76,7 @@ class QueryError(HindsightError):
     def __init__(self, message: str, line: int | None = None, col: int | None = None) -> None:
         where = f" (line {line}, column {col})" if line is not None else ""
         super().__init__(f"{message}{where}")
+        self.message = message
         self.line = line
         self.col = col
 

@@ -13,6 +13,7 @@ statement kind are refused before anything runs.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import sqlglot
@@ -24,6 +25,8 @@ from hindsight.query import relations
 from hindsight.query.names import resolve_query
 from hindsight.store.catalog import Catalog, QueryInfo
 from hindsight.timeparse import parse_time
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 #: Scalar functions that reach outside the store (files, settings, the environment).
 FORBIDDEN_FUNCTIONS = {
@@ -60,12 +63,33 @@ def parse(sql: str) -> exp.Query:
 
 def rewrite(sql: str, at: int, catalog: Catalog) -> str:
     """Plain DuckDB SQL for a time-travel SELECT."""
-    tree = parse(sql)
+    try:
+        tree = parse(sql)
+    except ForbiddenSQL:
+        raise
+    except QueryError as exc:
+        raise QueryError(f"{exc.message}{_quoting_hint(sql, catalog)}", exc.line, exc.col) from None
     _check_functions(tree)
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     for table in list(tree.find_all(exp.Table)):
         _rewrite_table(table, at, catalog, ctes)
     return tree.sql(dialect="duckdb")
+
+
+def _quoting_hint(sql: str, catalog: Catalog) -> str:
+    """A hint when SQL names a query whose name needs quotes (`pack/ir/users`, `a-b`)."""
+    for name in sorted(catalog.queries, key=len, reverse=True):
+        if not _IDENTIFIER.match(name) and name in sql and f'"{name}"' not in sql:
+            return f": quote query names that are not plain words, as in FROM \"{name}\""
+    return ""
+
+
+def referenced(sql: str, catalog: Catalog) -> list[str]:
+    """The recorded queries a (valid) time-travel SELECT reads, by their full names."""
+    tree = parse(sql)
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    names = [t.name for t in tree.find_all(exp.Table) if isinstance(t.this, exp.Identifier)]
+    return list(dict.fromkeys(resolve_query(catalog, n).name for n in names if n not in ctes))
 
 
 def _check_functions(tree: exp.Query) -> None:

@@ -155,6 +155,29 @@ def test_errors_point_at_their_position(fleet: hindsight.Hindsight) -> None:
         fleet.sql("SELEC username FROM users")
 
 
+def test_an_unknown_column_lists_the_columns(fleet: hindsight.Hindsight) -> None:
+    """Named in the user's terms: DuckDB's own message quotes the rewritten statement."""
+    for sql in ("SELECT usrname FROM users", "SELECT u.usrname FROM users u"):
+        with pytest.raises(QueryError) as info:
+            fleet.sql(sql)
+        message = str(info.value)
+        assert message.startswith("unknown column 'usrname' (did you mean 'username'?)")
+        assert "pack_ir_users has host, host_key, " in message and "username" in message
+        assert "LINE" not in message and "iv." not in message
+    with pytest.raises(QueryError) as info:
+        fleet.sql("SELECT host FROM users u JOIN users v ON u.uid = v.uid")
+    assert "Ambiguous" in str(info.value) and "LINE" not in str(info.value)
+
+
+def test_a_name_that_needs_quotes_says_so(fleet: hindsight.Hindsight, tmp_path: Path) -> None:
+    path = tmp_path / "a.log"
+    path.write_bytes(event("pack/ir-x/users", 100, "added", {"uid": "7"}, counter=0) + b"\n")
+    fleet.ingest([path])
+    with pytest.raises(QueryError, match=r'quote query names .* FROM "pack/ir-x/users"'):
+        fleet.sql("SELECT uid FROM pack/ir-x/users")
+    assert fleet.sql('SELECT uid FROM "pack/ir-x/users"', at=100).rows == [(7,)]
+
+
 def test_rows_are_bounded(tmp_path: Path) -> None:
     with hindsight.open(tmp_path / "d", max_rows=1) as hs:
         hs.ingest(
