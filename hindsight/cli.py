@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -30,8 +31,25 @@ from hindsight.store.ingest import IngestSummary
     epilog="Settings (environment): " + "; ".join(f"{e}: {h}" for _, e, _, h in describe())
 )
 @click.version_option(package_name="hindsight")
-def main() -> None:
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Data directory of every command (as each command's --data; env HINDSIGHT_DATA).",
+)
+@click.pass_context
+def main(ctx: click.Context, data: Path | None) -> None:
     """Hindsight keeps every osquery result row as validity intervals and answers "as of T"."""
+    if data is not None:  # the commands' --data read HINDSIGHT_DATA: given here, it wins
+        before = os.environ.get("HINDSIGHT_DATA")
+        os.environ["HINDSIGHT_DATA"] = str(data)
+        ctx.call_on_close(lambda: _restore("HINDSIGHT_DATA", before))
+
+
+def _restore(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 @main.command()

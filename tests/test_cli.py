@@ -117,3 +117,20 @@ def test_stdin_and_rebuild(env: dict[str, str]) -> None:
 def test_no_store_yet(env: dict[str, str]) -> None:
     code, _, err = run(env, "hosts")
     assert code == 2 and "run `hindsight ingest` first" in err
+
+
+def test_data_before_the_command(loaded: dict[str, str], tmp_path: Path) -> None:
+    """`hindsight --data DIR CMD` as `hindsight CMD --data DIR`: over HINDSIGHT_DATA, under the
+    command's own --data, and only for that invocation."""
+    data = loaded["HINDSIGHT_DATA"]
+    elsewhere = {"HINDSIGHT_DATA": str(tmp_path / "other")}
+    code, out, _ = run(elsewhere, "--data", data, "hosts", "--format", "json")
+    assert code == 0 and len(orjson.loads(out)) == 2
+    code, out, _ = run(elsewhere, "--data", str(tmp_path / "other"), "hosts", "--data", data,
+                       "--format", "json")
+    assert code == 0 and len(orjson.loads(out)) == 2
+    code, _, err = run({}, "--data", str(tmp_path / "none"), "hosts")
+    assert code != 0 and "none" in err
+    import os
+
+    assert os.environ.get("HINDSIGHT_DATA") != data
