@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from hindsight.errors import QueryError, UnknownHost, did_you_mean
+from hindsight.errors import QueryError, QueryTimeout, UnknownHost, did_you_mean
 from hindsight.query import relations
 from hindsight.query.names import resolve_query
 from hindsight.query.timetravel import referenced, rewrite
@@ -130,6 +130,8 @@ class Hindsight:
         plain = rewrite(sql, instant, self.store.catalog)
         try:
             return self._run(plain)
+        except QueryTimeout:
+            raise
         except QueryError as exc:
             missing = _UNKNOWN_COLUMN.search(str(exc))
             if missing is not None:

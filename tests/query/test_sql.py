@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import hindsight
-from hindsight.errors import ForbiddenSQL, QueryError, UnknownQuery
+from hindsight.errors import ForbiddenSQL, QueryError, QueryTimeout, UnknownQuery
 from tests.helpers import batch, event, write
 
 USERS = "pack_ir_users"
@@ -190,7 +190,7 @@ def test_rows_are_bounded(tmp_path: Path) -> None:
 def test_time_is_bounded(tmp_path: Path) -> None:
     with hindsight.open(tmp_path / "d", query_timeout_s=0.2) as hs:
         hs.ingest([write(tmp_path / "a.log", batch(USERS, 1, [{"uid": "1"}], counter=0))])
-        with pytest.raises(QueryError, match=r"stopped after 0.2 s \(HINDSIGHT_QUERY_TIMEOUT\)"):
+        with pytest.raises(QueryTimeout, match=r"stopped after 0.2 s \(HINDSIGHT_QUERY_TIMEOUT\)"):
             hs.sql("SELECT count(*) FROM users a, range(100000000) r(i), range(100) s(j)")
 
 
