@@ -43,6 +43,9 @@ class Line:
     item: int | None = None  # index (1-based) in the `data` array of a one-line TLS body
     end: int = 0  # byte offset just past the line in its (decompressed) file
     eof: bool = False  # the last line of its file (set by the batcher of a followed file)
+    # among identical lines of its execution, the receiver's count (journal records only:
+    # hindsight.server.continuity); None: counted within its scope (hindsight.osquery.scopes)
+    occurrence: int | None = None
 
     @property
     def where(self) -> str:
@@ -245,7 +248,8 @@ def _record(origin: str, number: int, raw: bytes, parse: bool) -> Iterator[Line]
     """The lines of a journal record, attributed to its node, each named by the record's line
     and its place in `data`. Unparsed unless PARSE (ingest parses them in bulk)."""
     try:
-        found = records.body_of(orjson.loads(raw))
+        doc = orjson.loads(raw)
+        found = records.body_of(doc)
     except orjson.JSONDecodeError as exc:  # a torn write: never acknowledged
         yield Line(origin, number, raw[:200], None, f"invalid JSON (a torn journal record): {exc}")
         return
@@ -253,8 +257,11 @@ def _record(origin: str, number: int, raw: bytes, parse: bool) -> Iterator[Line]
         yield Line(origin, number, raw[:200], None, "a journal record without a logger body")
         return
     body, host_uuid = found
+    copies, occurrences = records.marks_of(doc)
     status = body.get("log_type") == "status"
     for i, item in enumerate(body["data"], 1):
+        if i <= copies:  # the receiver recorded these lines before (a request sent again)
+            continue
         line = records.attribute(item, host_uuid)
         if status and isinstance(line, dict):
             line = {**line, "log_type": "status"}
@@ -263,6 +270,8 @@ def _record(origin: str, number: int, raw: bytes, parse: bool) -> Iterator[Line]
             _parsed(origin, number, text, line, None) if parse else Line(origin, number, text, None)
         )
         read.item = i
+        if occurrences is not None:
+            read.occurrence = occurrences.get(str(i - 1), 0)
         yield read
 
 

@@ -1,10 +1,11 @@
 """Hindsight's journal records, read back: a TLS logger body as `hindsight serve` received it, on
 one line, with the identity of the node its key was issued to (written by `server/records.py`):
 
-    {"hindsight_record":1,"host_uuid":"<uuid>","body":<the body>}
+    {"hindsight_record":1,"host_uuid":"<uuid>","copies":0,"occ":{},"body":<the body>}
 
 Every line of the body is attributed to that node: its `decorations.host_uuid` becomes the
-record's, whatever the body claims.
+record's, whatever the body claims. `copies` and `occ` are the receiver's marks
+(hindsight.server.continuity): lines sent before, and occurrences across the node's requests.
 """
 
 from __future__ import annotations
@@ -23,6 +24,15 @@ def attribute(line: Any, host_uuid: str) -> Any:
     kept = decorations if isinstance(decorations, dict) else {}
     line["decorations"] = {**kept, "host_uuid": host_uuid}
     return line
+
+
+def marks_of(doc: dict[str, Any]) -> tuple[int, dict[str, int] | None]:
+    """A record's marks (hindsight.server.continuity): how many first lines were recorded
+    before, and each line's occurrence where not 0 (None: a record written without marks)."""
+    copies, occ = doc.get("copies"), doc.get("occ")
+    if not isinstance(occ, dict) or not isinstance(copies, int):
+        return 0, None
+    return copies, {k: v for k, v in occ.items() if isinstance(v, int)}
 
 
 def body_of(doc: Any) -> tuple[dict[str, Any], str] | None:

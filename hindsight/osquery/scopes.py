@@ -25,7 +25,10 @@ class Occurrences:
         self._counts: dict[tuple[str, str, int], int] = {}
 
     def of(self, line: Line, p: ResultLine) -> int:
-        """How many lines identical to LINE (parsed: P) came before it in its scope."""
+        """How many lines identical to LINE (parsed: P) came before it in its scope (or, for a
+        line the receiver marked, across the node's requests)."""
+        if line.occurrence is not None:
+            return line.occurrence
         scope: tuple[object, ...] = (
             (line.origin, line.number)
             if line.item is not None

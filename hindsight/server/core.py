@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from hindsight.lake.layout import LakePaths
 from hindsight.server import serve_dir
 from hindsight.server.config import ConfigFile
+from hindsight.server.continuity import Continuity
 from hindsight.server.journal import Journal
 from hindsight.server.state import State
 from hindsight.server.storeproc import StoreProcess, _open_store
@@ -31,6 +32,8 @@ class Core:
     config: ConfigFile
     journal: Journal
     store: StoreProcess
+    #: each node's previous request and recent executions (server/continuity.py)
+    continuity: Continuity = field(default_factory=Continuity)
     #: logger requests between gunzip and their fsync'd acknowledgement, at most (bounds memory)
     intake: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(INTAKE))
     _stop: threading.Event = field(default_factory=threading.Event)

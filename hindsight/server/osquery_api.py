@@ -182,12 +182,18 @@ async def logger(request: Request) -> Response:
             return _json(NODE_INVALID, 401)
         if not checked.lines:
             return _json(OK)
+        lines, node_key = checked.lines, checked.node_key
         if checked.status is not None:
             keep = core.settings.serve_status_keep
             await to_thread.run_sync(core.state.add_status, node.host_uuid, checked.status, keep)
             return _json(OK)
+        marks = core.continuity.mark(node.host_uuid, checked.results or [])
+        del checked
+        if marks.copies == lines:  # the previous request again: recorded already
+            return _json(OK)
         try:
-            await core.journal.append(records.record(node.host_uuid, raw, checked.node_key))
+            await core.journal.append(records.record(node.host_uuid, raw, node_key, marks))
+            core.continuity.recorded(node.host_uuid, marks)
         except JournalError as exc:
             log.error("lines not recorded (the host keeps them): %s", exc)
             return _json(
@@ -198,12 +204,13 @@ async def logger(request: Request) -> Response:
 
 @dataclass(frozen=True)
 class LogBody:
-    """What the logger needs of a validated body (the decoded lines themselves are dropped for
-    result logs: the body's bytes are journaled)."""
+    """What the logger needs of a validated body (the body's bytes are journaled; the decoded
+    lines are kept only to be marked, server/continuity.py)."""
 
     node_key: Any
     lines: int
     status: list[dict[str, Any]] | None  # the lines of a status log
+    results: list[dict[str, Any]] | None  # the lines of a result log
 
 
 def validate_log(raw: bytes) -> LogBody:
@@ -228,7 +235,8 @@ def validate_log(raw: bytes) -> LogBody:
                     "wrong_type",
                     f"data[{i}]: expected an object (one osquery line), got {type(item).__name__}",
                 )
-        return LogBody(doc.get("node_key"), len(data), data if log_type == "status" else None)
+        status = log_type == "status"
+        return LogBody(doc.get("node_key"), len(data), data if status else None, None if status else data)
     finally:
         if paused:
             gc.enable()

@@ -4,7 +4,7 @@ The logger endpoint validates a body with one `orjson.loads` (C speed) and then 
 gunzipped body bytes themselves, wrapped in a one-line record that names the node the request's key
 was issued to:
 
-    {"hindsight_record":1,"host_uuid":"<uuid>","body":<the body, newlines made spaces>}
+    {"hindsight_record":1,"host_uuid":"<uuid>","copies":0,"occ":{},"body":<the body, newlines made spaces>}
 
 No line is re-serialised on the acknowledgement path. A validated JSON body holds raw newlines only
 as whitespace between tokens (a JSON string cannot contain one), so turning them into spaces
@@ -28,21 +28,32 @@ from typing import Any
 import orjson
 
 from hindsight.osquery.records import MARK, attribute
+from hindsight.server.continuity import Marks
 
 __all__ = ["MARK", "attributed", "record"]
 
 _NEWLINES = bytes.maketrans(b"\r\n", b"  ")
 
 
-def record(host_uuid: str, body: bytes, node_key: str | None = None) -> bytes:
+def record(
+    host_uuid: str, body: bytes, node_key: str | None = None, marks: Marks | None = None
+) -> bytes:
     """The journal line of a validated logger BODY (a JSON object) sent by HOST_UUID. The
     body's NODE_KEY, a credential, is blanked (`"node_key":""`): the record names its node by
     host_uuid, and the journal keeps no secret. The key is matched as the JSON string the
     server issued (hex digits, written one way); a client spelling it with escapes keeps its own
-    key in the journal, nothing else."""
+    key in the journal, nothing else. MARKS (server/continuity.py): its first `copies` lines
+    were recorded before; `occ`, the occurrence of a line among identical ones of its execution
+    sent by the node, where not 0."""
     if node_key:
         body = body.replace(orjson.dumps(node_key), b'""')
-    return MARK + orjson.dumps(host_uuid) + b',"body":' + body.translate(_NEWLINES) + b"}\n"
+    marked = b""
+    if marks is not None:
+        occ = {str(i): n for i, n in marks.occurrences.items()}
+        marked = b',"copies":%d,"occ":%s' % (marks.copies, orjson.dumps(occ))
+    return (
+        MARK + orjson.dumps(host_uuid) + marked + b',"body":' + body.translate(_NEWLINES) + b"}\n"
+    )
 
 
 def attributed(lines: list[Any], host_uuid: str) -> Iterator[bytes]:

@@ -29,6 +29,7 @@ def units(kept: Sequence[Line]) -> pa.Table | None:
     order, and whether that source is a body (its lines count as one scope). None for the
     usual batch, lines of one plain file."""
     items = [ln.item for ln in kept]
+    occurrence = pa.array([ln.occurrence for ln in kept], pa.int64())
     if not any(i is not None for i in items):
         origins = [ln.origin for ln in kept]
         if len(set(origins)) <= 1:
@@ -42,7 +43,8 @@ def units(kept: Sequence[Line]) -> pa.Table | None:
         ]
         unit = pa.array(_numbered(sources), pa.int32())
         body = pa.array([i is not None for i in items], pa.bool_())
-    return pa.table({"i": pa.array(range(len(kept)), pa.int32()), "unit": unit, "body": body})
+    i = pa.array(range(len(kept)), pa.int32())
+    return pa.table({"i": i, "unit": unit, "body": body, "occ": occurrence})
 
 
 def _numbered(sources: Sequence[object]) -> list[int]:
@@ -79,11 +81,14 @@ def keys_sql(
     batch with the same key and occurrence (1: the first; a later one is a copy sent again
     within the batch). UNIT is a table of `units()`, or None: the lines of one plain file."""
     if unit is None:
-        scoped = "k.*, CASE WHEN lag(k.ex) OVER w = k.ex THEN 0 ELSE 1 END AS brk FROM k"
+        scoped = (
+            "k.*, NULL::BIGINT AS given, CASE WHEN lag(k.ex) OVER w = k.ex THEN 0 ELSE 1 END "
+            "AS brk FROM k"
+        )
     else:
         scoped = (
-            "k.*, CASE WHEN lag(u.unit) OVER w = u.unit AND (u.body OR lag(k.ex) OVER w = k.ex) "
-            f"THEN 0 ELSE 1 END AS brk FROM k JOIN {unit} u USING (i)"
+            "k.*, u.occ AS given, CASE WHEN lag(u.unit) OVER w = u.unit AND (u.body OR "
+            f"lag(k.ex) OVER w = k.ex) THEN 0 ELSE 1 END AS brk FROM k JOIN {unit} u USING (i)"
         )
     return f"""
 CREATE OR REPLACE {out} AS
@@ -93,7 +98,8 @@ WITH k AS ({content_keys_sql(lines, statuses, host, query, sums)}
 ), g AS (
     SELECT *, sum(brk) OVER (ORDER BY i ROWS UNBOUNDED PRECEDING) AS scope FROM r
 ), n AS (
-    SELECT *, row_number() OVER (PARTITION BY scope, host, query, t, key ORDER BY i) - 1 AS occ
+    SELECT *, coalesce(given, row_number() OVER (PARTITION BY scope, host, query, t, key
+        ORDER BY i) - 1) AS occ
     FROM g
 )
 SELECT i, t, key, occ, row_number() OVER (PARTITION BY host, query, t, key, occ ORDER BY i) AS dup

@@ -163,11 +163,13 @@ def test_lines_that_cannot_be_recorded_are_refused_so_osquery_resends(tmp_path: 
                 )
 
             assert send(0).json() == {}
-            deadline = time.monotonic() + 10
-            while (r := send(1)).status_code == 200:
+            deadline, seq = time.monotonic() + 10, 1
+            while (r := send(seq)).status_code == 200:  # new lines (a copy is acknowledged)
                 assert time.monotonic() < deadline
+                seq += 1
                 time.sleep(0.3)
             assert r.status_code == 503 and "resend" in r.json()["error"]
+            assert send(seq).status_code == 503  # refused again: not taken for a copy
     finally:
         srv.kill()
 

@@ -340,6 +340,32 @@ def test_retries_change_nothing(http: httpx.Client, server: ServerProcess, token
     assert count["rows"] == [[50]]
 
 
+def test_an_execution_split_across_requests_keeps_its_identical_rows(
+    http: httpx.Client, server: ServerProcess, token: str
+) -> None:
+    """osqueryd sends at most --logger_tls_max_lines lines per request: a large execution in
+    event format arrives in parts, and two identical rows of it (two bash processes) may land in
+    two requests. Both are rows; a part sent again (a lost answer), alone or with new lines
+    after it, adds nothing."""
+    key = enroll(http, server.secret, HOST_B, "db-1")
+    bash, sshd, cron = ({"name": n} for n in ("bash", "sshd", "cron"))
+
+    def request(*rows: dict[str, str], t: int = T0, counter: int = 0) -> dict[str, Any]:
+        data = [line(HOST_B, "pack_split", t, r, counter=counter, identifier="db-1") for r in rows]
+        return {"node_key": key, "log_type": "result", "data": data}
+
+    first, second = request(bash, sshd, bash), request(bash, cron)
+    for body in (first, second, second):
+        assert post(http, "/osquery/log", body, gz=True).json() == {}
+    later = request(sshd, t=T0 + 60, counter=1)  # a diff: one more sshd
+    sent_again = {**second, "data": second["data"] + later["data"]}
+    assert post(http, "/osquery/log", sent_again, gz=True).json() == {}
+    wait_ingested(http, token)
+    sql = "SELECT name, valid_from FROM pack_split FOR SYSTEM_TIME ALL ORDER BY ALL"
+    got = api(http, token, "sql", sql=sql)["rows"]
+    assert got == [["bash", T0]] * 3 + [["cron", T0], ["sshd", T0], ["sshd", T0 + 60]]
+
+
 def test_status_logs_are_kept_bounded_and_searchable(
     http: httpx.Client, server: ServerProcess, token: str
 ) -> None:
