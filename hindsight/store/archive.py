@@ -38,11 +38,16 @@ def _maybe_at(raw: bytes, times: set[int]) -> bool:
 
 def maybe_archived(con: duckdb.DuckDBPyConnection, keys: str, out: str) -> int:
     """`OUT(host_id, query_id, t)`: the executions of KEYS (host_id, query_id, t) that a raw
-    chunk of their stream spans in time; returns how many."""
+    chunk of their stream spans in time; returns how many. The batch's time range, given as
+    constants, lets the scan of `raw_chunks` (a chunk per stream per batch) skip by zone maps."""
+    (lo, hi) = con.execute(f"SELECT min(t), max(t) FROM {keys}").fetchone() or (None, None)
+    if lo is None:
+        return 0
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {out} AS SELECT DISTINCT k.host_id, k.query_id, k.t "
         f"FROM {keys} k JOIN raw_chunks c ON c.host_id = k.host_id AND c.query_id = k.query_id "
-        "AND k.t BETWEEN c.min_time AND c.max_time"
+        "AND k.t BETWEEN c.min_time AND c.max_time WHERE c.max_time >= ? AND c.min_time <= ?",
+        [lo, hi],
     )
     (n,) = con.execute(f"SELECT count(*) FROM {out}").fetchone() or (0,)
     return int(n)
@@ -51,10 +56,12 @@ def maybe_archived(con: duckdb.DuckDBPyConnection, keys: str, out: str) -> int:
 def archived_counts(con: duckdb.DuckDBPyConnection, catalog: Catalog, execs: str, out: str) -> None:
     """`OUT(host_id, query_id, t, key, n)`: for the executions EXECS (host_id, query_id, t), how
     many archived lines of each content key (keys.content_keys_sql) they hold."""
+    (lo, hi) = con.execute(f"SELECT min(t), max(t) FROM {execs}").fetchone() or (0, 0)
     chunks = con.execute(
         f"SELECT c.data, list(DISTINCT x.t) FROM raw_chunks c JOIN {execs} x ON x.host_id = "
         "c.host_id AND x.query_id = c.query_id AND x.t BETWEEN c.min_time AND c.max_time "
-        "GROUP BY c.rowid, c.data"
+        "WHERE c.max_time >= ? AND c.min_time <= ? GROUP BY c.rowid, c.data",
+        [lo, hi],
     ).fetchall()
     dctx = zstandard.ZstdDecompressor()
     raws = [
