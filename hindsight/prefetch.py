@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -13,7 +13,7 @@ T = TypeVar("T")
 _DONE = object()
 
 
-def prefetch(items: Iterator[T], depth: int = 1) -> Iterator[T]:
+def prefetch(items: Iterator[T], depth: int = 1) -> Generator[T, None, None]:
     """Yield `items`' items, producing up to `depth` ahead in a daemon thread. An exception of
     the producer is raised here, at the item it failed on; closing this generator stops it."""
     ahead: queue.Queue[object] = queue.Queue(maxsize=depth)

@@ -204,12 +204,17 @@ class Store:
         collecting = gc.isenabled()
         gc.disable()  # ingest allocates millions of acyclic objects: cyclic GC passes only cost
         batches = self._batches(sources, progress, positions.starts if positions else None)
+        # the next batch is read and parsed (in a thread) while this one is written
+        prepared = prefetch(preparer.prepare_all(batches))
         try:
-            # the next batch is read and parsed (in a thread) while this one is written
-            for batch in prefetch(preparer.prepare_all(batches)):
+            for batch in prepared:
                 writer.write(batch)
                 gc.collect(0)
         finally:
+            # the parsing thread stops before its connection goes: left to the garbage
+            # collector (an interrupt's traceback holds it), it could be mid-statement while
+            # the scratch database is detached, and a Ctrl-C hung the follow
+            prepared.close()
             preparer.close()
             if collecting:
                 gc.enable()
