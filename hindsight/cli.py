@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import faulthandler
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -24,7 +27,7 @@ from hindsight.errors import InputError
 from hindsight.lake.cli import engine_options, spark_engine
 from hindsight.lake.cli import register as register_lake
 from hindsight.settings import describe
-from hindsight.store.ingest import IngestSummary
+from hindsight.store.ingest import IngestInterrupted, IngestSummary
 
 
 @click.group(
@@ -39,6 +42,9 @@ from hindsight.store.ingest import IngestSummary
 @click.pass_context
 def main(ctx: click.Context, data: Path | None) -> None:
     """Hindsight keeps every osquery result row as validity intervals and answers "as of T"."""
+    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 PID` prints every thread's stack to stderr
+        with contextlib.suppress(OSError, ValueError):  # (a stderr without a file: tests)
+            faulthandler.register(signal.SIGUSR1, all_threads=True)
     if data is not None:  # the commands' --data read HINDSIGHT_DATA: given here, it wins
         before = os.environ.get("HINDSIGHT_DATA")
         os.environ["HINDSIGHT_DATA"] = str(data)
@@ -76,11 +82,19 @@ def ingest(paths: tuple[str, ...], data: Path, lake: str | None, follow: bool) -
         written = ingest_files(lake, paths)
         out.print("  ".join(f"{k.replace('_', ' ')}: {v}" for k, v in written.as_dict().items()))
         sys.exit(1 if written.rejected else 0)
-    with Hindsight(data) as hs, _progress() as bar:
-        task = bar.add_task("ingest", total=None)
-        summary = hs.ingest(
-            paths, lambda done, total: bar.update(task, completed=done, total=total)
+    try:
+        with Hindsight(data) as hs, _progress() as bar:
+            task = bar.add_task("ingest", total=None)
+            summary = hs.ingest(
+                paths, lambda done, total: bar.update(task, completed=done, total=total)
+            )
+    except IngestInterrupted as stopped:
+        _report(stopped.summary)
+        err.print(
+            "interrupted: the lines above are stored, the batch in progress was rolled back; "
+            "ingest the same files again to go on (what is stored is skipped)"
         )
+        sys.exit(130)
     _report(summary)
     sys.exit(1 if summary.rejected else 0)
 

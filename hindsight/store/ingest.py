@@ -11,9 +11,10 @@ rebuilt from its raw lines, so out-of-order ingest gives exactly in-order interv
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import duckdb
 import pyarrow as pa
@@ -49,6 +50,14 @@ class IngestSummary:
     rejections: list[tuple[str, str]] = field(default_factory=list)  # (file:line, reason), capped
     seconds: float = 0.0
 
+    def copy(self) -> IngestSummary:
+        return replace(
+            self,
+            hosts=set(self.hosts),
+            queries=set(self.queries),
+            rejections=list(self.rejections),
+        )
+
     def as_dict(self) -> dict[str, object]:
         return {
             "lines": self.lines,
@@ -61,6 +70,16 @@ class IngestSummary:
             "streams_rebuilt": self.rebuilt_streams,
             "seconds": round(self.seconds, 3),
         }
+
+
+class IngestInterrupted(KeyboardInterrupt):
+    """Ctrl-C during an ingest: the batches committed before it stay (SUMMARY counts them), the
+    batch in progress was rolled back. Ingesting the same files again goes on (what is stored is
+    skipped as duplicates)."""
+
+    def __init__(self, summary: IngestSummary) -> None:
+        super().__init__()
+        self.summary = summary
 
 
 class BatchWriter:
@@ -91,6 +110,7 @@ class BatchWriter:
             con.execute(
                 f"CREATE OR REPLACE TEMP VIEW _n_{part} AS SELECT {cols} FROM {batch.tables}_{part}"
             )
+        before = self.summary.copy()
         con.execute("BEGIN TRANSACTION")
         try:
             self._write(batch)
@@ -98,8 +118,9 @@ class BatchWriter:
                 self.on_commit(batch.lines)
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            _rollback(con)
             self.catalog.reload()  # ids and columns created by the batch are gone with it
+            self.summary.__dict__.update(before.__dict__)  # it counts what was committed
             raise
         finally:
             release(con, batch)
@@ -336,6 +357,13 @@ class BatchWriter:
                 f"FROM (SELECT {key}, min(t) lo, max(t) hi FROM _n_seen GROUP BY ALL) s "
                 f"WHERE {table}.{key} = s.{key}"
             )
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll the batch back, unless DuckDB already did (a query interrupted by Ctrl-C ends its
+    transaction): the error that stopped the batch is the one to tell."""
+    with contextlib.suppress(duckdb.TransactionException):
+        con.execute("ROLLBACK")
 
 
 def _in_read_order(

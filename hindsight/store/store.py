@@ -20,7 +20,7 @@ from hindsight.prefetch import prefetch
 from hindsight.settings import Settings
 from hindsight.store import follow
 from hindsight.store.catalog import Catalog
-from hindsight.store.ingest import BatchWriter, IngestSummary
+from hindsight.store.ingest import BatchWriter, IngestInterrupted, IngestSummary
 from hindsight.store.layout import (
     DDL,
     HASH_CANARY_SQL,
@@ -210,6 +210,14 @@ class Store:
             for batch in prepared:
                 writer.write(batch)
                 gc.collect(0)
+        except (RuntimeError, duckdb.Error) as exc:
+            if not _interrupted(exc):
+                raise
+            summary.seconds = time.perf_counter() - start
+            raise IngestInterrupted(summary) from exc
+        except KeyboardInterrupt as exc:
+            summary.seconds = time.perf_counter() - start
+            raise IngestInterrupted(summary) from exc
         finally:
             # the parsing thread stops before its connection goes: left to the garbage
             # collector (an interrupt's traceback holds it), it could be mid-statement while
@@ -316,3 +324,10 @@ class Store:
         sorted_tables += sort_logs(self.con, self.settings.compact_ratio, force)
         repack_raw(self.con)
         return sorted_tables
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether EXC is DuckDB's form of a Ctrl-C: a query it stopped, or a Python scan (of an
+    Arrow table registered from Python) that the KeyboardInterrupt ended."""
+    text = str(exc)
+    return text == "Query interrupted" or "KeyboardInterrupt" in text

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -139,3 +140,43 @@ def test_the_line_after_a_torn_one_is_found_exactly(
         orjson.loads(raw)
     except orjson.JSONDecodeError:
         assert torn(raw) == len(torn_part)
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt(), RuntimeError("Query interrupted")])
+def test_ctrl_c_keeps_what_was_committed_and_ingesting_again_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stop: BaseException
+) -> None:
+    """Ctrl-C in the middle (in Python, or in a DuckDB query: DuckDB's own form of it): the
+    batches committed stay and are what the summary counts, the batch in progress is rolled
+    back, and ingesting the same file again ends where a one-shot ingest does."""
+    from hindsight.store.ingest import BatchWriter, IngestInterrupted
+
+    lines = [
+        event(IA, 100 + i, "added" if i % 3 else "removed", {"address": f"10.0.{i % 7}.1"},
+                counter=i, host=f"h{i % 5}", uuid=f"U-{i % 5}")
+        for i in range(600)
+    ]
+    path = write(tmp_path / "a.log", *lines)
+    real = BatchWriter._write
+    calls = []
+
+    def stopping(self: BatchWriter, batch: object) -> None:
+        calls.append(1)
+        real(self, batch)  # type: ignore[arg-type]
+        if len(calls) == 3:
+            raise stop
+
+    query = f"SELECT host, address, valid_from, valid_to FROM {IA} FOR SYSTEM_TIME ALL ORDER BY ALL"
+    with hindsight.open(tmp_path / "d", batch_lines=100) as hs:
+        with monkeypatch.context() as m:
+            m.setattr(BatchWriter, "_write", stopping)
+            with pytest.raises(IngestInterrupted) as info:
+                hs.ingest([path])
+        assert 0 < info.value.summary.lines < 600
+        again = hs.ingest([path])
+        assert again.duplicates == info.value.summary.lines
+        assert again.lines == 600
+        got = hs.sql(query).rows
+    with hindsight.open(tmp_path / "one") as hs:
+        hs.ingest([path])
+        assert got == hs.sql(query).rows

@@ -301,23 +301,29 @@ def test_cli_follow_prints_each_read_and_stops_on_ctrl_c(tmp_path: Path) -> None
         "HINDSIGHT_FOLLOW_SETTLE": "0",
         "HINDSIGHT_DATA": str(tmp_path / "d"),
     }
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-c", CLI, "ingest", "--follow", str(log)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
-    )
-    try:
+    ) as proc:
         assert proc.stdout is not None
         assert b"  lines: 3 " in proc.stdout.readline()
         append(log, written[3:])
         assert f"  lines: {len(written) - 3} ".encode() in proc.stdout.readline()
+        proc.send_signal(signal.SIGUSR1)  # every thread's stack, for an operator, and it goes on
+        time.sleep(0.5)
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:  # where it hangs: every thread's stack (SIGUSR1)
+            proc.send_signal(signal.SIGUSR1)
+            time.sleep(2)
+            proc.kill()
+            _, err = proc.communicate()
+            raise AssertionError(f"no exit 30 s after Ctrl-C:\n{err.decode()}") from None
     assert proc.returncode == 0, err
-    assert b"stopped" in err
+    assert b"stopped" in err and b"most recent call first" in err
 
 
 def test_a_missing_path_is_refused_and_an_unreadable_file_kept_aside(
