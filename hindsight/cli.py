@@ -112,8 +112,12 @@ def _report(summary: IngestSummary, prefix: str = "") -> None:
 
 
 def _follow(paths: tuple[str, ...], data: Path) -> None:
-    """Each read that found new lines, reported as it ends; Ctrl-C stops (exit 1 if any line
-    was rejected)."""
+    """Each read that found new lines, reported as it ends; Ctrl-C or SIGTERM (a service
+    manager's stop) stops after rolling back the batch in progress (exit 1 if any line was
+    rejected). Both are taken even if the process started with SIGINT ignored (a shell's
+    background job): this command's only way to end is to be told to."""
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, signal.default_int_handler)
     rejected = 0
     with Hindsight(data) as hs:
         err.print(f"following {', '.join(paths)} (Ctrl-C to stop)", highlight=False)
