@@ -15,16 +15,14 @@ from __future__ import annotations
 import re
 
 import duckdb
-import pyarrow as pa
 import zstandard
 
 from hindsight.store import normalise as nm
 from hindsight.store.catalog import Catalog
-from hindsight.store.keys import content_keys_sql, status_hash
+from hindsight.store.keys import content_keys_sql, status_keys
 from hindsight.store.layout import STATUS_QUERY_ID
 from hindsight.store.writes import attach
 
-I32, I64 = pa.int32(), pa.int64()
 _UNIX_TIME = re.compile(rb'"unixTime"\s*:\s*"?(\d+)')
 
 
@@ -74,19 +72,7 @@ def archived_counts(con: duckdb.DuckDBPyConnection, catalog: Catalog, execs: str
     names = [name for (name,) in con.execute("SELECT DISTINCT name FROM _a_hdr").fetchall()]
     nm.hash_rows(con, [catalog.queries[name] for name in names], "_a")
     con.execute(nm.LINE_SUMS.format(out="TEMP TABLE _a_lk", rh="_a_rh"))
-    statuses = fallback.statuses
-    attach(
-        con,
-        "_a_status",
-        pa.table(
-            {
-                "i": pa.array([i for i, _ in statuses], I32),
-                "host_key": pa.array([p.host_key or "unknown" for _, p in statuses], pa.string()),
-                "t": pa.array([p.unix_time or 0 for _, p in statuses], I64),
-                "raw_hash": pa.array([status_hash(p) for _, p in statuses], pa.uint64()),
-            }
-        ),
-    )
+    attach(con, "_a_status", status_keys(fallback.statuses))
     try:
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {out} AS "

@@ -23,6 +23,19 @@ def status_hash(p: StatusLine) -> int:
     return xxhash.xxh3_64_intdigest(repr(p).encode())
 
 
+def status_keys(statuses: Sequence[tuple[int, StatusLine]]) -> pa.Table:
+    """`(i, host_key, t, raw_hash)` of a batch's status lines (indexed I), for
+    `content_keys_sql`."""
+    return pa.table(
+        {
+            "i": pa.array([i for i, _ in statuses], pa.int32()),
+            "host_key": pa.array([p.host_key or "unknown" for _, p in statuses], pa.string()),
+            "t": pa.array([p.unix_time or 0 for _, p in statuses], pa.int64()),
+            "raw_hash": pa.array([status_hash(p) for _, p in statuses], pa.uint64()),
+        }
+    )
+
+
 def units(kept: Sequence[Line]) -> pa.Table | None:
     """`(i, unit, body)` for the lines of a batch: the source each line was read from (a file,
     or one TLS body: a journal record, a relay's one-line body, a body file), numbered in read

@@ -10,13 +10,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import duckdb
-import pyarrow as pa
 import zstandard
 
 from hindsight.osquery.reader import Line
 from hindsight.store import normalise as nm
 from hindsight.store.catalog import Catalog, QueryInfo
-from hindsight.store.keys import keys_sql, status_hash, units
+from hindsight.store.keys import keys_sql, status_keys, units
 from hindsight.store.space import RAW_LEVEL
 from hindsight.store.writes import attach
 
@@ -110,16 +109,7 @@ class Preparer:
                 self.con.execute(f"CREATE TABLE {tables}_units AS SELECT * FROM _p_units")
             finally:
                 self.con.unregister("_p_units")
-        statuses = fallback.statuses
-        status = pa.table(
-            {
-                "i": pa.array([i for i, _ in statuses], pa.int32()),
-                "host_key": pa.array([p.host_key or "unknown" for _, p in statuses], pa.string()),
-                "t": pa.array([p.unix_time or 0 for _, p in statuses], pa.int64()),
-                "raw_hash": pa.array([status_hash(p) for _, p in statuses], pa.uint64()),
-            }
-        )
-        attach(self.con, "_p_status", status)
+        attach(self.con, "_p_status", status_keys(fallback.statuses))
         try:
             self.con.execute(
                 keys_sql(
