@@ -27,6 +27,7 @@ from hindsight.query.names import resolve_query
 from hindsight.query.timetravel import referenced, rewrite
 from hindsight.settings import Settings
 from hindsight.store.ingest import IngestSummary
+from hindsight.store.layout import quote
 from hindsight.store.rebuild import rebuild_all
 from hindsight.store.store import Progress, Store
 from hindsight.timeparse import parse_time
@@ -144,8 +145,9 @@ class Hindsight:
         quotes the rewritten SQL, which the user never wrote)."""
         columns: dict[str, list[str]] = {}
         for name in referenced(sql, self.store.catalog):
-            shown = f'"{name}"' if not name.isidentifier() else name
-            result = self._run(rewrite(f"SELECT * FROM {shown} LIMIT 0", at, self.store.catalog))
+            result = self._run(
+                rewrite(f"SELECT * FROM {quote(name)} LIMIT 0", at, self.store.catalog)
+            )
             columns[name] = result.columns
         every = [c for cols in columns.values() for c in cols]
         listing = "; ".join(f"{name} has {', '.join(cols)}" for name, cols in columns.items())

@@ -37,12 +37,12 @@ def status_keys(statuses: Sequence[tuple[int, StatusLine]]) -> pa.Table:
 
 
 def units(kept: Sequence[Line]) -> pa.Table | None:
-    """`(i, unit, body)` for the lines of a batch: the source each line was read from (a file,
-    or one TLS body: a journal record, a relay's one-line body, a body file), numbered in read
-    order, and whether that source is a body (its lines count as one scope). None for the
+    """`(i, unit, body, occ)` for the lines of a batch: the source each line was read from (a
+    file, or one TLS body: a journal record, a relay's one-line body, a body file), numbered in
+    read order, whether that source is a body (its lines count as one scope), and the
+    receiver's occurrence of a journaled line (hindsight.server.continuity). None for the
     usual batch, lines of one plain file."""
     items = [ln.item for ln in kept]
-    occurrence = pa.array([ln.occurrence for ln in kept], pa.int64())
     if not any(i is not None for i in items):
         origins = [ln.origin for ln in kept]
         if len(set(origins)) <= 1:
@@ -57,6 +57,7 @@ def units(kept: Sequence[Line]) -> pa.Table | None:
         unit = pa.array(_numbered(sources), pa.int32())
         body = pa.array([i is not None for i in items], pa.bool_())
     i = pa.array(range(len(kept)), pa.int32())
+    occurrence = pa.array([ln.occurrence for ln in kept], pa.int64())
     return pa.table({"i": i, "unit": unit, "body": body, "occ": occurrence})
 
 

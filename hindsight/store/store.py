@@ -210,12 +210,9 @@ class Store:
             for batch in prepared:
                 writer.write(batch)
                 gc.collect(0)
-        except (RuntimeError, duckdb.Error) as exc:
+        except (KeyboardInterrupt, RuntimeError, duckdb.Error) as exc:
             if not _interrupted(exc):
                 raise
-            summary.seconds = time.perf_counter() - start
-            raise IngestInterrupted(summary) from exc
-        except KeyboardInterrupt as exc:
             summary.seconds = time.perf_counter() - start
             raise IngestInterrupted(summary) from exc
         finally:
@@ -327,7 +324,9 @@ class Store:
 
 
 def _interrupted(exc: BaseException) -> bool:
-    """Whether EXC is DuckDB's form of a Ctrl-C: a query it stopped, or a Python scan (of an
-    Arrow table registered from Python) that the KeyboardInterrupt ended."""
+    """Whether EXC is a Ctrl-C, or DuckDB's form of one: a query it stopped, or a Python scan
+    (of an Arrow table registered from Python) that the KeyboardInterrupt ended."""
+    if isinstance(exc, KeyboardInterrupt):
+        return True
     text = str(exc)
     return text == "Query interrupted" or "KeyboardInterrupt" in text
