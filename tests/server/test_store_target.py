@@ -21,7 +21,7 @@ from hindsight.api import Hindsight
 from hindsight.server import records
 from hindsight.server.ingester import Ingester
 from hindsight.server.journal import JournalReader
-from hindsight.server.targets import LakeTarget, StoreTarget
+from hindsight.server.targets import Counts, LakeTarget, StoreTarget
 from hindsight.settings import Settings
 
 T0 = 1_718_236_800
@@ -191,3 +191,37 @@ def test_a_rejected_line_is_named_by_its_segment_and_record(tmp_path: Path) -> N
         assert (counts.lines, counts.rejected) == (2, 1)
         where = hs.store.con.execute("SELECT source, line, reason FROM rejects").fetchall()
     assert [(source, line) for source, line, _ in where] == [(str(segment), 1)]
+
+
+class _CallsCounted:
+    """The store target, with the segments of each ingest call recorded."""
+
+    def __init__(self, target: StoreTarget) -> None:
+        self.target = target
+        self.calls: list[list[str]] = []
+
+    def ingest(self, paths: list[Path]) -> Counts:
+        self.calls.append([p.name for p in paths])
+        return self.target.ingest(paths)
+
+    def maintain(self) -> None:
+        self.target.maintain()
+
+
+def test_waiting_segments_are_ingested_together_within_the_step_budget(tmp_path: Path) -> None:
+    """An ingest's fixed cost grows with the queries it touches: one call per segment would
+    fall behind a server closing a segment every second. What waits goes in one call, up to
+    the step's bytes, and every segment is counted and deleted."""
+    journal = tmp_path / "journal"
+    parts = _segments(journal, [("h1", i, "ab"[i % 2]) for i in range(30)], list(range(3, 30, 3)))
+    size = (journal / f"{1:012d}.jsonl").stat().st_size  # the others: a byte or so longer
+    with Hindsight(tmp_path / "data") as hs:
+        target = _CallsCounted(StoreTarget(hs, threading.Lock()))
+        ingester = Ingester(target, JournalReader(journal), step_bytes=4 * size + size // 2)
+        while ingester.step():
+            pass
+        assert [len(call) for call in target.calls] == [4, 4, 2]
+        assert target.calls[0] == [f"{n:012d}.jsonl" for n in (1, 2, 3, 4)]
+        assert ingester.stats.segments == 10 and ingester.stats.lines == 30
+        assert not JournalReader(journal).segments()
+        assert _stored(hs) == _as_stored(_expected(parts))
