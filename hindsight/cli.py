@@ -79,7 +79,9 @@ def ingest(paths: tuple[str, ...], data: Path, lake: str | None, follow: bool) -
     if lake:
         from hindsight.lake.ingest import ingest_files
 
-        written = ingest_files(lake, paths)
+        skipped: list[Path] = []
+        written = ingest_files(lake, paths, skipped=skipped)
+        _report_skipped([str(path) for path in skipped])
         out.print("  ".join(f"{k.replace('_', ' ')}: {v}" for k, v in written.as_dict().items()))
         sys.exit(1 if written.rejected else 0)
     try:
@@ -99,7 +101,24 @@ def ingest(paths: tuple[str, ...], data: Path, lake: str | None, follow: bool) -
     sys.exit(1 if summary.rejected else 0)
 
 
-def _report(summary: IngestSummary, prefix: str = "") -> None:
+def _report_skipped(skipped: list[str], shown: int = 10) -> None:
+    """Files of the directories read that are not osquery output, named (the first SHOWN)."""
+    if not skipped:
+        return
+    more = len(skipped) - shown
+    names = ", ".join(skipped[:shown]) + (f" and {more} more" if more > 0 else "")
+    what = "1 file that is" if len(skipped) == 1 else f"{len(skipped)} files that are"
+    err.print(
+        f"skipped {what} not osquery output, found in a directory (name a file to read it "
+        f"anyway): {names}",
+        highlight=False,
+        markup=False,
+    )
+
+
+def _report(summary: IngestSummary, prefix: str = "", skipped: bool = True) -> None:
+    if skipped:
+        _report_skipped(summary.skipped)
     for where, reason in summary.rejections:
         err.print(f"{where}: {reason}", highlight=False, markup=False)
     if summary.rejected > len(summary.rejections):
@@ -118,13 +137,15 @@ def _follow(paths: tuple[str, ...], data: Path) -> None:
     background job): this command's only way to end is to be told to."""
     for stop in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop, signal.default_int_handler)
-    rejected = 0
+    rejected, skipped = 0, set()
     with Hindsight(data) as hs:
         err.print(f"following {', '.join(paths)} (Ctrl-C to stop)", highlight=False)
         try:
             for summary in hs.follow(paths):
+                _report_skipped([path for path in summary.skipped if path not in skipped])
+                skipped.update(summary.skipped)
                 if summary.lines:
-                    _report(summary, time.strftime("%H:%M:%S  "))
+                    _report(summary, time.strftime("%H:%M:%S  "), skipped=False)
                     rejected += summary.rejected
         except KeyboardInterrupt:
             err.print("stopped")

@@ -134,3 +134,16 @@ def test_data_before_the_command(loaded: dict[str, str], tmp_path: Path) -> None
     import os
 
     assert os.environ.get("HINDSIGHT_DATA") != data
+
+
+def test_ingest_of_a_directory_names_the_files_it_skips(env: dict[str, str], tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    write(logs / "osqueryd.results.log", event(IA, 1793541600, "added", {"address": "10.1.2.3"}))
+    (logs / "README.txt").write_text("collected from web-07 on 2026-11-01\nby the IR team\n")
+    code, out, err = run(env, "ingest", str(logs))
+    assert code == 0, err  # nothing rejected
+    assert "lines: 1" in out
+    assert "skipped 1 file" in err and "README.txt" in err and "name a file" in err
+    code, out, err = run(env, "ingest", str(logs / "README.txt"))  # named: read, and rejected
+    assert code == 1 and "README.txt:1: invalid JSON" in err

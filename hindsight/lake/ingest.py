@@ -11,13 +11,17 @@ from hindsight.settings import Settings
 
 
 def ingest_files(
-    lake: str, sources: Iterable[str | Path], settings: Settings | None = None
+    lake: str,
+    sources: Iterable[str | Path],
+    settings: Settings | None = None,
+    skipped: list[Path] | None = None,
 ) -> WriteSummary:
-    """Read osquery logs (files, directories, '-') and publish their lines to the lake."""
+    """Read osquery logs (files, directories, '-') and publish their lines to the lake; files of
+    directories that are not osquery output are added to SKIPPED (see expand)."""
     settings = settings or Settings.from_env()
     writer = LakeWriter(lake)
     batch = []
-    for source in expand(sources):
+    for source in expand(sources, skipped):
         for line in read_lines(source, settings.max_line_bytes):
             batch.append(line)
             if len(batch) >= settings.batch_lines:

@@ -11,6 +11,7 @@ import gzip
 import io
 import re
 import sys
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ _GLOG = re.compile(r"\.(INFO|WARNING|ERROR|FATAL)(\.|$)")
 _ROTATED = re.compile(r"^(?P<base>.+?)\.(?P<n>\d+)(\.(zst|gz))?$")
 #: A whole-file JSON document (a TLS body) is read at once only up to this size.
 MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
+#: How much of a file found in a directory is read to tell whether it may be osquery output.
+_SNIFF_BYTES = 4096
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass costs twice as much to create
@@ -53,8 +56,11 @@ class Line:
         return f"{self.origin}:{self.number}{suffix}"
 
 
-def expand(paths: Iterable[str | Path]) -> list[Path | str]:
-    """Files to read, in an order that puts a host's older rotated files first."""
+def expand(paths: Iterable[str | Path], skipped: list[Path] | None = None) -> list[Path | str]:
+    """Files to read, in an order that puts a host's older rotated files first. In a directory,
+    glog's text logs are left out, and so are files that cannot be osquery output (`looks_like_
+    output`), which are added to SKIPPED: a README or a .DS_Store beside the logs would be
+    rejected line by line. A file named itself is always read."""
     out: list[Path | str] = []
     for p in paths:
         if str(p) == "-":
@@ -66,10 +72,33 @@ def expand(paths: Iterable[str | Path]) -> list[Path | str]:
             raise InputError(f"no such file or directory: {p}{did_you_mean(str(p), siblings)}")
         if path.is_dir():
             files = [f for f in path.rglob("*") if f.is_file() and not _GLOG.search(f.name)]
-            out.extend(sorted(files, key=_rotation_order))  # type: ignore[arg-type]
+            for f in sorted(files, key=_rotation_order):
+                if looks_like_output(f):
+                    out.append(f)
+                elif skipped is not None:
+                    skipped.append(f)
         else:
             out.append(path)
     return out
+
+
+def looks_like_output(path: Path) -> bool:
+    """Whether a file may hold osquery output, judged by its first KBs (decompressed): False
+    only for text whose lines there all begin with something else than `{` or `[` (a first
+    line torn by a rotation is followed by a whole one), or for binary data (JSON has no NUL
+    byte)."""
+    try:
+        with ExitStack() as stack:
+            stream, _ = _open(path, stack)
+            head = stream.read(_SNIFF_BYTES)
+    except (OSError, EOFError, zlib.error, zstandard.ZstdError):
+        return True  # the reader reports what is wrong with it
+    if b"\0" in head:
+        return False
+    pieces = head.lstrip(b"\xef\xbb\xbf").split(b"\n")
+    if len(pieces) == 1:  # no whole line to judge by: a long first line (maybe torn), or empty
+        return True
+    return not head.strip() or any(p.lstrip()[:1] in (b"{", b"[") for p in pieces)
 
 
 def _rotation_order(path: Path) -> tuple[str, str, int]:

@@ -65,8 +65,9 @@ class Positions:
         self.con = con
         self.starts: dict[str, Start] = {}
 
-    def plan(self, sources: Iterable[str | Path]) -> list[Start]:
-        """Where to read each file of SOURCES from; files with nothing new are left out."""
+    def plan(self, sources: Iterable[str | Path], skipped: list[Path] | None = None) -> list[Start]:
+        """Where to read each file of SOURCES from; files with nothing new are left out (and
+        files of directories that are not osquery output added to SKIPPED: see expand)."""
         known = {
             (dev, ino): (head_len, head, offset, lines, done)
             for dev, ino, head_len, head, offset, lines, done in self.con.execute(
@@ -74,7 +75,7 @@ class Positions:
             ).fetchall()
         }
         starts = []
-        for path in expand(sources):
+        for path in expand(sources, skipped):
             if path == "-":
                 raise InputError("--follow reads files and directories, not stdin (-)")
             start = _start(Path(path), known)

@@ -48,6 +48,7 @@ class IngestSummary:
     hosts: set[int] = field(default_factory=set)
     queries: set[int] = field(default_factory=set)
     rejections: list[tuple[str, str]] = field(default_factory=list)  # (file:line, reason), capped
+    skipped: list[str] = field(default_factory=list)  # files of directories not osquery output
     seconds: float = 0.0
 
     def copy(self) -> IngestSummary:
@@ -56,6 +57,7 @@ class IngestSummary:
             hosts=set(self.hosts),
             queries=set(self.queries),
             rejections=list(self.rejections),
+            skipped=list(self.skipped),
         )
 
     def as_dict(self) -> dict[str, object]:

@@ -195,8 +195,12 @@ class Store:
         total, free = self._blocks()
         summary = IngestSummary()
         positions = follow.Positions(self.con) if resume else None
+        skipped: list[Path] = []
         if positions is not None:
-            sources = [s.path for s in positions.plan(sources)]
+            sources = [s.path for s in positions.plan(sources, skipped)]
+        else:
+            sources = expand(sources, skipped)
+        summary.skipped = [str(path) for path in skipped]
         writer = BatchWriter(
             self.con, self.catalog, summary, positions.record if positions else None
         )

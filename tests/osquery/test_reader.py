@@ -88,3 +88,32 @@ def test_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(sys, "stdin", Stdin)
     assert [ln.where for ln in read_lines("-", 1 << 20)] == ["-:1", "-:2"]
+
+
+def test_files_of_a_directory_that_are_not_osquery_output_are_skipped(tmp_path: Path) -> None:
+    """A README or a .DS_Store beside the logs would be rejected line by line; a file that may
+    hold output is kept, however it begins."""
+    line = b'{"name":"q","hostIdentifier":"h","unixTime":1,"columns":{"a":"1"},"action":"added"}'
+    kept = {
+        "results.log": line + b"\n",
+        "torn-first-line.log": b'ntime":1}\n' + line + b"\n",
+        "long-first-line.log": b"x" * 5000 + b"\n" + line + b"\n",  # nothing whole to judge
+        "empty.log": b"",
+        "blank.log": b"\n\n",
+        "bom.log": b"\xef\xbb\xbf" + line + b"\n",
+        "body.json": b'{\n  "node_key": "k",\n  "data": []\n}\n',
+        "results.log.1.gz": gzip.compress(line + b"\n"),
+    }
+    not_output = {
+        "README.md": b"# Logs\n\nCollected from web-07.\n",
+        ".DS_Store": b"\x00\x00\x00\x01Bud1\x00" * 10,
+        "notes.txt.gz": gzip.compress(b"not json\nat all\n"),
+    }
+    for name, data in {**kept, **not_output}.items():
+        (tmp_path / name).write_bytes(data)
+    skipped: list[Path] = []
+    found = {Path(p).name for p in expand([tmp_path], skipped)}
+    assert found == set(kept)
+    assert sorted(p.name for p in skipped) == sorted(not_output)
+    # named, a file is read whatever it holds
+    assert expand([tmp_path / "README.md"], skipped) == [tmp_path / "README.md"]

@@ -393,3 +393,19 @@ def test_an_execution_being_written_is_read_whole_once_its_file_settles(tmp_path
         rows = hs.sql("SELECT name FROM pack_procs FOR SYSTEM_TIME AS OF 100").rows
         assert rows == [("sleep",), ("sleep",)]
         assert intervals(hs) == replayed(before)
+
+
+def test_a_follow_skips_what_is_not_osquery_output_and_says_so_each_read(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    append(logs / "osqueryd.results.log", lines(0, 3))
+    (logs / "osqueryd.pidfile").write_text("4242\n\n")
+    stop = threading.Event()
+    with hindsight.open(tmp_path / "data") as hs:
+        reads = hs.follow([logs], stop)
+        first = next(reads)
+        assert first.rejected == 0 and first.skipped == [str(logs / "osqueryd.pidfile")]
+        second = next(reads)  # the file is still skipped, not read
+        assert second.rejected == 0 and second.skipped == first.skipped
+        stop.set()
+        reads.close()
