@@ -311,11 +311,18 @@ def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+#: Up to this many distinct column sets, state rows are hashed by one `json_transform` per
+#: set (`_per_columns`); beyond, by one pass over every row's members (`_per_member`), whose
+#: cost does not grow with the number of queries (a fleet schedules dozens to hundreds).
+PER_COLUMNS_MAX = 8
+
+
 def hash_rows(
     con: duckdb.DuckDBPyConnection,
     queries: list[QueryInfo],
     prefix: str = "_n",
     out: str | None = None,
+    per_columns_max: int = PER_COLUMNS_MAX,
 ) -> None:
     """`{prefix}_rh(i, op, rh, r, ref)` (or the table OUT, e.g. `TABLE db.x`): every row of
     `{prefix}_rows` of QUERIES with its hash and `ref`, its number in the batch (its rowid:
@@ -324,9 +331,8 @@ def hash_rows(
     State rows get their canonical identity (`row_hash`, of the query's columns), computed
     once per distinct text of a query: a snapshot repeats most of its rows from one execution
     to the next. The batch's rows are read and joined back once, whatever the number of
-    queries; only the distinct texts are read per query. Event rows only need an identity to
-    tell a re-sent line from a new one, and a re-sent line is the same text: their hash is
-    the text's.
+    queries. Event rows only need an identity to tell a re-sent line from a new one, and a
+    re-sent line is the same text: their hash is the text's.
     """
     rows = f"{prefix}_rows"
     states = [info for info in queries if not info.is_event]
@@ -336,16 +342,19 @@ def hash_rows(
         "0::BIGINT AS ref WHERE false"
     ]
     if states:
-        per_query = " UNION ALL ".join(
-            f"SELECT name, r, {row_hash(info)} AS rh FROM (SELECT name, r, "
-            f"{as_text(info, 'r')} AS _s FROM _d WHERE name = {literal(info.name)})"
-            for info in states
+        by_columns: dict[frozenset[str], list[QueryInfo]] = {}
+        for info in states:
+            by_columns.setdefault(frozenset(info.columns), []).append(info)
+        hashes = (
+            _per_columns(list(by_columns.values()))
+            if len(by_columns) <= per_columns_max
+            else _per_member(states)
         )
         names = ", ".join(literal(info.name) for info in states)
         parts.append(
             f"(WITH _x AS (SELECT i, name, op, r, rowid AS ref FROM {rows} "
             f"WHERE name IN ({names})), _d AS MATERIALIZED (SELECT DISTINCT name, r FROM _x), "
-            f"_h AS ({per_query}) "
+            f"_h AS ({hashes}) "
             f"SELECT _x.i, _x.op, _h.rh, _x.r, _x.ref FROM _x JOIN _h USING (name, r))"
         )
     if events:
@@ -355,6 +364,46 @@ def hash_rows(
         )
     target = out or f"TEMP TABLE {prefix}_rh"
     con.execute(f"CREATE OR REPLACE {target} AS " + " UNION ALL ".join(parts))
+
+
+def _per_columns(groups: list[list[QueryInfo]]) -> str:
+    """`(name, r, rh)` for the distinct rows `_d`: each group of queries (same columns) reads
+    its rows into their columns (`row_hash`)."""
+    return " UNION ALL ".join(
+        f"SELECT name, r, {row_hash(group[0])} AS rh FROM (SELECT name, r, "
+        f"{as_text(group[0], 'r')} AS _s FROM _d WHERE name IN "
+        f"({', '.join(literal(info.name) for info in group)}))"
+        for group in groups
+    )
+
+
+def _per_member(states: list[QueryInfo]) -> str:
+    """`(name, r, rh)` for the distinct rows `_d`, as `row_hash` gives them, from each row's
+    members (`json_each`): those of the query's columns, the first of a repeated key (as
+    `json_transform` reads it), a value as text as `json_transform` gives it; a row that is
+    not an object has none (`json_transform` reads it as all NULL)."""
+    pairs = [f"({literal(info.name)}, {literal(c)})" for info in states for c in info.columns]
+    columns = (
+        f"_c(name, col) AS (VALUES {', '.join(pairs)})"
+        if pairs
+        else "_c AS (SELECT ''::VARCHAR AS name, ''::VARCHAR AS col WHERE false)"
+    )
+    # (a double's text is DuckDB's, not the writer's: `json_transform` formats it so)
+    text = (
+        "CASE m.type WHEN 'NULL' THEN NULL WHEN 'VARCHAR' THEN m.value->>'$' "
+        "WHEN 'DOUBLE' THEN json_transform(m.value, '\"VARCHAR\"') ELSE m.value::VARCHAR END"
+    )
+    return (
+        f"WITH _dn AS (SELECT name, r, row_number() OVER () AS did FROM _d), "
+        f"{columns}, "
+        f"_m AS (SELECT d.did, m.key, arg_min_null({text}, m.id) AS v FROM _dn d, json_each(d.r) m "
+        f"SEMI JOIN _c ON _c.name = d.name AND _c.col = m.key WHERE starts_with(d.r, '{{') "
+        f"GROUP BY d.did, m.key), "
+        f"_mh AS (SELECT did, bit_xor(CASE WHEN v IS NULL THEN 0::UBIGINT "
+        f"ELSE hash(key || chr(31) || v) END) AS rh FROM _m GROUP BY did) "
+        f"SELECT _dn.name, _dn.r, coalesce(_mh.rh, 0::UBIGINT) AS rh FROM _dn "
+        f"LEFT JOIN _mh USING (did)"
+    )
 
 
 # Per line, the sums and counts of its added and removed rows' hashes (modulo 2^64): the part of

@@ -3,12 +3,13 @@ or hands the line to it: property-tested over the shapes and typings osquery wri
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import duckdb
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hindsight.errors import BadLine, StoreError
@@ -153,3 +154,83 @@ def test_row_identity() -> None:
     hashes = [by_row[orjson.dumps(orjson.loads(r)).decode()] for r in rows]
     assert hashes[0] == hashes[1] == hashes[2]
     assert len(set(hashes[2:])) == 4
+
+
+_KEYS = ["uid", "gid", "a b", "é", "0", "path", "x\"y"]
+_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.sampled_from(_KEYS), inner, max_size=2),
+    max_leaves=4,
+)
+
+
+@st.composite
+def _row_texts(draw: st.DrawFn) -> str:
+    """A row's JSON text as a relay could write it: any key order, repeated keys, any value
+    type, non-ASCII escaped or not; now and then not an object at all."""
+    if draw(st.integers(0, 9)) == 0:
+        return draw(st.sampled_from(["1", "[1,2]", "null", '"s"', "{}"]))
+    members = draw(st.lists(st.tuples(st.sampled_from(_KEYS), _VALUES), max_size=6))
+    ascii_only = draw(st.booleans())
+    return "{" + ",".join(
+        f"{json.dumps(k, ensure_ascii=ascii_only)}:{json.dumps(v, ensure_ascii=ascii_only)}"
+        for k, v in members
+    ) + "}"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(st.tuples(st.integers(0, 11), _row_texts()), min_size=1, max_size=30),
+    columns=st.lists(st.sets(st.sampled_from(_KEYS)), min_size=12, max_size=12),
+)
+def test_rows_hash_alike_however_many_queries_the_batch_holds(
+    rows: list[tuple[int, str]], columns: list[set[str]]
+) -> None:
+    """Row hashes are identities kept in the store: the per-member form (many queries) gives
+    exactly what reading each query's columns gives (few queries)."""
+    from hindsight.store.catalog import QueryInfo
+    from hindsight.store.normalise import hash_rows
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE _t_rows(i INTEGER, name VARCHAR, op TINYINT, r VARCHAR)")
+    con.executemany(  # a dozen rows: not a hot path
+        "INSERT INTO _t_rows VALUES (?, ?, 1, ?)",
+        [(n, f"q{q}", text) for n, (q, text) in enumerate(rows)],
+    )
+    queries = [
+        QueryInfo(q, f"q{q}", "state", None, dict.fromkeys(cols, "VARCHAR"))
+        for q, cols in enumerate(columns)
+    ]
+    hash_rows(con, queries, "_t", out="TEMP TABLE by_columns", per_columns_max=len(queries))
+    hash_rows(con, queries, "_t", out="TEMP TABLE by_members", per_columns_max=0)
+    a = con.execute("SELECT ref, rh FROM by_columns ORDER BY ref").fetchall()
+    b = con.execute("SELECT ref, rh FROM by_members ORDER BY ref").fetchall()
+    assert a == b and len(a) == len(rows)
+
+
+def test_a_line_is_the_same_line_in_a_batch_of_many_queries_or_few(tmp_path: Any) -> None:
+    """Twelve queries of distinct columns in one file are hashed per member, each query's file
+    alone per columns: the lines are known as duplicates across the two, and the state is one."""
+    import hindsight
+    from tests.helpers import snapshot, write
+
+    def line(q: int, t: int) -> bytes:
+        rows = [{f"c{q}": str(v), "uid": v, "shell": None, "n": 1.5e16} for v in range(t % 3 + 1)]
+        return snapshot(f"pack_p_q{q}", t, rows)
+
+    times = (1_790_000_000, 1_790_000_300)
+    together = write(tmp_path / "all.log", *(line(q, t) for t in times for q in range(12)))
+    alone = [write(tmp_path / f"q{q}.log", *(line(q, t) for t in times)) for q in range(12)]
+    with hindsight.open(tmp_path / "a") as hs:
+        first = hs.ingest([together])
+        again = hs.ingest(alone)
+        state = hs.sql("SELECT * FROM pack_p_q7 FOR SYSTEM_TIME ALL ORDER BY ALL").rows
+    with hindsight.open(tmp_path / "b") as hs:
+        hs.ingest(alone)
+        assert hs.sql("SELECT * FROM pack_p_q7 FOR SYSTEM_TIME ALL ORDER BY ALL").rows == state
+    assert first.lines == again.lines == again.duplicates == 24 and first.duplicates == 0
+    assert len(state) == 3
