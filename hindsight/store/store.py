@@ -29,7 +29,7 @@ from hindsight.store.layout import (
     hist_table,
     quote,
 )
-from hindsight.store.prepare import Preparer
+from hindsight.store.prepare import Preparers
 from hindsight.store.space import BLOCK_SIZE, WAL_CHECKPOINT, repack_raw, sort_logs
 
 DB_FILE = "hindsight.duckdb"
@@ -204,12 +204,12 @@ class Store:
         writer = BatchWriter(
             self.con, self.catalog, summary, positions.record if positions else None
         )
-        preparer = Preparer(self.con, self.catalog)
+        preparers = Preparers(self.con, self.catalog)
         collecting = gc.isenabled()
         gc.disable()  # ingest allocates millions of acyclic objects: cyclic GC passes only cost
         batches = self._batches(sources, progress, positions.starts if positions else None)
-        # the next batch is read and parsed (in a thread) while this one is written
-        prepared = prefetch(preparer.prepare_all(batches))
+        # the next batches are read and parsed (in threads) while this one is written
+        prepared = prefetch(preparers.prepare_all(batches))
         try:
             for batch in prepared:
                 writer.write(batch)
@@ -224,7 +224,7 @@ class Store:
             # collector (an interrupt's traceback holds it), it could be mid-statement while
             # the scratch database is detached, and a Ctrl-C hung the follow
             prepared.close()
-            preparer.close()
+            preparers.close()
             if collecting:
                 gc.enable()
         if maintain:
