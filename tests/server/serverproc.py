@@ -38,6 +38,7 @@ class ServerProcess:
         self.args = args
         self._cert = cert
         self.port = port or free_port()
+        self._port_chosen = port is None  # another may be picked if this one is taken
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = data.parent / f"serve-{self.port}.log"
@@ -61,6 +62,19 @@ class ServerProcess:
         return str(doc["enroll_secret"])
 
     def start(self, timeout_s: float = 30.0) -> ServerProcess:
+        """Start the server; when the port picked for it was taken meanwhile (another test
+        worker's server or client got it between free_port() and the bind), pick another."""
+        for _ in range(3):
+            try:
+                return self._start(timeout_s)
+            except RuntimeError as exc:
+                if not (self._port_chosen and "address already in use" in str(exc).lower()):
+                    raise
+                self.port = free_port()
+                self.log = self.data.parent / f"serve-{self.port}.log"
+        return self._start(timeout_s)
+
+    def _start(self, timeout_s: float) -> ServerProcess:
         code = "from hindsight.cli import main; main()"
         args = [
             sys.executable,
