@@ -207,9 +207,11 @@ class Store:
         preparers = Preparers(self.con, self.catalog)
         collecting = gc.isenabled()
         gc.disable()  # ingest allocates millions of acyclic objects: cyclic GC passes only cost
-        batches = self._batches(sources, progress, positions.starts if positions else None)
-        # the next batches are read and parsed (in threads) while this one is written
-        prepared = prefetch(preparers.prepare_all(batches))
+        # the next batches are read (in a thread) and parsed (in two) while this one is written
+        batches = prefetch(
+            self._batches(sources, progress, positions.starts if positions else None)
+        )
+        prepared = preparers.prepare_all(batches)
         try:
             for batch in prepared:
                 writer.write(batch)
@@ -223,7 +225,8 @@ class Store:
             # the parsing thread stops before its connection goes: left to the garbage
             # collector (an interrupt's traceback holds it), it could be mid-statement while
             # the scratch database is detached, and a Ctrl-C hung the follow
-            prepared.close()
+            prepared.close()  # waits for the parsing under way
+            batches.close()
             preparers.close()
             if collecting:
                 gc.enable()
