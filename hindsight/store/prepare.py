@@ -165,9 +165,9 @@ class Preparers:
     """WORKERS preparers parsing the batches side by side, handed on in order. One preparer
     alone leaves a core idle whenever its batch takes longer than the writer's (each DuckDB
     statement over a batch runs on one core: a batch is smaller than a row group); two keep
-    both cores busy (the mixed bench: 1.43 -> 1.55 cores, wall 6 % shorter; DHCP 9 %). The
-    writer, one batch prepared and one under way are all a run holds (as with one preparer
-    and a batch prepared ahead), so memory stays bounded."""
+    both cores busy (the mixed bench: 1.43 -> 1.55 cores, wall 6 % shorter; DHCP 9 %). A
+    batch is handed on once the next one is under way, so a run holds the writer's batch, the
+    next one (being prepared) and the lines read for the one after: memory stays bounded."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, catalog: Catalog, workers: int = 2) -> None:
         numbers = itertools.count()
