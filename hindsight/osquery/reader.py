@@ -249,7 +249,7 @@ def _jsonl(
             continue
         pos += size
         raw = raw.rstrip(b"\r\n")
-        if not raw.strip():
+        if not raw or raw.isspace():  # (no stripped copy of every line)
             continue
         if raw.startswith(records.MARK):  # a journal record of `hindsight serve`
             read = list(_record(origin, number, raw, parse))
