@@ -10,6 +10,7 @@ import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -79,18 +80,38 @@ def dhcp_lines(
             addr = new
 
 
-def mixed_lines(hosts: int, hours: int, seed: int = 2, spread: int = 1) -> Iterator[bytes]:
+def mixed_lines(
+    hosts: int, hours: int, seed: int = 2, spread: int = 1, columns: bool = False
+) -> Iterator[bytes]:
     """Mixed tables per host: users (batch), processes (snapshot), process_events, DHCP.
     SPREAD > 1: the hosts run their queries under SPREAD names each (`pack_ir_users_3`, ...),
-    as a fleet scheduling many queries does; the lines are otherwise the same."""
+    as a fleet scheduling many queries does; the lines are otherwise the same. COLUMNS: each
+    name also has columns of its own (`uid_3`, ...): queries of as many distinct tables."""
     rnd = random.Random(seed)
     for h in range(hosts):
         for line in _mixed_host(rnd, h, hours):
             if spread > 1:
                 doc = orjson.loads(line)
                 doc["name"] = f"{doc['name']}_{h % spread}"
+                if columns:
+                    _suffix_columns(doc, f"_{h % spread}")
                 line = orjson.dumps(doc)
             yield line
+
+
+def _suffix_columns(doc: dict[str, Any], suffix: str) -> None:
+    """Rename every column of DOC's rows with SUFFIX."""
+
+    def renamed(row: dict[str, Any]) -> dict[str, Any]:
+        return {k + suffix: v for k, v in row.items()}
+
+    if "columns" in doc:
+        doc["columns"] = renamed(doc["columns"])
+    if "snapshot" in doc:
+        doc["snapshot"] = [renamed(r) for r in doc["snapshot"]]
+    if "diffResults" in doc:
+        diff = doc["diffResults"]
+        doc["diffResults"] = {k: [renamed(r) for r in diff[k]] for k in ("added", "removed")}
 
 
 def _mixed_host(rnd: random.Random, h: int, hours: int) -> Iterator[bytes]:
