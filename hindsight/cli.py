@@ -116,8 +116,8 @@ def _report_skipped(skipped: list[str], shown: int = 10) -> None:
     )
 
 
-def _report(summary: IngestSummary, prefix: str = "", skipped: bool = True) -> None:
-    if skipped:
+def _report(summary: IngestSummary, prefix: str = "", name_skipped: bool = True) -> None:
+    if name_skipped:
         _report_skipped(summary.skipped)
     for where, reason in summary.rejections:
         err.print(f"{where}: {reason}", highlight=False, markup=False)
@@ -145,7 +145,7 @@ def _follow(paths: tuple[str, ...], data: Path) -> None:
                 _report_skipped([path for path in summary.skipped if path not in skipped])
                 skipped.update(summary.skipped)
                 if summary.lines:
-                    _report(summary, time.strftime("%H:%M:%S  "), skipped=False)
+                    _report(summary, time.strftime("%H:%M:%S  "), name_skipped=False)
                     rejected += summary.rejected
         except KeyboardInterrupt:
             err.print("stopped")

@@ -196,10 +196,11 @@ class Store:
         summary = IngestSummary()
         positions = follow.Positions(self.con) if resume else None
         skipped: list[Path] = []
-        if positions is not None:
-            sources = [s.path for s in positions.plan(sources, skipped)]
-        else:
-            sources = expand(sources, skipped)
+        files: list[Path | str] = (
+            [s.path for s in positions.plan(sources, skipped)]
+            if positions is not None
+            else expand(sources, skipped)
+        )
         summary.skipped = [str(path) for path in skipped]
         writer = BatchWriter(
             self.con, self.catalog, summary, positions.record if positions else None
@@ -209,7 +210,7 @@ class Store:
         gc.disable()  # ingest allocates millions of acyclic objects: cyclic GC passes only cost
         # the next batches are read (in a thread) and parsed (in two) while this one is written
         batches = prefetch(
-            self._batches(sources, progress, positions.starts if positions else None)
+            self._batches(files, progress, positions.starts if positions else None)
         )
         prepared = preparers.prepare_all(batches)
         try:
@@ -238,19 +239,19 @@ class Store:
 
     def _batches(
         self,
-        sources: Iterable[str | Path],
+        files: list[Path | str],
         progress: Progress | None,
         starts: dict[str, follow.Start] | None = None,
     ) -> Iterator[list[Line]]:
-        """Lines in batches, never cutting between lines of one execution. The first batches
-        are smaller (an eighth, a quarter, a half): the writer waits for the first one to be
-        parsed, and a small one starts it sooner. STARTS: files followed, read from there."""
+        """Lines of FILES (expanded: see expand) in batches, never cutting between lines of one
+        execution. The first batches are smaller (an eighth, a quarter, a half): the writer
+        waits for the first one to be parsed, and a small one starts it sooner. STARTS: files
+        followed, read from there."""
         full = self.settings.batch_lines
         size = max(1, full // 8)
         batch: list[Line] = []
         held = 0  # raw bytes in the batch: snapshot lines can be large
         last: object = None  # execution key of the batch's last line, once the batch is full
-        files = expand(sources)
         total = sum(_size(f) for f in files)
         before = 0  # bytes of the files already read
 

@@ -110,36 +110,3 @@ def test_a_failing_first_stage_stops_the_ingest_and_loses_nothing(
         summary = hs.ingest([log])
         assert summary.duplicates > 0
         assert history(hs) == expected
-
-
-def test_a_failed_preparation_stops_the_ingest_and_leaves_the_store_whole(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Two preparers parse side by side: when one fails, the ingest raises its error once the
-    preparations under way have ended (none is left running on a closed cursor), keeps the
-    batches written before, and the same files ingested again give the one-shot history."""
-    lines = [snapshot(USERS, 100 * t, [ALICE] if t % 2 else [ALICE, BOB]) for t in range(1, 41)]
-    log = write(tmp_path / "a.log", *lines)
-    with hindsight.open(tmp_path / "one-shot", batch_lines=4) as hs:
-        hs.ingest([log])
-        expected = history(hs)
-
-    calls = 0
-    prepare = Preparer.prepare
-
-    def failing(self: Preparer, batch: list[Line]) -> Prepared:
-        nonlocal calls
-        calls += 1
-        if calls == 5:
-            raise RuntimeError("the fifth batch cannot be parsed")
-        return prepare(self, batch)
-
-    with hindsight.open(tmp_path / "data", batch_lines=4) as hs:
-        monkeypatch.setattr(Preparer, "prepare", failing)
-        with pytest.raises(RuntimeError, match="fifth batch"):
-            hs.ingest([log])
-        monkeypatch.undo()
-        kept = history(hs)
-        assert kept and len(kept) < len(expected)  # the batches before it were written
-        hs.ingest([log])
-        assert history(hs) == expected
