@@ -286,10 +286,10 @@ def _record(origin: str, number: int, raw: bytes, parse: bool) -> Iterator[Line]
         yield Line(origin, number, raw[:200], None, "a journal record without a logger body")
         return
     body, host_uuid = found
-    copies, occurrences = records.marks_of(doc)
+    copied, occurrences = records.marks_of(doc)
     status = body.get("log_type") == "status"
     for i, item in enumerate(body["data"], 1):
-        if i <= copies:  # the receiver recorded these lines before (a request sent again)
+        if i - 1 in copied:  # the receiver recorded these lines before (a request sent again)
             continue
         line = records.attribute(item, host_uuid)
         if status and isinstance(line, dict):

@@ -3,6 +3,8 @@ one line, with the identity of the node its key was issued to (written by `serve
 
     {"hindsight_record":1,"host_uuid":"<uuid>","copies":0,"occ":{},"body":<the body>}
 
+(`copies`: how many first lines of `data` were recorded before, or the list of their positions.)
+
 Every line of the body is attributed to that node: its `decorations.host_uuid` becomes the
 record's, whatever the body claims. `copies` and `occ` are the receiver's marks
 (hindsight.server.continuity): lines sent before, and occurrences across the node's requests.
@@ -26,13 +28,20 @@ def attribute(line: Any, host_uuid: str) -> Any:
     return line
 
 
-def marks_of(doc: dict[str, Any]) -> tuple[int, dict[str, int] | None]:
-    """A record's marks (hindsight.server.continuity): how many first lines were recorded
-    before, and each line's occurrence where not 0 (None: a record written without marks)."""
+def marks_of(doc: dict[str, Any]) -> tuple[set[int], dict[str, int] | None]:
+    """A record's marks (hindsight.server.continuity): the positions in `data` (from 0) of the
+    lines recorded before, and each line's occurrence where not 0 (None: a record written
+    without marks)."""
     copies, occ = doc.get("copies"), doc.get("occ")
-    if not isinstance(occ, dict) or not isinstance(copies, int):
-        return 0, None
-    return copies, {k: v for k, v in occ.items() if isinstance(v, int)}
+    if isinstance(copies, int) and not isinstance(copies, bool):
+        copied = set(range(copies))
+    elif isinstance(copies, list):
+        copied = {i for i in copies if isinstance(i, int)}
+    else:
+        return set(), None
+    if not isinstance(occ, dict):
+        return set(), None
+    return copied, {k: v for k, v in occ.items() if isinstance(v, int)}
 
 
 def body_of(doc: Any) -> tuple[dict[str, Any], str] | None:

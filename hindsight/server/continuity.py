@@ -5,72 +5,95 @@ key order (FORMATS.md 3.2.4), so a large execution in event format arrives acros
 requests, and two identical rows of it (two `bash` processes) may land in two of them. Read
 request by request, the second would look like a copy of the first (identical lines count as rows
 only within one scope, hindsight.osquery.scopes) and be lost. osqueryd also sends a request
-again when its acknowledgement was lost, and then it sends the same buffered lines first: the
-head of its buffer was not deleted.
+again when its acknowledgement was lost: the lines it sent stay in its buffer, and its next
+request holds them again, in the same order, with the lines buffered since placed by their keys
+(`tls_r_<time>_<seq>`, sorted as text: a line buffered later in the same second, `_10`, can
+come before one buffered earlier, `_9`).
 
 So the receiver, which sees each node's requests in order, numbers the identical lines of each
-execution across the node's requests (`occurrences`), and recognises a request that begins with
-all the lines of the node's previous one as sent again (`copies`: those first lines). Both go
-into the journal record (server/records.py), so every later reading of it (the store, the lake,
-an ingest again after a crash) gives the same keys. After a restart the receiver remembers
-nothing: a request sent again is then caught by the dedupe (its lines' occurrences start at 0
-again, as the first time), and an execution continued across the restart counts its identical
-rows within each request, as without this module.
+execution across the node's requests (`occurrences`), and recognises the lines of a request
+that hold all the lines of the node's previous one, in their order, as sent again (`copied`).
+Both go into the journal record (server/records.py), so every later reading of it (the store,
+the lake, an ingest again after a crash) gives the same keys. After a restart the receiver
+remembers nothing: a request sent again is then caught by the dedupe (its lines' occurrences
+start at 0 again, as the first time), and an execution continued across the restart counts its
+identical rows within each request, as without this module.
+
+What cannot be told apart: a request whose lines include every line of the previous one, all of
+them identical rows of executions that continue in it (two requests of `bash` rows only), is
+taken for one sent again.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import Counter, OrderedDict
+from array import array
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 import xxhash
 
-#: Executions remembered per node (an execution's lines spread over the requests of a few
-#: seconds: `_10` sorts before `_9`, so one second's lines interleave executions).
-EXECUTIONS_KEPT = 16
+#: An execution's identical lines are counted across the node's requests until the node sends a
+#: request whose lines are all of executions this many seconds later: lines of one second reach
+#: the buffer's order interleaved (`_10` before `_9`: a schedule's first run logs every query in
+#: the same second), but a later second's lines all come after them.
+WINDOW_S = 120
+#: At most this many executions are remembered per node (the oldest go first): a bound on memory
+#: whatever a node's clock or schedule does.
+EXECUTIONS_KEPT = 4096
+
+Execution = tuple[str, ...]
 
 
 @dataclass
 class Marks:
-    """A request's lines as the receiver sees them: the first COPIES were sent before (the
-    previous request again); OCCURRENCES[i], for line i, how many identical lines of its
-    execution the node sent before it (only the nonzero ones). The node's memory takes them
-    only once the request is recorded (`Continuity.recorded`): a request refused is sent again
-    and must be read as new."""
+    """A request's lines as the receiver sees them: COPIED, the positions of the lines that
+    repeat the previous request (sent again); OCCURRENCES[i], for line i, how many identical
+    lines of its execution the node sent before it (only the nonzero ones). The node's memory
+    takes them only once the request is recorded (`Continuity.recorded`): a request refused is
+    sent again and must be read as new."""
 
-    copies: int = 0
+    copied: list[int] = field(default_factory=list)
     occurrences: dict[int, int] = field(default_factory=dict)
-    _lines: tuple[int, int] = (0, 0)
-    _counted: list[tuple[tuple[str, ...], int]] = field(default_factory=list)
+    _hashes: array[int] = field(default_factory=lambda: array("Q"))
+    _counted: list[tuple[Execution, int]] = field(default_factory=list)
+
+    @property
+    def copies(self) -> int | list[int]:
+        """COPIED as the journal writes it: a count when they are the first lines."""
+        n = len(self.copied)
+        return n if self.copied == list(range(n)) else self.copied
 
 
 @dataclass
 class _Node:
-    previous: tuple[int, int] = (0, 0)  # (lines, digest of their hashes) of the last request
-    executions: OrderedDict[tuple[str, ...], Counter[int]] = field(default_factory=OrderedDict)
+    previous: array[int] = field(default_factory=lambda: array("Q"))  # the last request's lines
+    executions: dict[Execution, Counter[int]] = field(default_factory=dict)
 
 
 class Continuity:
     """Per node, the previous request and the line counts of its recent executions."""
 
-    def __init__(self, executions_kept: int = EXECUTIONS_KEPT) -> None:
+    def __init__(self, window_s: int = WINDOW_S, executions_kept: int = EXECUTIONS_KEPT) -> None:
+        self.window_s = window_s
         self.executions_kept = executions_kept
         self._nodes: dict[str, _Node] = {}
         self._lock = threading.Lock()
 
     def mark(self, node: str, lines: list[dict[str, Any]]) -> Marks:
         """The marks of a result request's LINES (decoded objects) from NODE, in order."""
-        hashes = [xxhash.xxh3_64_intdigest(orjson.dumps(line)) for line in lines]
+        hashes = array("Q", (xxhash.xxh3_64_intdigest(orjson.dumps(line)) for line in lines))
         with self._lock:
             state = self._nodes.get(node) or _Node()
-            marks = Marks(copies=_copies(state.previous, hashes))
-            marks._lines = (len(hashes), _digest(hashes))
-            pending: Counter[tuple[tuple[str, ...], int]] = Counter()
-            for i in range(marks.copies, len(lines)):
-                execution = _execution(lines[i])
+            marks = Marks(copied=_copied(state.previous, hashes), _hashes=hashes)
+            copied = set(marks.copied)
+            pending: Counter[tuple[Execution, int]] = Counter()
+            for i, line in enumerate(lines):
+                if i in copied:
+                    continue
+                execution = _execution(line)
                 known = state.executions.get(execution)
                 seen = (known[hashes[i]] if known else 0) + pending[(execution, hashes[i])]
                 pending[(execution, hashes[i])] += 1
@@ -84,31 +107,47 @@ class Continuity:
         with self._lock:
             state = self._nodes.setdefault(node, _Node())
             for execution, line in marks._counted:
-                self._counts(state, execution)[line] += 1
-            state.previous = marks._lines
+                state.executions.setdefault(execution, Counter())[line] += 1
+            state.previous = marks._hashes
+            if marks._counted:
+                self._forget(state, min(_time(e) for e, _ in marks._counted))
 
-    def _counts(self, state: _Node, execution: tuple[str, ...]) -> Counter[int]:
-        counts = state.executions.get(execution)
-        if counts is None:
-            counts = state.executions[execution] = Counter()
-            while len(state.executions) > self.executions_kept:
-                state.executions.popitem(last=False)
-        else:
-            state.executions.move_to_end(execution)
-        return counts
-
-
-def _copies(previous: tuple[int, int], hashes: list[int]) -> int:
-    """How many first lines repeat the previous request: all of its lines, or none."""
-    n, digest = previous
-    return n if 0 < n <= len(hashes) and _digest(hashes[:n]) == digest else 0
+    def _forget(self, state: _Node, earliest: int) -> None:
+        """Executions older than the window behind the EARLIEST of a request (a clock far ahead
+        on one line does not make the others old), then the oldest beyond the bound."""
+        horizon = earliest - self.window_s
+        old = [e for e in state.executions if _time(e) < horizon]
+        for execution in old:
+            del state.executions[execution]
+        excess = len(state.executions) - self.executions_kept
+        if excess > 0:
+            for execution in sorted(state.executions, key=_time)[:excess]:
+                del state.executions[execution]
 
 
-def _digest(hashes: list[int]) -> int:
-    return xxhash.xxh3_64_intdigest(b"".join(h.to_bytes(8, "little") for h in hashes))
+def _copied(previous: array[int], hashes: array[int]) -> list[int]:
+    """The positions of HASHES that hold all of PREVIOUS in its order (the earliest such), or
+    none: the previous request sent again, with the lines buffered since among its own."""
+    if not previous or len(previous) > len(hashes):
+        return []
+    found, j = [], 0
+    for i, h in enumerate(hashes):
+        if h == previous[j]:
+            found.append(i)
+            j += 1
+            if j == len(previous):
+                return found
+    return []
 
 
-def _execution(line: dict[str, Any]) -> tuple[str, ...]:
+def _execution(line: dict[str, Any]) -> Execution:
     return tuple(
-        str(line.get(k)) for k in ("name", "unixTime", "epoch", "counter", "hostIdentifier")
+        str(line.get(k)) for k in ("unixTime", "name", "epoch", "counter", "hostIdentifier")
     )
+
+
+def _time(execution: Execution) -> int:
+    try:
+        return int(execution[0])
+    except ValueError:  # (the store rejects such a line)
+        return 0

@@ -189,7 +189,7 @@ async def logger(request: Request) -> Response:
             return _json(OK)
         marks = core.continuity.mark(node.host_uuid, checked.results or [])
         del checked
-        if marks.copies == lines:  # the previous request again: recorded already
+        if len(marks.copied) == lines:  # the previous request again: recorded already
             return _json(OK)
         try:
             await core.journal.append(records.record(node.host_uuid, raw, node_key, marks))

@@ -42,15 +42,15 @@ def record(
     body's NODE_KEY, a credential, is blanked (`"node_key":""`): the record names its node by
     host_uuid, and the journal keeps no secret. The key is matched as the JSON string the
     server issued (hex digits, written one way); a client spelling it with escapes keeps its own
-    key in the journal, nothing else. MARKS (server/continuity.py): its first `copies` lines
-    were recorded before; `occ`, the occurrence of a line among identical ones of its execution
+    key in the journal, nothing else. MARKS (server/continuity.py): `copies`, the lines
+    recorded before (a count of first lines, or their positions); `occ`, the occurrence of a line among identical ones of its execution
     sent by the node, where not 0."""
     if node_key:
         body = body.replace(orjson.dumps(node_key), b'""')
     marked = b""
     if marks is not None:
         occ = {str(i): n for i, n in marks.occurrences.items()}
-        marked = b',"copies":%d,"occ":%s' % (marks.copies, orjson.dumps(occ))
+        marked = b',"copies":%s,"occ":%s' % (orjson.dumps(marks.copies), orjson.dumps(occ))
     return (
         MARK + orjson.dumps(host_uuid) + marked + b',"body":' + body.translate(_NEWLINES) + b"}\n"
     )

@@ -30,53 +30,93 @@ def _recorded(c: Continuity, node: str, lines: list[dict[str, Any]]) -> Marks:
 
 
 def test_marks_count_across_requests_and_know_a_request_sent_again() -> None:
-    c = Continuity(executions_kept=2)
+    c = Continuity(window_s=5)
     a, b, x = _line("a"), _line("b"), _line("x", T0 + 1)
     first = _recorded(c, "n1", [a, b, a])
-    assert (first.copies, first.occurrences) == (0, {2: 1})
+    assert (first.copied, first.occurrences) == ([], {2: 1})
     second = _recorded(c, "n1", [a, x])
-    assert (second.copies, second.occurrences) == (0, {0: 2})
+    assert (second.copied, second.occurrences) == ([], {0: 2})
     again = _recorded(c, "n1", [a, x, b])  # the previous request, then a new line
-    assert (again.copies, again.occurrences) == (2, {2: 1})
+    assert (again.copied, again.copies, again.occurrences) == ([0, 1], 2, {2: 1})
     assert _recorded(c, "n2", [a]).occurrences == {}  # another node counts its own
-    for t in range(3):  # executions beyond the kept ones are forgotten, oldest first
-        _recorded(c, "n1", [_line("y", T0 + 10 + t)])
-    assert _recorded(c, "n1", [a]).occurrences == {}
+    _recorded(c, "n1", [_line("y", T0 + 6)])  # a request all later than the window: a's
+    assert _recorded(c, "n1", [a]).occurrences == {}  # execution is forgotten
+
+
+def test_a_request_sent_again_is_known_with_later_lines_among_its_own() -> None:
+    """osqueryd's buffer keys sort as text (`_10` before `_9`, FORMATS.md 3.2.4): a request sent
+    again holds the previous one's lines in their order, with lines buffered since anywhere."""
+    c = Continuity()
+    r22, r443, q2 = _line("22"), _line("443"), _line("q2", T0 + 1)
+    _recorded(c, "n1", [r22, r443])  # (its acknowledgement lost)
+    again = _recorded(c, "n1", [q2, r22, _line("80"), r443])
+    assert (again.copied, again.copies, again.occurrences) == ([1, 3], [1, 3], {})
+    reordered = _recorded(c, "n1", [r443, r22])  # not in their order: new rows
+    assert (reordered.copied, reordered.occurrences) == ([], {0: 1, 1: 1})
+
+
+def test_an_execution_split_by_many_others_of_its_second_counts_its_identical_rows() -> None:
+    """A schedule's first run logs every query in the same second, and their lines reach the
+    requests interleaved: an execution is remembered whatever the number between its parts."""
+    c = Continuity()
+    bash = _line("bash")
+    others = [{**_line("x"), "name": f"q{i}"} for i in range(300)]
+    _recorded(c, "n1", [bash, *others])
+    assert _recorded(c, "n1", [bash]).occurrences == {0: 1}
+
+
+def test_one_line_with_a_clock_far_ahead_does_not_forget_the_others() -> None:
+    c = Continuity(window_s=60)
+    bash = _line("bash")
+    _recorded(c, "n1", [bash, _line("ahead", T0 + 10**8)])
+    assert _recorded(c, "n1", [bash]).occurrences == {0: 1}
+
+
+def test_executions_remembered_per_node_are_bounded() -> None:
+    c = Continuity(executions_kept=3)
+    for t in range(5):
+        _recorded(c, "n1", [_line("a", T0 + t)])
+    _recorded(c, "n1", [_line("z", T0 + 4)])  # (so that the next are not the previous again)
+    assert c.mark("n1", [_line("a", T0 + 4)]).occurrences == {0: 1}  # kept: the newest
+    assert c.mark("n1", [_line("a", T0)]).occurrences == {}  # the oldest went first
 
 
 def test_a_request_not_recorded_is_not_remembered() -> None:
     """A request the journal refused comes again: it is new, not a copy."""
     c = Continuity()
-    a = _line("a")
+    a, b = _line("a"), _line("b")
     _recorded(c, "n1", [a])
     refused = c.mark("n1", [a])  # (its append failed: not recorded)
-    assert (refused.copies, refused.occurrences) == (1, {})
-    c.mark("n1", [_line("b"), a])
-    assert c.mark("n1", [_line("b"), a]).occurrences == {1: 1}
+    assert (refused.copied, refused.occurrences) == ([0], {})
+    c.mark("n1", [b, b])
+    assert c.mark("n1", [b, b]).occurrences == {1: 1}
 
 
 def test_marked_records_read_back_alike_in_the_store_and_the_lake(tmp_path: Path) -> None:
     c = Continuity()
     a, b = _line("a"), _line("b")
-    requests = [[a, b, a], [a], [a], [b, a]]  # the third sends the second again, the 4th new
+    c_ = {**_line("c", T0 + 1), "counter": 1}
+    # the third sends the second again, the 4th is new, the 5th sends it again among new lines
+    requests = [[a, b, a], [a], [a], [b], [c_, a, b]]
     segment = tmp_path / "000000000001.jsonl"
     with segment.open("wb") as f:
         for data in requests:
             marks = _recorded(c, "U-1", data)
             body = orjson.dumps({"node_key": "", "log_type": "result", "data": data})
-            if marks.copies < len(data):
+            if len(marks.copied) < len(data):
                 f.write(records.record("U-1", body, None, marks))
     read = [ln for ln in read_lines(segment, 1 << 20) if ln.error is None]
-    assert [ln.occurrence for ln in read] == [0, 0, 1, 2, 1, 3]
+    assert [ln.occurrence for ln in read] == [0, 0, 1, 2, 1, 0, 3]
     with hindsight.open(tmp_path / "data") as hs:
         hs.ingest([segment])
         rows = hs.sql("SELECT name, count(*) FROM procs GROUP BY ALL ORDER BY ALL", at=T0).rows
         assert rows == [("a", 4), ("b", 2)]
-        assert hs.ingest([segment]).duplicates == 6
+        assert hs.sql("SELECT count(*) FROM procs", at=T0 + 1).rows == [(7,)]
+        assert hs.ingest([segment]).duplicates == 7
     writer = LakeWriter(str(tmp_path / "lake"))
     writer.write(read)
     writer.write(list(read_lines(segment, 1 << 20)))  # published again: the same keys
     [(keys,)] = duckdb.sql(
         f"SELECT count(DISTINCT line_key) FROM read_parquet('{tmp_path}/lake/raw/*/*/*.parquet')"
     ).fetchall()
-    assert keys == 6
+    assert keys == 7

@@ -346,7 +346,7 @@ def test_an_execution_split_across_requests_keeps_its_identical_rows(
     """osqueryd sends at most --logger_tls_max_lines lines per request: a large execution in
     event format arrives in parts, and two identical rows of it (two bash processes) may land in
     two requests. Both are rows; a part sent again (a lost answer), alone or with new lines
-    after it, adds nothing."""
+    after it or before it (buffer keys sort as text: `_10` before `_9`), adds nothing."""
     key = enroll(http, server.secret, HOST_B, "db-1")
     bash, sshd, cron = ({"name": n} for n in ("bash", "sshd", "cron"))
 
@@ -360,10 +360,15 @@ def test_an_execution_split_across_requests_keeps_its_identical_rows(
     later = request(sshd, t=T0 + 60, counter=1)  # a diff: one more sshd
     sent_again = {**second, "data": second["data"] + later["data"]}
     assert post(http, "/osquery/log", sent_again, gz=True).json() == {}
+    lost = request(sshd, t=T0 + 120, counter=2)  # one more sshd; its answer is lost
+    buffered_since = request(cron, t=T0 + 120, counter=2)
+    for body in (lost, {**lost, "data": buffered_since["data"] + lost["data"]}):
+        assert post(http, "/osquery/log", body, gz=True).json() == {}
     wait_ingested(http, token)
     sql = "SELECT name, valid_from FROM pack_split FOR SYSTEM_TIME ALL ORDER BY ALL"
     got = api(http, token, "sql", sql=sql)["rows"]
-    assert got == [["bash", T0]] * 3 + [["cron", T0], ["sshd", T0], ["sshd", T0 + 60]]
+    assert got == [["bash", T0]] * 3 + [["cron", T0], ["cron", T0 + 120]] + [
+        ["sshd", T0], ["sshd", T0 + 60], ["sshd", T0 + 120]]
 
 
 def test_status_logs_are_kept_bounded_and_searchable(
