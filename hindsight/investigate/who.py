@@ -217,6 +217,7 @@ WHO_MOUNT_COLUMNS = (
     "mount_path",
     "device",
     "type",
+    "settled",
     *EVIDENCE_COLUMNS,
     "usb_serial",
     "usb_vendor",
@@ -229,22 +230,24 @@ WHO_MOUNT_COLUMNS = (
 
 def who_mount(inv: Base, path: str, host: str, at: int) -> Result:
     """The mount behind PATH on HOST at AT (longest mounts.path prefix), its device, and the USB
-    device behind it."""
+    device behind it. `mounts` runs every few minutes, so a drive mounted just before AT may not
+    have been seen yet: a longer mount covering PATH first seen after AT, by the next execution
+    of `mounts`, and not seen by the one before AT (its `from_after` is before AT), may be the
+    one; it follows, and neither row is `settled`."""
     if not inv.queries("mounts"):
         raise MissingTable("mounts", "state")
     hosts = inv.host_ids(host)
-    mounts = inv.state("mounts", ("path", "device", "type"), window=Window(at=at, hosts=hosts))
-    best: dict[int, Row] = {}
-    for m in mounts:
-        current = best.get(m["_host"])
-        if covers(str(m["path"]), path) and (
-            current is None or len(str(m["path"])) > len(str(current["path"]))
-        ):
-            best[m["_host"]] = m
-    chosen = list(best.values())
-    names = inv.names(best, at)
+    columns = ("path", "device", "type")
+    best = _longest(inv.state("mounts", columns, window=Window(at=at, hosts=hosts)), path, {})
+    reach = max((inv.schedule.splay(q.query_id) for q in inv.queries("mounts")), default=0)
+    later = inv.state("mounts", columns, window=Window(since=at + 1, until=at + reach, hosts=hosts))
+    seen_after = _longest([m for m in later if m["_from"] > at], path, best)
+    chosen = [*best.values(), *seen_after.values()]
+    names = inv.names(best.keys() | seen_after.keys(), at)
     rows = []
     for m, ev in zip(chosen, inv.evidence(chosen, at), strict=True):
+        if m["_from"] > at and ev.from_after is not None and ev.from_after >= at:
+            continue  # an execution at or after AT did not show it: mounted after AT
         row = with_evidence(m, ev)
         row.update(
             host=names[m["_host"]][0],
@@ -254,7 +257,22 @@ def who_mount(inv: Base, path: str, host: str, at: int) -> Result:
         )
         row.update(usb_behind(inv, m, ev.from_after))
         rows.append(row)
+    unsure = {r["_host"] for r in rows if r["_from"] > at}
+    for row in rows:
+        row["settled"] = row["_host"] not in unsure
     return inv.answer(WHO_MOUNT_COLUMNS, rows)
+
+
+def _longest(mounts: list[Row], path: str, than: dict[int, Row]) -> dict[int, Row]:
+    """Per host, the longest mount covering PATH, among those longer than THAN's of the host."""
+    best: dict[int, Row] = {}
+    for m in mounts:
+        floor = best.get(m["_host"]) or than.get(m["_host"])
+        if covers(str(m["path"]), path) and (
+            floor is None or len(str(m["path"])) > len(str(floor["path"]))
+        ):
+            best[m["_host"]] = m
+    return best
 
 
 def covers(mount: str, path: str) -> bool:

@@ -151,6 +151,34 @@ def test_who_mount_finds_the_drive_behind_a_path(store: hindsight.Hindsight, tru
         assert root[0]["mount_path"] == "/" and root[0]["usb_serial"] is None
 
 
+def test_a_drive_mounted_since_the_last_run_of_mounts_is_named_though_not_yet_seen(
+    store: hindsight.Hindsight, truth: Truth
+) -> None:
+    """A file written to a drive a minute after it was mounted, before `mounts` ran again: as of
+    then only `/` covers the file; the drive's mount, first seen by the next run and not by the
+    one before the write, follows with its USB device, and neither row is settled."""
+    moments = [m for m in usb_moments(truth) if m.get("file_event")]
+    assert moments
+    unseen = 0
+    for m in moments:
+        event = m["file_event"]
+        at = event["time"] + truth.offset(m["host"].lower())
+        rows = store.investigate.who_mount(event["path"], m["host"], at).dicts()
+        if rows[0]["mount_path"] == m["mount_path"]:  # seen by then: as the mid-mount test
+            assert [r["settled"] for r in rows] == [True]
+            continue
+        unseen += 1
+        assert [(r["mount_path"], r["settled"]) for r in rows] == [
+            (rows[0]["mount_path"], False), (m["mount_path"], False)]
+        assert unix(rows[1]["from_after"]) < at < unix(rows[1]["valid_from"])
+        assert rows[1]["usb_serial"] == m["serial"]
+    assert unseen
+    first = moments[0]
+    mid = (first["mounted_at"] + first["unmounted_at"]) // 2 + truth.offset(first["host"].lower())
+    one = store.investigate.who_mount(first["file_event"]["path"], first["host"], mid)
+    assert [r["settled"] for r in one.dicts()] == [True]
+
+
 def test_mount_path_reused_by_another_drive(store: hindsight.Hindsight, truth: Truth) -> None:
     reused = [m for m in usb_moments(truth) if m.get("path_reused_from_serial")]
     assert reused
