@@ -217,6 +217,31 @@ def test_bad_input_list(http: httpx.Client, server: ServerProcess, path: str) ->
         )
 
 
+def test_a_large_body_is_decoded_only_for_an_enrolled_node_key(
+    http: httpx.Client, server: ServerProcess, token: str
+) -> None:
+    """A client without a node key must not make the server decode megabytes (a gzip body of
+    100 KB can inflate to 30 MB of JSON, ~0.4 s of the event loop each): a large logger body is
+    refused before it is decoded unless the key it carries, in the Authorization header or
+    anywhere in the body as osqueryd writes it (last), is an enrolled node's."""
+    key = enroll(http, server.secret, HOST_B, "db-1")
+    data = [line(HOST_B, "pack_big", T0, {"n": str(i), "pad": "x" * 60}) for i in range(300)]
+    big = orjson.dumps({"log_type": "result", "data": data, "node_key": "nobody"})
+    assert len(big) > 64 * 1024
+    not_json = big[:-40] + b"\x00"  # unknown key and broken JSON: refused as unknown, undecoded
+    for body, headers in ((big, {}), (not_json, {}), (big, {"Authorization": "NodeKey nobody"})):
+        r = post(http, "/osquery/log", body, gz=True, **headers)
+        assert r.status_code == 401 and r.json()["node_invalid"] is True, r.text
+    nested = {"log_type": "result", "data": data, "node_key": key}  # (a decoy in a line too)
+    nested["data"][0]["decorations"] = {"node_key": "nobody"}
+    assert post(http, "/osquery/log", nested, gz=True).json() == {}
+    keyed = big.replace(b'"nobody"', b'"%s"' % key.encode()).replace(b"pack_big", b"pack_big2")
+    assert post(http, "/osquery/log", keyed, Authorization=f"NodeKey {key}").json() == {}
+    wait_ingested(http, token)
+    for name in ("pack_big", "pack_big2"):
+        assert api(http, token, "sql", sql=f"SELECT count(*) FROM {name}")["rows"] == [[300]]
+
+
 # -- happy paths -------------------------------------------------------------------------------
 def test_enroll_config_and_config_change(http: httpx.Client, server: ServerProcess) -> None:
     key = enroll(http, server.secret, HOST_A)
