@@ -134,11 +134,17 @@ def timeline_host(
 def _with_silences(
     inv: Base, result: Result, hosts: tuple[int, ...] | None, since: int | None, until: int | None
 ) -> Result:
-    """Add 'silent' rows: spans with no sign of life (execution or event) from the host longer
-    than the fleet's usual check-in spacing allows."""
+    """Add 'silent' rows: spans with no line (execution or event) from the host long enough to
+    prove it silent. Differential queries log nothing when nothing changed, so only a query that
+    logs every run, a snapshot query, proves it: a span longer than `stale_factor` x the
+    interval of the host's most frequent snapshot query. A host without one gets none."""
     ids = ", ".join(map(str, hosts or ())) or "NULL"
     lo, hi = since if since is not None else 0, until if until is not None else OPEN_END
-    limit = inv.schedule.stale_after(-1)
+    proof = _snapshot_interval(inv, ids)
+    if proof is None:
+        return result
+    name, interval = proof
+    limit = int(inv.schedule.tolerance.stale_factor * interval)
     gaps = inv.run(
         f"SELECT prev, t FROM (SELECT unix_time AS t, lag(unix_time) OVER (ORDER BY unix_time) AS prev "
         f"FROM (SELECT DISTINCT t AS unix_time FROM ({checkins(inv.catalog, ids, lo, hi)}))) "
@@ -148,7 +154,7 @@ def _with_silences(
         tuple(
             {
                 "what": "silent",
-                "detail": f"no execution for {t - prev} s",
+                "detail": f"no line for {t - prev} s ({name} logs every run, every {interval} s)",
                 "valid_from": stamp(prev),
                 "valid_to": stamp(t),
             }.get(c)
@@ -159,6 +165,23 @@ def _with_silences(
     index = result.columns.index("valid_from")
     rows = sorted([*result.rows, *extra], key=lambda r: (r[index] is None, r[index] or 0))
     return replace(result, rows=rows)
+
+
+def _snapshot_interval(inv: Base, ids: str) -> tuple[str, int] | None:
+    """The name and interval of the hosts' most frequent query whose every execution is a whole
+    result set (a snapshot query: at least 3 runs recorded), if its interval is known."""
+    found = [
+        (interval, inv.catalog.by_id(int(q)).name)
+        for (q,) in inv.run(
+            f"SELECT query_id FROM executions WHERE host_id IN ({ids}) GROUP BY query_id "
+            "HAVING bool_and(full_set) AND count(*) >= 3"
+        )
+        if (interval := inv.schedule.interval(int(q)))
+    ]
+    if not found:
+        return None
+    interval, name = min(found)
+    return name, interval
 
 
 DIFF_COLUMNS_HEAD = ("change", "host", "host_key")

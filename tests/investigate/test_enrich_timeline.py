@@ -192,6 +192,13 @@ def test_timeline_user_and_host(store: hindsight.Hindsight, truth: Truth) -> Non
     off = (power["from"] + truth.offset(power["host"].lower()), power["to"] + truth.offset(power["host"].lower()))
     assert any(s["valid_from"].timestamp() <= off[0] + 900 and s["valid_to"].timestamp() >= off[1] - 900 for s in silent)
     assert any(r["what"] == "row" for r in host)
+    # differential queries log nothing when nothing changed: a quiet span is not a silence
+    assert all(s["valid_to"].timestamp() > off[0] and s["valid_from"].timestamp() < off[1] for s in silent)
+    assert "logs every run" in silent[0]["detail"]
+    others = {m["host"] for m in truth.moments("uid_reuse")} - {power["host"]}
+    assert others
+    for name in others:
+        assert not [r for r in store.investigate.timeline_host(name).dicts() if r["what"] == "silent"]
 
 
 def test_diff_across_uid_reuse_agrees_with_truth(store: hindsight.Hindsight, truth: Truth) -> None:
