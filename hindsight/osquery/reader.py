@@ -132,19 +132,41 @@ def read_lines(
         except OSError as exc:  # kept aside like a line that cannot be read: the rest goes on
             yield Line(origin, 0, b"", None, f"cannot read the file: {exc.strerror or exc}")
             return
-        if start:
-            stream.seek(start)
-        head = stream.peek(64) if hasattr(stream, "peek") and not start else b""
-        if head.lstrip()[:1] in (b"{", b"[") and _is_document(stream, head):
-            yield from _document_lines(origin, stream)
-            return
-        seekable = raw is not None and raw.seekable()  # not a pipe
-        tell = raw.tell if raw is not None and seekable and on_bytes is not None else None
-        lines = _jsonl(origin, stream, max_line_bytes, parse, start, complete_only, number)
-        for i, line in enumerate(lines):
-            if tell is not None and on_bytes is not None and i % 4096 == 0:
-                on_bytes(tell())
-            yield line
+        last = number
+        try:
+            for line in _read(origin, stream, raw, max_line_bytes, on_bytes, parse, start,
+                              complete_only, number):
+                last = line.number
+                yield line
+        except (EOFError, zlib.error, zstandard.ZstdError) as exc:  # the lines before are kept
+            yield Line(origin, last + 1, b"", None, f"the compressed data is cut short: {exc}")
+
+
+def _read(
+    origin: str,
+    stream: IO[bytes],
+    raw: IO[bytes] | None,
+    max_line_bytes: int,
+    on_bytes: Callable[[int], None] | None,
+    parse: bool,
+    start: int,
+    complete_only: bool,
+    number: int,
+) -> Iterator[Line]:
+    """read_lines of an open source."""
+    if start:
+        stream.seek(start)
+    head = stream.peek(64) if hasattr(stream, "peek") and not start else b""
+    if head.lstrip()[:1] in (b"{", b"[") and _is_document(stream, head):
+        yield from _document_lines(origin, stream)
+        return
+    seekable = raw is not None and raw.seekable()  # not a pipe
+    tell = raw.tell if raw is not None and seekable and on_bytes is not None else None
+    lines = _jsonl(origin, stream, max_line_bytes, parse, start, complete_only, number)
+    for i, line in enumerate(lines):
+        if tell is not None and on_bytes is not None and i % 4096 == 0:
+            on_bytes(tell())
+        yield line
 
 
 def _open(source: Path | str, stack: ExitStack) -> tuple[IO[bytes], IO[bytes] | None]:
@@ -155,11 +177,28 @@ def _open(source: Path | str, stack: ExitStack) -> tuple[IO[bytes], IO[bytes] | 
     magic = raw.peek(4)[:4]  # not read: a pipe (`<(zcat ...)`, a FIFO) cannot seek back
     if magic[:2] == GZIP_MAGIC:
         gz = stack.enter_context(gzip.GzipFile(fileobj=raw))
-        return io.BufferedReader(gz, buffer_size=1 << 20), raw
+        return io.BufferedReader(_Read1(gz), buffer_size=1 << 20), raw
     if magic == ZSTD_MAGIC:
         reader = stack.enter_context(zstandard.ZstdDecompressor().stream_reader(raw))
         return io.BufferedReader(reader, buffer_size=1 << 20), raw
     return io.BufferedReader(raw, buffer_size=1 << 20), raw
+
+
+class _Read1(io.RawIOBase):
+    """A gzip stream read by `read1`: each fill of the buffer above takes what is decoded so far,
+    so a file cut short loses only its cut line (read whole, a fill past the cut raised and took
+    with it up to a buffer of lines decoded before)."""
+
+    def __init__(self, inner: gzip.GzipFile) -> None:
+        self.inner = inner
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.inner.read1(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def _is_document(stream: IO[bytes], head: bytes) -> bool:
@@ -172,7 +211,9 @@ def _is_document(stream: IO[bytes], head: bytes) -> bool:
         orjson.loads(first[:newline])
         return False  # the first line is a complete document: JSON lines
     except orjson.JSONDecodeError:
-        return True
+        # a damaged first line of JSON lines (torn by a crash, a bad byte) still ends like an
+        # object; a pretty-printed document's first line opens one (`{`, `"data": [`)
+        return not first[:newline].rstrip().endswith((b"}", b"]"))
 
 
 def _document_lines(origin: str, stream: IO[bytes]) -> Iterator[Line]:

@@ -25,6 +25,41 @@ def test_plain_gzip_and_zstd(tmp_path: Path) -> None:
     assert len(lines) == 4 and all(isinstance(ln.parsed, ResultLine) for ln in lines)
 
 
+def _line(n: int) -> bytes:
+    return orjson.dumps({"name": "q", "hostIdentifier": "h", "unixTime": n, "counter": n,
+                         "columns": {"n": str(n), "pad": "x" * 100}, "action": "added"})
+
+
+@pytest.mark.parametrize("kind", ["gzip", "zstd"])
+def test_a_compressed_file_cut_short_keeps_its_whole_lines(tmp_path: Path, kind: str) -> None:
+    """A rotated file copied while it was compressed, a partial transfer: its whole lines are
+    read, the cut one is rejected with its reason, and nothing is raised (the other files of
+    the ingest are read)."""
+    data = b"".join(_line(n) + b"\n" for n in range(1, 5001))
+    packed = gzip.compress(data) if kind == "gzip" else zstandard.ZstdCompressor().compress(data)
+    path = tmp_path / f"osqueryd.results.log.1.{'gz' if kind == 'gzip' else 'zst'}"
+    path.write_bytes(packed[: len(packed) // 2])
+    lines = list(read_lines(path, 1 << 20))
+    good, bad = lines[:-1], lines[-1]
+    assert len(good) > 1000 and all(isinstance(ln.parsed, ResultLine) for ln in good)
+    assert [ln.number for ln in good] == list(range(1, len(good) + 1))
+    assert bad.error is not None and bad.number == len(good) + 1
+    assert "cut short" in bad.error or "unexpected end of data" in bad.error
+
+
+@pytest.mark.parametrize("damage", ["torn", "bad byte"])
+def test_a_damaged_first_line_costs_that_line_only(tmp_path: Path, damage: str) -> None:
+    """A first line torn by a crash (the next line appended to it) or holding a byte that is not
+    UTF-8 is one bad line of JSON lines, not the start of a pretty-printed document."""
+    first = _line(1)[:60] + _line(2) if damage == "torn" else _line(1).replace(b'"h"', b'"\xff"')
+    path = tmp_path / "osqueryd.results.log"
+    path.write_bytes(first + b"\n" + _line(3) + b"\n" + _line(4) + b"\n")
+    lines = list(read_lines(path, 1 << 20))
+    read = [ln.parsed.unix_time for ln in lines if isinstance(ln.parsed, ResultLine)]
+    assert read == ([2, 3, 4] if damage == "torn" else [3, 4])
+    assert [ln.number for ln in lines if ln.error] == [1]
+
+
 def test_rotated_files_oldest_first(tmp_path: Path) -> None:
     names = [
         "osqueryd.results.log",
