@@ -292,10 +292,13 @@ def row_hash(info: QueryInfo, value: str = "_s") -> str:
         f"THEN hash({literal(c + chr(31))} || {value}.{quote(c)}) ELSE 0 END"
         for c in sorted(info.columns)
     ]
-    combined = "0::UBIGINT"
-    for part in parts:
-        combined = f"xor({combined}, {part})"
-    return combined
+    # combined pairwise (a tree: a query of a thousand columns stays under DuckDB's expression
+    # depth; XOR's order does not change the value)
+    while len(parts) > 1:
+        parts = [f"xor({a}, {b})" for a, b in zip(parts[::2], parts[1::2], strict=False)] + (
+            [parts[-1]] if len(parts) % 2 else []
+        )
+    return f"xor(0::UBIGINT, {parts[0]})" if parts else "0::UBIGINT"
 
 
 def as_text(info: QueryInfo, row: str) -> str:

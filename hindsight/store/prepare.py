@@ -18,6 +18,7 @@ import zstandard
 from hindsight.osquery.reader import Line
 from hindsight.store import normalise as nm
 from hindsight.store.catalog import Catalog, QueryInfo
+from hindsight.store.columns import bad_columns
 from hindsight.store.keys import keys_sql, status_keys, units
 from hindsight.store.space import RAW_LEVEL
 from hindsight.store.writes import attach
@@ -79,6 +80,8 @@ class Preparer:
             if torn is not None:  # the line written after a torn one: archived without it
                 kept[i].raw = kept[i].raw[len(torn) :]
         columns = nm.query_columns(self.con, tables)
+        if self._set_aside(columns, tables, fallback):
+            columns = nm.query_columns(self.con, tables)
         queries = [self._expected(name, cols) for name, cols in columns.items()]
         nm.hash_rows(self.con, queries, tables, out=f"TABLE {tables}_rh")
         self.con.execute(nm.LINE_SUMS.format(out=f"TABLE {tables}_lk", rh=f"{tables}_rh"))
@@ -144,6 +147,32 @@ class Preparer:
         ).fetchall():
             out[idx[0]] = (idx, self.zstd.compress(b"\n".join([kept[i].raw for i in idx])))
         return out
+
+    def _set_aside(
+        self, columns: dict[str, set[str]], tables: str, fallback: nm.Fallback
+    ) -> bool:
+        """Reject the lines with columns the store cannot hold (store/columns.py): taken out of
+        the batch's tables, added to FALLBACK's rejections; returns whether there were any."""
+        found = False
+        for name, cols in columns.items():
+            known = self.catalog.queries.get(name)
+            bad = bad_columns(known.columns if known else (), cols)
+            if not bad:
+                continue
+            found = True
+            names = list(bad)
+            lines = self.con.execute(
+                f"SELECT i, list_intersect(json_keys(first), $bad) "
+                f"FROM {tables}_hdr WHERE name = $name AND list_has_any(json_keys(first), $bad)",
+                {"bad": names, "name": name},
+            ).fetchall()
+            fallback.rejected += [(i, bad[keys[0]], None) for i, keys in lines]
+            for part in ("hdr", "rows"):
+                self.con.execute(
+                    f"DELETE FROM {tables}_{part} WHERE i IN (SELECT unnest($i))",
+                    {"i": [i for i, _ in lines]},
+                )
+        return found
 
     def _expected(self, name: str, columns: set[str]) -> QueryInfo:
         """The query as the writer will know it: its kind, and at least these columns (the

@@ -49,6 +49,37 @@ def test_bad_lines_are_reported_and_the_rest_stored(
     assert hs.rejects().dicts() == kept
 
 
+def test_columns_the_store_cannot_hold_are_named_and_their_lines_kept_aside(
+    hs: hindsight.Hindsight, tmp_path: Path
+) -> None:
+    """A column without a name, one named like Hindsight's own (`AS _from`), one differing only
+    in case from a column of its query (the store compares names without case): the line is
+    rejected with the reason, and every other line of the batch is stored."""
+    lines = [
+        event("q", 100, "added", {"Name": "a"}, counter=0),
+        event("q", 200, "added", {"name": "b"}, counter=1),
+        event("q", 300, "added", {"Name": "c", "": "x"}, counter=2),
+        event("conns", 100, "added", {"_from": "10.0.0.1", "port": "22"}, counter=0),
+        event("q", 400, "added", {"Name": "d"}, counter=3),
+    ]
+    summary = hs.ingest([write(tmp_path / "a.log", *lines)])
+    assert summary.rejected == 3
+    reasons = dict(summary.rejections)
+    assert "differs only in case from column 'Name'" in reasons[f"{tmp_path}/a.log:2"]
+    assert reasons[f"{tmp_path}/a.log:3"] == "a column without a name"
+    assert "Hindsight's own columns" in reasons[f"{tmp_path}/a.log:4"]
+    assert sorted(r["Name"] for r in hs.state("q", at=400).dicts()) == ["a", "d"]
+    later = hs.ingest([write(tmp_path / "b.log", event("q", 500, "added", {"NAME": "e"}))])
+    assert later.rejected == 1  # against the recorded column, in a later ingest too
+
+
+def test_a_query_of_a_thousand_columns_is_stored(hs: hindsight.Hindsight, tmp_path: Path) -> None:
+    wide = {f"c{n}": str(n) for n in range(1000)}
+    hs.ingest([write(tmp_path / "w.log", event("wide", 100, "added", wide, counter=0))])
+    [row] = hs.state("wide", at=100).dicts()
+    assert (row["c0"], row["c999"]) == ("0", "999")
+
+
 def test_a_50_mb_line_is_refused_without_blocking(tmp_path: Path) -> None:
     path = tmp_path / "huge.log"
     with path.open("wb") as f:
