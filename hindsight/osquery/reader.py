@@ -60,7 +60,9 @@ def expand(paths: Iterable[str | Path], skipped: list[Path] | None = None) -> li
     """Files to read, in an order that puts a host's older rotated files first. In a directory,
     glog's text logs are left out, and so are files that cannot be osquery output (`looks_like_
     output`), which are added to SKIPPED: a README or a .DS_Store beside the logs would be
-    rejected line by line. A file named itself is always read."""
+    rejected line by line. A file named itself is always read. A file named twice (itself and
+    in its directory, or by two paths) is read once: read twice in one ingest, its lines would
+    be one scope and its identical rows counted twice."""
     out: list[Path | str] = []
     for p in paths:
         if str(p) == "-":
@@ -79,6 +81,24 @@ def expand(paths: Iterable[str | Path], skipped: list[Path] | None = None) -> li
                     skipped.append(f)
         else:
             out.append(path)
+    return _once(out)
+
+
+def _once(files: list[Path | str]) -> list[Path | str]:
+    """FILES without the second naming of a file (the same device and inode)."""
+    seen: set[tuple[int, int]] = set()
+    out: list[Path | str] = []
+    for f in files:
+        if f != "-":
+            try:
+                st = Path(f).stat()
+            except OSError:  # (the reader reports it)
+                out.append(f)
+                continue
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
+        out.append(f)
     return out
 
 

@@ -95,6 +95,21 @@ def test_snapshot_replaces_the_whole_set(hs: hindsight.Hindsight, tmp_path: Path
     assert intervals == [("/", 100, 300), ("/media/usb", 100, 200)]
 
 
+def test_a_file_named_twice_in_one_ingest_is_read_once(tmp_path: Path) -> None:
+    """By its directory and itself, or by two paths: read twice in one ingest, its lines would
+    be one scope, and an execution's identical rows counted twice."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    snapshot = orjson.dumps({"name": "users", "hostIdentifier": "h", "unixTime": 1000,
+                             "snapshot": [{"uid": "1001", "username": "alice"}],
+                             "action": "snapshot"})
+    (logs / "osqueryd.snapshots.log").write_bytes(snapshot + b"\n")
+    with hindsight.open(tmp_path / "data") as hs:
+        summary = hs.ingest([logs, logs / "osqueryd.snapshots.log", tmp_path / "logs/../logs"])
+        assert (summary.lines, summary.rows) == (1, 1)
+        assert len(hs.state("users", at=1000).rows) == 1
+
+
 def test_ingesting_twice_and_out_of_order_gives_in_order_intervals(tmp_path: Path) -> None:
     lines = [
         event(IA, 100 * i, "added" if i % 2 else "removed", {"address": "x"}, counter=i)
