@@ -84,7 +84,7 @@ def parse_object(raw: bytes) -> dict[str, Any]:
     except orjson.JSONDecodeError as exc:
         raise RequestError(400, "bad_json", f"invalid JSON: {exc}") from None
     if not isinstance(doc, dict):
-        raise RequestError(400, "bad_json", f"expected a JSON object, got {_kind(doc)}")
+        raise RequestError(400, "bad_json", f"expected a JSON object, got {kind_of(doc)}")
     return doc
 
 
@@ -106,7 +106,7 @@ def want(doc: dict[str, Any], key: str, kind: type | tuple[type, ...], where: st
     if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, (int,))):
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
         raise RequestError(
-            400, "wrong_type", f"{where}{key}: expected {_json_name(names)}, got {_kind(value)}"
+            400, "wrong_type", f"{where}{key}: expected {_json_name(names)}, got {kind_of(value)}"
         )
     return value
 
@@ -122,7 +122,7 @@ def _json_name(python: str) -> str:
     return python
 
 
-def _kind(value: Any) -> str:
+def kind_of(value: Any) -> str:
     if value is None:
         return "null"
     return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(

@@ -475,6 +475,59 @@ def test_query_api_tokens_errors_and_openapi(http: httpx.Client, token: str) -> 
     } <= set(spec["paths"])
 
 
+def _api_routes() -> list[Any]:
+    import hindsight.server.investigate_api  # noqa: F401 - registers the investigations
+    from hindsight.server.query_api import API_ROUTES
+
+    return [r for r in API_ROUTES if r.params]
+
+
+GOOD = {"string": "x", "integer": 1, "instant": T0}
+WRONG = {
+    "string": [5, 1.5, True, {"a": 1}, ["x"]],
+    "integer": [True, False, 1.5, "ten", {"a": 1}, [1]],
+    "instant": [True, {"a": 1}, [T0]],
+    "repeated": [5, True, [5], [True], {"a": "x"}],
+}
+
+
+@pytest.mark.parametrize("route", _api_routes(), ids=lambda r: r.path)
+def test_every_parameter_of_every_route_is_type_checked(
+    http: httpx.Client, token: str, route: Any
+) -> None:
+    """Each declared parameter, given a JSON value of another type (a bool is never a number,
+    a number never a string), is refused with 400 wrong_type naming it and the type expected,
+    before anything runs; the other parameters are well typed."""
+    auth = {"Authorization": f"Bearer {token}"}
+    for p in route.params:
+        base = {o.name: GOOD[o.kind] for o in route.params if o.required and o is not p}
+        for value in WRONG["repeated" if p.repeated else p.kind]:
+            r = http.post(f"/api/v1{route.path}", json={**base, p.name: value}, headers=auth)
+            refused(r, 400, "wrong_type", f"{p.name}: expected")
+            expected = {"string": "a string", "integer": "an integer", "instant": "a number"}
+            assert ("array of strings" if p.repeated else expected[p.kind]) in r.json()["error"]
+
+
+def test_instants_take_numbers_and_bounds_are_checked(http: httpx.Client, token: str) -> None:
+    auth = {"Authorization": f"Bearer {token}"}
+    at = http.post("/api/v1/sql", json={"sql": "SELECT 1 AS one", "at": T0}, headers=auth)
+    assert at.status_code == 200, at.text
+    for params in [
+        {"limit": -1},
+        {"limit": 0},
+        {"limit": 100_001},  # HINDSIGHT_MAX_ROWS
+        {"min_severity": -1},
+        {"min_severity": 4},
+    ]:
+        name = next(iter(params))
+        refused(http.get("/api/v1/status", params=params, headers=auth), 400, "bad_value", name)
+        refused(http.post("/api/v1/status", json=params, headers=auth), 400, "bad_value", name)
+    for uid in (-1, 2**32):
+        r = http.get("/api/v1/who/uid", params={"uid": uid, "host": HOST_A}, headers=auth)
+        refused(r, 400, "bad_value", "uid")
+    assert api(http, token, "status", limit=1, min_severity=0)["truncated"] in (True, False)
+
+
 def test_live_queries_need_a_live_token(http: httpx.Client, server: ServerProcess) -> None:
     from hindsight.server.state import State
 
