@@ -110,8 +110,9 @@ def _status(core: Core, p: Params) -> Result:
     start = time.perf_counter()
     limit = int(p.get("limit") or core.settings.max_rows)
     sev = p.get("min_severity")
+    hosts = p.get("host") or []
     columns, rows = core.state.status_logs(
-        [h.lower() for h in p.get("host") or []] or None,
+        core.state.host_uuids(hosts, with_status=True) if hosts else None,
         p.get("contains"),
         int(sev) if sev not in (None, "") else None,
         limit + 1,

@@ -426,6 +426,63 @@ def test_distributed_read_and_write(http: httpx.Client, server: ServerProcess, t
     assert stored["rows"] == [["alice"], ["root"]]
 
 
+HOST_C = "0c0c0c0c-0000-4000-8000-00000000000c"
+
+
+def test_status_and_live_take_a_host_identifier(
+    http: httpx.Client, server: ServerProcess, token: str
+) -> None:
+    """`host` is a uuid or an identifier for every route (the OpenAPI says so); a name no host
+    has is refused with the closest one."""
+    key = enroll(http, server.secret, HOST_C, "web-07")
+    status = {"hostIdentifier": "web-07", "unixTime": T0, "severity": 1, "message": "by name"}
+    assert post(http, "/osquery/log", {"node_key": key, "log_type": "status", "data": [status]})
+    for name in ("web-07", HOST_C, HOST_C.upper()):
+        found = api(http, token, "status", host=name)
+        assert {r[found["columns"].index("message")] for r in found["rows"]} == {"by name"}, name
+    auth = {"Authorization": f"Bearer {token}"}
+    r = http.get("/api/v1/status", params={"host": "web-7"}, headers=auth)
+    refused(r, 400, "bad_query", "unknown host 'web-7' (did you mean 'web-07'?)")
+    live = http.post("/api/v1/live", json={"sql": "SELECT 1", "hosts": ["web-07"]}, headers=auth)
+    assert live.status_code == 201 and live.json()["hosts"] == [HOST_C], live.text
+    r = http.post("/api/v1/live", json={"sql": "SELECT 1", "hosts": ["web-7"]}, headers=auth)
+    refused(r, 400, "unknown_host", "did you mean 'web-07'")
+
+
+def test_a_hosts_latest_live_answer_replaces_its_earlier_one(
+    http: httpx.Client, server: ServerProcess, token: str
+) -> None:
+    """In the answers and in the store alike; a second answer within the same second (one
+    snapshot execution to the store) is not taken."""
+    key = enroll(http, server.secret, HOST_C, "web-07")
+    auth = {"Authorization": f"Bearer {token}"}
+    created = http.post("/api/v1/live", json={"sql": "SELECT 1", "hosts": [HOST_C]}, headers=auth)
+    qid = created.json()["id"]
+    post(http, "/osquery/distributed/read", {"node_key": key})
+    root, games = {"username": "root"}, {"username": "games"}
+
+    def answer(*rows: dict[str, str]) -> None:
+        body = {"node_key": key, "queries": {qid: list(rows)}, "statuses": {qid: 0}}
+        assert post(http, "/osquery/distributed/write", body).json() == {}
+
+    def both() -> tuple[list[str], list[str]]:
+        live = http.get(f"/api/v1/live/{qid}", headers=auth).json()["hosts"][0]["rows"]
+        wait_ingested(http, token)
+        sql = f"SELECT username FROM live_{qid} ORDER BY username"
+        return sorted(r["username"] for r in live), [
+            r[0] for r in api(http, token, "sql", sql=sql)["rows"]
+        ]
+
+    while time.time() % 1 > 0.5:  # both answers within one second
+        time.sleep(0.05)
+    answer(root, games)
+    answer(root)
+    assert both() == (["games", "root"], ["games", "root"])
+    time.sleep(1.1)
+    answer(games)
+    assert both() == (["games"], ["games"])
+
+
 def test_checkins_show_in_hosts(http: httpx.Client, server: ServerProcess, token: str) -> None:
     key = enroll(http, server.secret, HOST_A)
     post(http, "/osquery/config", {"node_key": key})
