@@ -1,8 +1,9 @@
 """The query API: JSON over HTTP, read-only, behind API tokens (`hindsight token create`).
 
-Every answer is `{"columns": [...], "rows": [[...]], "truncated": bool, "elapsed_ms": n}` or
-`{"error": "<message>", "code": "<code>"}`; each query is bounded by HINDSIGHT_QUERY_TIMEOUT and
-HINDSIGHT_MAX_ROWS. Routes are a table (`API_ROUTES`): investigations (who, timeline, diff,
+Every answer is `{"columns": [...], "rows": [[...]], "truncated": bool, "truncated_reason":
+null | "max_rows" | "max_bytes", "elapsed_ms": n}` or `{"error": "<message>", "code": "<code>"}`;
+each query is bounded by HINDSIGHT_QUERY_TIMEOUT, HINDSIGHT_MAX_ROWS and, serialised,
+HINDSIGHT_MAX_RESPONSE_BYTES (server/answer.py). Routes are a table (`API_ROUTES`): investigations (who, timeline, diff,
 enrich) plug in with `register(ApiRoute(...))`, and appear in the OpenAPI document.
 """
 
@@ -21,6 +22,7 @@ from starlette.routing import Route
 
 from hindsight.api import Result
 from hindsight.errors import HindsightError, InputError, QueryError, QueryTimeout, StoreError
+from hindsight.server.answer import answer_bytes
 from hindsight.server.body import RequestError, error_body, kind_of, parse_object, read_body
 from hindsight.server.core import Core
 from hindsight.server.osquery_api import ANY_METHOD
@@ -70,15 +72,6 @@ def _dumps(value: Any) -> bytes:
 
 def json_response(value: Any, status: int = 200) -> Response:
     return Response(_dumps(value), status, media_type="application/json")
-
-
-def result_body(result: Result) -> dict[str, Any]:
-    return {
-        "columns": result.columns,
-        "rows": [list(r) for r in result.rows],
-        "truncated": result.truncated,
-        "elapsed_ms": round(result.elapsed_ms, 3),
-    }
 
 
 # -- handlers ----------------------------------------------------------------------------------
@@ -297,7 +290,8 @@ def _endpoint(route: ApiRoute) -> Callable[[Request], Any]:
             core = _core(request)
             params = await _params(request, route, core.settings)
             result = await to_thread.run_sync(route.handler, core, params, limiter=_query_threads())
-            return json_response(result_body(result))
+            body = answer_bytes(result, core.settings.max_response_bytes)
+            return Response(body, 200, media_type="application/json")
         except RequestError as exc:
             return Response(
                 error_body(exc.code, exc.message), exc.status, media_type="application/json"
@@ -342,6 +336,10 @@ def openapi() -> dict[str, Any]:
             "columns": {"type": "array", "items": {"type": "string"}},
             "rows": {"type": "array", "items": {"type": "array", "items": {}}},
             "truncated": {"type": "boolean"},
+            "truncated_reason": {
+                "enum": [None, "max_rows", "max_bytes"],
+                "description": "what cut the rows: HINDSIGHT_MAX_ROWS or HINDSIGHT_MAX_RESPONSE_BYTES",
+            },
             "elapsed_ms": {"type": "number"},
         },
     }

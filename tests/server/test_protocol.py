@@ -19,6 +19,7 @@ import pytest
 from tests.server.serverproc import ServerProcess
 
 MAX_BODY = 200_000
+MAX_RESPONSE = 1_000_000
 HOST_A = "0a0a0a0a-0000-4000-8000-00000000000a"
 HOST_B = "0b0b0b0b-0000-4000-8000-00000000000b"
 T0 = 1_718_236_800
@@ -27,7 +28,11 @@ T0 = 1_718_236_800
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("serve")
-    env = {"HINDSIGHT_SERVE_MAX_BODY": str(MAX_BODY), "HINDSIGHT_SERVE_STATUS_KEEP": "50"}
+    env = {
+        "HINDSIGHT_SERVE_MAX_BODY": str(MAX_BODY),
+        "HINDSIGHT_SERVE_STATUS_KEEP": "50",
+        "HINDSIGHT_MAX_RESPONSE_BYTES": str(MAX_RESPONSE),
+    }
     srv = ServerProcess(root / "data", env=env).start()
     yield srv
     srv.kill()
@@ -583,6 +588,24 @@ def test_instants_take_numbers_and_bounds_are_checked(http: httpx.Client, token:
         r = http.get("/api/v1/who/uid", params={"uid": uid, "host": HOST_A}, headers=auth)
         refused(r, 400, "bad_value", "uid")
     assert api(http, token, "status", limit=1, min_severity=0)["truncated"] in (True, False)
+
+
+def test_answers_are_bounded_in_bytes(http: httpx.Client, token: str) -> None:
+    """HINDSIGHT_MAX_RESPONSE_BYTES: rows stop before it, the answer says why; a first row alone
+    past it is refused."""
+    auth = {"Authorization": f"Bearer {token}"}
+    sql = "SELECT i, repeat('x', 1000) AS pad FROM range(5000) t(i) ORDER BY i"
+    r = http.post("/api/v1/sql", json={"sql": sql}, headers=auth)
+    assert r.status_code == 200 and len(r.content) <= MAX_RESPONSE, r.status_code
+    doc = r.json()
+    assert doc["truncated"] is True and doc["truncated_reason"] == "max_bytes"
+    assert 900 < len(doc["rows"]) < 1000 and [row[0] for row in doc["rows"]] == list(
+        range(len(doc["rows"]))
+    )
+    whole = api(http, token, "sql", sql="SELECT i FROM range(10) t(i)")
+    assert whole["truncated"] is False and whole["truncated_reason"] is None
+    r = http.post("/api/v1/sql", json={"sql": f"SELECT repeat('x', {MAX_RESPONSE})"}, headers=auth)
+    refused(r, 413, "too_large", "HINDSIGHT_MAX_RESPONSE_BYTES")
 
 
 def test_live_queries_need_a_live_token(http: httpx.Client, server: ServerProcess) -> None:
