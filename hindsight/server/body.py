@@ -16,6 +16,7 @@ try:  # ISA-L's inflate, three times zlib's speed: gunzip is a good share of a l
 except ImportError:  # pragma: no cover - a platform without its wheels
     import zlib  # type: ignore[no-redef]
 
+GZIP_MAGIC = b"\x1f\x8b"
 GZIP_ERROR = cast("type[Exception]", zlib.error)  # (isal's stub declares an instance)
 
 
@@ -62,6 +63,12 @@ async def read_raw(request: Request, limit: int) -> tuple[bytes, bool]:
 
 
 def gunzip(raw: bytes, limit: int) -> bytes:
+    if not raw.startswith(GZIP_MAGIC):
+        raise RequestError(
+            400,
+            "bad_gzip",
+            "not gzip data (Content-Encoding: gzip but the body does not start with the gzip magic)",
+        )
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
         out = inflater.decompress(raw, limit + 1)

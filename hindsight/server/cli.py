@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import socket
 import sys
@@ -203,6 +204,10 @@ def token_list(data: Path, fmt: str) -> None:
     finally:
         state.close()
     columns = ["id", "name", "created", "can_live"]
+    for r in rows:  # unix seconds shown as every time is: ISO 8601, UTC
+        created = r["created"]
+        if isinstance(created, int | float):
+            r["created"] = dt.datetime.fromtimestamp(created, dt.UTC)
     render(columns, [tuple(r[c] for c in columns) for r in rows], fmt, out)
 
 

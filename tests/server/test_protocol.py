@@ -6,6 +6,7 @@ types, unknown fields, bad gzip, gzip bombs, bodies too large), then its happy p
 from __future__ import annotations
 
 import gzip
+import re
 import time
 import zlib
 from collections.abc import Iterator
@@ -154,6 +155,12 @@ def test_bad_input_list(http: httpx.Client, server: ServerProcess, path: str) ->
         400,
         "bad_gzip",
         "truncated",
+    )
+    refused(
+        post(http, path, b'{"node_key": "k"}', **{"Content-Encoding": "gzip"}),
+        400,
+        "bad_gzip",
+        "not gzip data (Content-Encoding: gzip but the body does not start with the gzip magic)",
     )
     refused(post(http, path, b"{}", **{"Content-Encoding": "br"}), 415, "bad_encoding")
     bomb = zlib.compressobj(9, zlib.DEFLATED, 31)
@@ -753,6 +760,9 @@ def test_a_revoked_token_is_refused_from_the_next_request(
     tokens = orjson.loads(listed.output)
     eve = [t for t in tokens if t["name"] == "laptop-of-eve"]
     assert len(eve) == 1 and secret not in listed.output and len(eve[0]["id"]) == 8
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00", eve[0]["created"])
+    table = runner.invoke(main, ["token", "list", "--data", data]).output
+    assert re.search(r"laptop-of-eve\W+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", table), table
     assert runner.invoke(main, ["token", "revoke", "--data", data, "nobody"]).exit_code == 1
     revoked = runner.invoke(main, ["token", "revoke", "--data", data, eve[0]["id"]])
     assert revoked.exit_code == 0 and "revoked 1 token" in revoked.output
