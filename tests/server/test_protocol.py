@@ -706,6 +706,48 @@ def test_serves_with_the_certificate_given(tmp_path: Path) -> None:
         srv.kill()
 
 
+def _serve_fails(tmp_path: Path, port: int, *args: str) -> str:
+    """The output of `hindsight serve` that exits at once (status 2)."""
+    import subprocess
+    import sys
+
+    code = "from hindsight.cli import main; main()"
+    command = [sys.executable, "-c", code, "serve", "--data", str(tmp_path / "data")]
+    done = subprocess.run(
+        [*command, "--listen", "127.0.0.1", "--port", str(port), "--hostname", "localhost", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 2, out
+    assert "hindsight serve: https" not in out and "Traceback" not in out, out
+    return out
+
+
+def test_serve_refuses_a_key_not_of_its_certificate_before_the_banner(tmp_path: Path) -> None:
+    from hindsight.server.tlscert import ensure_self_signed
+    from tests.server.serverproc import free_port
+
+    cert, _ = ensure_self_signed(tmp_path / "one", ["localhost"])
+    _, key = ensure_self_signed(tmp_path / "two", ["localhost"])
+    out = _serve_fails(tmp_path, free_port(), "--cert", str(cert), "--key", str(key))
+    assert "error: cannot use --cert" in out and "the key is not the certificate's" in out, out
+    out = _serve_fails(tmp_path, free_port(), "--cert", str(tmp_path / "no.pem"), "--key", str(key))
+    assert "error: cannot read --cert" in out, out
+
+
+def test_serve_on_a_port_in_use_says_so_before_the_banner(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        out = _serve_fails(tmp_path, taken.getsockname()[1])
+    assert "error: cannot listen on 127.0.0.1:" in out and "address already in use" in out, out
+    assert out.count("\n") == 1, out
+
+
 def test_investigations_through_the_query_api(
     http: httpx.Client, server: ServerProcess, token: str
 ) -> None:
