@@ -9,6 +9,7 @@ enrich) plug in with `register(ApiRoute(...))`, and appear in the OpenAPI docume
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -110,8 +111,10 @@ def _status(core: Core, p: Params) -> Result:
         int(sev) if sev not in (None, "") else None,
         limit + 1,
     )
+    at = columns.index("received")  # unix seconds, shown as every time is: ISO 8601, UTC
+    shown = [(*r[:at], dt.datetime.fromtimestamp(r[at], dt.UTC), *r[at + 1 :]) for r in rows]
     elapsed = (time.perf_counter() - start) * 1000
-    return Result(columns, rows[:limit], len(rows) > limit, elapsed)
+    return Result(columns, shown[:limit], len(rows) > limit, elapsed)
 
 
 AT = Param(

@@ -403,6 +403,8 @@ def test_status_logs_are_kept_bounded_and_searchable(
     assert len(everything["rows"]) == 50  # HINDSIGHT_SERVE_STATUS_KEEP
     found = api(http, token, "status", contains="EVENT 79", min_severity=1)
     assert [r[found["columns"].index("message")] for r in found["rows"]] == ["event 79"]
+    received = found["rows"][0][found["columns"].index("received")]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00", received), received
 
 
 def test_distributed_read_and_write(http: httpx.Client, server: ServerProcess, token: str) -> None:
