@@ -68,3 +68,22 @@ def _rows_within(rows: Sequence[Sequence[Any]], budget: int) -> tuple[bytes, boo
             size += len(one) + 1
         return b",".join(parts), False
     return b",".join(parts), True
+
+
+def live_bytes(found: dict[str, Any], max_bytes: int) -> bytes:
+    """A live query's answers (server/state.py `live`) within MAX_BYTES: hosts whose rows would
+    pass it keep their status and row count, their rows left out (`rows_left_out`), and the
+    answer says `truncated` (only the hosts' own fields, some 200 bytes each, are always there)."""
+    hosts = found["hosts"]
+    rest = {k: v for k, v in found.items() if k != "hosts"}
+    budget = max_bytes - len(_dumps(rest)) - 64
+    out, truncated = [], False
+    for host in hosts:
+        one = _dumps(host)
+        if len(one) + 1 > budget:
+            one = _dumps({**host, "rows": None, "rows_left_out": True})
+            truncated = True
+        budget -= len(one) + 1
+        out.append(one)
+    head = _dumps({**rest, "truncated": truncated})
+    return head[:-1] + b',"hosts":[' + b",".join(out) + b"]}"

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from hindsight.errors import HindsightError, UnknownHost
+from hindsight.server.answer import live_bytes
 from hindsight.server.body import RequestError, error_body, parse_object, read_body
 from hindsight.server.core import Core
 from hindsight.server.osquery_api import ANY_METHOD
@@ -62,7 +63,7 @@ async def create(request: Request) -> Response:
 
 
 async def answers(request: Request) -> Response:
-    from hindsight.server.query_api import _token, json_response
+    from hindsight.server.query_api import _token
 
     core: Core = request.app.state.core
     try:
@@ -72,7 +73,8 @@ async def answers(request: Request) -> Response:
             raise RequestError(
                 404, "not_found", f"no live query {request.path_params['query_id']!r}"
             )
-        return json_response(found)
+        body = live_bytes(found, core.settings.max_response_bytes)
+        return Response(body, 200, media_type="application/json")
     except RequestError as exc:
         return _error(exc)
 
@@ -115,7 +117,8 @@ def openapi_paths(prefix: str) -> dict[str, Any]:
         },
         prefix + "/live/{query_id}": {
             "get": {
-                "summary": "Each host's answer to a live query (rows kept up to 10,000 per host)",
+                "summary": "Each host's answer to a live query (rows kept up to 10,000 per host; a host's "
+                "rows left out past HINDSIGHT_MAX_RESPONSE_BYTES: rows_left_out, truncated)",
                 "tags": ["live"],
                 "parameters": [
                     {

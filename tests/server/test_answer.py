@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from hindsight.api import Result
 from hindsight.server import answer
-from hindsight.server.answer import answer_bytes
+from hindsight.server.answer import answer_bytes, live_bytes
 from hindsight.server.body import RequestError
 
 cell = st.one_of(st.none(), st.integers(-(2**53), 2**53), st.text(max_size=40), st.booleans())
@@ -60,3 +60,34 @@ def test_an_answer_within_its_bound_is_the_plain_serialisation() -> None:
 @pytest.mark.parametrize("bound", [100, 1000])
 def test_no_rows_is_an_answer_under_any_bound(bound: int) -> None:
     assert orjson.loads(answer_bytes(Result(["a"], [], False, 0.0), bound))["rows"] == []
+
+
+host_st = st.fixed_dictionaries(
+    {
+        "host_uuid": st.uuids().map(str),
+        "status": st.sampled_from([0, 1, None]),
+        "rows": st.one_of(
+            st.none(),
+            st.lists(
+                st.dictionaries(st.text(max_size=5), st.text(max_size=30), max_size=3), max_size=20
+            ),
+        ),
+    }
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(hosts=st.lists(host_st, max_size=8), bound=st.integers(2500, 6000))
+def test_live_answers_fit_their_bound_host_by_host(
+    hosts: list[dict[str, object]], bound: int
+) -> None:
+    found = {"id": "q1", "sql": "SELECT 1", "created": 1.5, "hosts": hosts}
+    body = live_bytes(found, bound)
+    doc = orjson.loads(body)
+    assert len(body) <= bound and doc["id"] == "q1" and len(doc["hosts"]) == len(hosts)
+    for got, host in zip(doc["hosts"], hosts, strict=True):
+        if got.get("rows_left_out"):
+            assert got["rows"] is None and got["host_uuid"] == host["host_uuid"]
+        else:
+            assert got == host
+    assert doc["truncated"] == any(h.get("rows_left_out") for h in doc["hosts"])
