@@ -3,8 +3,10 @@
 Every answer is `{"columns": [...], "rows": [[...]], "truncated": bool, "truncated_reason":
 null | "max_rows" | "max_bytes", "elapsed_ms": n}` or `{"error": "<message>", "code": "<code>"}`;
 each query is bounded by HINDSIGHT_QUERY_TIMEOUT, HINDSIGHT_MAX_ROWS and, serialised,
-HINDSIGHT_MAX_RESPONSE_BYTES (server/answer.py). Routes are a table (`API_ROUTES`): investigations (who, timeline, diff,
-enrich) plug in with `register(ApiRoute(...))`, and appear in the OpenAPI document.
+HINDSIGHT_MAX_RESPONSE_BYTES (server/answer.py). Parameters are checked against their declared
+type and bounds before anything runs. Routes are a table (`API_ROUTES`): investigations (who,
+timeline, diff, enrich) plug in with `register(ApiRoute(...))`, and appear in the OpenAPI
+document.
 """
 
 from __future__ import annotations
@@ -240,9 +242,13 @@ def _check(p: Param, value: Any, settings: Settings) -> None:
     if value is None:
         return
     if p.repeated:
-        if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        if not isinstance(value, list):
+            got = kind_of(value)
+        else:
+            got = next((f"{kind_of(v)} in it" for v in value if not isinstance(v, str)), "")
+        if got:
             raise RequestError(
-                400, "wrong_type", f"{p.name}: expected an array of strings, got {kind_of(value)}"
+                400, "wrong_type", f"{p.name}: expected an array of strings, got {got}"
             )
         return
     if p.kind == "integer":
