@@ -98,7 +98,7 @@ def usb(serial: str) -> Call:
 @click.option(
     "--with",
     "extra",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path),
     help="JSON file: a list of enrichments added to the built-in ones.",
 )
 @investigation

@@ -38,6 +38,11 @@ class Settings:
         30.0, "HINDSIGHT_QUERY_TIMEOUT", "time bound of one SQL query, in seconds"
     )
     max_rows: int = _setting(100_000, "HINDSIGHT_MAX_ROWS", "most rows one query returns")
+    max_response_bytes: int = _setting(
+        64 * 1024 * 1024,
+        "HINDSIGHT_MAX_RESPONSE_BYTES",
+        "largest answer of the query API, in bytes: rows past it are left out (truncated)",
+    )
     memory_limit: str = _setting(
         "2GB", "HINDSIGHT_MEMORY_LIMIT", "DuckDB memory limit (spills to disk beyond it)"
     )
@@ -143,7 +148,6 @@ class Settings:
         if "data" in values:
             values["data"] = Path(values["data"])
         return cls(**values)
-
 
     def timed_out(self) -> QueryTimeout:
         """The error of a query stopped at its time bound, with what to do about it."""

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from hindsight.errors import InputError
+from hindsight.errors import InputError, did_you_mean
 from hindsight.investigate.source import Window, queries_of, state_sql
 from hindsight.query.names import exposed, resolve_query
 from hindsight.settings import Settings
@@ -142,8 +142,13 @@ def _enrichment(item: object, where: str) -> Enrichment:
         raise InputError(f"{where}: expected an object")
     unknown = sorted(set(item) - set(_FIELDS))
     missing = sorted(n for n, f in _FIELDS.items() if f.default is MISSING and n not in item)
-    if unknown or missing:
-        raise InputError(f"{where}: unknown fields {unknown}, missing fields {missing}")
+    if unknown:
+        hint = did_you_mean(unknown[0], _FIELDS)
+        raise InputError(
+            f"{where}: unknown field{'s' * (len(unknown) > 1)} {', '.join(unknown)}{hint}"
+        )
+    if missing:
+        raise InputError(f"{where}: missing field{'s' * (len(missing) > 1)} {', '.join(missing)}")
     values = item.get("values")
     if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
         raise InputError(f"{where}.values: expected a non-empty list of column names")
@@ -206,11 +211,18 @@ def enrich_sql(
     out: list[str] = []
     for enr in applicable(info, enrichments):
         if enr.event_column not in available:
+            if enr not in BUILTIN:  # one's own enrichment never silently does nothing
+                raise InputError(
+                    f"enrichment {enr.name}: {info.name} has no column {enr.event_column!r}"
+                    f"{did_you_mean(enr.event_column, available)}"
+                )
             continue
         if enr.match not in MATCHES:
             raise InputError(f"enrichment {enr.name}: match must be one of {', '.join(MATCHES)}")
         state = _State.of(catalog, enr, flt, windows, intervals or {})
         if not state.queries:
+            if enr not in BUILTIN:
+                raise _no_state(catalog, enr)
             continue
         steps.append(f"e{len(steps)} AS ({_step(enr, f'e{len(steps) - 1}', state, windows)})")
         if enr.match == "prefix":
@@ -225,6 +237,15 @@ def enrich_sql(
         f"FROM {last} x JOIN hosts hs ON hs.host_id = x._host "
         f"LEFT JOIN {NAMES} hn ON hn.host_id = x._host AND hn.first_seen <= x._unix AND x._unix < hn.until"
         + (" ORDER BY x._time, x._host, x._eid" if ordered else "")
+    )
+
+
+def _no_state(catalog: Catalog, enr: Enrichment) -> InputError:
+    """An enrichment's state table that no state query records: said so, with the closest."""
+    known = {n for q in catalog.queries.values() if q.kind == "state" for n in (q.os_table, q.name)}
+    return InputError(
+        f"enrichment {enr.name}: no state query records table {enr.state_table!r}"
+        f"{did_you_mean(enr.state_table, sorted(n for n in known if n))}"
     )
 
 

@@ -5,8 +5,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from hindsight.errors import InputError, did_you_mean
 from hindsight.investigate.base import EVIDENCE_COLUMNS, Base, Row, with_evidence
-from hindsight.investigate.source import MissingTable, Window, event_sql, literal
+from hindsight.investigate.source import (
+    ALL_TIME,
+    MissingTable,
+    Window,
+    event_sql,
+    literal,
+    state_sql,
+)
 from hindsight.investigate.who import usb_behind
 
 if TYPE_CHECKING:
@@ -32,11 +40,15 @@ def usb(inv: Base, serial: str) -> Result:
     """Attachments of the device with SERIAL (rows 'attached'), the mounts it was behind
     ('mounted') and the file events under them while mounted ('file': `certain` is false for
     an event in a mount's edge window, where the mount was not yet or no longer observed)."""
+    if not serial.strip():
+        raise InputError("a USB serial is required (the serial given is empty)")
     if not inv.queries("usb_devices"):
         raise MissingTable("usb_devices", "state")
     attached = inv.state(
         "usb_devices", ("serial", "vendor", "model"), f"serial = {literal(serial)}"
     )
+    if not attached:
+        raise _unknown_serial(inv, serial)
     rows: list[Row] = []
     for a, ev in zip(attached, inv.evidence(attached, None), strict=True):
         rows.append({**with_evidence(a, ev), "what": "attached"})
@@ -44,6 +56,16 @@ def usb(inv: Base, serial: str) -> Result:
     for r, name in zip(rows, inv.names_each([(r["_host"], r["_from"]) for r in rows]), strict=True):
         r["host"], r["host_key"] = name
     return inv.answer(USB_COLUMNS, rows)
+
+
+def _unknown_serial(inv: Base, serial: str) -> InputError:
+    """No device with SERIAL was ever attached: said so, with the closest serial recorded."""
+    source = state_sql(inv.queries("usb_devices"), ("serial",), "serial <> ''", ALL_TIME)
+    sql = f"SELECT DISTINCT serial FROM {source}"
+    known = [str(r[0]) for r in inv.run(sql)]
+    return InputError(
+        f"no USB device with serial {serial!r} was recorded{did_you_mean(serial, known)}"
+    )
 
 
 def _mounts(inv: Base, device: Row, after: int | None) -> list[Row]:

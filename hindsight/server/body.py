@@ -16,6 +16,7 @@ try:  # ISA-L's inflate, three times zlib's speed: gunzip is a good share of a l
 except ImportError:  # pragma: no cover - a platform without its wheels
     import zlib  # type: ignore[no-redef]
 
+GZIP_MAGIC = b"\x1f\x8b"
 GZIP_ERROR = cast("type[Exception]", zlib.error)  # (isal's stub declares an instance)
 
 
@@ -62,6 +63,12 @@ async def read_raw(request: Request, limit: int) -> tuple[bytes, bool]:
 
 
 def gunzip(raw: bytes, limit: int) -> bytes:
+    if not raw.startswith(GZIP_MAGIC):
+        raise RequestError(
+            400,
+            "bad_gzip",
+            "not gzip data (Content-Encoding: gzip but the body does not start with the gzip magic)",
+        )
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
         out = inflater.decompress(raw, limit + 1)
@@ -84,7 +91,7 @@ def parse_object(raw: bytes) -> dict[str, Any]:
     except orjson.JSONDecodeError as exc:
         raise RequestError(400, "bad_json", f"invalid JSON: {exc}") from None
     if not isinstance(doc, dict):
-        raise RequestError(400, "bad_json", f"expected a JSON object, got {_kind(doc)}")
+        raise RequestError(400, "bad_json", f"expected a JSON object, got {kind_of(doc)}")
     return doc
 
 
@@ -106,7 +113,7 @@ def want(doc: dict[str, Any], key: str, kind: type | tuple[type, ...], where: st
     if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, (int,))):
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
         raise RequestError(
-            400, "wrong_type", f"{where}{key}: expected {_json_name(names)}, got {_kind(value)}"
+            400, "wrong_type", f"{where}{key}: expected {_json_name(names)}, got {kind_of(value)}"
         )
     return value
 
@@ -122,7 +129,7 @@ def _json_name(python: str) -> str:
     return python
 
 
-def _kind(value: Any) -> str:
+def kind_of(value: Any) -> str:
     if value is None:
         return "null"
     return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(

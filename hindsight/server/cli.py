@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import socket
 import sys
@@ -57,6 +58,7 @@ def serve(
     from hindsight.errors import HindsightError
     from hindsight.server.app import build_app
     from hindsight.server.core import Core
+    from hindsight.server.listen import bind, check_tls
     from hindsight.server.osquery_api import osqueryd_flags
     from hindsight.server.tlscert import ensure_self_signed
     from hindsight.settings import Settings
@@ -71,7 +73,9 @@ def serve(
     name = hostname or socket.getfqdn()
     if cert is None or key is None:
         cert, key = ensure_self_signed(serve_dir(data), [name])
-    try:
+    try:  # everything that can fail before the banner says the server is ready
+        check_tls(cert, key)
+        sock = bind(listen, port)
         core = Core.open(Settings.from_env(data=data, lake=lake))
     except HindsightError as exc:
         click.echo(f"error: {exc}", err=True)
@@ -108,7 +112,7 @@ def serve(
         backlog=4096,
         timeout_graceful_shutdown=10,
     )
-    uvicorn.Server(config).run()
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 @click.group()
@@ -203,6 +207,10 @@ def token_list(data: Path, fmt: str) -> None:
     finally:
         state.close()
     columns = ["id", "name", "created", "can_live"]
+    for r in rows:  # unix seconds shown as every time is: ISO 8601, UTC
+        created = r["created"]
+        if isinstance(created, int | float):
+            r["created"] = dt.datetime.fromtimestamp(created, dt.UTC)
     render(columns, [tuple(r[c] for c in columns) for r in rows], fmt, out)
 
 

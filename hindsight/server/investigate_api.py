@@ -10,8 +10,13 @@ from hindsight.api import Result
 from hindsight.server.core import Core
 from hindsight.server.query_api import AT, ApiRoute, Handler, Param, Params, register
 
-SINCE = Param("from", "start of the window: ISO 8601, unix seconds or relative like 2d ago")
-UNTIL = Param("to", "end of the window: ISO 8601, unix seconds or relative like 2d ago")
+SINCE = Param(
+    "from", "start of the window: ISO 8601, unix seconds or relative like 2d ago", kind="instant"
+)
+UNTIL = Param(
+    "to", "end of the window: ISO 8601, unix seconds or relative like 2d ago", kind="instant"
+)
+UID_MAX = 2**32 - 1
 ONE_HOST = Param("host", "host uuid or identifier", required=True)
 
 
@@ -40,7 +45,13 @@ INVESTIGATION_ROUTES = [
         "/who/uid",
         "The account behind a uid on a host at an instant, and its holders before and after",
         _call("who_uid", "uid", "host", "at"),
-        (Param("uid", "numeric user id", required=True, kind="integer"), ONE_HOST, AT),
+        (
+            Param(
+                "uid", "numeric user id", required=True, kind="integer", minimum=0, maximum=UID_MAX
+            ),
+            ONE_HOST,
+            AT,
+        ),
         TAGS,
     ),
     ApiRoute(
@@ -97,8 +108,8 @@ INVESTIGATION_ROUTES = [
         (
             Param("query", "query name", required=True),
             ONE_HOST,
-            Param("from", "first instant", required=True),
-            Param("to", "second instant", required=True),
+            Param("from", "first instant", required=True, kind="instant"),
+            Param("to", "second instant", required=True, kind="instant"),
         ),
         TAGS,
     ),

@@ -10,7 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hindsight.errors import HindsightError
+from hindsight.errors import HindsightError, UnknownHost
+from hindsight.server.answer import live_bytes
 from hindsight.server.body import RequestError, error_body, parse_object, read_body
 from hindsight.server.core import Core
 from hindsight.server.osquery_api import ANY_METHOD
@@ -46,12 +47,13 @@ async def create(request: Request) -> Response:
         if not isinstance(sql, str) or not sql.strip():
             raise RequestError(400, "missing_parameter", "sql: expected a non-empty string")
         if not isinstance(hosts, list) or not hosts or not all(isinstance(h, str) for h in hosts):
-            raise RequestError(400, "wrong_type", "hosts: expected a non-empty array of host uuids")
-        enrolled = {h["host_uuid"] for h in core.state.enrolled_hosts()}
-        targets = [h.lower() for h in hosts]
-        missing = [h for h in targets if h not in enrolled]
-        if missing:
-            raise RequestError(400, "unknown_host", f"host {missing[0]!r} never enrolled")
+            raise RequestError(
+                400, "wrong_type", "hosts: expected a non-empty array of host uuids or identifiers"
+            )
+        try:
+            targets = core.state.host_uuids(hosts)
+        except UnknownHost as exc:
+            raise RequestError(400, "unknown_host", f"{exc} (never enrolled)") from None
         query_id = core.state.create_live(sql, targets, token.name)
         return json_response({"id": query_id, "hosts": targets}, 201)
     except RequestError as exc:
@@ -61,7 +63,7 @@ async def create(request: Request) -> Response:
 
 
 async def answers(request: Request) -> Response:
-    from hindsight.server.query_api import _token, json_response
+    from hindsight.server.query_api import _token
 
     core: Core = request.app.state.core
     try:
@@ -71,7 +73,8 @@ async def answers(request: Request) -> Response:
             raise RequestError(
                 404, "not_found", f"no live query {request.path_params['query_id']!r}"
             )
-        return json_response(found)
+        body = live_bytes(found, core.settings.max_response_bytes)
+        return Response(body, 200, media_type="application/json")
     except RequestError as exc:
         return _error(exc)
 
@@ -114,7 +117,8 @@ def openapi_paths(prefix: str) -> dict[str, Any]:
         },
         prefix + "/live/{query_id}": {
             "get": {
-                "summary": "Each host's answer to a live query (rows kept up to 10,000 per host)",
+                "summary": "Each host's answer to a live query (rows kept up to 10,000 per host; a host's "
+                "rows left out past HINDSIGHT_MAX_RESPONSE_BYTES: rows_left_out, truncated)",
                 "tags": ["live"],
                 "parameters": [
                     {

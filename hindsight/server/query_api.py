@@ -1,13 +1,17 @@
 """The query API: JSON over HTTP, read-only, behind API tokens (`hindsight token create`).
 
-Every answer is `{"columns": [...], "rows": [[...]], "truncated": bool, "elapsed_ms": n}` or
-`{"error": "<message>", "code": "<code>"}`; each query is bounded by HINDSIGHT_QUERY_TIMEOUT and
-HINDSIGHT_MAX_ROWS. Routes are a table (`API_ROUTES`): investigations (who, timeline, diff,
-enrich) plug in with `register(ApiRoute(...))`, and appear in the OpenAPI document.
+Every answer is `{"columns": [...], "rows": [[...]], "truncated": bool, "truncated_reason":
+null | "max_rows" | "max_bytes", "elapsed_ms": n}` or `{"error": "<message>", "code": "<code>"}`;
+each query is bounded by HINDSIGHT_QUERY_TIMEOUT, HINDSIGHT_MAX_ROWS and, serialised,
+HINDSIGHT_MAX_RESPONSE_BYTES (server/answer.py). Parameters are checked against their declared
+type and bounds before anything runs. Routes are a table (`API_ROUTES`): investigations (who,
+timeline, diff, enrich) plug in with `register(ApiRoute(...))`, and appear in the OpenAPI
+document.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,9 +25,11 @@ from starlette.routing import Route
 
 from hindsight.api import Result
 from hindsight.errors import HindsightError, InputError, QueryError, QueryTimeout, StoreError
-from hindsight.server.body import RequestError, error_body, parse_object, read_body
+from hindsight.server.answer import answer_bytes
+from hindsight.server.body import RequestError, error_body, kind_of, parse_object, read_body
 from hindsight.server.core import Core
 from hindsight.server.osquery_api import ANY_METHOD
+from hindsight.settings import Settings
 
 PREFIX = "/api/v1"
 Params = dict[str, Any]
@@ -36,7 +42,20 @@ class Param:
     description: str
     required: bool = False
     repeated: bool = False
-    kind: str = "string"  # OpenAPI type
+    kind: str = "string"  # "string", "integer" or "instant" (a string or unix seconds)
+    minimum: int | None = None  # integers: the least accepted
+    maximum: int | str | None = None  # integers: the most accepted, or the Settings field that is
+
+    def schema(self) -> dict[str, Any]:
+        """Its OpenAPI schema."""
+        if self.repeated:
+            return {"type": "array", "items": {"type": "string"}}
+        if self.kind == "instant":
+            return {"type": ["string", "number"]}
+        bounds = {"minimum": self.minimum} if self.minimum is not None else {}
+        if isinstance(self.maximum, int):
+            bounds["maximum"] = self.maximum
+        return {"type": self.kind, **bounds}
 
 
 @dataclass(frozen=True)
@@ -56,15 +75,6 @@ def _dumps(value: Any) -> bytes:
 
 def json_response(value: Any, status: int = 200) -> Response:
     return Response(_dumps(value), status, media_type="application/json")
-
-
-def result_body(result: Result) -> dict[str, Any]:
-    return {
-        "columns": result.columns,
-        "rows": [list(r) for r in result.rows],
-        "truncated": result.truncated,
-        "elapsed_ms": round(result.elapsed_ms, 3),
-    }
 
 
 # -- handlers ----------------------------------------------------------------------------------
@@ -94,19 +104,24 @@ def _hosts(core: Core, p: Params) -> Result:
 
 def _status(core: Core, p: Params) -> Result:
     start = time.perf_counter()
-    limit = min(int(p.get("limit") or core.settings.max_rows), core.settings.max_rows)
+    limit = int(p.get("limit") or core.settings.max_rows)
     sev = p.get("min_severity")
+    hosts = p.get("host") or []
     columns, rows = core.state.status_logs(
-        [h.lower() for h in p.get("host") or []] or None,
+        core.state.host_uuids(hosts, with_status=True) if hosts else None,
         p.get("contains"),
         int(sev) if sev not in (None, "") else None,
         limit + 1,
     )
+    at = columns.index("received")  # unix seconds, shown as every time is: ISO 8601, UTC
+    shown = [(*r[:at], dt.datetime.fromtimestamp(r[at], dt.UTC), *r[at + 1 :]) for r in rows]
     elapsed = (time.perf_counter() - start) * 1000
-    return Result(columns, rows[:limit], len(rows) > limit, elapsed)
+    return Result(columns, shown[:limit], len(rows) > limit, elapsed)
 
 
-AT = Param("at", "instant: ISO 8601, unix seconds or relative like now-2h (default now)")
+AT = Param(
+    "at", "instant: ISO 8601, unix seconds or relative like now-2h (default now)", kind="instant"
+)
 HOST = Param("host", "host uuid or identifier (repeatable)", repeated=True)
 
 API_ROUTES: list[ApiRoute] = [
@@ -142,8 +157,20 @@ API_ROUTES: list[ApiRoute] = [
         (
             HOST,
             Param("contains", "text the message contains"),
-            Param("min_severity", "0 info, 1 warning, 2 error", kind="integer"),
-            Param("limit", "most lines", kind="integer"),
+            Param(
+                "min_severity",
+                "0 info, 1 warning, 2 error, 3 fatal",
+                kind="integer",
+                minimum=0,
+                maximum=3,
+            ),
+            Param(
+                "limit",
+                "most lines (default and most: HINDSIGHT_MAX_ROWS)",
+                kind="integer",
+                minimum=1,
+                maximum="max_rows",
+            ),
         ),
         tags=("hosts",),
     ),
@@ -175,7 +202,7 @@ def _core(request: Request) -> Core:
     return core
 
 
-async def _params(request: Request, route: ApiRoute) -> Params:
+async def _params(request: Request, route: ApiRoute, settings: Settings) -> Params:
     if request.method == "GET":
         q = request.query_params
         given: Params = {
@@ -202,36 +229,78 @@ async def _params(request: Request, route: ApiRoute) -> Params:
             f"unknown parameter {unknown[0]!r} (expected {[p.name for p in route.params]})",
         )
     for p in route.params:
-        value = given.get(p.name)
-        if p.required and value in (None, "", []):
-            raise RequestError(400, "missing_parameter", f"missing parameter {p.name!r}")
-        if (
-            value is not None
-            and p.repeated
-            and not (isinstance(value, list) and all(isinstance(v, str) for v in value))
-        ):
-            raise RequestError(400, "wrong_type", f"{p.name}: expected an array of strings")
-        if value is not None and not p.repeated and not isinstance(value, str | int | float):
-            raise RequestError(400, "wrong_type", f"{p.name}: expected a {p.kind}")
-        if value is not None and p.kind == "integer" and not _is_int(value):
-            raise RequestError(400, "wrong_type", f"{p.name}: expected an integer, got {value!r}")
+        _check(p, given.get(p.name), settings)
     return given
 
 
+def _check(p: Param, value: Any, settings: Settings) -> None:
+    """VALUE of P, refused with a 400 naming it unless of its type and within its bounds. JSON
+    gives types (a bool is never a number, a number never a string except for instants); a query
+    string gives text, read as the type."""
+    if p.required and value in (None, "", []):
+        raise RequestError(400, "missing_parameter", f"missing parameter {p.name!r}")
+    if value is None:
+        return
+    if p.repeated:
+        if not isinstance(value, list):
+            got = kind_of(value)
+        else:
+            got = next((f"{kind_of(v)} in it" for v in value if not isinstance(v, str)), "")
+        if got:
+            raise RequestError(
+                400, "wrong_type", f"{p.name}: expected an array of strings, got {got}"
+            )
+        return
+    if p.kind == "integer":
+        if not _is_int(value):
+            raise RequestError(
+                400, "wrong_type", f"{p.name}: expected an integer, got {_shown(value)}"
+            )
+        _check_bounds(p, int(value), settings)
+    elif p.kind == "instant":
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise RequestError(
+                400,
+                "wrong_type",
+                f"{p.name}: expected a string or a number (unix seconds), got {kind_of(value)}",
+            )
+    elif not isinstance(value, str):
+        raise RequestError(400, "wrong_type", f"{p.name}: expected a string, got {kind_of(value)}")
+
+
+def _check_bounds(p: Param, value: int, settings: Settings) -> None:
+    most = getattr(settings, p.maximum) if isinstance(p.maximum, str) else p.maximum
+    if (p.minimum is not None and value < p.minimum) or (most is not None and value > most):
+        low = "" if p.minimum is None else f" at least {p.minimum}"
+        high = "" if most is None else f" at most {most}"
+        raise RequestError(
+            400,
+            "bad_value",
+            f"{p.name}: expected{low}{' and' if low and high else ''}{high}, got {value}",
+        )
+
+
+def _shown(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else kind_of(value)
+
+
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) or (
-        isinstance(value, str) and value.strip().lstrip("-").isdigit()
-    )
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, str) and value.strip().lstrip("-").isdigit()
 
 
 def _endpoint(route: ApiRoute) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
         try:
             _token(request)
-            params = await _params(request, route)
             core = _core(request)
+            params = await _params(request, route, core.settings)
             result = await to_thread.run_sync(route.handler, core, params, limiter=_query_threads())
-            return json_response(result_body(result))
+            body = answer_bytes(result, core.settings.max_response_bytes)
+            return Response(body, 200, media_type="application/json")
         except RequestError as exc:
             return Response(
                 error_body(exc.code, exc.message), exc.status, media_type="application/json"
@@ -276,6 +345,10 @@ def openapi() -> dict[str, Any]:
             "columns": {"type": "array", "items": {"type": "string"}},
             "rows": {"type": "array", "items": {"type": "array", "items": {}}},
             "truncated": {"type": "boolean"},
+            "truncated_reason": {
+                "enum": [None, "max_rows", "max_bytes"],
+                "description": "what cut the rows: HINDSIGHT_MAX_ROWS or HINDSIGHT_MAX_RESPONSE_BYTES",
+            },
             "elapsed_ms": {"type": "number"},
         },
     }
@@ -304,9 +377,7 @@ def openapi() -> dict[str, Any]:
                 "in": "query",
                 "required": p.required,
                 "description": p.description,
-                "schema": {"type": "array", "items": {"type": "string"}}
-                if p.repeated
-                else {"type": p.kind},
+                "schema": p.schema(),
                 **({"explode": True} if p.repeated else {}),
             }
             for p in route.params
@@ -316,14 +387,7 @@ def openapi() -> dict[str, Any]:
                 "application/json": {
                     "schema": {
                         "type": "object",
-                        "properties": {
-                            p.name: (
-                                {"type": "array", "items": {"type": "string"}}
-                                if p.repeated
-                                else {"type": p.kind}
-                            )
-                            for p in route.params
-                        },
+                        "properties": {p.name: p.schema() for p in route.params},
                     }
                 }
             }

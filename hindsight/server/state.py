@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from hindsight.errors import HindsightError
+from hindsight.errors import HindsightError, UnknownHost
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS nodes (
@@ -196,6 +196,23 @@ class State:
             for r in rows
         ]
 
+    def host_uuids(self, names: Sequence[str], with_status: bool = False) -> list[str]:
+        """The uuids of the hosts NAMES designate: each a host uuid (any case) or an identifier a
+        host enrolled with (or, WITH_STATUS, logged status lines under). A name no host has is
+        UnknownHost, with the closest known name."""
+        sql = "SELECT DISTINCT host_uuid, host_identifier FROM nodes"
+        if with_status:
+            sql += " UNION SELECT DISTINCT host_uuid, host_identifier FROM status_logs"
+        with self._lock:
+            known = self.con.execute(sql).fetchall()
+        found: list[str] = []
+        for name in names:
+            hits = {u for u, ident in known if u == name.lower() or ident == name}
+            if not hits:
+                raise UnknownHost(name, {u for u, _ in known} | {i for _, i in known if i})
+            found.extend(sorted(hits - set(found)))
+        return found
+
     # -- check-ins (kept in memory, written every second: a check-in is not an acknowledgement)
     def checkin(self, host_uuid: str, kind: str, address: str | None) -> None:
         key = (host_uuid, kind)
@@ -363,19 +380,28 @@ class State:
         status: int,
         message: str | None,
     ) -> bool:
-        """Record a host's answer; False when the query was not asked of this host."""
+        """Record a host's answer; False when the query was not asked of this host, or when the
+        host already answered it within this second.
+
+        A host's latest answer replaces its earlier one, here and in the store (the answer is
+        recorded there as a snapshot of `live_<id>` at the second it arrived). Two answers
+        within one second would be one snapshot execution to the store, their rows added
+        together, so the second is not taken: the first stays, in both places."""
+        now = time.time()
         with self._tx() as con:
             cur = con.execute(
                 "UPDATE live_targets SET done_at = ?, status = ?, message = ?, row_count = ?, "
-                "rows = ? WHERE query_id = ? AND host_uuid = ?",
+                "rows = ? WHERE query_id = ? AND host_uuid = ? "
+                "AND (done_at IS NULL OR CAST(done_at AS INTEGER) < ?)",
                 [
-                    time.time(),
+                    now,
                     status,
                     message,
                     len(rows),
                     orjson.dumps(rows[:LIVE_ROWS_KEPT]).decode(),
                     query_id,
                     host_uuid,
+                    int(now),
                 ],
             )
             return cur.rowcount > 0

@@ -223,8 +223,9 @@ def test_cli_commands(store: hindsight.Hindsight, truth: Truth) -> None:
     assert result.exit_code == 0, result.output
     assert [r["username"] for r in json.loads(result.output) if r["relation"] == "at"] == [m["old_user"]]
     ip = truth.moments("ip_handover")[0]
+    serial = truth.moments("usb_drive")[0]["serial"]
     for args in (["who", "ip", ip["ip"]], ["timeline", "ip", ip["ip"]], ["timeline", "user", m["old_user"]],
-                 ["enrich", "process_events", "--host", m["host"]], ["usb", "nope"],
+                 ["enrich", "process_events", "--host", m["host"]], ["usb", serial],
                  ["diff", "users", "--host", m["host"], "--from", "0", "--to", "2000000000"],
                  ["who", "mount", "/", "--host", m["host"]], ["timeline", "host", m["host"], "--query", "users"]):
         result = runner.invoke(main, [*args, "--data", data, "--format", "csv"])
@@ -232,6 +233,9 @@ def test_cli_commands(store: hindsight.Hindsight, truth: Truth) -> None:
         assert result.output.count("\n") >= 1
     bad = runner.invoke(main, ["who", "ip", "not-an-ip", "--data", data])
     assert bad.exit_code == 2 and "not an IP address" in bad.output
+    for args, words in ((["usb", "nope"], "no USB device with serial 'nope'"), (["usb", ""], "empty")):
+        bad = runner.invoke(main, [*args, "--data", data])
+        assert bad.exit_code == 2 and words in bad.output, bad.output
 
 
 def test_cli_enrichments_declared_in_a_json_file(store: hindsight.Hindsight, truth: Truth, tmp_path: Path) -> None:
@@ -247,6 +251,24 @@ def test_cli_enrichments_declared_in_a_json_file(store: hindsight.Hindsight, tru
     assert any(r["parent_name"] for r in rows) and any(r["user_username"] for r in rows)
 
 
+def test_an_enrichment_naming_what_is_not_there_is_refused(store: hindsight.Hindsight) -> None:
+    """One's own enrichment never silently adds nothing: a state table no query records, or an
+    event column the event query lacks, is named with the closest."""
+    typo = Enrichment("parent", "process_events", "parent", "procesess", "pid", ("name",))
+    with pytest.raises(InputError, match=r"parent: no state query records table 'procesess' \(did you mean 'processes'\?\)"):
+        store.investigate.enrich("process_events", enrichments=[typo])
+    column = Enrichment("parent", "process_events", "parnet", "processes", "pid", ("name",))
+    with pytest.raises(InputError, match=r"process_events has no column 'parnet' \(did you mean 'parent'\?\)"):
+        store.investigate.enrich("process_events", enrichments=[column])
+
+
+def test_cli_enrich_with_a_missing_file_is_a_clear_error(store: hindsight.Hindsight, tmp_path: Path) -> None:
+    args = ["enrich", "process_events", "--with", str(tmp_path / "nope.json"), "--data", str(store.settings.data)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and "nope.json" in result.output and "does not exist" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
 GOOD = {"name": "p", "event_table": "process_events", "event_column": "parent",
         "state_table": "processes", "key": "pid", "values": ["name"]}
 
@@ -255,8 +277,10 @@ GOOD = {"name": "p", "event_table": "process_events", "event_column": "parent",
     ("{", "spec.json: not JSON"),
     ("{}", "expected a JSON list"),
     ("[1]", r"spec.json\[0\]: expected an object"),
-    (json.dumps([{**GOOD, "colour": "red"}]), r"unknown fields \['colour'\]"),
-    (json.dumps([{k: v for k, v in GOOD.items() if k != "key"}]), r"missing fields \['key'\]"),
+    (json.dumps([{**GOOD, "colour": "red"}]), r"spec.json\[0\]: unknown field colour$"),
+    (json.dumps([{**GOOD, "vals": ["x"]}]), r"unknown field vals \(did you mean 'values'\?\)$"),
+    (json.dumps([{k: v for k, v in GOOD.items() if k != "key"}]), r"spec.json\[0\]: missing field key$"),
+    (json.dumps([{"name": "x"}]), r"\]: missing fields event_column, event_table, key, state_table, values$"),
     (json.dumps([{**GOOD, "values": []}]), r"spec.json\[0\].values"),
     (json.dumps([{**GOOD, "match": "fuzzy"}]), r"spec.json\[0\].match"),
     (json.dumps([{**GOOD, "key": 3}]), r"spec.json\[0\].key: expected a string"),

@@ -213,3 +213,11 @@ def test_bad_input_is_named(store: hindsight.Hindsight) -> None:
         store.investigate.diff("process_events", "db-0004", 0, 1)
     with pytest.raises(InputError, match="state query"):
         store.investigate.enrich("users")
+    with pytest.raises(InputError, match="serial given is empty"):
+        store.investigate.usb("  ")
+
+
+def test_an_unknown_usb_serial_is_told_with_the_closest(store: hindsight.Hindsight, truth: Truth) -> None:
+    serial = usb_moments(truth)[0]["serial"]
+    with pytest.raises(InputError, match=f"no USB device with serial '{serial[:-1]}' was recorded \\(did you mean '{serial}'"):
+        store.investigate.usb(serial[:-1])

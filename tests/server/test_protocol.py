@@ -6,6 +6,7 @@ types, unknown fields, bad gzip, gzip bombs, bodies too large), then its happy p
 from __future__ import annotations
 
 import gzip
+import re
 import time
 import zlib
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ import pytest
 from tests.server.serverproc import ServerProcess
 
 MAX_BODY = 200_000
+MAX_RESPONSE = 1_000_000
 HOST_A = "0a0a0a0a-0000-4000-8000-00000000000a"
 HOST_B = "0b0b0b0b-0000-4000-8000-00000000000b"
 T0 = 1_718_236_800
@@ -27,7 +29,11 @@ T0 = 1_718_236_800
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("serve")
-    env = {"HINDSIGHT_SERVE_MAX_BODY": str(MAX_BODY), "HINDSIGHT_SERVE_STATUS_KEEP": "50"}
+    env = {
+        "HINDSIGHT_SERVE_MAX_BODY": str(MAX_BODY),
+        "HINDSIGHT_SERVE_STATUS_KEEP": "50",
+        "HINDSIGHT_MAX_RESPONSE_BYTES": str(MAX_RESPONSE),
+    }
     srv = ServerProcess(root / "data", env=env).start()
     yield srv
     srv.kill()
@@ -149,6 +155,12 @@ def test_bad_input_list(http: httpx.Client, server: ServerProcess, path: str) ->
         400,
         "bad_gzip",
         "truncated",
+    )
+    refused(
+        post(http, path, b'{"node_key": "k"}', **{"Content-Encoding": "gzip"}),
+        400,
+        "bad_gzip",
+        "not gzip data (Content-Encoding: gzip but the body does not start with the gzip magic)",
     )
     refused(post(http, path, b"{}", **{"Content-Encoding": "br"}), 415, "bad_encoding")
     bomb = zlib.compressobj(9, zlib.DEFLATED, 31)
@@ -421,6 +433,8 @@ def test_status_logs_are_kept_bounded_and_searchable(
     assert len(everything["rows"]) == 50  # HINDSIGHT_SERVE_STATUS_KEEP
     found = api(http, token, "status", contains="EVENT 79", min_severity=1)
     assert [r[found["columns"].index("message")] for r in found["rows"]] == ["event 79"]
+    received = found["rows"][0][found["columns"].index("received")]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00", received), received
 
 
 def test_distributed_read_and_write(http: httpx.Client, server: ServerProcess, token: str) -> None:
@@ -454,6 +468,63 @@ def test_distributed_read_and_write(http: httpx.Client, server: ServerProcess, t
     wait_ingested(http, token)
     stored = api(http, token, "sql", sql=f"SELECT username FROM live_{qid} ORDER BY username")
     assert stored["rows"] == [["alice"], ["root"]]
+
+
+HOST_C = "0c0c0c0c-0000-4000-8000-00000000000c"
+
+
+def test_status_and_live_take_a_host_identifier(
+    http: httpx.Client, server: ServerProcess, token: str
+) -> None:
+    """`host` is a uuid or an identifier for every route (the OpenAPI says so); a name no host
+    has is refused with the closest one."""
+    key = enroll(http, server.secret, HOST_C, "web-07")
+    status = {"hostIdentifier": "web-07", "unixTime": T0, "severity": 1, "message": "by name"}
+    assert post(http, "/osquery/log", {"node_key": key, "log_type": "status", "data": [status]})
+    for name in ("web-07", HOST_C, HOST_C.upper()):
+        found = api(http, token, "status", host=name)
+        assert {r[found["columns"].index("message")] for r in found["rows"]} == {"by name"}, name
+    auth = {"Authorization": f"Bearer {token}"}
+    r = http.get("/api/v1/status", params={"host": "web-7"}, headers=auth)
+    refused(r, 400, "bad_query", "unknown host 'web-7' (did you mean 'web-07'?)")
+    live = http.post("/api/v1/live", json={"sql": "SELECT 1", "hosts": ["web-07"]}, headers=auth)
+    assert live.status_code == 201 and live.json()["hosts"] == [HOST_C], live.text
+    r = http.post("/api/v1/live", json={"sql": "SELECT 1", "hosts": ["web-7"]}, headers=auth)
+    refused(r, 400, "unknown_host", "did you mean 'web-07'")
+
+
+def test_a_hosts_latest_live_answer_replaces_its_earlier_one(
+    http: httpx.Client, server: ServerProcess, token: str
+) -> None:
+    """In the answers and in the store alike; a second answer within the same second (one
+    snapshot execution to the store) is not taken."""
+    key = enroll(http, server.secret, HOST_C, "web-07")
+    auth = {"Authorization": f"Bearer {token}"}
+    created = http.post("/api/v1/live", json={"sql": "SELECT 1", "hosts": [HOST_C]}, headers=auth)
+    qid = created.json()["id"]
+    post(http, "/osquery/distributed/read", {"node_key": key})
+    root, games = {"username": "root"}, {"username": "games"}
+
+    def answer(*rows: dict[str, str]) -> None:
+        body = {"node_key": key, "queries": {qid: list(rows)}, "statuses": {qid: 0}}
+        assert post(http, "/osquery/distributed/write", body).json() == {}
+
+    def both() -> tuple[list[str], list[str]]:
+        live = http.get(f"/api/v1/live/{qid}", headers=auth).json()["hosts"][0]["rows"]
+        wait_ingested(http, token)
+        sql = f"SELECT username FROM live_{qid} ORDER BY username"
+        return sorted(r["username"] for r in live), [
+            r[0] for r in api(http, token, "sql", sql=sql)["rows"]
+        ]
+
+    while time.time() % 1 > 0.5:  # both answers within one second
+        time.sleep(0.05)
+    answer(root, games)
+    answer(root)
+    assert both() == (["games", "root"], ["games", "root"])
+    time.sleep(1.1)
+    answer(games)
+    assert both() == (["games"], ["games"])
 
 
 def test_checkins_show_in_hosts(http: httpx.Client, server: ServerProcess, token: str) -> None:
@@ -503,6 +574,77 @@ def test_query_api_tokens_errors_and_openapi(http: httpx.Client, token: str) -> 
         "/api/v1/sql",
         "/api/v1/hosts",
     } <= set(spec["paths"])
+
+
+def _api_routes() -> list[Any]:
+    import hindsight.server.investigate_api  # noqa: F401 - registers the investigations
+    from hindsight.server.query_api import API_ROUTES
+
+    return [r for r in API_ROUTES if r.params]
+
+
+GOOD = {"string": "x", "integer": 1, "instant": T0}
+WRONG = {
+    "string": [5, 1.5, True, {"a": 1}, ["x"]],
+    "integer": [True, False, 1.5, "ten", {"a": 1}, [1]],
+    "instant": [True, {"a": 1}, [T0]],
+    "repeated": [5, True, [5], [True], {"a": "x"}],
+}
+
+
+@pytest.mark.parametrize("route", _api_routes(), ids=lambda r: r.path)
+def test_every_parameter_of_every_route_is_type_checked(
+    http: httpx.Client, token: str, route: Any
+) -> None:
+    """Each declared parameter, given a JSON value of another type (a bool is never a number,
+    a number never a string), is refused with 400 wrong_type naming it and the type expected,
+    before anything runs; the other parameters are well typed."""
+    auth = {"Authorization": f"Bearer {token}"}
+    for p in route.params:
+        base = {o.name: GOOD[o.kind] for o in route.params if o.required and o is not p}
+        for value in WRONG["repeated" if p.repeated else p.kind]:
+            r = http.post(f"/api/v1{route.path}", json={**base, p.name: value}, headers=auth)
+            refused(r, 400, "wrong_type", f"{p.name}: expected")
+            expected = {"string": "a string", "integer": "an integer", "instant": "a number"}
+            assert ("array of strings" if p.repeated else expected[p.kind]) in r.json()["error"]
+
+
+def test_instants_take_numbers_and_bounds_are_checked(http: httpx.Client, token: str) -> None:
+    auth = {"Authorization": f"Bearer {token}"}
+    at = http.post("/api/v1/sql", json={"sql": "SELECT 1 AS one", "at": T0}, headers=auth)
+    assert at.status_code == 200, at.text
+    for params in [
+        {"limit": -1},
+        {"limit": 0},
+        {"limit": 100_001},  # HINDSIGHT_MAX_ROWS
+        {"min_severity": -1},
+        {"min_severity": 4},
+    ]:
+        name = next(iter(params))
+        refused(http.get("/api/v1/status", params=params, headers=auth), 400, "bad_value", name)
+        refused(http.post("/api/v1/status", json=params, headers=auth), 400, "bad_value", name)
+    for uid in (-1, 2**32):
+        r = http.get("/api/v1/who/uid", params={"uid": uid, "host": HOST_A}, headers=auth)
+        refused(r, 400, "bad_value", "uid")
+    assert api(http, token, "status", limit=1, min_severity=0)["truncated"] in (True, False)
+
+
+def test_answers_are_bounded_in_bytes(http: httpx.Client, token: str) -> None:
+    """HINDSIGHT_MAX_RESPONSE_BYTES: rows stop before it, the answer says why; a first row alone
+    past it is refused."""
+    auth = {"Authorization": f"Bearer {token}"}
+    sql = "SELECT i, repeat('x', 1000) AS pad FROM range(5000) t(i) ORDER BY i"
+    r = http.post("/api/v1/sql", json={"sql": sql}, headers=auth)
+    assert r.status_code == 200 and len(r.content) <= MAX_RESPONSE, r.status_code
+    doc = r.json()
+    assert doc["truncated"] is True and doc["truncated_reason"] == "max_bytes"
+    assert 900 < len(doc["rows"]) < 1000 and [row[0] for row in doc["rows"]] == list(
+        range(len(doc["rows"]))
+    )
+    whole = api(http, token, "sql", sql="SELECT i FROM range(10) t(i)")
+    assert whole["truncated"] is False and whole["truncated_reason"] is None
+    r = http.post("/api/v1/sql", json={"sql": f"SELECT repeat('x', {MAX_RESPONSE})"}, headers=auth)
+    refused(r, 413, "too_large", "HINDSIGHT_MAX_RESPONSE_BYTES")
 
 
 def test_live_queries_need_a_live_token(http: httpx.Client, server: ServerProcess) -> None:
@@ -596,6 +738,48 @@ def test_serves_with_the_certificate_given(tmp_path: Path) -> None:
         srv.kill()
 
 
+def _serve_fails(tmp_path: Path, port: int, *args: str) -> str:
+    """The output of `hindsight serve` that exits at once (status 2)."""
+    import subprocess
+    import sys
+
+    code = "from hindsight.cli import main; main()"
+    command = [sys.executable, "-c", code, "serve", "--data", str(tmp_path / "data")]
+    done = subprocess.run(
+        [*command, "--listen", "127.0.0.1", "--port", str(port), "--hostname", "localhost", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 2, out
+    assert "hindsight serve: https" not in out and "Traceback" not in out, out
+    return out
+
+
+def test_serve_refuses_a_key_not_of_its_certificate_before_the_banner(tmp_path: Path) -> None:
+    from hindsight.server.tlscert import ensure_self_signed
+    from tests.server.serverproc import free_port
+
+    cert, _ = ensure_self_signed(tmp_path / "one", ["localhost"])
+    _, key = ensure_self_signed(tmp_path / "two", ["localhost"])
+    out = _serve_fails(tmp_path, free_port(), "--cert", str(cert), "--key", str(key))
+    assert "error: cannot use --cert" in out and "the key is not the certificate's" in out, out
+    out = _serve_fails(tmp_path, free_port(), "--cert", str(tmp_path / "no.pem"), "--key", str(key))
+    assert "error: cannot read --cert" in out, out
+
+
+def test_serve_on_a_port_in_use_says_so_before_the_banner(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        out = _serve_fails(tmp_path, taken.getsockname()[1])
+    assert "error: cannot listen on 127.0.0.1:" in out and "address already in use" in out, out
+    assert out.count("\n") == 1, out
+
+
 def test_investigations_through_the_query_api(
     http: httpx.Client, server: ServerProcess, token: str
 ) -> None:
@@ -650,6 +834,9 @@ def test_a_revoked_token_is_refused_from_the_next_request(
     tokens = orjson.loads(listed.output)
     eve = [t for t in tokens if t["name"] == "laptop-of-eve"]
     assert len(eve) == 1 and secret not in listed.output and len(eve[0]["id"]) == 8
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00", eve[0]["created"])
+    table = runner.invoke(main, ["token", "list", "--data", data]).output
+    assert re.search(r"laptop-of-eve\W+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", table), table
     assert runner.invoke(main, ["token", "revoke", "--data", data, "nobody"]).exit_code == 1
     revoked = runner.invoke(main, ["token", "revoke", "--data", data, eve[0]["id"]])
     assert revoked.exit_code == 0 and "revoked 1 token" in revoked.output
