@@ -311,13 +311,12 @@ async def distributed_write(request: Request) -> Response:
         return _json(NODE_INVALID, 401)
     core = _core(request)
     lines = []
-    now = int(time.time())
     for qid, rows in queries.items():
         status = statuses.get(qid, 0)
         status = status if isinstance(status, int) and not isinstance(status, bool) else 1
         message = messages.get(qid)
         texts = [{str(k): "" if v is None else str(v) for k, v in r.items()} for r in rows]
-        asked = await to_thread.run_sync(
+        at = await to_thread.run_sync(
             core.state.live_answer,
             node.host_uuid,
             qid,
@@ -325,8 +324,8 @@ async def distributed_write(request: Request) -> Response:
             status,
             None if message is None else str(message),
         )
-        if asked and status == 0:
-            lines.append(_live_line(qid, node, now, texts))
+        if at is not None and status == 0:  # (stamped with the second it was recorded at)
+            lines.append(_live_line(qid, node, at, texts))
     if lines:
         try:
             await core.journal.append(attribute(lines, node.host_uuid))

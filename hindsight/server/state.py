@@ -379,9 +379,10 @@ class State:
         rows: list[dict[str, str]],
         status: int,
         message: str | None,
-    ) -> bool:
-        """Record a host's answer; False when the query was not asked of this host, or when the
-        host already answered it within this second.
+    ) -> int | None:
+        """Record a host's answer; the second it is recorded at (the store's snapshot of it),
+        None when the query was not asked of this host, or when the host already answered it
+        within this second.
 
         A host's latest answer replaces its earlier one, here and in the store (the answer is
         recorded there as a snapshot of `live_<id>` at the second it arrived). Two answers
@@ -404,7 +405,7 @@ class State:
                     int(now),
                 ],
             )
-            return cur.rowcount > 0
+            return int(now) if cur.rowcount > 0 else None
 
     def live(self, query_id: str) -> dict[str, Any] | None:
         with self._lock:
