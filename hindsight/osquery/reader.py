@@ -34,6 +34,7 @@ _ROTATED = re.compile(r"^(?P<base>.+?)\.(?P<n>\d+)(\.(zst|gz))?$")
 MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
 #: How much of a file found in a directory is read to tell whether it may be osquery output.
 _SNIFF_BYTES = 4096
+_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass costs twice as much to create
@@ -192,16 +193,24 @@ def _read(
 def _open(source: Path | str, stack: ExitStack) -> tuple[IO[bytes], IO[bytes] | None]:
     """The decompressed stream of a source, and the file underneath (for progress)."""
     if source == "-":
-        return sys.stdin.buffer, None
+        stdin = sys.stdin.buffer
+        if not isinstance(stdin, io.BufferedReader):  # (a test's stand-in)
+            return stdin, None
+        return _decompressed(stdin, stack), None
     raw = stack.enter_context(open(source, "rb"))  # noqa: SIM115 - closed by the stack
+    return _decompressed(raw, stack), raw
+
+
+def _decompressed(raw: io.BufferedReader, stack: ExitStack) -> IO[bytes]:
+    """RAW's bytes, decompressed when they are gzip or zstd."""
     magic = raw.peek(4)[:4]  # not read: a pipe (`<(zcat ...)`, a FIFO) cannot seek back
     if magic[:2] == GZIP_MAGIC:
         gz = stack.enter_context(gzip.GzipFile(fileobj=raw))
-        return io.BufferedReader(_Read1(gz), buffer_size=1 << 20), raw
+        return io.BufferedReader(_Read1(gz), buffer_size=1 << 20)
     if magic == ZSTD_MAGIC:
         reader = stack.enter_context(zstandard.ZstdDecompressor().stream_reader(raw))
-        return io.BufferedReader(reader, buffer_size=1 << 20), raw
-    return io.BufferedReader(raw, buffer_size=1 << 20), raw
+        return io.BufferedReader(reader, buffer_size=1 << 20)
+    return io.BufferedReader(raw, buffer_size=1 << 20)
 
 
 class _Read1(io.RawIOBase):
@@ -310,6 +319,8 @@ def _jsonl(
             continue
         pos += size
         raw = raw.rstrip(b"\r\n")
+        if pos == size and raw.startswith(_BOM):  # a file's first line after a byte order mark
+            raw = raw[len(_BOM) :]
         if not raw or raw.isspace():  # (no stripped copy of every line)
             continue
         if raw.startswith(records.MARK):  # a journal record of `hindsight serve`

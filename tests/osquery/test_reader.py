@@ -125,6 +125,27 @@ def test_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [ln.where for ln in read_lines("-", 1 << 20)] == ["-:1", "-:2"]
 
 
+@pytest.mark.parametrize("kind", ["gzip", "zstd"])
+def test_compressed_stdin(monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    data = LINE + b"\n" + LINE + b"\n"
+    packed = gzip.compress(data) if kind == "gzip" else zstandard.ZstdCompressor().compress(data)
+
+    class Stdin:
+        buffer = io.BufferedReader(io.BytesIO(packed))
+
+    monkeypatch.setattr(sys, "stdin", Stdin)
+    lines = list(read_lines("-", 1 << 20))
+    assert [ln.where for ln in lines] == ["-:1", "-:2"] and not any(ln.error for ln in lines)
+
+
+def test_a_byte_order_mark_before_the_first_line_is_not_part_of_it(tmp_path: Path) -> None:
+    """A log exported on Windows starts with one: the first line is read as it is without."""
+    path = tmp_path / "exported.log"
+    path.write_bytes(b"\xef\xbb\xbf" + LINE + b"\r\n" + LINE + b"\r\n")
+    lines = list(read_lines(path, 1 << 20))
+    assert [ln.error for ln in lines] == [None, None] and lines[0].raw == LINE
+
+
 def test_files_of_a_directory_that_are_not_osquery_output_are_skipped(tmp_path: Path) -> None:
     """A README or a .DS_Store beside the logs would be rejected line by line; a file that may
     hold output is kept, however it begins."""
