@@ -40,12 +40,9 @@ def state_as_of(info: QueryInfo, at: int, host_ids: list[int] | None = None) -> 
     )
 
 
-def intervals(
-    info: QueryInfo, since: int | None = None, until: int | None = None, join_end: bool = False
-) -> str:
+def intervals(info: QueryInfo, since: int | None = None, until: int | None = None) -> str:
     """Every interval of a state query (optionally those overlapping [since, until]), with
-    valid_from and valid_to (NULL while open); `join_end` adds `_valid_to` (open = max) for
-    joins on a time column."""
+    valid_from and valid_to (NULL while open)."""
     cols = _raw_cols(info)
     cur_where = f" WHERE _from <= {until}" if until is not None else ""
     hist_conds = [f"_from <= {until}"] if until is not None else []
@@ -54,7 +51,7 @@ def intervals(
     hist_where = f" WHERE {' AND '.join(hist_conds)}" if hist_conds else ""
     return (
         f"(SELECT hn.identifier AS host, hs.host_key, iv._from AS valid_from, "
-        f"nullif(iv._to, {OPEN_END}) AS valid_to{', iv._to AS _valid_to' if join_end else ''}"
+        f"nullif(iv._to, {OPEN_END}) AS valid_to"
         f"{_cols(info)} FROM ("
         f"SELECT _host, _from, {OPEN_END}::BIGINT AS _to{cols} FROM {cur_table(info.query_id)}{cur_where} "
         f"UNION ALL SELECT _host, _from, _to{cols} FROM {hist_table(info.query_id)}{hist_where}) iv "

@@ -24,6 +24,7 @@ from hindsight.errors import BadTime, ForbiddenSQL, QueryError, did_you_mean
 from hindsight.query import relations
 from hindsight.query.names import resolve_query
 from hindsight.store.catalog import Catalog, QueryInfo
+from hindsight.store.layout import OPEN_END
 from hindsight.timeparse import parse_time
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -148,7 +149,7 @@ def _source(
         if instant is not None:
             return relations.state_as_of(info, instant)
         _correlate(table, alias, expression)
-        return relations.intervals(info, join_end=True)
+        return relations.intervals(info)
     raise QueryError(f"FOR SYSTEM_TIME {kind} is not supported (use AS OF, ALL or BETWEEN a AND b)")
 
 
@@ -172,10 +173,23 @@ def _correlate(table: exp.Table, alias: str, expression: exp.Expression) -> None
     ref: Callable[[str], exp.Column] = lambda col: exp.column(col, table=alias)  # noqa: E731
     cond = exp.and_(
         exp.LTE(this=ref("valid_from"), expression=expression.copy()),
-        exp.GT(this=ref("_valid_to"), expression=expression.copy()),
+        exp.GT(
+            this=exp.func("coalesce", ref("valid_to"), exp.Literal.number(OPEN_END)),
+            expression=expression.copy(),
+        ),
     )
+    if expression.find(exp.Select):
+        raise QueryError(
+            f"FOR SYSTEM_TIME AS OF {expression.sql(dialect='duckdb')}: takes an instant or a "
+            "column of a table to its left, not a subquery (compute the instant first)"
+        )
     join = table.parent
     if isinstance(join, exp.Join):
+        if join.args.get("using") or str(join.args.get("method", "")).upper() == "NATURAL":
+            raise QueryError(
+                f"FOR SYSTEM_TIME AS OF <column> on {alias} needs an ON condition, not USING or "
+                f"NATURAL JOIN: write ON {alias}.host_key = <left>.host_key AND ..."
+            )
         on = join.args.get("on")
         join.set("on", exp.and_(on, cond) if on is not None else cond)
         return

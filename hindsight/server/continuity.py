@@ -13,6 +13,11 @@ come before one buffered earlier, `_9`).
 So the receiver, which sees each node's requests in order, numbers the identical lines of each
 execution across the node's requests (`occurrences`), and recognises the lines of a request
 that hold all the lines of the node's previous one, in their order, as sent again (`copied`).
+An execution's lines are logged together, so their buffer keys are neighbours (those of one
+second sort together, interleaved with the other lines of that second): an execution split
+across requests is in consecutive ones. So the receiver remembers the executions of the node's
+last request only, however many others it held: an identical line of an execution that was not
+in it is a line sent again later (a relay's resend), a copy, as in a file.
 Both go into the journal record (server/records.py), so every later reading of it (the store,
 the lake, an ingest again after a crash) gives the same keys. After a restart the receiver
 remembers nothing: a request sent again is then caught by the dedupe (its lines' occurrences
@@ -35,15 +40,6 @@ from typing import Any
 import orjson
 import xxhash
 
-#: An execution's identical lines are counted across the node's requests until the node sends a
-#: request whose lines are all of executions this many seconds later: lines of one second reach
-#: the buffer's order interleaved (`_10` before `_9`: a schedule's first run logs every query in
-#: the same second), but a later second's lines all come after them.
-WINDOW_S = 120
-#: At most this many executions are remembered per node (the oldest go first): a bound on memory
-#: whatever a node's clock or schedule does.
-EXECUTIONS_KEPT = 4096
-
 Execution = tuple[str, ...]
 
 
@@ -59,6 +55,7 @@ class Marks:
     occurrences: dict[int, int] = field(default_factory=dict)
     _hashes: array[int] = field(default_factory=lambda: array("Q"))
     _counted: list[tuple[Execution, int]] = field(default_factory=list)
+    _executions: set[Execution] = field(default_factory=set)  # of every line, copies too
 
     @property
     def copies(self) -> int | list[int]:
@@ -70,15 +67,13 @@ class Marks:
 @dataclass
 class _Node:
     previous: array[int] = field(default_factory=lambda: array("Q"))  # the last request's lines
-    executions: dict[Execution, Counter[int]] = field(default_factory=dict)
+    executions: dict[Execution, Counter[int]] = field(default_factory=dict)  # of `previous`
 
 
 class Continuity:
-    """Per node, the previous request and the line counts of its recent executions."""
+    """Per node, the previous request and the line counts of the executions it held."""
 
-    def __init__(self, window_s: int = WINDOW_S, executions_kept: int = EXECUTIONS_KEPT) -> None:
-        self.window_s = window_s
-        self.executions_kept = executions_kept
+    def __init__(self) -> None:
         self._nodes: dict[str, _Node] = {}
         self._lock = threading.Lock()
 
@@ -91,9 +86,10 @@ class Continuity:
             copied = set(marks.copied)
             pending: Counter[tuple[Execution, int]] = Counter()
             for i, line in enumerate(lines):
+                execution = _execution(line)
+                marks._executions.add(execution)
                 if i in copied:
                     continue
-                execution = _execution(line)
                 known = state.executions.get(execution)
                 seen = (known[hashes[i]] if known else 0) + pending[(execution, hashes[i])]
                 pending[(execution, hashes[i])] += 1
@@ -103,26 +99,15 @@ class Continuity:
         return marks
 
     def recorded(self, node: str, marks: Marks) -> None:
-        """NODE's request, marked MARKS, is in the journal: remember it."""
+        """NODE's request, marked MARKS, is in the journal: remember it, and the executions it
+        held (an execution absent from it is over: see the module docstring)."""
         with self._lock:
             state = self._nodes.setdefault(node, _Node())
+            kept = {e: state.executions.get(e) or Counter() for e in marks._executions}
             for execution, line in marks._counted:
-                state.executions.setdefault(execution, Counter())[line] += 1
+                kept[execution][line] += 1
+            state.executions = kept
             state.previous = marks._hashes
-            if marks._counted:
-                self._forget(state, min(_time(e) for e, _ in marks._counted))
-
-    def _forget(self, state: _Node, earliest: int) -> None:
-        """Executions older than the window behind the EARLIEST of a request (a clock far ahead
-        on one line does not make the others old), then the oldest beyond the bound."""
-        horizon = earliest - self.window_s
-        old = [e for e in state.executions if _time(e) < horizon]
-        for execution in old:
-            del state.executions[execution]
-        excess = len(state.executions) - self.executions_kept
-        if excess > 0:
-            for execution in sorted(state.executions, key=_time)[:excess]:
-                del state.executions[execution]
 
 
 def _copied(previous: array[int], hashes: array[int]) -> list[int]:
@@ -142,12 +127,5 @@ def _copied(previous: array[int], hashes: array[int]) -> list[int]:
 
 def _execution(line: dict[str, Any]) -> Execution:
     return tuple(
-        str(line.get(k)) for k in ("unixTime", "name", "epoch", "counter", "hostIdentifier")
+        str(line.get(k)) for k in ("name", "unixTime", "epoch", "counter", "hostIdentifier")
     )
-
-
-def _time(execution: Execution) -> int:
-    try:
-        return int(execution[0])
-    except ValueError:  # (the store rejects such a line)
-        return 0

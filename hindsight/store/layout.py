@@ -16,7 +16,7 @@ LAYOUT_VERSION = "3"  # 2: row and line hashes computed in SQL, not xxh3 in Pyth
 HASH_CANARY_SQL = "SELECT hash('hindsight', 1001, 'canary')::VARCHAR"
 OPEN_END = 9223372036854775807  # _to of an interval still open
 #: the tables' and views' own columns, which no osquery column may be named (store/columns.py)
-INTERNAL_COLUMNS = frozenset({"_host", "_from", "_to", "_n", "_rh", "_unix", "_time", "_valid_to"})
+INTERNAL_COLUMNS = frozenset({"_host", "_from", "_to", "_n", "_rh", "_unix", "_time"})
 STATUS_QUERY_ID = 0  # raw chunks of status lines
 
 DDL = """

@@ -30,7 +30,7 @@ def _recorded(c: Continuity, node: str, lines: list[dict[str, Any]]) -> Marks:
 
 
 def test_marks_count_across_requests_and_know_a_request_sent_again() -> None:
-    c = Continuity(window_s=5)
+    c = Continuity()
     a, b, x = _line("a"), _line("b"), _line("x", T0 + 1)
     first = _recorded(c, "n1", [a, b, a])
     assert (first.copied, first.occurrences) == ([], {2: 1})
@@ -39,8 +39,8 @@ def test_marks_count_across_requests_and_know_a_request_sent_again() -> None:
     again = _recorded(c, "n1", [a, x, b])  # the previous request, then a new line
     assert (again.copied, again.copies, again.occurrences) == ([0, 1], 2, {2: 1})
     assert _recorded(c, "n2", [a]).occurrences == {}  # another node counts its own
-    _recorded(c, "n1", [_line("y", T0 + 6)])  # a request all later than the window: a's
-    assert _recorded(c, "n1", [a]).occurrences == {}  # execution is forgotten
+    _recorded(c, "n1", [_line("y", T0 + 6)])  # a request without a's execution: it is over,
+    assert _recorded(c, "n1", [a]).occurrences == {}  # and a line of it again is a copy
 
 
 def test_a_request_sent_again_is_known_with_later_lines_among_its_own() -> None:
@@ -65,20 +65,15 @@ def test_an_execution_split_by_many_others_of_its_second_counts_its_identical_ro
     assert _recorded(c, "n1", [bash]).occurrences == {0: 1}
 
 
-def test_one_line_with_a_clock_far_ahead_does_not_forget_the_others() -> None:
-    c = Continuity(window_s=60)
-    bash = _line("bash")
-    _recorded(c, "n1", [bash, _line("ahead", T0 + 10**8)])
-    assert _recorded(c, "n1", [bash]).occurrences == {0: 1}
-
-
-def test_executions_remembered_per_node_are_bounded() -> None:
-    c = Continuity(executions_kept=3)
-    for t in range(5):
-        _recorded(c, "n1", [_line("a", T0 + t)])
-    _recorded(c, "n1", [_line("z", T0 + 4)])  # (so that the next are not the previous again)
-    assert c.mark("n1", [_line("a", T0 + 4)]).occurrences == {0: 1}  # kept: the newest
-    assert c.mark("n1", [_line("a", T0)]).occurrences == {}  # the oldest went first
+def test_an_execution_across_consecutive_requests_counts_all_its_identical_rows() -> None:
+    """An execution's lines are buffer-key neighbours: split, it is in consecutive requests;
+    identical lines of one that the previous request did not hold are a relay's resend."""
+    c = Continuity()
+    bash, x1, x2 = _line("bash"), _line("x1"), _line("x2")
+    assert [_recorded(c, "n1", r).occurrences for r in ([bash, x1], [bash, x2], [bash])] == [
+        {}, {0: 1}, {0: 2}]
+    _recorded(c, "n1", [_line("y", T0 + 60)])
+    assert _recorded(c, "n1", [bash]).occurrences == {}  # after a request without it
 
 
 def test_a_request_not_recorded_is_not_remembered() -> None:
