@@ -68,6 +68,7 @@ class Marks:
 class _Node:
     previous: array[int] = field(default_factory=lambda: array("Q"))  # the last request's lines
     executions: dict[Execution, Counter[int]] = field(default_factory=dict)  # of `previous`
+    previous_status: array[int] = field(default_factory=lambda: array("Q"))  # the last status
 
 
 class Continuity:
@@ -108,6 +109,19 @@ class Continuity:
                 kept[execution][line] += 1
             state.executions = kept
             state.previous = marks._hashes
+
+
+    def status_copied(self, node: str, lines: list[dict[str, Any]]) -> tuple[list[int], array[int]]:
+        """The positions of a status request's LINES that repeat NODE's previous status request
+        (sent again after a lost answer), and the lines' hashes for `status_recorded`."""
+        hashes = array("Q", (xxhash.xxh3_64_intdigest(orjson.dumps(line)) for line in lines))
+        with self._lock:
+            state = self._nodes.get(node) or _Node()
+            return _copied(state.previous_status, hashes), hashes
+
+    def status_recorded(self, node: str, hashes: array[int]) -> None:
+        with self._lock:
+            self._nodes.setdefault(node, _Node()).previous_status = hashes
 
 
 def _copied(previous: array[int], hashes: array[int]) -> list[int]:

@@ -187,9 +187,13 @@ async def logger(request: Request) -> Response:
         if not checked.lines:
             return _json(OK)
         lines, node_key = checked.lines, checked.node_key
-        if checked.status is not None:
+        if checked.status is not None:  # (a request sent again adds only its new lines)
+            copied, hashes = core.continuity.status_copied(node.host_uuid, checked.status)
+            again = set(copied)
+            fresh = [line for i, line in enumerate(checked.status) if i not in again]
             keep = core.settings.serve_status_keep
-            await to_thread.run_sync(core.state.add_status, node.host_uuid, checked.status, keep)
+            await to_thread.run_sync(core.state.add_status, node.host_uuid, fresh, keep)
+            core.continuity.status_recorded(node.host_uuid, hashes)
             return _json(OK)
         marks = core.continuity.mark(node.host_uuid, checked.results or [])
         del checked

@@ -9,6 +9,7 @@ import gzip
 import re
 import time
 import zlib
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -435,6 +436,13 @@ def test_status_logs_are_kept_bounded_and_searchable(
     assert [r[found["columns"].index("message")] for r in found["rows"]] == ["event 79"]
     received = found["rows"][0][found["columns"].index("received")]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00", received), received
+    # sent again after a lost answer (alone, then with a new line): kept once
+    last = {"node_key": key, "log_type": "status", "data": statuses[-2:]}
+    for data in (statuses[-2:], statuses[-2:], [statuses[0], *statuses[-2:]]):
+        assert post(http, "/osquery/log", {**last, "data": data}).json() == {}
+    again = api(http, token, "status", host=HOST_B)["rows"]
+    messages = Counter(r[found["columns"].index("message")] for r in again)
+    assert [messages[f"event {n}"] for n in (0, 77, 78, 79)] == [1, 1, 2, 2]
 
 
 def test_distributed_read_and_write(http: httpx.Client, server: ServerProcess, token: str) -> None:
