@@ -1,4 +1,7 @@
-"""Rows out: table, json (one array of row objects) or csv, defined once for every command."""
+"""Rows out: table, json (one array of row objects) or csv, defined once for every command.
+
+json and csv keep values exactly; the table shows them literally, control characters escaped
+(hindsight.literal)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,8 @@ from typing import Any
 import orjson
 from rich.console import Console
 from rich.table import Table
+
+from hindsight.literal import literal
 
 FORMATS = ("table", "json", "csv")
 
@@ -34,7 +39,9 @@ def render(columns: list[str], rows: list[tuple[Any, ...]], fmt: str, console: C
         writer.writerows([_text(v) for v in row] for row in rows)
         console.file.write(buffer.getvalue())
     else:
-        table = Table(*columns, show_lines=False, header_style="bold")
+        table = Table(show_lines=False, header_style="bold")
+        for column in columns:
+            table.add_column(literal(column))
         for row in rows:
-            table.add_row(*(_text(v) for v in row))
+            table.add_row(*(literal(_text(v)) for v in row))
         console.print(table)

@@ -147,3 +147,81 @@ def test_ingest_of_a_directory_names_the_files_it_skips(env: dict[str, str], tmp
     assert "skipped 1 file" in err and "README.txt" in err and "name a file" in err
     code, out, err = run(env, "ingest", str(logs / "README.txt"))  # named: read, and rejected
     assert code == 1 and "README.txt:1: invalid JSON" in err
+
+
+HOSTILE = [
+    "[a-z]+ /log/[bold]x",  # markup that would hide text
+    "s/[/]//g",  # markup that would crash
+    "[link=x]u[/link]:fire:",  # a link and an emoji code
+    "\x1b[2J\x1b[31mok",  # escape sequences: clear the screen, colour
+    "a\u202egpj.exe",  # a right-to-left override
+]
+SHOWN = ["[a-z]+ /log/[bold]x", "s/[/]//g", "[link=x]u[/link]:fire:", "\\x1b[2J\\x1b[31mok",
+         "a\\u202egpj.exe"]
+
+
+@pytest.fixture
+def hostile(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """Each hostile value in every column, the host name included."""
+    n = len(HOSTILE)
+    lines = [
+        event(
+            "procs",
+            1000,
+            "added",
+            {f"c{i}": HOSTILE[(i + shift) % n] for i in range(n)},
+            counter=shift,
+            host=HOSTILE[shift],
+            uuid=f"U-{shift}",
+        )
+        for shift in range(n)
+    ]
+    code, _, err = run(env, "ingest", str(write(tmp_path / "h.log", *lines)))
+    assert code == 0, err
+    return env
+
+
+def test_table_shows_values_literally_in_every_column(hostile: dict[str, str]) -> None:
+    for args in (("state", "procs", "--at", "1000"), ("sql", "SELECT * FROM procs"), ("hosts",)):
+        code, out, err = run(hostile, *args)
+        assert code == 0, err
+        assert "\x1b" not in out and "\u202e" not in out
+        for shown in SHOWN:  # as a host; in each cN column of each host's row
+            if args[0] == "hosts":
+                assert shown in out
+            else:
+                assert out.count(shown) == 1 + len(HOSTILE), (args, shown)
+
+
+def test_table_headers_are_literal(hostile: dict[str, str]) -> None:
+    code, out, err = run(hostile, "sql", 'SELECT c0 AS "[bold]x[/]", c1 AS ":fire:" FROM procs')
+    assert code == 0, err
+    assert "[bold]x[/]" in out and ":fire:" in out
+
+
+def test_json_and_csv_keep_exact_values(hostile: dict[str, str]) -> None:
+    code, out, _ = run(hostile, "state", "procs", "--at", "1000", "--format", "json")
+    rows = orjson.loads(out)
+    assert code == 0 and {r["host"] for r in rows} == set(HOSTILE)
+    assert all(sorted(v for k, v in r.items() if k.startswith("c")) == sorted(HOSTILE) for r in rows)
+    code, out, _ = run(hostile, "state", "procs", "--at", "1000", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and {r["host"] for r in rows} == set(HOSTILE)
+
+
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [
+        ("[bold]x", "unknown host '[bold]x'"),
+        ("sed [/]", "unknown host 'sed [/]'"),
+        ("\x1b[2Jx", "unknown host '\\x1b[2Jx'"),
+    ],
+)
+def test_error_messages_quote_user_text_literally(
+    loaded: dict[str, str], given: str, shown: str
+) -> None:
+    code, _, err = run(loaded, "state", IA, "--host", given)
+    assert code == 2 and f"error: {shown}" in err and "\x1b" not in err
+    code, _, err = run(loaded, "state", "[red]nope[/]", "--at", "1")
+    assert code == 2 and "unknown query '[red]nope[/]'" in err
+
