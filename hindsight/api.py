@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from hindsight.columns import unique_names
 from hindsight.errors import QueryError, QueryTimeout, UnknownHost, did_you_mean
 from hindsight.query import relations
 from hindsight.query.names import resolve_query
@@ -55,7 +56,9 @@ class Result:
     elapsed_ms: float = 0.0
 
     def dicts(self) -> list[dict[str, Any]]:
-        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+        """Each row as a dict; a repeated column name gets `_2`, `_3`, ... (hindsight.columns)."""
+        names = unique_names(self.columns)
+        return [dict(zip(names, row, strict=True)) for row in self.rows]
 
 
 class Hindsight:

@@ -1,6 +1,7 @@
 """Rows out: table, json (one array of row objects) or csv, defined once for every command.
 
-json and csv keep values exactly; the table shows them literally, control characters escaped
+Every format names columns alike: repeated names made unique (hindsight.columns). json and
+csv keep values exactly; the table shows them literally, control characters escaped
 (hindsight.literal)."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
+from hindsight.columns import unique_names
 from hindsight.literal import literal
 
 FORMATS = ("table", "json", "csv")
@@ -28,6 +30,7 @@ def _text(value: Any) -> str:
 
 
 def render(columns: list[str], rows: list[tuple[Any, ...]], fmt: str, console: Console) -> None:
+    columns = unique_names(columns)
     if fmt == "json":
         objects = [dict(zip(columns, row, strict=True)) for row in rows]
         data = orjson.dumps(objects, option=orjson.OPT_INDENT_2 | orjson.OPT_NAIVE_UTC, default=str)

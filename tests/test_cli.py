@@ -225,3 +225,31 @@ def test_error_messages_quote_user_text_literally(
     code, _, err = run(loaded, "state", "[red]nope[/]", "--at", "1")
     assert code == 2 and "unknown query '[red]nope[/]'" in err
 
+
+def test_json_of_a_join_keeps_both_sides_same_named_columns(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """`SELECT *` over an event joined with its parent process: the event's own pid and
+    cmdline are kept, the parent's come as pid_2 and cmdline_2, in json as in csv."""
+    path = write(
+        tmp_path / "p.log",
+        event("processes", 1000, "added", {"pid": "100", "cmdline": "sshd: alice"}, counter=0),
+        event(
+            "process_events",
+            1100,
+            "added",
+            {"pid": "4242", "parent": "100", "cmdline": "curl x | sh", "time": "1050"},
+        ),
+    )
+    assert run(env, "ingest", str(path))[0] == 0
+    query = (
+        "SELECT e.pid, e.cmdline, p.pid, p.cmdline FROM process_events e "
+        "JOIN processes FOR SYSTEM_TIME AS OF e.time p ON p.host_key = e.host_key AND p.pid = e.parent"
+    )
+    code, out, err = run(env, "sql", query, "--format", "json")
+    assert code == 0, err
+    assert orjson.loads(out) == [
+        {"pid": 4242, "cmdline": "curl x | sh", "pid_2": 100, "cmdline_2": "sshd: alice"}
+    ]
+    code, out, _ = run(env, "sql", query, "--format", "csv")
+    assert out.splitlines()[0] == "pid,cmdline,pid_2,cmdline_2"
