@@ -253,3 +253,28 @@ def test_json_of_a_join_keeps_both_sides_same_named_columns(
     ]
     code, out, _ = run(env, "sql", query, "--format", "csv")
     assert out.splitlines()[0] == "pid,cmdline,pid_2,cmdline_2"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("state", IA, "--at", "Sun Nov 31 14:03:00 2026 UTC"),
+        ("sql", "SELECT * FROM interface_addresses", "--at", "Sun Nov 31 14:03:00 2026 UTC"),
+        (
+            "sql",
+            "SELECT * FROM interface_addresses FOR SYSTEM_TIME AS OF 'Sun Nov 31 14:03:00 2026 UTC'",
+        ),
+    ],
+)
+def test_an_impossible_calendar_time_is_a_clear_error(
+    loaded: dict[str, str], args: tuple[str, ...]
+) -> None:
+    code, _, err = run(loaded, *args)
+    assert code == 2 and "Traceback" not in err
+    assert "cannot read TIME 'Sun Nov 31 14:03:00 2026 UTC'" in err and "out of range" in err
+
+
+def test_a_time_in_milliseconds_is_refused_with_the_seconds_it_means(loaded: dict[str, str]) -> None:
+    code, out, err = run(loaded, "state", IA, "--at", "1793541780000")
+    assert code == 2 and out == ""
+    assert "looks like milliseconds: did you mean 1793541780?" in err
