@@ -278,3 +278,9 @@ def test_a_time_in_milliseconds_is_refused_with_the_seconds_it_means(loaded: dic
     code, out, err = run(loaded, "state", IA, "--at", "1793541780000")
     assert code == 2 and out == ""
     assert "looks like milliseconds: did you mean 1793541780?" in err
+
+
+def test_a_bad_setting_is_one_line_naming_it(loaded: dict[str, str]) -> None:
+    code, out, err = run({**loaded, "HINDSIGHT_MAX_ROWS": "abc"}, "sql", "SELECT 1 AS x")
+    assert code == 2 and out == ""
+    assert err == "error: setting HINDSIGHT_MAX_ROWS must be an integer, not 'abc'\n"
