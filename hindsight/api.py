@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from hindsight.columns import unique_names
-from hindsight.errors import QueryError, QueryTimeout, UnknownHost, did_you_mean
+from hindsight.errors import NoState, QueryError, QueryTimeout, UnknownHost, did_you_mean
 from hindsight.query import relations
 from hindsight.query.names import resolve_query
 from hindsight.query.timetravel import referenced, rewrite
@@ -122,9 +122,7 @@ class Hindsight:
         instant = parse_time(at)
         host_ids = self.host_ids(hosts) if hosts else None
         if info.is_event:
-            raise QueryError(
-                f"{info.name} is an event query: it has no state; use sql() to read its events"
-            )
+            raise NoState(info.name)
         sql = f"SELECT * FROM {relations.state_as_of(info, instant, host_ids)} ORDER BY ALL"
         return self._run(sql)
 

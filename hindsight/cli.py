@@ -23,7 +23,7 @@ from rich.progress import (
 
 from hindsight.api import Hindsight
 from hindsight.cli_common import data_option, domain_errors, err, out, output_options, show
-from hindsight.errors import InputError
+from hindsight.errors import InputError, NoState
 from hindsight.lake.cli import engine_options, spark_engine
 from hindsight.lake.cli import register as register_lake
 from hindsight.literal import literal
@@ -185,10 +185,13 @@ def state(
     lake: str | None,
 ) -> None:
     """The result set of QUERY on each host as of --at."""
-    if engine == "spark":
-        return show(spark_engine(lake).state(query, at, list(hosts) or None), fmt)
-    with Hindsight(data, read_only=True) as hs:
-        show(hs.state(query, at, list(hosts) or None), fmt)
+    try:
+        if engine == "spark":
+            return show(spark_engine(lake).state(query, at, list(hosts) or None), fmt)
+        with Hindsight(data, read_only=True) as hs:
+            show(hs.state(query, at, list(hosts) or None), fmt)
+    except NoState as exc:  # told in the command line's terms
+        raise NoState(exc.query, "`hindsight sql`") from None
 
 
 @main.command()

@@ -284,3 +284,19 @@ def test_a_bad_setting_is_one_line_naming_it(loaded: dict[str, str]) -> None:
     code, out, err = run({**loaded, "HINDSIGHT_MAX_ROWS": "abc"}, "sql", "SELECT 1 AS x")
     assert code == 2 and out == ""
     assert err == "error: setting HINDSIGHT_MAX_ROWS must be an integer, not 'abc'\n"
+
+
+def test_state_of_an_event_query_points_to_the_command(env: dict[str, str], tmp_path: Path) -> None:
+    path = write(tmp_path / "e.log", event("process_events", 1000, "added", {"pid": "1"}))
+    assert run(env, "ingest", str(path))[0] == 0
+    code, _, err = run(env, "state", "process_events", "--at", "1000")
+    assert code == 2 and "sql()" not in err
+    assert "error: process_events is an event query: it has no state; use `hindsight sql` to " \
+        "read its events" in err
+    import hindsight
+    from hindsight.errors import NoState
+
+    with hindsight.open(env["HINDSIGHT_DATA"], read_only=True) as hs, pytest.raises(
+        NoState, match=r"use sql\(\) to read its events"
+    ):
+        hs.state("process_events", 1000)
