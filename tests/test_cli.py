@@ -300,3 +300,11 @@ def test_state_of_an_event_query_points_to_the_command(env: dict[str, str], tmp_
         NoState, match=r"use sql\(\) to read its events"
     ):
         hs.state("process_events", 1000)
+
+
+def test_a_broken_symlink_is_named_as_such(env: dict[str, str], tmp_path: Path) -> None:
+    link = tmp_path / "osqueryd.results.log"
+    link.symlink_to(tmp_path / "gone" / "osqueryd.results.log")
+    code, _, err = run(env, "ingest", str(link))
+    assert code == 2 and "did you mean" not in err
+    assert f"error: broken symlink: {link} points to {tmp_path}/gone/osqueryd.results.log" in err
