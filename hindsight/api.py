@@ -55,10 +55,13 @@ class Result:
     truncated: bool = False
     elapsed_ms: float = 0.0
 
+    def __post_init__(self) -> None:
+        """A repeated column name gets `_2`, `_3`, ... (hindsight.columns): every consumer
+        (dicts(), the formats, the HTTP API, the console) names every column alike."""
+        object.__setattr__(self, "columns", unique_names(self.columns))
+
     def dicts(self) -> list[dict[str, Any]]:
-        """Each row as a dict; a repeated column name gets `_2`, `_3`, ... (hindsight.columns)."""
-        names = unique_names(self.columns)
-        return [dict(zip(names, row, strict=True)) for row in self.rows]
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
 
 
 class Hindsight:

@@ -49,6 +49,7 @@ def test_every_format_and_dicts_name_every_column() -> None:
     expected = {"pid": 4242, "cmdline": "curl x | sh", "pid_2": 100, "cmdline_2": "sshd: alice"}
     assert orjson.loads(_render(columns, rows, "json")) == [expected]
     assert Result(columns, rows).dicts() == [expected]
+    assert Result(columns, rows).columns == list(expected)  # as the HTTP API and console give it
     [header, *_] = csv.reader(io.StringIO(_render(columns, rows, "csv")))
     assert header == ["pid", "cmdline", "pid_2", "cmdline_2"]
     table = _render(columns, rows, "table")
