@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from hindsight.errors import QueryError, QueryTimeout, UnknownHost, did_you_mean
+from hindsight.columns import unique_names
+from hindsight.errors import NoState, QueryError, QueryTimeout, UnknownHost, did_you_mean
 from hindsight.query import relations
 from hindsight.query.names import resolve_query
 from hindsight.query.timetravel import referenced, rewrite
@@ -53,6 +54,11 @@ class Result:
     rows: list[tuple[Any, ...]]
     truncated: bool = False
     elapsed_ms: float = 0.0
+
+    def __post_init__(self) -> None:
+        """A repeated column name gets `_2`, `_3`, ... (hindsight.columns): every consumer
+        (dicts(), the formats, the HTTP API, the console) names every column alike."""
+        object.__setattr__(self, "columns", unique_names(self.columns))
 
     def dicts(self) -> list[dict[str, Any]]:
         return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
@@ -119,9 +125,7 @@ class Hindsight:
         instant = parse_time(at)
         host_ids = self.host_ids(hosts) if hosts else None
         if info.is_event:
-            raise QueryError(
-                f"{info.name} is an event query: it has no state; use sql() to read its events"
-            )
+            raise NoState(info.name)
         sql = f"SELECT * FROM {relations.state_as_of(info, instant, host_ids)} ORDER BY ALL"
         return self._run(sql)
 

@@ -23,9 +23,10 @@ from rich.progress import (
 
 from hindsight.api import Hindsight
 from hindsight.cli_common import data_option, domain_errors, err, out, output_options, show
-from hindsight.errors import InputError
+from hindsight.errors import InputError, NoState
 from hindsight.lake.cli import engine_options, spark_engine
 from hindsight.lake.cli import register as register_lake
+from hindsight.literal import literal
 from hindsight.settings import describe
 from hindsight.store.ingest import IngestInterrupted, IngestSummary
 
@@ -109,10 +110,11 @@ def _report_skipped(skipped: list[str], shown: int = 10) -> None:
     names = ", ".join(skipped[:shown]) + (f" and {more} more" if more > 0 else "")
     what = "1 file that is" if len(skipped) == 1 else f"{len(skipped)} files that are"
     err.print(
-        f"skipped {what} not osquery output, found in a directory (name a file to read it "
-        f"anyway): {names}",
+        literal(
+            f"skipped {what} not osquery output, found in a directory (name a file to read it "
+            f"anyway): {names}"
+        ),
         highlight=False,
-        markup=False,
     )
 
 
@@ -120,7 +122,7 @@ def _report(summary: IngestSummary, prefix: str = "", name_skipped: bool = True)
     if name_skipped:
         _report_skipped(summary.skipped)
     for where, reason in summary.rejections:
-        err.print(f"{where}: {reason}", highlight=False, markup=False)
+        err.print(literal(f"{where}: {reason}"), highlight=False)
     if summary.rejected > len(summary.rejections):
         err.print(f"... and {summary.rejected - len(summary.rejections)} more (hindsight rejects)")
     stats = summary.as_dict()
@@ -139,7 +141,7 @@ def _follow(paths: tuple[str, ...], data: Path) -> None:
         signal.signal(stop, signal.default_int_handler)
     rejected, skipped = 0, set()
     with Hindsight(data) as hs:
-        err.print(f"following {', '.join(paths)} (Ctrl-C to stop)", highlight=False)
+        err.print(literal(f"following {', '.join(paths)} (Ctrl-C to stop)"), highlight=False)
         try:
             for summary in hs.follow(paths):
                 _report_skipped([path for path in summary.skipped if path not in skipped])
@@ -183,10 +185,13 @@ def state(
     lake: str | None,
 ) -> None:
     """The result set of QUERY on each host as of --at."""
-    if engine == "spark":
-        return show(spark_engine(lake).state(query, at, list(hosts) or None), fmt)
-    with Hindsight(data, read_only=True) as hs:
-        show(hs.state(query, at, list(hosts) or None), fmt)
+    try:
+        if engine == "spark":
+            return show(spark_engine(lake).state(query, at, list(hosts) or None), fmt)
+        with Hindsight(data, read_only=True) as hs:
+            show(hs.state(query, at, list(hosts) or None), fmt)
+    except NoState as exc:  # told in the command line's terms
+        raise NoState(exc.query, "`hindsight sql`") from None
 
 
 @main.command()
@@ -280,7 +285,7 @@ def simulate(hosts: int, days: float, out: Path, seed: int, start: str | None) -
     out_console = Console(soft_wrap=True)
     out_console.print("  ".join(f"{k}: {v}" for k, v in stats.items()), highlight=False)
     out_console.print(
-        f"ingest with: hindsight ingest {out / 'hosts'} {out / 'late'}", highlight=False
+        literal(f"ingest with: hindsight ingest {out / 'hosts'} {out / 'late'}"), highlight=False
     )
 
 

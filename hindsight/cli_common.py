@@ -14,9 +14,11 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.text import Text
 
 from hindsight.api import Result
 from hindsight.errors import HindsightError
+from hindsight.literal import literal
 from hindsight.output import FORMATS, render
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -53,10 +55,16 @@ def domain_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except HindsightError as exc:
-            err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+            err.print(error_text(exc), highlight=False)
             sys.exit(2)
 
     return wrapper  # type: ignore[return-value]
+
+
+def error_text(exc: BaseException) -> Text:
+    """`error: MESSAGE` in red, the message (which may quote the user's or a host's text)
+    printed literally."""
+    return Text.assemble(("error:", "red"), " ", literal(str(exc)))
 
 
 def show(result: Result, fmt: str) -> None:

@@ -8,6 +8,7 @@ HindsightError
 ├── BadLine               one osquery line that cannot be read (kept aside, never fatal)
 ├── QueryError            time-travel SQL that is invalid, forbidden or failed
 │   ├── ForbiddenSQL      anything but a read-only SELECT over recorded queries
+│   ├── NoState           the state of an event query, which has none (its events are SQL's)
 │   └── QueryTimeout      a query that ran past its time bound
 └── StoreError            the data directory cannot be opened or written
 """
@@ -83,6 +84,15 @@ class QueryError(HindsightError):
 
 class ForbiddenSQL(QueryError):
     """Statements other than a read-only SELECT over recorded queries."""
+
+
+class NoState(QueryError):
+    """The state of an event query was asked: it has none. HOW says how to read its events,
+    in the caller's terms (the library's `sql()`, the command line's `hindsight sql`)."""
+
+    def __init__(self, query: str, how: str = "sql()") -> None:
+        super().__init__(f"{query} is an event query: it has no state; use {how} to read its events")
+        self.query = query
 
 
 class QueryTimeout(QueryError):

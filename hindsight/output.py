@@ -1,4 +1,8 @@
-"""Rows out: table, json (one array of row objects) or csv, defined once for every command."""
+"""Rows out: table, json (one array of row objects) or csv, defined once for every command.
+
+Every format names columns alike: repeated names made unique (hindsight.columns). json and
+csv keep values exactly; the table shows them literally, control characters escaped
+(hindsight.literal)."""
 
 from __future__ import annotations
 
@@ -10,6 +14,9 @@ from typing import Any
 import orjson
 from rich.console import Console
 from rich.table import Table
+
+from hindsight.columns import unique_names
+from hindsight.literal import literal
 
 FORMATS = ("table", "json", "csv")
 
@@ -23,6 +30,7 @@ def _text(value: Any) -> str:
 
 
 def render(columns: list[str], rows: list[tuple[Any, ...]], fmt: str, console: Console) -> None:
+    columns = unique_names(columns)
     if fmt == "json":
         objects = [dict(zip(columns, row, strict=True)) for row in rows]
         data = orjson.dumps(objects, option=orjson.OPT_INDENT_2 | orjson.OPT_NAIVE_UTC, default=str)
@@ -34,7 +42,9 @@ def render(columns: list[str], rows: list[tuple[Any, ...]], fmt: str, console: C
         writer.writerows([_text(v) for v in row] for row in rows)
         console.file.write(buffer.getvalue())
     else:
-        table = Table(*columns, show_lines=False, header_style="bold")
+        table = Table(show_lines=False, header_style="bold")
+        for column in columns:
+            table.add_column(literal(column))
         for row in rows:
-            table.add_row(*(_text(v) for v in row))
+            table.add_row(*(literal(_text(v)) for v in row))
         console.print(table)

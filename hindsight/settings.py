@@ -5,7 +5,9 @@ The CLI, the docs and the library all read this table.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -171,7 +173,28 @@ class Settings:
 _ENV = {f.name: f.metadata["env"] for f in fields(Settings)}
 
 
+#: What a value of a setting of a type, or of a setting of its own format, must be
+_KINDS = {int: "an integer", float: "a number"}
+_MEMORY = re.compile(r"\d+(\.\d+)?\s*(%|[kmgt]i?b?|b|bytes)", re.IGNORECASE)
+_FORMATS: dict[str, tuple[Callable[[str], object], str]] = {
+    "memory_limit": (_MEMORY.fullmatch, "a size like 2GB, 512MiB or 80%"),
+}
+
+
 def _parse(name: str, raw: str, default: Any) -> Any:
+    """RAW, the value of NAME's environment variable, as a value of its type; an InputError
+    naming the variable, the value and what it must be when it is none."""
+    check, rule = _FORMATS.get(name, (None, _KINDS.get(type(default), "")))
+    try:
+        value = _convert(raw, default)
+    except ValueError:
+        value = None
+    if value is None or (check is not None and not check(raw.strip())):
+        raise InputError(f"setting {_ENV[name]} must be {rule}, not {raw!r}")
+    return value
+
+
+def _convert(raw: str, default: Any) -> Any:
     if isinstance(default, tuple):
         return tuple(p.strip() for p in raw.split(",") if p.strip())
     if isinstance(default, bool):
@@ -179,7 +202,8 @@ def _parse(name: str, raw: str, default: Any) -> Any:
     if isinstance(default, int):
         return int(raw)
     if isinstance(default, float):
-        return float(raw)
+        value = float(raw)
+        return value if math.isfinite(value) else None  # inf or nan would lift a bound
     return raw
 
 

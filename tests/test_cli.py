@@ -147,3 +147,164 @@ def test_ingest_of_a_directory_names_the_files_it_skips(env: dict[str, str], tmp
     assert "skipped 1 file" in err and "README.txt" in err and "name a file" in err
     code, out, err = run(env, "ingest", str(logs / "README.txt"))  # named: read, and rejected
     assert code == 1 and "README.txt:1: invalid JSON" in err
+
+
+HOSTILE = [
+    "[a-z]+ /log/[bold]x",  # markup that would hide text
+    "s/[/]//g",  # markup that would crash
+    "[link=x]u[/link]:fire:",  # a link and an emoji code
+    "\x1b[2J\x1b[31mok",  # escape sequences: clear the screen, colour
+    "a\u202egpj.exe",  # a right-to-left override
+]
+SHOWN = ["[a-z]+ /log/[bold]x", "s/[/]//g", "[link=x]u[/link]:fire:", "\\x1b[2J\\x1b[31mok",
+         "a\\u202egpj.exe"]
+
+
+@pytest.fixture
+def hostile(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """Each hostile value in every column, the host name included."""
+    n = len(HOSTILE)
+    lines = [
+        event(
+            "procs",
+            1000,
+            "added",
+            {f"c{i}": HOSTILE[(i + shift) % n] for i in range(n)},
+            counter=shift,
+            host=HOSTILE[shift],
+            uuid=f"U-{shift}",
+        )
+        for shift in range(n)
+    ]
+    code, _, err = run(env, "ingest", str(write(tmp_path / "h.log", *lines)))
+    assert code == 0, err
+    return env
+
+
+def test_table_shows_values_literally_in_every_column(hostile: dict[str, str]) -> None:
+    for args in (("state", "procs", "--at", "1000"), ("sql", "SELECT * FROM procs"), ("hosts",)):
+        code, out, err = run(hostile, *args)
+        assert code == 0, err
+        assert "\x1b" not in out and "\u202e" not in out
+        for shown in SHOWN:  # as a host; in each cN column of each host's row
+            if args[0] == "hosts":
+                assert shown in out
+            else:
+                assert out.count(shown) == 1 + len(HOSTILE), (args, shown)
+
+
+def test_table_headers_are_literal(hostile: dict[str, str]) -> None:
+    code, out, err = run(hostile, "sql", 'SELECT c0 AS "[bold]x[/]", c1 AS ":fire:" FROM procs')
+    assert code == 0, err
+    assert "[bold]x[/]" in out and ":fire:" in out
+
+
+def test_json_and_csv_keep_exact_values(hostile: dict[str, str]) -> None:
+    code, out, _ = run(hostile, "state", "procs", "--at", "1000", "--format", "json")
+    rows = orjson.loads(out)
+    assert code == 0 and {r["host"] for r in rows} == set(HOSTILE)
+    assert all(sorted(v for k, v in r.items() if k.startswith("c")) == sorted(HOSTILE) for r in rows)
+    code, out, _ = run(hostile, "state", "procs", "--at", "1000", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and {r["host"] for r in rows} == set(HOSTILE)
+
+
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [
+        ("[bold]x", "unknown host '[bold]x'"),
+        ("sed [/]", "unknown host 'sed [/]'"),
+        ("\x1b[2Jx", "unknown host '\\x1b[2Jx'"),
+    ],
+)
+def test_error_messages_quote_user_text_literally(
+    loaded: dict[str, str], given: str, shown: str
+) -> None:
+    code, _, err = run(loaded, "state", IA, "--host", given)
+    assert code == 2 and f"error: {shown}" in err and "\x1b" not in err
+    code, _, err = run(loaded, "state", "[red]nope[/]", "--at", "1")
+    assert code == 2 and "unknown query '[red]nope[/]'" in err
+
+
+def test_json_of_a_join_keeps_both_sides_same_named_columns(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """`SELECT *` over an event joined with its parent process: the event's own pid and
+    cmdline are kept, the parent's come as pid_2 and cmdline_2, in json as in csv."""
+    path = write(
+        tmp_path / "p.log",
+        event("processes", 1000, "added", {"pid": "100", "cmdline": "sshd: alice"}, counter=0),
+        event(
+            "process_events",
+            1100,
+            "added",
+            {"pid": "4242", "parent": "100", "cmdline": "curl x | sh", "time": "1050"},
+        ),
+    )
+    assert run(env, "ingest", str(path))[0] == 0
+    query = (
+        "SELECT e.pid, e.cmdline, p.pid, p.cmdline FROM process_events e "
+        "JOIN processes FOR SYSTEM_TIME AS OF e.time p ON p.host_key = e.host_key AND p.pid = e.parent"
+    )
+    code, out, err = run(env, "sql", query, "--format", "json")
+    assert code == 0, err
+    assert orjson.loads(out) == [
+        {"pid": 4242, "cmdline": "curl x | sh", "pid_2": 100, "cmdline_2": "sshd: alice"}
+    ]
+    code, out, _ = run(env, "sql", query, "--format", "csv")
+    assert out.splitlines()[0] == "pid,cmdline,pid_2,cmdline_2"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("state", IA, "--at", "Sun Nov 31 14:03:00 2026 UTC"),
+        ("sql", "SELECT * FROM interface_addresses", "--at", "Sun Nov 31 14:03:00 2026 UTC"),
+        (
+            "sql",
+            "SELECT * FROM interface_addresses FOR SYSTEM_TIME AS OF 'Sun Nov 31 14:03:00 2026 UTC'",
+        ),
+    ],
+)
+def test_an_impossible_calendar_time_is_a_clear_error(
+    loaded: dict[str, str], args: tuple[str, ...]
+) -> None:
+    code, _, err = run(loaded, *args)
+    assert code == 2 and "Traceback" not in err
+    assert "cannot read TIME 'Sun Nov 31 14:03:00 2026 UTC'" in err and "out of range" in err
+
+
+def test_a_time_in_milliseconds_is_refused_with_the_seconds_it_means(loaded: dict[str, str]) -> None:
+    code, out, err = run(loaded, "state", IA, "--at", "1793541780000")
+    assert code == 2 and out == ""
+    assert "looks like milliseconds: did you mean 1793541780?" in err
+
+
+def test_a_bad_setting_is_one_line_naming_it(loaded: dict[str, str]) -> None:
+    code, out, err = run({**loaded, "HINDSIGHT_MAX_ROWS": "abc"}, "sql", "SELECT 1 AS x")
+    assert code == 2 and out == ""
+    assert err == "error: setting HINDSIGHT_MAX_ROWS must be an integer, not 'abc'\n"
+
+
+def test_state_of_an_event_query_points_to_the_command(env: dict[str, str], tmp_path: Path) -> None:
+    path = write(tmp_path / "e.log", event("process_events", 1000, "added", {"pid": "1"}))
+    assert run(env, "ingest", str(path))[0] == 0
+    code, _, err = run(env, "state", "process_events", "--at", "1000")
+    assert code == 2 and "sql()" not in err
+    assert "error: process_events is an event query: it has no state; use `hindsight sql` to " \
+        "read its events" in err
+    import hindsight
+    from hindsight.errors import NoState
+
+    with hindsight.open(env["HINDSIGHT_DATA"], read_only=True) as hs, pytest.raises(
+        NoState, match=r"use sql\(\) to read its events"
+    ):
+        hs.state("process_events", 1000)
+
+
+def test_a_broken_symlink_is_named_as_such(env: dict[str, str], tmp_path: Path) -> None:
+    link = tmp_path / "osqueryd.results.log"
+    link.symlink_to(tmp_path / "gone" / "osqueryd.results.log")
+    code, _, err = run(env, "ingest", str(link))
+    assert code == 2 and "did you mean" not in err
+    assert f"error: broken symlink: {link} points to {tmp_path}/gone/osqueryd.results.log" in err

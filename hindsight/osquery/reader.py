@@ -70,6 +70,8 @@ def expand(paths: Iterable[str | Path], skipped: list[Path] | None = None) -> li
             out.append("-")
             continue
         path = Path(p)
+        if not path.exists() and path.is_symlink():
+            raise InputError(f"broken symlink: {p} points to {path.readlink()}, which is missing")
         if not path.exists():
             siblings = [str(c) for c in path.parent.iterdir()] if path.parent.is_dir() else []
             raise InputError(f"no such file or directory: {p}{did_you_mean(str(p), siblings)}")

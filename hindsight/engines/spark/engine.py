@@ -27,7 +27,7 @@ from hindsight.engines.spark.catalog import Build, current, data_root, lake_cata
 from hindsight.engines.spark.prune import prune_closed
 from hindsight.engines.spark.session import get_session
 from hindsight.engines.spark.translate import to_spark, tree_to_spark
-from hindsight.errors import QueryError, UnknownHost
+from hindsight.errors import NoState, QueryError, UnknownHost
 from hindsight.lake import build_sql as lake_sql
 from hindsight.lake.layout import OPEN_DAY, LakeError, LakePaths
 from hindsight.query import relations
@@ -159,9 +159,7 @@ class SparkEngine:
     def state(self, query: str, at: Time = None, hosts: Sequence[str] | None = None) -> Result:
         info = resolve_query(self.catalog, query)
         if info.is_event:
-            raise QueryError(
-                f"{info.name} is an event query: it has no state; use sql() to read its events"
-            )
+            raise NoState(info.name)
         ids = self.host_ids(hosts) if hosts else None
         self._ensure([info])
         return self._run(

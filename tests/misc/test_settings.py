@@ -1,0 +1,59 @@
+"""Settings from the environment: every value read as its type, a bad one refused by name."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hindsight.errors import InputError
+from hindsight.settings import Settings
+
+NUMERIC = [(f.name, f.metadata["env"], type(f.default)) for f in fields(Settings)
+           if type(f.default) in (int, float)]
+
+
+@pytest.mark.parametrize(("name", "env", "kind"), NUMERIC)
+@pytest.mark.parametrize("raw", ["abc", "10k", "30s", "", "1,5"])
+def test_a_bad_number_names_the_variable_the_value_and_the_type(
+    monkeypatch: pytest.MonkeyPatch, name: str, env: str, kind: type, raw: str
+) -> None:
+    monkeypatch.setenv(env, raw)
+    rule = "an integer" if kind is int else "a number"
+    with pytest.raises(InputError) as info:
+        Settings.from_env()
+    assert str(info.value) == f"setting {env} must be {rule}, not {raw!r}"
+
+
+@pytest.mark.parametrize("raw", ["inf", "nan", "-inf"])
+def test_a_float_without_bound_is_refused(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
+    monkeypatch.setenv("HINDSIGHT_QUERY_TIMEOUT", raw)
+    with pytest.raises(InputError, match="HINDSIGHT_QUERY_TIMEOUT must be a number"):
+        Settings.from_env()
+
+
+@given(rows=st.integers(1, 10**9), timeout=st.floats(0.001, 1e6))
+def test_good_numbers_are_read(rows: int, timeout: float) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HINDSIGHT_MAX_ROWS", f" {rows} ")
+        patch.setenv("HINDSIGHT_QUERY_TIMEOUT", repr(timeout))
+        settings = Settings.from_env()
+    assert (settings.max_rows, settings.query_timeout_s) == (rows, timeout)
+
+
+@pytest.mark.parametrize("raw", ["2GB", "2 GB", "1.5gb", "512MiB", "80%", "2G", "500kb"])
+def test_memory_limits_duckdb_reads_are_kept(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
+    monkeypatch.setenv("HINDSIGHT_MEMORY_LIMIT", raw)
+    assert Settings.from_env().memory_limit == raw
+
+
+@pytest.mark.parametrize("raw", ["2G8", "lots", "", "GB", "100"])
+def test_a_bad_memory_limit_is_refused(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
+    monkeypatch.setenv("HINDSIGHT_MEMORY_LIMIT", raw)
+    with pytest.raises(InputError) as info:
+        Settings.from_env()
+    assert str(info.value) == (
+        f"setting HINDSIGHT_MEMORY_LIMIT must be a size like 2GB, 512MiB or 80%, not {raw!r}"
+    )

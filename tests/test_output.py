@@ -1,0 +1,64 @@
+"""Rows out: every column named in every format, values shown literally in the table."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import orjson
+from hypothesis import given
+from hypothesis import strategies as st
+from rich.console import Console
+
+from hindsight.api import Result
+from hindsight.columns import unique_names
+from hindsight.literal import visible
+from hindsight.output import render
+
+NAMES = st.lists(st.sampled_from(["pid", "pid_2", "pid_3", "host", "host_2", "x"]), max_size=12)
+
+
+@given(NAMES)
+def test_repeated_names_become_unique_and_the_others_stay(columns: list[str]) -> None:
+    names = unique_names(columns)
+    assert len(names) == len(columns) and len(set(names)) == len(names)
+    for i, (given_name, name) in enumerate(zip(columns, names, strict=True)):
+        if given_name not in columns[:i]:
+            assert name == given_name  # a name's first column keeps it
+        else:
+            match = re.fullmatch(rf"{re.escape(given_name)}_(\d+)", name)
+            assert match and int(match[1]) >= 2 and name not in columns
+
+
+def test_suffixes_skip_names_already_taken() -> None:
+    assert unique_names(["pid", "path", "pid", "pid_2", "pid", "path"]) == [
+        "pid", "path", "pid_3", "pid_2", "pid_4", "path_2"
+    ]
+
+
+def _render(columns: list[str], rows: list[tuple[object, ...]], fmt: str) -> str:
+    buffer = io.StringIO()
+    render(columns, rows, fmt, Console(file=buffer, width=200))
+    return buffer.getvalue()
+
+
+def test_every_format_and_dicts_name_every_column() -> None:
+    columns = ["pid", "cmdline", "pid", "cmdline"]
+    rows: list[tuple[object, ...]] = [(4242, "curl x | sh", 100, "sshd: alice")]
+    expected = {"pid": 4242, "cmdline": "curl x | sh", "pid_2": 100, "cmdline_2": "sshd: alice"}
+    assert orjson.loads(_render(columns, rows, "json")) == [expected]
+    assert Result(columns, rows).dicts() == [expected]
+    assert Result(columns, rows).columns == list(expected)  # as the HTTP API and console give it
+    [header, *_] = csv.reader(io.StringIO(_render(columns, rows, "csv")))
+    assert header == ["pid", "cmdline", "pid_2", "cmdline_2"]
+    table = _render(columns, rows, "table")
+    assert "pid_2" in table and "cmdline_2" in table and "curl x | sh" in table
+
+
+def test_visible_escapes_controls_and_keeps_the_rest() -> None:
+    assert visible("a\x1b[0m\x00\x7f\x9b\n\t\r\u202e\u2066z") == (
+        "a\\x1b[0m\\x00\\x7f\\x9b\\n\\t\\r\\u202e\\u2066z"
+    )
+    plain = "C:\\Windows [bold] :fire: é 日本 \u00a0"
+    assert visible(plain) == plain
