@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from hindsight.cli_common import data_option, out, output_options
+from hindsight.cli_common import data_option, error_text, out, output_options
 from hindsight.lake.cli import engine_options, show_spark
 from hindsight.output import render
 from hindsight.server import serve_dir
@@ -188,7 +188,7 @@ def hosts(data: Path, fmt: str, engine: str = "duckdb", lake: str | None = None)
             finally:
                 state.close()
     except HindsightError as exc:
-        err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        err.print(error_text(exc), highlight=False)
         sys.exit(2)
     assert result is not None
     render(result.columns, result.rows, fmt, out)
