@@ -79,6 +79,8 @@ class Journal:
         self.appended_bytes = 0
         self.appended_records = 0
         self._backlog_at, self._backlog = 0.0, 0
+        self._queued = 0  # bytes submitted, not yet written
+        self._counting = threading.Lock()  # (_backlog, _queued: the event loop and the writer)
         #: the latest group commits: (seconds in fdatasync, records it covered)
         self.syncs: deque[tuple[float, int]] = deque(maxlen=4096)
         self.reader = JournalReader(self.dir)
@@ -119,11 +121,14 @@ class Journal:
     def submit(self, record: bytes, done: Done) -> None:
         if not self._thread.is_alive():
             raise JournalError("the journal writer has stopped")
-        # measured by the writer thread (a directory scan has no place on the event loop)
-        if self._backlog > self.max_backlog_bytes:
-            raise JournalError(
-                f"journal backlog over {self.max_backlog_bytes} bytes: ingest is behind"
-            )
+        # measured by the writer thread (a directory scan has no place on the event loop) at
+        # most once a second, and counted up by every write and submission in between
+        with self._counting:
+            if self._backlog + self._queued > self.max_backlog_bytes:
+                raise JournalError(
+                    f"journal backlog over {self.max_backlog_bytes} bytes: ingest is behind"
+                )
+            self._queued += len(record)
         self._queue.put((record, done))
 
     def _measure_backlog(self) -> None:
@@ -132,7 +137,9 @@ class Journal:
         if now - self._backlog_at > 1.0:
             self._backlog_at = now
             with contextlib.suppress(OSError):
-                self._backlog = self.reader.backlog_bytes()
+                measured = self.reader.backlog_bytes()
+                with self._counting:
+                    self._backlog = measured
 
     def _run(self) -> None:
         while True:
@@ -183,6 +190,10 @@ class Journal:
         except OSError as exc:
             error = JournalError(f"cannot write the journal: {exc}")
             self._abandon_current()
+        size = sum(len(record) for record, _ in batch)
+        with self._counting:
+            self._queued -= size
+            self._backlog += 0 if error else size
         for _, done in batch:
             done(error)
 
