@@ -64,6 +64,18 @@ class Result:
         return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
 
 
+#: Settings that bound a read or a request: 0 or less would lift the bound.
+BOUNDS = (
+    "batch_lines",
+    "max_line_bytes",
+    "query_timeout_s",
+    "max_rows",
+    "max_response_bytes",
+    "serve_max_body_bytes",
+    "serve_max_backlog",
+)
+
+
 class Hindsight:
     """A Hindsight store in a data directory."""
 
@@ -71,6 +83,7 @@ class Hindsight:
         self, data: str | Path | None = None, *, read_only: bool = False, **settings: Any
     ) -> None:
         self.settings = Settings.from_env(data=data, **settings)
+        self.settings.require(BOUNDS, lambda v: v > 0, "above 0 (every read is bounded)")
         self.store = Store(self.settings, read_only=read_only)
 
     def __enter__(self) -> Hindsight:

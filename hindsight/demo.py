@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 from rich.console import Console
+from rich.markup import escape
 
 from hindsight.api import Hindsight, Result
 from hindsight.output import render
@@ -112,13 +113,15 @@ def _usb(m: dict[str, Any], ev: dict[str, Any]) -> Question:
 def run_demo(workdir: Path, hosts: int, days: float, seed: int, console: Console) -> bool:
     """Simulate, ingest, answer. Returns whether every answer matched the truth."""
     sim, data = workdir / "fleet", workdir / "data"
-    console.print(f"[bold]1. Simulating {hosts} hosts over {days:g} days[/bold] into {sim}")
+    shown_sim, shown_data = escape(str(sim)), escape(str(data))  # (a path is not markup)
+    console.print(f"[bold]1. Simulating {hosts} hosts over {days:g} days[/bold] into {shown_sim}")
     summary = simulate(SimConfig(hosts=hosts, days=days, out=sim, seed=seed))
     console.print(
         f"   {summary.lines:,} osquery lines, {summary.rows:,} rows, {summary.files} files"
     )
     console.print(
-        f"[bold]2. Ingesting[/bold]: hindsight ingest {sim / 'hosts'} {sim / 'late'} --data {data}"
+        f"[bold]2. Ingesting[/bold]: hindsight ingest {shown_sim}/hosts {shown_sim}/late "
+        f"--data {shown_data}"
     )
     with Hindsight(data) as hs:
         ingested = hs.ingest([sim / "hosts", sim / "late"])
@@ -128,10 +131,11 @@ def run_demo(workdir: Path, hosts: int, days: float, seed: int, console: Console
         manifest = orjson.loads((sim / "manifest.json").read_bytes())
         ok = all([_ask(hs, q, i, data, console) for i, q in enumerate(questions(hs, manifest), 3)])
     console.print("[bold]Explore further[/bold]")
-    console.print(f"   hindsight queries --data {data}        # what was recorded")
-    console.print(f'   hindsight sql "SELECT * FROM users FOR SYSTEM_TIME ALL" --data {data}')
+    console.print(f"   hindsight queries --data {shown_data}        # what was recorded")
+    console.print(f'   hindsight sql "SELECT * FROM users FOR SYSTEM_TIME ALL" --data {shown_data}')
     console.print(
-        f"   hindsight state interface_addresses --at {format_time(manifest['start'] + 3600)} --data {data}"
+        f"   hindsight state interface_addresses --at {format_time(manifest['start'] + 3600)} "
+        f"--data {shown_data}"
     )
     from hindsight.console.hints import console_hints
 

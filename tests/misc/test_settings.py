@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import fields
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import hindsight
+from hindsight.api import BOUNDS
 from hindsight.errors import InputError
 from hindsight.settings import Settings
 
@@ -57,3 +60,15 @@ def test_a_bad_memory_limit_is_refused(monkeypatch: pytest.MonkeyPatch, raw: str
     assert str(info.value) == (
         f"setting HINDSIGHT_MEMORY_LIMIT must be a size like 2GB, 512MiB or 80%, not {raw!r}"
     )
+
+
+@pytest.mark.parametrize("name", BOUNDS)
+@pytest.mark.parametrize("raw", ["0", "-1"])
+def test_a_bound_of_zero_or_less_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str, raw: str
+) -> None:
+    """0 would lift the bound it sets (a query with no time limit), silently."""
+    env = {f.name: f.metadata["env"] for f in fields(Settings)}[name]
+    monkeypatch.setenv(env, raw)
+    with pytest.raises(InputError, match=f"setting {env} must be above 0"):
+        hindsight.open(tmp_path / "data")

@@ -87,7 +87,9 @@ def test_checker_names_what_is_missing(fleet: Path, tmp_path: Path) -> None:
 
 
 def test_demo_answers_the_three_questions(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["demo", "--hosts", "20", "--days", "1", "--dir", str(tmp_path / "demo")])
+    workdir = tmp_path / "demo [bold]x"  # a directory is printed as it is named, not as markup
+    result = CliRunner().invoke(main, ["demo", "--hosts", "20", "--days", "1", "--dir", str(workdir)])
     assert result.exit_code == 0, result.output
     assert result.output.count("-> matches") == 3
     assert "hindsight sql" in result.output and "Explore further" in result.output
+    assert f"--data {workdir}/data" in result.output
