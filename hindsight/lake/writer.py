@@ -162,7 +162,7 @@ class LakeWriter:
         reason = line.error or "unreadable"
         if len(self.summary.rejections) < self.MAX_REJECTIONS_KEPT:
             self.summary.rejections.append((line.where, reason))
-        self._rejects.append((line.origin, line.number, reason, line.raw))
+        self._rejects.append((line.origin, line.number, line.kept_reason(reason), line.raw))
 
     def _result(self, p: ResultLine, line: Line) -> None:
         self._number += 1

@@ -50,11 +50,20 @@ class Line:
     # among identical lines of its execution, the receiver's count (journal records only:
     # hindsight.server.continuity); None: counted within its scope (hindsight.osquery.scopes)
     occurrence: int | None = None
+    node: str | None = None  # the host uuid of the journal record it came from
 
     @property
     def where(self) -> str:
         suffix = f" (data[{self.item - 1}])" if self.item is not None else ""
         return f"{self.origin}:{self.number}{suffix}"
+
+    def kept_reason(self, reason: str) -> str:
+        """REASON as a rejected line keeps it: with what `source` and `line` do not tell, its
+        place in a TLS body's `data` and the node of a journal record (whose segment is gone
+        once ingested)."""
+        place = [f"data[{self.item - 1}]"] if self.item is not None else []
+        place += [f"host {self.node}"] if self.node else []
+        return f"{reason} ({', '.join(place)})" if place else reason
 
 
 def expand(paths: Iterable[str | Path], skipped: list[Path] | None = None) -> list[Path | str]:
@@ -372,7 +381,7 @@ def _record(origin: str, number: int, raw: bytes, parse: bool) -> Iterator[Line]
         read = (
             _parsed(origin, number, text, line, None) if parse else Line(origin, number, text, None)
         )
-        read.item = i
+        read.item, read.node = i, host_uuid
         if occurrences is not None:
             read.occurrence = occurrences.get(str(i - 1), 0)
         yield read

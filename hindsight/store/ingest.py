@@ -158,7 +158,7 @@ class BatchWriter:
             {
                 "source": ([line.origin for line, _ in rejected], pa.string()),
                 "line": ([line.number for line, _ in rejected], I64),
-                "reason": ([reason for _, reason in rejected], pa.string()),
+                "reason": ([line.kept_reason(reason) for line, reason in rejected], pa.string()),
                 "size": ([len(line.raw) for line, _ in rejected], I64),
                 "data": ([self.zstd.compress(line.raw) for line, _ in rejected], pa.binary()),
                 "rejected_at": ([now] * len(rejected), I64),

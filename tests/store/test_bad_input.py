@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import hindsight
 from hindsight.osquery.reader import torn
+from hindsight.server import records
 from tests.helpers import event, write
 
 IA = "pack_net_interface_addresses"
@@ -78,6 +79,21 @@ def test_a_query_of_a_thousand_columns_is_stored(hs: hindsight.Hindsight, tmp_pa
     hs.ingest([write(tmp_path / "w.log", event("wide", 100, "added", wide, counter=0))])
     [row] = hs.state("wide", at=100).dicts()
     assert (row["c0"], row["c999"]) == ("0", "999")
+
+
+def test_a_rejected_line_of_a_body_keeps_its_place_and_its_node(
+    hs: hindsight.Hindsight, tmp_path: Path
+) -> None:
+    """`source` and `line` name a TLS body, not its element, and a journal segment is gone once
+    ingested: the kept reason says which element of `data`, and which node sent the record."""
+    good = orjson.loads(event(IA, 100, "added", {"address": "a"}, counter=0))
+    bad = {**good, "unixTime": "soon"}
+    body = orjson.dumps({"node_key": "", "log_type": "result", "data": [good, bad]})
+    (tmp_path / "body.json").write_bytes(body)
+    (tmp_path / "000000000001.jsonl").write_bytes(records.record("U-9", body))
+    hs.ingest([tmp_path / "body.json", tmp_path / "000000000001.jsonl"])
+    reasons = [r["reason"] for r in hs.rejects().dicts()]
+    assert sorted(r[r.index(" (") :] for r in reasons) == [" (data[1])", " (data[1], host U-9)"]
 
 
 def test_a_50_mb_line_is_refused_without_blocking(tmp_path: Path) -> None:
