@@ -240,7 +240,11 @@ def who_mount(inv: Base, path: str, host: str, at: int) -> Result:
     columns = ("path", "device", "type")
     best = _longest(inv.state("mounts", columns, window=Window(at=at, hosts=hosts)), path, {})
     reach = max((inv.schedule.splay(q.query_id) for q in inv.queries("mounts")), default=0)
-    later = inv.state("mounts", columns, window=Window(since=at + 1, until=at + reach, hosts=hosts))
+    later = (  # (none to look for while the schedule of mounts is unknown)
+        inv.state("mounts", columns, window=Window(since=at + 1, until=at + reach, hosts=hosts))
+        if reach
+        else []
+    )
     seen_after = _longest([m for m in later if m["_from"] > at], path, best)
     chosen = [*best.values(), *seen_after.values()]
     names = inv.names(best.keys() | seen_after.keys(), at)

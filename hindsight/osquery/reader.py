@@ -127,7 +127,7 @@ def looks_like_output(path: Path) -> bool:
         return True  # the reader reports what is wrong with it
     if b"\0" in head:
         return False
-    pieces = head.lstrip(b"\xef\xbb\xbf").split(b"\n")
+    pieces = head.removeprefix(_BOM).split(b"\n")
     if len(pieces) == 1:  # no whole line to judge by: a long first line (maybe torn), or empty
         return True
     return not head.strip() or any(p.lstrip()[:1] in (b"{", b"[") for p in pieces)

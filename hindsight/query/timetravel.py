@@ -170,6 +170,11 @@ def _instant(expression: exp.Expression, name: str) -> int:
 
 def _correlate(table: exp.Table, alias: str, expression: exp.Expression) -> None:
     """Add `valid_from <= expr < valid_to` where the table is joined (or to the WHERE)."""
+    if expression.find(exp.Select):
+        raise QueryError(
+            f"FOR SYSTEM_TIME AS OF {expression.sql(dialect='duckdb')}: takes an instant or a "
+            "column of a table to its left, not a subquery (compute the instant first)"
+        )
     ref: Callable[[str], exp.Column] = lambda col: exp.column(col, table=alias)  # noqa: E731
     cond = exp.and_(
         exp.LTE(this=ref("valid_from"), expression=expression.copy()),
@@ -178,11 +183,6 @@ def _correlate(table: exp.Table, alias: str, expression: exp.Expression) -> None
             expression=expression.copy(),
         ),
     )
-    if expression.find(exp.Select):
-        raise QueryError(
-            f"FOR SYSTEM_TIME AS OF {expression.sql(dialect='duckdb')}: takes an instant or a "
-            "column of a table to its left, not a subquery (compute the instant first)"
-        )
     join = table.parent
     if isinstance(join, exp.Join):
         if join.args.get("using") or str(join.args.get("method", "")).upper() == "NATURAL":

@@ -80,7 +80,7 @@ class Continuity:
 
     def mark(self, node: str, lines: list[dict[str, Any]]) -> Marks:
         """The marks of a result request's LINES (decoded objects) from NODE, in order."""
-        hashes = array("Q", (xxhash.xxh3_64_intdigest(orjson.dumps(line)) for line in lines))
+        hashes = _hashes(lines)
         with self._lock:
             state = self._nodes.get(node) or _Node()
             marks = Marks(copied=_copied(state.previous, hashes), _hashes=hashes)
@@ -110,18 +110,25 @@ class Continuity:
             state.executions = kept
             state.previous = marks._hashes
 
-
-    def status_copied(self, node: str, lines: list[dict[str, Any]]) -> tuple[list[int], array[int]]:
-        """The positions of a status request's LINES that repeat NODE's previous status request
-        (sent again after a lost answer), and the lines' hashes for `status_recorded`."""
-        hashes = array("Q", (xxhash.xxh3_64_intdigest(orjson.dumps(line)) for line in lines))
+    def status_fresh(
+        self, node: str, lines: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], array[int]]:
+        """The lines of a status request from NODE that do not repeat its previous status request
+        (sent again after a lost answer), and all the lines' hashes for `status_recorded`."""
+        hashes = _hashes(lines)
         with self._lock:
             state = self._nodes.get(node) or _Node()
-            return _copied(state.previous_status, hashes), hashes
+            again = set(_copied(state.previous_status, hashes))
+        return [line for i, line in enumerate(lines) if i not in again], hashes
 
     def status_recorded(self, node: str, hashes: array[int]) -> None:
+        """NODE's status request, of lines HASHES, is kept: the next is compared with it."""
         with self._lock:
             self._nodes.setdefault(node, _Node()).previous_status = hashes
+
+
+def _hashes(lines: list[dict[str, Any]]) -> array[int]:
+    return array("Q", (xxhash.xxh3_64_intdigest(orjson.dumps(line)) for line in lines))
 
 
 def _copied(previous: array[int], hashes: array[int]) -> list[int]:

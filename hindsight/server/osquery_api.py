@@ -188,9 +188,7 @@ async def logger(request: Request) -> Response:
             return _json(OK)
         lines, node_key = checked.lines, checked.node_key
         if checked.status is not None:  # (a request sent again adds only its new lines)
-            copied, hashes = core.continuity.status_copied(node.host_uuid, checked.status)
-            again = set(copied)
-            fresh = [line for i, line in enumerate(checked.status) if i not in again]
+            fresh, hashes = core.continuity.status_fresh(node.host_uuid, checked.status)
             keep = core.settings.serve_status_keep
             await to_thread.run_sync(core.state.add_status, node.host_uuid, fresh, keep)
             core.continuity.status_recorded(node.host_uuid, hashes)
