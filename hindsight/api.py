@@ -193,7 +193,8 @@ class Hindsight:
         )
 
     def quality(self) -> Result:
-        """Data-quality signals: counter gaps, ambiguous resets, rows removed but never open."""
+        """Data-quality signals: counter gaps, ambiguous resets, rows removed but never open,
+        columns made text by a value their type cannot hold."""
         return self._run(
             "SELECT h.host_key AS host_key, q.name AS query, to_timestamp(x.unix_time) AS at, "
             "x.kind, x.detail FROM quality x JOIN hosts h USING (host_id) "

@@ -32,6 +32,9 @@ class Catalog:
     def __init__(self, con: duckdb.DuckDBPyConnection, event_patterns: tuple[str, ...]) -> None:
         self.con = con
         self.event_patterns = event_patterns
+        # per query name, columns found holding values their type cannot (store.fit): created
+        # as text, by a batch written again after one that created them typed was rolled back
+        self.as_text: dict[str, set[str]] = {}
         self.reload()
 
     def reload(self) -> None:
@@ -132,7 +135,8 @@ class Catalog:
             else [cur_table(info.query_id), hist_table(info.query_id)]
         )
         for name in names:
-            typ = schema.sql_type(name) if schema else "VARCHAR"
+            text = name in self.as_text.get(info.name, ())
+            typ = schema.sql_type(name) if schema and not text else "VARCHAR"
             for table in tables:
                 self.con.execute(f"ALTER TABLE {table} ADD COLUMN {quote(name)} {typ}")
             self.con.execute(

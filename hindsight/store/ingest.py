@@ -15,6 +15,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import duckdb
 import pyarrow as pa
@@ -22,7 +23,7 @@ import zstandard
 
 from hindsight.osquery.lines import StatusLine
 from hindsight.osquery.reader import Line
-from hindsight.store import archive
+from hindsight.store import archive, fit
 from hindsight.store import normalise as nm
 from hindsight.store.catalog import Catalog, QueryInfo
 from hindsight.store.keys import keys_sql, status_hash
@@ -112,20 +113,41 @@ class BatchWriter:
             con.execute(
                 f"CREATE OR REPLACE TEMP VIEW _n_{part} AS SELECT {cols} FROM {batch.tables}_{part}"
             )
-        before = self.summary.copy()
-        con.execute("BEGIN TRANSACTION")
+        misfits: list[fit.Misfit] = []
         try:
-            self._write(batch)
-            if self.on_commit is not None:
-                self.on_commit(batch.lines)
-            con.execute("COMMIT")
-        except BaseException:
-            _rollback(con)
-            self.catalog.reload()  # ids and columns created by the batch are gone with it
-            self.summary.__dict__.update(before.__dict__)  # it counts what was committed
-            raise
+            while (misfit := self._write_once(batch, misfits)) is not None:
+                # a value its typed column cannot hold: the column becomes text, and the
+                # batch is written again (rare: once per column of a query, ever)
+                in_transaction(con, self.catalog, partial(fit.demote, con, self.catalog, misfit))
+                misfits.append(misfit)
         finally:
             release(con, batch)
+
+    def _write_once(self, batch: Prepared, misfits: list[fit.Misfit]) -> fit.Misfit | None:
+        """Write the batch in one transaction (with the signals of the columns MISFITS made
+        text); a misfit rolls it back and is returned."""
+        before = self.summary.copy()
+        found: list[fit.Misfit] = []
+
+        def work() -> None:
+            try:
+                self._write(batch)
+            except duckdb.Error as exc:  # named while the catalog knows the batch's ids
+                found.extend(m for m in [fit.misfit_of(exc, self.catalog)] if m)
+                raise
+            for m in misfits:
+                fit.signal(self.con, self.catalog, m)
+            if self.on_commit is not None:
+                self.on_commit(batch.lines)
+
+        try:
+            in_transaction(self.con, self.catalog, work)
+        except BaseException:
+            self.summary.__dict__.update(before.__dict__)  # it counts what was committed
+            if not found:
+                raise
+            return found[0]
+        return None
 
     def _write(self, batch: Prepared) -> None:
         lines, kept, fallback = batch.lines, batch.kept, batch.fallback
@@ -361,6 +383,21 @@ class BatchWriter:
             )
 
 
+def in_transaction(
+    con: duckdb.DuckDBPyConnection, catalog: Catalog, work: Callable[[], None]
+) -> None:
+    """Run WORK in one transaction; on any error roll it back (the catalog reads back the ids
+    and columns it created, gone with it) and raise."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        work()
+        con.execute("COMMIT")
+    except BaseException:
+        _rollback(con)
+        catalog.reload()
+        raise
+
+
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:
     """Roll the batch back, unless DuckDB already did (a query interrupted by Ctrl-C ends its
     transaction): the error that stopped the batch is the one to tell."""
@@ -407,7 +444,7 @@ def insert_events(
         if "time" in info.columns
         else "l.t"
     )
-    typed = typed_select(info)
+    typed = typed_select(info, "l.host_id", "l.t")
     names = "".join(f", {quote(n)}" for n in info.columns)
     into = f"INSERT INTO {event_table(info.query_id)} (_host, _unix, _time{names}) "
     values = f"l.host_id, l.t, {event_time}{', ' + typed if typed else ''}"

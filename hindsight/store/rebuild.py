@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
-from hindsight.store.ingest import rebuild_events
+import duckdb
+
+from hindsight.store import fit
+from hindsight.store.ingest import in_transaction, rebuild_events
 from hindsight.store.layout import STATUS_QUERY_ID
 from hindsight.store.streams import StreamWriter
 
@@ -23,8 +27,8 @@ def rebuild_all(store: Store, progress: Progress | None = None) -> int:
     ).fetchall()
     state = [s for s in streams if not store.catalog.by_id(s[1]).is_event]
     events = [s for s in streams if store.catalog.by_id(s[1]).is_event]
-    con.execute("BEGIN TRANSACTION")
-    try:
+
+    def replay() -> None:
         for i in range(0, len(events), CHUNK):
             rebuild_events(con, store.catalog, events[i : i + CHUNK])
         for i in range(0, len(state), CHUNK):
@@ -32,9 +36,21 @@ def rebuild_all(store: Store, progress: Progress | None = None) -> int:
             if progress:
                 done = min(i + CHUNK, len(state))
                 progress(done, len(state))
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+
+    while True:
+        try:
+            in_transaction(con, store.catalog, replay)
+            break
+        except duckdb.Error as exc:  # a value its typed column cannot hold (a store written
+            # before values were checked): the column becomes text
+            misfit = fit.misfit_of(exc, store.catalog)
+            if misfit is None:
+                raise
+            in_transaction(con, store.catalog, partial(_demote, store, misfit))
     store.compact(force=True)
     return len(streams)
+
+
+def _demote(store: Store, misfit: fit.Misfit) -> None:
+    fit.demote(store.con, store.catalog, misfit)
+    fit.signal(store.con, store.catalog, misfit)

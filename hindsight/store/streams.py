@@ -103,12 +103,12 @@ class StreamWriter:
         for host_id, qid in keys:
             for table in (cur_table(qid), hist_table(qid)):
                 self.con.execute(f"DELETE FROM {table} WHERE _host = ?", [host_id])
-            for table in ("executions", "quality", "streams"):
+            # (the signals the replay gives again: a column made text stays so, and says so)
+            for table, which in _REPLAYED:
                 self.con.execute(
-                    f"DELETE FROM {table} WHERE host_id = ? AND query_id = ?", [host_id, qid]
+                    f"DELETE FROM {table} WHERE host_id = ? AND query_id = ?{which}", [host_id, qid]
                 )
 
-    # -- build and write ---------------------------------------------------------------------
     # -- build and write ---------------------------------------------------------------------
     def _build(self, sources: list[tuple[str, int]], batch: str | None) -> None:
         con = self.con
@@ -218,10 +218,13 @@ class StreamWriter:
         )
 
 
+_REPLAYED = (("executions", ""), ("quality", " AND kind <> 'column_as_text'"), ("streams", ""))
+
+
 def _opened_rows(info: QueryInfo, source: str, fixed: str) -> str:
     """SELECT of the query's intervals in SOURCE (FIXED columns, then the typed columns read
     from their texts, joined in `_{SOURCE}_r`)."""
-    typed = typed_select(info)
+    typed = typed_select(info, "host_id", "_from")
     return (
         f"SELECT {fixed}{', ' + typed if typed else ''} FROM (SELECT *, {as_text(info, 'r')} "
         f"AS _j FROM _{source}_r WHERE query_id = {info.query_id})"

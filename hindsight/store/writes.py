@@ -7,19 +7,21 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pyarrow as pa
 
+from hindsight.store.fit import typed_value
 from hindsight.store.layout import quote
 
 if TYPE_CHECKING:
     from hindsight.store.catalog import QueryInfo
 
 
-def typed_select(info: QueryInfo) -> str:
-    """SELECT list turning the canonical JSON `_j` into the query's typed columns."""
+def typed_select(info: QueryInfo, host: str, at: str) -> str:
+    """SELECT list turning the texts `_j` into the query's typed columns; a value its type
+    cannot hold stops the statement, naming the HOST and instant AT it came from (store.fit)."""
     exprs = []
     for name, typ in info.columns.items():
         value = f"_j.{quote(name)}"
         if typ != "VARCHAR":
-            value = f"TRY_CAST(NULLIF({value}, '') AS {typ})"
+            value = typed_value(info.query_id, name, typ, value, host, at)
         exprs.append(f"{value} AS {quote(name)}")
     return ", ".join(exprs)
 
