@@ -26,10 +26,12 @@ from hindsight.errors import StoreError
 from hindsight.store.layout import cur_table, event_table, hist_table, quote
 
 if TYPE_CHECKING:
-    from hindsight.store.catalog import Catalog
+    from hindsight.store.catalog import Catalog, QueryInfo
 
 #: The text an error raised by a misfit starts with; a JSON object follows.
 TAG = "hindsight-column-misfit:"
+#: The data-quality signal's kind.
+KIND = "column_as_text"
 #: What a signal shows of the value.
 SHOWN = 80
 
@@ -111,13 +113,18 @@ def demote(con: duckdb.DuckDBPyConnection, catalog: Catalog, misfit: Misfit) -> 
 def signal(con: duckdb.DuckDBPyConnection, catalog: Catalog, misfit: Misfit) -> None:
     """The data-quality signal of a column made text (its query and host known)."""
     info = catalog.queries[misfit.query]
-    detail = (
-        f"column {misfit.column} holds {misfit.value!r}, not a {misfit.typ}"
-        f"{f' (osquery table {info.os_table})' if info.os_table else ''}: kept as text from now on"
-    )
     con.execute(
-        "INSERT INTO quality VALUES (?, ?, ?, 'column_as_text', ?)",
-        [catalog.hosts[misfit.host_key], info.query_id, misfit.unix_time, detail],
+        f"INSERT INTO quality VALUES (?, ?, ?, '{KIND}', ?)",
+        [catalog.hosts[misfit.host_key], info.query_id, misfit.unix_time, detail(misfit, info)],
+    )
+
+
+def detail(misfit: Misfit, info: QueryInfo) -> str:
+    """The signal's words (the lake's engines give the same)."""
+    table = f" (osquery table {info.os_table})" if info.os_table else ""
+    return (
+        f"column {misfit.column} holds {misfit.value!r}, not a {misfit.typ}{table}: "
+        "kept as text from now on"
     )
 
 

@@ -60,6 +60,13 @@ def _diff(query: str, t: int, epoch: int, counter: int, added: list[str], remove
                        "counter": counter, "numerics": False, "diffResults": rows})
 
 
+def _last(t: int, counter: int, added: dict[str, str], removed: dict[str, str] | None) -> str:
+    """A line of `pack_signals_last` (osquery table `last`, whose `time` is an INTEGER)."""
+    rows = {"added": [added], "removed": [removed] if removed else []}
+    return json.dumps({"name": "pack_signals_last", "hostIdentifier": SIGNALS_HOST, "unixTime": t,
+                       "epoch": 1, "counter": counter, "numerics": False, "diffResults": rows})
+
+
 def _named(identifier: str, t: int) -> str:
     """A line of host `named-0001` (its uuid) calling itself IDENTIFIER."""
     return json.dumps({"name": "pack_names", "hostIdentifier": identifier, "unixTime": t, "epoch": 1,
@@ -79,7 +86,7 @@ REJECTED = [
 def signal_lines(out: Path, start: int) -> tuple[Path, Path]:
     """Two rounds of lines, on one host, where the stream cannot tell and Hindsight records a
     data-quality signal: a removed row never open, a counter gap, a reset (counter 0, nothing
-    removed) closing rows, a counter-0 diff with removed rows; the second round extends stream
+    removed) closing rows, a counter-0 diff with removed rows, a column made text; the second round extends stream
     a (another removed row never open) and replays stream b (its reset arrives late)."""
     a, b = "pack_signals_a", "pack_signals_b"
     first = [
@@ -92,6 +99,11 @@ def signal_lines(out: Path, start: int) -> tuple[Path, Path]:
         _diff(b, start + 120, 1, 1, ["b4"], []),
     ]
     second = [_diff(a, start + 300, 7, 1, [], ["ghost2", "ghost3"]), _diff(b, start + 60, 1, 0, ["b1"], [])]
+    # a typed column holding text (a computed column named like the table's): text on both
+    # engines, though the lake's first build typed it
+    alice, bob = {"username": "alice", "time": "1001"}, {"username": "bob", "time": "yesterday 10:00"}
+    first.append(_last(start, 0, alice, None))
+    second.append(_last(start + 60, 1, bob, alice))
     first += [_named(name, start) for name in ("beta", "alpha")]  # two names in one second
     first[2:2] = REJECTED[:1]  # lines kept aside (`rejects`), in both rounds; the line cut
     first.append(REJECTED[2])  # short last (the reader would join it with the next line)

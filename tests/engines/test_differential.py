@@ -125,8 +125,20 @@ def test_every_data_quality_signal(fleet: Fleet) -> None:
                     ("pack_signals_a", 180, "reset_closed_rows", "3"),
                     ("pack_signals_a", 240, "reset_with_removed", ""),
                     ("pack_signals_a", 300, "removed_not_open", "2"),
-                    ("pack_signals_b", 60, "reset_closed_rows", "2")}
+                    ("pack_signals_b", 60, "reset_closed_rows", "2"),
+                    ("pack_signals_last", 60, "column_as_text", "")}
     assert same(fleet, "quality") > len(mine)
+
+
+def test_a_column_made_text_reads_the_same(fleet: Fleet) -> None:
+    """A value its typed column cannot hold makes the column text on both engines: on the lake,
+    also for the rows of the build before the one that held it."""
+    got = same(fleet, "sql", "SELECT username, time, valid_from, valid_to FROM pack_signals_last "
+                             "FOR SYSTEM_TIME ALL ORDER BY valid_from")
+    assert got == 2
+    rows = fleet.embedded.sql("SELECT username, time FROM pack_signals_last FOR SYSTEM_TIME ALL "
+                              "ORDER BY valid_from").rows
+    assert rows == [("alice", "1001"), ("bob", "yesterday 10:00")]
 
 
 def test_command_line_on_spark(fleet: Fleet) -> None:
@@ -230,8 +242,8 @@ def test_a_layout_3_build_lists_queries_then_is_extended(fleet: Fleet, spark: An
     assert [r[:3] for r in old.rows] == [r[:3] for r in want.rows]
     assert {r[3:] for r in old.rows} == {(None, None, None)}
     ingest_files(lake, [fleet.out / "signals" / "second.log"])  # lines the lake holds already
-    report = SparkBuilder(spark, lake).build()
-    assert report.queries == 2 and report.version == fleet.spark.build.version + 1
+    report = SparkBuilder(spark, lake).build()  # (its queries: pack_signals_a, _b and _last)
+    assert report.queries == 3 and report.version == fleet.spark.build.version + 1
     assert typed(SparkEngine(lake, spark).queries()) == typed(want)
 
 

@@ -13,6 +13,7 @@ pointing built/CURRENT at it: readers see the previous build or the new one, nev
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +39,28 @@ from hindsight.lake import build_sql as lake_sql
 from hindsight.lake.layout import OPEN_DAY, OPEN_END, LakePaths
 from hindsight.settings import Settings
 from hindsight.store.catalog import QueryInfo
+from hindsight.store.fit import SHOWN, Misfit
 from hindsight.store.layout import SORT_KEYS
+
+#: per (query, column), per DuckDB type, the first value it cannot hold: (unix_time, host, value)
+Misfits = dict[tuple[str, str], dict[str, tuple[int, str, str]]]
+#: whether a value fits a type, as the embedded store decides (hindsight.store.fit)
+_FIT_TYPES = {
+    "BIGINT": "CAST(try_cast(v AS BIGINT) AS STRING) <=> v",
+    "UBIGINT": "try_cast(v AS DECIMAL(20,0)) BETWEEN 0 AND 18446744073709551615 "
+    "AND CAST(try_cast(v AS DECIMAL(20,0)) AS STRING) <=> v",
+    "DOUBLE": "try_cast(v AS DOUBLE) IS NOT NULL",
+}
+_FITS = (
+    "SELECT query, k, "
+    + ", ".join(
+        f"min(CASE WHEN v <> '' AND NOT ({fits}) THEN struct(unix_time, host_key, left(v, {SHOWN})) "
+        f"END) AS not_{typ.lower()}"
+        for typ, fits in _FIT_TYPES.items()
+    )
+    + " FROM (SELECT query, host_key, unix_time, explode(from_json(`row`, 'map<string,string>')) "
+    "AS (k, v) FROM _lk_cols_raw WHERE `row` IS NOT NULL) GROUP BY query, k"
+)
 
 RAW_DDL = (
     "host_key STRING, identifier STRING, unix_time BIGINT, epoch BIGINT, counter BIGINT, "
@@ -88,12 +110,17 @@ class SparkBuilder:
         if not new:
             return report
         queries = dict(prev.queries) if prev else {}
-        found = self._columns(new)
+        found, misfits = self._columns(new)
         for q in new:
             kind = "event" if self._is_event(q) else "state"
-            before = set(queries[q].columns) if q in queries else set()
-            queries[q] = QueryBuild(kind, tuple(sorted(found.get(q, set()) | before)), version)
+            before = queries.get(q)
+            columns = found.get(q, set()) | set(before.columns if before else ())
+            queries[q] = QueryBuild(
+                kind, tuple(sorted(columns)), version, before.text if before else ()
+            )
         catalog = lake_catalog(queries, self.settings.event_queries)
+        if _as_text(queries, catalog.queries, misfits):
+            catalog = lake_catalog(queries, self.settings.event_queries)
         self.base = version_dir(self.paths, version)
         states = [q for q in new if queries[q].kind == "state"]
         events = [q for q in new if queries[q].kind == "event"]
@@ -157,17 +184,21 @@ class SparkBuilder:
         df.createOrReplaceTempView(name)
         return df
 
-    def _columns(self, new: dict[str, list[str]]) -> dict[str, set[str]]:
-        """Column names of the rows in the new files, per query (one pass)."""
+    def _columns(self, new: dict[str, list[str]]) -> tuple[dict[str, set[str]], Misfits]:
+        """Column names of the rows in the new files, per query, and per (query, column) the
+        first value (by instant, host, value) each typed column type cannot hold (one pass)."""
         self._view("_lk_cols_raw", self._read(new), materialise=False)
-        rows = self.spark.sql(
-            "SELECT DISTINCT query, k FROM (SELECT query, explode(json_object_keys(`row`)) AS k "
-            "FROM _lk_cols_raw WHERE `row` IS NOT NULL)"
-        ).collect()
+        # (a repeated key: the last one's value, where the store reads the first)
+        self.spark.conf.set("spark.sql.mapKeyDedupPolicy", "LAST_WIN")
+        rows = self.spark.sql(_FITS).collect()
         out: dict[str, set[str]] = {}
-        for q, k in rows:
+        misfits: Misfits = {}
+        for q, k, *firsts in rows:
             out.setdefault(q, set()).add(k)
-        return out
+            for typ, first in zip(_FIT_TYPES, firsts, strict=True):
+                if first is not None:
+                    misfits.setdefault((q, k), {})[typ] = (first[0], first[1], first[2])
+        return out, misfits
 
     def _run_statement(self, duck_sql: str) -> None:
         """A `CREATE OR REPLACE TEMP TABLE x AS SELECT ...` statement as a materialised view."""
@@ -365,3 +396,22 @@ class SparkBuilder:
             "WHERE n.query = t.query AND n.host_key = t.host_key) UNION ALL SELECT * FROM _lk_new_pos"
         )
         pos.coalesce(1).write.parquet(self.paths.uri_of(f"{self.base}/streams"))
+
+
+def _as_text(
+    queries: dict[str, QueryBuild], infos: dict[str, QueryInfo], misfits: Misfits
+) -> bool:
+    """Record in QUERIES the typed columns (as INFOS type them) holding a value their type
+    cannot; returns whether there were new ones."""
+    found = False
+    for (q, column), firsts in sorted(misfits.items()):
+        typ = infos[q].columns.get(column, "VARCHAR")
+        if typ not in firsts:
+            continue
+        t, host, value = firsts[typ]
+        b = queries[q]
+        queries[q] = dataclasses.replace(
+            b, text=(*b.text, Misfit(q, column, typ, host, int(t), value))
+        )
+        found = True
+    return found

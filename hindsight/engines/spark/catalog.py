@@ -2,7 +2,8 @@
 
     LAKE/built/CURRENT                    "v<NNNNNNNN>": the published build (one atomic rename)
     LAKE/built/v<N>/build.json            queries (kind, columns, version holding their data,
-                                          osquery table since layout 4), raw files consumed
+                                          osquery table since layout 4, columns made text),
+                                          raw files consumed
     LAKE/built/v<N>/intervals/query=<q>/to_day=<d>/*.parquet  (untyped: _row JSON, _key)
     LAKE/built/v<N>/events/query=<q>/day=<d>/*.parquet
     LAKE/built/v<N>/executions/query=<q>/*.parquet  every execution of a state query, classified
@@ -20,6 +21,7 @@ names, kinds and column types resolve exactly as they do embedded.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +32,7 @@ import pyarrow.fs as pafs
 from hindsight.lake.layout import LakePaths, publish_bytes
 from hindsight.osquery.schema import table_for_query
 from hindsight.store.catalog import Catalog
+from hindsight.store.fit import Misfit
 from hindsight.store.layout import DDL
 
 CURRENT = "CURRENT"
@@ -46,6 +49,9 @@ class QueryBuild:
     kind: str  # "state" or "event"
     columns: tuple[str, ...]
     version: int  # the build whose directory holds this query's data
+    # the columns made text by a value their type cannot hold (store.fit), each with the
+    # first such value (by instant, then host): typed as the embedded store types them
+    text: tuple[Misfit, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,7 @@ class Build:
                         "columns": list(b.columns),
                         "version": b.version,
                         "os_table": os_table(q, b.columns),
+                        "text": [dataclasses.asdict(m) for m in b.text],
                     }
                     for q, b in sorted(self.queries.items())
                 },
@@ -79,7 +86,12 @@ class Build:
     def from_json(cls, body: bytes) -> Build:
         doc: dict[str, Any] = json.loads(body)
         queries = {
-            q: QueryBuild(v["kind"], tuple(v["columns"]), v["version"])
+            q: QueryBuild(
+                v["kind"],
+                tuple(v["columns"]),
+                v["version"],
+                tuple(Misfit(**m) for m in v.get("text", ())),
+            )
             for q, v in doc["queries"].items()
         }
         return cls(doc["version"], queries, tuple(doc["consumed"]), int(doc.get("layout", 1)))
@@ -129,6 +141,7 @@ def lake_catalog(queries: dict[str, QueryBuild], event_patterns: tuple[str, ...]
     con = duckdb.connect()
     con.execute(DDL)
     catalog = Catalog(con, event_patterns)
+    catalog.as_text = {q: {m.column for m in b.text} for q, b in queries.items() if b.text}
     for name in sorted(queries):
         catalog.query(name, frozenset(queries[name].columns))
     return catalog

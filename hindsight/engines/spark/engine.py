@@ -34,6 +34,7 @@ from hindsight.query import relations
 from hindsight.query.names import resolve_query
 from hindsight.query.timetravel import rewrite
 from hindsight.settings import Settings
+from hindsight.store import fit
 from hindsight.store.catalog import QueryInfo
 from hindsight.store.layout import SORT_KEYS, cur_table, event_table, hist_table
 from hindsight.timeparse import parse_time
@@ -194,8 +195,15 @@ class SparkEngine:
             "SELECT host_key, query, unix_time AS at, kind, detail FROM "
             f"({lake_sql.quality('_lk_quality_execs')}) q ORDER BY unix_time, host_key, query, kind"
         )
+        # and the columns made text, which build.json names
+        text = [
+            (m.host_key, q, m.unix_time, fit.KIND, fit.detail(m, self.catalog.queries[q]))
+            for q, b in self.build.queries.items()
+            for m in b.text
+        ]
+        ordered = sorted([*found.rows, *text], key=lambda r: (r[2], r[0], r[1], r[3]))
         # instants as the embedded store gives them (UTC-aware), whatever the driver's zone
-        rows = [(h, q, dt.datetime.fromtimestamp(t, dt.UTC), k, d) for h, q, t, k, d in found.rows]
+        rows = [(h, q, dt.datetime.fromtimestamp(t, dt.UTC), k, d) for h, q, t, k, d in ordered]
         return Result(found.columns, rows, found.truncated, found.elapsed_ms)
 
     def host_ids(self, names: Sequence[str]) -> list[int]:
