@@ -23,6 +23,9 @@ from hindsight.errors import BadLine
 
 _hash = xxhash.xxh3_64_intdigest
 _SORT = orjson.OPT_SORT_KEYS
+#: unixTime must name a second of years 1 to 9999 (a calendar date): beyond, it is not seconds
+#: (milliseconds, most likely) and no instant of it can be asked for.
+UNIX_MIN, UNIX_MAX = -62135596800, 253402300799
 
 
 class Shape(StrEnum):
@@ -115,7 +118,7 @@ def _result(
     if not isinstance(name, str) or not name:
         raise BadLine("missing or not a string", "name")
     identifier, host_key = _identity(doc)
-    unix_time = _int(doc, "unixTime", required=True)
+    unix_time = _unix_time(doc, required=True)
     assert unix_time is not None
     epoch = _int(doc, "epoch") or 0
     counter = _int(doc, "counter")
@@ -174,6 +177,14 @@ def _int(doc: dict[str, Any], field: str, required: bool = False) -> int | None:
     raise BadLine(f"must be an integer, got {orjson.dumps(value).decode()[:40]}", field)
 
 
+def _unix_time(doc: dict[str, Any], required: bool = False) -> int | None:
+    value = _int(doc, "unixTime", required)
+    if value is not None and not UNIX_MIN <= value <= UNIX_MAX:
+        hint = " (milliseconds? osquery writes seconds)" if value > UNIX_MAX else ""
+        raise BadLine(f"{value} is not a unix time in seconds of years 1 to 9999{hint}", "unixTime")
+    return value
+
+
 def _all_text(doc: dict[str, Any]) -> bool:
     """Lines written with numerics off (or before the flag existed) hold text values only."""
     numerics = doc.get("numerics", doc.get("logNumericsAsNumbers", False))
@@ -227,7 +238,7 @@ def _status(doc: dict[str, Any]) -> StatusLine:
     return StatusLine(
         host_key=host_key,
         identifier=str(identifier or uuid or ""),
-        unix_time=_int(doc, "unixTime"),
+        unix_time=_unix_time(doc),
         severity=_int(doc, "severity"),
         filename=str(doc.get("filename", "")),
         line=_int(doc, "line"),

@@ -25,7 +25,15 @@ import orjson
 import pyarrow as pa
 
 from hindsight.errors import BadLine
-from hindsight.osquery.lines import Parsed, ResultLine, Shape, StatusLine, parse_document
+from hindsight.osquery.lines import (
+    UNIX_MAX,
+    UNIX_MIN,
+    Parsed,
+    ResultLine,
+    Shape,
+    StatusLine,
+    parse_document,
+)
 from hindsight.osquery.reader import torn, torn_reason
 from hindsight.store.catalog import QueryInfo
 from hindsight.store.layout import quote
@@ -80,7 +88,8 @@ WITH p AS MATERIALIZED (
     FROM q
 )
 SELECT i,
-    plain AND name <> '' AND (ident <> '' OR uuid IS NOT NULL) AND TRY_CAST(unixTime AS BIGINT) IS NOT NULL
+    plain AND name <> '' AND (ident <> '' OR uuid IS NOT NULL)
+    AND TRY_CAST(unixTime AS BIGINT) BETWEEN {UNIX_MIN} AND {UNIX_MAX}
     AND {_int_ok("epoch")} AND {_int_ok("counter")}
     AND CASE shape
         WHEN 'batch' THEN ar IS NOT NULL AND {_array_ok("ar[1]")} AND {_array_ok("ar[2]")}

@@ -92,3 +92,24 @@ def test_identical_lines_are_rows_in_their_scope_and_copies_across(tmp_path: Pat
         f"'{lake}/raw/*/*/*.parquet') GROUP BY ALL ORDER BY ALL"
     ).fetchall()
     assert got == [(100, 11, 3), (200, 1, 1)]
+
+
+def test_a_unix_time_in_milliseconds_is_kept_aside_by_the_lake_and_the_store(tmp_path: Path) -> None:
+    """One line of a year past 9999 (milliseconds, most likely): rejected with its reason by
+    both writers, the lines around it stored (it stopped the lake's whole write)."""
+    import hindsight
+
+    good = LINES.splitlines()[:2]
+    ms = good[0].replace(b'"unixTime":1718236800', b'"unixTime":1718236800000')
+    status = b'{"hostIdentifier":"h1","unixTime":"99999999999999","severity":"0","message":"m","filename":"f","line":"1"}'
+    src = tmp_path / "in.log"
+    src.write_bytes(b"\n".join([good[0], ms, status, good[1]]) + b"\n")
+    writer = LakeWriter(str(tmp_path / "lake"))
+    writer.write(list(read_lines(src, 1 << 20)))
+    assert writer.summary.rejected == 2 and writer.summary.lines == 4
+    with hindsight.open(tmp_path / "data") as hs:
+        summary = hs.ingest([src])
+        assert summary.rejected == 2 and summary.rows == 2
+        reasons = dict(summary.rejections)
+    assert "unixTime: 1718236800000 is not a unix time in seconds" in reasons[f"{src}:2"]
+    assert "milliseconds?" in reasons[f"{src}:2"] and f"{src}:3" in reasons
