@@ -29,7 +29,9 @@ from hindsight.timeparse import parse_time
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-#: Scalar functions that reach outside the store (files, settings, the environment).
+#: Scalar functions that reach outside the store (files, settings, the environment, the
+#: engine's process): DuckDB's, and Spark's (reflection calls any static Java method, such as
+#: System.getenv: the lake's credentials come from the environment).
 FORBIDDEN_FUNCTIONS = {
     "getenv",
     "current_setting",
@@ -38,6 +40,15 @@ FORBIDDEN_FUNCTIONS = {
     "glob",
     "query",
     "query_table",
+    "reflect",
+    "java_method",
+    "try_reflect",
+    "current_user",
+    "session_user",
+    "user",
+    "input_file_name",
+    "input_file_block_start",
+    "input_file_block_length",
 }
 
 
@@ -71,9 +82,8 @@ def rewrite(sql: str, at: int, catalog: Catalog) -> str:
     except QueryError as exc:
         raise QueryError(f"{exc.message}{_quoting_hint(sql, catalog)}", exc.line, exc.col) from None
     _check_functions(tree)
-    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     for table in list(tree.find_all(exp.Table)):
-        _rewrite_table(table, at, catalog, ctes)
+        _rewrite_table(table, at, catalog)
     return tree.sql(dialect="duckdb")
 
 
@@ -88,9 +98,24 @@ def _quoting_hint(sql: str, catalog: Catalog) -> str:
 def referenced(sql: str, catalog: Catalog) -> list[str]:
     """The recorded queries a (valid) time-travel SELECT reads, by their full names."""
     tree = parse(sql)
-    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
-    names = [t.name for t in tree.find_all(exp.Table) if isinstance(t.this, exp.Identifier)]
-    return list(dict.fromkeys(resolve_query(catalog, n).name for n in names if n not in ctes))
+    names = [
+        t.name
+        for t in tree.find_all(exp.Table)
+        if isinstance(t.this, exp.Identifier) and not _names_cte(t)
+    ]
+    return list(dict.fromkeys(resolve_query(catalog, n).name for n in names))
+
+
+def _names_cte(table: exp.Table) -> bool:
+    """Whether TABLE names a CTE of a query around it (a CTE is seen only in its own query and
+    those nested in it: a name outside reads a recorded query, never the engine's tables)."""
+    node = table.parent
+    while node is not None:
+        with_ = node.args.get("with_") if isinstance(node, exp.Query) else None
+        if with_ is not None and any(c.alias_or_name == table.name for c in with_.expressions):
+            return True
+        node = node.parent
+    return False
 
 
 def _check_functions(tree: exp.Query) -> None:
@@ -104,7 +129,7 @@ def _check_functions(tree: exp.Query) -> None:
         raise ForbiddenSQL(f"{node.key.upper()} is not allowed")
 
 
-def _rewrite_table(table: exp.Table, at: int, catalog: Catalog, ctes: set[str]) -> None:
+def _rewrite_table(table: exp.Table, at: int, catalog: Catalog) -> None:
     if isinstance(table.this, exp.GenerateSeries):  # range(), generate_series(): computed rows
         return
     if not isinstance(table.this, exp.Identifier):
@@ -113,7 +138,7 @@ def _rewrite_table(table: exp.Table, at: int, catalog: Catalog, ctes: set[str]) 
         raise ForbiddenSQL(f"{table.sql(dialect='duckdb')}: only recorded queries can be read")
     version = table.args.get("version")
     name = table.name
-    if name in ctes and version is None:
+    if version is None and _names_cte(table):
         return
     info = resolve_query(catalog, name)
     alias = table.alias or name

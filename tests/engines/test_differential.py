@@ -16,6 +16,7 @@ import pytest
 from hindsight.api import Result
 from hindsight.engines.spark import Unsupported
 from hindsight.engines.spark.build import SparkBuilder
+from hindsight.errors import ForbiddenSQL
 from hindsight.lake.compact import compact_lake
 from tests.engines.conftest import REJECTED, SIGNALS_HOST, Fleet
 
@@ -84,6 +85,15 @@ def test_between_and_literal_as_of(fleet: Fleet) -> None:
 
 def test_events(fleet: Fleet) -> None:
     assert same(fleet, "sql", "SELECT * FROM process_events") > 100
+
+
+def test_spark_sql_cannot_read_the_environment(fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Neither by reflection (any static Java method) nor by Spark's `${env:...}` substitution:
+    the lake's credentials come from the environment."""
+    with pytest.raises(ForbiddenSQL, match="reflect"):
+        fleet.spark.sql("SELECT reflect('java.lang.System', 'getenv', 'PATH') AS x")
+    got = fleet.spark.sql("SELECT '${env:PATH}' AS a, '${system:user.home}' AS b")
+    assert got.rows == [("${env:PATH}", "${system:user.home}")]
 
 
 def test_what_spark_cannot_do_names_feature_and_engine(fleet: Fleet) -> None:

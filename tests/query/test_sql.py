@@ -140,11 +140,34 @@ def test_ctes_and_subqueries(fleet: hindsight.Hindsight) -> None:
         "SELECT 1; SELECT 2",
         "SET threads = 1",
         "PRAGMA version",
+        # a CTE is seen in its own query only: `hosts` outside it is the store's table
+        "SELECT * FROM users, (WITH hosts AS (SELECT 1 AS a) SELECT * FROM hosts) z, hosts h",
+        "SELECT * FROM (WITH raw_chunks AS (SELECT 1 AS a) SELECT * FROM raw_chunks) z, raw_chunks",
     ],
 )
 def test_read_only_fence(fleet: hindsight.Hindsight, statement: str) -> None:
     with pytest.raises((ForbiddenSQL, UnknownQuery, QueryError)):
         fleet.sql(statement)
+
+
+@pytest.mark.parametrize(
+    "function",
+    ["reflect('java.lang.System', 'getenv', 'HOME')", "java_method('java.lang.System', 'exit', 3)",
+     "try_reflect('a', 'b')", "current_user", "user()", "session_user()", "input_file_name()"],
+)  # fmt: skip
+def test_functions_that_reach_the_engine_s_process_are_refused(
+    fleet: hindsight.Hindsight, function: str
+) -> None:
+    """Spark's reflection and identity functions, refused by name on every engine."""
+    with pytest.raises(ForbiddenSQL, match="is not allowed"):
+        fleet.sql(f"SELECT {function} AS x FROM users")
+
+
+def test_a_cte_is_seen_in_its_own_query_and_those_nested_in_it(fleet: hindsight.Hindsight) -> None:
+    sql = ("WITH a AS (SELECT uid FROM users), b AS (SELECT * FROM a) "
+           "SELECT count(*) FROM b WHERE uid IN (SELECT uid FROM a)")  # fmt: skip
+    assert fleet.sql(sql, at=200).rows == [(2,)]
+    assert fleet.sql("SELECT user FROM (SELECT username AS user FROM users)", at=200).rows
 
 
 def test_errors_point_at_their_position(fleet: hindsight.Hindsight) -> None:

@@ -25,7 +25,7 @@ from hindsight.api import Result, Time
 from hindsight.engines.spark import listings
 from hindsight.engines.spark.catalog import Build, current, data_root, lake_catalog
 from hindsight.engines.spark.prune import prune_closed
-from hindsight.engines.spark.session import get_session
+from hindsight.engines.spark.session import REQUIRED, get_session
 from hindsight.engines.spark.translate import to_spark, tree_to_spark
 from hindsight.errors import NoState, QueryError, UnknownHost
 from hindsight.lake import build_sql as lake_sql
@@ -54,6 +54,8 @@ class SparkEngine:
         self.paths = lake if isinstance(lake, LakePaths) else LakePaths.open(lake)
         self.settings = settings or Settings.from_env()
         self.spark = spark if spark is not None else get_session()
+        for key, value in REQUIRED.items():  # (a session made elsewhere too)
+            self.spark.conf.set(key, value)
         build = current(self.paths)
         if build is None:
             raise LakeError(

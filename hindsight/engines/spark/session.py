@@ -11,9 +11,12 @@ from typing import Any
 from hindsight.errors import HindsightError
 from hindsight.settings import Settings
 
-#: Settings every Hindsight session needs: times are UTC seconds, JSON paths as written.
+#: Settings every Hindsight session needs: times are UTC seconds, JSON paths as written, and no
+#: `${env:NAME}` / `${system:name}` substitution in SQL text (it would read the environment, the
+#: lake's credentials included, from a string literal of a user's query).
 REQUIRED = {
     "spark.sql.session.timeZone": "UTC",
+    "spark.sql.variable.substitute": "false",
     "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
     "spark.sql.parquet.compression.codec": "zstd",
 }
