@@ -172,17 +172,29 @@ def quality(execs: str) -> str:
     )
 
 
+def json_path(name: str) -> str | None:
+    """The SQL literal of the JSON path reading member NAME of a row (`$.uid`, or quoted:
+    `$."load avg"`, `$."count(*)"`, which sqlglot writes `$['load avg']` for Spark); None for
+    the names Spark's paths cannot reach (holding a `'`, or `*` alone)."""
+    if _COLUMN.match(name):
+        return f"'$.{name}'"
+    if "'" in name or name == "*":
+        return None
+    return "'$.\"" + name.replace("\\", "\\\\").replace('"', '\\"') + "\"'"
+
+
 def typed_columns(info: QueryInfo, source: str = "_row", key: str | None = None) -> str:
     """The query's typed columns from a row's canonical JSON (as the embedded store types them);
     the text column `key` is read from `_key` (its copy in the files, for row-group pruning)."""
     exprs = []
     for name, typ in info.columns.items():
+        path = json_path(name)
         if name == key and typ == "VARCHAR":
             value = "_key"
-        elif not _COLUMN.match(name):
+        elif path is None:
             value = "CAST(NULL AS VARCHAR)"  # not addressable by a JSON path on every engine
         else:
-            value = f"json_extract_string({source}, '$.{name}')"
+            value = f"json_extract_string({source}, {path})"
         if typ != "VARCHAR":
             value = f"TRY_CAST(NULLIF({value}, '') AS {typ})"
         exprs.append(f"{value} AS {quote(name)}")
@@ -208,9 +220,9 @@ def lookup_key(keys: dict[str, str], source: str = "_row") -> str:
     if not keys:
         return "CAST(NULL AS VARCHAR)"
     whens = " ".join(
-        f"WHEN '{_literal(q)}' THEN json_extract_string({source}, '$.{c}')"
+        f"WHEN '{_literal(q)}' THEN json_extract_string({source}, {path})"
         for q, c in sorted(keys.items())
-        if _COLUMN.match(c)
+        if (path := json_path(c)) is not None
     )
     return f"CASE query {whens} END" if whens else "CAST(NULL AS VARCHAR)"
 

@@ -103,6 +103,11 @@ def signal_lines(out: Path, start: int) -> tuple[Path, Path]:
     # engines, though the lake's first build typed it
     alice, bob = {"username": "alice", "time": "1001"}, {"username": "bob", "time": "yesterday 10:00"}
     first.append(_last(start, 0, alice, None))
+    # columns named as osquery names computed ones (`SELECT count(*), ...`): not plain words
+    odd = {"count(*)": "412", "load avg": "0.5", "user-name": "root", "a.b": "x", "q\"uote": "y"}
+    first.append(json.dumps({"name": "pack_signals_odd", "hostIdentifier": SIGNALS_HOST,
+                             "unixTime": start, "epoch": 1, "counter": 0, "numerics": False,
+                             "snapshot": [odd], "action": "snapshot"}))
     second.append(_last(start + 60, 1, bob, alice))
     first += [_named(name, start) for name in ("beta", "alpha")]  # two names in one second
     first[2:2] = REJECTED[:1]  # lines kept aside (`rejects`), in both rounds; the line cut

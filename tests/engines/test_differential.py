@@ -87,6 +87,12 @@ def test_events(fleet: Fleet) -> None:
     assert same(fleet, "sql", "SELECT * FROM process_events") > 100
 
 
+def test_columns_named_by_expressions_read_the_same(fleet: Fleet) -> None:
+    sql = 'SELECT "count(*)", "load avg", "user-name", "a.b", "q""uote" FROM pack_signals_odd'
+    assert same(fleet, "sql", sql) == 1
+    assert fleet.spark.sql(sql).rows == [("412", "0.5", "root", "x", "y")]
+
+
 def test_spark_sql_cannot_read_the_environment(fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:
     """Neither by reflection (any static Java method) nor by Spark's `${env:...}` substitution:
     the lake's credentials come from the environment."""
