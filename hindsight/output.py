@@ -8,32 +8,42 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from rich.console import Console
 from rich.table import Table
 
+from hindsight import jsonout
 from hindsight.columns import unique_names
 from hindsight.literal import literal
 
 FORMATS = ("table", "json", "csv")
 
 
+def _utc(value: Any) -> Any:
+    """An instant in UTC: a zoned datetime converted (DuckDB's client gives TIMESTAMPTZ in the
+    machine's zone), a naive one taken as UTC (Hindsight's convention)."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
 def _text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+        instant: datetime = _utc(value)
+        return instant.strftime("%Y-%m-%dT%H:%M:%SZ")
     return str(value)
 
 
 def render(columns: list[str], rows: list[tuple[Any, ...]], fmt: str, console: Console) -> None:
     columns = unique_names(columns)
     if fmt == "json":
-        objects = [dict(zip(columns, row, strict=True)) for row in rows]
-        data = orjson.dumps(objects, option=orjson.OPT_INDENT_2 | orjson.OPT_NAIVE_UTC, default=str)
+        objects = [dict(zip(columns, map(_utc, row), strict=True)) for row in rows]
+        data = jsonout.dumps(objects, orjson.OPT_INDENT_2 | orjson.OPT_NAIVE_UTC)
         console.file.write(data.decode() + "\n")
     elif fmt == "csv":
         buffer = io.StringIO()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
+import json
 import re
 
 import orjson
@@ -15,6 +17,7 @@ from hindsight.api import Result
 from hindsight.columns import unique_names
 from hindsight.literal import visible
 from hindsight.output import render
+from hindsight.server.answer import answer_bytes
 
 NAMES = st.lists(st.sampled_from(["pid", "pid_2", "pid_3", "host", "host_2", "x"]), max_size=12)
 
@@ -62,3 +65,24 @@ def test_visible_escapes_controls_and_keeps_the_rest() -> None:
     )
     plain = "C:\\Windows [bold] :fire: é 日本 \u00a0"
     assert visible(plain) == plain
+
+
+def test_instants_are_written_in_utc_whatever_their_zone() -> None:
+    """DuckDB's client gives TIMESTAMPTZ values in the machine's zone: written as the UTC instant
+    they are; naive ones (TIMESTAMP) are UTC already."""
+    tokyo = dt.timezone(dt.timedelta(hours=9))
+    row = (dt.datetime(2024, 6, 13, 18, 0, tzinfo=tokyo), dt.datetime(2024, 6, 13, 9, 0))
+    for fmt in ("csv", "table"):
+        out = _render(["tstz", "ts"], [row], fmt)
+        assert out.count("2024-06-13T09:00:00Z") == 2, out
+    assert orjson.loads(_render(["tstz", "ts"], [row], "json")) == [
+        {"tstz": "2024-06-13T09:00:00+00:00", "ts": "2024-06-13T09:00:00+00:00"}
+    ]
+
+
+def test_integers_past_64_bits_are_written_whole() -> None:
+    """A sum that outgrew BIGINT (DuckDB's HUGEINT): orjson refuses it; written as the number."""
+    wide = 170141183460469231731687303715884105727
+    assert json.loads(_render(["h"], [(wide,)], "json")) == [{"h": wide}]  # (orjson reads a float)
+    body = json.loads(answer_bytes(Result(["h", "n"], [(wide, 1), (-wide, 2)]), 1 << 20))
+    assert body["rows"] == [[wide, 1], [-wide, 2]]

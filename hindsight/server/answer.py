@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from hindsight import jsonout
 from hindsight.api import Result
 from hindsight.server.body import RequestError
 
@@ -22,7 +23,7 @@ _OPTIONS = orjson.OPT_NON_STR_KEYS
 
 
 def _dumps(value: Any) -> bytes:
-    return orjson.dumps(value, default=str, option=_OPTIONS)
+    return jsonout.dumps(value, _OPTIONS)
 
 
 def answer_bytes(result: Result, max_bytes: int) -> bytes:

@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from hindsight import jsonout
 from hindsight.api import Result
 from hindsight.errors import HindsightError, InputError, QueryError, QueryTimeout, StoreError
 from hindsight.server.answer import answer_bytes
@@ -70,7 +71,7 @@ class ApiRoute:
 
 
 def _dumps(value: Any) -> bytes:
-    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS)
+    return jsonout.dumps(value, orjson.OPT_NON_STR_KEYS)
 
 
 def json_response(value: Any, status: int = 200) -> Response:
