@@ -33,6 +33,7 @@ import sqlglot
 from hindsight.intervals.classify_sql import executions_sql
 from hindsight.lake.layout import OPEN_END
 from hindsight.store.catalog import QueryInfo
+from hindsight.store.fit import loose_value
 from hindsight.store.layout import quote
 
 _EXEC_KEY = "unix_time, epoch, COALESCE(counter, -1), shape IN ('snapshot', 'snapshot_event')"
@@ -195,7 +196,9 @@ def typed_columns(info: QueryInfo, source: str = "_row", key: str | None = None)
             value = "CAST(NULL AS VARCHAR)"  # not addressable by a JSON path on every engine
         else:
             value = f"json_extract_string({source}, {path})"
-        if typ != "VARCHAR":
+        if name in info.loose:  # (settled by a value that does not fit: NULL for such)
+            value = loose_value(value, typ)
+        elif typ != "VARCHAR":
             value = f"TRY_CAST(NULLIF({value}, '') AS {typ})"
         exprs.append(f"{value} AS {quote(name)}")
     return ", ".join(exprs)

@@ -20,6 +20,7 @@ class QueryInfo:
     kind: str  # "state" or "event"
     os_table: str | None
     columns: dict[str, str] = field(default_factory=dict)  # name -> DuckDB type, in order
+    loose: set[str] = field(default_factory=set)  # typed columns reading NULL for a misfit
 
     @property
     def is_event(self) -> bool:
@@ -33,8 +34,10 @@ class Catalog:
         self.con = con
         self.event_patterns = event_patterns
         # per query name, columns found holding values their type cannot (store.fit): created
-        # as text, by a batch written again after one that created them typed was rolled back
+        # as text (or loose), by a batch written again after one that created them typed was
+        # rolled back
         self.as_text: dict[str, set[str]] = {}
+        self.as_loose: dict[str, set[str]] = {}
         self.reload()
 
     def reload(self) -> None:
@@ -53,6 +56,8 @@ class Catalog:
             "SELECT query_id, name, type FROM query_columns ORDER BY query_id, position"
         ).fetchall():
             self.by_id(qid).columns[name] = typ
+        for qid, name in con.execute("SELECT query_id, name FROM loose_columns").fetchall():
+            self.by_id(qid).loose.add(name)
 
     def by_id(self, query_id: int) -> QueryInfo:
         return self.ids[query_id]
@@ -144,3 +149,10 @@ class Catalog:
                 [info.query_id, name, typ, len(info.columns)],
             )
             info.columns[name] = typ
+            if typ != "VARCHAR" and name in self.as_loose.get(info.name, ()):
+                self.loosen(info, name)
+
+    def loosen(self, info: QueryInfo, name: str) -> None:
+        """Make a typed column read NULL for a value its type cannot hold (store.fit)."""
+        self.con.execute("INSERT OR IGNORE INTO loose_columns VALUES (?, ?)", [info.query_id, name])
+        info.loose.add(name)

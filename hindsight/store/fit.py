@@ -1,22 +1,27 @@
-"""Typed columns that must hold exactly what the host reported.
+"""Typed columns that never change what the host reported.
 
 A query's columns are typed from the osquery table it reads (osquery.schema). A value can still
 not fit its column's type: a computed column named like a table column
-(`SELECT datetime(time, 'unixepoch') AS time FROM last`: SQLite's type, not the table's), or a
-table guessed by its columns. Cast anyway, such a value would read NULL (`'Mon Jun 10'`) or
-rounded (`'1.5'` in a BIGINT column reads 2): a silent wrong answer.
+(`SELECT datetime(time, 'unixepoch') AS time FROM last`: SQLite's type, not the table's), a
+table guessed by its columns, or one odd host. Cast anyway, such a value would read NULL
+(`'Mon Jun 10'`) or rounded (`'1.5'` in a BIGINT column reads 2), with nothing to tell.
 
 So a value that does not fit stops the statement writing it (DuckDB's `error()`, evaluated only
-for that value), the batch is rolled back, the column becomes text for good (`demote`, with a
-data-quality signal `column_as_text` naming the value, `signal`) and the batch is written again.
-Values stored before keep their number's text (`1001`); `hindsight rebuild` reads them again
-from the raw lines. A value fits when the typed value says the same: an integer's text comes
-back from its number unchanged (no `1.5`, `1e3`, `007`); a double's parses as one.
+for that value), the batch is rolled back, the column is settled (`settle`) and the batch is
+written again, with a data-quality signal naming the value, host and instant (`signal`):
+- a column that never held a value that fits (stored, or in the batch) becomes text for good
+  (`column_as_text`): the computed column; values stored before keep their number's text;
+- a column that did stays typed and reads NULL for such values from then on (`value_not_typed`):
+  one odd host cannot turn `uid = 1001` into a text comparison, failing, for the whole fleet.
+  The raw lines keep the values.
+
+A value fits when the typed value says the same: an integer's text comes back from its number
+unchanged (no `1.5`, `1e3`, `007`); a double's parses as one.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -30,8 +35,9 @@ if TYPE_CHECKING:
 
 #: The text an error raised by a misfit starts with; a JSON object follows.
 TAG = "hindsight-column-misfit:"
-#: The data-quality signal's kind.
-KIND = "column_as_text"
+#: The data-quality signals' kinds: a column made text, a value read NULL.
+TEXT, LOOSE = "column_as_text", "value_not_typed"
+KINDS = (TEXT, LOOSE)
 #: What a signal shows of the value.
 SHOWN = 80
 
@@ -39,7 +45,8 @@ SHOWN = 80
 @dataclass(frozen=True)
 class Misfit:
     """A value of a typed column that its type cannot hold (named, not by ids: the ids of a
-    query or host the rolled-back batch created are gone with it)."""
+    query or host the rolled-back batch created are gone with it), and how its column was
+    settled: `loose` (stays typed, NULL for such values) or text."""
 
     query: str
     column: str
@@ -47,23 +54,32 @@ class Misfit:
     host_key: str
     unix_time: int
     value: str
+    loose: bool = False
+
+
+def fits(value: str, typ: str) -> str:
+    """SQL: whether the text VALUE (not empty) is exactly a value of type TYP."""
+    cast = f"TRY_CAST({value} AS {typ})"
+    if typ == "DOUBLE":
+        return f"{cast} IS NOT NULL"
+    return f"{cast}::VARCHAR IS NOT DISTINCT FROM {value}"
+
+
+def loose_value(value: str, typ: str) -> str:
+    """SQL of a loose column's typed value: NULL for a text that does not fit (a cast alone
+    reads `0x1f` as 31 and `1.5` as 2)."""
+    return f"CASE WHEN {value} <> '' AND {fits(value, typ)} THEN TRY_CAST({value} AS {typ}) END"
 
 
 def typed_value(query_id: int, column: str, typ: str, value: str, host: str, at: str) -> str:
     """SQL of a column's typed value from its text VALUE (`typ` not VARCHAR); a value that
     does not fit raises an error naming the query, column, HOST and instant AT (`misfit_of`)."""
-    cast = f"TRY_CAST({value} AS {typ})"
-    fits = (
-        f"{cast} IS NOT NULL"
-        if typ == "DOUBLE"
-        else f"{cast}::VARCHAR IS NOT DISTINCT FROM {value}"
-    )
     payload = (
         f"'{TAG}' || json_object('q', {query_id}, 'c', {_literal(column)}, 'h', {host}, "
         f"'t', {at}, 'v', left({value}, {SHOWN}))"
     )
     return (
-        f"CASE WHEN {value} = '' THEN NULL WHEN {fits} THEN {cast} "
+        f"CASE WHEN {value} = '' THEN NULL WHEN {fits(value, typ)} THEN TRY_CAST({value} AS {typ}) "
         f"ELSE error({payload}) END"
     )
 
@@ -86,46 +102,89 @@ def misfit_of(error: BaseException, catalog: Catalog) -> Misfit | None:
         return None
 
 
-def demote(con: duckdb.DuckDBPyConnection, catalog: Catalog, misfit: Misfit) -> None:
-    """Make the misfit's column text for good: in every table of its query if the store has
-    it, else when a batch creates it (in the open transaction)."""
-    text = catalog.as_text.setdefault(misfit.query, set())
-    if misfit.column in text:  # (a text column raises none: writing again would loop)
-        raise StoreError(f"query {misfit.query}: column {misfit.column!r} is already text")
-    text.add(misfit.column)
-    info = catalog.queries.get(misfit.query)
-    if info is None or info.columns.get(misfit.column, "VARCHAR") == "VARCHAR":
-        return
-    tables = (
-        [event_table(info.query_id)]
-        if info.is_event
-        else [cur_table(info.query_id), hist_table(info.query_id)]
-    )
-    for table in tables:
-        con.execute(f"ALTER TABLE {table} ALTER {quote(misfit.column)} SET DATA TYPE VARCHAR")
+def settle(
+    con: duckdb.DuckDBPyConnection, catalog: Catalog, misfit: Misfit, rows: str | None
+) -> Misfit:
+    """Settle the misfit's column for good, in every table of its query if the store has it,
+    else when a batch creates it (in the open transaction): loose if it held a value that fits,
+    stored or among the added rows of ROWS (the batch's `i, name, op, r`), else text."""
+    q, column = misfit.query, misfit.column
+    if column in catalog.as_text.get(q, set()) | catalog.as_loose.get(q, set()):
+        # (a settled column raises none: writing again would loop)
+        raise StoreError(f"query {q}: column {column!r} is already settled")
+    info = catalog.queries.get(q)
+    settled = replace(misfit, loose=_held(con, info, misfit, rows))
+    (catalog.as_loose if settled.loose else catalog.as_text).setdefault(q, set()).add(column)
+    if info is None or info.columns.get(column, "VARCHAR") == "VARCHAR":
+        return settled
+    if settled.loose:
+        catalog.loosen(info, column)
+        return settled
+    for table in _tables(info):
+        con.execute(f"ALTER TABLE {table} ALTER {quote(column)} SET DATA TYPE VARCHAR")
     con.execute(
         "UPDATE query_columns SET type = 'VARCHAR' WHERE query_id = ? AND name = ?",
-        [info.query_id, misfit.column],
+        [info.query_id, column],
     )
-    info.columns[misfit.column] = "VARCHAR"
+    info.columns[column] = "VARCHAR"
+    return settled
+
+
+def _held(
+    con: duckdb.DuckDBPyConnection, info: QueryInfo | None, misfit: Misfit, rows: str | None
+) -> bool:
+    """Whether the misfit's column held a value that fits: stored, or added by ROWS."""
+    if rows is not None:
+        path = '$."' + misfit.column.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        (found,) = con.execute(
+            f"SELECT bool_or(v <> '' AND {fits('v', misfit.typ)}) FROM (SELECT "
+            f"json_extract_string(r, $path) AS v FROM {rows} WHERE name = $name AND op > 0)",
+            {"path": path, "name": misfit.query},
+        ).fetchone() or (None,)
+        if found:
+            return True
+    if info is None or misfit.column not in info.columns:
+        return False
+    return any(
+        con.execute(f"SELECT 1 FROM {t} WHERE {quote(misfit.column)} IS NOT NULL LIMIT 1").fetchone()
+        for t in _tables(info)
+    )
+
+
+def _tables(info: QueryInfo) -> list[str]:
+    if info.is_event:
+        return [event_table(info.query_id)]
+    return [cur_table(info.query_id), hist_table(info.query_id)]
 
 
 def signal(con: duckdb.DuckDBPyConnection, catalog: Catalog, misfit: Misfit) -> None:
     """The data-quality signal of a column made text (its query and host known)."""
     info = catalog.queries[misfit.query]
     con.execute(
-        f"INSERT INTO quality VALUES (?, ?, ?, '{KIND}', ?)",
-        [catalog.hosts[misfit.host_key], info.query_id, misfit.unix_time, detail(misfit, info)],
+        "INSERT INTO quality VALUES (?, ?, ?, ?, ?)",
+        [
+            catalog.hosts[misfit.host_key],
+            info.query_id,
+            misfit.unix_time,
+            kind(misfit),
+            detail(misfit, info),
+        ],
     )
+
+
+def kind(misfit: Misfit) -> str:
+    return LOOSE if misfit.loose else TEXT
 
 
 def detail(misfit: Misfit, info: QueryInfo) -> str:
     """The signal's words (the lake's engines give the same)."""
     table = f" (osquery table {info.os_table})" if info.os_table else ""
-    return (
-        f"column {misfit.column} holds {misfit.value!r}, not a {misfit.typ}{table}: "
-        "kept as text from now on"
+    then = (
+        "such values read NULL (the raw lines keep them)"
+        if misfit.loose
+        else "kept as text from now on"
     )
+    return f"column {misfit.column} holds {misfit.value!r}, not a {misfit.typ}{table}: {then}"
 
 
 def _literal(text: str) -> str:

@@ -15,7 +15,6 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from functools import partial
 
 import duckdb
 import pyarrow as pa
@@ -116,12 +115,20 @@ class BatchWriter:
         misfits: list[fit.Misfit] = []
         try:
             while (misfit := self._write_once(batch, misfits)) is not None:
-                # a value its typed column cannot hold: the column becomes text, and the
-                # batch is written again (rare: once per column of a query, ever)
-                in_transaction(con, self.catalog, partial(fit.demote, con, self.catalog, misfit))
-                misfits.append(misfit)
+                # a value its typed column cannot hold: the column is settled, and the batch
+                # is written again (rare: once per column of a query, ever)
+                misfits.append(self._settle(misfit))
         finally:
             release(con, batch)
+
+    def _settle(self, misfit: fit.Misfit) -> fit.Misfit:
+        settled: list[fit.Misfit] = []
+
+        def work() -> None:
+            settled.append(fit.settle(self.con, self.catalog, misfit, "_n_rows"))
+
+        in_transaction(self.con, self.catalog, work)
+        return settled[0]
 
     def _write_once(self, batch: Prepared, misfits: list[fit.Misfit]) -> fit.Misfit | None:
         """Write the batch in one transaction (with the signals of the columns MISFITS made

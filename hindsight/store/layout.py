@@ -48,6 +48,8 @@ CREATE TABLE IF NOT EXISTS status_logs(
     line INTEGER, message VARCHAR, version VARCHAR);
 CREATE TABLE IF NOT EXISTS quality(
     host_id INTEGER, query_id INTEGER, unix_time BIGINT, kind VARCHAR, detail VARCHAR);
+-- typed columns that read NULL for a value their type cannot hold (store.fit)
+CREATE TABLE IF NOT EXISTS loose_columns(query_id INTEGER, name VARCHAR, PRIMARY KEY (query_id, name));
 """
 
 #: Columns that as-of lookups filter on, per osquery table: hist tables are sorted by them.

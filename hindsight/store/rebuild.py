@@ -46,11 +46,10 @@ def rebuild_all(store: Store, progress: Progress | None = None) -> int:
             misfit = fit.misfit_of(exc, store.catalog)
             if misfit is None:
                 raise
-            in_transaction(con, store.catalog, partial(_demote, store, misfit))
+            in_transaction(con, store.catalog, partial(_settle, store, misfit))
     store.compact(force=True)
     return len(streams)
 
 
-def _demote(store: Store, misfit: fit.Misfit) -> None:
-    fit.demote(store.con, store.catalog, misfit)
-    fit.signal(store.con, store.catalog, misfit)
+def _settle(store: Store, misfit: fit.Misfit) -> None:
+    fit.signal(store.con, store.catalog, fit.settle(store.con, store.catalog, misfit, None))

@@ -15,6 +15,7 @@ import zstandard
 
 from hindsight.intervals.build_sql import build_intervals
 from hindsight.intervals.classify_sql import executions_sql, first_not_after_sql
+from hindsight.store import fit
 from hindsight.store.catalog import Catalog, QueryInfo
 from hindsight.store.layout import cur_table, hist_table, quote
 from hindsight.store.normalise import as_text, hash_rows, normalise
@@ -218,7 +219,11 @@ class StreamWriter:
         )
 
 
-_REPLAYED = (("executions", ""), ("quality", " AND kind <> 'column_as_text'"), ("streams", ""))
+_REPLAYED = (
+    ("executions", ""),
+    ("quality", f" AND kind NOT IN {tuple(fit.KINDS)}"),
+    ("streams", ""),
+)
 
 
 def _opened_rows(info: QueryInfo, source: str, fixed: str) -> str:

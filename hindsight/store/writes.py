@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pyarrow as pa
 
-from hindsight.store.fit import typed_value
+from hindsight.store.fit import loose_value, typed_value
 from hindsight.store.layout import quote
 
 if TYPE_CHECKING:
@@ -20,7 +20,9 @@ def typed_select(info: QueryInfo, host: str, at: str) -> str:
     exprs = []
     for name, typ in info.columns.items():
         value = f"_j.{quote(name)}"
-        if typ != "VARCHAR":
+        if name in info.loose:
+            value = loose_value(value, typ)
+        elif typ != "VARCHAR":
             value = typed_value(info.query_id, name, typ, value, host, at)
         exprs.append(f"{value} AS {quote(name)}")
     return ", ".join(exprs)

@@ -60,10 +60,11 @@ def _diff(query: str, t: int, epoch: int, counter: int, added: list[str], remove
                        "counter": counter, "numerics": False, "diffResults": rows})
 
 
-def _last(t: int, counter: int, added: dict[str, str], removed: dict[str, str] | None) -> str:
-    """A line of `pack_signals_last` (osquery table `last`, whose `time` is an INTEGER)."""
+def _last(t: int, counter: int, added: dict[str, str], removed: dict[str, str] | None,
+          name: str = "pack_signals_last") -> str:
+    """A line of a query of osquery table `last` (whose `time` is an INTEGER)."""
     rows = {"added": [added], "removed": [removed] if removed else []}
-    return json.dumps({"name": "pack_signals_last", "hostIdentifier": SIGNALS_HOST, "unixTime": t,
+    return json.dumps({"name": name, "hostIdentifier": SIGNALS_HOST, "unixTime": t,
                        "epoch": 1, "counter": counter, "numerics": False, "diffResults": rows})
 
 
@@ -99,10 +100,12 @@ def signal_lines(out: Path, start: int) -> tuple[Path, Path]:
         _diff(b, start + 120, 1, 1, ["b4"], []),
     ]
     second = [_diff(a, start + 300, 7, 1, [], ["ghost2", "ghost3"]), _diff(b, start + 60, 1, 0, ["b1"], [])]
-    # a typed column holding text (a computed column named like the table's): text on both
-    # engines, though the lake's first build typed it
+    # a typed column that held values that fit, then an odd one: NULL for it on both engines,
+    # though the lake's first build had no odd value; and one that never held one (a computed
+    # column named like the table's): text
     alice, bob = {"username": "alice", "time": "1001"}, {"username": "bob", "time": "yesterday 10:00"}
     first.append(_last(start, 0, alice, None))
+    first.append(_last(start, 0, {"username": "carol", "time": "Mon 10:00"}, None, "pack_when_last"))
     # columns named as osquery names computed ones (`SELECT count(*), ...`): not plain words
     odd = {"count(*)": "412", "load avg": "0.5", "user-name": "root", "a.b": "x", "q\"uote": "y"}
     first.append(json.dumps({"name": "pack_signals_odd", "hostIdentifier": SIGNALS_HOST,

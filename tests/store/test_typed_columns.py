@@ -29,22 +29,64 @@ def test_a_computed_column_named_like_a_typed_one_keeps_its_text(
     hs: hindsight.Hindsight, tmp_path: Path
 ) -> None:
     """`SELECT username, datetime(time, 'unixepoch') AS time FROM last`: SQLite's text, in a
-    column osquery declares INTEGER."""
+    column osquery declares INTEGER, from the start: the column becomes text."""
     write(
         tmp_path / "a.log",
-        snapshot(LAST, 100, [{"username": "alice", "tty": "pts/0", "time": "1718000000"}]),
-        snapshot(LAST, 200, [{"username": "bob", "tty": "pts/1", "time": "2024-06-10 06:13:20"}]),
+        snapshot(LAST, 100, [{"username": "alice", "tty": "pts/0", "time": "2024-06-10 06:13:20"}]),
+        snapshot(LAST, 200, [{"username": "bob", "tty": "pts/1", "time": "2024-06-10 07:00:00"}]),
         snapshot(LAST, 300, [{"username": "carol", "tty": "pts/2", "time": ""}]),
     )
     summary = hs.ingest([tmp_path / "a.log"])
     assert summary.rejected == 0 and summary.rows == 3
     assert _types(hs, LAST)["time"] == "VARCHAR"
     times = {u: t for u, t in hs.sql(f"SELECT username, time FROM {LAST} FOR SYSTEM_TIME ALL").rows}
-    assert times == {"alice": "1718000000", "bob": "2024-06-10 06:13:20", "carol": ""}
-    assert hs.state(LAST, at=250).dicts()[0]["time"] == "2024-06-10 06:13:20"
+    assert times == {"alice": "2024-06-10 06:13:20", "bob": "2024-06-10 07:00:00", "carol": ""}
+    assert hs.state(LAST, at=250).dicts()[0]["time"] == "2024-06-10 07:00:00"
     signals = hs.quality().dicts()
-    assert [(s["kind"], s["at"].timestamp()) for s in signals] == [("column_as_text", 200)]
-    assert "'2024-06-10 06:13:20', not a BIGINT (osquery table last)" in signals[0]["detail"]
+    assert [(s["kind"], s["at"].timestamp()) for s in signals] == [("column_as_text", 100)]
+    assert "'2024-06-10 06:13:20', not a BIGINT (osquery table last): kept as text" in signals[0]["detail"]
+
+
+USERS = "pack_ir_users"
+
+
+def test_one_odd_host_cannot_change_the_fleet_s_types(
+    hs: hindsight.Hindsight, tmp_path: Path
+) -> None:
+    """A column that held values that fit stays typed: a later odd value reads NULL, with a
+    signal naming it, and `uid = 1001` keeps working for every other host."""
+    good = snapshot(USERS, 100, [{"uid": "1001", "username": "alice"}], host="good", uuid="G")
+    hs.ingest([write(tmp_path / "a.log", good)])
+    odd = snapshot(USERS, 150, [{"uid": "4294967294-x", "username": "x"}], host="odd", uuid="O")
+    assert hs.ingest([write(tmp_path / "b.log", odd)]).rows == 1
+    assert _types(hs, USERS)["uid"] == "BIGINT"
+    assert hs.sql(f"SELECT host, username FROM {USERS} WHERE uid = 1001", at=200).rows == [
+        ("good", "alice")
+    ]
+    assert hs.state(USERS, at=200, hosts=["odd"]).dicts()[0]["uid"] is None
+    (signal,) = hs.quality().dicts()
+    assert (signal["kind"], signal["host_key"], signal["at"].timestamp()) == ("value_not_typed", "o", 150)
+    assert "'4294967294-x', not a BIGINT (osquery table users): such values read NULL" in signal["detail"]
+    # later odd values read NULL without a new signal; values that fit stay typed
+    more = snapshot(USERS, 300, [{"uid": "7", "username": "y"}, {"uid": "z", "username": "z"}], host="odd", uuid="O")
+    hs.ingest([write(tmp_path / "c.log", more)])
+    assert sorted(hs.sql(f"SELECT username, uid FROM {USERS}", at=300).rows, key=str) == [
+        ("alice", 1001), ("y", 7), ("z", None)]
+    assert len(hs.quality().rows) == 1
+
+
+def test_values_that_fit_in_the_same_batch_keep_the_type(
+    hs: hindsight.Hindsight, tmp_path: Path
+) -> None:
+    """The first batch of a fleet: one odd host among good ones."""
+    write(
+        tmp_path / "a.log",
+        snapshot(USERS, 100, [{"uid": "x", "username": "x"}], host="odd", uuid="O"),
+        snapshot(USERS, 100, [{"uid": "1001", "username": "alice"}], host="good", uuid="G"),
+    )
+    hs.ingest([tmp_path / "a.log"])
+    assert _types(hs, USERS)["uid"] == "BIGINT"
+    assert [s["kind"] for s in hs.quality().dicts()] == ["value_not_typed"]
 
 
 @pytest.mark.parametrize(
@@ -71,11 +113,8 @@ def test_values_that_fit_stay_typed(hs: hindsight.Hindsight, tmp_path: Path) -> 
     assert hs.quality().rows == []
 
 
-def test_an_event_table_demoted_mid_stream_keeps_every_event(
-    hs: hindsight.Hindsight, tmp_path: Path
-) -> None:
-    """Events of batches before the misfit keep their values (as text); those of the batch that
-    held it are all stored, once."""
+def test_an_event_table_keeps_every_event(hs: hindsight.Hindsight, tmp_path: Path) -> None:
+    """Events of the batch that held an odd value are all stored, once."""
     pe = "process_events"
     write(tmp_path / "a.log", *(event(pe, 100 + i, "added", {"pid": str(i), "path": "/bin/a"}) for i in range(5)))
     hs.ingest([tmp_path / "a.log"])
@@ -87,26 +126,30 @@ def test_an_event_table_demoted_mid_stream_keeps_every_event(
     )
     summary = hs.ingest([tmp_path / "b.log"])
     assert summary.rows == 3 and summary.rejected == 0
-    pids = sorted(p for (p,) in hs.sql(f"SELECT pid FROM {pe}").rows)
-    assert pids == sorted(["0", "1", "2", "3", "4", "7", "0x1f", "9"])
-    assert [s["kind"] for s in hs.quality().dicts()] == ["column_as_text"]
-    # the same lines again: nothing new, the column stays text
+    pids = sorted(hs.sql(f"SELECT pid FROM {pe}").rows, key=str)
+    assert pids == [(0,), (1,), (2,), (3,), (4,), (7,), (9,), (None,)]
+    assert [s["kind"] for s in hs.quality().dicts()] == ["value_not_typed"]
+    # the same lines again: nothing new, nothing settled again
     assert hs.ingest([tmp_path / "a.log", tmp_path / "b.log"]).rows == 0
     assert hs.sql(f"SELECT count(*) FROM {pe}").rows == [(8,)]
+    assert len(hs.quality().rows) == 1
 
 
-def test_rebuild_keeps_the_text_and_the_signal(hs: hindsight.Hindsight, tmp_path: Path) -> None:
+def test_rebuild_keeps_the_types_and_the_signals(hs: hindsight.Hindsight, tmp_path: Path) -> None:
     write(
         tmp_path / "a.log",
         snapshot(LAST, 100, [{"username": "alice", "time": "1"}]),
         snapshot(LAST, 200, [{"username": "alice", "time": "yesterday"}]),
+        snapshot("pack_x_last", 100, [{"username": "bob", "time": "today"}]),
     )
     hs.ingest([tmp_path / "a.log"])
-    before = hs.sql(f"SELECT username, time, valid_from, valid_to FROM {LAST} FOR SYSTEM_TIME ALL ORDER BY ALL").rows
+    sql = "SELECT username, time, valid_from, valid_to FROM {} FOR SYSTEM_TIME ALL ORDER BY ALL"
+    before = [hs.sql(sql.format(q)).rows for q in (LAST, "pack_x_last")]
+    signals = hs.quality().rows
     hs.rebuild()
-    after = hs.sql(f"SELECT username, time, valid_from, valid_to FROM {LAST} FOR SYSTEM_TIME ALL ORDER BY ALL").rows
-    assert after == before == [("alice", "1", 100, 200), ("alice", "yesterday", 200, None)]
-    assert [s["kind"] for s in hs.quality().dicts()] == ["column_as_text"]
+    after = [hs.sql(sql.format(q)).rows for q in (LAST, "pack_x_last")]
+    assert after == before == [[("alice", 1, 100, 200), ("alice", None, 200, None)], [("bob", "today", 100, None)]]
+    assert sorted(hs.quality().rows) == sorted(signals) and len(signals) == 2
 
 
 _TEXTS = st.one_of(
@@ -121,25 +164,37 @@ _TEXTS = st.one_of(
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(values=st.lists(_TEXTS, min_size=1, max_size=12), batch=st.integers(1, 5))
 def test_every_value_reads_back_as_reported(tmp_path: Path, values: list[str], batch: int) -> None:
-    """Whatever texts a typed column receives, in batches of any size, each reads back as the
-    host reported it (typed when every value fits, else text; empty reads NULL while typed)."""
-    lines = [
-        snapshot(LAST, 100 + i, [{"username": f"u{i}", "time": v}]) for i, v in enumerate(values)
-    ]
-    path = write(tmp_path / f"v{len(list(tmp_path.iterdir()))}.log", *lines)
-    with hindsight.open(tmp_path / f"d{len(list(tmp_path.iterdir()))}", batch_lines=batch) as hs:
-        assert hs.ingest([path]).rejected == 0
-        typed = _types(hs, LAST)["time"] == "BIGINT"
+    """Whatever texts a typed column receives, in ingests of any size: a column that never held
+    a value that fits when the first odd one comes becomes text, every value reading back as
+    reported (those stored typed before: NULL for empty); one that did stays typed, odd values
+    reading NULL."""
+    run = tmp_path / f"run{len(list(tmp_path.iterdir()))}"
+    run.mkdir()
+    with hindsight.open(run / "data") as hs:
+        for start in range(0, len(values), batch):
+            lines = [
+                snapshot(LAST, 100 + i, [{"username": f"u{i}", "time": values[i]}])
+                for i in range(start, min(start + batch, len(values)))
+            ]
+            assert hs.ingest([write(run / f"{start}.log", *lines)]).rejected == 0
+        typ = _types(hs, LAST)["time"]
         got = dict(hs.sql(f"SELECT username, time FROM {LAST} FOR SYSTEM_TIME ALL").rows)
         signals = [s["kind"] for s in hs.quality().dicts()]
+    mode, held, switched = "typed", False, len(values)
+    for start in range(0, len(values), batch):
+        part = values[start : start + batch]
+        fitting = any(v != "" and _fits_bigint(v) for v in part)
+        if mode == "typed" and any(v != "" and not _fits_bigint(v) for v in part):
+            mode, switched = ("loose" if held or fitting else "text"), start
+        held = held or fitting
+    assert typ == ("VARCHAR" if mode == "text" else "BIGINT")
+    assert signals == {"typed": [], "loose": ["value_not_typed"], "text": ["column_as_text"]}[mode]
     for i, v in enumerate(values):
         read = got[f"u{i}"]
-        if typed:
-            assert (read is None and v == "") or str(read) == v
+        if mode == "text":
+            assert read == v or (read is None and v == "" and i < switched)
         else:
-            assert read == v or (read is None and v == "")  # (stored typed before the switch)
-    assert signals == ([] if typed else ["column_as_text"])
-    assert typed == all(v == "" or _fits_bigint(v) for v in values)
+            assert read == (int(v) if v != "" and _fits_bigint(v) else None)
 
 
 def _fits_bigint(text: str) -> bool:

@@ -42,8 +42,9 @@ from hindsight.store.catalog import QueryInfo
 from hindsight.store.fit import SHOWN, Misfit
 from hindsight.store.layout import SORT_KEYS
 
-#: per (query, column), per DuckDB type, the first value it cannot hold: (unix_time, host, value)
-Misfits = dict[tuple[str, str], dict[str, tuple[int, str, str]]]
+#: per (query, column), per DuckDB type: whether a value fits, and the first value it cannot
+#: hold, (unix_time, host, value)
+Fits = dict[tuple[str, str], dict[str, tuple[bool, tuple[int, str, str] | None]]]
 #: whether a value fits a type, as the embedded store decides (hindsight.store.fit)
 _FIT_TYPES = {
     "BIGINT": "CAST(try_cast(v AS BIGINT) AS STRING) <=> v",
@@ -54,6 +55,7 @@ _FIT_TYPES = {
 _FITS = (
     "SELECT query, k, "
     + ", ".join(
+        f"bool_or(v <> '' AND {fits}) AS {typ.lower()}, "
         f"min(CASE WHEN v <> '' AND NOT ({fits}) THEN struct(unix_time, host_key, left(v, {SHOWN})) "
         f"END) AS not_{typ.lower()}"
         for typ, fits in _FIT_TYPES.items()
@@ -110,16 +112,20 @@ class SparkBuilder:
         if not new:
             return report
         queries = dict(prev.queries) if prev else {}
-        found, misfits = self._columns(new)
+        found, fits = self._columns(new)
         for q in new:
             kind = "event" if self._is_event(q) else "state"
             before = queries.get(q)
             columns = found.get(q, set()) | set(before.columns if before else ())
             queries[q] = QueryBuild(
-                kind, tuple(sorted(columns)), version, before.text if before else ()
+                kind,
+                tuple(sorted(columns)),
+                version,
+                before.settled if before else (),
+                before.held if before else (),
             )
         catalog = lake_catalog(queries, self.settings.event_queries)
-        if _as_text(queries, catalog.queries, misfits):
+        if _settle(queries, catalog.queries, fits):
             catalog = lake_catalog(queries, self.settings.event_queries)
         self.base = version_dir(self.paths, version)
         states = [q for q in new if queries[q].kind == "state"]
@@ -184,21 +190,23 @@ class SparkBuilder:
         df.createOrReplaceTempView(name)
         return df
 
-    def _columns(self, new: dict[str, list[str]]) -> tuple[dict[str, set[str]], Misfits]:
-        """Column names of the rows in the new files, per query, and per (query, column) the
-        first value (by instant, host, value) each typed column type cannot hold (one pass)."""
+    def _columns(self, new: dict[str, list[str]]) -> tuple[dict[str, set[str]], Fits]:
+        """Column names of the rows in the new files, per query, and per (query, column) and
+        typed column type, whether a value fits and the first value (by instant, host, value)
+        that does not (one pass)."""
         self._view("_lk_cols_raw", self._read(new), materialise=False)
         # (a repeated key: the last one's value, where the store reads the first)
         self.spark.conf.set("spark.sql.mapKeyDedupPolicy", "LAST_WIN")
         rows = self.spark.sql(_FITS).collect()
         out: dict[str, set[str]] = {}
-        misfits: Misfits = {}
-        for q, k, *firsts in rows:
+        fits: Fits = {}
+        for q, k, *found in rows:
             out.setdefault(q, set()).add(k)
-            for typ, first in zip(_FIT_TYPES, firsts, strict=True):
-                if first is not None:
-                    misfits.setdefault((q, k), {})[typ] = (first[0], first[1], first[2])
-        return out, misfits
+            for n, typ in enumerate(_FIT_TYPES):
+                held, first = found[2 * n], found[2 * n + 1]
+                misfit = (first[0], first[1], first[2]) if first is not None else None
+                fits.setdefault((q, k), {})[typ] = (bool(held), misfit)
+        return out, fits
 
     def _run_statement(self, duck_sql: str) -> None:
         """A `CREATE OR REPLACE TEMP TABLE x AS SELECT ...` statement as a materialised view."""
@@ -398,20 +406,25 @@ class SparkBuilder:
         pos.coalesce(1).write.parquet(self.paths.uri_of(f"{self.base}/streams"))
 
 
-def _as_text(
-    queries: dict[str, QueryBuild], infos: dict[str, QueryInfo], misfits: Misfits
-) -> bool:
-    """Record in QUERIES the typed columns (as INFOS type them) holding a value their type
-    cannot; returns whether there were new ones."""
+def _settle(queries: dict[str, QueryBuild], infos: dict[str, QueryInfo], fits: Fits) -> bool:
+    """Settle in QUERIES the typed columns (as INFOS type them) holding a value their type
+    cannot, as the embedded store does (store.fit): loose when the column held a value that
+    fits (in an earlier build or this one), else text; and note the columns that held one.
+    Returns whether a column was settled."""
     found = False
-    for (q, column), firsts in sorted(misfits.items()):
+    for (q, column), per_type in sorted(fits.items()):
         typ = infos[q].columns.get(column, "VARCHAR")
-        if typ not in firsts:
+        if typ not in per_type:
             continue
-        t, host, value = firsts[typ]
         b = queries[q]
-        queries[q] = dataclasses.replace(
-            b, text=(*b.text, Misfit(q, column, typ, host, int(t), value))
-        )
-        found = True
+        fitted, first = per_type[typ]
+        held = column in b.held or fitted
+        if first is not None and not b.settles(column):
+            t, host, value = first
+            misfit = Misfit(q, column, typ, host, int(t), value, loose=held)
+            b = dataclasses.replace(b, settled=(*b.settled, misfit))
+            found = True
+        if held and column not in b.held:
+            b = dataclasses.replace(b, held=(*b.held, column))
+        queries[q] = b
     return found

@@ -2,7 +2,8 @@
 
     LAKE/built/CURRENT                    "v<NNNNNNNN>": the published build (one atomic rename)
     LAKE/built/v<N>/build.json            queries (kind, columns, version holding their data,
-                                          osquery table since layout 4, columns made text),
+                                          osquery table since layout 4, columns settled
+                                          by a value their type cannot hold),
                                           raw files consumed
     LAKE/built/v<N>/intervals/query=<q>/to_day=<d>/*.parquet  (untyped: _row JSON, _key)
     LAKE/built/v<N>/events/query=<q>/day=<d>/*.parquet
@@ -49,9 +50,13 @@ class QueryBuild:
     kind: str  # "state" or "event"
     columns: tuple[str, ...]
     version: int  # the build whose directory holds this query's data
-    # the columns made text by a value their type cannot hold (store.fit), each with the
-    # first such value (by instant, then host): typed as the embedded store types them
-    text: tuple[Misfit, ...] = ()
+    # the columns settled by a value their type cannot hold (store.fit: made text, or loose),
+    # each with the first such value (by instant, then host), as the embedded store settles them
+    settled: tuple[Misfit, ...] = ()
+    held: tuple[str, ...] = ()  # the typed columns that held a value that fits
+
+    def settles(self, column: str) -> bool:
+        return any(m.column == column for m in self.settled)
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,8 @@ class Build:
                         "columns": list(b.columns),
                         "version": b.version,
                         "os_table": os_table(q, b.columns),
-                        "text": [dataclasses.asdict(m) for m in b.text],
+                        "settled": [dataclasses.asdict(m) for m in b.settled],
+                        "held": list(b.held),
                     }
                     for q, b in sorted(self.queries.items())
                 },
@@ -90,7 +96,8 @@ class Build:
                 v["kind"],
                 tuple(v["columns"]),
                 v["version"],
-                tuple(Misfit(**m) for m in v.get("text", ())),
+                tuple(Misfit(**m) for m in v.get("settled", ())),
+                tuple(v.get("held", ())),
             )
             for q, v in doc["queries"].items()
         }
@@ -141,7 +148,9 @@ def lake_catalog(queries: dict[str, QueryBuild], event_patterns: tuple[str, ...]
     con = duckdb.connect()
     con.execute(DDL)
     catalog = Catalog(con, event_patterns)
-    catalog.as_text = {q: {m.column for m in b.text} for q, b in queries.items() if b.text}
+    for q, b in queries.items():
+        for m in b.settled:
+            (catalog.as_loose if m.loose else catalog.as_text).setdefault(q, set()).add(m.column)
     for name in sorted(queries):
         catalog.query(name, frozenset(queries[name].columns))
     return catalog

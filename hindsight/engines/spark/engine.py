@@ -197,11 +197,11 @@ class SparkEngine:
             "SELECT host_key, query, unix_time AS at, kind, detail FROM "
             f"({lake_sql.quality('_lk_quality_execs')}) q ORDER BY unix_time, host_key, query, kind"
         )
-        # and the columns made text, which build.json names
+        # and the columns settled by a value their type could not hold, which build.json names
         text = [
-            (m.host_key, q, m.unix_time, fit.KIND, fit.detail(m, self.catalog.queries[q]))
+            (m.host_key, q, m.unix_time, fit.kind(m), fit.detail(m, self.catalog.queries[q]))
             for q, b in self.build.queries.items()
-            for m in b.text
+            for m in b.settled
         ]
         ordered = sorted([*found.rows, *text], key=lambda r: (r[2], r[0], r[1], r[3]))
         # instants as the embedded store gives them (UTC-aware), whatever the driver's zone
