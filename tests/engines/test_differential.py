@@ -16,7 +16,7 @@ import pytest
 from hindsight.api import Result
 from hindsight.engines.spark import Unsupported
 from hindsight.engines.spark.build import SparkBuilder
-from hindsight.errors import ForbiddenSQL
+from hindsight.errors import ForbiddenSQL, QueryError
 from hindsight.lake.compact import compact_lake
 from tests.engines.conftest import REJECTED, SIGNALS_HOST, Fleet
 
@@ -105,6 +105,10 @@ def test_spark_sql_cannot_read_the_environment(fleet: Fleet, monkeypatch: pytest
 def test_what_spark_cannot_do_names_feature_and_engine(fleet: Fleet) -> None:
     with pytest.raises(Unsupported, match=r"generate_series.*spark engine"):
         fleet.spark.sql("SELECT * FROM range(3)")
+    with pytest.raises(Unsupported, match=r"ordered list"):  # (the order was silently lost)
+        fleet.spark.sql("SELECT list(username ORDER BY username) AS names FROM users")
+    with pytest.raises(QueryError, match=r"on the spark engine: \S"):  # (said nothing after)
+        fleet.spark.sql("SELECT username[1:2] AS x FROM users")
 
 
 def test_compaction_keeps_answers_and_costs_no_rebuild(fleet: Fleet, spark: Any) -> None:

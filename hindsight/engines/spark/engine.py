@@ -245,13 +245,20 @@ class SparkEngine:
                 and time.perf_counter() - start >= self.settings.query_timeout_s
             ):
                 raise self.settings.timed_out() from None
-            raise QueryError(f"on the spark engine: {str(exc).splitlines()[0][:500]}") from None
+            raise QueryError(f"on the spark engine: {_first_line(exc)}") from None
         finally:
             timer.cancel()
             sc.setLocalProperty("spark.jobGroup.id", None)
         truncated = len(rows) > self.settings.max_rows
         out = [tuple(_plain(v) for v in r) for r in rows[: self.settings.max_rows]]
         return Result(columns, out, truncated, (time.perf_counter() - start) * 1000)
+
+
+def _first_line(exc: Exception) -> str:
+    """The first line of Spark's message that says something (a parse error's starts with an
+    empty one)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:500]
 
 
 def _plain(value: Any) -> Any:

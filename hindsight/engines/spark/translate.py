@@ -44,6 +44,9 @@ def tree_to_spark(tree: exp.Expr) -> str:
     for table in tree.find_all(exp.Table):
         if isinstance(table.this, exp.GenerateSeries):
             raise Unsupported("the table function generate_series()/range()")
+    for agg in tree.find_all(exp.ArrayAgg):
+        if isinstance(agg.this, exp.Order):  # (Spark's collect_list has no order: dropped)
+            raise Unsupported("an ordered list()/array_agg(... ORDER BY ...)")
     return tree.sql(dialect="spark")
 
 
