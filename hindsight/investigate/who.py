@@ -40,7 +40,11 @@ def address_filter(net: Network) -> str:
     """SQL on `address` that keeps at least the addresses in `net` (exact for one address;
     a text prefix for IPv4 ranges of whole octets, refined in Python)."""
     if net.num_addresses == 1:
-        return f"address = {literal(str(net.network_address))}"
+        exact = f"address = {literal(str(net.network_address))}"
+        if net.version == 6 and "%" not in str(net.network_address):
+            # (osquery writes a link-local address with its zone: fe80::1%eth0)
+            return f"({exact} OR starts_with(address, {literal(str(net.network_address) + '%')}))"
+        return exact
     if net.version == 4 and net.prefixlen >= 8:
         octets = str(net.network_address).split(".")[: net.prefixlen // 8]
         return f"starts_with(address, {literal('.'.join(octets) + '.')})"

@@ -221,3 +221,17 @@ def test_an_unknown_usb_serial_is_told_with_the_closest(store: hindsight.Hindsig
     serial = usb_moments(truth)[0]["serial"]
     with pytest.raises(InputError, match=f"no USB device with serial '{serial[:-1]}' was recorded \\(did you mean '{serial}'"):
         store.investigate.usb(serial[:-1])
+
+
+def test_a_link_local_address_is_found_without_its_zone(tmp_path: Any) -> None:
+    """osquery writes a link-local IPv6 address with its zone (`fe80::1%eth0`); asked without
+    it, the address is found; asked with it, only that zone's."""
+    from tests.helpers import snapshot, write
+
+    rows = [{"interface": "eth0", "address": "fe80::1%eth0"}, {"interface": "eth1", "address": "fe80::1%eth1"}]
+    path = write(tmp_path / "a.log", snapshot("interface_addresses", 100, rows))
+    with hindsight.open(tmp_path / "data") as hs:
+        hs.ingest([path])
+        found = hs.investigate.who_ip("fe80::1", 150).dicts()
+        assert sorted(r["interface"] for r in found) == ["eth0", "eth1"]
+        assert [r["interface"] for r in hs.investigate.who_ip("fe80::1%eth1", 150).dicts()] == ["eth1"]
