@@ -57,9 +57,10 @@ class Misfit:
     loose: bool = False
 
 
-def fits(value: str, typ: str) -> str:
-    """SQL: whether the text VALUE (not empty) is exactly a value of type TYP."""
-    cast = f"TRY_CAST({value} AS {typ})"
+def fits(value: str, typ: str, cast: str | None = None) -> str:
+    """SQL: whether the text VALUE (not empty) is exactly a value of type TYP (CAST: the column
+    holding its TRY_CAST, when computed already)."""
+    cast = cast or f"TRY_CAST({value} AS {typ})"
     if typ == "DOUBLE":
         return f"{cast} IS NOT NULL"
     return f"{cast}::VARCHAR IS NOT DISTINCT FROM {value}"
@@ -71,15 +72,18 @@ def loose_value(value: str, typ: str) -> str:
     return f"CASE WHEN {value} <> '' AND {fits(value, typ)} THEN TRY_CAST({value} AS {typ}) END"
 
 
-def typed_value(query_id: int, column: str, typ: str, value: str, host: str, at: str) -> str:
-    """SQL of a column's typed value from its text VALUE (`typ` not VARCHAR); a value that
-    does not fit raises an error naming the query, column, HOST and instant AT (`misfit_of`)."""
+def typed_value(
+    query_id: int, column: str, typ: str, value: str, host: str, at: str, cast: str
+) -> str:
+    """SQL of a column's typed value from its text VALUE and CAST, the column holding its
+    TRY_CAST to TYP; a value that does not fit raises an error naming the query, column, HOST
+    and instant AT (`misfit_of`)."""
     payload = (
         f"'{TAG}' || json_object('q', {query_id}, 'c', {_literal(column)}, 'h', {host}, "
         f"'t', {at}, 'v', left({value}, {SHOWN}))"
     )
     return (
-        f"CASE WHEN {value} = '' THEN NULL WHEN {fits(value, typ)} THEN TRY_CAST({value} AS {typ}) "
+        f"CASE WHEN {value} = '' THEN NULL WHEN {fits(value, typ, cast)} THEN {cast} "
         f"ELSE error({payload}) END"
     )
 

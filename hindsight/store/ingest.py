@@ -447,28 +447,26 @@ def insert_events(
     the LINES given (i, host_id, query_id, t); returns how many. READ: a table of them already
     read (`i`, `name`, `_j`: at least the query's columns; rows of other queries may be there)."""
     event_time = (
-        "COALESCE(TRY_CAST(NULLIF(_j.\"time\", '') AS BIGINT), l.t)"
-        if "time" in info.columns
-        else "l.t"
+        "COALESCE(TRY_CAST(NULLIF(_j.\"time\", '') AS BIGINT), t)" if "time" in info.columns else "t"
     )
-    typed = typed_select(info, "l.host_id", "l.t")
     names = "".join(f", {quote(n)}" for n in info.columns)
     into = f"INSERT INTO {event_table(info.query_id)} (_host, _unix, _time{names}) "
-    values = f"l.host_id, l.t, {event_time}{', ' + typed if typed else ''}"
     mine = f"(SELECT i, host_id, t FROM {lines} WHERE query_id = {info.query_id})"
     if read:
-        inserted = con.execute(
-            f"{into} SELECT {values} FROM (SELECT i, _j FROM {read} "
-            f"WHERE name = {nm.literal(info.name)}) x JOIN {mine} l USING (i)"
+        relation = (
+            f"(SELECT x._j, l.host_id, l.t FROM (SELECT i, _j FROM {read} "
+            f"WHERE name = {nm.literal(info.name)}) x JOIN {mine} l USING (i))"
         )
     else:
         # the rows are chosen (joined with their lines) before their JSON is read: a
         # projection below the join would read every row of the batch, of every query
-        inserted = con.execute(
-            f"{into} SELECT {values} FROM (SELECT x.*, {nm.as_text(info, 'x.r')} AS _j FROM "
+        relation = (
+            f"(SELECT x.*, {nm.as_text(info, 'x.r')} AS _j FROM "
             f"(SELECT r.r, l.host_id, l.t FROM {prefix}_rows r JOIN {mine} l USING (i) "
-            f"WHERE r.op > 0 AND r.name = {nm.literal(info.name)}) x) l"
+            f"WHERE r.op > 0 AND r.name = {nm.literal(info.name)}) x)"
         )
+    fixed = f"host_id, t, {event_time}"
+    inserted = con.execute(into + typed_select(info, fixed, relation, "host_id", "t"))
     row = inserted.fetchone()
     return int(row[0]) if row else 0
 

@@ -229,11 +229,10 @@ _REPLAYED = (
 def _opened_rows(info: QueryInfo, source: str, fixed: str) -> str:
     """SELECT of the query's intervals in SOURCE (FIXED columns, then the typed columns read
     from their texts, joined in `_{SOURCE}_r`)."""
-    typed = typed_select(info, "host_id", "_from")
-    return (
-        f"SELECT {fixed}{', ' + typed if typed else ''} FROM (SELECT *, {as_text(info, 'r')} "
-        f"AS _j FROM _{source}_r WHERE query_id = {info.query_id})"
+    relation = (
+        f"(SELECT *, {as_text(info, 'r')} AS _j FROM _{source}_r WHERE query_id = {info.query_id})"
     )
+    return typed_select(info, fixed, relation, "host_id", "_from")
 
 
 # Per query of the batch's executions, how many intervals the builder closed (open before the
