@@ -56,7 +56,13 @@ class Catalog:
             "SELECT query_id, name, type FROM query_columns ORDER BY query_id, position"
         ).fetchall():
             self.by_id(qid).columns[name] = typ
-        for qid, name in con.execute("SELECT query_id, name FROM loose_columns").fetchall():
+        loose = "SELECT query_id, name FROM loose_columns"
+        if not con.execute(  # (a store written before it, opened read-only: none)
+            "SELECT 1 FROM duckdb_tables() WHERE table_name = 'loose_columns' "
+            "AND database_name = current_database() AND schema_name = 'main'"
+        ).fetchone():
+            loose = "SELECT 0 AS query_id, '' AS name WHERE false"
+        for qid, name in con.execute(loose).fetchall():
             self.by_id(qid).loose.add(name)
 
     def by_id(self, query_id: int) -> QueryInfo:

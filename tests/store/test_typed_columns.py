@@ -202,3 +202,12 @@ def _fits_bigint(text: str) -> bool:
         return str(int(text)) == text and -(2**63) <= int(text) < 2**63
     except ValueError:
         return False
+
+
+def test_a_store_written_before_loose_columns_opens_read_only(tmp_path: Path) -> None:
+    path = write(tmp_path / "a.log", snapshot(USERS, 100, [{"uid": "1", "username": "a"}]))
+    with hindsight.open(tmp_path / "data") as hs:
+        hs.ingest([path])
+        hs.store.con.execute("DROP TABLE loose_columns")  # as a store of the release before
+    with hindsight.open(tmp_path / "data", read_only=True) as hs:
+        assert hs.sql(f"SELECT uid FROM {USERS}").rows == [(1,)]
