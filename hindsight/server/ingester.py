@@ -75,9 +75,14 @@ class Ingester:
                 if time.monotonic() - self._maintained >= self.maintain_every_s:
                     self.maintain()
                 delay = 0.2
-            except HindsightError as exc:  # the target is unusable for now: the journal keeps all
-                self.stats.last_error = str(exc)
-                log.error("ingest failed, will retry: %s", exc)
+            except Exception as exc:  # the target is unusable for now: the journal keeps all
+                # (an error that is not Hindsight's is a bug: said whole, and retried too, for
+                # a thread that ends would stop every host's data, silently)
+                self.stats.last_error = str(exc) or type(exc).__name__
+                if isinstance(exc, HindsightError):
+                    log.error("ingest failed, will retry: %s", exc)
+                else:
+                    log.exception("ingest failed (a bug: please report it), will retry")
                 done = False
                 delay = min(delay * 2, 10.0)
             # between two steps, let segments gather

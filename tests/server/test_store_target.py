@@ -225,3 +225,34 @@ def test_waiting_segments_are_ingested_together_within_the_step_budget(tmp_path:
         assert ingester.stats.segments == 10 and ingester.stats.lines == 30
         assert not JournalReader(journal).segments()
         assert _stored(hs) == _as_stored(_expected(parts))
+
+
+class _FailsOnce(_CallsCounted):
+    """The store target, failing its first ingest with an error that is not Hindsight's."""
+
+    def ingest(self, paths: list[Path]) -> Counts:
+        if not self.calls:
+            self.calls.append([])
+            raise ValueError("year 58375 is out of range")
+        return super().ingest(paths)
+
+
+def test_an_unexpected_error_is_retried_not_the_end_of_ingest(tmp_path: Path) -> None:
+    """A bug in a step (an error that is not Hindsight's) ended the ingester's thread: every
+    later segment waited in the journal, unsaid. It is recorded and retried."""
+    journal = tmp_path / "journal"
+    parts = _segments(journal, [("h1", i, "ab"[i % 2]) for i in range(6)], [3])
+    with Hindsight(tmp_path / "data") as hs:
+        target = _FailsOnce(StoreTarget(hs, threading.Lock()))
+        ingester = Ingester(target, JournalReader(journal))
+        ingester.start()
+        try:
+            for _ in range(100):
+                if ingester.stats.segments == 2:
+                    break
+                threading.Event().wait(0.1)
+            ingested_by_the_thread = ingester.stats.segments  # (before the drain ingests too)
+        finally:
+            ingester.stop_and_drain()
+        assert ingested_by_the_thread == 2 and len(target.calls) == 2
+        assert _stored(hs) == _as_stored(_expected(parts))
