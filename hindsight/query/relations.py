@@ -27,6 +27,32 @@ def hosts_as_of(at: int) -> str:
     )
 
 
+#: The data-quality signal of a host key two machines seem to share.
+SHARED = "identity_shared"
+
+
+def shared_identities() -> str:
+    """Data-quality signals (host_key, query, unix_time, kind, detail) of hosts that reported
+    two identifiers in spans of time that overlap (or one inside the other): a rename ends one
+    name before the next begins, but cloned VMs keep their image's hardware uuid (`host_uuid`) and each reports its
+    own hostname, so one host in the store holds two machines' rows, each machine's executions
+    replacing the other's. (Or the host was renamed back.)"""
+    return (
+        "SELECT h.host_key, CAST(NULL AS VARCHAR) AS query, "
+        "greatest(a.first_seen, b.first_seen) AS unix_time, "
+        f"'{SHARED}' AS kind, 'reported as ' || a.identifier || ' and as ' || b.identifier || "
+        "' in overlapping spans of time: two machines may share this host key (cloned VMs with "
+        "one hardware uuid?) and their results mix; or the host was renamed back' AS detail "
+        "FROM host_names a JOIN host_names b ON a.host_id = b.host_id AND a.identifier < b.identifier "
+        "JOIN hosts h ON h.host_id = a.host_id "
+        # (spans that overlap, or one strictly inside the other: a rename may put both names
+        # in one second, the last of one and the first of the other)
+        "WHERE least(a.last_seen, b.last_seen) > greatest(a.first_seen, b.first_seen) "
+        "OR (a.first_seen < b.first_seen AND b.last_seen < a.last_seen) "
+        "OR (b.first_seen < a.first_seen AND a.last_seen < b.last_seen)"
+    )
+
+
 def state_as_of(info: QueryInfo, at: int, host_ids: list[int] | None = None) -> str:
     """Rows of a state query valid at `at`: the latest execution at or before `at`."""
     only = f" AND _host IN ({', '.join(map(str, host_ids))})" if host_ids is not None else ""

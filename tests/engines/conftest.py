@@ -68,10 +68,10 @@ def _last(t: int, counter: int, added: dict[str, str], removed: dict[str, str] |
                        "epoch": 1, "counter": counter, "numerics": False, "diffResults": rows})
 
 
-def _named(identifier: str, t: int) -> str:
-    """A line of host `named-0001` (its uuid) calling itself IDENTIFIER."""
+def _named(identifier: str, t: int, uuid: str = "named-0001", counter: int = 0) -> str:
+    """A line of host UUID calling itself IDENTIFIER."""
     return json.dumps({"name": "pack_names", "hostIdentifier": identifier, "unixTime": t, "epoch": 1,
-                       "counter": 0, "numerics": False, "decorations": {"host_uuid": "named-0001"},
+                       "counter": counter, "numerics": False, "decorations": {"host_uuid": uuid},
                        "diffResults": {"added": [{"v": identifier}], "removed": []}})
 
 
@@ -113,6 +113,9 @@ def signal_lines(out: Path, start: int) -> tuple[Path, Path]:
                              "snapshot": [odd], "action": "snapshot"}))
     second.append(_last(start + 60, 1, bob, alice))
     first += [_named(name, start) for name in ("beta", "alpha")]  # two names in one second
+    # two cloned VMs sharing their image's hardware uuid, each with its own hostname
+    first += [_named(name, start + t, "clone-0001", n) for n, (name, t) in
+              enumerate([("vm-a", 0), ("vm-b", 60), ("vm-a", 120), ("vm-b", 180)])]
     first[2:2] = REJECTED[:1]  # lines kept aside (`rejects`), in both rounds; the line cut
     first.append(REJECTED[2])  # short last (the reader would join it with the next line)
     second.insert(1, REJECTED[1])

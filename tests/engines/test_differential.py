@@ -149,6 +149,9 @@ def test_every_data_quality_signal(fleet: Fleet) -> None:
                     ("pack_signals_last", 60, "value_not_typed", ""),
                     ("pack_when_last", 0, "column_as_text", "")}
     assert same(fleet, "quality") > len(mine)
+    shared = [(d["host_key"], int(d["at"].timestamp()) - start, d["detail"].split(" in ")[0])
+              for d in fleet.embedded.quality().dicts() if d["kind"] == "identity_shared"]
+    assert shared == [("clone-0001", 60, "reported as vm-a and as vm-b")]  # (named-0001: a rename)
 
 
 def test_values_a_typed_column_cannot_hold_read_the_same(fleet: Fleet) -> None:

@@ -40,3 +40,21 @@ def test_a_host_is_named_by_its_last_identifier_ties_broken(hs: hindsight.Hindsi
         hs.ingest([tmp_path / f"{name}.log"])
     got = [(h["host"], h["host_key"], h["identifiers"]) for h in hs.hosts().dicts()]
     assert got == [("beta", "alpha-beta", "alpha, beta, old"), ("beta", "beta-alpha", "alpha, beta, old")]
+
+
+def test_a_host_key_two_machines_share_is_a_signal_a_rename_is_not(
+    hs: hindsight.Hindsight, tmp_path: Path
+) -> None:
+    """Cloned VMs keep their image's hardware uuid: one host in the store, two hostnames
+    reported in spans of time that overlap. A rename ends one name before the next begins."""
+    from tests.helpers import snapshot, write
+
+    lines = [
+        snapshot("pack_ir_users", t, [{"uid": "0", "username": "root"}], host=name, uuid=uuid)
+        for t, name, uuid in [(100, "vm-a", "CLONE"), (160, "vm-b", "CLONE"), (220, "vm-a", "CLONE"),
+                              (100, "old-name", "R"), (200, "new-name", "R"), (300, "new-name", "R")]
+    ]  # fmt: skip
+    hs.ingest([write(tmp_path / "a.log", *lines)])
+    signals = [(d["host_key"], d["query"], d["at"].timestamp(), d["kind"]) for d in hs.quality().dicts()]
+    assert signals == [("clone", None, 160, "identity_shared")]
+    assert "reported as vm-a and as vm-b in overlapping spans" in hs.quality().dicts()[0]["detail"]

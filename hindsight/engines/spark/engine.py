@@ -203,7 +203,10 @@ class SparkEngine:
             for q, b in self.build.queries.items()
             for m in b.settled
         ]
-        ordered = sorted([*found.rows, *text], key=lambda r: (r[2], r[0], r[1], r[3]))
+        shared = self._run(relations.shared_identities()).rows
+        ordered = sorted(
+            [*found.rows, *text, *shared], key=lambda r: (r[2], r[0], r[1] or "", r[3])
+        )
         # instants as the embedded store gives them (UTC-aware), whatever the driver's zone
         rows = [(h, q, dt.datetime.fromtimestamp(t, dt.UTC), k, d) for h, q, t, k, d in ordered]
         return Result(found.columns, rows, found.truncated, found.elapsed_ms)
