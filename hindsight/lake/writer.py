@@ -35,6 +35,7 @@ from hindsight.lake.layout import (
 from hindsight.osquery.lines import ResultLine, Row, StatusLine
 from hindsight.osquery.reader import Line
 from hindsight.osquery.scopes import Occurrences
+from hindsight.store.columns import bad_columns
 
 _I64 = 1 << 63
 
@@ -113,6 +114,7 @@ class LakeWriter:
         self.summary = WriteSummary()
         self._number = 0
         self._occurrences = Occurrences()
+        self._columns: dict[str, set[str]] = {}  # per query, the columns met (store/columns.py)
         self._reset()
 
     def _reset(self) -> None:
@@ -157,14 +159,20 @@ class LakeWriter:
         it as repeats."""
         self._occurrences.end_scope()
 
-    def _reject(self, line: Line) -> None:
+    def _reject(self, line: Line, why: str | None = None) -> None:
         self.summary.rejected += 1
-        reason = line.error or "unreadable"
+        reason = why or line.error or "unreadable"
         if len(self.summary.rejections) < self.MAX_REJECTIONS_KEPT:
             self.summary.rejections.append((line.where, reason))
         self._rejects.append((line.origin, line.number, line.kept_reason(reason), line.raw))
 
     def _result(self, p: ResultLine, line: Line) -> None:
+        known = self._columns.setdefault(p.name, set())
+        bad = bad_columns(known, p.columns)
+        if bad:  # a column no store can hold: the line is kept aside, as the store keeps it
+            self._reject(line, next(iter(bad.values())))
+            return
+        known.update(p.columns)
         self._number += 1
         key = self._line_key(p, line)
         cols = self._raw[(p.name, day_of(p.unix_time))]

@@ -93,6 +93,25 @@ def test_columns_named_by_expressions_read_the_same(fleet: Fleet) -> None:
     assert fleet.spark.sql(sql).rows == [("412", "0.5", "root", "x", "y")]
 
 
+def test_a_column_no_store_can_hold_never_stops_the_builds(tmp_path: Path, spark: Any) -> None:
+    """Two writers that never met each other's spelling (`Name`, `name`) both publish: the
+    build leaves the second spelling out, where it failed with every build after it."""
+    from hindsight.engines.spark.engine import SparkEngine
+    from hindsight.lake import LakeWriter
+    from hindsight.osquery.reader import read_lines
+
+    line = '{{"name":"caseq","hostIdentifier":"h","unixTime":{t},"epoch":0,"counter":{c},"columns":{{"{k}":"{v}"}},"action":"added"}}'
+    lake = str(tmp_path / "lake")
+    for n, (k, v) in enumerate([("Name", "A"), ("name", "b")]):
+        src = tmp_path / f"{n}.log"
+        src.write_text(line.format(t=1780000000 + 60 * n, c=n, k=k, v=v) + "\n")
+        LakeWriter(lake).write(list(read_lines(src, 1 << 20)))
+    report = SparkBuilder(spark, lake).build()
+    assert report.version == 1 and report.queries == 1
+    got = SparkEngine(lake, spark).sql('SELECT "Name" FROM caseq FOR SYSTEM_TIME ALL ORDER BY valid_from')
+    assert got.rows == [("A",), (None,)]
+
+
 def test_spark_sql_cannot_read_the_environment(fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:
     """Neither by reflection (any static Java method) nor by Spark's `${env:...}` substitution:
     the lake's credentials come from the environment."""

@@ -39,6 +39,7 @@ from hindsight.lake import build_sql as lake_sql
 from hindsight.lake.layout import OPEN_DAY, OPEN_END, LakePaths
 from hindsight.settings import Settings
 from hindsight.store.catalog import QueryInfo
+from hindsight.store.columns import bad_columns
 from hindsight.store.fit import SHOWN, Misfit
 from hindsight.store.layout import SORT_KEYS
 
@@ -116,7 +117,10 @@ class SparkBuilder:
         for q in new:
             kind = "event" if self._is_event(q) else "state"
             before = queries.get(q)
-            columns = found.get(q, set()) | set(before.columns if before else ())
+            known = set(before.columns if before else ())
+            # (a column no store can hold, published by a writer that had not met the other
+            # spelling: left out, never a build that fails for good; store/columns.py)
+            columns = known | (found.get(q, set()) - set(bad_columns(known, found.get(q, ()))))
             queries[q] = QueryBuild(
                 kind,
                 tuple(sorted(columns)),
