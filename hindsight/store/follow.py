@@ -21,6 +21,7 @@ nothing read twice and nothing missed.
 
 from __future__ import annotations
 
+import glob
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -75,7 +76,7 @@ class Positions:
             ).fetchall()
         }
         starts = []
-        for path in expand(sources, skipped):
+        for path in expand(_with_rotated(sources, known), skipped):
             if path == "-":
                 raise InputError("--follow reads files and directories, not stdin (-)")
             start = _start(Path(path), known)
@@ -136,6 +137,29 @@ def hold_back(
     while batch and batch[-1].origin == origin and key(batch[-1]) == last:
         removed += len(batch.pop().raw)
     return removed
+
+
+def _with_rotated(
+    sources: Iterable[str | Path], known: dict[tuple[int, int], tuple[int, int, int, int, bool]]
+) -> list[str | Path]:
+    """SOURCES, each file named preceded by the files it was rotated to (`X.1`, `X.2.gz` beside
+    it) that a follow read before under its name: the lines written between the last read and
+    the rotation are theirs. (A directory named has them already.)"""
+    out: list[str | Path] = []
+    for source in sources:
+        path = Path(source)
+        if source != "-" and path.is_file():
+            rotated = []
+            for sibling in path.parent.glob(f"{glob.escape(path.name)}.*"):
+                try:
+                    st = sibling.stat()
+                except OSError:
+                    continue
+                if (st.st_dev, st.st_ino) in known and sibling.is_file():
+                    rotated.append((st.st_mtime, str(sibling)))
+            out += [name for _, name in sorted(rotated)]
+        out.append(source)
+    return out
 
 
 def _start(

@@ -135,6 +135,28 @@ def test_rotation_loses_nothing_and_reads_nothing_twice(
     assert intervals(hs) == one_shot(tmp_path, written)
 
 
+def test_a_file_named_is_followed_across_its_rotation(
+    hs: hindsight.Hindsight, tmp_path: Path
+) -> None:
+    """`--follow X` (the file, not its directory): the lines written between the last read and
+    the rotation are read from X.1, where they went; X.1 is read no further than that, and a
+    rotated file never read before is not taken."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log = logs / "osqueryd.results.log"
+    (logs / "osqueryd.results.log.2").write_bytes(b"".join(x + b"\n" for x in lines(100, 3)))
+    written = lines(0, 12)
+    append(log, written[:4])
+    assert hs.store.ingest([log], resume=True).lines == 4
+    append(log, written[4:8])  # written before the rotation, not read yet
+    log.rename(logs / "osqueryd.results.log.1")
+    append(log, written[8:])
+    s = hs.store.ingest([log], resume=True)
+    assert (s.lines, s.duplicates) == (len(written) - 4, 0)
+    assert hs.store.ingest([log], resume=True).lines == 0
+    assert intervals(hs) == one_shot(tmp_path, written)
+
+
 def test_osquerys_own_rotation_loses_nothing(hs: hindsight.Hindsight, tmp_path: Path) -> None:
     """--logger_rotate (FORMATS.md 3.1): X becomes X.1, uncompressed, and the X.1 before it
     becomes X.2.zst; the follow reads between and across rotations."""
