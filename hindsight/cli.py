@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import faulthandler
+import math
 import os
 import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -83,6 +85,7 @@ def ingest(paths: tuple[str, ...], data: Path, lake: str | None, follow: bool) -
         skipped: list[Path] = []
         written = ingest_files(lake, paths, skipped=skipped)
         _report_skipped([str(path) for path in skipped])
+        _report_rejections(written.rejections, written.rejected)
         out.print("  ".join(f"{k.replace('_', ' ')}: {v}" for k, v in written.as_dict().items()))
         sys.exit(1 if written.rejected else 0)
     try:
@@ -121,15 +124,20 @@ def _report_skipped(skipped: list[str], shown: int = 10) -> None:
 def _report(summary: IngestSummary, prefix: str = "", name_skipped: bool = True) -> None:
     if name_skipped:
         _report_skipped(summary.skipped)
-    for where, reason in summary.rejections:
-        err.print(literal(f"{where}: {reason}"), highlight=False)
-    if summary.rejected > len(summary.rejections):
-        err.print(f"... and {summary.rejected - len(summary.rejections)} more (hindsight rejects)")
+    _report_rejections(summary.rejections, summary.rejected)
     stats = summary.as_dict()
     out.print(
         prefix + "  ".join(f"{k.replace('_', ' ')}: {v}" for k, v in stats.items()),
         highlight=False,
     )
+
+
+def _report_rejections(rejections: list[tuple[str, str]], rejected: int) -> None:
+    """Each rejected line as `file:line: reason` (those kept: the rest are counted)."""
+    for where, reason in rejections:
+        err.print(literal(f"{where}: {reason}"), highlight=False)
+    if rejected > len(rejections):
+        err.print(f"... and {rejected - len(rejections)} more (hindsight rejects)")
 
 
 def _follow(paths: tuple[str, ...], data: Path) -> None:
@@ -226,6 +234,19 @@ def _listing(name: str, method: str, help: str, engines: bool = False) -> None:
 
 
 register_lake(main)
+
+
+class _Days(click.FloatRange):
+    """Days of simulated history: more than 0, at most ten years, a number (not nan)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        days = super().convert(value, param, ctx)
+        if math.isnan(days):
+            self.fail("nan is not a number of days", param, ctx)
+        return days
+
+
+_DAYS = _Days(min=0, min_open=True, max=3650)
 _listing(
     "queries",
     "queries",
@@ -248,8 +269,8 @@ def rebuild(data: Path) -> None:
 
 
 @main.command()
-@click.option("--hosts", default=20, show_default=True, help="Hosts in the fleet.")
-@click.option("--days", default=1.0, show_default=True, help="Days of history (fractions allowed).")
+@click.option("--hosts", default=20, show_default=True, type=click.IntRange(min=1), help="Hosts in the fleet.")
+@click.option("--days", default=1.0, show_default=True, type=_DAYS, help="Days of history (fractions allowed).")
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -290,8 +311,8 @@ def simulate(hosts: int, days: float, out: Path, seed: int, start: str | None) -
 
 
 @main.command()
-@click.option("--hosts", default=50, show_default=True, help="Hosts in the simulated fleet.")
-@click.option("--days", default=2.0, show_default=True, help="Days of history.")
+@click.option("--hosts", default=50, show_default=True, type=click.IntRange(min=1), help="Hosts in the simulated fleet.")
+@click.option("--days", default=2.0, show_default=True, type=_DAYS, help="Days of history.")
 @click.option("--seed", default=1, show_default=True)
 @click.option(
     "--dir",
