@@ -261,7 +261,9 @@ def _first_line(exc: Exception) -> str:
     """The first line of Spark's message that says something (a parse error's starts with an
     empty one)."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return (lines[0] if lines else type(exc).__name__)[:500]
+    first = lines[0] if lines else type(exc).__name__
+    # (a position in the translated statement, not in the user's: misleading)
+    return re.sub(r"\s*\(line \d+, pos \d+\)", "", first)[:500]
 
 
 def _plain(value: Any) -> Any:
