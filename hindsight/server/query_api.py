@@ -11,9 +11,11 @@ document.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -296,10 +298,13 @@ def _is_int(value: Any) -> bool:
 def _endpoint(route: ApiRoute) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
         try:
-            _token(request)
+            token = _token(request)
             core = _core(request)
             params = await _params(request, route, core.settings)
-            result = await to_thread.run_sync(route.handler, core, params, limiter=_query_threads())
+            with _slot(token.name):
+                result = await to_thread.run_sync(
+                    route.handler, core, params, limiter=_query_threads()
+                )
             body = answer_bytes(result, core.settings.max_response_bytes)
             return Response(body, 200, media_type="application/json")
         except RequestError as exc:
@@ -314,6 +319,29 @@ def _endpoint(route: ApiRoute) -> Callable[[Request], Any]:
 
 
 _limiter: CapacityLimiter | None = None
+#: Questions one token may have waiting on the store at once: the store answers one call at a
+#: time, so a flood of one client's slow statements held every other client, the console and
+#: ingest behind them. Past it: 429, to retry.
+PER_TOKEN = 2
+_running: collections.Counter[str] = collections.Counter()
+
+
+@contextlib.contextmanager
+def _slot(token: str) -> Iterator[None]:
+    if _running[token] >= PER_TOKEN:
+        raise RequestError(
+            429,
+            "busy",
+            f"token {token!r} has {PER_TOKEN} questions running: wait for one to finish "
+            "(each is bounded by HINDSIGHT_QUERY_TIMEOUT)",
+        )
+    _running[token] += 1
+    try:
+        yield
+    finally:
+        _running[token] -= 1
+        if not _running[token]:
+            del _running[token]
 
 
 def _query_threads() -> CapacityLimiter:

@@ -854,3 +854,22 @@ def test_a_revoked_token_is_refused_from_the_next_request(
         runner.invoke(main, ["token", "list", "--data", data, "--format", "json"]).output
     )
     assert len(others) == len(tokens) - 1  # the other tokens still work
+
+
+def test_one_token_runs_two_questions_at_once(server: ServerProcess, token: str) -> None:
+    """The store answers one call at a time: a third question of one token while two run is
+    refused (429, to retry), where it queued and held every other client behind it."""
+    import concurrent.futures
+
+    slow = {"sql": "SELECT sum(i * i % 7) AS s FROM range(400000000) t(i)"}
+    auth = {"Authorization": f"Bearer {token}"}
+
+    def ask(delay: float) -> httpx.Response:
+        time.sleep(delay)
+        with httpx.Client(base_url=server.url, verify=server.verify, timeout=120) as client:
+            return client.post("/api/v1/sql", json=slow, headers=auth)
+
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        answers = list(pool.map(ask, [0.0, 0.0, 0.5]))
+    assert sorted(r.status_code for r in answers) == [200, 200, 429], [r.text for r in answers]
+    refused(answers[2], 429, "busy", "2 questions running")
