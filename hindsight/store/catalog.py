@@ -19,7 +19,7 @@ class QueryInfo:
     name: str
     kind: str  # "state" or "event"
     os_table: str | None
-    columns: dict[str, str] = field(default_factory=dict)  # name -> DuckDB type, in order
+    columns: dict[str, str] = field(default_factory=dict)  # name -> DuckDB type, by name
     loose: set[str] = field(default_factory=set)  # typed columns reading NULL for a misfit
 
     @property
@@ -53,7 +53,7 @@ class Catalog:
         ).fetchall():
             self.queries[name] = self.ids[qid] = QueryInfo(qid, name, kind, os_table)
         for qid, name, typ in con.execute(
-            "SELECT query_id, name, type FROM query_columns ORDER BY query_id, position"
+            "SELECT query_id, name, type FROM query_columns ORDER BY query_id, name"
         ).fetchall():
             self.by_id(qid).columns[name] = typ
         loose = "SELECT query_id, name FROM loose_columns"
@@ -157,6 +157,8 @@ class Catalog:
             info.columns[name] = typ
             if typ != "VARCHAR" and name in self.as_loose.get(info.name, ()):
                 self.loosen(info, name)
+        # by name, whatever the order they came in (the engines and any order of ingest agree)
+        info.columns = dict(sorted(info.columns.items()))
 
     def loosen(self, info: QueryInfo, name: str) -> None:
         """Make a typed column read NULL for a value its type cannot hold (store.fit)."""

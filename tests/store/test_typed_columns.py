@@ -211,3 +211,17 @@ def test_a_store_written_before_loose_columns_opens_read_only(tmp_path: Path) ->
         hs.store.con.execute("DROP TABLE loose_columns")  # as a store of the release before
     with hindsight.open(tmp_path / "data", read_only=True) as hs:
         assert hs.sql(f"SELECT uid FROM {USERS}").rows == [(1,)]
+
+
+def test_columns_come_in_one_order_whatever_the_order_of_ingest(tmp_path: Path) -> None:
+    """A column that appears later in a stream takes its place by name: the lake's engines and
+    any order of ingest list the same columns in the same order."""
+    early = snapshot(USERS, 100, [{"uid": "1", "username": "a"}])
+    late = snapshot(USERS, 200, [{"uid": "1", "username": "a", "description": "d", "zz": "z"}])
+    orders = []
+    for n, files in enumerate([[early, late], [late, early]]):
+        with hindsight.open(tmp_path / f"d{n}") as hs:
+            for k, line in enumerate(files):
+                hs.ingest([write(tmp_path / f"{n}-{k}.log", line)])
+            orders.append(hs.sql(f"SELECT * FROM {USERS}").columns)
+    assert orders[0] == orders[1] == ["host", "host_key", "description", "uid", "username", "zz"]
