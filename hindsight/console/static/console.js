@@ -53,7 +53,8 @@
         onInitialDrawComplete: function () { tl.setWindow(d.start, d.end, { animation: false }); } });
     tl.on("select", function (props) {
       var item = props.items.length ? d.items.find(function (i) { return i.id === props.items[0]; }) : null;
-      if (item) window.location.href = window.location.pathname + "?query=" + encodeURIComponent(item.query) + "&at=" + item.at;
+      var base = el.dataset.url, sep = base.indexOf("?") < 0 ? "?" : "&";
+      if (item) window.location.href = base + sep + "query=" + encodeURIComponent(item.query) + "&at=" + item.at;
     });
     whenDrawn(tl, el, started, ".vis-item");
     el.dataset.ready = "1";
