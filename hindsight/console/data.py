@@ -93,7 +93,7 @@ def hosts_named(hs: Hindsight, refs: list[tuple[int, str]]) -> list[Row]:
     ids = ", ".join(str(i) for i, _ in refs)
     return _rows(
         hs,
-        "SELECT h.host_key, string_agg(DISTINCT n.identifier, ', ') AS names, "
+        "SELECT any_value(h.host_key) AS host_key, string_agg(DISTINCT n.identifier, ', ') AS names, "
         "any_value(h.first_seen) AS first_seen, any_value(h.last_seen) AS last_seen "
         f"FROM hosts h LEFT JOIN host_names n USING (host_id) WHERE h.host_id IN ({ids}) "
         "GROUP BY h.host_id ORDER BY last_seen DESC",

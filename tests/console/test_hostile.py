@@ -5,9 +5,18 @@ HINDSIGHT_MAX_RESPONSE_BYTES), httpx for pages and Debian's chromium for what a 
 
 from __future__ import annotations
 
+import csv
+import io
+import os
 import re
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from html import unescape
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,11 +25,17 @@ import pytest
 from playwright.sync_api import Page, expect
 
 import hindsight
+from hindsight.console import data as console_data
+from hindsight.console import render
+from hindsight.console.app import _next_from
+from hindsight.console.recognise import recognise
+from hindsight.errors import InputError
 from tests.console.conftest import _hindsight
 from tests.server.serverproc import ServerProcess
 
 T0 = 1_718_265_600  # 2024-06-13T08:00:00Z
 MAX_BYTES = 300_000
+MAX_ROWS = 600
 SPOOF = '<a href="https://evil.example/phish">db-0004</a>'
 ROOT = '<a href="https://evil.example/">root</a>'
 QUERY = "q<i>ital</i><a href=https://evil.example/>x</a>"
@@ -71,7 +86,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         assert hs.ingest([log]).rejected == 0
     made = _hindsight("user", "add", NAME, "--role", "viewer", "--password", PASSWORD, "--data", str(data))
     assert made.returncode == 0, made.stderr
-    server = ServerProcess(data, env={"TZ": "Asia/Tokyo", "HINDSIGHT_MAX_RESPONSE_BYTES": str(MAX_BYTES)})
+    server = ServerProcess(data, env={"TZ": "Asia/Tokyo", "HINDSIGHT_MAX_RESPONSE_BYTES": str(MAX_BYTES),
+                                         "HINDSIGHT_MAX_ROWS": str(MAX_ROWS)})
     server.start(timeout_s=60)
     try:
         yield server
@@ -155,3 +171,214 @@ def test_any_host_key_opens_its_host_page(client: httpx.Client, key: str) -> Non
     assert state and client.get(unescape(state[1]) + f"&at={T0 + 6000}").status_code == 200
     fleet = client.get("/console/fleet").text  # the Fleet page links to the same page
     assert target.split("?at=")[0].split("&at=")[0] in {unescape(h) for h in re.findall(r'href="([^"]*)"', fleet)}
+
+
+# -- finding 2a: sign-in costs bounded memory and CPU --------------------------------------------
+def _peak_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    found = re.search(r"VmHWM:\s+(\d+) kB", status)
+    assert found
+    return int(found[1])
+
+
+def _try_sign_in(server: ServerProcess, name: str, password: str) -> httpx.Response:
+    with httpx.Client(base_url=server.url, verify=server.verify, timeout=120) as c:
+        token = re.search(r'name="login_token" value="([^"]+)"', c.get("/console/login").text)
+        assert token
+        return c.post("/console/login", data={"name": name, "password": password,
+                                              "login_token": token[1], "next": "/console/"})
+
+
+def test_a_flood_of_wrong_sign_ins_queues_for_the_hasher(served: ServerProcess) -> None:
+    assert served.proc is not None
+    before = _peak_kib(served.proc.pid)
+    answers: list[int] = []
+    threads = [threading.Thread(target=lambda n=n: answers.append(
+        _try_sign_in(served, f"flood{n}", "wrong password").status_code)) for n in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert answers == [401] * 10
+    # argon2id takes 64 MiB per check: 10 at once would be 640 MiB; two at a time, 128 MiB
+    assert _peak_kib(served.proc.pid) - before < 300 * 1024
+
+
+def test_names_no_account_can_have_are_refused_before_hashing(served: ServerProcess) -> None:
+    start = time.perf_counter()
+    for name in ["x" * 200_000] * 7 + ["a b", "name\n", "<b>x</b>"]:
+        r = _try_sign_in(served, name, "whatever1")
+        # never remembered (no pause after 5 failures: nothing kept of a name no account has)
+        assert r.status_code == 401 and "wrong user name or password" in r.text
+        assert "x" * 1000 not in r.text
+    assert time.perf_counter() - start < 10
+
+
+def test_failed_sign_ins_are_remembered_for_a_bounded_number_of_names() -> None:
+    from hindsight.console.auth import FailedSignIns
+
+    failures = FailedSignIns(limit=3, window_s=60, tracked=100)
+    for n in range(1000):
+        failures.add(f"user{n}", now=float(n))
+        assert len(failures) <= 100
+    for _ in range(3):
+        failures.add("Mallory", now=2000.0)
+    assert failures.locked_out("mallory", now=2001.0)  # a name failing now is still paused
+    assert not failures.locked_out("mallory", now=2100.0)
+
+
+def test_a_session_that_cannot_last_is_refused_at_start(tmp_path: Path) -> None:
+    for hours in ("0", "-1"):
+        env = {**os.environ, "HINDSIGHT_CONSOLE_SESSION_HOURS": hours}
+        run = subprocess.run([sys.executable, "-c", "from hindsight.cli import main; main()", "serve",
+                              "--data", str(tmp_path / "d"), "--listen", "127.0.0.1", "--port", "1"],
+                             env=env, capture_output=True, text=True, timeout=60, check=False)
+        assert run.returncode != 0
+        assert "HINDSIGHT_CONSOLE_SESSION_HOURS must be above 0" in run.stdout + run.stderr
+
+
+def test_sign_in_keeps_the_page_asked_for(served: ServerProcess) -> None:
+    asked = "/console/?q=1001%40db-0004&at=2024-06-13T09%3A30%3A00Z"
+    with httpx.Client(base_url=served.url, verify=served.verify, timeout=60) as c:
+        to_login = c.get(asked)
+        assert to_login.status_code == 303
+        form = c.get(to_login.headers["location"]).text
+        next_ = re.search(r'name="next" value="([^"]+)"', form)
+        token = re.search(r'name="login_token" value="([^"]+)"', form)
+        assert next_ and token and unescape(next_[1]) == asked
+        r = c.post("/console/login", data={"name": NAME, "password": PASSWORD,
+                                           "login_token": token[1], "next": unescape(next_[1])})
+        assert r.status_code == 303 and r.headers["location"] == asked
+    for unsafe in ("//evil.example/", "https://evil.example/", "/console/../admin", "/console/%2e%2e/x",
+                   "/console//evil.example", "/console/\\evil.example", "/elsewhere", "/console/\nx"):
+        assert _next_from(unsafe) == "/console/", unsafe
+
+
+# -- finding 2 and 8e: the SQL page and its downloads are bounded in bytes, and say so when cut --
+WIDE = "SELECT i, repeat('x', 100000) AS big FROM range(5) t(i)"
+
+
+def test_sql_page_is_bounded_in_bytes(client: httpx.Client) -> None:
+    r = client.post("/console/sql", data={"sql": WIDE, "at": ""}, headers={"HX-Request": "true"})
+    assert r.status_code == 200
+    assert len(r.content) < MAX_BYTES
+    assert r.text.count("<tr><td>") == 2
+    assert "only the first 2 rows fit in HINDSIGHT_MAX_RESPONSE_BYTES (300000 bytes)" in r.text
+
+
+def test_downloads_are_bounded_and_say_when_cut(client: httpx.Client) -> None:
+    r = client.get("/console/sql/download", params={"format": "csv", "sql": WIDE})
+    assert r.headers["x-hindsight-truncated"] == "max_bytes"
+    assert 'filename="hindsight-truncated.csv"' in r.headers["content-disposition"]
+    rows = list(csv.reader(io.StringIO(r.text)))
+    assert [row[0] for row in rows] == ["i", "0", "1", "# truncated: only the first 2 rows fit in "
+                                        "HINDSIGHT_MAX_RESPONSE_BYTES (300000 bytes)"]
+    r = client.get("/console/sql/download", params={"format": "json", "sql": WIDE})
+    assert r.headers["x-hindsight-truncated"] == "max_bytes" and len(r.json()) == 2
+    r = client.get("/console/sql/download", params={"format": "csv", "sql": "SELECT * FROM range(1000)"})
+    assert r.headers["x-hindsight-truncated"] == "max_rows"
+    assert r.text.splitlines()[-1].startswith("# truncated at the row bound (HINDSIGHT_MAX_ROWS)")
+    assert len(r.text.splitlines()) == MAX_ROWS + 2
+    whole = client.get("/console/sql/download", params={"format": "csv", "sql": "SELECT 1 AS one"})
+    assert "x-hindsight-truncated" not in whole.headers and whole.text == "one\r\n1\r\n"
+    assert 'filename="hindsight.csv"' in whole.headers["content-disposition"]
+
+
+def test_csv_cells_are_never_formulas(client: httpx.Client) -> None:
+    sql = "SELECT username, -5 AS n, '+1' AS plus, '@x' AS at_ FROM users WHERE uid = 7"
+    r = client.get("/console/sql/download", params={"format": "csv", "sql": sql, "at": "2024-06-13T09:41:00Z"})
+    assert list(csv.reader(io.StringIO(r.text)))[1] == ["'" + FORMULA, "-5", "'+1", "'@x"]
+
+
+# -- finding 3: times are UTC whatever the server's zone -----------------------------------------
+TIMES = ("SELECT TIMESTAMP '2024-06-13 09:00:00' AS ts, make_timestamp(2024,6,13,9,0,0) AS made, "
+         "to_timestamp(1718269200) AS tstz")
+
+
+def test_times_are_utc_outside_utc(client: httpx.Client) -> None:
+    page = client.post("/console/sql", data={"sql": TIMES, "at": ""}, headers={"HX-Request": "true"}).text
+    assert re.findall(r"<td>([^<]*)</td>", page) == ["2024-06-13T09:00:00Z"] * 3
+    r = client.get("/console/sql/download", params={"format": "csv", "sql": TIMES})
+    assert r.text.splitlines()[1] == ",".join(["2024-06-13T09:00:00Z"] * 3)
+    r = client.get("/console/sql/download", params={"format": "json", "sql": TIMES})
+    assert r.json() == [{c: "2024-06-13T09:00:00Z" for c in ("ts", "made", "tstz")}]
+
+
+def test_unix_takes_naive_times_as_utc() -> None:
+    zone = os.environ.get("TZ")
+    os.environ["TZ"] = "America/New_York"
+    time.tzset()
+    try:
+        naive, tokyo = datetime(2024, 6, 13, 9), datetime(2024, 6, 13, 18, tzinfo=timezone(timedelta(hours=9)))
+        for unix in (render.unix, console_data.unix):
+            assert unix(naive) == unix(tokyo) == unix(naive.replace(tzinfo=UTC)) == 1_718_269_200
+        assert render.cell(naive) == render.cell(tokyo) == "2024-06-13T09:00:00Z"
+    finally:
+        if zone is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = zone
+        time.tzset()
+
+
+# -- finding 1b: a name several hosts share ------------------------------------------------------
+OLD, NEW = "aaaaaaaa-1111-0000-0000-000000000001", "bbbbbbbb-2222-0000-0000-000000000002"
+
+
+def test_a_shared_host_name_shows_every_host_of_it(client: httpx.Client) -> None:
+    at = "2024-06-13T09:30:00Z"
+    for r in (client.get("/console/", params={"q": "db-0004", "at": at}), client.get("/console/host/db-0004")):
+        assert r.status_code == 200, r.headers.get("location")
+        choices = [unescape(h) for h in re.findall(r'href="([^"]+)" data-testid="host-choice"', r.text)]
+        assert sorted(c.split("?")[0] for c in choices) == [f"/console/host/{OLD}", f"/console/host/{NEW}"]
+    new = client.get(f"/console/host/{NEW}", params={"query": "pack_ir_users", "at": at}).text
+    assert "mallory" in new and "alice" not in new
+    answer = client.get("/console/", params={"q": "1001@db-0004", "at": at}).text
+    groups = [g["content"] for g in _timeline(answer)["groups"]]
+    assert sorted(groups) == [f"alice on {OLD}", f"mallory on {NEW}"]
+    refused = client.get("/console/host/db-0004/state", params={"query": "pack_ir_users"})
+    assert "names 2 hosts" in refused.text
+
+
+# -- findings 5, 6, 7, 8c and the smaller ones ---------------------------------------------------
+def test_numbers_typed_in_any_script_are_read_or_refused(client: httpx.Client) -> None:
+    for text in ("--5", "\u00b2", "-5"):
+        r = client.get("/console/events", params={"query": "process_events", "text": text,
+                                                  "since": str(T0), "until": str(T0 + 7200)})
+        assert r.status_code == 200 and "ValueError" not in r.text
+        assert ("sh -c x --5" in r.text) == (text != "\u00b2"), text
+    r = client.get("/console/", params={"q": "\u00b2@db-0004"})
+    assert "ValueError" not in r.text and 'data-testid="error"' in r.text
+    assert recognise("\u0661\u0660\u0660\u0661@h").kind == "word"  # Arabic-Indic digits: no uid
+    with pytest.raises(InputError, match="not a uid"):
+        recognise("\u00b2@h", "uid")
+
+
+def test_host_page_says_when_its_state_grid_is_cut(client: httpx.Client) -> None:
+    page = client.get("/console/host/many", params={"query": "files"}).text
+    assert "(520 rows, the first 500 shown" in page
+    assert 'data-testid="cut">First 500 of 520 rows shown.' in page
+
+
+def test_host_page_lists_event_queries(client: httpx.Client) -> None:
+    page = client.get(f"/console/host/{OLD}").text
+    link = f'/console/events?query=process_events&host={OLD}"'
+    assert link in page and "<td>event</td><td>6</td>" in page
+
+
+def test_events_of_a_host_default_to_its_own_last_hour(client: httpx.Client) -> None:
+    page = client.get("/console/events", params={"query": "process_events", "host": OLD}).text
+    assert 'data-testid="matched">6 events of process_events' in page
+    assert page.count("/bin/ls") == 6
+
+
+def test_cards_show_no_missing_value_as_none(client: httpx.Client) -> None:
+    page = client.get("/console/", params={"q": "10.77.7.7", "at": "2024-06-13T09:41:00Z"}).text
+    assert 'data-testid="card"' in page and "None" not in page
+
+
+def test_an_instant_before_the_data_keeps_the_timeline_in_order(client: httpx.Client) -> None:
+    page = client.get("/console/", params={"q": "10.77.7.7", "at": "2020-01-01T00:00:00Z"}).text
+    line = _timeline(page)
+    assert line["start"] <= line["at"] <= line["end"] and line["start"] < line["end"]
+
