@@ -66,10 +66,11 @@ def unix(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-def host_url(key: str, part: str = "", **params: Any) -> str:
+def host_url(key: Any, part: str = "", **params: Any) -> str:
     """A host page's URL (PART: "state" or "diff"): the key as one percent-encoded path segment
     (any text a host reported: '/', '?', '#', '..' stay inside it); keys a browser would take as
     a dot segment ('.', '..') go in the query string instead."""
+    key = "" if key is None else str(key)
     if key in (".", ".."):
         path, params = f"{PREFIX}/host/-{'/' + part if part else ''}", {"key": key, **params}
     else:

@@ -29,6 +29,7 @@ from hindsight.console import data as console_data
 from hindsight.console import render
 from hindsight.console.app import _next_from
 from hindsight.console.recognise import recognise
+from hindsight.console.sqlpos import locate
 from hindsight.errors import InputError
 from tests.console.conftest import _hindsight
 from tests.server.serverproc import ServerProcess
@@ -382,3 +383,29 @@ def test_an_instant_before_the_data_keeps_the_timeline_in_order(client: httpx.Cl
     line = _timeline(page)
     assert line["start"] <= line["at"] <= line["end"] and line["start"] < line["end"]
 
+
+
+def test_sql_errors_point_at_code_not_at_literals_or_comments() -> None:
+    column = locate("SELECT 'shel' AS label, -- shel\n  shel FROM t",
+                    'Binder Error: Referenced column "shel" not found in FROM clause!\n\nLINE 1: ...')
+    assert (column.line, column.column, column.text) == (2, 3, "  shel FROM t")
+    function = locate("SELECT nosuchfunc(1)",
+                      "Catalog Error: Scalar Function with name nosuchfunc does not exist!")
+    assert (function.line, function.column) == (1, 8)
+    value = locate("SELECT 1,\n 'abc'::INT", "Conversion Error: Could not convert string 'abc' to INT32")
+    assert (value.line, value.column) == (2, 2)
+
+
+def test_a_lake_server_shows_its_fleet(tmp_path: Path) -> None:
+    data, lake = tmp_path / "data", tmp_path / "lake"
+    lake.mkdir()
+    made = _hindsight("user", "add", NAME, "--role", "viewer", "--password", PASSWORD, "--data", str(data))
+    assert made.returncode == 0, made.stderr
+    server = ServerProcess(data, args=("--lake", str(lake))).start(timeout_s=60)
+    try:
+        c = _client(server)
+        fleet = c.get("/console/fleet")
+        c.close()
+        assert fleet.status_code == 200 and 'data-testid="lake"' in fleet.text
+    finally:
+        server.kill()
