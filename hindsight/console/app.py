@@ -3,10 +3,11 @@ fragments, and the sign-in around them."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
@@ -43,6 +44,8 @@ MAX_FAILURES = 5  # failed sign-ins of one user name within FAILURE_WINDOW_S bef
 FAILURE_WINDOW_S = 300.0
 MAX_TRACKED = 10_000  # user names whose failed sign-ins are remembered (the oldest go first)
 VERIFIES = 2  # password checks at once (argon2id takes 64 MiB each): more sign-ins queue
+SQL_PER_USER = 2  # SQL statements one user may have running at once (the store answers one call
+# at a time: more would hold every other page, the query API and ingest behind them)
 
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 render.install(templates.env)
@@ -64,6 +67,7 @@ class Console:
         self.failures = FailedSignIns(MAX_FAILURES, FAILURE_WINDOW_S, MAX_TRACKED)
         self._samples: deque[tuple[float, int]] = deque([(self.started, 0)], maxlen=64)
         self._verifies: CapacityLimiter | None = None
+        self._sql_running: dict[str, int] = {}
 
     @property
     def verifies(self) -> CapacityLimiter:
@@ -83,6 +87,22 @@ class Console:
         t0, l0 = since[0]
         return (lines - l0) / max(now - t0, 1e-3)
 
+    @contextlib.asynccontextmanager
+    async def sql_slot(self, user: str) -> AsyncIterator[None]:
+        """One of USER's SQL_PER_USER statements at once; past it, an error to wait (429)."""
+        if self._sql_running.get(user, 0) >= SQL_PER_USER:
+            raise Busy(
+                f"{user} has {SQL_PER_USER} SQL statements running: wait for them to finish "
+                "(each is bounded by HINDSIGHT_QUERY_TIMEOUT)"
+            )
+        self._sql_running[user] = self._sql_running.get(user, 0) + 1
+        try:
+            yield
+        finally:
+            self._sql_running[user] -= 1
+            if not self._sql_running[user]:
+                del self._sql_running[user]
+
     async def data(self, name: str, *args: Any) -> Any:
         return await self.store(f"console.{name}", *args)
 
@@ -92,6 +112,10 @@ class Console:
         return await to_thread.run_sync(
             lambda: self.core.store.call(method, *args), limiter=_query_threads()
         )
+
+
+class Busy(InputError):
+    """A user's request refused while their earlier ones still run."""
 
 
 def _console(request: Request) -> Console:
@@ -123,6 +147,8 @@ def page(admin: bool = False) -> Callable[[Page], Callable[[Request], Awaitable[
                 )
             try:
                 return await handler(request, session)
+            except Busy as exc:
+                return _error(request, session, 429, str(exc))
             except HindsightError as exc:
                 return _error(request, session, 400, str(exc))
 
@@ -380,13 +406,17 @@ async def sql_page(request: Request, session: Session) -> Response:
     return _view(request, session, "sql.html", sql=q.get("sql", ""), at_text=q.get("at", ""))
 
 
-async def _sql(request: Request, sql: str, at: str | None) -> download.Bounded:
+async def _sql(request: Request, user: str, sql: str, at: str | None) -> download.Bounded:
     """The statement's answer within the query API's bounds (rows, then bytes)."""
     console = _console(request)
-    result = await console.store("sql", sql, at)
-    return await to_thread.run_sync(
-        download.bounded, result, console.core.settings.max_response_bytes, limiter=_query_threads()
-    )
+    async with console.sql_slot(user):
+        result = await console.store("sql", sql, at)
+        return await to_thread.run_sync(
+            download.bounded,
+            result,
+            console.core.settings.max_response_bytes,
+            limiter=_query_threads(),
+        )
 
 
 @page()
@@ -395,7 +425,9 @@ async def sql_run(request: Request, session: Session) -> Response:
     text, at_text = str(form.get("sql") or ""), str(form.get("at") or "").strip()
     context: dict[str, Any] = {"sql": text, "at_text": at_text, "result": None, "error": None}
     try:
-        answer = await _sql(request, text, at_text or None)
+        answer = await _sql(request, session.name, text, at_text or None)
+    except Busy:
+        raise
     except HindsightError as exc:
         context["error"] = locate(text, str(exc))
     else:
@@ -409,7 +441,7 @@ async def sql_download(request: Request, session: Session) -> Response:
     fmt = q.get("format", "csv")
     if fmt not in ("csv", "json"):
         raise InputError(f"format {fmt!r}: csv or json")
-    answer = await _sql(request, q.get("sql", ""), q.get("at") or None)
+    answer = await _sql(request, session.name, q.get("sql", ""), q.get("at") or None)
     if fmt == "json":
         body, media = download.as_json(answer), "application/json"
     else:

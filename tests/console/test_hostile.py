@@ -409,3 +409,24 @@ def test_a_lake_server_shows_its_fleet(tmp_path: Path) -> None:
         assert fleet.status_code == 200 and 'data-testid="lake"' in fleet.text
     finally:
         server.kill()
+
+
+def test_one_user_runs_at_most_two_sql_statements_at_once(served: ServerProcess, client: httpx.Client) -> None:
+    slow = {"sql": "SELECT sum(i * i % 7) AS s FROM range(100000000) t(i)", "at": ""}
+    answers: list[int] = []
+
+    def run() -> None:
+        answers.append(client.post("/console/sql", data=slow, headers={"HX-Request": "true"}).status_code)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+        time.sleep(0.15)
+    for t in threads:
+        t.join(timeout=120)
+    assert sorted(answers) == [200, 200, 429]
+    other = _client(served)  # a new session of the same user: pages other than SQL are not refused
+    assert other.get("/console/fleet").status_code == 200
+    other.close()
+    done = client.post("/console/sql", data={"sql": "SELECT 1", "at": ""}, headers={"HX-Request": "true"})
+    assert done.status_code == 200  # the slots were given back
