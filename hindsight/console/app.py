@@ -437,11 +437,14 @@ async def sql_run(request: Request, session: Session) -> Response:
 
 @page()
 async def sql_download(request: Request, session: Session) -> Response:
-    q = request.query_params
-    fmt = q.get("format", "csv")
+    # POST from the page's buttons (a statement of any length); GET for links and scripts
+    q = await request.form() if request.method == "POST" else request.query_params
+    fmt = str(q.get("format") or "csv")
     if fmt not in ("csv", "json"):
         raise InputError(f"format {fmt!r}: csv or json")
-    answer = await _sql(request, session.name, q.get("sql", ""), q.get("at") or None)
+    answer = await _sql(
+        request, session.name, str(q.get("sql") or ""), str(q.get("at") or "") or None
+    )
     if fmt == "json":
         body, media = download.as_json(answer), "application/json"
     else:
@@ -533,7 +536,7 @@ def routes() -> list[Route | Mount]:
         Route("/events", events, methods=["GET"]),
         Route("/sql", sql_page, methods=["GET"]),
         Route("/sql", sql_run, methods=["POST"]),
-        Route("/sql/download", sql_download, methods=["GET"]),
+        Route("/sql/download", sql_download, methods=["GET", "POST"]),
         Route("/fleet", fleet, methods=["GET"]),
         Route("/admin", admin, methods=["GET"]),
         Route("/admin/tokens", admin_token, methods=["POST"]),

@@ -430,3 +430,24 @@ def test_one_user_runs_at_most_two_sql_statements_at_once(served: ServerProcess,
     other.close()
     done = client.post("/console/sql", data={"sql": "SELECT 1", "at": ""}, headers={"HX-Request": "true"})
     assert done.status_code == 200  # the slots were given back
+
+
+def test_sql_grid_reads_no_column_name_as_a_time(client: httpx.Client) -> None:
+    sql = 'SELECT 443 AS "start", 0 AS "time", 1718269200000 AS "end", 3 AS latest'
+    page = client.post("/console/sql", data={"sql": sql, "at": ""}, headers={"HX-Request": "true"}).text
+    assert re.findall(r"<td>([^<]*)</td>", page) == ["443", "0", "1718269200000", "3"]
+
+
+def test_downloads_of_long_statements_and_wide_numbers(client: httpx.Client) -> None:
+    values = ", ".join(f"'{n:064x}'" for n in range(1200))  # 80 KB: past a URL's length
+    sql = f"SELECT count(*) AS n FROM (SELECT unnest([{values}]) AS h) WHERE h IN ({values})"
+    page = client.post("/console/sql", data={"sql": sql, "at": ""}, headers={"HX-Request": "true"}).text
+    form = re.search(r'<form class="download" method="post" action="([^"]+)"', page)
+    assert form and 'name="format" value="csv"' in page
+    r = client.post(form[1], data={"sql": sql, "at": "", "format": "csv"})
+    assert r.status_code == 200 and r.text == "n\r\n1200\r\n"
+    huge = "SELECT 170141183460469231731687303715884105727::HUGEINT AS h, 1 AS one"
+    r = client.post(form[1], data={"sql": huge, "at": "", "format": "json"})
+    assert r.status_code == 200 and r.json() == [{"h": "170141183460469231731687303715884105727", "one": 1}]
+    page = client.post("/console/sql", data={"sql": huge, "at": ""}, headers={"HX-Request": "true"}).text
+    assert "<td>170141183460469231731687303715884105727</td>" in page
