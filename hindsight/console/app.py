@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hindsight.console import download, render
 from hindsight.console.auth import Accounts, FailedSignIns, Session, could_be_user, same
 from hindsight.console.recognise import KINDS
-from hindsight.console.sqlpos import locate
+from hindsight.console.sqlpos import SqlError, locate
 from hindsight.errors import HindsightError, InputError
 from hindsight.server import serve_dir
 from hindsight.server.core import Core
@@ -426,8 +426,11 @@ async def sql_run(request: Request, session: Session) -> Response:
     context: dict[str, Any] = {"sql": text, "at_text": at_text, "result": None, "error": None}
     try:
         answer = await _sql(request, session.name, text, at_text or None)
-    except Busy:
-        raise
+    except Busy as exc:  # shown in the page's result, as a refusal (429)
+        context["error"] = SqlError(str(exc))
+        return templates.TemplateResponse(
+            request, "_sql_result.html", {"session": session, **context}, status_code=429
+        )
     except HindsightError as exc:
         context["error"] = locate(text, str(exc))
     else:

@@ -414,9 +414,12 @@ def test_a_lake_server_shows_its_fleet(tmp_path: Path) -> None:
 def test_one_user_runs_at_most_two_sql_statements_at_once(served: ServerProcess, client: httpx.Client) -> None:
     slow = {"sql": "SELECT sum(i * i % 7) AS s FROM range(100000000) t(i)", "at": ""}
     answers: list[int] = []
+    refused: list[str] = []
 
     def run() -> None:
-        answers.append(client.post("/console/sql", data=slow, headers={"HX-Request": "true"}).status_code)
+        r = client.post("/console/sql", data=slow, headers={"HX-Request": "true"})
+        answers.append(r.status_code)
+        refused.extend([r.text] if r.status_code == 429 else [])
 
     threads = [threading.Thread(target=run) for _ in range(3)]
     for t in threads:
@@ -425,6 +428,7 @@ def test_one_user_runs_at_most_two_sql_statements_at_once(served: ServerProcess,
     for t in threads:
         t.join(timeout=120)
     assert sorted(answers) == [200, 200, 429]
+    assert 'data-testid="sql-error"' in refused[0] and "2 SQL statements running" in refused[0]
     other = _client(served)  # a new session of the same user: pages other than SQL are not refused
     assert other.get("/console/fleet").status_code == 200
     other.close()

@@ -19,6 +19,10 @@
       }
     })();
   }
+  // an error fragment (400 bad input, 403, 429 too many at once) is shown where the answer goes
+  if (window.htmx) htmx.config.responseHandling = [
+    { code: "204", swap: false }, { code: "[23]..", swap: true },
+    { code: "(400|403|429)", swap: true }, { code: "[45]..", swap: false, error: true }];
   function iso(ms) { return new Date(ms).toISOString().replace(".000Z", "Z"); }
 
   function answerTimeline(el) {
