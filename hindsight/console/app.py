@@ -14,7 +14,7 @@ from urllib.parse import quote, unquote
 
 from anyio import CapacityLimiter, to_thread
 from starlette.applications import Starlette
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import URL, MutableHeaders
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -167,8 +167,13 @@ async def _csrf_ok(request: Request, session: Session) -> bool:
 
 
 def _to_login(request: Request, reason: str) -> Response:
+    """To the sign-in page, then back to the page asked for, query string kept (for an htmx
+    request: the page it was made from, not the fragment)."""
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    target = f"{PREFIX}/login?next={quote(here, safe='/')}"
+    if request.headers.get("hx-request"):
+        page_url = URL(request.headers.get("hx-current-url", ""))
+        here = page_url.path + (f"?{page_url.query}" if page_url.query else "")
+    target = f"{PREFIX}/login?next={quote(_next_from(here), safe='/')}"
     if reason == "expired":
         target += "&expired=1"
     if request.headers.get("hx-request"):

@@ -250,6 +250,11 @@ def test_sign_in_keeps_the_page_asked_for(served: ServerProcess) -> None:
         r = c.post("/console/login", data={"name": NAME, "password": PASSWORD,
                                            "login_token": token[1], "next": unescape(next_[1])})
         assert r.status_code == 303 and r.headers["location"] == asked
+    with httpx.Client(base_url=served.url, verify=served.verify, timeout=60) as c:  # htmx: its page
+        r = c.get("/console/host/many/state?query=files", headers={
+            "HX-Request": "true", "HX-Current-URL": served.url + "/console/host/many?query=files&at=5"})
+        assert r.status_code == 401
+        assert r.headers["hx-redirect"] == "/console/login?next=/console/host/many%3Fquery%3Dfiles%26at%3D5"
     for unsafe in ("//evil.example/", "https://evil.example/", "/console/../admin", "/console/%2e%2e/x",
                    "/console//evil.example", "/console/\\evil.example", "/elsewhere", "/console/\nx"):
         assert _next_from(unsafe) == "/console/", unsafe
@@ -332,6 +337,7 @@ def test_a_shared_host_name_shows_every_host_of_it(client: httpx.Client) -> None
         assert r.status_code == 200, r.headers.get("location")
         choices = [unescape(h) for h in re.findall(r'href="([^"]+)" data-testid="host-choice"', r.text)]
         assert sorted(c.split("?")[0] for c in choices) == [f"/console/host/{OLD}", f"/console/host/{NEW}"]
+        assert "2 hosts reported the name <b>db-0004</b>" in r.text
     new = client.get(f"/console/host/{NEW}", params={"query": "pack_ir_users", "at": at}).text
     assert "mallory" in new and "alice" not in new
     answer = client.get("/console/", params={"q": "1001@db-0004", "at": at}).text
