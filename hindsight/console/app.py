@@ -24,7 +24,14 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hindsight.console import download, render
-from hindsight.console.auth import Accounts, FailedSignIns, Session, could_be_user, same
+from hindsight.console.auth import (
+    MAX_PASSWORD,
+    Accounts,
+    FailedSignIns,
+    Session,
+    could_be_user,
+    same,
+)
 from hindsight.console.recognise import KINDS
 from hindsight.console.sqlpos import SqlError, locate
 from hindsight.errors import HindsightError, InputError
@@ -220,8 +227,10 @@ async def login(request: Request) -> Response:
             f"too many failed sign-ins for {name}: wait {FAILURE_WINDOW_S / 60:g} minutes",
             429,
         )
-    role = await to_thread.run_sync(
-        console.accounts.verify, name, password, limiter=console.verifies
+    role = (
+        await to_thread.run_sync(console.accounts.verify, name, password, limiter=console.verifies)
+        if len(password) <= MAX_PASSWORD
+        else None
     )
     if role is None:
         console.failures.add(name)

@@ -29,6 +29,7 @@ from hindsight.errors import InputError
 ROLES = ("viewer", "admin")
 _NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 MIN_PASSWORD = 8
+MAX_PASSWORD = 1024  # longer ones are refused at sign-in before hashing (and never made)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users(
@@ -96,6 +97,8 @@ class Accounts:
             raise InputError(f"role {role!r}: expected one of {', '.join(ROLES)}")
         if len(password) < MIN_PASSWORD:
             raise InputError(f"password too short: at least {MIN_PASSWORD} characters")
+        if len(password) > MAX_PASSWORD:
+            raise InputError(f"password too long: at most {MAX_PASSWORD} characters")
         with self._lock, self._con:
             if self._con.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
                 raise InputError(f"user {name!r} exists (hindsight user remove {name} first)")

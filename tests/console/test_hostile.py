@@ -212,6 +212,8 @@ def test_names_no_account_can_have_are_refused_before_hashing(served: ServerProc
         # never remembered (no pause after 5 failures: nothing kept of a name no account has)
         assert r.status_code == 401 and "wrong user name or password" in r.text
         assert "x" * 1000 not in r.text
+    r = _try_sign_in(served, "someone", "p" * 500_000)  # a password no account can have
+    assert r.status_code == 401
     assert time.perf_counter() - start < 10
 
 
