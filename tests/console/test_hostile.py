@@ -22,12 +22,15 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 from playwright.sync_api import Page, expect
+from starlette.requests import Request
 
 import hindsight
 from hindsight.console import data as console_data
 from hindsight.console import render
-from hindsight.console.app import _next_from
+from hindsight.console.app import _host_path, _next_from
 from hindsight.console.recognise import recognise
 from hindsight.console.sqlpos import locate
 from hindsight.errors import InputError
@@ -463,3 +466,34 @@ def test_downloads_of_long_statements_and_wide_numbers(client: httpx.Client) -> 
     assert r.status_code == 200 and r.json() == [{"h": "170141183460469231731687303715884105727", "one": 1}]
     page = client.post("/console/sql", data={"sql": huge, "at": ""}, headers={"HX-Request": "true"}).text
     assert "<td>170141183460469231731687303715884105727</td>" in page
+
+
+@given(st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40),
+       st.sampled_from(["", "state", "diff"]))
+@example(".", "")
+@example("..", "state")
+@example("../admin?x=1#f", "diff")
+@example("-", "")
+@example("%2e%2e", "")
+def test_any_host_key_goes_through_a_url_whole(key: str, part: str) -> None:
+    url = render.host_url(key, part, at=5, query="q&x")
+    resolved = httpx.URL("https://h/console/").join(url)  # as a browser resolves it
+    assert resolved.path.startswith("/console/host/") and not resolved.fragment
+    raw_path, _, query = resolved.raw_path.partition(b"?")
+    request = Request({"type": "http", "method": "GET", "path": resolved.path, "raw_path": raw_path,
+                       "query_string": query, "headers": [], "root_path": ""})
+    assert _host_path(request) == (key, part)
+    assert request.query_params["at"] == "5" and request.query_params["query"] == "q&x"
+
+
+@given(st.lists(st.one_of(st.text(max_size=20), st.integers(), st.none()), min_size=1, max_size=6))
+def test_no_csv_cell_is_a_formula(values: list[Any]) -> None:
+    from hindsight.api import Result
+    from hindsight.console.download import FORMULA_STARTS, Bounded, as_csv
+
+    text = as_csv(Bounded(Result([f"c{i}" for i in range(len(values))], [tuple(values)]), None, 1 << 20))
+    for got, value in zip(next(csv.reader(io.StringIO(text.decode()[text.decode().index("\r\n") + 2:]))), values, strict=True):
+        if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+            assert got == "'" + value
+        else:
+            assert got == ("" if value is None else str(value))
