@@ -8,6 +8,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
+from html import escape
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
@@ -139,6 +140,8 @@ def page(admin: bool = False) -> Callable[[Page], Callable[[Request], Awaitable[
         async def endpoint(request: Request) -> Response:
             lookup = _console(request).accounts.session(request.cookies.get(COOKIE))
             if lookup.session is None:
+                if _from_another_site(request):
+                    return _same_site_again(request)
                 return _to_login(request, lookup.reason)
             session = lookup.session
             if request.method == "POST" and not await _csrf_ok(request, session):
@@ -171,6 +174,28 @@ async def _csrf_ok(request: Request, session: Session) -> bool:
         value = form.get("csrf")
         token = value if isinstance(value, str) else None
     return same(token, session.csrf)
+
+
+def _from_another_site(request: Request) -> bool:
+    """A page opened from a link on another site (a ticket, a chat): the SameSite=Strict session
+    cookie is not sent with such a navigation, signed in or not."""
+    return (
+        request.method == "GET"
+        and not request.headers.get("hx-request")
+        and request.headers.get("sec-fetch-site") == "cross-site"
+        and request.headers.get("sec-fetch-mode") == "navigate"
+    )
+
+
+def _same_site_again(request: Request) -> Response:
+    """Open the same page again from this site (a refresh, no script), so that the session
+    cookie comes with it; signed out, that request goes to the sign-in page."""
+    here = escape(str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""))
+    body = (
+        f'<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0; url={here}">'
+        f'<link rel="icon" href="data:,"><title>Hindsight</title><a href="{here}">open the page</a>'
+    )
+    return Response(body, media_type="text/html", headers={"Cache-Control": "no-store"})
 
 
 def _to_login(request: Request, reason: str) -> Response:

@@ -497,3 +497,26 @@ def test_no_csv_cell_is_a_formula(values: list[Any]) -> None:
             assert got == "'" + value
         else:
             assert got == ("" if value is None else str(value))
+
+
+def test_a_link_from_another_site_opens_its_answer(page: Page, served: ServerProcess) -> None:
+    """The session cookie is SameSite=Strict: a link clicked on another site (a ticket, a chat)
+    comes without it, so the page opens itself again from this site, signed in."""
+    asked = served.url + "/console/?q=1001%40db-0004&at=2024-06-13T09%3A30%3A00Z"
+    page.goto(served.url + "/console/login")
+    page.fill("input[name=name]", NAME)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form.login button[type=submit]")
+    page.wait_for_load_state()
+    other_site = served.url.replace("127.0.0.1", "localhost")  # another site: its own cookies
+    page.goto(other_site + "/console/login")
+    page.evaluate("url => { const a = document.createElement('a'); a.href = url; a.id = 'ticket'; "
+                  "a.textContent = 'ticket'; document.body.append(a); }", asked)
+    page.click("#ticket")
+    expect(page.get_by_test_id("answer")).to_be_visible()
+    assert page.url == asked
+    with httpx.Client(base_url=served.url, verify=served.verify, timeout=60) as c:  # signed out
+        r = c.get("/console/fleet", headers={"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"})
+        assert r.status_code == 200 and 'http-equiv="refresh" content="0; url=/console/fleet"' in r.text
+        r = c.get("/console/fleet", headers={"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "navigate"})
+        assert r.status_code == 303 and r.headers["location"] == "/console/login?next=/console/fleet"
