@@ -30,7 +30,7 @@ from starlette.requests import Request
 import hindsight
 from hindsight.console import data as console_data
 from hindsight.console import render
-from hindsight.console.app import _host_path, _next_from
+from hindsight.console.app import _next_from
 from hindsight.console.recognise import recognise
 from hindsight.console.sqlpos import locate
 from hindsight.errors import InputError
@@ -476,6 +476,8 @@ def test_downloads_of_long_statements_and_wide_numbers(client: httpx.Client) -> 
 @example("-", "")
 @example("%2e%2e", "")
 def test_any_host_key_goes_through_a_url_whole(key: str, part: str) -> None:
+    from hindsight.console.app import _host_path
+
     url = render.host_url(key, part, at=5, query="q&x")
     resolved = httpx.URL("https://h/console/").join(url)  # as a browser resolves it
     assert resolved.path.startswith("/console/host/") and not resolved.fragment
