@@ -252,6 +252,12 @@ def test_sign_in_keeps_the_page_asked_for(served: ServerProcess) -> None:
         next_ = re.search(r'name="next" value="([^"]+)"', form)
         token = re.search(r'name="login_token" value="([^"]+)"', form)
         assert next_ and token and unescape(next_[1]) == asked
+        wrong = c.post("/console/login", data={"name": NAME, "password": "not it", "login_token": token[1],
+                                               "next": unescape(next_[1])})
+        assert wrong.status_code == 401  # a mistyped password keeps where it was going
+        next_ = re.search(r'name="next" value="([^"]+)"', wrong.text)
+        token = re.search(r'name="login_token" value="([^"]+)"', wrong.text)
+        assert next_ and token and unescape(next_[1]) == asked
         r = c.post("/console/login", data={"name": NAME, "password": PASSWORD,
                                            "login_token": token[1], "next": unescape(next_[1])})
         assert r.status_code == 303 and r.headers["location"] == asked
