@@ -3,19 +3,19 @@ fragments, and the sign-in around them."""
 
 from __future__ import annotations
 
-import csv
-import io
+import contextlib
 import secrets
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from html import escape
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
-import orjson
-from anyio import to_thread
+from anyio import CapacityLimiter, to_thread
 from starlette.applications import Starlette
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import URL, MutableHeaders
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -24,14 +24,22 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hindsight.console import render
-from hindsight.console.auth import Accounts, Session, same
+from hindsight.console import download, render
+from hindsight.console.auth import (
+    MAX_PASSWORD,
+    Accounts,
+    FailedSignIns,
+    Session,
+    could_be_user,
+    same,
+)
 from hindsight.console.recognise import KINDS
-from hindsight.console.sqlpos import locate
+from hindsight.console.sqlpos import SqlError, locate
 from hindsight.errors import HindsightError, InputError
 from hindsight.server import serve_dir
 from hindsight.server.core import Core
 from hindsight.server.query_api import _query_threads
+from hindsight.server.targets import LakeMode
 from hindsight.timeparse import format_time, parse_time
 
 HERE = Path(__file__).parent
@@ -42,6 +50,10 @@ EVENTS_SHOWN = 500
 SQL_SHOWN = 1_000
 MAX_FAILURES = 5  # failed sign-ins of one user name within FAILURE_WINDOW_S before a pause
 FAILURE_WINDOW_S = 300.0
+MAX_TRACKED = 10_000  # user names whose failed sign-ins are remembered (the oldest go first)
+VERIFIES = 2  # password checks at once (argon2id takes 64 MiB each): more sign-ins queue
+SQL_PER_USER = 2  # SQL statements one user may have running at once (the store answers one call
+# at a time: more would hold every other page, the query API and ingest behind them)
 
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 render.install(templates.env)
@@ -55,21 +67,22 @@ class Console:
     def __init__(self, core: Core) -> None:
         self.core = core
         self.accounts = Accounts(serve_dir(core.settings.data))
+        core.settings.require(
+            ("console_session_hours",), lambda v: v > 0, "above 0 (a session must last)"
+        )
         self.session_s = core.settings.console_session_hours * 3600
         self.started = time.time()
-        self._failures: dict[str, deque[float]] = {}
+        self.failures = FailedSignIns(MAX_FAILURES, FAILURE_WINDOW_S, MAX_TRACKED)
         self._samples: deque[tuple[float, int]] = deque([(self.started, 0)], maxlen=64)
+        self._verifies: CapacityLimiter | None = None
+        self._sql_running: dict[str, int] = {}
 
-    def locked_out(self, name: str) -> bool:
-        """Whether NAME had MAX_FAILURES failed sign-ins within FAILURE_WINDOW_S."""
-        failures = self._failures.get(name.lower())
-        now = time.time()
-        while failures and now - failures[0] > FAILURE_WINDOW_S:
-            failures.popleft()
-        return failures is not None and len(failures) >= MAX_FAILURES
-
-    def failed(self, name: str) -> None:
-        self._failures.setdefault(name.lower(), deque(maxlen=MAX_FAILURES)).append(time.time())
+    @property
+    def verifies(self) -> CapacityLimiter:
+        """The threads password checks run on (made in the event loop, on first use)."""
+        if self._verifies is None:
+            self._verifies = CapacityLimiter(VERIFIES)
+        return self._verifies
 
     def ingest_rate(self, lines: int, window_s: float = 300.0) -> float:
         """Lines ingested per second over about the last WINDOW_S (samples taken per Fleet view;
@@ -82,6 +95,22 @@ class Console:
         t0, l0 = since[0]
         return (lines - l0) / max(now - t0, 1e-3)
 
+    @contextlib.asynccontextmanager
+    async def sql_slot(self, user: str) -> AsyncIterator[None]:
+        """One of USER's SQL_PER_USER statements at once; past it, an error to wait (429)."""
+        if self._sql_running.get(user, 0) >= SQL_PER_USER:
+            raise Busy(
+                f"{user} has {SQL_PER_USER} SQL statements running: wait for them to finish "
+                "(each is bounded by HINDSIGHT_QUERY_TIMEOUT)"
+            )
+        self._sql_running[user] = self._sql_running.get(user, 0) + 1
+        try:
+            yield
+        finally:
+            self._sql_running[user] -= 1
+            if not self._sql_running[user]:
+                del self._sql_running[user]
+
     async def data(self, name: str, *args: Any) -> Any:
         return await self.store(f"console.{name}", *args)
 
@@ -91,6 +120,10 @@ class Console:
         return await to_thread.run_sync(
             lambda: self.core.store.call(method, *args), limiter=_query_threads()
         )
+
+
+class Busy(InputError):
+    """A user's request refused while their earlier ones still run."""
 
 
 def _console(request: Request) -> Console:
@@ -107,6 +140,8 @@ def page(admin: bool = False) -> Callable[[Page], Callable[[Request], Awaitable[
         async def endpoint(request: Request) -> Response:
             lookup = _console(request).accounts.session(request.cookies.get(COOKIE))
             if lookup.session is None:
+                if _from_another_site(request):
+                    return _same_site_again(request)
                 return _to_login(request, lookup.reason)
             session = lookup.session
             if request.method == "POST" and not await _csrf_ok(request, session):
@@ -122,6 +157,8 @@ def page(admin: bool = False) -> Callable[[Page], Callable[[Request], Awaitable[
                 )
             try:
                 return await handler(request, session)
+            except Busy as exc:
+                return _error(request, session, 429, str(exc))
             except HindsightError as exc:
                 return _error(request, session, 400, str(exc))
 
@@ -139,8 +176,36 @@ async def _csrf_ok(request: Request, session: Session) -> bool:
     return same(token, session.csrf)
 
 
+def _from_another_site(request: Request) -> bool:
+    """A page opened from a link on another site (a ticket, a chat): the SameSite=Strict session
+    cookie is not sent with such a navigation, signed in or not."""
+    return (
+        request.method == "GET"
+        and not request.headers.get("hx-request")
+        and request.headers.get("sec-fetch-site") == "cross-site"
+        and request.headers.get("sec-fetch-mode") == "navigate"
+    )
+
+
+def _same_site_again(request: Request) -> Response:
+    """Open the same page again from this site (a refresh, no script), so that the session
+    cookie comes with it; signed out, that request goes to the sign-in page."""
+    here = escape(str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""))
+    body = (
+        f'<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0; url={here}">'
+        f'<link rel="icon" href="data:,"><title>Hindsight</title><a href="{here}">open the page</a>'
+    )
+    return Response(body, media_type="text/html", headers={"Cache-Control": "no-store"})
+
+
 def _to_login(request: Request, reason: str) -> Response:
-    target = f"{PREFIX}/login?next={request.url.path}"
+    """To the sign-in page, then back to the page asked for, query string kept (for an htmx
+    request: the page it was made from, not the fragment)."""
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if request.headers.get("hx-request"):
+        page_url = URL(request.headers.get("hx-current-url", ""))
+        here = page_url.path + (f"?{page_url.query}" if page_url.query else "")
+    target = f"{PREFIX}/login?next={quote(_next_from(here), safe='/')}"
     if reason == "expired":
         target += "&expired=1"
     if request.headers.get("hx-request"):
@@ -179,15 +244,21 @@ async def login(request: Request) -> Response:
     name, password = str(form.get("name") or ""), str(form.get("password") or "")
     if not same(str(form.get("login_token") or ""), request.cookies.get(LOGIN_COOKIE)):
         return await _login_failed(request, "the sign-in form expired: try again", 403)
-    if console.locked_out(name):
+    if not could_be_user(name):  # no account has it: nothing to hash, nothing to remember
+        return await _login_failed(request, "wrong user name or password", 401)
+    if console.failures.locked_out(name):
         return await _login_failed(
             request,
             f"too many failed sign-ins for {name}: wait {FAILURE_WINDOW_S / 60:g} minutes",
             429,
         )
-    role = await to_thread.run_sync(console.accounts.verify, name, password)
+    role = (
+        await to_thread.run_sync(console.accounts.verify, name, password, limiter=console.verifies)
+        if len(password) <= MAX_PASSWORD
+        else None
+    )
     if role is None:
-        console.failed(name)
+        console.failures.add(name)
         return await _login_failed(request, "wrong user name or password", 401)
     cookie, _ = console.accounts.open_session(name, console.session_s)
     response = RedirectResponse(_next_from(str(form.get("next") or "")), 303)
@@ -197,16 +268,26 @@ async def login(request: Request) -> Response:
 
 
 def _next_from(target: str) -> str:
-    """Where to go after signing in: a console page only (no open redirect)."""
-    return target if target.startswith(PREFIX + "/") and "//" not in target else PREFIX + "/"
+    """Where to go after signing in: a console page only, with its query string (no open
+    redirect: a same-origin path below PREFIX, no scheme, host, backslash or control)."""
+    path = target.split("?", 1)[0]
+    safe = (
+        target.startswith(PREFIX + "/")
+        and "//" not in path
+        and "\\" not in target
+        and "/../" not in unquote(path) + "/"
+        and target.isprintable()
+    )
+    return target if safe else PREFIX + "/"
 
 
 async def _login_failed(request: Request, message: str, status: int) -> Response:
     token = secrets.token_urlsafe(24)
+    form = await request.form()
     context = {
         "session": None,
         "login_token": token,
-        "next": PREFIX + "/",
+        "next": _next_from(str(form.get("next") or "")),
         "expired": False,
         "message": message,
     }
@@ -262,7 +343,10 @@ async def ask(request: Request, session: Session) -> Response:
             context["message"] = str(exc)
         else:
             if answer["kind"] == "host":
-                return RedirectResponse(f"{PREFIX}/host/{answer['host_key']}?at={at}", 303)
+                return RedirectResponse(render.host_url(answer["host_key"], at=at), 303)
+            if answer["kind"] == "hosts":  # a name several hosts reported: which one?
+                context.update(choose=answer["hosts"], at_text=at_text or format_time(at), at=at)
+                return _view(request, session, "ask.html", **context)
             context.update(
                 answer=answer,
                 at_text=at_text or format_time(at),
@@ -272,11 +356,35 @@ async def ask(request: Request, session: Session) -> Response:
     return _view(request, session, "ask.html", **context)
 
 
+def _host_path(request: Request) -> tuple[str, str]:
+    """The host key and the part ('', 'state' or 'diff') of a /host/... URL, read from the raw
+    path: the key is one percent-encoded segment, so a key holding '/' stays whole (a key a
+    browser would take as a dot segment comes as /host/-?key=...)."""
+    raw = request.scope.get("raw_path")
+    path = raw.decode("latin-1") if raw else quote(request.url.path)
+    segments = path.split("/host/", 1)[-1].split("/")
+    if len(segments) > 2 or (len(segments) == 2 and segments[1] not in ("state", "diff")):
+        raise InputError(f"no console page {request.url.path}")
+    key = unquote(segments[0])
+    if key == "-" and "key" in request.query_params:
+        key = request.query_params["key"]
+    return key, segments[1] if len(segments) == 2 else ""
+
+
 @page()
-async def host(request: Request, session: Session) -> Response:
+async def host_any(request: Request, session: Session) -> Response:
+    key, part = _host_path(request)
+    handler = {"": host, "state": host_state, "diff": host_diff}[part]
+    return await handler(request, session, key)
+
+
+async def host(request: Request, session: Session, name: str) -> Response:
     console = _console(request)
-    name = request.path_params["host"]
     overview = await console.data("host", name)
+    if "choose" in overview:  # a name several hosts reported: which one?
+        return _view(
+            request, session, "hosts.html", subject=name, choose=overview["choose"], at=_at(request)
+        )
     query = request.query_params.get("query") or _first_state(overview)
     at = _at(request)
     state = await console.data("host_state", name, query, at) if query else None
@@ -299,17 +407,14 @@ def _first_state(overview: dict[str, Any]) -> str | None:
     return None if chosen is None else str(chosen["query"])
 
 
-@page()
-async def host_state(request: Request, session: Session) -> Response:
-    name = request.path_params["host"]
+async def host_state(request: Request, session: Session, name: str) -> Response:
     query = request.query_params.get("query", "")
     state = await _console(request).data("host_state", name, query, _at(request))
     return _view(request, session, "_state.html", state=state)
 
 
-@page()
-async def host_diff(request: Request, session: Session) -> Response:
-    name, q = request.path_params["host"], request.query_params
+async def host_diff(request: Request, session: Session, name: str) -> Response:
+    q = request.query_params
     t1, t2 = _at(request, "t1"), _at(request, "t2")
     if t1 is None or t2 is None:
         raise InputError("give both instants of the diff")
@@ -340,39 +445,53 @@ async def sql_page(request: Request, session: Session) -> Response:
     return _view(request, session, "sql.html", sql=q.get("sql", ""), at_text=q.get("at", ""))
 
 
+async def _sql(request: Request, user: str, sql: str, at: str | None) -> download.Bounded:
+    """The statement's answer within the query API's bounds (rows, then bytes)."""
+    console = _console(request)
+    async with console.sql_slot(user):
+        result = await console.store("sql", sql, at)
+        return await to_thread.run_sync(
+            download.bounded,
+            result,
+            console.core.settings.max_response_bytes,
+            limiter=_query_threads(),
+        )
+
+
 @page()
 async def sql_run(request: Request, session: Session) -> Response:
     form = await request.form()
     text, at_text = str(form.get("sql") or ""), str(form.get("at") or "").strip()
     context: dict[str, Any] = {"sql": text, "at_text": at_text, "result": None, "error": None}
     try:
-        result = await _console(request).store("sql", text, at_text or None)
+        answer = await _sql(request, session.name, text, at_text or None)
+    except Busy as exc:  # shown in the page's result, as a refusal (429)
+        context["error"] = SqlError(str(exc))
+        return templates.TemplateResponse(
+            request, "_sql_result.html", {"session": session, **context}, status_code=429
+        )
     except HindsightError as exc:
         context["error"] = locate(text, str(exc))
     else:
-        context["result"] = result
-        context["shown"] = SQL_SHOWN
+        context.update(result=answer.result, cut=download.note(answer), shown=SQL_SHOWN)
     return _view(request, session, "_sql_result.html", **context)
 
 
 @page()
 async def sql_download(request: Request, session: Session) -> Response:
-    q = request.query_params
-    fmt = q.get("format", "csv")
+    # POST from the page's buttons (a statement of any length); GET for links and scripts
+    q = await request.form() if request.method == "POST" else request.query_params
+    fmt = str(q.get("format") or "csv")
     if fmt not in ("csv", "json"):
         raise InputError(f"format {fmt!r}: csv or json")
-    result = await _console(request).store("sql", q.get("sql", ""), q.get("at") or None)
+    answer = await _sql(
+        request, session.name, str(q.get("sql") or ""), str(q.get("at") or "") or None
+    )
     if fmt == "json":
-        body = orjson.dumps(result.dicts(), default=str)
-        media = "application/json"
+        body, media = download.as_json(answer), "application/json"
     else:
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(result.columns)
-        writer.writerows(result.rows)
-        body, media = out.getvalue().encode(), "text/csv"
-    headers = {"Content-Disposition": f'attachment; filename="hindsight.{fmt}"'}
-    return Response(body, media_type=media, headers=headers)
+        body, media = download.as_csv(answer), "text/csv"
+    return Response(body, media_type=media, headers=download.headers(answer, fmt))
 
 
 @page()
@@ -382,7 +501,18 @@ async def fleet(request: Request, session: Session) -> Response:
     console = _console(request)
     hosts = await to_thread.run_sync(hosts_with_checkins, console.core, limiter=_query_threads())
     stats = await console.store("stats")
-    data = await console.data("fleet", int(console.core.settings.serve_offline_after_s))
+    try:
+        data = await console.data("fleet", int(console.core.settings.serve_offline_after_s))
+    except LakeMode:  # the server writes to a lake: hosts and check-ins only, no history here
+        data = {
+            "first": 0,
+            "last": 0,
+            "quality": [],
+            "rejects": [],
+            "silent": [],
+            "rate": [],
+            "lake": True,
+        }
     journal = console.core.journal
     return _view(
         request,
@@ -444,13 +574,11 @@ def routes() -> list[Route | Mount]:
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
         Route("/", ask, methods=["GET"]),
-        Route("/host/{host:str}", host, methods=["GET"]),
-        Route("/host/{host:str}/state", host_state, methods=["GET"]),
-        Route("/host/{host:str}/diff", host_diff, methods=["GET"]),
+        Route("/host/{rest:path}", host_any, methods=["GET"]),
         Route("/events", events, methods=["GET"]),
         Route("/sql", sql_page, methods=["GET"]),
         Route("/sql", sql_run, methods=["POST"]),
-        Route("/sql/download", sql_download, methods=["GET"]),
+        Route("/sql/download", sql_download, methods=["GET", "POST"]),
         Route("/fleet", fleet, methods=["GET"]),
         Route("/admin", admin, methods=["GET"]),
         Route("/admin/tokens", admin_token, methods=["POST"]),

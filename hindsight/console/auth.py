@@ -16,6 +16,7 @@ import secrets
 import sqlite3
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,8 +27,9 @@ from itsdangerous import BadSignature, Signer
 from hindsight.errors import InputError
 
 ROLES = ("viewer", "admin")
-_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 MIN_PASSWORD = 8
+MAX_PASSWORD = 1024  # longer ones are refused at sign-in before hashing (and never made)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users(
@@ -89,12 +91,14 @@ class Accounts:
 
     # -- users ----------------------------------------------------------------------------------
     def add_user(self, name: str, role: str, password: str) -> None:
-        if not _NAME.match(name):
+        if not could_be_user(name):
             raise InputError(f"user name {name!r}: use 1-64 letters, digits, _ . @ -")
         if role not in ROLES:
             raise InputError(f"role {role!r}: expected one of {', '.join(ROLES)}")
         if len(password) < MIN_PASSWORD:
             raise InputError(f"password too short: at least {MIN_PASSWORD} characters")
+        if len(password) > MAX_PASSWORD:
+            raise InputError(f"password too long: at most {MAX_PASSWORD} characters")
         with self._lock, self._con:
             if self._con.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
                 raise InputError(f"user {name!r} exists (hindsight user remove {name} first)")
@@ -174,6 +178,47 @@ class Accounts:
             return
         with self._lock, self._con:
             self._con.execute("DELETE FROM sessions WHERE id_hash = ?", (_id_hash(session_id),))
+
+
+class FailedSignIns:
+    """Recent failed sign-ins per user name (any case), to pause a name after LIMIT failures
+    within WINDOW_S. At most TRACKED names are kept: past it, names whose failures are older
+    than the window go first, then the oldest names (the map never grows without bound)."""
+
+    def __init__(self, limit: int, window_s: float, tracked: int) -> None:
+        self.limit, self.window_s, self.tracked = limit, window_s, tracked
+        self._names: dict[str, deque[float]] = {}
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def locked_out(self, name: str, now: float | None = None) -> bool:
+        """Whether NAME had LIMIT failed sign-ins within the window."""
+        now = time.time() if now is None else now
+        key = name.lower()
+        failures = self._names.get(key)
+        while failures and now - failures[0] > self.window_s:
+            failures.popleft()
+        if failures is not None and not failures:
+            del self._names[key]
+            return False
+        return failures is not None and len(failures) >= self.limit
+
+    def add(self, name: str, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        key = name.lower()
+        if key not in self._names and len(self._names) >= self.tracked:
+            stale = [k for k, v in self._names.items() if not v or now - v[-1] > self.window_s]
+            for k in stale:
+                del self._names[k]
+            while len(self._names) >= self.tracked:
+                del self._names[next(iter(self._names))]
+        self._names.setdefault(key, deque(maxlen=self.limit)).append(now)
+
+
+def could_be_user(name: str) -> bool:
+    """Whether NAME is one an account can have (1-64 letters, digits, _ . @ -)."""
+    return bool(_NAME.fullmatch(name))
 
 
 @functools.cache

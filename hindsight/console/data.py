@@ -7,9 +7,10 @@ dicts, `Result`) that cross the pipe. Times in and out are unix seconds.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from hindsight.console.recognise import Question, recognise
@@ -35,9 +36,14 @@ def unix(value: Any) -> int | None:
     """Unix seconds of a datetime or number (None and the open end stay None)."""
     if value is None or value == OPEN_END:
         return None
-    if isinstance(value, datetime):
-        return int(value.timestamp())
+    if isinstance(value, datetime):  # a naive one (TIMESTAMP) is UTC, not the server's zone
+        aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value
+        return int(aware.timestamp())
     return int(value)
+
+
+#: a whole number as typed (ASCII digits only: `str.isdigit` takes '²' and other scripts' digits)
+WHOLE = re.compile(r"-?[0-9]{1,18}")
 
 
 def _rows(hs: Hindsight, sql: str) -> list[Row]:
@@ -58,11 +64,40 @@ def time_range(hs: Hindsight) -> tuple[int, int]:
     return int(lo or 0), int(hi or 0)
 
 
-def host_ref(hs: Hindsight, host: str) -> tuple[int, str]:
-    """(host id, host key) of a host named by key or any identifier it reported."""
+def host_refs(hs: Hindsight, host: str) -> list[tuple[int, str]]:
+    """(host id, host key) of every host named HOST: the host whose key it is, else every host
+    that ever reported it as an identifier (a name may be several machines: a reimaged or
+    cloned one)."""
     ids = hs.host_ids([host])
-    key = hs._run(f"SELECT host_key FROM hosts WHERE host_id = {ids[0]}").rows[0][0]
-    return ids[0], str(key)
+    rows = hs._run(
+        f"SELECT host_id, host_key FROM hosts WHERE host_id IN ({', '.join(map(str, ids))}) "
+        "ORDER BY host_id"
+    ).rows
+    refs = [(int(i), str(k)) for i, k in rows]
+    return [r for r in refs if r[1] == host.lower()] or refs
+
+
+def host_ref(hs: Hindsight, host: str) -> tuple[int, str]:
+    """(host id, host key) of the one host named HOST (several: an error naming their keys)."""
+    refs = host_refs(hs, host)
+    if len(refs) > 1:
+        raise InputError(
+            f"{host!r} names {len(refs)} hosts: give one of their keys "
+            f"({', '.join(k for _, k in refs)})"
+        )
+    return refs[0]
+
+
+def hosts_named(hs: Hindsight, refs: list[tuple[int, str]]) -> list[Row]:
+    """The hosts REFS to choose from: key, the names each reported, first and last seen."""
+    ids = ", ".join(str(i) for i, _ in refs)
+    return _rows(
+        hs,
+        "SELECT any_value(h.host_key) AS host_key, string_agg(DISTINCT n.identifier, ', ') AS names, "
+        "any_value(h.first_seen) AS first_seen, any_value(h.last_seen) AS last_seen "
+        f"FROM hosts h LEFT JOIN host_names n USING (host_id) WHERE h.host_id IN ({ids}) "
+        "GROUP BY h.host_id ORDER BY last_seen DESC",
+    )
 
 
 # -- Ask ------------------------------------------------------------------------------------------
@@ -72,10 +107,11 @@ def ask(hs: Hindsight, text: str, kind: str, at: int) -> dict[str, Any]:
     if q.kind == "word":
         q = _resolve_word(hs, q.subject)
     if q.kind == "host":
-        _, key = host_ref(hs, q.subject)
-        return {"kind": "host", "subject": q.subject, "host_key": key, "at": at}
-    lo, hi = time_range(hs)
-    window = (max(lo, at - SPAN), min(max(hi, at), at + SPAN))
+        refs = host_refs(hs, q.subject)
+        if len(refs) > 1:
+            return {"kind": "hosts", "subject": q.subject, "hosts": hosts_named(hs, refs), "at": at}
+        return {"kind": "host", "subject": q.subject, "host_key": refs[0][1], "at": at}
+    window = _window(hs, at)
     answer: dict[str, Any] = {
         "kind": q.kind,
         "subject": q.subject,
@@ -85,6 +121,15 @@ def ask(hs: Hindsight, text: str, kind: str, at: int) -> dict[str, Any]:
     }
     answer.update(_ANSWERS[q.kind](hs, q, at, window))
     return answer
+
+
+def _window(hs: Hindsight, at: int) -> tuple[int, int]:
+    """The timeline's span: the data's, at most SPAN either side of AT, always holding AT (also
+    an instant before or after all the data)."""
+    lo, hi = time_range(hs)
+    start = min(max(lo, at - SPAN), at)
+    end = max(min(max(hi, at), at + SPAN), at)
+    return start, max(end, start + 1)
 
 
 def _resolve_word(hs: Hindsight, word: str) -> Question:
@@ -225,16 +270,35 @@ def _groups(items: list[Row], names: dict[str, str]) -> list[Row]:
 def _uid(hs: Hindsight, q: Question, at: int, window: tuple[int, int]) -> Row:
     assert q.host is not None
     card = hs.investigate.who_uid(int(q.subject), q.host, at)
-    host_id, key = host_ref(hs, q.host)
+    refs = host_refs(hs, q.host)
     inv = hs.investigate
-    accounts = inv.state(
-        "users",
-        ("uid", "username"),
-        f"uid = {int(q.subject)}",
-        Window(since=window[0], until=window[1], hosts=(host_id,)),
-    )
-    items = _state_bars(inv, accounts, "username", at, key, window, _query_of(hs, "users"))
-    return {"card": _table(card), "items": items, "groups": _groups(items, {}), "host_key": key}
+    items: list[Row] = []
+    for host_id, key in refs:  # a name several hosts reported: each one's accounts
+        accounts = inv.state(
+            "users",
+            ("uid", "username"),
+            f"uid = {int(q.subject)}",
+            Window(since=window[0], until=window[1], hosts=(host_id,)),
+        )
+        bars = _state_bars(inv, accounts, "username", at, key, window, _query_of(hs, "users"))
+        items += _on(bars, key, len(refs))
+    return {
+        "card": _table(card),
+        "items": items,
+        "groups": _groups(items, {}),
+        "host_key": refs[0][1],
+    }
+
+
+def _on(items: list[Row], key: str, hosts: int) -> list[Row]:
+    """Timeline items of one of HOSTS hosts sharing a name: each group says which host (its
+    key); the spans where nothing held it are left out (they are one host's, not the name's)."""
+    if hosts == 1:
+        return items
+    for i in items:
+        if i["group"]:
+            i["group"] = i["content"] = f"{i['group']} on {key}"
+    return [i for i in items if i["group"]]
 
 
 def _state_bars(
@@ -286,10 +350,24 @@ def _state_bars(
 def _mount(hs: Hindsight, q: Question, at: int, window: tuple[int, int]) -> Row:
     assert q.host is not None
     card = hs.investigate.who_mount(q.subject, q.host, at)
-    host_id, key = host_ref(hs, q.host)
+    refs = host_refs(hs, q.host)
+    paths = sorted({str(d["mount_path"]) for d in card.dicts() if d["mount_path"]} | {q.subject})
+    items: list[Row] = []
+    for host_id, key in refs:  # a name several hosts reported: each one's mounts and drives
+        items += _on(_mount_bars(hs, host_id, key, paths, at, window), key, len(refs))
+    return {
+        "card": _table(card),
+        "items": items,
+        "groups": _groups(items, {}),
+        "host_key": refs[0][1],
+    }
+
+
+def _mount_bars(
+    hs: Hindsight, host_id: int, key: str, paths: list[str], at: int, window: tuple[int, int]
+) -> list[Row]:
     inv = hs.investigate
     w = Window(since=window[0], until=window[1], hosts=(host_id,))
-    paths = sorted({str(d["mount_path"]) for d in card.dicts() if d["mount_path"]} | {q.subject})
     mounts = inv.state(
         "mounts", ("path", "device"), f"path IN ({', '.join(map(literal, paths))})", w
     )
@@ -304,7 +382,7 @@ def _mount(hs: Hindsight, q: Question, at: int, window: tuple[int, int]) -> Row:
         if i["group"] and i["group"] not in paths:
             i["group"] = f"USB {i['group']}"
             i["content"] = i["group"]
-    return {"card": _table(card), "items": items, "groups": _groups(items, {}), "host_key": key}
+    return items
 
 
 def _usb(hs: Hindsight, q: Question, at: int, window: tuple[int, int]) -> Row:
@@ -363,7 +441,10 @@ _ANSWERS: dict[str, Callable[[Hindsight, Question, int, tuple[int, int]], Row]] 
 def host(hs: Hindsight, name: str) -> dict[str, Any]:
     """Who the host is over time, its recorded queries with their last execution, and a strip of
     changes over time per query."""
-    host_id, key = host_ref(hs, name)
+    refs = host_refs(hs, name)
+    if len(refs) > 1:
+        return {"choose": hosts_named(hs, refs), "name": name}
+    host_id, key = refs[0]
     names = _rows(
         hs,
         f"SELECT identifier, first_seen, last_seen FROM host_names "
@@ -379,14 +460,36 @@ def host(hs: Hindsight, name: str) -> dict[str, Any]:
         "first_seen": first,
         "last_seen": last,
         "identity": _identity(hs, host_id),
-        "queries": _rows(
-            hs,
-            "SELECT q.name AS query, q.kind, q.os_table, count(*) AS executions, "
-            "max(e.unix_time) AS last_execution FROM executions e JOIN queries q "
-            f"USING (query_id) WHERE e.host_id = {host_id} GROUP BY ALL ORDER BY q.name",
-        ),
+        "queries": _queries(hs, host_id),
         "strip": _strip(hs, host_id, int(first), int(last)),
     }
+
+
+def _queries(hs: Hindsight, host_id: int) -> list[Row]:
+    """The host's recorded queries: state ones with their executions, event ones with their
+    events (ingest records executions of state queries only)."""
+    state = _rows(
+        hs,
+        "SELECT q.name AS query, q.kind, q.os_table, count(*) AS executions, "
+        "max(e.unix_time) AS last_execution FROM executions e JOIN queries q "
+        f"USING (query_id) WHERE e.host_id = {host_id} GROUP BY ALL",
+    )
+    events = [
+        {
+            "query": info.name,
+            "kind": "event",
+            "os_table": info.os_table,
+            "executions": n,
+            "last_execution": last,
+        }
+        for info in hs.store.catalog.queries.values()
+        if info.is_event
+        for n, last in hs._run(
+            f"SELECT count(*), max(_time) FROM {_event_table(info.query_id)} WHERE _host = {host_id}"
+        ).rows
+        if n
+    ]
+    return sorted(state + events, key=lambda q: str(q["query"]))
 
 
 def _identity(hs: Hindsight, host_id: int) -> list[Row]:
@@ -493,11 +596,12 @@ def events(
             f"{info.name} is a state query: events are read from event queries ({', '.join(queries)})"
         )
     table = _event_table(info.query_id)
-    if until is None:
-        until = int(hs._run(f"SELECT max(_time) FROM {table}").rows[0][0] or 0)
+    host_ids = tuple(hs.host_ids([host])) if host else None
+    if until is None:  # the last hour of the query on the hosts asked about, not the fleet's
+        on = _Matching(None, None, host_ids).sql()
+        until = int(hs._run(f"SELECT max(_time) FROM {table} WHERE {on}").rows[0][0] or 0)
     if since is None:
         since = until - 3600
-    host_ids = tuple(hs.host_ids([host])) if host else None
     where = _Matching(since, until, host_ids).sql()
     total = int(hs._run(f"SELECT count(*) FROM {table} WHERE {where}").rows[0][0])
     matching = ""
@@ -558,9 +662,10 @@ def _text_condition(columns: dict[str, str], text: str) -> str:
     equals it."""
     needle = literal(text.lower())
     conds = [f"contains(lower({quote(c)}), {needle})" for c, t in columns.items() if t == "VARCHAR"]
-    if text.strip().lstrip("-").isdigit():
+    if WHOLE.fullmatch(text.strip()):
+        number = int(text.strip())
         conds += [
-            f"{quote(c)} = {int(text)}" for c, t in columns.items() if t in ("BIGINT", "INTEGER")
+            f"{quote(c)} = {number}" for c, t in columns.items() if t in ("BIGINT", "INTEGER")
         ]
     return "(" + (" OR ".join(conds) or "FALSE") + ")"
 

@@ -11,6 +11,13 @@ from hindsight.errors import InputError
 
 KINDS = ("auto", "ip", "uid", "mount", "usb", "host", "user")
 _WINDOWS_PATH = re.compile(r"^[A-Za-z]:[\\/]")
+_UID = re.compile(
+    r"[0-9]{1,10}"
+)  # ASCII digits: str.isdigit also takes superscripts, other scripts' digits
+
+
+def _is_uid(text: str) -> bool:
+    return bool(_UID.fullmatch(text))
 
 
 @dataclass(frozen=True)
@@ -45,7 +52,7 @@ def recognise(text: str, kind: str = "auto") -> Question:
         raise InputError(f"unknown question kind {kind!r} (expected one of {', '.join(KINDS)})")
     left, at_sign, right = text.rpartition("@")
     if kind in ("uid", "mount") or (
-        kind == "auto" and at_sign and (left.isdigit() or _is_path(left))
+        kind == "auto" and at_sign and (_is_uid(left) or _is_path(left))
     ):
         return _on_host(text, left, right, at_sign, kind)
     if kind == "ip" or (kind == "auto" and _is_network(text)):
@@ -60,8 +67,8 @@ def recognise(text: str, kind: str = "auto") -> Question:
 def _on_host(text: str, left: str, right: str, at_sign: str, kind: str) -> Question:
     if not at_sign or not left or not right.strip():
         raise InputError(f"{text!r}: type it as uid@host or path@host (e.g. 1001@db-0004)")
-    if kind == "uid" or (kind == "auto" and left.isdigit()):
-        if not left.isdigit():
+    if kind == "uid" or (kind == "auto" and _is_uid(left)):
+        if not _is_uid(left):
             raise InputError(f"{left!r} is not a uid (a whole number), in {text!r}")
         return Question("uid", left, right.strip())
     if not _is_path(left):

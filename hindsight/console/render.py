@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from html import escape
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import jinja2
 import orjson
@@ -41,12 +42,18 @@ TIME_COLUMNS = frozenset(
 PREFIX = "/console"
 
 
+def utc(value: datetime) -> datetime:
+    """An aware datetime in UTC; a naive one (a TIMESTAMP) is taken as UTC already, Hindsight's
+    convention, never as the server's local time."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def cell(value: Any, column: str = "") -> str:
     """One value as text: datetimes and unix seconds of time columns as UTC ISO 8601."""
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
     is_time = column in TIME_COLUMNS or column.endswith("_since")  # enrichments' "since"
     if is_time and isinstance(value, int) and not isinstance(value, bool):
         return format_time(value) if 0 < value < 1 << 40 else ""
@@ -55,8 +62,27 @@ def cell(value: Any, column: str = "") -> str:
 
 def unix(value: Any) -> int | None:
     if isinstance(value, datetime):
-        return int(value.timestamp())
+        return int(utc(value).timestamp())
     return None if value is None else int(value)
+
+
+def host_url(key: Any, part: str = "", **params: Any) -> str:
+    """A host page's URL (PART: "state" or "diff"): the key as one percent-encoded path segment
+    (any text a host reported: '/', '?', '#', '..' stay inside it); keys a browser would take as
+    a dot segment ('.', '..') go in the query string instead."""
+    key = "" if key is None else str(key)
+    if key in (".", ".."):
+        path, params = f"{PREFIX}/host/-{'/' + part if part else ''}", {"key": key, **params}
+    else:
+        path = f"{PREFIX}/host/{quote(key, safe='')}{'/' + part if part else ''}"
+    given = {k: v for k, v in params.items() if v is not None and v != ""}
+    return f"{path}?{urlencode(given)}" if given else path
+
+
+def text(value: Any) -> str:
+    """A value from the logs as HTML text (vis-timeline sets content, titles and group labels
+    with innerHTML: markup in a host or user name must show as itself, never as markup)."""
+    return escape("" if value is None else str(value), quote=True)
 
 
 def script_json(value: Any) -> Markup:
@@ -69,6 +95,7 @@ def timeline_json(answer: dict[str, Any]) -> Markup:
     items = []
     for n, item in enumerate(answer.get("items") or []):
         out = {**item, "id": n, "start": item["start"] * 1000}
+        out["content"], out["title"] = text(item.get("content")), text(item.get("title"))
         if item.get("end") is not None:
             out["end"] = item["end"] * 1000
         else:
@@ -78,14 +105,14 @@ def timeline_json(answer: dict[str, Any]) -> Markup:
         if not out.get("group"):
             out.pop("group", None)
         if item.get("host"):
-            query = f"&query={quote(item['query'])}" if item.get("query") else ""
-            out["href"] = f"{PREFIX}/host/{item['host']}?at={item['at']}{query}"
+            out["href"] = host_url(item["host"], at=item["at"], query=item.get("query"))
         items.append(out)
     window = answer.get("window") or (answer["at"] - 3600, answer["at"] + 3600)
+    groups = [{**g, "content": text(g.get("content"))} for g in answer.get("groups") or []]
     return script_json(
         {
             "items": items,
-            "groups": answer.get("groups") or [],
+            "groups": groups,
             "at": answer["at"] * 1000,
             "start": window[0] * 1000,
             "end": window[1] * 1000,
@@ -98,7 +125,7 @@ def strip_json(overview: dict[str, Any]) -> Markup:
     items: list[dict[str, Any]] = []
     groups: list[dict[str, Any]] = []
     for g, strip in enumerate(overview["strip"]):
-        groups.append({"id": g, "content": strip["query"]})
+        groups.append({"id": g, "content": text(strip["query"])})
         top = max(n for _, n in strip["buckets"])
         for start, n in strip["buckets"]:
             level = 1 + min(3, (3 * n) // max(top, 1))
@@ -135,3 +162,5 @@ def install(env: jinja2.Environment) -> None:
     env.filters["tojson_script"] = script_json
     env.globals["PREFIX"] = PREFIX
     env.globals["zip"] = zip
+    env.globals["host_url"] = host_url
+    env.finalize = lambda value: "" if value is None else value  # a missing value shows as nothing

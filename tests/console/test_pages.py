@@ -70,8 +70,9 @@ def test_sql_grid_downloads_and_error_position(page: Page, console: Console) -> 
         page.get_by_test_id("csv").click()
     csv = Path(got.value.path()).read_text(encoding="utf-8").splitlines()
     assert csv[0] == "host,interface,address" and m["to_hostname"] in csv[1]
-    as_json = page.request.get(console.server.url + (page.get_by_test_id("json").get_attribute("href") or ""))
-    assert as_json.json()[0]["host"] == m["to_hostname"]
+    with page.expect_download() as got:
+        page.get_by_test_id("json").click()
+    assert json.loads(Path(got.value.path()).read_text())[0]["host"] == m["to_hostname"]
     page.fill("[data-testid=editor]", "SELECT host,\n  adress\nFROM interface_addresses")
     page.click("form.sql button[type=submit]")
     expect(page.get_by_test_id("sql-error")).to_contain_text("adress")

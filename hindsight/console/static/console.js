@@ -19,6 +19,10 @@
       }
     })();
   }
+  // an error fragment (400 bad input, 403, 429 too many at once) is shown where the answer goes
+  if (window.htmx) htmx.config.responseHandling = [
+    { code: "204", swap: false }, { code: "[23]..", swap: true },
+    { code: "(400|403|429)", swap: true }, { code: "[45]..", swap: false, error: true }];
   function iso(ms) { return new Date(ms).toISOString().replace(".000Z", "Z"); }
 
   function answerTimeline(el) {
@@ -53,7 +57,8 @@
         onInitialDrawComplete: function () { tl.setWindow(d.start, d.end, { animation: false }); } });
     tl.on("select", function (props) {
       var item = props.items.length ? d.items.find(function (i) { return i.id === props.items[0]; }) : null;
-      if (item) window.location.href = window.location.pathname + "?query=" + encodeURIComponent(item.query) + "&at=" + item.at;
+      var base = el.dataset.url, sep = base.indexOf("?") < 0 ? "?" : "&";
+      if (item) window.location.href = base + sep + "query=" + encodeURIComponent(item.query) + "&at=" + item.at;
     });
     whenDrawn(tl, el, started, ".vis-item");
     el.dataset.ready = "1";
