@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from hindsight import jsonout
 from hindsight.api import Result
 from hindsight.console.render import cell, utc
 from hindsight.server.answer import answer_bytes
@@ -43,13 +44,7 @@ class Bounded:
 def bounded(result: Result, max_bytes: int) -> Bounded:
     """RESULT cut where the query API's answer of it would be (a first row alone past MAX_BYTES:
     the query API's error, a RequestError)."""
-    try:
-        body = answer_bytes(result, max_bytes)
-    except TypeError:  # orjson: an integer past 64 bits (HUGEINT): serialised as its digits
-        result = Result(
-            result.columns, _wide_ints_as_text(result.rows), result.truncated, result.elapsed_ms
-        )
-        body = answer_bytes(result, max_bytes)
+    body = answer_bytes(result, max_bytes)
     tail = orjson.loads(b"{" + body[body.rindex(b'"truncated":') :])
     cut = tail["truncated_reason"]
     rows = result.rows
@@ -57,13 +52,6 @@ def bounded(result: Result, max_bytes: int) -> Bounded:
         rows = rows[: len(orjson.loads(body)["rows"])]
     kept = Result(result.columns, list(rows), cut is not None, result.elapsed_ms)
     return Bounded(kept, cut, max_bytes)
-
-
-def _wide_ints_as_text(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    def one(v: Any) -> Any:
-        return str(v) if isinstance(v, int) and not -(1 << 63) <= v < 1 << 64 else v
-
-    return [tuple(one(v) for v in r) for r in rows]
 
 
 def note(answer: Bounded) -> str:
@@ -87,7 +75,7 @@ def as_json(answer: Bounded) -> bytes:
         {c: _utc(v) for c, v in zip(answer.result.columns, r, strict=True)}
         for r in answer.result.rows
     ]
-    return orjson.dumps(rows, default=str, option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS)
+    return jsonout.dumps(rows, orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS)
 
 
 def csv_cell(value: Any) -> Any:
