@@ -72,16 +72,11 @@ def loose_value(value: str, typ: str) -> str:
     return f"CASE WHEN {value} <> '' AND {fits(value, typ)} THEN TRY_CAST({value} AS {typ}) END"
 
 
-def typed_value(
-    query_id: int, column: str, typ: str, value: str, host: str, at: str, cast: str
-) -> str:
+def typed_value(query_id: int, column: str, typ: str, value: str, cast: str) -> str:
     """SQL of a column's typed value from its text VALUE and CAST, the column holding its
-    TRY_CAST to TYP; a value that does not fit raises an error naming the query, column, HOST
-    and instant AT (`misfit_of`)."""
-    payload = (
-        f"'{TAG}' || json_object('q', {query_id}, 'c', {_literal(column)}, 'h', {host}, "
-        f"'t', {at}, 'v', left({value}, {SHOWN}))"
-    )
+    TRY_CAST to TYP; a value that does not fit raises an error naming the query and column
+    (`misfit_of`; a constant: the host, instant and value are looked up when it happens)."""
+    payload = _literal(TAG + orjson.dumps([query_id, column]).decode())
     return (
         f"CASE WHEN {value} = '' THEN NULL WHEN {fits(value, typ, cast)} THEN {cast} "
         f"ELSE error({payload}) END"
@@ -89,35 +84,44 @@ def typed_value(
 
 
 def misfit_of(error: BaseException, catalog: Catalog) -> Misfit | None:
-    """The misfit an error of a write reports, named by the CATALOG before the batch's rollback
-    reloads it (None for any other error)."""
+    """The query and column an error of a write names, by the CATALOG before the batch's
+    rollback reloads it (None for any other error); `settle` finds the value."""
     text = str(error)
     at = text.find(TAG)
     if not isinstance(error, duckdb.Error) or at < 0:
         return None
     try:
-        doc = orjson.loads(text[at + len(TAG) :].strip())
-        info = catalog.by_id(int(doc["q"]))
-        host = next(k for k, v in catalog.hosts.items() if v == int(doc["h"]))
-        column = str(doc["c"])
-        typ = info.columns[column]
-        return Misfit(info.name, column, typ, host, int(doc["t"]), str(doc["v"]))
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, StopIteration):
+        query_id, column = orjson.loads(text[at + len(TAG) :].strip())
+        info = catalog.by_id(int(query_id))
+        return Misfit(info.name, str(column), info.columns[column], "", 0, "")
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         return None
 
 
 def settle(
-    con: duckdb.DuckDBPyConnection, catalog: Catalog, misfit: Misfit, rows: str | None
+    con: duckdb.DuckDBPyConnection,
+    catalog: Catalog,
+    misfit: Misfit,
+    batch: tuple[str, str] | None,
 ) -> Misfit:
     """Settle the misfit's column for good, in every table of its query if the store has it,
     else when a batch creates it (in the open transaction): loose if it held a value that fits,
-    stored or among the added rows of ROWS (the batch's `i, name, op, r`), else text."""
+    stored or among the added rows of BATCH (its tables `i, name, op, r` and `i, host_key, t`),
+    else text. Returns it with the first value that does not fit (by instant, host, value: as
+    the lake names it), from the batch, else from the raw lines kept."""
     q, column = misfit.query, misfit.column
     if column in catalog.as_text.get(q, set()) | catalog.as_loose.get(q, set()):
         # (a settled column raises none: writing again would loop)
         raise StoreError(f"query {q}: column {column!r} is already settled")
     info = catalog.queries.get(q)
-    settled = replace(misfit, loose=_held(con, info, misfit, rows))
+    first = (_first(con, misfit, *batch) if batch else None) or _first_kept(con, catalog, misfit)
+    if first is None:
+        raise StoreError(f"query {q}: no value of column {column!r} that does not fit was found")
+    host, t, value = first
+    rows = batch[0] if batch else None
+    settled = replace(
+        misfit, host_key=host, unix_time=t, value=value, loose=_held(con, info, misfit, rows)
+    )
     (catalog.as_loose if settled.loose else catalog.as_text).setdefault(q, set()).add(column)
     if info is None or info.columns.get(column, "VARCHAR") == "VARCHAR":
         return settled
@@ -134,16 +138,56 @@ def settle(
     return settled
 
 
+def _first(
+    con: duckdb.DuckDBPyConnection, misfit: Misfit, rows: str, lines: str
+) -> tuple[str, int, str] | None:
+    """The first added value of the misfit's column in ROWS that does not fit (by instant, host,
+    value), with its host and instant (from LINES)."""
+    found = con.execute(
+        f"SELECT l.host_key, l.t, left(x.v, {SHOWN}) FROM (SELECT i, json_extract_string(r, $path) "
+        f"AS v FROM {rows} WHERE name = $name AND op > 0) x JOIN {lines} l USING (i) "
+        f"WHERE x.v <> '' AND NOT ({fits('x.v', misfit.typ)}) ORDER BY l.t, l.host_key, x.v LIMIT 1",
+        {"path": _path(misfit.column), "name": misfit.query},
+    ).fetchone()
+    return (str(found[0]), int(found[1]), str(found[2])) if found else None
+
+
+def _first_kept(
+    con: duckdb.DuckDBPyConnection, catalog: Catalog, misfit: Misfit
+) -> tuple[str, int, str] | None:
+    """As `_first`, over the raw lines the store keeps of the misfit's query (a replay of a
+    stream, or a rebuild, met it: a store written before values were checked)."""
+    from hindsight.store.streams import archived_lines
+
+    info = catalog.queries.get(misfit.query)
+    if info is None:
+        return None
+    keys = con.execute(
+        "SELECT DISTINCT host_id, query_id FROM raw_chunks WHERE query_id = ? ORDER BY ALL",
+        [info.query_id],
+    ).fetchall()
+    firsts = []
+    for n in range(0, len(keys), 500):
+        archived_lines(con, catalog, [(h, q) for h, q in keys[n : n + 500]], "_fit")
+        if (found := _first(con, misfit, "_fit_rows", "_fit_hdr")) is not None:
+            firsts.append(found)
+    return min(firsts, key=lambda f: (f[1], f[0], f[2])) if firsts else None
+
+
+def _path(column: str) -> str:
+    """The JSON path of a row's member COLUMN."""
+    return '$."' + column.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def _held(
     con: duckdb.DuckDBPyConnection, info: QueryInfo | None, misfit: Misfit, rows: str | None
 ) -> bool:
     """Whether the misfit's column held a value that fits: stored, or added by ROWS."""
     if rows is not None:
-        path = '$."' + misfit.column.replace("\\", "\\\\").replace('"', '\\"') + '"'
         (found,) = con.execute(
             f"SELECT bool_or(v <> '' AND {fits('v', misfit.typ)}) FROM (SELECT "
             f"json_extract_string(r, $path) AS v FROM {rows} WHERE name = $name AND op > 0)",
-            {"path": path, "name": misfit.query},
+            {"path": _path(misfit.column), "name": misfit.query},
         ).fetchone() or (None,)
         if found:
             return True

@@ -125,7 +125,7 @@ class BatchWriter:
         settled: list[fit.Misfit] = []
 
         def work() -> None:
-            settled.append(fit.settle(self.con, self.catalog, misfit, "_n_rows"))
+            settled.append(fit.settle(self.con, self.catalog, misfit, ("_n_rows", "_n_hdr")))
 
         in_transaction(self.con, self.catalog, work)
         return settled[0]
@@ -466,7 +466,7 @@ def insert_events(
             f"WHERE r.op > 0 AND r.name = {nm.literal(info.name)}) x)"
         )
     fixed = f"host_id, t, {event_time}"
-    inserted = con.execute(into + typed_select(info, fixed, relation, "host_id", "t"))
+    inserted = con.execute(into + typed_select(info, fixed, relation))
     row = inserted.fetchone()
     return int(row[0]) if row else 0
 

@@ -232,7 +232,7 @@ def _opened_rows(info: QueryInfo, source: str, fixed: str) -> str:
     relation = (
         f"(SELECT *, {as_text(info, 'r')} AS _j FROM _{source}_r WHERE query_id = {info.query_id})"
     )
-    return typed_select(info, fixed, relation, "host_id", "_from")
+    return typed_select(info, fixed, relation)
 
 
 # Per query of the batch's executions, how many intervals the builder closed (open before the

@@ -14,10 +14,10 @@ if TYPE_CHECKING:
     from hindsight.store.catalog import QueryInfo
 
 
-def typed_select(info: QueryInfo, fixed: str, relation: str, host: str, at: str) -> str:
+def typed_select(info: QueryInfo, fixed: str, relation: str) -> str:
     """SELECT of the FIXED columns and the query's typed columns, read from the texts `_j` of
-    RELATION; a value its type cannot hold stops the statement, naming the HOST and instant AT
-    it came from (store.fit). Each value is cast once, below the checks that read the cast."""
+    RELATION; a value its type cannot hold stops the statement (store.fit). Each value is cast
+    once, below the checks that read the cast."""
     casts, exprs = [], [fixed] if fixed else []
     for n, (name, typ) in enumerate(info.columns.items()):
         value = f"_j.{quote(name)}"
@@ -25,7 +25,7 @@ def typed_select(info: QueryInfo, fixed: str, relation: str, host: str, at: str)
             value = loose_value(value, typ)
         elif typ != "VARCHAR":
             casts.append(f", TRY_CAST({value} AS {typ}) AS __cast{n}")
-            value = typed_value(info.query_id, name, typ, value, host, at, f"__cast{n}")
+            value = typed_value(info.query_id, name, typ, value, f"__cast{n}")
         exprs.append(f"{value} AS {quote(name)}")
     return f"SELECT {', '.join(exprs)} FROM (SELECT *{''.join(casts)} FROM {relation})"
 

@@ -225,3 +225,30 @@ def test_columns_come_in_one_order_whatever_the_order_of_ingest(tmp_path: Path) 
                 hs.ingest([write(tmp_path / f"{n}-{k}.log", line)])
             orders.append(hs.sql(f"SELECT * FROM {USERS}").columns)
     assert orders[0] == orders[1] == ["host", "host_key", "description", "uid", "username", "zz"]
+
+
+def test_rebuild_settles_a_store_written_before_values_were_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store whose odd values were stored NULL (before this check): `hindsight rebuild` meets
+    them in the raw lines, settles the column and names the first odd value."""
+    import hindsight.store.writes as writes
+
+    old = monkeypatch.setattr  # the writes of the release before: a cast, NULL when it fails
+    old(writes, "typed_value", lambda q, c, typ, value, cast: f"TRY_CAST(NULLIF({value}, '') AS {typ})")
+    lines = [
+        snapshot(LAST, 100, [{"username": "a", "time": "Mon 10:00"}], host="h2", uuid="H2"),
+        snapshot(LAST, 100, [{"username": "b", "time": "Sun 09:00"}], host="h1", uuid="H1"),
+        snapshot(LAST, 200, [{"username": "c", "time": "Tue 11:00"}], host="h1", uuid="H1"),
+    ]
+    with hindsight.open(tmp_path / "data") as hs:
+        hs.ingest([write(tmp_path / "a.log", *lines)])
+        assert hs.sql(f"SELECT count(time) FROM {LAST} FOR SYSTEM_TIME ALL").rows == [(0,)]
+        monkeypatch.undo()
+        hs.rebuild()
+        assert _types(hs, LAST)["time"] == "VARCHAR"
+        got = sorted(hs.sql(f"SELECT username, time FROM {LAST} FOR SYSTEM_TIME ALL").rows)
+        assert got == [("a", "Mon 10:00"), ("b", "Sun 09:00"), ("c", "Tue 11:00")]
+        (signal,) = hs.quality().dicts()
+    assert (signal["host_key"], signal["at"].timestamp()) == ("h1", 100)  # instant, then host
+    assert "holds 'Sun 09:00'" in signal["detail"]
