@@ -33,7 +33,7 @@ from hindsight.store.layout import cur_table, event_table, hist_table, quote
 if TYPE_CHECKING:
     from hindsight.store.catalog import Catalog, QueryInfo
 
-#: The text an error raised by a misfit starts with; a JSON object follows.
+#: The text an error raised by a misfit starts with; a JSON array [query id, column] follows.
 TAG = "hindsight-column-misfit:"
 #: The data-quality signals' kinds: a column made text, a value read NULL.
 TEXT, LOOSE = "column_as_text", "value_not_typed"
