@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -18,31 +18,23 @@ from rich.table import Table
 from hindsight import jsonout
 from hindsight.columns import unique_names
 from hindsight.literal import literal
+from hindsight.timeparse import format_instant, utc_value
 
 FORMATS = ("table", "json", "csv")
-
-
-def _utc(value: Any) -> Any:
-    """An instant in UTC: a zoned datetime converted (DuckDB's client gives TIMESTAMPTZ in the
-    machine's zone), a naive one taken as UTC (Hindsight's convention)."""
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        return value.astimezone(UTC).replace(tzinfo=None)
-    return value
 
 
 def _text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        instant: datetime = _utc(value)
-        return instant.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return format_instant(value)
     return str(value)
 
 
 def render(columns: list[str], rows: list[tuple[Any, ...]], fmt: str, console: Console) -> None:
     columns = unique_names(columns)
     if fmt == "json":
-        objects = [dict(zip(columns, map(_utc, row), strict=True)) for row in rows]
+        objects = [dict(zip(columns, map(utc_value, row), strict=True)) for row in rows]
         data = jsonout.dumps(objects, orjson.OPT_INDENT_2 | orjson.OPT_NAIVE_UTC)
         console.file.write(data.decode() + "\n")
     elif fmt == "csv":

@@ -93,8 +93,28 @@ def _offset(match: re.Match[str]) -> int:
     return -seconds if match["sign"] == "-" else seconds
 
 
+ISO_UTC = "%Y-%m-%dT%H:%M:%SZ"
+
+
 def format_time(unix: int | None) -> str:
     """ISO 8601 UTC text for unix seconds (empty for None)."""
     if unix is None:
         return ""
-    return datetime.fromtimestamp(unix, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(unix, tz=UTC).strftime(ISO_UTC)
+
+
+def in_utc(value: datetime) -> datetime:
+    """An instant in UTC: a zoned datetime converted (DuckDB's client gives a TIMESTAMPTZ in the
+    machine's zone), a naive one (a TIMESTAMP) taken as UTC, Hindsight's convention, never as
+    the machine's local time."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utc_value(value: object) -> object:
+    """VALUE, a datetime in it put in UTC (`in_utc`)."""
+    return in_utc(value) if isinstance(value, datetime) else value
+
+
+def format_instant(value: datetime) -> str:
+    """ISO 8601 UTC text for a datetime (`in_utc`)."""
+    return in_utc(value).strftime(ISO_UTC)

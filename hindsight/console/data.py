@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from hindsight.console.recognise import Question, recognise
@@ -19,6 +19,7 @@ from hindsight.investigate.enrich import EventFilter, enrich
 from hindsight.investigate.source import Window, literal, queries_of, state_sql
 from hindsight.query.names import resolve_query
 from hindsight.store.layout import OPEN_END, quote
+from hindsight.timeparse import in_utc
 
 if TYPE_CHECKING:
     from hindsight.api import Hindsight, Result
@@ -37,8 +38,7 @@ def unix(value: Any) -> int | None:
     if value is None or value == OPEN_END:
         return None
     if isinstance(value, datetime):  # a naive one (TIMESTAMP) is UTC, not the server's zone
-        aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value
-        return int(aware.timestamp())
+        return int(in_utc(value).timestamp())
     return int(value)
 
 

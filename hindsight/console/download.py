@@ -20,8 +20,9 @@ import orjson
 
 from hindsight import jsonout
 from hindsight.api import Result
-from hindsight.console.render import cell, utc
+from hindsight.console.render import cell
 from hindsight.server.answer import answer_bytes
+from hindsight.timeparse import utc_value
 
 #: what starts a formula in a spreadsheet (CSV injection): such text cells get a leading '
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -66,13 +67,9 @@ def note(answer: Bounded) -> str:
     return ""
 
 
-def _utc(value: Any) -> Any:
-    return utc(value) if isinstance(value, datetime) else value
-
-
 def as_json(answer: Bounded) -> bytes:
     rows = [
-        {c: _utc(v) for c, v in zip(answer.result.columns, r, strict=True)}
+        {c: utc_value(v) for c, v in zip(answer.result.columns, r, strict=True)}
         for r in answer.result.rows
     ]
     return jsonout.dumps(rows, orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from html import escape
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -11,7 +11,7 @@ import jinja2
 import orjson
 from markupsafe import Markup
 
-from hindsight.timeparse import format_time
+from hindsight.timeparse import format_instant, format_time, in_utc
 
 #: columns holding unix seconds (shown as times)
 TIME_COLUMNS = frozenset(
@@ -42,18 +42,12 @@ TIME_COLUMNS = frozenset(
 PREFIX = "/console"
 
 
-def utc(value: datetime) -> datetime:
-    """An aware datetime in UTC; a naive one (a TIMESTAMP) is taken as UTC already, Hindsight's
-    convention, never as the server's local time."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def cell(value: Any, column: str = "") -> str:
     """One value as text: datetimes and unix seconds of time columns as UTC ISO 8601."""
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return format_instant(value)
     is_time = column in TIME_COLUMNS or column.endswith("_since")  # enrichments' "since"
     if is_time and isinstance(value, int) and not isinstance(value, bool):
         return format_time(value) if 0 < value < 1 << 40 else ""
@@ -62,7 +56,7 @@ def cell(value: Any, column: str = "") -> str:
 
 def unix(value: Any) -> int | None:
     if isinstance(value, datetime):
-        return int(utc(value).timestamp())
+        return int(in_utc(value).timestamp())
     return None if value is None else int(value)
 
 

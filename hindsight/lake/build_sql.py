@@ -33,7 +33,7 @@ import sqlglot
 from hindsight.intervals.classify_sql import executions_sql
 from hindsight.lake.layout import OPEN_END
 from hindsight.store.catalog import QueryInfo
-from hindsight.store.fit import loose_value
+from hindsight.store.fit import loose_value, member_path
 from hindsight.store.layout import quote
 
 _EXEC_KEY = "unix_time, epoch, COALESCE(counter, -1), shape IN ('snapshot', 'snapshot_event')"
@@ -181,7 +181,7 @@ def json_path(name: str) -> str | None:
         return f"'$.{name}'"
     if "'" in name or name == "*":
         return None
-    return "'$.\"" + name.replace("\\", "\\\\").replace('"', '\\"') + "\"'"
+    return f"'{member_path(name)}'"
 
 
 def typed_columns(info: QueryInfo, source: str = "_row", key: str | None = None) -> str:

@@ -22,14 +22,15 @@ CHUNK_ROWS = 1024
 _OPTIONS = orjson.OPT_NON_STR_KEYS
 
 
-def _dumps(value: Any) -> bytes:
+def dumps(value: Any) -> bytes:
+    """JSON of an answer (hindsight.jsonout), as every query API answer is written."""
     return jsonout.dumps(value, _OPTIONS)
 
 
 def answer_bytes(result: Result, max_bytes: int) -> bytes:
     """RESULT as `{"columns", "rows", "truncated", "truncated_reason", "elapsed_ms"}` JSON, its
     rows cut to fit MAX_BYTES."""
-    columns = _dumps(result.columns)
+    columns = dumps(result.columns)
     rows, fits = _rows_within(result.rows, max_bytes - len(columns) - 128)
     if not fits and not rows:
         raise RequestError(
@@ -41,7 +42,7 @@ def answer_bytes(result: Result, max_bytes: int) -> bytes:
     reason = None if fits else "max_bytes"
     if fits and result.truncated:
         reason = "max_rows"
-    tail = _dumps(
+    tail = dumps(
         {
             "truncated": reason is not None,
             "truncated_reason": reason,
@@ -56,13 +57,13 @@ def _rows_within(rows: Sequence[Sequence[Any]], budget: int) -> tuple[bytes, boo
     parts: list[bytes] = []
     size = 0
     for start in range(0, len(rows), CHUNK_ROWS):
-        chunk = _dumps(rows[start : start + CHUNK_ROWS])[1:-1]
+        chunk = dumps(rows[start : start + CHUNK_ROWS])[1:-1]
         if size + len(chunk) + 1 <= budget:
             parts.append(chunk)
             size += len(chunk) + 1
             continue
         for row in rows[start : start + CHUNK_ROWS]:
-            one = _dumps(row)
+            one = dumps(row)
             if size + len(one) + 1 > budget:
                 break
             parts.append(one)
@@ -77,14 +78,14 @@ def live_bytes(found: dict[str, Any], max_bytes: int) -> bytes:
     answer says `truncated` (only the hosts' own fields, some 200 bytes each, are always there)."""
     hosts = found["hosts"]
     rest = {k: v for k, v in found.items() if k != "hosts"}
-    budget = max_bytes - len(_dumps(rest)) - 64
+    budget = max_bytes - len(dumps(rest)) - 64
     out, truncated = [], False
     for host in hosts:
-        one = _dumps(host)
+        one = dumps(host)
         if len(one) + 1 > budget:
-            one = _dumps({**host, "rows": None, "rows_left_out": True})
+            one = dumps({**host, "rows": None, "rows_left_out": True})
             truncated = True
         budget -= len(one) + 1
         out.append(one)
-    head = _dumps({**rest, "truncated": truncated})
+    head = dumps({**rest, "truncated": truncated})
     return head[:-1] + b',"hosts":[' + b",".join(out) + b"]}"

@@ -19,16 +19,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from anyio import CapacityLimiter, to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hindsight import jsonout
 from hindsight.api import Result
 from hindsight.errors import HindsightError, InputError, QueryError, QueryTimeout, StoreError
-from hindsight.server.answer import answer_bytes
+from hindsight.server.answer import answer_bytes, dumps
 from hindsight.server.body import RequestError, error_body, kind_of, parse_object, read_body
 from hindsight.server.core import Core
 from hindsight.server.osquery_api import ANY_METHOD
@@ -72,12 +70,8 @@ class ApiRoute:
     tags: tuple[str, ...] = field(default=("queries",))
 
 
-def _dumps(value: Any) -> bytes:
-    return jsonout.dumps(value, orjson.OPT_NON_STR_KEYS)
-
-
 def json_response(value: Any, status: int = 200) -> Response:
-    return Response(_dumps(value), status, media_type="application/json")
+    return Response(dumps(value), status, media_type="application/json")
 
 
 # -- handlers ----------------------------------------------------------------------------------

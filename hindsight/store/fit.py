@@ -63,7 +63,10 @@ def fits(value: str, typ: str, cast: str | None = None) -> str:
     cast = cast or f"TRY_CAST({value} AS {typ})"
     if typ == "DOUBLE":
         return f"{cast} IS NOT NULL"
-    return f"{cast}::VARCHAR IS NOT DISTINCT FROM {value}"
+    same = f"{cast}::VARCHAR IS NOT DISTINCT FROM {value}"
+    if typ == "UBIGINT":  # (DuckDB's cast has the bounds; Spark's, to DECIMAL(20, 0), has not)
+        same += f" AND {cast} BETWEEN 0 AND 18446744073709551615"
+    return same
 
 
 def loose_value(value: str, typ: str) -> str:
@@ -144,10 +147,9 @@ def _first(
     """The first added value of the misfit's column in ROWS that does not fit (by instant, host,
     value), with its host and instant (from LINES)."""
     found = con.execute(
-        f"SELECT l.host_key, l.t, left(x.v, {SHOWN}) FROM (SELECT i, json_extract_string(r, $path) "
-        f"AS v FROM {rows} WHERE name = $name AND op > 0) x JOIN {lines} l USING (i) "
+        f"SELECT l.host_key, l.t, left(x.v, {SHOWN}) FROM {_added(rows)} x JOIN {lines} l USING (i) "
         f"WHERE x.v <> '' AND NOT ({fits('x.v', misfit.typ)}) ORDER BY l.t, l.host_key, x.v LIMIT 1",
-        {"path": _path(misfit.column), "name": misfit.query},
+        {"path": member_path(misfit.column), "name": misfit.query},
     ).fetchone()
     return (str(found[0]), int(found[1]), str(found[2])) if found else None
 
@@ -174,8 +176,13 @@ def _first_kept(
     return min(firsts, key=lambda f: (f[1], f[0], f[2])) if firsts else None
 
 
-def _path(column: str) -> str:
-    """The JSON path of a row's member COLUMN."""
+def _added(rows: str) -> str:
+    """The value of member `$path` of each added row of query `$name` in ROWS (`i`, `v`)."""
+    return f"(SELECT i, json_extract_string(r, $path) AS v FROM {rows} WHERE name = $name AND op > 0)"
+
+
+def member_path(column: str) -> str:
+    """The JSON path of a row's member COLUMN, quoted (`$."load avg"`): any name."""
     return '$."' + column.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -185,9 +192,8 @@ def _held(
     """Whether the misfit's column held a value that fits: stored, or added by ROWS."""
     if rows is not None:
         (found,) = con.execute(
-            f"SELECT bool_or(v <> '' AND {fits('v', misfit.typ)}) FROM (SELECT "
-            f"json_extract_string(r, $path) AS v FROM {rows} WHERE name = $name AND op > 0)",
-            {"path": _path(misfit.column), "name": misfit.query},
+            f"SELECT bool_or(v <> '' AND {fits('v', misfit.typ)}) FROM {_added(rows)}",
+            {"path": member_path(misfit.column), "name": misfit.query},
         ).fetchone() or (None,)
         if found:
             return True

@@ -33,14 +33,14 @@ from hindsight.engines.spark.catalog import (
     publish,
     version_dir,
 )
-from hindsight.engines.spark.translate import to_spark
+from hindsight.engines.spark.translate import to_spark, tree_to_spark
 from hindsight.intervals.build_sql import interval_statements
 from hindsight.lake import build_sql as lake_sql
 from hindsight.lake.layout import OPEN_DAY, OPEN_END, LakePaths
 from hindsight.settings import Settings
 from hindsight.store.catalog import QueryInfo
 from hindsight.store.columns import bad_columns
-from hindsight.store.fit import SHOWN, Misfit
+from hindsight.store.fit import SHOWN, Misfit, fits
 from hindsight.store.layout import SORT_KEYS
 
 #: per (query, column), per DuckDB type: whether a value fits, and the first value it cannot
@@ -48,10 +48,8 @@ from hindsight.store.layout import SORT_KEYS
 Fits = dict[tuple[str, str], dict[str, tuple[bool, tuple[int, str, str] | None]]]
 #: whether a value fits a type, as the embedded store decides (hindsight.store.fit)
 _FIT_TYPES = {
-    "BIGINT": "CAST(try_cast(v AS BIGINT) AS STRING) <=> v",
-    "UBIGINT": "try_cast(v AS DECIMAL(20,0)) BETWEEN 0 AND 18446744073709551615 "
-    "AND CAST(try_cast(v AS DECIMAL(20,0)) AS STRING) <=> v",
-    "DOUBLE": "try_cast(v AS DOUBLE) IS NOT NULL",
+    typ: tree_to_spark(sqlglot.parse_one(fits("v", typ), read="duckdb"))
+    for typ in ("BIGINT", "UBIGINT", "DOUBLE")
 }
 _FITS = (
     "SELECT query, k, "
