@@ -194,12 +194,14 @@ class Hindsight:
 
     def quality(self) -> Result:
         """Data-quality signals: counter gaps, ambiguous resets, rows removed but never open,
-        columns settled by a value their type cannot hold, host keys two machines share."""
+        columns settled by a value their type cannot hold, host keys two machines share, hosts
+        that went on under another host key."""
         return self._run(
             "SELECT host_key, query, to_timestamp(unix_time) AS at, kind, detail FROM ("
             "SELECT h.host_key AS host_key, q.name AS query, x.unix_time, x.kind, x.detail "
             "FROM quality x JOIN hosts h USING (host_id) JOIN queries q USING (query_id) "
-            f"UNION ALL {relations.shared_identities()}) ORDER BY unix_time, host_key, query, kind"
+            f"UNION ALL {relations.shared_identities()} UNION ALL {relations.continued_identities()}) "
+            "ORDER BY unix_time, host_key, query, kind"
         )
 
     def rejects(self) -> Result:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hindsight.errors import InputError
+from hindsight.query import relations
 from hindsight.store.catalog import Catalog, QueryInfo
 from hindsight.store.layout import OPEN_END, cur_table, event_table, hist_table, quote
 
@@ -81,8 +82,9 @@ def state_sql(
     queries: Sequence[QueryInfo], columns: Sequence[str], where: str = "", window: Window = ALL_TIME
 ) -> str:
     """Intervals `(_host, _q, _from, _to, columns...)` of the queries, `_to` = OPEN_END while
-    open. `where` is a condition on the osquery columns (pushed into both tables so the hist
-    table's sort order prunes row groups)."""
+    open, ended where their host was superseded (`relations.superseded`). `where` is a
+    condition on the osquery columns (pushed into both tables so the hist table's sort order
+    prunes row groups)."""
     parts: list[str] = []
     for info in queries:
         parts.append(
@@ -93,7 +95,13 @@ def state_sql(
             _select(info, columns, hist_table(info.query_id), "_to")
             + _conds(window, where, hist=True)
         )
-    return "(" + " UNION ALL ".join(parts) + ")"
+    names = ", iv._q" + "".join(f", iv.{quote(c)}" for c in columns)
+    ends = [f"_to > {bound}" for bound in (window.at, window.since) if bound is not None]
+    cut = f" WHERE {' AND '.join(ends)}" if ends else ""  # (where the cut moved an end)
+    return (
+        f"(SELECT _host, _q, _from, _to{''.join(f', {quote(c)}' for c in columns)} "
+        f"FROM {relations.capped(' UNION ALL '.join(parts), names)}{cut})"
+    )
 
 
 def event_sql(queries: Sequence[QueryInfo], columns: Sequence[str], where: str = "") -> str:

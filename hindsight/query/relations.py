@@ -13,8 +13,8 @@ def _cols(info: QueryInfo, prefix: str = "iv.") -> str:
     return "".join(f", {prefix}{quote(c)} AS {quote(exposed(c))}" for c in info.columns)
 
 
-def _raw_cols(info: QueryInfo) -> str:
-    return "".join(f", {quote(c)}" for c in info.columns)
+def _raw_cols(info: QueryInfo, prefix: str = "") -> str:
+    return "".join(f", {prefix}{quote(c)}" for c in info.columns)
 
 
 def hosts_as_of(at: int) -> str:
@@ -53,8 +53,59 @@ def shared_identities() -> str:
     )
 
 
+#: The data-quality signal of a host that goes on under another host key.
+CONTINUED = "identity_continued"
+
+
+def _successions() -> str:
+    """Host A whose reported name is reported by host B from `since` on, at or after A's last
+    line, where one of the two is keyed by that name itself (it sent no uuid decoration): one
+    machine that began (or stopped) sending a `host_uuid` decoration, or whose
+    `--host_identifier=uuid` spelled the uuid in upper case, goes on under a new host key."""
+    return (
+        "SELECT a.host_id, a.host_key, an.identifier, b.host_id AS next_id, "
+        "bh.host_key AS next_key, b.first_seen AS since "
+        "FROM hosts a JOIN host_names an ON an.host_id = a.host_id "
+        "JOIN host_names b ON b.identifier = an.identifier AND b.host_id <> a.host_id "
+        "JOIN hosts bh ON bh.host_id = b.host_id "
+        "WHERE (a.host_key = an.identifier OR bh.host_key = an.identifier) "
+        "AND b.first_seen >= a.last_seen"
+    )
+
+
+def superseded() -> str:
+    """`(host_id, since)`: hosts that another host key took over (`_successions`) and when:
+    their state ends there, as if a last execution had returned no rows. Engines keep it as
+    table `host_ends`, which the relations below read (computed here, it would cost each
+    lookup more than the lookup itself)."""
+    return f"(SELECT host_id, min(since) AS since FROM ({_successions()}) x GROUP BY host_id)"
+
+
+def continued_identities() -> str:
+    """Data-quality signals (host_key, query, unix_time, kind, detail) of `superseded` hosts."""
+    return (
+        "SELECT s.host_key, CAST(NULL AS VARCHAR) AS query, s.since AS unix_time, "
+        f"'{CONTINUED}' AS kind, 'host ' || s.next_key || ' reports its name ' || s.identifier || "
+        "' from here on, after its last line: its state ends here (the machine began or stopped "
+        "sending a uuid decoration?)' AS detail "
+        "FROM (" + _successions() + ") s JOIN host_ends f ON f.host_id = s.host_id "
+        "AND f.since = s.since"
+    )
+
+
+def capped(parts: str, columns: str = "") -> str:
+    """Intervals `(_host, _from, _to, COLUMNS)` of PARTS (`_to` OPEN_END while open) ended where
+    their host was superseded. COLUMNS: the other columns, each `, iv.<name>`."""
+    return (
+        f"(SELECT iv._host, iv._from, least(iv._to, coalesce(s.since, {OPEN_END})) AS _to"
+        f"{columns} FROM ({parts}) iv LEFT JOIN host_ends s ON s.host_id = iv._host "
+        "WHERE s.since IS NULL OR iv._from < s.since)"
+    )
+
+
 def state_as_of(info: QueryInfo, at: int, host_ids: list[int] | None = None) -> str:
-    """Rows of a state query valid at `at`: the latest execution at or before `at`."""
+    """Rows of a state query valid at `at`: the latest execution at or before `at` (none from
+    the instant another host key took the host over: `superseded`)."""
     only = f" AND _host IN ({', '.join(map(str, host_ids))})" if host_ids is not None else ""
     cols = _raw_cols(info)
     return (
@@ -62,7 +113,8 @@ def state_as_of(info: QueryInfo, at: int, host_ids: list[int] | None = None) -> 
         f"SELECT _host{cols} FROM {cur_table(info.query_id)} WHERE _from <= {at}{only} "
         f"UNION ALL SELECT _host{cols} FROM {hist_table(info.query_id)} "
         f"WHERE _from <= {at} AND {at} < _to{only}) iv "
-        f"JOIN {hosts_as_of(at)} h ON h.host_id = iv._host)"
+        f"JOIN {hosts_as_of(at)} h ON h.host_id = iv._host "
+        f"WHERE iv._host NOT IN (SELECT host_id FROM host_ends WHERE since <= {at}))"
     )
 
 
@@ -75,14 +127,18 @@ def intervals(info: QueryInfo, since: int | None = None, until: int | None = Non
     if since is not None:
         hist_conds.append(f"_to > {since}")
     hist_where = f" WHERE {' AND '.join(hist_conds)}" if hist_conds else ""
+    parts = (
+        f"SELECT _host, _from, {OPEN_END}::BIGINT AS _to{cols} FROM {cur_table(info.query_id)}{cur_where} "
+        f"UNION ALL SELECT _host, _from, _to{cols} FROM {hist_table(info.query_id)}{hist_where}"
+    )
+    # (an interval the end of its host cut may no longer reach SINCE)
+    after = f" WHERE iv._to > {since}" if since is not None else ""
     return (
         f"(SELECT hn.identifier AS host, hs.host_key, iv._from AS valid_from, "
         f"nullif(iv._to, {OPEN_END}) AS valid_to"
-        f"{_cols(info)} FROM ("
-        f"SELECT _host, _from, {OPEN_END}::BIGINT AS _to{cols} FROM {cur_table(info.query_id)}{cur_where} "
-        f"UNION ALL SELECT _host, _from, _to{cols} FROM {hist_table(info.query_id)}{hist_where}) iv "
+        f"{_cols(info)} FROM {capped(parts, _raw_cols(info, 'iv.'))} iv "
         "JOIN hosts hs ON hs.host_id = iv._host "
-        "ASOF LEFT JOIN host_names hn ON hn.host_id = iv._host AND iv._from >= hn.first_seen)"
+        f"ASOF LEFT JOIN host_names hn ON hn.host_id = iv._host AND iv._from >= hn.first_seen{after})"
     )
 
 

@@ -22,7 +22,7 @@ import zstandard
 
 from hindsight.osquery.lines import StatusLine
 from hindsight.osquery.reader import Line
-from hindsight.store import archive, fit
+from hindsight.store import archive, fit, host_ends
 from hindsight.store import normalise as nm
 from hindsight.store.catalog import Catalog, QueryInfo
 from hindsight.store.keys import keys_sql, status_hash
@@ -388,6 +388,7 @@ class BatchWriter:
                 f"FROM (SELECT {key}, min(t) lo, max(t) hi FROM _n_seen GROUP BY ALL) s "
                 f"WHERE {table}.{key} = s.{key}"
             )
+        host_ends.refresh(con)
 
 
 def in_transaction(

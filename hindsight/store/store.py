@@ -18,7 +18,7 @@ from hindsight.errors import StoreError
 from hindsight.osquery.reader import Line, expand, read_lines
 from hindsight.prefetch import prefetch
 from hindsight.settings import Settings
-from hindsight.store import follow
+from hindsight.store import follow, host_ends
 from hindsight.store.catalog import Catalog
 from hindsight.store.ingest import BatchWriter, IngestInterrupted, IngestSummary
 from hindsight.store.layout import (
@@ -81,14 +81,9 @@ class Store:
         self._connect()
 
     def _connect(self) -> None:
-        try:
-            self.con = duckdb.connect(
-                str(self.path),
-                read_only=self.read_only,
-                config={"enable_external_access": False, "default_block_size": BLOCK_SIZE},
-            )
-        except duckdb.Error as exc:
-            raise StoreError(f"cannot open the store {self.path}: {exc}") from exc
+        self.con = self._open(self.read_only)
+        if self.read_only and host_ends.missing(self.con):
+            self._upgrade()
         settings, read_only = self.settings, self.read_only
         self.con.execute("SET enable_progress_bar = false")
         self.con.execute("SET TimeZone = 'UTC'")
@@ -99,8 +94,39 @@ class Store:
             self.con.execute(follow.DDL)
             self.con.execute("INSERT OR IGNORE INTO meta VALUES ('layout', ?)", [LAYOUT_VERSION])
             self.con.execute(f"INSERT OR IGNORE INTO meta SELECT 'hash', ({HASH_CANARY_SQL})")
+            host_ends.refresh(self.con)  # (a store an older Hindsight wrote gets it here)
         self._check_layout()
         self.catalog = Catalog(self.con, settings.event_queries)
+
+    def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        try:
+            return duckdb.connect(
+                str(self.path),
+                read_only=read_only,
+                config={"enable_external_access": False, "default_block_size": BLOCK_SIZE},
+            )
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open the store {self.path}: {exc}") from exc
+
+    def _upgrade(self) -> None:
+        """A store an older Hindsight wrote, opened to be read: what this one reads is added
+        once, by a connection that writes (then the store is read as asked)."""
+        self.con.close()
+        try:
+            self._open(read_only=False).close()
+        except StoreError as exc:
+            raise StoreError(
+                f"the store in {self.path.parent} was written by an older Hindsight and must be "
+                f"opened once for writing to be read by this one (run `hindsight ingest` on it "
+                f"when nothing else has it open): {exc}"
+            ) from exc
+        self.read_only = False
+        try:
+            self._connect()
+        finally:
+            self.read_only = True
+        self.con.close()
+        self.con = self._open(read_only=True)
 
     def _check_layout(self) -> None:
         meta = dict(self.con.execute("SELECT key, value FROM meta").fetchall())

@@ -75,6 +75,20 @@ def _named(identifier: str, t: int, uuid: str = "named-0001", counter: int = 0) 
                        "diffResults": {"added": [{"v": identifier}], "removed": []}})
 
 
+CONTINUED_HOST, CONTINUED_UUID = "cont-07", "cont-0001"
+
+
+def _continued(t: int, counter: int, added: list[str], removed: list[str], uuid: bool) -> str:
+    """A line of a machine named CONTINUED_HOST, before (`uuid` false) or after it began
+    sending a host_uuid decoration."""
+    doc = {"name": "pack_cont_addresses", "hostIdentifier": CONTINUED_HOST, "unixTime": t,
+           "epoch": 0, "counter": counter, "numerics": False,
+           "diffResults": {"added": [{"v": v} for v in added], "removed": [{"v": v} for v in removed]}}
+    if uuid:
+        doc["decorations"] = {"host_uuid": CONTINUED_UUID, "hostname": CONTINUED_HOST}
+    return json.dumps(doc)
+
+
 #: Lines both engines reject alike: not an object, a unixTime that is not a number, cut short.
 REJECTED = [
     "[1, 2]",
@@ -116,6 +130,11 @@ def signal_lines(out: Path, start: int) -> tuple[Path, Path]:
     # two cloned VMs sharing their image's hardware uuid, each with its own hostname
     first += [_named(name, start + t, "clone-0001", n) for n, (name, t) in
               enumerate([("vm-a", 0), ("vm-b", 60), ("vm-a", 120), ("vm-b", 180)])]
+    # a machine that began sending a host_uuid decoration: its state goes on under a new key
+    first += [_continued(start, 0, ["10.0.0.1"], [], False),
+              _continued(start + 60, 1, ["10.0.0.2"], ["10.0.0.1"], False)]
+    second += [_continued(start + 120, 0, ["10.0.0.2"], [], True),
+               _continued(start + 180, 1, ["10.0.0.3"], ["10.0.0.2"], True)]
     first[2:2] = REJECTED[:1]  # lines kept aside (`rejects`), in both rounds; the line cut
     first.append(REJECTED[2])  # short last (the reader would join it with the next line)
     second.insert(1, REJECTED[1])

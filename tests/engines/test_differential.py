@@ -18,7 +18,7 @@ from hindsight.engines.spark import Unsupported
 from hindsight.engines.spark.build import SparkBuilder
 from hindsight.errors import ForbiddenSQL, QueryError
 from hindsight.lake.compact import compact_lake
-from tests.engines.conftest import REJECTED, SIGNALS_HOST, Fleet
+from tests.engines.conftest import CONTINUED_HOST, CONTINUED_UUID, REJECTED, SIGNALS_HOST, Fleet
 
 HOUR = 3600
 
@@ -176,6 +176,31 @@ def test_every_data_quality_signal(fleet: Fleet) -> None:
     assert shared == [("clone-0001", 60, "reported as vm-a and as vm-b")]  # (named-0001: a rename)
 
 
+def test_a_host_that_goes_on_under_a_uuid_key(fleet: Fleet) -> None:
+    """A machine that began sending a host_uuid decoration (two host keys, one name): the old
+    key's state ends where the new key's begins, on both engines, with a signal that says so;
+    before it, the old key's state stands (the new key's first build came later)."""
+    start, query = manifest(fleet)["start"], "pack_cont_addresses"
+    held = {at: sorted((d["host_key"], d["v"]) for d in fleet.embedded.state(query, at).dicts())
+            for at in (start + 90, start + 120, start + 200)}
+    assert held == {start + 90: [(CONTINUED_HOST, "10.0.0.2")],
+                    start + 120: [(CONTINUED_UUID, "10.0.0.2")],
+                    start + 200: [(CONTINUED_UUID, "10.0.0.3")]}
+    for at in held:
+        same(fleet, "state", query, at)
+    intervals = fleet.embedded.sql(f"SELECT host_key, v, valid_from, valid_to FROM {query} "
+                                   "FOR SYSTEM_TIME ALL ORDER BY valid_from").rows
+    assert intervals == [(CONTINUED_HOST, "10.0.0.1", start, start + 60),
+                         (CONTINUED_HOST, "10.0.0.2", start + 60, start + 120),
+                         (CONTINUED_UUID, "10.0.0.2", start + 120, start + 180),
+                         (CONTINUED_UUID, "10.0.0.3", start + 180, None)]
+    same(fleet, "sql", f"SELECT * FROM {query} FOR SYSTEM_TIME ALL")
+    same(fleet, "sql", f"SELECT * FROM {query} FOR SYSTEM_TIME BETWEEN {start + 130} AND {start + 140}")
+    signals = [(d["host_key"], int(d["at"].timestamp()) - start) for d in fleet.embedded.quality().dicts()
+               if d["kind"] == "identity_continued"]
+    assert signals == [(CONTINUED_HOST, 120)]
+
+
 def test_values_a_typed_column_cannot_hold_read_the_same(fleet: Fleet) -> None:
     """A column that held values that fit reads NULL for an odd one (on the lake, though its
     first build typed the column with no odd value yet); one that never did becomes text."""
@@ -289,8 +314,8 @@ def test_a_layout_3_build_lists_queries_then_is_extended(fleet: Fleet, spark: An
     assert [r[:3] for r in old.rows] == [r[:3] for r in want.rows]
     assert {r[3:] for r in old.rows} == {(None, None, None)}
     ingest_files(lake, [fleet.out / "signals" / "second.log"])  # lines the lake holds already
-    report = SparkBuilder(spark, lake).build()  # (its queries: pack_signals_a, _b and _last)
-    assert report.queries == 3 and report.version == fleet.spark.build.version + 1
+    report = SparkBuilder(spark, lake).build()  # (pack_signals_a, _b, _last, pack_cont_addresses)
+    assert report.queries == 4 and report.version == fleet.spark.build.version + 1
     assert typed(SparkEngine(lake, spark).queries()) == typed(want)
 
 

@@ -42,10 +42,13 @@ def test_old_fleet_lines_snapshot_and_empty_string_array(
     assert (summary.lines, summary.rejected) == (4, 0)
     names = {r["query"] for r in hs.queries().dicts()}
     assert names == {"system_info", "encrypted", "time", "pack/test/hosts"}
-    assert hs.sql("SELECT hostname FROM system_info").rows == [("hostimus",)]
+    assert hs.sql("SELECT hostname FROM system_info", at=1475258115).rows == [("hostimus",)]
     assert hs.sql("SELECT hour, minutes FROM time", at=1484078931).rows == [("20", "8")]
-    # a batch removing a row never seen added is flagged, not fatal
-    assert [r["kind"] for r in hs.quality().dicts()] == ["removed_not_open"]
+    # a batch removing a row never seen added is flagged, not fatal; and the host keyed
+    # `some_uuid` (its identifier) goes on under the uuid decoration its name reports next, so
+    # its state ends there
+    assert [r["kind"] for r in hs.quality().dicts()] == ["identity_continued", "removed_not_open"]
+    assert hs.sql("SELECT hostname FROM system_info", at=1475270355).rows == []
 
 
 def test_status_logs_are_kept_as_status(hs: hindsight.Hindsight, samples: Path) -> None:

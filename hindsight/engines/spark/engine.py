@@ -150,6 +150,10 @@ class SparkEngine:
             "SELECT host_id, first(host_key) AS host_key, min(first_seen) AS first_seen, "
             "max(last_seen) AS last_seen FROM host_names GROUP BY host_id"
         ).createOrReplaceTempView("hosts")
+        # (the store keeps it as a table: each as-of lookup joins it)
+        self.spark.sql(
+            to_spark(f"SELECT host_id, since FROM {relations.superseded()} x")
+        ).localCheckpoint().createOrReplaceTempView("host_ends")
 
     # -- questions ---------------------------------------------------------------------------
     @functools.cached_property
@@ -203,7 +207,9 @@ class SparkEngine:
             for q, b in self.build.queries.items()
             for m in b.settled
         ]
-        shared = self._run(relations.shared_identities()).rows
+        shared = self._run(
+            f"{relations.shared_identities()} UNION ALL {relations.continued_identities()}"
+        ).rows
         ordered = sorted(
             [*found.rows, *text, *shared], key=lambda r: (r[2], r[0], r[1] or "", r[3])
         )
