@@ -29,6 +29,7 @@ from hindsight.store.layout import (
     hist_table,
     quote,
 )
+from hindsight.store.owner import Owner
 from hindsight.store.prepare import Preparers
 from hindsight.store.space import BLOCK_SIZE, WAL_CHECKPOINT, repack_raw, sort_logs
 
@@ -78,7 +79,12 @@ class Store:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot open the store in {path}: {exc}") from exc
-        self._connect()
+        self.owner = None if read_only else Owner(path)
+        try:
+            self._connect()
+        except BaseException:
+            self._release()
+            raise
 
     def _connect(self) -> None:
         self.con = self._open(self.read_only)
@@ -113,20 +119,30 @@ class Store:
         once, by a connection that writes (then the store is read as asked)."""
         self.con.close()
         try:
-            self._open(read_only=False).close()
+            owner = Owner(self.path.parent)
         except StoreError as exc:
-            raise StoreError(
-                f"the store in {self.path.parent} was written by an older Hindsight and must be "
-                f"opened once for writing to be read by this one (run `hindsight ingest` on it "
-                f"when nothing else has it open): {exc}"
-            ) from exc
-        self.read_only = False
+            raise self._needs_writer(exc) from exc
         try:
-            self._connect()
+            try:
+                self._open(read_only=False).close()
+            except StoreError as exc:
+                raise self._needs_writer(exc) from exc
+            self.read_only = False
+            try:
+                self._connect()
+            finally:
+                self.read_only = True
+            self.con.close()
         finally:
-            self.read_only = True
-        self.con.close()
+            owner.release()
         self.con = self._open(read_only=True)
+
+    def _needs_writer(self, exc: StoreError) -> StoreError:
+        return StoreError(
+            f"the store in {self.path.parent} was written by an older Hindsight and must be "
+            f"opened once for writing to be read by this one (run `hindsight ingest` on it "
+            f"when nothing else has it open): {exc}"
+        )
 
     def _check_layout(self) -> None:
         meta = dict(self.con.execute("SELECT key, value FROM meta").fetchall())
@@ -147,6 +163,12 @@ class Store:
 
     def close(self) -> None:
         self.con.close()
+        self._release()
+
+    def _release(self) -> None:
+        if self.owner is not None:
+            self.owner.release()
+            self.owner = None
 
     # -- space -------------------------------------------------------------------------------
     def free_share(self) -> float:
