@@ -30,7 +30,8 @@ from hindsight.lake.cli import engine_options, spark_engine
 from hindsight.lake.cli import register as register_lake
 from hindsight.literal import literal
 from hindsight.settings import describe
-from hindsight.store.ingest import IngestInterrupted, IngestSummary
+from hindsight.store.ingest import IngestFailed, IngestInterrupted, IngestSummary
+from hindsight.store.rebuild import RebuildInterrupted
 
 
 @click.group(
@@ -101,6 +102,9 @@ def ingest(paths: tuple[str, ...], data: Path, lake: str | None, follow: bool) -
             "ingest the same files again to go on (what is stored is skipped)"
         )
         sys.exit(130)
+    except IngestFailed as failed:
+        _report(failed.summary)
+        raise
     _report(summary)
     sys.exit(1 if summary.rejected else 0)
 
@@ -262,9 +266,13 @@ _listing("rejects", "rejects", "Lines kept aside, with their reason.", engines=T
 @domain_errors
 def rebuild(data: Path) -> None:
     """Recompute every interval and event from the raw lines kept in the store."""
-    with Hindsight(data) as hs, _progress() as bar:
-        task = bar.add_task("rebuild", total=None)
-        n = hs.rebuild(lambda done, total: bar.update(task, completed=done, total=total))
+    try:
+        with Hindsight(data) as hs, _progress() as bar:
+            task = bar.add_task("rebuild", total=None)
+            n = hs.rebuild(lambda done, total: bar.update(task, completed=done, total=total))
+    except RebuildInterrupted as stopped:
+        err.print(str(stopped))
+        sys.exit(130)
     out.print(f"rebuilt {n} streams")
 
 

@@ -20,6 +20,7 @@ import duckdb
 import pyarrow as pa
 import zstandard
 
+from hindsight.errors import StoreError
 from hindsight.osquery.lines import StatusLine
 from hindsight.osquery.reader import Line
 from hindsight.store import archive, fit, host_ends
@@ -81,6 +82,41 @@ class IngestInterrupted(KeyboardInterrupt):
 
     def __init__(self, summary: IngestSummary) -> None:
         super().__init__()
+        self.summary = summary
+
+
+def interrupted(exc: BaseException) -> bool:
+    """Whether EXC is a Ctrl-C, or DuckDB's form of one: a query it stopped, or a Python scan
+    (of an Arrow table registered from Python) that the KeyboardInterrupt ended."""
+    if isinstance(exc, KeyboardInterrupt):
+        return True
+    text = str(exc)
+    return text == "Query interrupted" or "KeyboardInterrupt" in text
+
+
+def unwritable(exc: BaseException) -> bool:
+    """Whether EXC is DuckDB failing to write the store (a full disk, an I/O error)."""
+    return isinstance(exc, duckdb.IOException | duckdb.FatalException | duckdb.TransactionException)
+
+
+class IngestFailed(StoreError):
+    """The store could not be written (a full disk, an I/O error): the batches committed before
+    stay (SUMMARY counts them), the one in progress was rolled back (DuckDB's WAL: nothing half
+    written). STORED_ALL: every line was stored, only the compaction after them failed."""
+
+    def __init__(self, summary: IngestSummary, cause: BaseException, stored_all: bool) -> None:
+        done = (
+            "every line read is stored, only the compaction after them failed"
+            if stored_all
+            else "the batches before it are stored (counted above), the one in progress was "
+            "rolled back"
+        )
+        first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        super().__init__(
+            f"could not write the store: {first}; {done}. Fix the cause (free space: an ingest "
+            "needs room for up to 64 MB of write-ahead log beside the store) and ingest the same "
+            "files again (what is stored is skipped)"
+        )
         self.summary = summary
 
 

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from hindsight.errors import StoreError
 from hindsight.store import fit
-from hindsight.store.ingest import in_transaction, rebuild_events
+from hindsight.store.ingest import in_transaction, interrupted, rebuild_events, unwritable
 from hindsight.store.layout import STATUS_QUERY_ID
 from hindsight.store.streams import StreamWriter
 
@@ -37,18 +38,49 @@ def rebuild_all(store: Store, progress: Progress | None = None) -> int:
                 done = min(i + CHUNK, len(state))
                 progress(done, len(state))
 
-    while True:
-        try:
-            in_transaction(con, store.catalog, replay)
-            break
-        except duckdb.Error as exc:  # a value its typed column cannot hold (a store written
-            # before values were checked): the column becomes text
-            misfit = fit.misfit_of(exc, store.catalog)
-            if misfit is None:
-                raise
-            in_transaction(con, store.catalog, partial(_settle, store, misfit))
-    store.compact(force=True)
+    try:
+        while True:
+            try:
+                in_transaction(con, store.catalog, replay)
+                break
+            except duckdb.Error as exc:  # a value its typed column cannot hold (a store written
+                # before values were checked): the column becomes text
+                misfit = fit.misfit_of(exc, store.catalog)
+                if misfit is None:
+                    raise
+                in_transaction(con, store.catalog, partial(_settle, store, misfit))
+    except (KeyboardInterrupt, RuntimeError, duckdb.Error) as exc:
+        if interrupted(exc):
+            raise RebuildInterrupted(
+                "interrupted: the rebuild was rolled back, the store is as it was before it"
+            ) from exc
+        if unwritable(exc):
+            raise StoreError(
+                f"could not write the store: {_first_line(exc)}; the rebuild was rolled back, the store is as it was before it"
+            ) from exc
+        raise
+    try:
+        store.compact(force=True)
+    except (KeyboardInterrupt, RuntimeError, duckdb.Error) as exc:
+        if interrupted(exc):
+            raise RebuildInterrupted(
+                "interrupted: the rebuild is done, only the compaction after it was stopped (`hindsight rebuild` or the next ingest does it)"
+            ) from exc
+        if unwritable(exc):
+            raise StoreError(
+                f"could not write the store: {_first_line(exc)}; the rebuild is done, only the compaction after it failed"
+            ) from exc
+        raise
     return len(streams)
+
+
+class RebuildInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a rebuild; the message says what stays."""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _settle(store: Store, misfit: fit.Misfit) -> None:

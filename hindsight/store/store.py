@@ -20,7 +20,14 @@ from hindsight.prefetch import prefetch
 from hindsight.settings import Settings
 from hindsight.store import follow, host_ends
 from hindsight.store.catalog import Catalog
-from hindsight.store.ingest import BatchWriter, IngestInterrupted, IngestSummary
+from hindsight.store.ingest import (
+    BatchWriter,
+    IngestFailed,
+    IngestInterrupted,
+    IngestSummary,
+    interrupted,
+    unwritable,
+)
 from hindsight.store.layout import (
     DDL,
     HASH_CANARY_SQL,
@@ -266,10 +273,12 @@ class Store:
                 writer.write(batch)
                 gc.collect(0)
         except (KeyboardInterrupt, RuntimeError, duckdb.Error) as exc:
-            if not _interrupted(exc):
-                raise
             summary.seconds = time.perf_counter() - start
-            raise IngestInterrupted(summary) from exc
+            if interrupted(exc):
+                raise IngestInterrupted(summary) from exc
+            if unwritable(exc):
+                raise IngestFailed(summary, exc, stored_all=False) from exc
+            raise
         finally:
             # the parsing thread stops before its connection goes: left to the garbage
             # collector (an interrupt's traceback holds it), it could be mid-statement while
@@ -280,8 +289,16 @@ class Store:
             if collecting:
                 gc.enable()
         if maintain:
-            self.compact()
-            self.reclaim(min_free=self._reclaim_share(total - free))
+            try:
+                self.compact()
+                self.reclaim(min_free=self._reclaim_share(total - free))
+            except (KeyboardInterrupt, RuntimeError, duckdb.Error) as exc:
+                summary.seconds = time.perf_counter() - start
+                if interrupted(exc):
+                    raise IngestInterrupted(summary) from exc
+                if unwritable(exc):
+                    raise IngestFailed(summary, exc, stored_all=True) from exc
+                raise
         summary.seconds = time.perf_counter() - start
         return summary
 
@@ -377,12 +394,3 @@ class Store:
         sorted_tables += sort_logs(self.con, self.settings.compact_ratio, force)
         repack_raw(self.con)
         return sorted_tables
-
-
-def _interrupted(exc: BaseException) -> bool:
-    """Whether EXC is a Ctrl-C, or DuckDB's form of one: a query it stopped, or a Python scan
-    (of an Arrow table registered from Python) that the KeyboardInterrupt ended."""
-    if isinstance(exc, KeyboardInterrupt):
-        return True
-    text = str(exc)
-    return text == "Query interrupted" or "KeyboardInterrupt" in text

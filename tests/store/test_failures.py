@@ -1,0 +1,101 @@
+"""What an ingest or a rebuild that cannot finish says and leaves: a store it cannot write (a
+full disk), a Ctrl-C in the compaction after the batches or in a rebuild. Each is a clear
+message and an exit status, never a traceback, and the store keeps what was committed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+import hindsight
+from hindsight.cli import main
+from hindsight.store.ingest import BatchWriter
+from hindsight.store.store import Store
+from hindsight.store.streams import StreamWriter
+from tests.helpers import event, write
+
+IA = "pack_net_interface_addresses"
+
+
+@pytest.fixture
+def logs(tmp_path: Path) -> list[str]:
+    """Two files: with batches of one line, two batches."""
+    return [
+        str(write(tmp_path / f"{n}.log", event(IA, 1000 + n, "added", {"address": f"10.0.0.{n}"}, counter=n)))
+        for n in range(2)
+    ]
+
+
+def cli(data: Path, *args: str) -> Any:
+    return CliRunner().invoke(main, ["--data", str(data), *args], env={"HINDSIGHT_BATCH_LINES": "1"})
+
+
+def test_a_store_it_cannot_write_keeps_the_batches_before_and_says_so(
+    tmp_path: Path, logs: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = BatchWriter._write
+    calls = []
+
+    def full_disk(self: BatchWriter, batch: Any) -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            raise duckdb.IOException('Could not write file "hindsight.duckdb.wal": No space left on device')
+        real(self, batch)
+
+    monkeypatch.setattr(BatchWriter, "_write", full_disk)
+    result = cli(tmp_path / "data", "ingest", *logs)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "lines: 1 " in result.stdout
+    assert "could not write the store" in result.stderr and "No space left on device" in result.stderr
+    assert "ingest the same files again" in result.stderr
+    monkeypatch.undo()
+    with hindsight.open(tmp_path / "data") as hs:
+        assert [a for (a,) in hs.sql(f"SELECT address FROM {IA}").rows] == ["10.0.0.0"]
+        assert hs.ingest(logs).duplicates == 1  # and the same files again go on
+        assert len(hs.sql(f"SELECT address FROM {IA}").rows) == 2
+
+
+def test_ctrl_c_in_the_compaction_after_the_batches_says_every_line_is_stored(
+    tmp_path: Path, logs: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def stopped(self: Store, force: bool = False) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Store, "compact", stopped)
+    result = cli(tmp_path / "data", "ingest", *logs)
+    assert result.exit_code == 130 and "lines: 2 " in result.stdout and "interrupted" in result.stderr
+
+
+def test_ctrl_c_in_a_rebuild_rolls_it_back_and_says_so(
+    tmp_path: Path, logs: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert cli(tmp_path / "data", "ingest", *logs).exit_code == 0
+
+    def stopped(self: StreamWriter, keys: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(StreamWriter, "replay", stopped)
+    result = cli(tmp_path / "data", "rebuild")
+    assert result.exit_code == 130 and "Traceback" not in result.output
+    assert "the rebuild was rolled back, the store is as it was" in result.stderr
+    monkeypatch.undo()
+    with hindsight.open(tmp_path / "data") as hs:
+        assert len(hs.sql(f"SELECT address FROM {IA}", at=2000).rows) == 2
+
+
+def test_a_rebuild_on_a_store_it_cannot_write_is_a_clear_error(
+    tmp_path: Path, logs: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert cli(tmp_path / "data", "ingest", *logs).exit_code == 0
+
+    def full_disk(self: StreamWriter, keys: Any) -> None:
+        raise duckdb.IOException("No space left on device")
+
+    monkeypatch.setattr(StreamWriter, "replay", full_disk)
+    result = cli(tmp_path / "data", "rebuild")
+    assert result.exit_code == 2 and "could not write the store: No space left on device" in result.stderr
+    assert "rolled back" in result.stderr
