@@ -91,6 +91,7 @@ def test_columns_named_by_expressions_read_the_same(fleet: Fleet) -> None:
     sql = 'SELECT "count(*)", "load avg", "user-name", "a.b", "q""uote" FROM pack_signals_odd'
     assert same(fleet, "sql", sql) == 1
     assert fleet.spark.sql(sql).rows == [("412", "0.5", "root", "x", "y")]
+    assert same(fleet, "state", "pack_signals_odd", manifest(fleet)["start"] + HOUR) == 1
 
 
 def test_a_column_no_store_can_hold_never_stops_the_builds(tmp_path: Path, spark: Any) -> None:

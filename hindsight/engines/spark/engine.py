@@ -245,7 +245,8 @@ class SparkEngine:
         try:
             df = self.spark.sql(sql)
             if order:
-                df = df.orderBy(*[df[c] for c in df.columns])
+                # (quoted: `a.b` would read as a struct's field)
+                df = df.orderBy(*[df["`" + c.replace("`", "``") + "`"] for c in df.columns])
             rows = df.limit(self.settings.max_rows + 1).collect()
             columns = list(df.columns)
         except Exception as exc:  # Spark raises its own exception tree (py4j, AnalysisException)
