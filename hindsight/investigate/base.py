@@ -17,6 +17,7 @@ from hindsight.investigate.evidence import (
     infer_schedule,
 )
 from hindsight.investigate.source import ALL_TIME, Window, queries_of, state_sql
+from hindsight.query.relations import RUN_ORDER
 from hindsight.store.catalog import Catalog, QueryInfo
 from hindsight.store.layout import OPEN_END, quote
 
@@ -135,9 +136,9 @@ class Base:
         if not ids:
             return {}
         rows = self.run(
-            "SELECT n.host_id, coalesce(arg_max(n.identifier, n.first_seen) FILTER "
-            f"(WHERE n.first_seen <= {at}), arg_min(n.identifier, n.first_seen)), any_value(h.host_key) "
-            "FROM hosts h LEFT JOIN host_names n USING (host_id) "
+            f"SELECT n.host_id, coalesce(arg_max(n.identifier, {RUN_ORDER}) FILTER "
+            f"(WHERE n.first_seen <= {at}), arg_min(n.identifier, {RUN_ORDER})), any_value(h.host_key) "
+            "FROM hosts h LEFT JOIN host_runs n USING (host_id) "
             f"WHERE h.host_id IN ({', '.join(map(str, ids))}) GROUP BY n.host_id"
         )
         return {int(h): (name or key, key) for h, name, key in rows}
@@ -149,9 +150,9 @@ class Base:
         values = ", ".join(f"({i}, {h}, {t})" for i, (h, t) in enumerate(pairs))
         rows = self.run(
             f"WITH p(i, h, t) AS (VALUES {values}) SELECT p.i, coalesce(n.identifier, "
-            "(SELECT arg_min(identifier, first_seen) FROM host_names WHERE host_id = p.h), hs.host_key), "
+            "(SELECT arg_min(identifier, first_seen) FROM host_runs WHERE host_id = p.h), hs.host_key), "
             "hs.host_key FROM p JOIN hosts hs ON hs.host_id = p.h "
-            "ASOF LEFT JOIN host_names n ON n.host_id = p.h AND p.t >= n.first_seen ORDER BY p.i"
+            "ASOF LEFT JOIN host_runs n ON n.host_id = p.h AND p.t >= n.first_seen ORDER BY p.i"
         )
         return [(str(name), str(key)) for _, name, key in rows]
 

@@ -47,10 +47,11 @@ if TYPE_CHECKING:
     from hindsight.investigate.base import Base
     from hindsight.store.catalog import Catalog, QueryInfo
 
-#: each identifier a host reported, with the span it was the host's name (a hash join, not ASOF)
+#: each run of an identifier a host reported, with the span it was the host's name (a hash join,
+#: not ASOF)
 NAMES = (
     "(SELECT host_id, identifier, first_seen, coalesce(lead(first_seen) OVER "
-    "(PARTITION BY host_id ORDER BY first_seen), 9223372036854775807) AS until FROM host_names)"
+    "(PARTITION BY host_id ORDER BY first_seen), 9223372036854775807) AS until FROM host_runs)"
 )
 
 

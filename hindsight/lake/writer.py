@@ -119,7 +119,8 @@ class LakeWriter:
 
     def _reset(self) -> None:
         self._raw: dict[tuple[str, str], _Columns] = defaultdict(_Columns)
-        self._hosts: dict[tuple[str, str, str], list[int]] = {}
+        # (day, host key) -> the (unixTime, identifier) of its lines
+        self._hosts: dict[tuple[str, str], set[tuple[int, str]]] = {}
         self._rejects: list[tuple[str, int, str, bytes]] = []
 
     @property
@@ -197,11 +198,7 @@ class LakeWriter:
         return _signed(key)
 
     def _seen(self, host_key: str, identifier: str, t: int) -> None:
-        span = self._hosts.get((day_of(t), host_key, identifier))
-        if span is None:
-            self._hosts[(day_of(t), host_key, identifier)] = [t, t]
-        else:
-            span[0], span[1] = min(span[0], t), max(span[1], t)
+        self._hosts.setdefault((day_of(t), host_key), set()).add((t, identifier))
 
     # -- publishing --------------------------------------------------------------------------
     def flush(self) -> list[str]:
@@ -220,8 +217,8 @@ class LakeWriter:
 
     def _flush_hosts(self) -> list[str]:
         by_day: dict[str, list[tuple[str, str, int, int]]] = defaultdict(list)
-        for (day, host, ident), (lo, hi) in self._hosts.items():
-            by_day[day].append((host, ident, lo, hi))
+        for (day, host), seen in self._hosts.items():
+            by_day[day] += [(host, *run) for run in _runs(sorted(seen))]
         out = []
         for day, items in sorted(by_day.items()):
             table = pa.table(
@@ -253,3 +250,15 @@ class LakeWriter:
 
 
 __all__ = ["LakeWriter", "WriteSummary", "encode_name"]
+
+
+def _runs(seen: list[tuple[int, str]]) -> list[tuple[str, int, int]]:
+    """`(identifier, first, last)`: the runs of one name in SEEN, a host's (unixTime,
+    identifier) in order (`hindsight.query.relations.name_runs`, which merges the writers')."""
+    runs: list[tuple[str, int, int]] = []
+    for t, ident in seen:
+        if runs and runs[-1][0] == ident:
+            runs[-1] = (ident, runs[-1][1], t)
+        else:
+            runs.append((ident, t, t))
+    return runs

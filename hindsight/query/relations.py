@@ -17,13 +17,41 @@ def _raw_cols(info: QueryInfo, prefix: str = "") -> str:
     return "".join(f", {prefix}{quote(c)}" for c in info.columns)
 
 
+def name_runs(observations: str) -> str:
+    """`(host_id, identifier, first_seen, last_seen)`: the runs of OBSERVATIONS `(host_id,
+    identifier, t)`, each the longest span of one host's consecutive observations (by t, then
+    identifier) of one name. A host's name as of T is that of its last run begun at or before T:
+    a host renamed and renamed back is named by its runs, where its spans per name
+    (`host_names`) overlap. Engines keep them as `host_runs`."""
+    runs = (
+        "SELECT host_id, identifier, min(t) AS first_seen, max(t) AS last_seen FROM ("
+        "SELECT *, sum(brk) OVER (PARTITION BY host_id ORDER BY t, identifier "
+        "ROWS UNBOUNDED PRECEDING) AS run FROM ("
+        "SELECT *, CASE WHEN lag(identifier) OVER (PARTITION BY host_id ORDER BY t, identifier) "
+        "= identifier THEN 0 ELSE 1 END AS brk FROM ("
+        f"SELECT DISTINCT host_id, identifier, t FROM ({observations}) o) d) k) g "
+        "GROUP BY host_id, run, identifier"
+    )
+    # a run another begins in the same second with (two names in one second) names the host at
+    # no instant: left out, so that no engine has two runs to choose from at one instant
+    return (
+        "SELECT host_id, identifier, first_seen, last_seen FROM (SELECT *, lead(first_seen) OVER "
+        f"(PARTITION BY host_id ORDER BY first_seen, identifier) AS _next FROM ({runs}) r) x "
+        "WHERE _next IS NULL OR _next > first_seen"
+    )
+
+
+#: The order of a host's runs (`n`): two names in one second are ordered by name, as runs are.
+RUN_ORDER = "struct_pack(f := n.first_seen, i := n.identifier)"
+
+
 def hosts_as_of(at: int) -> str:
     """host_id -> identifier reported as of `at` (the earliest one before the host appeared)."""
     return (
         "(SELECT n.host_id, any_value(h.host_key) AS host_key, coalesce("
-        f"arg_max(n.identifier, n.first_seen) FILTER (WHERE n.first_seen <= {at}), "
-        "arg_min(n.identifier, n.first_seen)) AS host "
-        "FROM host_names n JOIN hosts h USING (host_id) GROUP BY n.host_id)"
+        f"arg_max(n.identifier, {RUN_ORDER}) FILTER (WHERE n.first_seen <= {at}), "
+        f"arg_min(n.identifier, {RUN_ORDER})) AS host "
+        "FROM host_runs n JOIN hosts h USING (host_id) GROUP BY n.host_id)"
     )
 
 
@@ -138,7 +166,7 @@ def intervals(info: QueryInfo, since: int | None = None, until: int | None = Non
         f"nullif(iv._to, {OPEN_END}) AS valid_to"
         f"{_cols(info)} FROM {capped(parts, _raw_cols(info, 'iv.'))} iv "
         "JOIN hosts hs ON hs.host_id = iv._host "
-        f"ASOF LEFT JOIN host_names hn ON hn.host_id = iv._host AND iv._from >= hn.first_seen{after})"
+        f"ASOF LEFT JOIN host_runs hn ON hn.host_id = iv._host AND iv._from >= hn.first_seen{after})"
     )
 
 
@@ -148,5 +176,5 @@ def events(info: QueryInfo) -> str:
     return (
         f"(SELECT hn.identifier AS host, hs.host_key{time_col}{_cols(info, 'ev.')} "
         f"FROM {event_table(info.query_id)} ev JOIN hosts hs ON hs.host_id = ev._host "
-        "ASOF LEFT JOIN host_names hn ON hn.host_id = ev._host AND ev._unix >= hn.first_seen)"
+        "ASOF LEFT JOIN host_runs hn ON hn.host_id = ev._host AND ev._unix >= hn.first_seen)"
     )

@@ -23,7 +23,7 @@ import zstandard
 from hindsight.errors import StoreError
 from hindsight.osquery.lines import StatusLine
 from hindsight.osquery.reader import Line
-from hindsight.store import archive, fit, host_ends
+from hindsight.store import archive, fit, identity
 from hindsight.store import normalise as nm
 from hindsight.store.catalog import Catalog, QueryInfo
 from hindsight.store.keys import keys_sql, status_hash
@@ -424,7 +424,9 @@ class BatchWriter:
                 f"FROM (SELECT {key}, min(t) lo, max(t) hi FROM _n_seen GROUP BY ALL) s "
                 f"WHERE {table}.{key} = s.{key}"
             )
-        host_ends.refresh(con)
+        identity.refresh(
+            con, "(SELECT host_id, identifier, t FROM _n_seen WHERE identifier IS NOT NULL)"
+        )
 
 
 def in_transaction(

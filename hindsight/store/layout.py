@@ -48,7 +48,10 @@ CREATE TABLE IF NOT EXISTS status_logs(
     line INTEGER, message VARCHAR, version VARCHAR);
 CREATE TABLE IF NOT EXISTS quality(
     host_id INTEGER, query_id INTEGER, unix_time BIGINT, kind VARCHAR, detail VARCHAR);
--- hosts another host key took over, and when (query.relations.superseded; store.hosts)
+-- derived from the names hosts report (store.identity): runs of one name; hosts another host
+-- key took over, and when
+CREATE TABLE IF NOT EXISTS host_runs(
+    host_id INTEGER, identifier VARCHAR, first_seen BIGINT, last_seen BIGINT);
 CREATE TABLE IF NOT EXISTS host_ends(host_id INTEGER PRIMARY KEY, since BIGINT);
 -- typed columns that read NULL for a value their type cannot hold (store.fit)
 CREATE TABLE IF NOT EXISTS loose_columns(query_id INTEGER, name VARCHAR, PRIMARY KEY (query_id, name));

@@ -18,7 +18,7 @@ from hindsight.errors import StoreError
 from hindsight.osquery.reader import Line, expand, read_lines
 from hindsight.prefetch import prefetch
 from hindsight.settings import Settings
-from hindsight.store import follow, host_ends
+from hindsight.store import follow, identity
 from hindsight.store.catalog import Catalog
 from hindsight.store.ingest import (
     BatchWriter,
@@ -95,7 +95,7 @@ class Store:
 
     def _connect(self) -> None:
         self.con = self._open(self.read_only)
-        if self.read_only and host_ends.missing(self.con):
+        if self.read_only and identity.missing(self.con):
             self._upgrade()
         settings, read_only = self.settings, self.read_only
         self.con.execute("SET enable_progress_bar = false")
@@ -107,7 +107,7 @@ class Store:
             self.con.execute(follow.DDL)
             self.con.execute("INSERT OR IGNORE INTO meta VALUES ('layout', ?)", [LAYOUT_VERSION])
             self.con.execute(f"INSERT OR IGNORE INTO meta SELECT 'hash', ({HASH_CANARY_SQL})")
-            host_ends.refresh(self.con)  # (a store an older Hindsight wrote gets it here)
+            identity.refresh(self.con)  # (a store an older Hindsight wrote gets it here)
         self._check_layout()
         self.catalog = Catalog(self.con, settings.event_queries)
 

@@ -130,6 +130,10 @@ def signal_lines(out: Path, start: int) -> tuple[Path, Path]:
     # two cloned VMs sharing their image's hardware uuid, each with its own hostname
     first += [_named(name, start + t, "clone-0001", n) for n, (name, t) in
               enumerate([("vm-a", 0), ("vm-b", 60), ("vm-a", 120), ("vm-b", 180)])]
+    # a host renamed and renamed back (its second run of alpha reaches the second round)
+    first += [_named(name, start + t, "back-0001", n) for n, (name, t) in
+              enumerate([("alpha", 0), ("bravo", 60), ("alpha", 120)])]
+    second.append(_named("alpha", start + 180, "back-0001", 3))
     # a machine that began sending a host_uuid decoration: its state goes on under a new key
     first += [_continued(start, 0, ["10.0.0.1"], [], False),
               _continued(start + 60, 1, ["10.0.0.2"], ["10.0.0.1"], False)]

@@ -174,7 +174,22 @@ def test_every_data_quality_signal(fleet: Fleet) -> None:
     assert same(fleet, "quality") > len(mine)
     shared = [(d["host_key"], int(d["at"].timestamp()) - start, d["detail"].split(" in ")[0])
               for d in fleet.embedded.quality().dicts() if d["kind"] == "identity_shared"]
-    assert shared == [("clone-0001", 60, "reported as vm-a and as vm-b")]  # (named-0001: a rename)
+    # (named-0001: a rename; back-0001, renamed and back, is marked too, as the signal says)
+    assert shared == [("back-0001", 60, "reported as alpha and as bravo"),
+                      ("clone-0001", 60, "reported as vm-a and as vm-b")]
+
+
+def test_a_host_renamed_back_is_named_alike(fleet: Fleet) -> None:
+    """alpha, bravo, alpha again (the last line in the lake's second build): named by its runs
+    on both engines, in state, intervals and lookups of a name as of an instant."""
+    start = manifest(fleet)["start"]
+    named = {at: [d["host"] for d in fleet.embedded.state("pack_names", at).dicts()
+                  if d["host_key"] == "back-0001"] for at in (start + 30, start + 90, start + 150, start + 200)}
+    assert named == {start + 30: ["alpha"], start + 90: ["bravo", "bravo"],
+                     start + 150: ["alpha"] * 3, start + 200: ["alpha"] * 4}
+    for at in named:
+        same(fleet, "state", "pack_names", at)
+    same(fleet, "sql", "SELECT host, host_key, v, valid_from FROM pack_names FOR SYSTEM_TIME ALL")
 
 
 def test_a_host_that_goes_on_under_a_uuid_key(fleet: Fleet) -> None:
@@ -315,8 +330,8 @@ def test_a_layout_3_build_lists_queries_then_is_extended(fleet: Fleet, spark: An
     assert [r[:3] for r in old.rows] == [r[:3] for r in want.rows]
     assert {r[3:] for r in old.rows} == {(None, None, None)}
     ingest_files(lake, [fleet.out / "signals" / "second.log"])  # lines the lake holds already
-    report = SparkBuilder(spark, lake).build()  # (pack_signals_a, _b, _last, pack_cont_addresses)
-    assert report.queries == 4 and report.version == fleet.spark.build.version + 1
+    report = SparkBuilder(spark, lake).build()  # (pack_signals_a, _b, _last, pack_cont_addresses, pack_names)
+    assert report.queries == 5 and report.version == fleet.spark.build.version + 1
     assert typed(SparkEngine(lake, spark).queries()) == typed(want)
 
 

@@ -17,9 +17,8 @@ from tests.helpers import event, write
 
 def test_a_second_writer_is_refused_while_the_first_holds_the_store(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    with hindsight.open(data):
-        with pytest.raises(StoreError, match="open for writing by another process"):
-            hindsight.open(data)
+    with hindsight.open(data), pytest.raises(StoreError, match="by another process"):
+        hindsight.open(data)
     with hindsight.open(data):  # let go at close
         pass
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import random
+import tempfile
 from pathlib import Path
 
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import hindsight
 from tests.helpers import batch, event, snapshot, write
@@ -207,6 +211,31 @@ def test_renamed_host_stays_one_host(hs: hindsight.Hindsight, tmp_path: Path) ->
     assert len(hs.state(IA, at=250, hosts=["old-name"]).rows) == 2
 
 
+def test_a_host_renamed_back_is_named_by_its_runs_in_any_order(tmp_path: Path) -> None:
+    """alpha, bravo, alpha again: from the rename back on the host is alpha (its spans per
+    name overlap, and the later-begun name, bravo, named it for good), whatever the order in
+    which the lines arrive, on state, intervals and events alike."""
+    names = [(1000, "alpha"), (2000, "bravo"), (3000, "alpha"), (3100, "alpha")]
+    lines = [event(IA, t, "added", {"address": f"10.0.0.{n}"}, counter=n, host=h)
+             for n, (t, h) in enumerate(names)]
+    lines.append(event("pack_socket_events", 3050, "added", {"time": "3050"}, host="alpha"))
+    seen = set()
+    for order in ([0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [2, 0, 4, 1, 3]):
+        data = tmp_path / "-".join(map(str, order))
+        with hindsight.open(data, batch_lines=1) as hs:
+            hs.ingest([write(data.with_suffix(f".{n}.log"), lines[i]) for n, i in enumerate(order)])
+            seen.add((
+                tuple(tuple(sorted({r["host"] for r in hs.state(IA, at=t).dicts()})) for t in (1500, 2500, 3050)),
+                tuple(hs.sql(f"SELECT host, valid_from FROM {IA} FOR SYSTEM_TIME ALL ORDER BY 2").rows),
+                tuple(hs.sql("SELECT host FROM pack_socket_events").rows),
+            ))
+    assert seen == {(
+        (("alpha",), ("bravo",), ("alpha",)),
+        (("alpha", 1000), ("bravo", 2000), ("alpha", 3000), ("alpha", 3100)),
+        (("alpha",),),
+    )}
+
+
 def test_event_queries_are_events_with_their_own_time(
     hs: hindsight.Hindsight, tmp_path: Path
 ) -> None:
@@ -299,3 +328,28 @@ def test_a_file_is_a_scope_of_its_own_in_one_batch(hs: hindsight.Hindsight, tmp_
     summary = hs.ingest([one, two])
     assert (summary.lines, summary.duplicates) == (6, 3)
     assert addrs(hs, 100) == ["x", "x", "y"]
+
+
+@given(
+    st.lists(st.sampled_from(["alpha", "bravo", "charlie"]), min_size=1, max_size=7),
+    st.randoms(use_true_random=False),
+)
+@settings(max_examples=12)
+def test_a_host_is_named_as_its_latest_line_whatever_the_order(
+    names: list[str], rnd: random.Random
+) -> None:
+    """The name as of T is that of the host's latest line at or before T, however its lines
+    arrive (one batch each, in any order): runs split by a late line are read back exactly."""
+    lines = [
+        event(IA, 1000 + 100 * n, "added", {"address": f"10.0.0.{n}"}, counter=n, host=name)
+        for n, name in enumerate(names)
+    ]
+    order = list(range(len(lines)))
+    rnd.shuffle(order)
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = [write(Path(tmp) / f"{k}.log", lines[i]) for k, i in enumerate(order)]
+        with hindsight.open(Path(tmp) / "data", batch_lines=1) as hs:
+            hs.ingest(paths)
+            for n, name in enumerate(names):
+                for at in (1000 + 100 * n, 1050 + 100 * n):
+                    assert {r["host"] for r in hs.state(IA, at=at).dicts()} == {name}, (order, at)

@@ -150,6 +150,15 @@ class SparkEngine:
             "SELECT host_id, first(host_key) AS host_key, min(first_seen) AS first_seen, "
             "max(last_seen) AS last_seen FROM host_names GROUP BY host_id"
         ).createOrReplaceTempView("hosts")
+        # the runs of one name, from the writers' (each a batch's runs, or before them its
+        # spans per name), as the store derives them batch by batch
+        ends = (
+            "SELECT xxhash64(host_key) AS host_id, identifier, first_seen AS t FROM _lk_hosts_seen "
+            "UNION ALL SELECT xxhash64(host_key), identifier, last_seen FROM _lk_hosts_seen"
+        )
+        self.spark.sql(to_spark(relations.name_runs(ends))).localCheckpoint().createOrReplaceTempView(
+            "host_runs"
+        )
         # (the store keeps it as a table: each as-of lookup joins it)
         self.spark.sql(
             to_spark(f"SELECT host_id, since FROM {relations.superseded()} x")

@@ -97,7 +97,7 @@ def _asof_to_range(join: exp.Join) -> None:
     start = ranges[0].expression.name
     keys = [c.this if _side(c.this, alias) else c.expression for c in eqs]
     partition = ", ".join(k.name for k in keys)
-    ties = ", identifier" if table.name == "host_names" else ""  # a stable pick among ties
+    ties = ", identifier" if table.name in ("host_names", "host_runs") else ""  # stable among ties
     sub = sqlglot.parse_one(
         f"SELECT *, LEAD({start}) OVER (PARTITION BY {partition} ORDER BY {start}{ties}) "
         f"AS _asof_next FROM {table.name}",

@@ -1,0 +1,118 @@
+"""What the store derives from the names hosts report, kept up to date by every batch:
+
+- `host_runs`: each host's runs of one name (`hindsight.query.relations.name_runs`), which name
+  a host as of an instant. A batch re-derives only the runs it can change: those that end at or
+  after its first line of the host, and the one before them (so that a name reported again
+  extends its run instead of starting another).
+- `host_ends`: the hosts another host key took over, and when
+  (`hindsight.query.relations.superseded`), whole: it reads the hosts and the names they
+  reported, a table of a row per host, and each as-of lookup joins it.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+import zstandard
+
+from hindsight.query import relations
+from hindsight.store.normalise import normalise
+from hindsight.store.writes import attach
+
+
+def refresh(con: duckdb.DuckDBPyConnection, seen: str | None = None) -> None:
+    """Derive again what SEEN `(host_id, identifier, t)`, a batch's lines, changes (without
+    SEEN: a store an older Hindsight wrote, whose runs are its names' spans)."""
+    if seen is None:
+        if not con.execute("SELECT 1 FROM host_runs LIMIT 1").fetchall():
+            con.execute(
+                "INSERT INTO host_runs SELECT host_id, identifier, first_seen, last_seen "
+                "FROM host_names"
+            )
+    else:
+        _runs(con, seen)
+    con.execute("DELETE FROM host_ends")
+    con.execute(f"INSERT INTO host_ends SELECT host_id, since FROM {relations.superseded()}")
+
+
+def _runs(con: duckdb.DuckDBPyConnection, seen: str) -> None:
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _runs_old AS "
+        f"WITH b AS (SELECT host_id, min(t) AS lo FROM {seen} GROUP BY host_id), "
+        "p AS (SELECT r.host_id, max(r.last_seen) AS prev FROM host_runs r JOIN b USING (host_id) "
+        "WHERE r.last_seen < b.lo GROUP BY r.host_id) "
+        "SELECT r.* FROM host_runs r JOIN b USING (host_id) LEFT JOIN p USING (host_id) "
+        "WHERE r.last_seen >= coalesce(p.prev, b.lo)"
+    )
+    con.execute(
+        "DELETE FROM host_runs r USING _runs_old o WHERE r.host_id = o.host_id "
+        "AND r.identifier = o.identifier AND r.first_seen = o.first_seen"
+    )
+    observed = (
+        f"SELECT host_id, identifier, t FROM {seen} "
+        "UNION ALL SELECT host_id, identifier, first_seen FROM _runs_old "
+        "UNION ALL SELECT host_id, identifier, last_seen FROM _runs_old"
+    )
+    if _inside(con, seen):
+        observed += " UNION ALL SELECT host_id, identifier, t FROM _runs_inside"
+    con.execute(f"INSERT INTO host_runs {relations.name_runs(observed)}")
+    con.execute("DROP TABLE _runs_old")
+
+
+def _inside(con: duckdb.DuckDBPyConnection, seen: str) -> bool:
+    """A line of the batch inside a run of another name (a late line of a host renamed and
+    renamed back) splits it, and where the run's name resumes depends on the run's lines after
+    it, which a run's ends do not tell: `_runs_inside(host_id, identifier, t)`, the names of
+    the host's archived lines over the runs split, read back (rare: it takes a late line
+    amid a rename). Returns whether there were any."""
+    splits = con.execute(
+        f"SELECT s.host_id, min(o.first_seen), max(o.last_seen) FROM {seen} s JOIN _runs_old o "
+        "ON o.host_id = s.host_id AND o.identifier <> s.identifier AND o.first_seen < s.t "
+        "AND s.t < o.last_seen GROUP BY s.host_id"
+    ).fetchall()
+    if not splits:
+        return False
+    found: list[tuple[int, str, int]] = []
+    dctx = zstandard.ZstdDecompressor()
+    for host_id, lo, hi in splits:
+        chunks = con.execute(
+            "SELECT data FROM raw_chunks WHERE host_id = ? AND max_time >= ? AND min_time <= ?",
+            [host_id, lo, hi],
+        ).fetchall()
+        raws = [raw for (data,) in chunks for raw in dctx.decompress(data).split(b"\n") if raw]
+        fallback = normalise(con, raws, prefix="_inside", careful=True)
+        found += [
+            (host_id, ident, t)
+            for ident, t in con.execute("SELECT identifier, t FROM _inside_hdr").fetchall()
+        ]
+        found += [
+            (host_id, p.identifier, p.unix_time)
+            for _, p in fallback.statuses
+            if p.identifier and p.unix_time is not None
+        ]
+        con.execute("DROP TABLE _inside_hdr")
+        con.execute("DROP TABLE _inside_rows")
+    inside = [(h, ident, t) for h, ident, t in found if ident is not None and t is not None]
+    attach(
+        con,
+        "_runs_inside_in",
+        pa.table(
+            {
+                "host_id": pa.array([r[0] for r in inside], pa.int32()),
+                "identifier": pa.array([r[1] for r in inside], pa.string()),
+                "t": pa.array([r[2] for r in inside], pa.int64()),
+            }
+        ),
+    )
+    try:
+        con.execute("CREATE OR REPLACE TEMP TABLE _runs_inside AS SELECT * FROM _runs_inside_in")
+    finally:
+        con.unregister("_runs_inside_in")
+    return True
+
+
+def missing(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the store predates these tables (written by an older Hindsight)."""
+    return not con.execute(
+        "SELECT 1 FROM duckdb_tables() WHERE table_name = 'host_runs' AND schema_name = 'main'"
+    ).fetchall()
