@@ -12,6 +12,7 @@ every value becomes text (`1001` and `"1001"` are one value, NULL is `""`, doubl
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -161,20 +162,26 @@ def _identity(doc: dict[str, Any]) -> tuple[str, str]:
     return str(identifier or uuid), host_key
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
 def _int(doc: dict[str, Any], field: str, required: bool = False) -> int | None:
     value = doc.get(field)
     if value is None or value == "":
         if required:
             raise BadLine("missing", field)
         return None
+    number: int | None = None
     if type(value) is int:
-        return value
-    if isinstance(value, str):
-        try:
-            return int(value)
-        except ValueError:
-            pass
-    raise BadLine(f"must be an integer, got {orjson.dumps(value).decode()[:40]}", field)
+        number = value
+    elif isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            number = int(value)
+    if number is None:
+        raise BadLine(f"must be an integer, got {orjson.dumps(value).decode()[:40]}", field)
+    if not INT64_MIN <= number <= INT64_MAX:  # (an epoch set past 2^63-1: osquery's is unsigned)
+        raise BadLine(f"{number} is past the 64-bit signed integers Hindsight keeps it in", field)
+    return number
 
 
 def _unix_time(doc: dict[str, Any], required: bool = False) -> int | None:

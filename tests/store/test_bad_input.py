@@ -227,3 +227,29 @@ def test_ctrl_c_keeps_what_was_committed_and_ingesting_again_goes_on(
     with hindsight.open(tmp_path / "one") as hs:
         hs.ingest([path])
         assert got == hs.sql(query).rows
+
+
+def test_an_epoch_or_counter_past_64_bits_is_kept_aside_by_the_store_and_the_lake(
+    hs: hindsight.Hindsight, tmp_path: Path
+) -> None:
+    """osquery's epoch is unsigned: one set past 2^63-1 was counted as read, then neither
+    stored nor kept aside (and stopped `ingest --lake` whole)."""
+    from hindsight.lake.ingest import ingest_files
+
+    path = write(
+        tmp_path / "big.log",
+        event(IA, 100, "added", {"address": "10.0.0.1"}, counter=0),
+        event("pack_things", 100, "added", {"v": "a"}, epoch=2**64 - 1),
+        event("pack_things", 200, "added", {"v": "b"}, counter=2**63),
+        event("pack_things", 300, "added", {"v": "c"}, epoch=2**63 - 1, counter=-(2**63)),
+    )
+    summary = hs.ingest([path])
+    assert (summary.lines, summary.rejected) == (4, 2)
+    assert dict(summary.rejections) == {
+        f"{path}:2": f"epoch: {2**64 - 1} is past the 64-bit signed integers Hindsight keeps it in",
+        f"{path}:3": f"counter: {2**63} is past the 64-bit signed integers Hindsight keeps it in",
+    }
+    assert [r["line"] for r in hs.rejects().dicts()] == [2, 3]
+    assert hs.sql("SELECT v FROM pack_things", at=400).rows == [("c",)]
+    lake = ingest_files(str(tmp_path / "lake"), [path])
+    assert (lake.rows, lake.rejected) == (2, 2) and dict(lake.rejections) == dict(summary.rejections)
