@@ -31,7 +31,10 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _GLOG = re.compile(r"\.(INFO|WARNING|ERROR|FATAL)(\.|$)")
 _ROTATED = re.compile(r"^(?P<base>.+?)\.(?P<n>\d+)(\.(zst|gz))?$")
 #: A whole-file JSON document (a TLS body) is read at once only up to this size.
-MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
+#: A pretty-printed document (a TLS body, a list of lines) is decoded whole: its bound is the
+#: server's on a TLS body (HINDSIGHT_SERVE_MAX_BODY), as a document of tiny items decodes into
+#: ~30x its bytes.
+MAX_DOCUMENT_BYTES = 32 * 1024 * 1024
 #: How much of a file found in a directory is read to tell whether it may be osquery output.
 _SNIFF_BYTES = 4096
 _BOM = b"\xef\xbb\xbf"

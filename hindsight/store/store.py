@@ -58,7 +58,8 @@ def execution_key(line: Line) -> tuple[object, ...] | None:
     decoded only at batch boundaries."""
     p = line.parsed
     if p is not None:
-        return (p.host_key, getattr(p, "name", None), p.unix_time)
+        key = (p.host_key, getattr(p, "name", None), p.unix_time)
+        return None if None in key else key
     try:
         doc = orjson.loads(line.raw)
     except orjson.JSONDecodeError:
@@ -67,7 +68,8 @@ def execution_key(line: Line) -> tuple[object, ...] | None:
         return None
     decorations = doc.get("decorations")
     uuid = decorations.get("host_uuid") if isinstance(decorations, dict) else doc.get("host_uuid")
-    return (uuid or doc.get("hostIdentifier"), doc.get("name"), doc.get("unixTime"))
+    key = (uuid or doc.get("hostIdentifier"), doc.get("name"), doc.get("unixTime"))
+    return None if None in key else key  # (a line no execution's: rejected, or a status line)
 
 
 class Store:
@@ -342,7 +344,10 @@ class Store:
                     if last is None:
                         last = execution_key(batch[-1])
                     key = execution_key(line)
-                    if key != last or key is None:
+                    # (an execution of more lines than two batches is cut all the same: memory
+                    # stays bounded; identical rows on both sides of the cut count once)
+                    huge = len(batch) >= 2 * full or held >= 2 * MAX_BATCH_BYTES
+                    if key != last or key is None or huge:
                         yield batch
                         batch, held, last = [], 0, None
                         size = min(full, size * 2)

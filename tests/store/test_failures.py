@@ -99,3 +99,19 @@ def test_a_rebuild_on_a_store_it_cannot_write_is_a_clear_error(
     result = cli(tmp_path / "data", "rebuild")
     assert result.exit_code == 2 and "could not write the store: No space left on device" in result.stderr
     assert "rolled back" in result.stderr
+
+
+def test_batches_stay_bounded_inside_one_execution_and_among_lines_of_none(tmp_path: Path) -> None:
+    """A batch ends between executions (their identical rows count right), but past two
+    batches' worth it ends all the same, and lines of no execution (no host, query or instant:
+    rejected) end one anywhere: a few MB of them took tens of GB."""
+    one_execution = [event("pack_files_events", 1000, "added", {"path": f"/f{n}"}) for n in range(2500)]
+    nobody = [b"{}"] * 2500
+    for lines in (one_execution, nobody):
+        path = write(tmp_path / "in.log", *lines)
+        with hindsight.open(tmp_path / "data", batch_lines=500) as hs:
+            sizes = [len(batch) for batch in hs.store._batches([path], None)]
+            assert sum(sizes) == 2500 and max(sizes) <= 1001, sizes
+    with hindsight.open(tmp_path / "data", batch_lines=500) as hs:
+        summary = hs.ingest([write(tmp_path / "in.log", *one_execution)])
+        assert summary.rows == 2500 and summary.duplicates == 0
