@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import duckdb
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -30,7 +31,7 @@ from hindsight.lake.cli import engine_options, spark_engine
 from hindsight.lake.cli import register as register_lake
 from hindsight.literal import literal
 from hindsight.settings import describe
-from hindsight.store.ingest import IngestFailed, IngestInterrupted, IngestSummary
+from hindsight.store.ingest import IngestFailed, IngestInterrupted, IngestSummary, interrupted
 from hindsight.store.rebuild import RebuildInterrupted
 
 
@@ -161,7 +162,9 @@ def _follow(paths: tuple[str, ...], data: Path) -> None:
                 if summary.lines:
                     _report(summary, time.strftime("%H:%M:%S  "), name_skipped=False)
                     rejected += summary.rejected
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, RuntimeError, duckdb.Error) as exc:
+            if not interrupted(exc):  # (DuckDB's form of a Ctrl-C: "Query interrupted")
+                raise
             err.print("stopped")
     sys.exit(1 if rejected else 0)
 

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import duckdb
 from rich.console import Console
 from rich.text import Text
 
 from hindsight.api import Result
-from hindsight.errors import HindsightError
+from hindsight.errors import HindsightError, StoreError
 from hindsight.literal import literal
 from hindsight.output import FORMATS, render
 
@@ -57,8 +58,30 @@ def domain_errors(func: F) -> F:
         except HindsightError as exc:
             err.print(error_text(exc), highlight=False)
             sys.exit(2)
+        except duckdb.Error as exc:  # the store's file, not a question: damaged, or not one
+            err.print(error_text(StoreError(store_problem(exc))), highlight=False)
+            sys.exit(2)
 
     return wrapper  # type: ignore[return-value]
+
+
+def store_problem(exc: BaseException) -> str:
+    """What a DuckDB error met outside a question (which the library words itself) says of
+    the store, and what to do."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "Corrupt database file" in first or "checksum" in first:
+        return (
+            f"the store's file is damaged ({first}): ingest the logs again into a new --data "
+            "directory (`hindsight rebuild` cannot help: the raw lines it rebuilds from are "
+            "in the same file)"
+        )
+    if "Table with name" in first and "does not exist" in first:
+        return (
+            f"the data directory's store has no Hindsight tables ({first}): it was never "
+            "written to (`hindsight ingest` into it creates them), or it is another "
+            "program's DuckDB file: use another --data"
+        )
+    return f"the store failed: {first}"
 
 
 def error_text(exc: BaseException) -> Text:

@@ -21,7 +21,7 @@ from hindsight.store import normalise as nm
 from hindsight.store.catalog import Catalog
 from hindsight.store.keys import content_keys_sql, status_keys
 from hindsight.store.layout import STATUS_QUERY_ID
-from hindsight.store.writes import attach
+from hindsight.store.writes import attach, detach
 
 _UNIX_TIME = re.compile(rb'"unixTime"\s*:\s*"?(\d+)')
 
@@ -84,6 +84,6 @@ def archived_counts(con: duckdb.DuckDBPyConnection, catalog: Catalog, execs: str
             [STATUS_QUERY_ID, STATUS_QUERY_ID],
         )
     finally:
-        con.unregister("_a_status")
+        detach(con, "_a_status")
     for part in ("hdr", "rows", "rh", "lk"):
         con.execute(f"DROP TABLE IF EXISTS _a_{part}")

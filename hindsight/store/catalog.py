@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from hindsight.osquery.schema import known_tables, table_for_query
 from hindsight.store.layout import cur_table, event_table, hist_table, quote
-from hindsight.store.writes import attach
+from hindsight.store.writes import attach, detach
 
 
 @dataclass
@@ -98,7 +98,7 @@ class Catalog:
                 "INSERT INTO hosts SELECT host_id, host_key, NULL, NULL FROM _new_hosts"
             )
         finally:
-            self.con.unregister("_new_hosts")
+            detach(self.con, "_new_hosts")
 
     def query(self, name: str, columns: frozenset[str]) -> QueryInfo:
         info = self.queries.get(name)

@@ -33,7 +33,7 @@ import xxhash
 
 from hindsight.errors import InputError
 from hindsight.osquery.reader import GZIP_MAGIC, ZSTD_MAGIC, Line, expand
-from hindsight.store.writes import register
+from hindsight.store.writes import detach, register
 
 HEAD = 1024  # bytes of a file's start that identify it (past the first line's unixTime)
 
@@ -113,7 +113,7 @@ class Positions:
         self.con.execute(
             "INSERT OR REPLACE INTO file_positions SELECT *, ? FROM _positions", [int(time.time())]
         )
-        self.con.unregister("_positions")
+        detach(self.con, "_positions")
 
 
 _U64, _I64, _I32 = pa.uint64(), pa.int64(), pa.int32()

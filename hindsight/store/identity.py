@@ -17,7 +17,7 @@ import zstandard
 
 from hindsight.query import relations
 from hindsight.store.normalise import normalise
-from hindsight.store.writes import attach
+from hindsight.store.writes import attach, detach
 
 
 def refresh(con: duckdb.DuckDBPyConnection, seen: str | None = None) -> None:
@@ -107,7 +107,7 @@ def _inside(con: duckdb.DuckDBPyConnection, seen: str) -> bool:
     try:
         con.execute("CREATE OR REPLACE TEMP TABLE _runs_inside AS SELECT * FROM _runs_inside_in")
     finally:
-        con.unregister("_runs_inside_in")
+        detach(con, "_runs_inside_in")
     return True
 
 

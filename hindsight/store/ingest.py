@@ -31,7 +31,7 @@ from hindsight.store.layout import STATUS_QUERY_ID, event_table, quote
 from hindsight.store.prepare import Prepared, release
 from hindsight.store.space import RAW_LEVEL, mark_packed, raw_end
 from hindsight.store.streams import StreamKey, StreamWriter, archived_lines
-from hindsight.store.writes import register, typed_select
+from hindsight.store.writes import detach, register, typed_select
 
 I32, I64 = pa.int32(), pa.int64()
 
@@ -233,7 +233,7 @@ class BatchWriter:
             "INSERT INTO rejects SELECT * FROM _rejected n WHERE NOT EXISTS (SELECT 1 FROM "
             "rejects r WHERE r.source = n.source AND r.line = n.line AND r.data = n.data)"
         )
-        self.con.unregister("_rejected")
+        detach(self.con, "_rejected")
 
     # -- identity and dedupe -----------------------------------------------------------------
     def _identify(self, batch: Prepared) -> list[QueryInfo]:
@@ -269,7 +269,7 @@ class BatchWriter:
             },
         )
         self.con.execute("CREATE OR REPLACE TEMP TABLE _n_status AS SELECT * FROM _status_in")
-        self.con.unregister("_status_in")
+        detach(self.con, "_status_in")
         if not batch.hashed_as(queries):
             self._rehash(queries, f"{batch.tables}_units" if batch.units else None)
         return queries
@@ -341,7 +341,7 @@ class BatchWriter:
         # row ids of rows not committed yet are the transaction's own: count from those before
         before = raw_end(self.con)
         self.con.execute("INSERT INTO raw_chunks SELECT * FROM _chunks")
-        self.con.unregister("_chunks")
+        detach(self.con, "_chunks")
         mark_packed(self.con, before, before + len(chunks["data"]))
 
     # -- status logs -------------------------------------------------------------------------
@@ -371,7 +371,7 @@ class BatchWriter:
             },
         )
         self.con.execute("INSERT INTO status_logs SELECT * FROM _status")
-        self.con.unregister("_status")
+        detach(self.con, "_status")
 
     # -- events ------------------------------------------------------------------------------
     def _events(self, queries: list[QueryInfo], batch: Prepared) -> None:

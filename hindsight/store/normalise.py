@@ -37,7 +37,7 @@ from hindsight.osquery.lines import (
 from hindsight.osquery.reader import torn, torn_reason
 from hindsight.store.catalog import QueryInfo
 from hindsight.store.layout import quote
-from hindsight.store.writes import attach
+from hindsight.store.writes import attach, detach
 
 # Scalars are read as text (a number and its digit string read the same); containers as JSON,
 # whose text is minified, so that its first character tells an object from an array.
@@ -174,7 +174,7 @@ def normalise(
             f"SELECT i FROM {src} ANTI JOIN (SELECT i FROM {hdr} WHERE ok) USING (i) ORDER BY i"
         ).fetchall()
     finally:
-        con.unregister(src)
+        detach(con, src)
     fallback = Fallback()
     redo: list[tuple[int, str]] = []
     for (i,) in todo:
@@ -199,7 +199,7 @@ def normalise(
         try:
             _header(con, f"{prefix}_redo", src, careful)
         finally:
-            con.unregister(src)
+            detach(con, src)
         con.execute(f"INSERT INTO {hdr} SELECT * FROM {prefix}_redo WHERE ok")
         con.execute(f"DROP TABLE {prefix}_redo")
     out = f"TABLE {into}" if into else f"TEMP TABLE {prefix}"

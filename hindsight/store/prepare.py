@@ -21,7 +21,7 @@ from hindsight.store.catalog import Catalog, QueryInfo
 from hindsight.store.columns import bad_columns
 from hindsight.store.keys import keys_sql, status_keys, units
 from hindsight.store.space import RAW_LEVEL
-from hindsight.store.writes import attach
+from hindsight.store.writes import attach, detach
 
 #: The in-memory database the stages share (attached databases are seen by every connection).
 SCRATCH = "hindsight_scratch"
@@ -120,7 +120,7 @@ class Preparer:
             try:
                 self.con.execute(f"CREATE TABLE {tables}_units AS SELECT * FROM _p_units")
             finally:
-                self.con.unregister("_p_units")
+                detach(self.con, "_p_units")
         attach(self.con, "_p_status", status_keys(fallback.statuses))
         try:
             self.con.execute(
@@ -135,7 +135,7 @@ class Preparer:
                 )
             )
         finally:
-            self.con.unregister("_p_status")
+            detach(self.con, "_p_status")
         return scopes is not None
 
     def _chunks(self, kept: list[Line], tables: str) -> dict[int, tuple[list[int], bytes]]:

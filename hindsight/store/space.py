@@ -23,6 +23,8 @@ import duckdb
 import pyarrow as pa
 import zstandard
 
+from hindsight.store.writes import detach
+
 BLOCK_SIZE = 64 * 1024  # bytes per block of a NEW store file; an existing file keeps its own
 WAL_CHECKPOINT = "64MB"  # bench_ingest: 72 MB of raw lines log 15 MB, 21 MB with compaction
 #: zstd level of re-packed raw chunks. bench_ingest's chunks, level 3 (ingest) -> 8: mixed 1.83 ->
@@ -121,7 +123,7 @@ def repack_raw(con: duckdb.DuckDBPyConnection) -> int:
                     "UPDATE raw_chunks SET data = r.data FROM _repack r "
                     "WHERE raw_chunks.rowid = r.rid"
                 )
-                con.unregister("_repack")
+                detach(con, "_repack")
             _set_meta(con, "raw_packed", start)
             con.execute("COMMIT")
         except BaseException:

@@ -57,6 +57,7 @@ def execution_key(line: Line) -> tuple[object, ...] | None:
     """(host, query, unixTime) of a line, so that a batch does not end inside an execution;
     decoded only at batch boundaries."""
     p = line.parsed
+    key: tuple[object, ...]
     if p is not None:
         key = (p.host_key, getattr(p, "name", None), p.unix_time)
         return None if None in key else key

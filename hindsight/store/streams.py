@@ -19,7 +19,7 @@ from hindsight.store import fit
 from hindsight.store.catalog import Catalog, QueryInfo
 from hindsight.store.layout import cur_table, hist_table, quote
 from hindsight.store.normalise import as_text, hash_rows, normalise
-from hindsight.store.writes import attach, typed_select
+from hindsight.store.writes import attach, detach, typed_select
 
 StreamKey = tuple[int, int]  # (host_id, query_id)
 I32, I64, U64, I16, I8 = pa.int32(), pa.int64(), pa.uint64(), pa.int16(), pa.int8()
@@ -71,7 +71,7 @@ class StreamWriter:
                 "USING (host_id, query_id) UNION ALL SELECT 1, host_id, query_id, t, epoch, counter, "
                 "snap, n_add, n_rem FROM _r_lines WHERE NOT is_event"
             )
-            con.unregister("_replayed")
+            detach(con, "_replayed")
         con.execute(executions_sql("_sl_all" if replay else "_sl", "streams", "_ex"))
         extended = con.execute(
             "SELECT DISTINCT host_id, query_id FROM _ex WHERE extended"
@@ -275,7 +275,7 @@ def archived_lines(
             "SELECT data FROM raw_chunks SEMI JOIN _keys USING (host_id, query_id)"
         ).fetchall()
     finally:
-        con.unregister("_keys")
+        detach(con, "_keys")
     dctx = zstandard.ZstdDecompressor()
     raws = [raw for (data,) in chunks for raw in dctx.decompress(data).split(b"\n")]
     normalise(con, raws, prefix=prefix, careful=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -41,3 +42,10 @@ def attach(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
     DuckDB requires before a registration)."""
     con.complete()
     con.register(name, table)
+
+
+def detach(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Unregister an Arrow table: after a failed statement too, whose error is the one to tell
+    (in a transaction it aborted, unregistering fails in turn and would hide it)."""
+    with contextlib.suppress(duckdb.Error):
+        con.unregister(name)

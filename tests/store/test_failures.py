@@ -115,3 +115,31 @@ def test_batches_stay_bounded_inside_one_execution_and_among_lines_of_none(tmp_p
     with hindsight.open(tmp_path / "data", batch_lines=500) as hs:
         summary = hs.ingest([write(tmp_path / "in.log", *one_execution)])
         assert summary.rows == 2500 and summary.duplicates == 0
+
+
+def test_a_damaged_store_file_is_named_as_such(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    lines = [event(IA, 1000 + n, "added", {"address": f"10.{n // 250}.{n % 250}.1"}, counter=n)
+             for n in range(20000)]
+    assert cli(data, "ingest", str(write(tmp_path / "a.log", *lines))).exit_code == 0
+    store = data / "hindsight.duckdb"
+    size = store.stat().st_size
+    with store.open("r+b") as f:
+        for offset in range(size // 3, size - 4096, 256 * 1024):  # every block past the catalog
+            f.seek(offset)
+            f.write(b"GARBAGE" * 16)
+    result = CliRunner().invoke(main, ["--data", str(data), "rebuild"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "Corrupt database file" in result.stderr and ("damaged" in result.stderr or "cannot open" in result.stderr)
+
+
+def test_a_stop_duckdb_reports_as_an_interrupted_query_stops_a_follow(
+    tmp_path: Path, logs: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def follow(self: Any, paths: Any) -> Any:
+        raise RuntimeError("Query interrupted")  # (a Ctrl-C during a statement)
+        yield
+
+    monkeypatch.setattr(hindsight.Hindsight, "follow", follow)
+    result = cli(tmp_path / "data", "ingest", "--follow", logs[0])
+    assert result.exit_code == 0 and "stopped" in result.stderr
