@@ -6,14 +6,15 @@ result order; a TLS request orders its lines by buffer key, `_10` before `_9`). 
 at-least-once: a request may come again, whole. So identical lines count as rows within one
 *scope* and as copies across scopes. A scope is a TLS body (one request: its lines are distinct
 buffer entries), or in a plain file the run of consecutive lines of one execution (osqueryd
-writes an execution's lines together). A line is known by its content and its occurrence among
+writes an execution's lines together). A batch or snapshot line is its execution whole: an
+identical one is a copy, even next to it. A line is known by its content and its occurrence among
 identical lines of its scope: the store keeps, per execution, as many copies of a line as the
 scope that had the most. The embedded store computes the same in SQL (hindsight.store.keys).
 """
 
 from __future__ import annotations
 
-from hindsight.osquery.lines import ResultLine
+from hindsight.osquery.lines import ResultLine, Shape
 from hindsight.osquery.reader import Line
 
 
@@ -29,6 +30,8 @@ class Occurrences:
         line the receiver marked, across the node's requests)."""
         if line.occurrence is not None:
             return line.occurrence
+        if p.shape in (Shape.BATCH, Shape.SNAPSHOT):
+            return 0  # the line is its execution: an identical one is a copy sent again
         scope: tuple[object, ...] = (
             (line.origin, line.number)
             if line.item is not None

@@ -72,18 +72,20 @@ def _numbered(sources: Sequence[object]) -> list[int]:
 
 
 def content_keys_sql(lines: str, statuses: str, host: str, query: str, sums: str) -> str:
-    """`(i, host, query, t, key, ex)`: each line's content hash over its header and its rows'
-    hashes (SUMS: normalise.LINE_SUMS; independent of key order and value typing), and `ex`,
-    its execution. Lines are told apart by HOST and QUERY (ids in the writer, host_key and name
+    """`(i, host, query, t, key, ex, whole)`: each line's content hash over its header and its
+    rows' hashes (SUMS: normalise.LINE_SUMS; independent of key order and value typing), `ex`,
+    its execution, and `whole`: the line is its execution (a batch or a snapshot line: an
+    identical one is a copy sent again, wherever it is). Lines are told apart by HOST and QUERY (ids in the writer, host_key and name
     in the first stage: one to one); STATUSES `(i, HOST, t, raw_hash)` are lines of query 0."""
     return f"""
     SELECT l.i, l.{host} AS host, l.{query} AS query, l.t, hash(l.host_key, l.name, l.t, l.epoch,
         coalesce(l.counter, -1), l.shape, coalesce(s.sa, 0), coalesce(s.na, 0),
         coalesce(s.sr, 0), coalesce(s.nr, 0)) AS key,
-        hash(l.{host}, l.{query}, l.t, l.epoch, coalesce(l.counter, -1)) AS ex
+        hash(l.{host}, l.{query}, l.t, l.epoch, coalesce(l.counter, -1)) AS ex,
+        l.shape IN ('batch', 'snapshot') AS whole
     FROM {lines} l LEFT JOIN {sums} s USING (i)
     UNION ALL
-    SELECT i, {host}, {"0" if query == "query_id" else "''"}, t, raw_hash, hash({host}, t)
+    SELECT i, {host}, {"0" if query == "query_id" else "''"}, t, raw_hash, hash({host}, t), false
     FROM {statuses}"""
 
 
@@ -112,8 +114,8 @@ WITH k AS ({content_keys_sql(lines, statuses, host, query, sums)}
 ), g AS (
     SELECT *, sum(brk) OVER (ORDER BY i ROWS UNBOUNDED PRECEDING) AS scope FROM r
 ), n AS (
-    SELECT *, coalesce(given, row_number() OVER (PARTITION BY scope, host, query, t, key
-        ORDER BY i) - 1) AS occ
+    SELECT *, coalesce(given, CASE WHEN whole THEN 0 ELSE row_number() OVER (PARTITION BY scope,
+        host, query, t, key ORDER BY i) - 1 END) AS occ
     FROM g
 )
 SELECT i, t, key, occ, row_number() OVER (PARTITION BY host, query, t, key, occ ORDER BY i) AS dup

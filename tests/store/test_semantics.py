@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 import orjson
+import pyarrow.parquet as pq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -193,6 +194,27 @@ def test_identical_rows_are_a_multiset(hs: hindsight.Hindsight, tmp_path: Path) 
     )
     assert addrs(hs, 100) == ["x", "x"]
     assert addrs(hs, 200) == ["x"]
+
+
+def test_a_batch_or_snapshot_line_sent_twice_in_a_row_is_one_execution(
+    hs: hindsight.Hindsight, tmp_path: Path
+) -> None:
+    """A batch or snapshot line is its execution whole: the same line next to it is a copy
+    (a shipper's retry), on the store and the lake alike; identical event lines stay rows."""
+    from hindsight.lake.ingest import ingest_files
+
+    added = batch(IA, 100, [{"address": "x"}], counter=0)
+    removed = batch(IA, 200, [], [{"address": "x"}], counter=1)
+    whole = snapshot("pack_os_snap", 100, [{"v": "1"}, {"v": "1"}])
+    path = write(tmp_path / "a.log", added, added, whole, whole, removed)
+    summary = hs.ingest([path])
+    assert summary.duplicates == 2
+    assert addrs(hs, 150) == ["x"] and addrs(hs, 250) == []
+    assert hs.sql("SELECT v FROM pack_os_snap", at=150).rows == [("1",), ("1",)]
+    ingest_files(str(tmp_path / "lake"), [path])  # (its build keeps a line key's first copy)
+    raw = pq.read_table(tmp_path / "lake" / "raw").to_pylist()
+    keys = {(r["unix_time"], r["line_key"]) for r in raw}
+    assert len(keys) == 3  # one key per execution: the copies share it
 
 
 def test_renamed_host_stays_one_host(hs: hindsight.Hindsight, tmp_path: Path) -> None:
