@@ -30,8 +30,6 @@ class Occurrences:
         line the receiver marked, across the node's requests)."""
         if line.occurrence is not None:
             return line.occurrence
-        if p.shape in (Shape.BATCH, Shape.SNAPSHOT):
-            return 0  # the line is its execution: an identical one is a copy sent again
         scope: tuple[object, ...] = (
             (line.origin, line.number)
             if line.item is not None
@@ -39,6 +37,8 @@ class Occurrences:
         )
         if scope != self._scope:
             self._scope, self._counts = scope, {}
+        if p.shape in (Shape.BATCH, Shape.SNAPSHOT):
+            return 0  # the line is its execution: an identical one is a copy sent again
         ident = (p.host_key, p.name, p.key)
         n = self._counts.get(ident, 0)
         self._counts[ident] = n + 1

@@ -143,7 +143,7 @@ def test_spark_submit_job(fleet: Fleet, capsys: pytest.CaptureFixture[str]) -> N
     assert main(["quality", lake]) == 0
     kinds = {json.loads(line)["kind"] for line in capsys.readouterr().out.splitlines()}
     assert kinds == {"counter_gap", "reset_with_removed", "removed_not_open", "reset_closed_rows",
-                     "column_as_text", "value_not_typed", "identity_shared"}
+                     "column_as_text", "value_not_typed", "identity_shared", "identity_continued"}
 
 
 def test_enrich_numbers_events_over_partitions(fleet: Fleet, spark: Any) -> None:
@@ -252,8 +252,10 @@ def test_a_layout_2_build_reads_without_the_newer_signals(fleet: Fleet, spark: A
     meta.write_text(meta.read_text().replace(f'"layout": {LAYOUT}', '"layout": 2'))
     old = SparkEngine(str(tmp_path / "lake"), spark)
     assert old.build.layout == 2
-    # (and those not read from executions: columns settled, in build.json; shared host keys)
-    older = {"counter_gap", "reset_with_removed", "column_as_text", "value_not_typed", "identity_shared"}
+    # (and those not read from executions: columns settled, in build.json; host keys shared
+    # or continued)
+    older = {"counter_gap", "reset_with_removed", "column_as_text", "value_not_typed", "identity_shared",
+             "identity_continued"}
     want = [d for d in fleet.embedded.quality().dicts() if d["kind"] in older]
     assert rows(old.quality()) == rows(Result(list(want[0]), [tuple(d.values()) for d in want]))
     _ = old.investigate  # the executions view registers, the newer columns NULL

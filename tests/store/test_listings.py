@@ -31,11 +31,13 @@ def test_event_queries_count_their_hosts(hs: hindsight.Hindsight, tmp_path: Path
 
 
 def test_a_host_is_named_by_its_last_identifier_ties_broken(hs: hindsight.Hindsight, tmp_path: Path) -> None:
-    """Two names reported in one second: the greatest, whatever order the lines came in."""
+    """Two names reported in one second: the greatest, whatever order the lines came in. (The
+    lines differ: a batch line the same but for its name would be a copy of the other.)"""
     row = {"uid": "0", "username": "root"}
     for order in (("beta", "alpha"), ("alpha", "beta")):
         name = "-".join(order)
-        lines = [_line("users", "old", name, 100, row)] + [_line("users", n, name, 200, row) for n in order]
+        lines = [_line("users", "old", name, 100, row)] + [
+            _line("users", n, name, 200, {"uid": "0", "username": n}) for n in order]
         (tmp_path / f"{name}.log").write_text("\n".join(lines) + "\n")
         hs.ingest([tmp_path / f"{name}.log"])
     got = [(h["host"], h["host_key"], h["identifiers"]) for h in hs.hosts().dicts()]
