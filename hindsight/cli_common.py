@@ -21,6 +21,7 @@ from hindsight.api import Result
 from hindsight.errors import HindsightError, StoreError
 from hindsight.literal import literal
 from hindsight.output import FORMATS, render
+from hindsight.store.ingest import first_line
 
 F = TypeVar("F", bound=Callable[..., Any])
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
@@ -68,7 +69,7 @@ def domain_errors(func: F) -> F:
 def store_problem(exc: BaseException) -> str:
     """What a DuckDB error met outside a question (which the library words itself) says of
     the store, and what to do."""
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    first = first_line(exc)
     if "Corrupt database file" in first or "checksum" in first:
         return (
             f"the store's file is damaged ({first}): ingest the logs again into a new --data "

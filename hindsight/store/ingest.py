@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 import duckdb
@@ -99,6 +99,28 @@ def unwritable(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.IOException | duckdb.FatalException | duckdb.TransactionException)
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of EXC's message (DuckDB's go on with context), or its kind."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+@contextlib.contextmanager
+def stops(
+    on_interrupt: Callable[[], BaseException], on_unwritable: Callable[[BaseException], BaseException]
+) -> Iterator[None]:
+    """Raise what ON_INTERRUPT gives for a Ctrl-C (or DuckDB's form of one), and what
+    ON_UNWRITABLE gives for a store DuckDB could not write; other errors as they are."""
+    try:
+        yield
+    except (KeyboardInterrupt, RuntimeError, duckdb.Error) as exc:
+        if interrupted(exc):
+            raise on_interrupt() from exc
+        if unwritable(exc):
+            raise on_unwritable(exc) from exc
+        raise
+
+
 class IngestFailed(StoreError):
     """The store could not be written (a full disk, an I/O error): the batches committed before
     stay (SUMMARY counts them), the one in progress was rolled back (DuckDB's WAL: nothing half
@@ -111,9 +133,8 @@ class IngestFailed(StoreError):
             else "the batches before it are stored (counted above), the one in progress was "
             "rolled back"
         )
-        first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
         super().__init__(
-            f"could not write the store: {first}; {done}. Fix the cause (free space: an ingest "
+            f"could not write the store: {first_line(cause)}; {done}. Fix the cause (free space: an ingest "
             "needs room for up to 64 MB of write-ahead log beside the store) and ingest the same "
             "files again (what is stored is skipped)"
         )

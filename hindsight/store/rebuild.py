@@ -9,7 +9,7 @@ import duckdb
 
 from hindsight.errors import StoreError
 from hindsight.store import fit
-from hindsight.store.ingest import in_transaction, interrupted, rebuild_events, unwritable
+from hindsight.store.ingest import first_line, in_transaction, rebuild_events, stops
 from hindsight.store.layout import STATUS_QUERY_ID
 from hindsight.store.streams import StreamWriter
 
@@ -38,7 +38,11 @@ def rebuild_all(store: Store, progress: Progress | None = None) -> int:
                 done = min(i + CHUNK, len(state))
                 progress(done, len(state))
 
-    try:
+    undone = "the rebuild was rolled back, the store is as it was before it"
+    with stops(
+        lambda: RebuildInterrupted(f"interrupted: {undone}"),
+        lambda exc: StoreError(f"could not write the store: {first_line(exc)}; {undone}"),
+    ):
         while True:
             try:
                 in_transaction(con, store.catalog, replay)
@@ -49,38 +53,19 @@ def rebuild_all(store: Store, progress: Progress | None = None) -> int:
                 if misfit is None:
                     raise
                 in_transaction(con, store.catalog, partial(_settle, store, misfit))
-    except (KeyboardInterrupt, RuntimeError, duckdb.Error) as exc:
-        if interrupted(exc):
-            raise RebuildInterrupted(
-                "interrupted: the rebuild was rolled back, the store is as it was before it"
-            ) from exc
-        if unwritable(exc):
-            raise StoreError(
-                f"could not write the store: {_first_line(exc)}; the rebuild was rolled back, the store is as it was before it"
-            ) from exc
-        raise
-    try:
+    done = "the rebuild is done, only the compaction after it"
+    with stops(
+        lambda: RebuildInterrupted(
+            f"interrupted: {done} was stopped (`hindsight rebuild` or the next ingest does it)"
+        ),
+        lambda exc: StoreError(f"could not write the store: {first_line(exc)}; {done} failed"),
+    ):
         store.compact(force=True)
-    except (KeyboardInterrupt, RuntimeError, duckdb.Error) as exc:
-        if interrupted(exc):
-            raise RebuildInterrupted(
-                "interrupted: the rebuild is done, only the compaction after it was stopped (`hindsight rebuild` or the next ingest does it)"
-            ) from exc
-        if unwritable(exc):
-            raise StoreError(
-                f"could not write the store: {_first_line(exc)}; the rebuild is done, only the compaction after it failed"
-            ) from exc
-        raise
     return len(streams)
 
 
 class RebuildInterrupted(KeyboardInterrupt):
     """Ctrl-C during a rebuild; the message says what stays."""
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _settle(store: Store, misfit: fit.Misfit) -> None:

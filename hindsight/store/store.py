@@ -25,8 +25,7 @@ from hindsight.store.ingest import (
     IngestFailed,
     IngestInterrupted,
     IngestSummary,
-    interrupted,
-    unwritable,
+    stops,
 )
 from hindsight.store.layout import (
     DDL,
@@ -271,17 +270,23 @@ class Store:
             self._batches(files, progress, positions.starts if positions else None)
         )
         prepared = preparers.prepare_all(batches)
-        try:
-            for batch in prepared:
-                writer.write(batch)
-                gc.collect(0)
-        except (KeyboardInterrupt, RuntimeError, duckdb.Error) as exc:
+
+        def stopped() -> IngestInterrupted:
             summary.seconds = time.perf_counter() - start
-            if interrupted(exc):
-                raise IngestInterrupted(summary) from exc
-            if unwritable(exc):
-                raise IngestFailed(summary, exc, stored_all=False) from exc
-            raise
+            return IngestInterrupted(summary)
+
+        def failed(stored_all: bool) -> Callable[[BaseException], IngestFailed]:
+            def failure(exc: BaseException) -> IngestFailed:
+                summary.seconds = time.perf_counter() - start
+                return IngestFailed(summary, exc, stored_all)
+
+            return failure
+
+        try:
+            with stops(stopped, failed(stored_all=False)):
+                for batch in prepared:
+                    writer.write(batch)
+                    gc.collect(0)
         finally:
             # the parsing thread stops before its connection goes: left to the garbage
             # collector (an interrupt's traceback holds it), it could be mid-statement while
@@ -292,16 +297,9 @@ class Store:
             if collecting:
                 gc.enable()
         if maintain:
-            try:
+            with stops(stopped, failed(stored_all=True)):
                 self.compact()
                 self.reclaim(min_free=self._reclaim_share(total - free))
-            except (KeyboardInterrupt, RuntimeError, duckdb.Error) as exc:
-                summary.seconds = time.perf_counter() - start
-                if interrupted(exc):
-                    raise IngestInterrupted(summary) from exc
-                if unwritable(exc):
-                    raise IngestFailed(summary, exc, stored_all=True) from exc
-                raise
         summary.seconds = time.perf_counter() - start
         return summary
 
