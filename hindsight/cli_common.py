@@ -18,10 +18,9 @@ from rich.console import Console
 from rich.text import Text
 
 from hindsight.api import Result
-from hindsight.errors import HindsightError, StoreError
+from hindsight.errors import HindsightError, StoreError, first_line
 from hindsight.literal import literal
 from hindsight.output import FORMATS, render
-from hindsight.store.ingest import first_line
 
 F = TypeVar("F", bound=Callable[..., Any])
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)

@@ -101,3 +101,10 @@ class QueryTimeout(QueryError):
 
 class StoreError(HindsightError):
     """The data directory cannot be opened or written."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of EXC's message that says something (DuckDB's and Spark's go on with
+    context, a Spark parse error's starts with an empty one), or its kind."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__

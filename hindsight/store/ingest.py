@@ -20,7 +20,7 @@ import duckdb
 import pyarrow as pa
 import zstandard
 
-from hindsight.errors import StoreError
+from hindsight.errors import StoreError, first_line
 from hindsight.osquery.lines import StatusLine
 from hindsight.osquery.reader import Line
 from hindsight.store import archive, fit, identity
@@ -97,12 +97,6 @@ def interrupted(exc: BaseException) -> bool:
 def unwritable(exc: BaseException) -> bool:
     """Whether EXC is DuckDB failing to write the store (a full disk, an I/O error)."""
     return isinstance(exc, duckdb.IOException | duckdb.FatalException | duckdb.TransactionException)
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of EXC's message (DuckDB's go on with context), or its kind."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 @contextlib.contextmanager

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from hindsight.errors import StoreError
+from hindsight.errors import StoreError, first_line
 from hindsight.store import fit
-from hindsight.store.ingest import first_line, in_transaction, rebuild_events, stops
+from hindsight.store.ingest import in_transaction, rebuild_events, stops
 from hindsight.store.layout import STATUS_QUERY_ID
 from hindsight.store.streams import StreamWriter
 

@@ -27,7 +27,7 @@ from hindsight.engines.spark.catalog import Build, current, data_root, lake_cata
 from hindsight.engines.spark.prune import prune_closed
 from hindsight.engines.spark.session import REQUIRED, get_session
 from hindsight.engines.spark.translate import to_spark, tree_to_spark
-from hindsight.errors import NoState, QueryError, UnknownHost
+from hindsight.errors import NoState, QueryError, UnknownHost, first_line
 from hindsight.lake import build_sql as lake_sql
 from hindsight.lake.layout import OPEN_DAY, LakeError, LakePaths
 from hindsight.query import relations
@@ -274,12 +274,9 @@ class SparkEngine:
 
 
 def _first_line(exc: Exception) -> str:
-    """The first line of Spark's message that says something (a parse error's starts with an
-    empty one)."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    first = lines[0] if lines else type(exc).__name__
-    # (a position in the translated statement, not in the user's: misleading)
-    return re.sub(r"\s*\(line \d+, pos \d+\)", "", first)[:500]
+    """The first line of Spark's message, without a position: it is in the translated
+    statement, not in the user's (misleading)."""
+    return re.sub(r"\s*\(line \d+, pos \d+\)", "", first_line(exc))[:500]
 
 
 def _plain(value: Any) -> Any:
