@@ -45,6 +45,25 @@ def name_runs(observations: str) -> str:
 RUN_ORDER = "struct_pack(f := n.first_seen, i := n.identifier)"
 
 
+def split_runs(runs: str, points: str, host: str) -> str:
+    """`(HOST, lo, hi)`: per host, the span of its RUNS `(HOST, identifier, first_seen,
+    last_seen)` that a line of POINTS `(HOST, identifier, t)` of another name falls inside, in
+    the order of runs (by time, then name: a line in a run's first or last second may split
+    it). Where the run's name resumes after such a line depends on the run's lines inside,
+    which its ends do not tell: an engine reads them back over that span."""
+    return (
+        f"SELECT s.{host}, min(o.first_seen) AS lo, max(o.last_seen) AS hi FROM {points} s "
+        f"JOIN {runs} o ON o.{host} = s.{host} AND o.identifier <> s.identifier "
+        f"AND {_before('o.first_seen', 'o.identifier', 's.t', 's.identifier')} "
+        f"AND {_before('s.t', 's.identifier', 'o.last_seen', 'o.identifier')} GROUP BY s.{host}"
+    )
+
+
+def _before(t1: str, name1: str, t2: str, name2: str) -> str:
+    """Whether the line (T1, NAME1) comes before (T2, NAME2) in the order of a host's runs."""
+    return f"({t1} < {t2} OR ({t1} = {t2} AND {name1} < {name2}))"
+
+
 def hosts_as_of(at: int) -> str:
     """host_id -> identifier reported as of `at` (the earliest one before the host appeared)."""
     return (

@@ -134,6 +134,10 @@ def signal_lines(out: Path, start: int) -> tuple[Path, Path]:
     first += [_named(name, start + t, "back-0001", n) for n, (name, t) in
               enumerate([("alpha", 0), ("bravo", 60), ("alpha", 120)])]
     second.append(_named("alpha", start + 180, "back-0001", 3))
+    # a late line amid another batch's run: bravo at 60 comes in the second round, inside the
+    # run of alpha [0, 180] of the first, whose line at 120 (no end of it) resumes alpha
+    first += [_named("alpha", start + t, "split-0001", n) for n, t in ((0, 0), (2, 120), (3, 180))]
+    second.append(_named("bravo", start + 60, "split-0001", 1))
     # a machine that began sending a host_uuid decoration: its state goes on under a new key
     first += [_continued(start, 0, ["10.0.0.1"], [], False),
               _continued(start + 60, 1, ["10.0.0.2"], ["10.0.0.1"], False)]

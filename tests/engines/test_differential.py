@@ -176,7 +176,8 @@ def test_every_data_quality_signal(fleet: Fleet) -> None:
               for d in fleet.embedded.quality().dicts() if d["kind"] == "identity_shared"]
     # (named-0001: a rename; back-0001, renamed and back, is marked too, as the signal says)
     assert shared == [("back-0001", 60, "reported as alpha and as bravo"),
-                      ("clone-0001", 60, "reported as vm-a and as vm-b")]
+                      ("clone-0001", 60, "reported as vm-a and as vm-b"),
+                      ("split-0001", 60, "reported as alpha and as bravo")]
 
 
 def test_a_host_renamed_back_is_named_alike(fleet: Fleet) -> None:
@@ -190,6 +191,19 @@ def test_a_host_renamed_back_is_named_alike(fleet: Fleet) -> None:
     for at in named:
         same(fleet, "state", "pack_names", at)
     same(fleet, "sql", "SELECT host, host_key, v, valid_from FROM pack_names FOR SYSTEM_TIME ALL")
+
+
+def test_a_late_line_amid_a_run_is_named_alike(fleet: Fleet) -> None:
+    """bravo at 60, ingested late (the lake's second build), inside a run of alpha the first
+    build knew by its ends, 0 and 180: alpha again from its line at 120, on both engines (the
+    lake's run alone would name it bravo until 180)."""
+    start = manifest(fleet)["start"]
+    named = {at: {d["host"] for d in fleet.embedded.state("pack_names", at).dicts()
+                  if d["host_key"] == "split-0001"} for at in (start + 30, start + 90, start + 150, start + 200)}
+    assert named == {start + 30: {"alpha"}, start + 90: {"bravo"}, start + 150: {"alpha"},
+                     start + 200: {"alpha"}}
+    for at in named:
+        same(fleet, "state", "pack_names", at)
 
 
 def test_a_host_that_goes_on_under_a_uuid_key(fleet: Fleet) -> None:

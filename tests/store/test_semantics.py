@@ -8,10 +8,11 @@ from pathlib import Path
 
 import orjson
 import pyarrow.parquet as pq
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import hindsight
+from hindsight.query import relations
 from tests.helpers import batch, event, snapshot, write
 
 IA = "pack_net_interface_addresses"
@@ -256,6 +257,51 @@ def test_a_host_renamed_back_is_named_by_its_runs_in_any_order(tmp_path: Path) -
         (("alpha", 1000), ("bravo", 2000), ("alpha", 3000), ("alpha", 3100)),
         (("alpha",),),
     )}
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 6), st.sampled_from(["alpha", "bravo", "charlie"])),
+        min_size=1,
+        max_size=8,
+    ),
+    st.integers(1, 3),
+    st.randoms(use_true_random=False),
+)
+# a line in a run's first second, ordered inside the run by its name, splits it (found by it)
+@example(
+    [(0, "alpha"), (2, "bravo"), (0, "alpha"), (0, "bravo"), (2, "alpha"), (3, "alpha"), (4, "alpha")],
+    1,
+    random.Random(4),
+)
+def test_runs_kept_per_batch_are_the_runs_of_all_lines(
+    seen: list[tuple[int, str]], batch_lines: int, rnd: random.Random
+) -> None:
+    """However lines arrive (any order, several a batch, names tied in one second), the runs
+    the store keeps batch by batch, whether a batch extends a run or re-derives some, name the
+    host at every instant as the runs of all its lines derived at once do."""
+    lines = [
+        event(IA, 1000 + 10 * dt, "added", {"address": f"10.0.0.{n}"}, counter=n, host=name)
+        for n, (dt, name) in enumerate(seen)
+    ]
+    rnd.shuffle(lines)
+    runs = "SELECT identifier, first_seen FROM host_runs"
+    observed = ", ".join(f"(1, '{name}', {1000 + 10 * dt})" for dt, name in seen)
+    whole = relations.name_runs(f"SELECT * FROM (VALUES {observed}) v(host_id, identifier, t)")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write(Path(tmp) / "a.log", *lines)
+        with hindsight.open(Path(tmp) / "data", batch_lines=batch_lines) as hs:
+            hs.ingest([path])
+            kept = hs.store.con.execute(runs).fetchall()
+            once = hs.store.con.execute(f"SELECT identifier, first_seen FROM ({whole})").fetchall()
+    for at in range(990, 1080, 5):
+        assert _named(kept, at) == _named(once, at), (at, kept, once)
+
+
+def _named(runs: list[tuple[str, int]], at: int) -> str:
+    """The name runs give a host as of AT (hindsight.query.relations.hosts_as_of)."""
+    begun = [(first, name) for name, first in runs if first <= at]
+    return max(begun)[1] if begun else min((first, name) for name, first in runs)[1]
 
 
 def test_event_queries_are_events_with_their_own_time(

@@ -155,7 +155,7 @@ class SparkEngine:
         ends = (
             "SELECT xxhash64(host_key) AS host_id, identifier, first_seen AS t FROM _lk_hosts_seen "
             "UNION ALL SELECT xxhash64(host_key), identifier, last_seen FROM _lk_hosts_seen"
-        )
+        ) + self._inside_runs()
         self.spark.sql(to_spark(relations.name_runs(ends))).localCheckpoint().createOrReplaceTempView(
             "host_runs"
         )
@@ -163,6 +163,26 @@ class SparkEngine:
         self.spark.sql(
             to_spark(f"SELECT host_id, since FROM {relations.superseded()} x")
         ).localCheckpoint().createOrReplaceTempView("host_ends")
+
+    def _inside_runs(self) -> str:
+        """Where a writer's run holds another's line of another name, the run's own lines over
+        it, read back from the raw observations (`relations.split_runs`: rare, it takes a
+        late line amid a rename), as SQL to add to the runs' ends; or nothing."""
+        points = (
+            "(SELECT host_key, identifier, first_seen AS t FROM _lk_hosts_seen "
+            "UNION ALL SELECT host_key, identifier, last_seen FROM _lk_hosts_seen)"
+        )
+        splits = self.spark.sql(to_spark(relations.split_runs("_lk_hosts_seen", points, "host_key")))
+        raw = self.paths.files(self.paths.raw())
+        if not raw or not splits.take(1):
+            return ""
+        splits.localCheckpoint().createOrReplaceTempView("_lk_splits")
+        seen = self.spark.read.parquet(*[self.paths.uri_of(f) for f in raw])
+        seen.select("host_key", "identifier", "unix_time").createOrReplaceTempView("_lk_raw_seen")
+        return (
+            " UNION ALL SELECT xxhash64(r.host_key), r.identifier, r.unix_time FROM _lk_raw_seen r "
+            "JOIN _lk_splits s ON r.host_key = s.host_key AND r.unix_time BETWEEN s.lo AND s.hi"
+        )
 
     # -- questions ---------------------------------------------------------------------------
     @functools.cached_property
