@@ -136,6 +136,15 @@ def looks_like_output(path: Path) -> bool:
     return not head.strip() or any(p.lstrip()[:1] in (b"{", b"[") for p in pieces)
 
 
+def rotation_base(origin: str) -> str:
+    """The log a file is a rotation of (`dir/X` for `dir/X.2.gz`, `dir/X.1` and `dir/X`
+    itself): the lines of a log's rotated files, read oldest first, follow one another, and an
+    execution the rotation cut in two is one scope (hindsight.osquery.scopes)."""
+    path = Path(origin)
+    match = _ROTATED.match(path.name)
+    return str(path.with_name(match["base"])) if match else origin
+
+
 def _rotation_order(path: Path) -> tuple[str, str, int]:
     match = _ROTATED.match(path.name)
     if match:  # X.3.zst before X.2.zst before X.1 before X

@@ -6,7 +6,8 @@ result order; a TLS request orders its lines by buffer key, `_10` before `_9`). 
 at-least-once: a request may come again, whole. So identical lines count as rows within one
 *scope* and as copies across scopes. A scope is a TLS body (one request: its lines are distinct
 buffer entries), or in a plain file the run of consecutive lines of one execution (osqueryd
-writes an execution's lines together). A batch or snapshot line is its execution whole: an
+writes an execution's lines together), which goes on in the next rotated file of the same log
+read after it (a rotation may cut an execution in two: `X.1` ends it, `X` goes on with it). A batch or snapshot line is its execution whole: an
 identical one is a copy, even next to it. A line is known by its content and its occurrence among
 identical lines of its scope: the store keeps, per execution, as many copies of a line as the
 scope that had the most. The embedded store computes the same in SQL (hindsight.store.keys).
@@ -15,7 +16,7 @@ scope that had the most. The embedded store computes the same in SQL (hindsight.
 from __future__ import annotations
 
 from hindsight.osquery.lines import ResultLine, Shape
-from hindsight.osquery.reader import Line
+from hindsight.osquery.reader import Line, rotation_base
 
 
 class Occurrences:
@@ -33,7 +34,7 @@ class Occurrences:
         scope: tuple[object, ...] = (
             (line.origin, line.number)
             if line.item is not None
-            else (line.origin, p.host_key, p.name, p.unix_time, p.epoch, p.counter)
+            else (rotation_base(line.origin), p.host_key, p.name, p.unix_time, p.epoch, p.counter)
         )
         if scope != self._scope:
             self._scope, self._counts = scope, {}

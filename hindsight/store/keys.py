@@ -15,7 +15,7 @@ import pyarrow as pa
 import xxhash
 
 from hindsight.osquery.lines import StatusLine
-from hindsight.osquery.reader import Line
+from hindsight.osquery.reader import Line, rotation_base
 
 
 def status_hash(p: StatusLine) -> int:
@@ -38,20 +38,20 @@ def status_keys(statuses: Sequence[tuple[int, StatusLine]]) -> pa.Table:
 
 def units(kept: Sequence[Line]) -> pa.Table | None:
     """`(i, unit, body, occ)` for the lines of a batch: the source each line was read from (a
-    file, or one TLS body: a journal record, a relay's one-line body, a body file), numbered in
-    read order, whether that source is a body (its lines count as one scope), and the
+    log, its rotated files one source; or one TLS body: a journal record, a relay's one-line
+    body, a body file), numbered in read order, whether that source is a body (its lines count as one scope), and the
     receiver's occurrence of a journaled line (hindsight.server.continuity). None for the
     usual batch, lines of one plain file."""
     items = [ln.item for ln in kept]
     if not any(i is not None for i in items):
-        origins = [ln.origin for ln in kept]
+        origins = [rotation_base(ln.origin) for ln in kept]
         if len(set(origins)) <= 1:
             return None
         unit = pa.array(_numbered(origins), pa.int32())
         body = pa.array([False] * len(kept), pa.bool_())
     else:
         sources = [
-            (ln.origin, ln.number) if item is not None else ln.origin
+            (ln.origin, ln.number) if item is not None else rotation_base(ln.origin)
             for ln, item in zip(kept, items, strict=True)
         ]
         unit = pa.array(_numbered(sources), pa.int32())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import random
 import tempfile
 from pathlib import Path
@@ -216,6 +217,32 @@ def test_a_batch_or_snapshot_line_sent_twice_in_a_row_is_one_execution(
     raw = pq.read_table(tmp_path / "lake" / "raw").to_pylist()
     keys = {(r["unix_time"], r["line_key"]) for r in raw}
     assert len(keys) == 3  # one key per execution: the copies share it
+
+
+def test_an_execution_a_rotation_cut_keeps_its_identical_rows(
+    hs: hindsight.Hindsight, tmp_path: Path
+) -> None:
+    """osqueryd rotates its log between any two lines: an execution whose identical rows (two
+    bash processes) fall on both sides of the cut keeps both, on the store and the lake; the
+    logs ingested again add nothing, and another log's identical line is still a copy."""
+    from hindsight.lake.ingest import ingest_files
+
+    bash, sshd = (event(IA, 100, "added", {"address": a}, counter=0) for a in ("bash", "sshd"))
+    logs, copy = tmp_path / "logs", tmp_path / "copy"
+    logs.mkdir(), copy.mkdir()
+    oldest = event(IA, 50, "added", {"address": "x"}, counter=0) + b"\n"
+    (logs / "osqueryd.results.log.2.gz").write_bytes(gzip.compress(oldest))
+    write(logs / "osqueryd.results.log.1", bash)
+    write(logs / "osqueryd.results.log", bash, sshd)
+    write(copy / "osqueryd.results.log", bash)  # another log: a copy of the line
+    assert hs.ingest([logs]).rows == 4
+    assert addrs(hs, 100) == ["bash", "bash", "sshd"]
+    again = hs.ingest([logs, copy])
+    assert (again.rows, again.duplicates) == (0, 5)
+    assert addrs(hs, 100) == ["bash", "bash", "sshd"]
+    ingest_files(str(tmp_path / "lake"), [logs])
+    raw = pq.read_table(tmp_path / "lake" / "raw").to_pylist()
+    assert len({(r["unix_time"], r["line_key"]) for r in raw if r["unix_time"] == 100}) == 3
 
 
 def test_renamed_host_stays_one_host(hs: hindsight.Hindsight, tmp_path: Path) -> None:
