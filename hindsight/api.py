@@ -248,6 +248,8 @@ class Hindsight:
                 columns = [d[0] for d in cursor.description or []]
                 rows = cursor.fetchmany(self.settings.max_rows + 1)
         except duckdb.InterruptException:
+            if WATCHDOG.stopped:  # a Ctrl-C (cli_common.ctrl_c_stops_statements)
+                raise KeyboardInterrupt from None
             raise self.settings.timed_out() from None
         except duckdb.Error as exc:
             raise QueryError(str(exc).replace("\n", " ")) from None

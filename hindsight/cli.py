@@ -25,7 +25,15 @@ from rich.progress import (
 )
 
 from hindsight.api import Hindsight
-from hindsight.cli_common import data_option, domain_errors, err, out, output_options, show
+from hindsight.cli_common import (
+    data_option,
+    domain_errors,
+    err,
+    out,
+    output_options,
+    show,
+    stoppable,
+)
 from hindsight.errors import InputError, NoState
 from hindsight.lake.cli import engine_options, spark_engine
 from hindsight.lake.cli import register as register_lake
@@ -190,6 +198,7 @@ def _progress() -> Progress:
 @engine_options
 @output_options
 @domain_errors
+@stoppable
 def state(
     query: str,
     at: str | None,
@@ -216,6 +225,7 @@ def state(
 @engine_options
 @output_options
 @domain_errors
+@stoppable
 def sql(
     statement: str, at: str | None, data: Path, fmt: str, engine: str, lake: str | None
 ) -> None:
@@ -230,6 +240,7 @@ def _listing(name: str, method: str, help: str, engines: bool = False) -> None:
     @data_option
     @output_options
     @domain_errors
+    @stoppable
     def command(data: Path, fmt: str, engine: str = "duckdb", lake: str | None = None) -> None:
         if engine == "spark":
             return show(getattr(spark_engine(lake), method)(), fmt)

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from hindsight.api import Hindsight, Result
-from hindsight.cli_common import data_option, domain_errors, output_options, show
+from hindsight.cli_common import data_option, domain_errors, output_options, show, stoppable
 from hindsight.lake.cli import engine_options, spark_engine
 
 #: What an investigation command returns: the library method to call and its arguments.
@@ -33,7 +33,7 @@ def investigation(func: Callable[..., Call]) -> Callable[..., None]:
             result: Result = getattr(hs.investigate, method)(*params)
             show(result, fmt)
 
-    return domain_errors(output_options(data_option(engine_options(command))))
+    return domain_errors(stoppable(output_options(data_option(engine_options(command)))))
 
 
 at_option = click.option(

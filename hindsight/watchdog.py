@@ -7,6 +7,7 @@ deadline; a statement that ends in time only removes its entry.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import threading
@@ -22,6 +23,7 @@ class Watchdog:
         self._live: dict[int, Callable[[], object]] = {}
         self._tokens = itertools.count()
         self._thread: threading.Thread | None = None
+        self.stopped = False  # stop_all was called: an interrupted statement was stopped
 
     @contextmanager
     def bound(self, seconds: float, interrupt: Callable[[], object]) -> Iterator[None]:
@@ -42,6 +44,16 @@ class Watchdog:
         finally:
             with self._cv:
                 self._live.pop(token, None)
+
+    def stop_all(self) -> None:
+        """Interrupt every statement running now (a Ctrl-C); `stopped` then tells it from a
+        time bound."""
+        with self._cv:
+            self.stopped = True
+            live = list(self._live.values())
+        for interrupt in live:
+            with contextlib.suppress(Exception):  # (ended in between)
+                interrupt()
 
     def _loop(self) -> None:
         with self._cv:

@@ -4,6 +4,10 @@ message and an exit status, never a traceback, and the store keeps what was comm
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +148,24 @@ def test_a_stop_duckdb_reports_as_an_interrupted_query_stops_a_follow(
     monkeypatch.setattr(hindsight.Hindsight, "follow", follow)
     result = cli(tmp_path / "data", "ingest", "--follow", logs[0])
     assert result.exit_code == 0 and "stopped" in result.stderr
+
+
+def test_ctrl_c_in_a_slow_sql_says_interrupted_without_a_traceback(tmp_path: Path) -> None:
+    """A real SIGINT while DuckDB runs a statement (DuckDB's form of it: "Query
+    interrupted"): one line and exit 130, as for an ingest."""
+    lines = [event("process_events", 100, "added", {"pid": str(n), "time": "100"}) for n in range(2000)]
+    with hindsight.open(tmp_path / "data") as hs:
+        hs.ingest([write(tmp_path / "e.log", *lines)])
+    slow = "SELECT count(*) FROM process_events a, process_events b, process_events c WHERE (a.pid * b.pid + c.pid) % 1000003 = 7"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from hindsight.cli import main; main()", "--data", str(tmp_path / "data"), "sql", slow],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        # (as at a terminal: the suite may run as a shell's background job, SIGINT ignored)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    time.sleep(4)  # (past the start: the statement runs for minutes)
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=12)  # (at once; DuckDB alone took 15-27 s to notice)
+    assert (proc.returncode, err.decode().strip(), out) == (130, "interrupted", b"")
