@@ -36,46 +36,6 @@ def refresh(con: duckdb.DuckDBPyConnection, seen: str | None = None) -> None:
 
 
 def _runs(con: duckdb.DuckDBPyConnection, seen: str) -> None:
-    rest = _extend(con, seen)
-    if rest is not None:
-        _rederive(con, rest)
-
-
-def _extend(con: duckdb.DuckDBPyConnection, seen: str) -> str | None:
-    """The common case, without re-deriving: a host whose batch reports one name, that of its
-    last run, from that run's start on, only extends the run (a new host reporting one name
-    begins one). Returns SEEN without those hosts, or None when none is left."""
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _runs_b AS SELECT host_id, min(identifier) AS identifier, "
-        "count(DISTINCT identifier) = 1 AS one, min(t) AS lo, max(t) AS hi "
-        f"FROM {seen} GROUP BY host_id"
-    )
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _runs_ext AS SELECT b.host_id, b.identifier, b.lo, b.hi, "
-        "l.first_seen FROM _runs_b b LEFT JOIN (SELECT host_id, max(first_seen) AS first_seen, "
-        f"arg_max(identifier, {relations.RUN_ORDER}) AS identifier FROM host_runs n "
-        "SEMI JOIN _runs_b USING (host_id) GROUP BY host_id) l ON l.host_id = b.host_id "
-        "WHERE b.one AND (l.host_id IS NULL OR (l.identifier = b.identifier AND b.lo >= l.first_seen))"
-    )
-    con.execute(
-        "UPDATE host_runs r SET last_seen = greatest(r.last_seen, e.hi) FROM _runs_ext e "
-        "WHERE r.host_id = e.host_id AND r.identifier = e.identifier AND r.first_seen = e.first_seen"
-    )
-    con.execute(
-        "INSERT INTO host_runs SELECT host_id, identifier, lo, hi FROM _runs_ext "
-        "WHERE first_seen IS NULL"
-    )
-    (left,) = con.execute(
-        "SELECT count(*) FROM _runs_b ANTI JOIN _runs_ext USING (host_id)"
-    ).fetchone() or (0,)
-    if not left:
-        return None
-    return f"(SELECT * FROM {seen} s ANTI JOIN _runs_ext USING (host_id))"
-
-
-def _rederive(con: duckdb.DuckDBPyConnection, seen: str) -> None:
-    """Re-derive the runs SEEN can change: those that end at or after its first line of each
-    host, and the one before them."""
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _runs_old AS "
         f"WITH b AS (SELECT host_id, min(t) AS lo FROM {seen} GROUP BY host_id), "
