@@ -189,6 +189,7 @@ class Journal:
                     self._close_current_locked()
         except OSError as exc:
             error = JournalError(f"cannot write the journal: {exc}")
+            self._cut_back()
             self._abandon_current()
         size = sum(len(record) for record, _ in batch)
         with self._counting:
@@ -227,9 +228,18 @@ class Journal:
             _fsync_dir(self.dir)
             self._current += 1
 
+    def _cut_back(self) -> None:
+        """Take what a failed write left (part of its records, or all of them unsynced) off the
+        segment: they were not acknowledged, and read later, a torn record would be a rejected
+        line the host never sent (a full disk)."""
+        with self._lock, contextlib.suppress(OSError):
+            if self._fd is not None:
+                os.ftruncate(self._fd, self._size)
+                os.fdatasync(self._fd)
+
     def _abandon_current(self) -> None:
-        """After a failed write: the segment may hold part of it; start a new one (the partial
-        lines were not acknowledged, a reader rejects a torn line with its reason)."""
+        """After a failed write: start a new segment (if the cut back failed too, the segment
+        may hold part of it, which a reader rejects as a torn line with its reason)."""
         with self._lock, contextlib.suppress(OSError):
             self._close_current_locked()
 

@@ -96,3 +96,33 @@ def test_concurrent_appends_share_fsyncs(tmp_path: Path) -> None:
     assert sum(n for _, n in journal.syncs) == 300
     assert stats["fsyncs"] < 30 and stats["records_per_fsync"] > 10
     journal.close()
+
+
+def test_a_write_the_disk_refuses_leaves_nothing_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk mid-write (the OS wrote part of it, then ENOSPC): the append fails, and the
+    part written is taken back off the segment, so that no torn record (a rejected line the
+    host never sent) is read later; the records around it are read back whole."""
+    import errno
+    import os
+
+    journal = Journal(tmp_path / "journal", segment_age_s=3600)
+    _append_all(journal, [[b"before"]])
+    write = os.write
+
+    def full(fd: int, data: bytes | memoryview) -> int:
+        if fd == journal._fd and bytes(data).startswith(b"refused"):
+            write(fd, bytes(data)[:4])
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write(fd, data)
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(JournalError, match="No space left"):
+        _append_all(journal, [[b"refused record"]])
+    monkeypatch.undo()
+    _append_all(journal, [[b"after"]])
+    journal.roll()
+    content = b"".join(s.path.read_bytes() for s in journal.reader.closed_segments())
+    assert content == b"before\nafter\n"
+    journal.close()
