@@ -365,3 +365,28 @@ def test_listings_on_the_command_line_and_spark_submit(fleet: Fleet, capsys: pyt
         assert job([method, lake]) == 0
         assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == json.loads(
             json.dumps(getattr(fleet.embedded, method)().dicts(), default=str))
+
+
+def test_a_lake_of_status_and_rejected_lines_alone_lists_them(spark: Any, tmp_path: Path) -> None:
+    """No result line yet (a host that only started, a line that could not be read): the build
+    is one of no query, so that the lake's hosts and rejects are listed as the store lists
+    them (there was no build to open, and building again made none)."""
+    import hindsight
+    from hindsight.engines.spark.engine import SparkEngine
+    from hindsight.lake.ingest import ingest_files
+
+    status = {"hostIdentifier": "web-1", "calendarTime": "x", "unixTime": "1700000000", "severity": "0",
+              "filename": "a.cpp", "line": "1", "message": "started", "version": "5.9.1",
+              "decorations": {"host_uuid": "U-1"}}
+    log = tmp_path / "osqueryd.results.log"
+    log.write_text(json.dumps(status) + "\n" + REJECTED[0] + "\n")
+    lake = str(tmp_path / "lake")
+    ingest_files(lake, [log])
+    assert SparkBuilder(spark, lake).build().version == 1
+    assert SparkBuilder(spark, lake).build().version == 1  # (nothing new: no other build)
+    engine = SparkEngine(lake, spark)
+    with hindsight.open(tmp_path / "data") as hs:
+        hs.ingest([log])
+        for method in ("hosts", "rejects", "queries"):
+            assert rows(getattr(engine, method)()) == rows(getattr(hs, method)()), method
+        assert len(hs.hosts().rows) == len(hs.rejects().rows) == 1

@@ -109,6 +109,12 @@ class SparkBuilder:
         new = {q: fs for q, fs in new.items() if fs}
         report = BuildReport(version=version - 1)
         if not new:
+            if current(self.paths) is None:
+                # a lake of status lines or rejected lines alone: a build of no query, so that
+                # its hosts and rejects can be listed (every engine opens a build)
+                self.paths.fs.create_dir(version_dir(self.paths, version), recursive=True)
+                publish(self.paths, Build(version))
+                report.version = version
             return report
         queries = dict(prev.queries) if prev else {}
         found, fits = self._columns(new)
