@@ -24,7 +24,7 @@ def _line(value: str, t: int = T0) -> dict[str, Any]:
 
 
 def _recorded(c: Continuity, node: str, lines: list[dict[str, Any]]) -> Marks:
-    marks = c.mark(node, lines)
+    marks = c.mark(node, [orjson.dumps(line) for line in lines])
     c.recorded(node, marks)
     return marks
 
@@ -81,10 +81,10 @@ def test_a_request_not_recorded_is_not_remembered() -> None:
     c = Continuity()
     a, b = _line("a"), _line("b")
     _recorded(c, "n1", [a])
-    refused = c.mark("n1", [a])  # (its append failed: not recorded)
+    refused = c.mark("n1", [orjson.dumps(a)])  # (its append failed: not recorded)
     assert (refused.copied, refused.occurrences) == ([0], {})
-    c.mark("n1", [b, b])
-    assert c.mark("n1", [b, b]).occurrences == {1: 1}
+    c.mark("n1", [orjson.dumps(b)] * 2)
+    assert c.mark("n1", [orjson.dumps(b)] * 2).occurrences == {1: 1}
 
 
 def test_marked_records_read_back_alike_in_the_store_and_the_lake(tmp_path: Path) -> None:

@@ -84,3 +84,33 @@ def test_a_record_keeps_no_node_key_and_the_same_lines(tmp_path: Path) -> None:
     assert orjson.loads(journal.read_bytes())["body"]["node_key"] == ""
     read = [orjson.loads(ln.raw) for ln in read_lines(journal, 1 << 20)]
     assert [ln["columns"] for ln in read] == [{"a": key + "x"}]
+
+
+def test_a_result_body_is_split_into_its_lines_not_decoded() -> None:
+    """A logger body's result lines are kept as their JSON text until each is marked alone:
+    decoded whole, a body of small event lines took ~9x its bytes (~300 MB for the 32 MB
+    bound); split, well under its size besides the body."""
+    import tracemalloc
+
+    line = {"name": "pack_x", "hostIdentifier": "h", "unixTime": 1, "columns": {"a": "1"}, "action": "added"}
+    body = orjson.dumps({"node_key": "k", "log_type": "result", "data": [line] * 50_000})
+    tracemalloc.start()
+    try:
+        checked = validate_log(body)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert checked.lines == 50_000 and checked.results is not None
+    assert orjson.loads(memoryview(checked.results[7])) == line
+    assert peak < len(body), (peak, len(body))
+
+
+def test_a_body_denser_in_objects_than_any_osquery_log_is_refused() -> None:
+    """32 MB of `{"a":1}` items decoded to ~680 MB: a body of more than one JSON object per 16
+    bytes (osquery's lines hold one per 40 or more) is refused before any decode, 413."""
+    from hindsight.server.body import RequestError
+
+    body = orjson.dumps({"node_key": "k", "log_type": "result", "data": [{"a": 1}] * 20_000})
+    with pytest.raises(RequestError, match="JSON objects in a body") as refused:
+        validate_log(body)
+    assert (refused.value.status, refused.value.code) == (413, "too_many_objects")
