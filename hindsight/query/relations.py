@@ -189,6 +189,33 @@ def intervals(info: QueryInfo, since: int | None = None, until: int | None = Non
     )
 
 
+def named_intervals(info: QueryInfo) -> str:
+    """Every interval of a state query, cut where its host's name changes: each piece named as
+    its host was over it, from `_named_from` to `_named_to` (OPEN_END while open). State as of
+    an instant each row of another table gives (`FOR SYSTEM_TIME AS OF e.time`) is the piece
+    over that instant, so `host` is the host's name then, not when the row appeared; valid_from
+    and valid_to stay the interval's."""
+    cols = _raw_cols(info)
+    parts = (
+        f"SELECT _host, _from, {OPEN_END}::BIGINT AS _to{cols} FROM {cur_table(info.query_id)} "
+        f"UNION ALL SELECT _host, _from, _to{cols} FROM {hist_table(info.query_id)}"
+    )
+    # each run names the host from its start to the next run's (the first also before it)
+    order = "PARTITION BY host_id ORDER BY first_seen, identifier"
+    spans = (
+        "SELECT host_id, identifier, CASE WHEN lag(first_seen) OVER "
+        f"({order}) IS NULL THEN {-OPEN_END - 1} ELSE first_seen END AS _s, "
+        f"coalesce(lead(first_seen) OVER ({order}), {OPEN_END}) AS _e FROM host_runs"
+    )
+    return (
+        f"(SELECT sp.identifier AS host, hs.host_key, iv._from AS valid_from, "
+        f"nullif(iv._to, {OPEN_END}) AS valid_to, greatest(iv._from, sp._s) AS _named_from, "
+        f"least(iv._to, sp._e) AS _named_to{_cols(info)} "
+        f"FROM {capped(parts, _raw_cols(info, 'iv.'))} iv JOIN hosts hs ON hs.host_id = iv._host "
+        "JOIN (" + spans + ") sp ON sp.host_id = iv._host AND sp._s < iv._to AND iv._from < sp._e)"
+    )
+
+
 def events(info: QueryInfo) -> str:
     """Every event row of an event query, with its host as of the line's unixTime."""
     time_col = "" if "time" in info.columns else ", ev._time AS time"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -24,7 +25,6 @@ from hindsight.errors import BadTime, ForbiddenSQL, QueryError, did_you_mean
 from hindsight.query import relations
 from hindsight.query.names import resolve_query
 from hindsight.store.catalog import Catalog, QueryInfo
-from hindsight.store.layout import OPEN_END
 from hindsight.timeparse import parse_time
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -49,7 +49,15 @@ FORBIDDEN_FUNCTIONS = {
     "input_file_name",
     "input_file_block_start",
     "input_file_block_length",
+    "json_execute_serialized_sql",  # runs any statement given as text, unchecked
+    "getvariable",
+    "which_secret",
+    "sql_auto_complete",
+    "sniff_csv",
 }
+#: ... and those of these families: files, the catalog's metadata (internal tables, the store's
+#: path, settings), pragmas.
+_FORBIDDEN_PREFIXES = ("read_", "duckdb_", "pragma_", "parquet_", "iceberg_", "delta_")
 
 
 def parse(sql: str) -> exp.Query:
@@ -82,6 +90,7 @@ def rewrite(sql: str, at: int, catalog: Catalog) -> str:
     except QueryError as exc:
         raise QueryError(f"{exc.message}{_quoting_hint(sql, catalog)}", exc.line, exc.col) from None
     _check_functions(tree)
+    _check_ctes(tree)
     for table in list(tree.find_all(exp.Table)):
         _rewrite_table(table, at, catalog)
     return tree.sql(dialect="duckdb")
@@ -107,23 +116,63 @@ def referenced(sql: str, catalog: Catalog) -> list[str]:
 
 
 def _names_cte(table: exp.Table) -> bool:
-    """Whether TABLE names a CTE of a query around it (a CTE is seen only in its own query and
-    those nested in it: a name outside reads a recorded query, never the engine's tables)."""
-    node = table.parent
+    """Whether TABLE names a CTE in scope, as DuckDB binds names (without case): one of a query
+    around it, but inside a CTE only one defined before it (or itself, in a recursive CTE: a
+    UNION). A name that does not read a CTE reads a recorded query, never the engine's tables
+    (in its own body, or one defined later, a CTE's name read the store's table of that name)."""
+    name = table.name.lower()
+    child: Any = table
+    node: Any = table.parent
     while node is not None:
+        if isinstance(node, exp.With):  # TABLE is in the body of CTE `child`
+            ctes = node.expressions
+            k = next(i for i, cte in enumerate(ctes) if cte is child)
+            own = ctes[k]
+            if any(cte.alias_or_name.lower() == name for cte in ctes[:k]) or (
+                node.args.get("recursive")
+                and own.alias_or_name.lower() == name
+                and isinstance(own.this, exp.Union)
+            ):
+                return True
+            child = node.parent  # (past the query this WITH is of)
+            node = getattr(child, "parent", None)
+            continue
         with_ = node.args.get("with_") if isinstance(node, exp.Query) else None
-        if with_ is not None and any(c.alias_or_name == table.name for c in with_.expressions):
+        if with_ is not None and any(c.alias_or_name.lower() == name for c in with_.expressions):
             return True
-        node = node.parent
+        child, node = node, node.parent
     return False
+
+
+#: Tables the relations put in place of a recorded query read by name: a CTE of the same name
+#: would be read instead.
+_RESERVED = re.compile(r"^(hosts|host_runs|host_ends|(cur|hist|ev)_\d+)$", re.IGNORECASE)
+
+
+def _check_ctes(tree: exp.Query) -> None:
+    for cte in tree.find_all(exp.CTE):
+        if _RESERVED.match(cte.alias_or_name):
+            raise QueryError(
+                f"a CTE cannot be named {cte.alias_or_name}: Hindsight's own tables are, and "
+                "the recorded queries read them; rename it"
+            )
 
 
 def _check_functions(tree: exp.Query) -> None:
     for func in tree.find_all(exp.Func):
         name = (func.name if isinstance(func, exp.Anonymous) else func.sql_name()).lower()
-        if name in FORBIDDEN_FUNCTIONS or name.startswith("read_") or name.endswith("_scan"):
+        if (
+            name in FORBIDDEN_FUNCTIONS
+            or name.startswith(_FORBIDDEN_PREFIXES)
+            or name.endswith("_scan")
+        ):
             raise ForbiddenSQL(
                 f"function {name}() is not allowed: Hindsight SQL reads recorded queries only"
+            )
+    for lateral in tree.find_all(exp.Lateral):  # (a table function there is no exp.Table)
+        if not isinstance(lateral.this, exp.Subquery | exp.Query | exp.Unnest | exp.Explode):
+            raise ForbiddenSQL(
+                f"table functions are not allowed: {lateral.this.sql(dialect='duckdb')}"
             )
     for node in tree.find_all(exp.Command, exp.Pragma, exp.Set):
         raise ForbiddenSQL(f"{node.key.upper()} is not allowed")
@@ -168,13 +217,17 @@ def _source(
         return relations.intervals(info)
     if kind in ("BETWEEN", "FROM") and isinstance(expression, exp.Tuple):
         lo, hi = (_instant(e, info.name) for e in expression.expressions)
-        return relations.intervals(info, since=lo, until=hi)
+        if lo > hi:
+            form = "BETWEEN a AND b" if kind == "BETWEEN" else "FROM a TO b"
+            raise QueryError(f"FOR SYSTEM_TIME {form} on {info.name}: a is after b")
+        # (FROM a TO b excludes b, as SQL:2011 has it; BETWEEN includes it)
+        return relations.intervals(info, since=lo, until=hi if kind == "BETWEEN" else hi - 1)
     if kind == "AS OF" and expression is not None:
         instant = _literal_instant(expression, info.name)
         if instant is not None:
             return relations.state_as_of(info, instant)
         _correlate(table, alias, expression)
-        return relations.intervals(info)
+        return relations.named_intervals(info)
     raise QueryError(f"FOR SYSTEM_TIME {kind} is not supported (use AS OF, ALL or BETWEEN a AND b)")
 
 
@@ -194,7 +247,9 @@ def _instant(expression: exp.Expression, name: str) -> int:
 
 
 def _correlate(table: exp.Table, alias: str, expression: exp.Expression) -> None:
-    """Add `valid_from <= expr < valid_to` where the table is joined (or to the WHERE)."""
+    """Add `_named_from <= expr < _named_to` where the table is joined (or to the WHERE): the
+    piece of an interval over the instant, named as its host was then
+    (`relations.named_intervals`)."""
     if expression.find(exp.Select):
         raise QueryError(
             f"FOR SYSTEM_TIME AS OF {expression.sql(dialect='duckdb')}: takes an instant or a "
@@ -202,14 +257,16 @@ def _correlate(table: exp.Table, alias: str, expression: exp.Expression) -> None
         )
     ref: Callable[[str], exp.Column] = lambda col: exp.column(col, table=alias)  # noqa: E731
     cond = exp.and_(
-        exp.LTE(this=ref("valid_from"), expression=expression.copy()),
-        exp.GT(
-            this=exp.func("coalesce", ref("valid_to"), exp.Literal.number(OPEN_END)),
-            expression=expression.copy(),
-        ),
+        exp.LTE(this=ref("_named_from"), expression=expression.copy()),
+        exp.GT(this=ref("_named_to"), expression=expression.copy()),
     )
     join = table.parent
     if isinstance(join, exp.Join):
+        if str(join.args.get("side", "")).upper() in ("RIGHT", "FULL"):
+            raise QueryError(
+                f"FOR SYSTEM_TIME AS OF <column> on {alias} in a {join.args['side'].upper()} "
+                "JOIN would keep every interval of every time: use JOIN or LEFT JOIN"
+            )
         if join.args.get("using") or str(join.args.get("method", "")).upper() == "NATURAL":
             raise QueryError(
                 f"FOR SYSTEM_TIME AS OF <column> on {alias} needs an ON condition, not USING or "

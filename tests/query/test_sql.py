@@ -244,3 +244,81 @@ def test_a_failing_interrupt_does_not_stop_the_watchdog() -> None:
     with dog.bound(0.05, lambda: fired.append("next")):
         time.sleep(0.1)
     assert fired == ["next"]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        # a CTE's name in its own body, or one defined later, read the store's table of that name
+        "WITH rejects AS (SELECT * FROM rejects) SELECT source FROM rejects",
+        "WITH raw_chunks AS (SELECT * FROM raw_chunks) SELECT count(*) FROM raw_chunks",
+        "WITH a AS (SELECT * FROM meta), meta AS (SELECT 1 AS x) SELECT * FROM a",
+        "WITH RECURSIVE meta AS (SELECT * FROM meta) SELECT * FROM meta",
+        # table functions after LATERAL (no table reference) and one that runs any statement
+        "SELECT t.table_name FROM range(1) r, LATERAL duckdb_tables() t",
+        "SELECT d.path FROM range(1) r, LATERAL duckdb_databases() d",
+        "SELECT s.value FROM range(1) r, LATERAL duckdb_settings() s",
+        "SELECT x.* FROM range(1) r, LATERAL json_execute_serialized_sql(json_serialize_sql('SELECT * FROM meta')) x",
+    ],
+)
+def test_no_way_around_the_fence_to_the_store_s_tables(fleet: hindsight.Hindsight, statement: str) -> None:
+    """QA's escapes: each read the store's internal tables (or its path and settings)."""
+    with pytest.raises((ForbiddenSQL, UnknownQuery)):
+        fleet.sql(statement)
+
+
+def test_a_cte_shadows_a_query_whatever_its_case_and_a_recursive_one_reads_itself(
+    fleet: hindsight.Hindsight,
+) -> None:
+    """DuckDB binds names without case: `WITH Users AS (...)` is what `FROM users` reads (the
+    recorded query was read instead)."""
+    shadow = "WITH Users AS (SELECT 0 AS uid, 'ghost' AS username) SELECT uid, username FROM users"
+    assert fleet.sql(shadow).rows == [(0, "ghost")]
+    counted = "WITH RECURSIVE n AS (SELECT 1 AS i UNION ALL SELECT i + 1 FROM n WHERE i < 3) SELECT sum(i) FROM n"
+    assert fleet.sql(counted).rows == [(6,)]
+
+
+@pytest.mark.parametrize("name", ["hosts", "HOST_RUNS", "host_ends", "cur_1", "hist_12", "ev_3"])
+def test_a_cte_named_as_the_store_s_tables_is_refused_clearly(fleet: hindsight.Hindsight, name: str) -> None:
+    """The recorded queries read those tables: a CTE of that name was read in their place (a
+    baffling error, or silently other hosts)."""
+    with pytest.raises(QueryError, match=f"a CTE cannot be named {name}: .*rename it"):
+        fleet.sql(f"WITH {name} AS (SELECT 1 AS host_id) SELECT username FROM users")
+
+
+def test_as_of_a_column_names_the_host_as_of_that_instant(hs: hindsight.Hindsight, tmp_path: Path) -> None:
+    """A row valid across a rename: joined as of an event's time, or as of any expression, its
+    `host` is the name then (it was the name when the row appeared), as a literal instant gives."""
+    hs.ingest([write(
+        tmp_path / "a.log",
+        batch(USERS, 100, [{"uid": "1001", "username": "bob"}], counter=0, host="old-name"),
+        batch(USERS, 1000, [], counter=1, host="new-name"),
+        event("process_events", 1520, "added", {"pid": "8", "uid": "1001", "time": "1500"}, host="new-name"),
+    )])
+    joined = hs.sql(
+        "SELECT e.host, u.host, u.username FROM process_events e "
+        "JOIN users FOR SYSTEM_TIME AS OF e.time u ON u.host_key = e.host_key AND u.uid = e.uid"
+    ).rows
+    assert joined == [("new-name", "new-name", "bob")]
+    for instant in ("1500", "(1500)", "1400 + 100"):
+        assert hs.sql(f"SELECT host FROM users FOR SYSTEM_TIME AS OF {instant}").rows == [("new-name",)]
+    assert hs.sql("SELECT host FROM users FOR SYSTEM_TIME AS OF 100 + 0").rows == [("old-name",)]
+
+
+def test_as_of_a_column_in_a_right_or_full_join_is_refused(fleet: hindsight.Hindsight) -> None:
+    """It kept every interval of every time on the state's side."""
+    for side in ("RIGHT", "FULL"):
+        with pytest.raises(QueryError, match=f"{side} JOIN would keep every interval"):
+            fleet.sql(f"SELECT * FROM process_events e {side} JOIN users FOR SYSTEM_TIME AS OF e.time u "
+                      "ON u.uid = e.uid")
+
+
+def test_from_to_excludes_its_end_between_includes_it_and_a_reversed_span_is_refused(
+    fleet: hindsight.Hindsight,
+) -> None:
+    """SQL:2011: FROM a TO b is [a, b), BETWEEN a AND b is [a, b]; bob begins at 1000."""
+    q = "SELECT username FROM users FOR SYSTEM_TIME {} WHERE uid = 1001 ORDER BY 1"
+    assert fleet.sql(q.format("FROM 900 TO 1000")).rows == [("alice",)]
+    assert fleet.sql(q.format("BETWEEN 900 AND 1000")).rows == [("alice",), ("bob",)]
+    with pytest.raises(QueryError, match="a is after b"):
+        fleet.sql(q.format("BETWEEN 1900 AND 1100"))
