@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from hindsight.errors import UnknownQuery
 from hindsight.store.catalog import Catalog, QueryInfo
@@ -21,7 +22,8 @@ def short_names(name: str) -> list[str]:
 
 
 def resolve_query(catalog: Catalog, name: str) -> QueryInfo:
-    """A query by its full name, or by the short name of a pack query.
+    """A query by its full name, or by the short name of a pack query; as typed, else without
+    case, as SQL binds names (`FROM USERS`), when that names one query.
 
     When several pack queries end in the name (`groups`: pack_ir_groups, pack_ir_user_groups),
     the one whose pack part is shortest wins; a tie is ambiguous.
@@ -29,19 +31,30 @@ def resolve_query(catalog: Catalog, name: str) -> QueryInfo:
     info = catalog.queries.get(name)
     if info is not None:
         return info
-    matches = sorted(
-        (len(q.name) - len(name), q.name, q)
-        for q in catalog.queries.values()
-        if name in short_names(q.name)
-    )
-    if matches and (len(matches) == 1 or matches[0][0] < matches[1][0]):
-        return matches[0][2]
-    if matches:
-        full = ", ".join(m[1] for m in matches)
-        raise UnknownQuery(name, [], f": ambiguous, use the full name ({full})")
+    for fold in (str, str.lower):
+        found = _resolve(catalog, name, fold)
+        if found is not None:
+            return found
     raise UnknownQuery(
         name, [*catalog.queries, *(s for q in catalog.queries for s in short_names(q))]
     )
+
+
+def _resolve(catalog: Catalog, name: str, fold: Callable[[str], str]) -> QueryInfo | None:
+    full = [q for q in catalog.queries.values() if fold(q.name) == fold(name)]
+    if len(full) == 1:
+        return full[0]
+    matches = sorted(
+        (len(q.name) - len(name), q.name, q)
+        for q in catalog.queries.values()
+        if fold(name) in map(fold, short_names(q.name))
+    )
+    if matches and (len(matches) == 1 or matches[0][0] < matches[1][0]):
+        return matches[0][2]
+    if len(full) > 1 or matches:
+        names = ", ".join(q.name for q in full) or ", ".join(m[1] for m in matches)
+        raise UnknownQuery(name, [], f": ambiguous, use the full name ({names})")
+    return None
 
 
 #: Columns Hindsight adds; an osquery column of the same name is exposed with a `_` suffix.

@@ -84,6 +84,15 @@ def parse(sql: str) -> exp.Query:
 def rewrite(sql: str, at: int, catalog: Catalog) -> str:
     """Plain DuckDB SQL for a time-travel SELECT."""
     try:
+        return _rewrite(sql, at, catalog)
+    except RecursionError:
+        raise QueryError(
+            "the statement is nested too deeply to read (parentheses or subqueries): flatten it"
+        ) from None
+
+
+def _rewrite(sql: str, at: int, catalog: Catalog) -> str:
+    try:
         tree = parse(sql)
     except ForbiddenSQL:
         raise

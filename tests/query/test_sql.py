@@ -322,3 +322,14 @@ def test_from_to_excludes_its_end_between_includes_it_and_a_reversed_span_is_ref
     assert fleet.sql(q.format("BETWEEN 900 AND 1000")).rows == [("alice",), ("bob",)]
     with pytest.raises(QueryError, match="a is after b"):
         fleet.sql(q.format("BETWEEN 1900 AND 1100"))
+
+
+def test_names_bind_without_case_as_sql_binds_them(fleet: hindsight.Hindsight) -> None:
+    assert fleet.sql("SELECT count(*) FROM USERS", at=200).rows == [(2,)]
+    assert fleet.sql("SELECT count(*) FROM Pack_IR_Users", at=200).rows == [(2,)]
+
+
+def test_a_statement_nested_too_deeply_is_a_clear_error(fleet: hindsight.Hindsight) -> None:
+    """(50 nested parentheses raised Python's RecursionError: a traceback on the command line)"""
+    with pytest.raises(QueryError, match="nested too deeply"):
+        fleet.sql("SELECT " + "(" * 400 + "1" + ")" * 400 + " AS x FROM users")
