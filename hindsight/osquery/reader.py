@@ -7,6 +7,7 @@ Memory stays bounded: files are streamed, and a line longer than the limit is sk
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
 import re
@@ -136,6 +137,7 @@ def looks_like_output(path: Path) -> bool:
     return not head.strip() or any(p.lstrip()[:1] in (b"{", b"[") for p in pieces)
 
 
+@functools.lru_cache(maxsize=4096)  # (asked for every line of a batch: ~6 us a path)
 def rotation_base(origin: str) -> str:
     """The log a file is a rotation of (`dir/X` for `dir/X.2.gz`, `dir/X.1` and `dir/X`
     itself): the lines of a log's rotated files, read oldest first, follow one another, and an
