@@ -52,8 +52,7 @@ class Watchdog:
             self.stopped = True
             live = list(self._live.values())
         for interrupt in live:
-            with contextlib.suppress(Exception):  # (ended in between)
-                interrupt()
+            _call(interrupt)
 
     def _loop(self) -> None:
         with self._cv:
@@ -72,11 +71,16 @@ class Watchdog:
                 interrupt = self._live.pop(token)
                 self._cv.release()
                 try:
-                    interrupt()
-                except Exception:  # e.g. the statement ended and its cursor closed
-                    pass  # in between: nothing left to stop, and the thread must live on
+                    _call(interrupt)
                 finally:
                     self._cv.acquire()
+
+
+def _call(interrupt: Callable[[], object]) -> None:
+    """Stop a statement; one that ended in between (its cursor closed) has nothing left to
+    stop, and the caller (the watchdog's thread) must live on."""
+    with contextlib.suppress(Exception):
+        interrupt()
 
 
 WATCHDOG = Watchdog()

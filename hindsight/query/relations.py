@@ -168,16 +168,12 @@ def state_as_of(info: QueryInfo, at: int, host_ids: list[int] | None = None) -> 
 def intervals(info: QueryInfo, since: int | None = None, until: int | None = None) -> str:
     """Every interval of a state query (optionally those overlapping [since, until]), with
     valid_from and valid_to (NULL while open)."""
-    cols = _raw_cols(info)
     cur_where = f" WHERE _from <= {until}" if until is not None else ""
     hist_conds = [f"_from <= {until}"] if until is not None else []
     if since is not None:
         hist_conds.append(f"_to > {since}")
     hist_where = f" WHERE {' AND '.join(hist_conds)}" if hist_conds else ""
-    parts = (
-        f"SELECT _host, _from, {OPEN_END}::BIGINT AS _to{cols} FROM {cur_table(info.query_id)}{cur_where} "
-        f"UNION ALL SELECT _host, _from, _to{cols} FROM {hist_table(info.query_id)}{hist_where}"
-    )
+    parts = _parts(info, cur_where, hist_where)
     # (an interval the end of its host cut may no longer reach SINCE)
     after = f" WHERE iv._to > {since}" if since is not None else ""
     return (
@@ -189,17 +185,23 @@ def intervals(info: QueryInfo, since: int | None = None, until: int | None = Non
     )
 
 
+def _parts(info: QueryInfo, cur_where: str = "", hist_where: str = "") -> str:
+    """`(_host, _from, _to, <raw columns>)`: a state query's open intervals (`_to` OPEN_END) and
+    closed ones, each filtered by its WHERE clause."""
+    cols = _raw_cols(info)
+    return (
+        f"SELECT _host, _from, {OPEN_END}::BIGINT AS _to{cols} FROM {cur_table(info.query_id)}{cur_where} "
+        f"UNION ALL SELECT _host, _from, _to{cols} FROM {hist_table(info.query_id)}{hist_where}"
+    )
+
+
 def named_intervals(info: QueryInfo) -> str:
     """Every interval of a state query, cut where its host's name changes: each piece named as
     its host was over it, from `_named_from` to `_named_to` (OPEN_END while open). State as of
     an instant each row of another table gives (`FOR SYSTEM_TIME AS OF e.time`) is the piece
     over that instant, so `host` is the host's name then, not when the row appeared; valid_from
     and valid_to stay the interval's."""
-    cols = _raw_cols(info)
-    parts = (
-        f"SELECT _host, _from, {OPEN_END}::BIGINT AS _to{cols} FROM {cur_table(info.query_id)} "
-        f"UNION ALL SELECT _host, _from, _to{cols} FROM {hist_table(info.query_id)}"
-    )
+    parts = _parts(info)
     # each run names the host from its start to the next run's (the first also before it)
     order = "PARTITION BY host_id ORDER BY first_seen, identifier"
     spans = (

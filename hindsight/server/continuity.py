@@ -128,20 +128,24 @@ class Continuity:
             self._nodes.setdefault(node, _Node()).previous_status = hashes
 
 
+def _hash(line: dict[str, Any]) -> int:
+    """A decoded line's hash (independent of the JSON's spacing)."""
+    return xxhash.xxh3_64_intdigest(orjson.dumps(line))
+
+
 def _hashes(lines: list[dict[str, Any]]) -> array[int]:
-    return array("Q", (xxhash.xxh3_64_intdigest(orjson.dumps(line)) for line in lines))
+    return array("Q", map(_hash, lines))
 
 
 def _digest(lines: Sequence[JSONText]) -> tuple[array[int], list[Execution]]:
     """The hash and the execution of each of LINES, decoded one at a time (a body's lines
-    decoded all at once took ~9x its bytes); the hash is that of its decoded form, as
-    `_hashes` (independent of the JSON's spacing)."""
+    decoded all at once took ~9x its bytes)."""
     hashes: array[int] = array("Q")
     executions: list[Execution] = []
     same: dict[Execution, Execution] = {}  # one tuple per execution, however many lines
     for text in lines:
         line = orjson.loads(memoryview(text))
-        hashes.append(xxhash.xxh3_64_intdigest(orjson.dumps(line)))
+        hashes.append(_hash(line))
         execution = _execution(line)
         executions.append(same.setdefault(execution, execution))
     return hashes, executions

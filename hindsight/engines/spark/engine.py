@@ -43,6 +43,13 @@ if TYPE_CHECKING:
     from hindsight.investigate import Investigator
 
 
+#: The ends of the writers' runs (`hosts/`, a batch's runs of one name per host), as lines.
+_RUN_ENDS = (
+    "(SELECT host_key, identifier, first_seen AS t FROM _lk_hosts_seen "
+    "UNION ALL SELECT host_key, identifier, last_seen FROM _lk_hosts_seen)"
+)
+
+
 class SparkEngine:
     """Read side of the lake on Spark: `state`, `sql`, `hosts`, `queries`, `quality`, `rejects`."""
 
@@ -153,9 +160,9 @@ class SparkEngine:
         # the runs of one name, from the writers' (each a batch's runs, or before them its
         # spans per name), as the store derives them batch by batch
         ends = (
-            "SELECT xxhash64(host_key) AS host_id, identifier, first_seen AS t FROM _lk_hosts_seen "
-            "UNION ALL SELECT xxhash64(host_key), identifier, last_seen FROM _lk_hosts_seen"
-        ) + self._inside_runs()
+            f"SELECT xxhash64(host_key) AS host_id, identifier, t FROM {_RUN_ENDS}"
+            + self._inside_runs()
+        )
         self.spark.sql(to_spark(relations.name_runs(ends))).localCheckpoint().createOrReplaceTempView(
             "host_runs"
         )
@@ -168,13 +175,11 @@ class SparkEngine:
         """Where a writer's run holds another's line of another name, the run's own lines over
         it, read back from the raw observations (`relations.split_runs`: rare, it takes a
         late line amid a rename), as SQL to add to the runs' ends; or nothing."""
-        points = (
-            "(SELECT host_key, identifier, first_seen AS t FROM _lk_hosts_seen "
-            "UNION ALL SELECT host_key, identifier, last_seen FROM _lk_hosts_seen)"
-        )
-        splits = self.spark.sql(to_spark(relations.split_runs("_lk_hosts_seen", points, "host_key")))
-        raw = self.paths.files(self.paths.raw())
-        if not raw or not splits.take(1):
+        splits = self.spark.sql(to_spark(relations.split_runs("_lk_hosts_seen", _RUN_ENDS, "host_key")))
+        if not splits.take(1):
+            return ""
+        raw = self.paths.files(self.paths.raw())  # (listed only then: the lake's largest dataset)
+        if not raw:
             return ""
         splits.localCheckpoint().createOrReplaceTempView("_lk_splits")
         seen = self.spark.read.parquet(*[self.paths.uri_of(f) for f in raw])
