@@ -44,6 +44,9 @@ _UNKNOWN_COLUMN = re.compile(
     r'(?:Referenced column "|does not have a column named ")((?:[^"]|"")+)"'
 )
 _REWRITTEN = re.compile(r"\s+LINE \d+:.*$")
+#: DuckDB's binder on an instant given as a timestamp (AS OF to_timestamp(x))
+_TIMESTAMP_INSTANT = re.compile(r"Cannot compare values of type BIGINT and type TIMESTAMP")
+_AS_OF = re.compile(r"\bAS\s+OF\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -54,11 +57,16 @@ class Result:
     rows: list[tuple[Any, ...]]
     truncated: bool = False
     elapsed_ms: float = 0.0
+    #: what cut the rows: "max_rows" (HINDSIGHT_MAX_ROWS) or "max_bytes"
+    #: (HINDSIGHT_MAX_RESPONSE_BYTES); None when nothing did
+    truncated_reason: str | None = None
 
     def __post_init__(self) -> None:
         """A repeated column name gets `_2`, `_3`, ... (hindsight.columns): every consumer
         (dicts(), the formats, the HTTP API, the console) names every column alike."""
         object.__setattr__(self, "columns", unique_names(self.columns))
+        if self.truncated and self.truncated_reason is None:
+            object.__setattr__(self, "truncated_reason", "max_rows")
 
     def dicts(self) -> list[dict[str, Any]]:
         return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
@@ -70,6 +78,7 @@ BOUNDS = (
     "max_line_bytes",
     "query_timeout_s",
     "max_rows",
+    "max_sql_bytes",
     "max_response_bytes",
     "serve_max_body_bytes",
     "serve_max_backlog",
@@ -145,9 +154,13 @@ class Hindsight:
     def sql(self, sql: str, at: Time = None) -> Result:
         """Time-travel SQL over the recorded queries (see hindsight.query.timetravel)."""
         instant = parse_time(at)
-        plain = rewrite(sql, instant, self.store.catalog)
+        start = time.perf_counter()
+        plain = rewrite(sql, instant, self.store.catalog, self.settings.max_sql_bytes)
+        left = self.settings.query_timeout_s - (time.perf_counter() - start)
+        if left <= 0:  # (the rewrite counts in the time bound, but cannot be stopped in it)
+            raise self.settings.timed_out()
         try:
-            return self._run(plain)
+            return self._run(plain, left)
         except QueryTimeout:
             raise
         except QueryError as exc:
@@ -155,7 +168,13 @@ class Hindsight:
             if missing is not None:
                 raise self._unknown_column(missing.group(1), sql, instant) from None
             # DuckDB quotes the rewritten SQL, which the user never wrote
-            raise QueryError(_REWRITTEN.sub("", str(exc))) from None
+            message = _REWRITTEN.sub("", str(exc))
+            if _TIMESTAMP_INSTANT.search(message) and _AS_OF.search(sql):
+                message += (
+                    ": FOR SYSTEM_TIME AS OF takes unix seconds; for a timestamp write "
+                    "AS OF epoch(<timestamp>)"
+                )
+            raise QueryError(message) from None
 
     def _unknown_column(self, column: str, sql: str, at: int) -> QueryError:
         """The columns of the queries SQL reads, for an unknown COLUMN (DuckDB's own message
@@ -238,15 +257,16 @@ class Hindsight:
         return sorted(set(ids))
 
     # -- bounded execution -------------------------------------------------------------------
-    def _run(self, sql: str) -> Result:
-        """SQL as given (Hindsight's own statements, not the user's read-only SQL), bounded."""
+    def _run(self, sql: str, timeout_s: float | None = None) -> Result:
+        """SQL as given (Hindsight's own statements, not the user's read-only SQL), bounded in
+        rows, bytes and time (TIMEOUT_S, default HINDSIGHT_QUERY_TIMEOUT)."""
         cursor = self.store.con.cursor()
         start = time.perf_counter()
         try:
-            with WATCHDOG.bound(self.settings.query_timeout_s, cursor.interrupt):
+            with WATCHDOG.bound(timeout_s or self.settings.query_timeout_s, cursor.interrupt):
                 cursor.execute(sql)
                 columns = [d[0] for d in cursor.description or []]
-                rows = cursor.fetchmany(self.settings.max_rows + 1)
+                rows, cut = _fetch(cursor, self.settings.max_rows, self.settings.max_response_bytes)
         except duckdb.InterruptException:
             if WATCHDOG.stopped:  # a Ctrl-C (cli_common.ctrl_c_stops_statements)
                 raise KeyboardInterrupt from None
@@ -255,9 +275,59 @@ class Hindsight:
             raise QueryError(str(exc).replace("\n", " ")) from None
         finally:
             cursor.close()
-        truncated = len(rows) > self.settings.max_rows
         elapsed = (time.perf_counter() - start) * 1000
-        return Result(columns, rows[: self.settings.max_rows], truncated, elapsed)
+        return Result(columns, rows, cut is not None, elapsed, cut)
+
+
+#: Rows fetched at a time: DuckDB computes a result as it is fetched, so the rows past a bound
+#: are never computed, let alone held (fetching MAX_ROWS at once held them all, whatever their
+#: size: 5.9 GB for 2,000 rows of 5 MB).
+FETCH_ROWS = 2048
+
+
+def _fetch(
+    cursor: duckdb.DuckDBPyConnection, max_rows: int, max_bytes: int
+) -> tuple[list[tuple[Any, ...]], str | None]:
+    """At most MAX_ROWS rows of CURSOR's result, stopping once their values pass MAX_BYTES
+    (roughly), and what cut them (None: nothing did)."""
+    types = [str(d[1]) for d in cursor.description or []]
+    texts = [i for i, t in enumerate(types) if t in _SIZED]
+    nested = [i for i, t in enumerate(types) if t.endswith(_NESTED)]
+    fixed = 16 * (len(types) - len(texts) - len(nested))
+    rows: list[tuple[Any, ...]] = []
+    size = 0
+    while True:
+        chunk = cursor.fetchmany(min(FETCH_ROWS, max_rows + 1 - len(rows)))
+        grown = size + fixed * len(chunk)
+        if (texts or nested) and chunk:
+            columns = list(zip(*chunk, strict=True))  # (in C: no call per value)
+            grown += sum(sum(map(len, filter(None, columns[i]))) for i in texts)
+            grown += sum(sum(map(len, map(str, columns[i]))) for i in nested)
+        if grown <= max_bytes:
+            rows.extend(chunk)
+            size = grown
+        else:  # row by row, to the last that fits (a first row alone is kept: an answer
+            for row in chunk:  # past the bound refuses it then, server/answer.py)
+                size += fixed + sum(_size(row[i]) for i in texts)
+                size += sum(len(str(row[i])) for i in nested)
+                if size > max_bytes and rows:
+                    return rows, "max_bytes"
+                rows.append(row)
+        if len(rows) > max_rows:
+            return rows[:max_rows], "max_rows"
+        if not chunk:
+            return rows, None
+
+
+#: Types whose values take as many bytes as they hold; nested ones count as their text, and
+#: all others as 16 bytes.
+_SIZED = frozenset({"VARCHAR", "BLOB", "JSON", "BIT"})
+_NESTED = ("]", ")")  # lists, arrays, structs, maps, unions
+
+
+def _size(value: str | bytes | None) -> int:
+    """Bytes a text or blob takes in an answer, roughly."""
+    return 4 if value is None else len(value) + 2
 
 
 def open(data: str | Path | None = None, *, read_only: bool = False, **settings: Any) -> Hindsight:

@@ -134,4 +134,8 @@ def error_text(exc: BaseException) -> Text:
 def show(result: Result, fmt: str) -> None:
     render(result.columns, result.rows, fmt, out)
     if result.truncated:
-        err.print(f"[yellow]truncated to {len(result.rows)} rows (HINDSIGHT_MAX_ROWS)[/yellow]")
+        bound = _BOUNDS.get(result.truncated_reason or "", "HINDSIGHT_MAX_ROWS")
+        err.print(f"[yellow]truncated to {len(result.rows)} rows ({bound})[/yellow]")
+
+
+_BOUNDS = {"max_rows": "HINDSIGHT_MAX_ROWS", "max_bytes": "HINDSIGHT_MAX_RESPONSE_BYTES"}

@@ -40,10 +40,16 @@ class Settings:
         30.0, "HINDSIGHT_QUERY_TIMEOUT", "time bound of one SQL query, in seconds"
     )
     max_rows: int = _setting(100_000, "HINDSIGHT_MAX_ROWS", "most rows one query returns")
+    max_sql_bytes: int = _setting(
+        256 * 1024,
+        "HINDSIGHT_MAX_SQL_BYTES",
+        "longest time-travel SQL statement, in bytes (reading it is not interruptible)",
+    )
     max_response_bytes: int = _setting(
         64 * 1024 * 1024,
         "HINDSIGHT_MAX_RESPONSE_BYTES",
-        "largest answer of the query API, in bytes: rows past it are left out (truncated)",
+        "largest answer of one query, in bytes (the query API's JSON; the values of the rows "
+        "the library returns): rows past it are left out (truncated)",
     )
     memory_limit: str = _setting(
         "2GB", "HINDSIGHT_MEMORY_LIMIT", "DuckDB memory limit (spills to disk beyond it)"

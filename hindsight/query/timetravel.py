@@ -81,8 +81,15 @@ def parse(sql: str) -> exp.Query:
     return tree
 
 
-def rewrite(sql: str, at: int, catalog: Catalog) -> str:
-    """Plain DuckDB SQL for a time-travel SELECT."""
+def rewrite(sql: str, at: int, catalog: Catalog, max_bytes: int | None = None) -> str:
+    """Plain DuckDB SQL for a time-travel SELECT of at most MAX_BYTES (UTF-8): reading it costs
+    sqlglot some 14 us a byte here, and cannot be interrupted."""
+    size = len(sql.encode("utf-8", "surrogatepass"))
+    if max_bytes is not None and size > max_bytes:
+        raise QueryError(
+            f"the statement is {size} bytes, past HINDSIGHT_MAX_SQL_BYTES ({max_bytes}): for a "
+            "long list of values, match fewer at a time or raise the bound"
+        )
     try:
         return _rewrite(sql, at, catalog)
     except RecursionError:
@@ -109,7 +116,7 @@ def _quoting_hint(sql: str, catalog: Catalog) -> str:
     """A hint when SQL names a query whose name needs quotes (`pack/ir/users`, `a-b`)."""
     for name in sorted(catalog.queries, key=len, reverse=True):
         if not _IDENTIFIER.match(name) and name in sql and f'"{name}"' not in sql:
-            return f": quote query names that are not plain words, as in FROM \"{name}\""
+            return f': quote query names that are not plain words, as in FROM "{name}"'
     return ""
 
 
@@ -201,11 +208,38 @@ def _rewrite_table(table: exp.Table, at: int, catalog: Catalog) -> None:
     info = resolve_query(catalog, name)
     alias = table.alias or name
     source = _source(info, version, at, alias, table)
-    replacement = exp.Subquery(
-        this=sqlglot.parse_one(source[1:-1], read="duckdb"),
-        alias=exp.TableAlias(this=exp.to_identifier(alias)),
-    )
+    replacement = exp.Subquery(this=sqlglot.parse_one(source[1:-1], read="duckdb"))
+    _carry_modifiers(table, replacement, alias)
     table.replace(replacement)
+
+
+#: What a table reference may carry that the subquery in its place takes over: a PIVOT or
+#: UNPIVOT, a TABLESAMPLE, the joins of a parenthesised join, LATERAL views.
+_MODIFIERS = ("pivots", "sample", "joins", "laterals")
+
+
+def _carry_modifiers(table: exp.Table, replacement: exp.Subquery, alias: str) -> None:
+    """Move TABLE's alias (with its column names, `AS x(a, b)`) and modifiers to REPLACEMENT;
+    one it cannot take is refused, never dropped (dropped, it silently changed the answer)."""
+    given = table.args.get("alias")
+    if isinstance(given, exp.TableAlias) and given.args.get("columns"):
+        replacement.set("alias", given.copy())
+    else:
+        replacement.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
+    for arg in _MODIFIERS:
+        value = table.args.get(arg)
+        if value:
+            replacement.set(arg, value)
+    other = [
+        arg
+        for arg, value in table.args.items()
+        if value and arg not in (*_MODIFIERS, "this", "alias", "version")
+    ]
+    if other:
+        raise QueryError(
+            f"{table.sql(dialect='duckdb')}: {', '.join(other)} is not supported on a recorded "
+            "query"
+        )
 
 
 def _source(
@@ -259,11 +293,21 @@ def _correlate(table: exp.Table, alias: str, expression: exp.Expression) -> None
     """Add `_named_from <= expr < _named_to` where the table is joined (or to the WHERE): the
     piece of an interval over the instant, named as its host was then
     (`relations.named_intervals`)."""
+    said = f"FOR SYSTEM_TIME AS OF {expression.sql(dialect='duckdb')} on {alias}"
     if expression.find(exp.Select):
         raise QueryError(
-            f"FOR SYSTEM_TIME AS OF {expression.sql(dialect='duckdb')}: takes an instant or a "
-            "column of a table to its left, not a subquery (compute the instant first)"
+            f"{said}: takes an instant or a column of a table to its left, not a subquery "
+            "(compute the instant first)"
         )
+    if isinstance(expression, exp.Null):
+        raise QueryError(f"{said}: NULL names no instant")
+    later = _joined_after(table)
+    for column in expression.find_all(exp.Column):
+        if column.table and column.table.lower() in later:
+            raise QueryError(
+                f"{said}: {column.table} is joined after {alias}; the instant must come from a "
+                f"table to its left: move {alias} after {column.table}"
+            )
     ref: Callable[[str], exp.Column] = lambda col: exp.column(col, table=alias)  # noqa: E731
     cond = exp.and_(
         exp.LTE(this=ref("_named_from"), expression=expression.copy()),
@@ -288,3 +332,12 @@ def _correlate(table: exp.Table, alias: str, expression: exp.Expression) -> None
     if select is None:
         raise QueryError("FOR SYSTEM_TIME AS OF <column> needs a SELECT around it")
     select.where(cond, copy=False)
+
+
+def _joined_after(table: exp.Table) -> set[str]:
+    """The names (aliases) of the tables joined after TABLE in its SELECT."""
+    select = table.find_ancestor(exp.Select)
+    joins = list(select.args.get("joins") or []) if select is not None else []
+    k = next((k for k, join in enumerate(joins) if join is table.parent), -1)
+    after = joins[k + 1 :]
+    return {join.this.alias_or_name.lower() for join in after}

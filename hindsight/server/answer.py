@@ -39,9 +39,7 @@ def answer_bytes(result: Result, max_bytes: int) -> bytes:
             f"the first row alone is past HINDSIGHT_MAX_RESPONSE_BYTES ({max_bytes} bytes): "
             "select fewer or shorter columns",
         )
-    reason = None if fits else "max_bytes"
-    if fits and result.truncated:
-        reason = "max_rows"
+    reason = "max_bytes" if not fits else result.truncated_reason
     tail = dumps(
         {
             "truncated": reason is not None,

@@ -261,7 +261,9 @@ def test_a_failing_interrupt_does_not_stop_the_watchdog() -> None:
         "SELECT x.* FROM range(1) r, LATERAL json_execute_serialized_sql(json_serialize_sql('SELECT * FROM meta')) x",
     ],
 )
-def test_no_way_around_the_fence_to_the_store_s_tables(fleet: hindsight.Hindsight, statement: str) -> None:
+def test_no_way_around_the_fence_to_the_store_s_tables(
+    fleet: hindsight.Hindsight, statement: str
+) -> None:
     """QA's escapes: each read the store's internal tables (or its path and settings)."""
     with pytest.raises((ForbiddenSQL, UnknownQuery)):
         fleet.sql(statement)
@@ -279,29 +281,45 @@ def test_a_cte_shadows_a_query_whatever_its_case_and_a_recursive_one_reads_itsel
 
 
 @pytest.mark.parametrize("name", ["hosts", "HOST_RUNS", "host_ends", "cur_1", "hist_12", "ev_3"])
-def test_a_cte_named_as_the_store_s_tables_is_refused_clearly(fleet: hindsight.Hindsight, name: str) -> None:
+def test_a_cte_named_as_the_store_s_tables_is_refused_clearly(
+    fleet: hindsight.Hindsight, name: str
+) -> None:
     """The recorded queries read those tables: a CTE of that name was read in their place (a
     baffling error, or silently other hosts)."""
     with pytest.raises(QueryError, match=f"a CTE cannot be named {name}: .*rename it"):
         fleet.sql(f"WITH {name} AS (SELECT 1 AS host_id) SELECT username FROM users")
 
 
-def test_as_of_a_column_names_the_host_as_of_that_instant(hs: hindsight.Hindsight, tmp_path: Path) -> None:
+def test_as_of_a_column_names_the_host_as_of_that_instant(
+    hs: hindsight.Hindsight, tmp_path: Path
+) -> None:
     """A row valid across a rename: joined as of an event's time, or as of any expression, its
     `host` is the name then (it was the name when the row appeared), as a literal instant gives."""
-    hs.ingest([write(
-        tmp_path / "a.log",
-        batch(USERS, 100, [{"uid": "1001", "username": "bob"}], counter=0, host="old-name"),
-        batch(USERS, 1000, [], counter=1, host="new-name"),
-        event("process_events", 1520, "added", {"pid": "8", "uid": "1001", "time": "1500"}, host="new-name"),
-    )])
+    hs.ingest(
+        [
+            write(
+                tmp_path / "a.log",
+                batch(USERS, 100, [{"uid": "1001", "username": "bob"}], counter=0, host="old-name"),
+                batch(USERS, 1000, [], counter=1, host="new-name"),
+                event(
+                    "process_events",
+                    1520,
+                    "added",
+                    {"pid": "8", "uid": "1001", "time": "1500"},
+                    host="new-name",
+                ),
+            )
+        ]
+    )
     joined = hs.sql(
         "SELECT e.host, u.host, u.username FROM process_events e "
         "JOIN users FOR SYSTEM_TIME AS OF e.time u ON u.host_key = e.host_key AND u.uid = e.uid"
     ).rows
     assert joined == [("new-name", "new-name", "bob")]
     for instant in ("1500", "(1500)", "1400 + 100"):
-        assert hs.sql(f"SELECT host FROM users FOR SYSTEM_TIME AS OF {instant}").rows == [("new-name",)]
+        assert hs.sql(f"SELECT host FROM users FOR SYSTEM_TIME AS OF {instant}").rows == [
+            ("new-name",)
+        ]
     assert hs.sql("SELECT host FROM users FOR SYSTEM_TIME AS OF 100 + 0").rows == [("old-name",)]
 
 
@@ -309,8 +327,10 @@ def test_as_of_a_column_in_a_right_or_full_join_is_refused(fleet: hindsight.Hind
     """It kept every interval of every time on the state's side."""
     for side in ("RIGHT", "FULL"):
         with pytest.raises(QueryError, match=f"{side} JOIN would keep every interval"):
-            fleet.sql(f"SELECT * FROM process_events e {side} JOIN users FOR SYSTEM_TIME AS OF e.time u "
-                      "ON u.uid = e.uid")
+            fleet.sql(
+                f"SELECT * FROM process_events e {side} JOIN users FOR SYSTEM_TIME AS OF e.time u "
+                "ON u.uid = e.uid"
+            )
 
 
 def test_from_to_excludes_its_end_between_includes_it_and_a_reversed_span_is_refused(
@@ -333,3 +353,88 @@ def test_a_statement_nested_too_deeply_is_a_clear_error(fleet: hindsight.Hindsig
     """(50 nested parentheses raised Python's RecursionError: a traceback on the command line)"""
     with pytest.raises(QueryError, match="nested too deeply"):
         fleet.sql("SELECT " + "(" * 400 + "1" + ")" * 400 + " AS x FROM users")
+
+
+def test_a_table_s_modifiers_apply_to_the_recorded_query(fleet: hindsight.Hindsight) -> None:
+    """PIVOT, UNPIVOT, TABLESAMPLE, column aliases and parenthesised joins were dropped or broken
+    by the rewrite (the query's subquery took the table's place without them)."""
+    pivoted = fleet.sql(
+        'SELECT username, "0", "1001" FROM users PIVOT (count(*) FOR uid IN (0, 1001)) '
+        "ORDER BY username",
+        at=200,
+    )
+    assert pivoted.rows == [("alice", 0, 1), ("root", 1, 0)]
+    assert fleet.sql("SELECT count(*) FROM users TABLESAMPLE 1 ROWS", at=200).rows == [(1,)]
+    unpivoted = fleet.sql(
+        "SELECT k, v FROM users UNPIVOT (v FOR k IN (host, username)) ORDER BY ALL", at=200
+    )
+    assert unpivoted.rows == [
+        ("host", "web-07"),
+        ("host", "web-07"),
+        ("username", "alice"),
+        ("username", "root"),
+    ]
+    renamed = fleet.sql("SELECT a, b, uid FROM users AS x(a, b) ORDER BY uid", at=200)
+    assert renamed.rows == [("web-07", "u-1", 0), ("web-07", "u-1", 1001)]
+    joined = fleet.sql(
+        "SELECT a.username, b.username FROM (users a JOIN users b ON a.uid = b.uid) ORDER BY 1",
+        at=200,
+    )
+    assert joined.rows == [("alice", "alice"), ("root", "root")]
+
+
+def test_as_of_a_column_takes_a_table_to_its_left_and_an_instant(
+    fleet: hindsight.Hindsight,
+) -> None:
+    """A table joined after it was accepted (its answer was the inner join's), NULL gave no rows
+    silently, and a timestamp DuckDB's type error."""
+    with pytest.raises(QueryError, match="e is joined after u; the instant must come from"):
+        fleet.sql(
+            "SELECT * FROM users FOR SYSTEM_TIME AS OF e.time u "
+            "JOIN process_events e ON u.uid = e.uid"
+        )
+    with pytest.raises(QueryError, match="NULL names no instant"):
+        fleet.sql(
+            "SELECT * FROM process_events e JOIN users FOR SYSTEM_TIME AS OF NULL u "
+            "ON u.uid = e.uid"
+        )
+    join = (
+        "SELECT u.username FROM process_events e JOIN users FOR SYSTEM_TIME AS OF {} u "
+        "ON u.uid = e.uid ORDER BY e.time"
+    )
+    with pytest.raises(QueryError, match=r"takes unix seconds; .* AS OF epoch\(<timestamp>\)"):
+        fleet.sql(join.format("to_timestamp(e.time)"))
+    assert fleet.sql(join.format("epoch(to_timestamp(e.time))")).rows == [("alice",), ("bob",)]
+
+
+def test_rows_stop_at_the_byte_bound_before_they_are_held(tmp_path: Path) -> None:
+    """Rows were fetched up to HINDSIGHT_MAX_ROWS whatever their size (QA: 10 GB of repeat()
+    reached 5.9 GB of memory); now they stop once their values pass the byte bound, and the
+    rows past it are never computed."""
+    with hindsight.open(tmp_path / "d", max_response_bytes=1_000_000, max_rows=10**6) as hs:
+        hs.ingest([write(tmp_path / "a.log", batch(USERS, 1, [{"uid": "1"}], counter=0))])
+        result = hs.sql("SELECT repeat('x', 10000) AS s FROM users, range(100000)", at=5)
+        assert result.truncated and result.truncated_reason == "max_bytes"
+        assert 95 <= len(result.rows) <= 101
+        small = hs.sql("SELECT uid FROM users, range(50)", at=5)
+        assert not small.truncated and small.truncated_reason is None and len(small.rows) == 50
+        # a first row alone past the bound is still returned (the query API refuses it: 413)
+        alone = hs.sql("SELECT repeat('x', 2000000) AS s FROM users, range(3)", at=5)
+        assert len(alone.rows) == 1 and alone.truncated_reason == "max_bytes"
+        # nested values count by their items
+        lists = hs.sql("SELECT [repeat('x', 10000)] AS s FROM users, range(1000)", at=5)
+        assert 95 <= len(lists.rows) <= 101
+
+
+def test_a_statement_is_bounded_in_length_and_its_reading_in_time(tmp_path: Path) -> None:
+    """sqlglot reads a statement outside DuckDB's time bound and cannot be stopped (QA: 0.59 MB
+    of SQL held the store 8.4 s against a 1 s bound): its length is bounded, and its reading
+    counts in the query's time."""
+    with hindsight.open(tmp_path / "d", max_sql_bytes=2000, query_timeout_s=0.05) as hs:
+        hs.ingest([write(tmp_path / "a.log", batch(USERS, 1, [{"uid": "1"}], counter=0))])
+        long = "SELECT uid FROM users WHERE " + " OR ".join(f"uid = {i}" for i in range(300))
+        with pytest.raises(QueryError, match=r"past HINDSIGHT_MAX_SQL_BYTES \(2000\)"):
+            hs.sql(long)
+    longer = "SELECT uid FROM users WHERE " + " OR ".join(f"uid = {i}" for i in range(3000))
+    with hindsight.open(tmp_path / "d", query_timeout_s=0.05) as hs, pytest.raises(QueryTimeout):
+        hs.sql(longer)  # its reading alone takes some 0.5 s

@@ -208,7 +208,7 @@ class SparkEngine:
         )
 
     def sql(self, sql: str, at: Time = None) -> Result:
-        plain = rewrite(sql, parse_time(at), self.catalog)
+        plain = rewrite(sql, parse_time(at), self.catalog, self.settings.max_sql_bytes)
         self._ensure(self._referenced(plain))
         return self._run(plain)
 
