@@ -870,6 +870,7 @@ def test_one_token_runs_two_questions_at_once(server: ServerProcess, token: str)
             return client.post("/api/v1/sql", json=slow, headers=auth)
 
     with concurrent.futures.ThreadPoolExecutor(3) as pool:
-        answers = list(pool.map(ask, [0.0, 0.0, 0.5]))
+        answers = list(pool.map(ask, [0.0, 0.0, 1.0]))
     assert sorted(r.status_code for r in answers) == [200, 200, 429], [r.text for r in answers]
-    refused(answers[2], 429, "busy", "2 questions running")
+    # (the one refused is the last to arrive: on a loaded machine, not always the one sent last)
+    refused(next(r for r in answers if r.status_code == 429), 429, "busy", "2 questions running")
