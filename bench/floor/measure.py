@@ -1,6 +1,7 @@
 """Ceiling vs the Rust pass, medians of N runs, each run measuring everything in turn.
 
-/work/venv/bin/python bench.py /tmp/bench/mixed.log [runs]
+cargo build --release --offline   (README.md: the crates come from Debian's packages)
+python measure.py FILE [runs]        (FILE: e.g. bench/gen.py's mixed file)
 """
 
 from __future__ import annotations
@@ -17,29 +18,12 @@ from functools import partial
 from pathlib import Path
 
 import duckdb
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import rc
 
-
-# as bench/bench_ingest.py counts them
-def rows_in(doc: dict[str, object]) -> int:
-    if "snapshot" in doc:
-        return len(doc["snapshot"])  # type: ignore[arg-type]
-    if "diffResults" in doc:
-        diff = doc["diffResults"]
-        return len(diff["added"]) + len(diff["removed"])  # type: ignore[index]
-    return 1
-
-
-def ceiling(path: Path) -> tuple[int, float]:
-    start = time.perf_counter()
-    rows = 0
-    with path.open("rb", buffering=1 << 20) as f:
-        for line in f:
-            rows += rows_in(orjson.loads(line))
-    return rows, time.perf_counter() - start
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bench.bench_ingest import ceiling  # the same ceiling as issue #2's benchmark
 
 
 def cpu() -> float:
