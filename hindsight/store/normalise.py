@@ -358,14 +358,16 @@ def hash_rows(
         for info in states:
             by_columns.setdefault(frozenset(info.columns), []).append(info)
         hashes = (
-            _per_columns(list(by_columns.values()))
+            f"{_per_columns(list(by_columns.values()))} UNION ALL "
+            f"SELECT * FROM ({_per_member(states, '(SELECT name, r FROM _d WHERE dbl)')})"
             if len(by_columns) <= per_columns_max
             else _per_member(states)
         )
         names = ", ".join(literal(info.name) for info in states)
         parts.append(
             f"(WITH _x AS (SELECT i, name, op, r, rowid AS ref FROM {rows} "
-            f"WHERE name IN ({names})), _d AS MATERIALIZED (SELECT DISTINCT name, r FROM _x), "
+            f"WHERE name IN ({names})), _d AS MATERIALIZED (SELECT name, r, "
+            f"regexp_matches(r, '{_DOUBLE_MEMBER}') AS dbl FROM (SELECT DISTINCT name, r FROM _x)), "
             f"_h AS ({hashes}) "
             f"SELECT _x.i, _x.op, _h.rh, _x.r, _x.ref FROM _x JOIN _h USING (name, r))"
         )
@@ -378,35 +380,49 @@ def hash_rows(
     con.execute(f"CREATE OR REPLACE {target} AS " + " UNION ALL ".join(parts))
 
 
+#: A member whose value is a JSON number with a fraction or an exponent (a row written with
+#: numerics on): such rows are hashed by their members (`_per_member`), which give a double
+#: the text osquery gives it with numerics off. (Over-matching, as inside a string, only costs.)
+_DOUBLE_MEMBER = r'":\s*-?[0-9]+[.eE]'
+
+#: SQL of the text osquery writes for the double in JSON member `m.value` with numerics off
+#: (castvariant.h): 15 significant digits, `.0` appended to a whole number, so that a row
+#: logged before and after `--logger_numerics` changed keeps its identity (FORMATS.md §1.5;
+#: pitfall 6). As hindsight.osquery.lines._text.
+_DOUBLE_TEXT = r"regexp_replace(printf('%.15g', m.value::DOUBLE), '^(-?[0-9]+)$', '\1.0')"
+
+
 def _per_columns(groups: list[list[QueryInfo]]) -> str:
-    """`(name, r, rh)` for the distinct rows `_d`: each group of queries (same columns) reads
-    its rows into their columns (`row_hash`)."""
+    """`(name, r, rh)` for the distinct rows `_d` without a double (`dbl`): each group of
+    queries (same columns) reads its rows into their columns (`row_hash`)."""
     return " UNION ALL ".join(
         f"SELECT name, r, {row_hash(group[0])} AS rh FROM (SELECT name, r, "
-        f"{as_text(group[0], 'r')} AS _s FROM _d WHERE name IN "
+        f"{as_text(group[0], 'r')} AS _s FROM _d WHERE NOT dbl AND name IN "
         f"({', '.join(literal(info.name) for info in group)}))"
         for group in groups
     )
 
 
-def _per_member(states: list[QueryInfo]) -> str:
-    """`(name, r, rh)` for the distinct rows `_d`, as `row_hash` gives them, from each row's
+def _per_member(states: list[QueryInfo], rows: str = "_d") -> str:
+    """`(name, r, rh)` for the distinct ROWS, as `row_hash` gives them, from each row's
     members (`json_each`): those of the query's columns, the first of a repeated key (as
-    `json_transform` reads it), a value as text as `json_transform` gives it; a row that is
-    not an object has none (`json_transform` reads it as all NULL)."""
+    `json_transform` reads it), a value as text as `json_transform` gives it but a double as
+    osquery writes it with numerics off (`_DOUBLE_TEXT`); a row that is not an object has
+    none (`json_transform` reads it as all NULL)."""
     pairs = [f"({literal(info.name)}, {literal(c)})" for info in states for c in info.columns]
     columns = (
         f"_c(name, col) AS (VALUES {', '.join(pairs)})"
         if pairs
         else "_c AS (SELECT ''::VARCHAR AS name, ''::VARCHAR AS col WHERE false)"
     )
-    # (a double's text is DuckDB's, not the writer's: `json_transform` formats it so)
+    # (an integer past 64 bits reads as a DOUBLE too: its text stays DuckDB's, as before)
     text = (
         "CASE m.type WHEN 'NULL' THEN NULL WHEN 'VARCHAR' THEN m.value->>'$' "
-        "WHEN 'DOUBLE' THEN json_transform(m.value, '\"VARCHAR\"') ELSE m.value::VARCHAR END"
+        f"WHEN 'DOUBLE' THEN CASE WHEN regexp_matches(m.value, '[.eE]') THEN {_DOUBLE_TEXT} "
+        "ELSE json_transform(m.value, '\"VARCHAR\"') END ELSE m.value::VARCHAR END"
     )
     return (
-        f"WITH _dn AS (SELECT name, r, row_number() OVER () AS did FROM _d), "
+        f"WITH _dn AS (SELECT name, r, row_number() OVER () AS did FROM {rows}), "
         f"{columns}, "
         f"_m AS (SELECT d.did, m.key, arg_min_null({text}, m.id) AS v FROM _dn d, json_each(d.r) m "
         f"SEMI JOIN _c ON _c.name = d.name AND _c.col = m.key WHERE starts_with(d.r, '{{') "

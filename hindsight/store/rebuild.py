@@ -21,11 +21,17 @@ CHUNK = 500  # streams replayed per set-based build
 
 
 def rebuild_all(store: Store, progress: Progress | None = None) -> int:
-    con = store.con
-    streams = con.execute(
+    streams = store.con.execute(
         "SELECT DISTINCT host_id, query_id FROM raw_chunks WHERE query_id <> ? ORDER BY ALL",
         [STATUS_QUERY_ID],
     ).fetchall()
+    return rebuild(store, streams, progress)
+
+
+def rebuild(store: Store, streams: list[tuple[int, int]], progress: Progress | None = None) -> int:
+    """The intervals and events of STREAMS `(host_id, query_id)` recomputed from their raw
+    lines, in one transaction, then the store compacted."""
+    con = store.con
     state = [s for s in streams if not store.catalog.by_id(s[1]).is_event]
     events = [s for s in streams if store.catalog.by_id(s[1]).is_event]
 

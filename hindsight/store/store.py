@@ -18,7 +18,7 @@ from hindsight.errors import StoreError
 from hindsight.osquery.reader import Line, expand, read_lines
 from hindsight.prefetch import prefetch
 from hindsight.settings import Settings
-from hindsight.store import follow, identity
+from hindsight.store import follow, identity, migrate
 from hindsight.store.catalog import Catalog
 from hindsight.store.ingest import (
     BatchWriter,
@@ -35,6 +35,7 @@ from hindsight.store.layout import (
     hist_table,
     quote,
 )
+from hindsight.store.migrate import MIGRATES
 from hindsight.store.owner import Owner
 from hindsight.store.prepare import Preparers
 from hindsight.store.space import BLOCK_SIZE, WAL_CHECKPOINT, repack_raw, sort_logs
@@ -97,7 +98,7 @@ class Store:
 
     def _connect(self) -> None:
         self.con = self._open(self.read_only)
-        if self.read_only and identity.missing(self.con):
+        if self.read_only and (identity.missing(self.con) or migrate.layout(self) in MIGRATES):
             self._upgrade()
         settings, read_only = self.settings, self.read_only
         self.con.execute("SET enable_progress_bar = false")
@@ -112,6 +113,8 @@ class Store:
             identity.refresh(self.con)  # (a store an older Hindsight wrote gets it here)
         self._check_layout()
         self.catalog = Catalog(self.con, settings.event_queries)
+        if not read_only:
+            migrate.migrate(self)
 
     def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         try:
@@ -157,7 +160,7 @@ class Store:
         meta = dict(self.con.execute("SELECT key, value FROM meta").fetchall())
         (canary,) = self.con.execute(HASH_CANARY_SQL).fetchone() or ("",)
         problem = writer = None
-        if meta.get("layout", LAYOUT_VERSION) != LAYOUT_VERSION:
+        if meta.get("layout", LAYOUT_VERSION) not in {LAYOUT_VERSION, *MIGRATES}:
             problem = f"has layout {meta['layout']}, this Hindsight reads layout {LAYOUT_VERSION}"
             writer = "Hindsight"
         elif meta.get("hash", canary) != canary:

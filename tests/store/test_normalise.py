@@ -234,3 +234,67 @@ def test_a_line_is_the_same_line_in_a_batch_of_many_queries_or_few(tmp_path: Any
         assert hs.sql("SELECT * FROM pack_p_q7 FOR SYSTEM_TIME ALL ORDER BY ALL").rows == state
     assert first.lines == again.lines == again.duplicates == 24 and first.duplicates == 0
     assert len(state) == 3
+
+
+@pytest.mark.parametrize("queries", [1, 12], ids=["few queries", "many queries"])
+def test_a_row_keeps_its_identity_when_numerics_changes(tmp_path: Any, queries: int) -> None:
+    """FORMATS.md pitfall 6: with numerics on, osquery writes a double as a JSON number (its
+    shortest text, up to 17 digits); off, as text of 15 significant digits, `.0` on a whole
+    number. A row removed after the switch closed nothing (its text differed), and a snapshot
+    closed and reopened every such row."""
+    import hindsight
+    from tests.helpers import batch, snapshot, write
+
+    hs = hindsight.open(tmp_path / "d")
+    lines = [
+        batch("pack_perf_load", 100, [{"core": 0, "load": 12.345678901234567, "max": 5.0}]),
+        batch(
+            "pack_perf_load",
+            200,
+            [{"core": "0", "load": "13.5", "max": "5.0"}],
+            [{"core": "0", "load": "12.3456789012346", "max": "5.0"}],
+            counter=2,
+        ),
+        snapshot("pack_perf_ratio", 100, [{"r": 0.30000000000000004, "big": 1e15}]),
+        snapshot("pack_perf_ratio", 200, [{"r": "0.3", "big": "1e+15"}]),
+    ]
+    # (other queries in the batch: past eight column sets, rows are hashed by their members)
+    lines += [snapshot(f"pack_other_{n}", 100, [{f"c{n}": "1"}]) for n in range(queries)]
+    hs.ingest([write(tmp_path / "a.log", *lines)])
+    assert hs.sql("SELECT load FROM pack_perf_load", at=250).rows == [("13.5",)]
+    assert hs.sql("SELECT load FROM pack_perf_load", at=150).rows == [("12.345678901234567",)]
+    assert hs.sql(
+        "SELECT valid_from, valid_to FROM pack_perf_ratio FOR SYSTEM_TIME ALL"
+    ).rows == [(100, None)]
+    assert hs.quality().rows == []
+
+
+def test_a_store_of_layout_3_is_brought_to_the_doubles_of_layout_4(tmp_path: Any) -> None:
+    """Layout 3 identified a double logged with numerics on by DuckDB's text of it: such a
+    store, opened (also to be read), rebuilds the streams that may hold one, and a row removed
+    after numerics changed then closes its interval."""
+    import hindsight
+    from hindsight.store import normalise as nm
+    from tests.helpers import batch, write
+
+    before = batch("pack_perf_load", 100, [{"core": 0, "load": 12.345678901234567}])
+    other = batch("pack_perf_other", 100, [{"core": "1", "name": "x"}])
+    after = batch(
+        "pack_perf_load", 200, [], [{"core": "0", "load": "12.3456789012346"}], counter=2
+    )
+    old_text, nm._DOUBLE_TEXT = nm._DOUBLE_TEXT, "json_transform(m.value, '\"VARCHAR\"')"
+    try:  # as layout 3 hashed it
+        with hindsight.open(tmp_path / "d") as hs:
+            hs.ingest([write(tmp_path / "a.log", before, other)])
+            hs.store.con.execute("UPDATE meta SET value = '3' WHERE key = 'layout'")
+    finally:
+        nm._DOUBLE_TEXT = old_text
+    with hindsight.open(tmp_path / "d", read_only=True) as hs:  # (upgraded by a writer first)
+        assert hs.store.con.execute("SELECT value FROM meta WHERE key = 'layout'").fetchone() == (
+            "4",
+        )
+        assert hs.sql("SELECT core FROM pack_perf_other", at=150).rows == [("1",)]
+    with hindsight.open(tmp_path / "d") as hs:
+        hs.ingest([write(tmp_path / "b.log", after)])
+        assert hs.sql("SELECT load FROM pack_perf_load", at=250).rows == []
+        assert hs.quality().rows == []
