@@ -370,8 +370,7 @@ def test_listings_on_the_command_line_and_spark_submit(fleet: Fleet, capsys: pyt
 def test_a_lake_of_status_and_rejected_lines_alone_lists_them(fleet: Fleet, spark: Any, tmp_path: Path) -> None:
     """No result line yet (a host that only started, a line that could not be read): the build
     is one of no query, so that the lake's hosts and rejects are listed as the store lists
-    them (there was no build to open, and building again made none). (An engine replaces the
-    session's views: the fleet's are registered again after.)"""
+    them (there was no build to open, and building again made none)."""
     import hindsight
     from hindsight.engines.spark.engine import SparkEngine
     from hindsight.lake.ingest import ingest_files
@@ -385,12 +384,11 @@ def test_a_lake_of_status_and_rejected_lines_alone_lists_them(fleet: Fleet, spar
     ingest_files(lake, [log])
     assert SparkBuilder(spark, lake).build().version == 1
     assert SparkBuilder(spark, lake).build().version == 1  # (nothing new: no other build)
-    try:
-        engine = SparkEngine(lake, spark)
-        with hindsight.open(tmp_path / "data") as hs:
-            hs.ingest([log])
-            for method in ("hosts", "rejects", "queries"):
-                assert rows(getattr(engine, method)()) == rows(getattr(hs, method)()), method
-            assert len(hs.hosts().rows) == len(hs.rejects().rows) == 1
-    finally:
-        fleet.spark._register()
+    engine = SparkEngine(lake, spark)
+    with hindsight.open(tmp_path / "data") as hs:
+        hs.ingest([log])
+        for method in ("hosts", "rejects", "queries"):
+            assert rows(getattr(engine, method)()) == rows(getattr(hs, method)()), method
+        assert len(hs.hosts().rows) == len(hs.rejects().rows) == 1
+    # (each engine has a session of its own: the fleet's views are still the fleet's)
+    assert rows(fleet.spark.hosts()) == rows(fleet.embedded.hosts())

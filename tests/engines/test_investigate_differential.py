@@ -155,7 +155,7 @@ def test_enrich_numbers_events_over_partitions(fleet: Fleet, spark: Any) -> None
     engine = fleet.spark
     sql = enrich_sql(engine.catalog, "process_events", EventFilter())
     engine._ensure(engine._referenced(sql))
-    plan = spark.sql(to_spark(sql))._jdf.queryExecution().executedPlan().toString()
+    plan = engine.spark.sql(to_spark(sql))._jdf.queryExecution().executedPlan().toString()
     assert "SinglePartition" not in plan and "hashpartitioning(_host" in plan
 
 
@@ -267,5 +267,5 @@ def test_a_layout_2_build_reads_without_the_newer_signals(fleet: Fleet, spark: A
     want = [d for d in fleet.embedded.quality().dicts() if d["kind"] in older]
     assert rows(old.quality()) == rows(Result(list(want[0]), [tuple(d.values()) for d in want]))
     _ = old.investigate  # the executions view registers, the newer columns NULL
-    nulls = spark.sql("SELECT count(*) FROM executions WHERE removed_not_open IS NULL AND reset_closed_rows IS NULL")
-    assert nulls.collect()[0][0] == spark.table("executions").count() > 1000
+    nulls = old.spark.sql("SELECT count(*) FROM executions WHERE removed_not_open IS NULL AND reset_closed_rows IS NULL")
+    assert nulls.collect()[0][0] == old.spark.table("executions").count() > 1000

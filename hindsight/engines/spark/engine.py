@@ -60,7 +60,9 @@ class SparkEngine:
     ) -> None:
         self.paths = lake if isinstance(lake, LakePaths) else LakePaths.open(lake)
         self.settings = settings or Settings.from_env()
-        self.spark = spark if spark is not None else get_session()
+        # a session of its own (sharing the context): its views (`hosts`, `users`, ...) are
+        # this lake's and this build's, whatever other engines register in the same context
+        self.spark = (spark if spark is not None else get_session()).newSession()
         for key, value in REQUIRED.items():  # (a session made elsewhere too)
             self.spark.conf.set(key, value)
         build = current(self.paths)
