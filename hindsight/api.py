@@ -271,6 +271,12 @@ class Hindsight:
             if WATCHDOG.stopped:  # a Ctrl-C (cli_common.ctrl_c_stops_statements)
                 raise KeyboardInterrupt from None
             raise self.settings.timed_out() from None
+        except duckdb.OutOfMemoryException:
+            raise QueryError(
+                "the query needs more memory than the store may take (HINDSIGHT_MEMORY_LIMIT; "
+                "under `hindsight serve`, HINDSIGHT_SERVE_MAX_MEMORY): select fewer or shorter "
+                "values"
+            ) from None
         except duckdb.Error as exc:
             raise QueryError(str(exc).replace("\n", " ")) from None
         finally:

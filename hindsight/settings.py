@@ -72,6 +72,12 @@ class Settings:
         "bytes acknowledged but not yet in the store past which `hindsight serve` refuses lines "
         "(osqueryd keeps them and resends)",
     )
+    serve_max_memory: str = _setting(
+        "75%",
+        "HINDSIGHT_SERVE_MAX_MEMORY",
+        "address space of `hindsight serve`'s store process (a size like 16GB, or a share of "
+        "the machine's memory): a query that would take more fails, the server lives on",
+    )
     serve_status_keep: int = _setting(
         200_000, "HINDSIGHT_SERVE_STATUS_KEEP", "status log lines `hindsight serve` keeps (newest)"
     )
@@ -181,10 +187,26 @@ _ENV = {f.name: f.metadata["env"] for f in fields(Settings)}
 
 #: What a value of a setting of a type, or of a setting of its own format, must be
 _KINDS = {int: "an integer", float: "a number"}
-_MEMORY = re.compile(r"\d+(\.\d+)?\s*(%|[kmgt]i?b?|b|bytes)", re.IGNORECASE)
+_MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*(%|[kmgt]i?b?|b|bytes)", re.IGNORECASE)
 _FORMATS: dict[str, tuple[Callable[[str], object], str]] = {
     "memory_limit": (_MEMORY.fullmatch, "a size like 2GB, 512MiB or 80%"),
+    "serve_max_memory": (_MEMORY.fullmatch, "a size like 16GB, 512MiB or 75%"),
 }
+
+
+def size_bytes(size: str) -> int:
+    """Bytes of a size as the memory settings take it (`2GB`, `512MiB`, `75%` of the machine's
+    memory; units of 1000 or, with `i`, of 1024, as DuckDB reads them)."""
+    found = _MEMORY.fullmatch(size.strip())
+    if found is None:
+        raise InputError(f"not a size like 2GB, 512MiB or 80%: {size!r}")
+    number, unit = float(found.group(1)), found.group(2).lower()
+    if unit == "%":
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * number / 100)
+    if unit in ("b", "bytes"):
+        return int(number)
+    base = 1024 if "i" in unit else 1000
+    return int(number * base ** ("kmgt".index(unit[0]) + 1))
 
 
 def _parse(name: str, raw: str, default: Any) -> Any:

@@ -17,6 +17,7 @@ import itertools
 import logging
 import multiprocessing
 import os
+import resource
 import signal
 import threading
 import time
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from hindsight.errors import HindsightError, InputError, QueryError, QueryTimeout, StoreError
-from hindsight.settings import Settings
+from hindsight.settings import Settings, size_bytes
 
 log = logging.getLogger("hindsight.serve")
 
@@ -182,6 +183,18 @@ def _extension(hs: Any, method: str) -> Any:
     raise InputError(f"no such question: {method}")
 
 
+def cap_memory(limit: int) -> None:
+    """Bound the process's address space: DuckDB computes 2,048 rows at a time, so one
+    statement of huge values (`repeat('x', 5000000)`) could take the machine's memory before any
+    bound of a query acts; past LIMIT it fails with an out-of-memory error instead. Ingest and
+    the questions take turns (one lock), so what a failed question took is free again for the
+    next. (Ingest of the bench files peaks at some 2.7 GB of address space.)"""
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
 def child_main(settings: Settings, journal_dir: Path, conn: Connection) -> None:
     """The store process: ingester thread, and the calls of the server one at a time."""
     from hindsight.server.ingester import Ingester
@@ -196,6 +209,7 @@ def child_main(settings: Settings, journal_dir: Path, conn: Connection) -> None:
     # acknowledgements first: when the cores are busy, ingest (and a query) yields to the HTTP
     # process; it catches up from the journal with the time left over
     os.nice(STORE_NICE)
+    cap_memory(size_bytes(settings.serve_max_memory))
     parent = os.getppid()
     lock = threading.Lock()
     hs = None if settings.lake else _open_store(settings)

@@ -72,3 +72,31 @@ def test_a_bound_of_zero_or_less_is_refused(
     monkeypatch.setenv(env, raw)
     with pytest.raises(InputError, match=f"setting {env} must be above 0"):
         hindsight.open(tmp_path / "data")
+
+
+@pytest.mark.parametrize(
+    ("raw", "size"),
+    [("2GB", 2 * 10**9), ("2 GB", 2 * 10**9), ("512MiB", 512 * 2**20), ("1.5gib", 3 * 2**29),
+     ("500kb", 500_000), ("100b", 100)],
+)
+def test_the_store_process_memory_cap_reads_sizes_as_duckdb_does(
+    monkeypatch: pytest.MonkeyPatch, raw: str, size: int
+) -> None:
+    from hindsight.settings import size_bytes
+
+    monkeypatch.setenv("HINDSIGHT_SERVE_MAX_MEMORY", raw)
+    assert size_bytes(Settings.from_env().serve_max_memory) == size
+
+
+def test_the_store_process_memory_cap_as_a_share_of_the_machine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    from hindsight.settings import size_bytes
+
+    machine = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert abs(size_bytes(Settings().serve_max_memory) - machine * 3 // 4) <= 1
+    monkeypatch.setenv("HINDSIGHT_SERVE_MAX_MEMORY", "lots")
+    with pytest.raises(InputError, match="HINDSIGHT_SERVE_MAX_MEMORY must be a size like 16GB"):
+        Settings.from_env()
