@@ -295,27 +295,19 @@ def _fetch(
     cursor: duckdb.DuckDBPyConnection, max_rows: int, max_bytes: int
 ) -> tuple[list[tuple[Any, ...]], str | None]:
     """At most MAX_ROWS rows of CURSOR's result, stopping once their values pass MAX_BYTES
-    (roughly), and what cut them (None: nothing did)."""
-    types = [str(d[1]) for d in cursor.description or []]
-    texts = [i for i, t in enumerate(types) if t in _SIZED]
-    nested = [i for i, t in enumerate(types) if t.endswith(_NESTED)]
-    fixed = 16 * (len(types) - len(texts) - len(nested))
+    (`_Sizer`), and what cut them (None: nothing did)."""
+    sizer = _Sizer([str(d[1]) for d in cursor.description or []])
     rows: list[tuple[Any, ...]] = []
     size = 0
     while True:
         chunk = cursor.fetchmany(min(FETCH_ROWS, max_rows + 1 - len(rows)))
-        grown = size + fixed * len(chunk)
-        if (texts or nested) and chunk:
-            columns = list(zip(*chunk, strict=True))  # (in C: no call per value)
-            grown += sum(sum(map(len, filter(None, columns[i]))) for i in texts)
-            grown += sum(sum(map(len, map(str, columns[i]))) for i in nested)
+        grown = size + sizer.bytes(chunk)
         if grown <= max_bytes:
             rows.extend(chunk)
             size = grown
         else:  # row by row, to the last that fits (a first row alone is kept: an answer
             for row in chunk:  # past the bound refuses it then, server/answer.py)
-                size += fixed + sum(_size(row[i]) for i in texts)
-                size += sum(len(str(row[i])) for i in nested)
+                size += sizer.bytes([row])
                 if size > max_bytes and rows:
                     return rows, "max_bytes"
                 rows.append(row)
@@ -331,9 +323,22 @@ _SIZED = frozenset({"VARCHAR", "BLOB", "JSON", "BIT"})
 _NESTED = ("]", ")")  # lists, arrays, structs, maps, unions
 
 
-def _size(value: str | bytes | None) -> int:
-    """Bytes a text or blob takes in an answer, roughly."""
-    return 4 if value is None else len(value) + 2
+class _Sizer:
+    """The bytes rows of a result's column TYPES take in an answer, roughly, column by column
+    (in C: no Python call per value)."""
+
+    def __init__(self, types: list[str]) -> None:
+        self.texts = [i for i, t in enumerate(types) if t in _SIZED]
+        self.nested = [i for i, t in enumerate(types) if t.endswith(_NESTED)]
+        self.fixed = 16 * (len(types) - len(self.texts) - len(self.nested))
+
+    def bytes(self, rows: list[tuple[Any, ...]]) -> int:
+        size = self.fixed * len(rows)
+        if rows and (self.texts or self.nested):
+            columns = list(zip(*rows, strict=True))
+            size += sum(sum(map(len, filter(None, columns[i]))) for i in self.texts)
+            size += sum(sum(map(len, map(str, columns[i]))) for i in self.nested)
+        return size
 
 
 def open(data: str | Path | None = None, *, read_only: bool = False, **settings: Any) -> Hindsight:

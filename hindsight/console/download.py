@@ -51,7 +51,7 @@ def bounded(result: Result, max_bytes: int) -> Bounded:
     rows = result.rows
     if cut == "max_bytes":
         rows = rows[: len(orjson.loads(body)["rows"])]
-    kept = Result(result.columns, list(rows), cut is not None, result.elapsed_ms)
+    kept = Result(result.columns, list(rows), cut is not None, result.elapsed_ms, cut)
     return Bounded(kept, cut, max_bytes)
 
 

@@ -35,7 +35,6 @@ from hindsight.store.layout import (
     hist_table,
     quote,
 )
-from hindsight.store.migrate import MIGRATES
 from hindsight.store.owner import Owner
 from hindsight.store.prepare import Preparers
 from hindsight.store.space import BLOCK_SIZE, WAL_CHECKPOINT, repack_raw, sort_logs
@@ -98,7 +97,9 @@ class Store:
 
     def _connect(self) -> None:
         self.con = self._open(self.read_only)
-        if self.read_only and (identity.missing(self.con) or migrate.layout(self) in MIGRATES):
+        if self.read_only and (
+            identity.missing(self.con) or migrate.layout(self) in migrate.MIGRATES
+        ):
             self._upgrade()
         settings, read_only = self.settings, self.read_only
         self.con.execute("SET enable_progress_bar = false")
@@ -160,7 +161,7 @@ class Store:
         meta = dict(self.con.execute("SELECT key, value FROM meta").fetchall())
         (canary,) = self.con.execute(HASH_CANARY_SQL).fetchone() or ("",)
         problem = writer = None
-        if meta.get("layout", LAYOUT_VERSION) not in {LAYOUT_VERSION, *MIGRATES}:
+        if meta.get("layout", LAYOUT_VERSION) not in {LAYOUT_VERSION, *migrate.MIGRATES}:
             problem = f"has layout {meta['layout']}, this Hindsight reads layout {LAYOUT_VERSION}"
             writer = "Hindsight"
         elif meta.get("hash", canary) != canary:
