@@ -93,6 +93,7 @@ class Hindsight:
     ) -> None:
         self.settings = Settings.from_env(data=data, **settings)
         self.settings.require(BOUNDS, lambda v: v > 0, "above 0 (every read is bounded)")
+        self.settings.require(("native",), lambda v: v in ("auto", "on", "off"), "auto, on or off")
         self.store = Store(self.settings, read_only=read_only)
 
     def __enter__(self) -> Hindsight:

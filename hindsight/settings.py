@@ -36,6 +36,12 @@ class Settings:
     max_line_bytes: int = _setting(
         16 * 1024 * 1024, "HINDSIGHT_MAX_LINE_BYTES", "longest input line accepted, in bytes"
     )
+    native: str = _setting(
+        "auto",
+        "HINDSIGHT_NATIVE",
+        "ingest's native fast path (native/, built by pip install where cargo is): auto (use "
+        "it where built), on (require it), off (the SQL path alone)",
+    )
     query_timeout_s: float = _setting(
         30.0, "HINDSIGHT_QUERY_TIMEOUT", "time bound of one SQL query, in seconds"
     )
@@ -191,6 +197,7 @@ _MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*(%|[kmgt]i?b?|b|bytes)", re.IGNORECASE)
 _FORMATS: dict[str, tuple[Callable[[str], object], str]] = {
     "memory_limit": (_MEMORY.fullmatch, "a size like 2GB, 512MiB or 80%"),
     "serve_max_memory": (_MEMORY.fullmatch, "a size like 16GB, 512MiB or 75%"),
+    "native": (re.compile("auto|on|off").fullmatch, "auto, on or off"),
 }
 
 

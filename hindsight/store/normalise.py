@@ -335,6 +335,8 @@ def hash_rows(
     prefix: str = "_n",
     out: str | None = None,
     per_columns_max: int = PER_COLUMNS_MAX,
+    given: bool = False,
+    sql_rows: bool = True,
 ) -> None:
     """`{prefix}_rh(i, op, rh, r, ref)` (or the table OUT, e.g. `TABLE db.x`): every row of
     `{prefix}_rows` of QUERIES with its hash and `ref`, its number in the batch (its rowid:
@@ -345,6 +347,10 @@ def hash_rows(
     to the next. The batch's rows are read and joined back once, whatever the number of
     queries. Event rows only need an identity to tell a re-sent line from a new one, and a
     re-sent line is the same text: their hash is the text's.
+
+    GIVEN: the rows come with both identities computed (`rhs` as a state row, `rht` as an
+    event row: the native fast path, store/native.py), NULL for those still to hash here, of
+    which there are any if SQL_ROWS.
     """
     rows = f"{prefix}_rows"
     states = [info for info in queries if not info.is_event]
@@ -353,6 +359,15 @@ def hash_rows(
         "SELECT 0::INTEGER AS i, 0::TINYINT AS op, 0::UBIGINT AS rh, ''::VARCHAR AS r, "
         "0::BIGINT AS ref WHERE false"
     ]
+    if given:
+        names = ", ".join(literal(info.name) for info in queries) or "NULL"
+        parts.append(
+            f"SELECT i, op, CASE WHEN name IN ({', '.join(events) or 'NULL'}) THEN rht ELSE rhs "
+            f"END AS rh, r, rowid AS ref FROM {rows} WHERE rhs IS NOT NULL AND name IN ({names})"
+        )
+        if not sql_rows:
+            states, events = [], []
+        rows = f"(SELECT i, name, op, r, rowid FROM {rows} WHERE rhs IS NULL)"
     if states:
         by_columns: dict[frozenset[str], list[QueryInfo]] = {}
         for info in states:

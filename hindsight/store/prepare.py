@@ -6,6 +6,7 @@ transaction still holds every durable write of a batch."""
 from __future__ import annotations
 
 import collections
+import ctypes
 import itertools
 import queue
 from collections.abc import Generator, Iterable, Iterator
@@ -16,6 +17,7 @@ import duckdb
 import zstandard
 
 from hindsight.osquery.reader import Line
+from hindsight.store import native
 from hindsight.store import normalise as nm
 from hindsight.store.catalog import Catalog, QueryInfo
 from hindsight.store.columns import bad_columns
@@ -56,16 +58,19 @@ class Prepared:
 
 class Preparer:
     """Parses batches on a cursor of the store's connection (its tables numbered by NUMBERS,
-    which preparers working side by side share)."""
+    which preparers working side by side share), with the native fast path LIB where given
+    (store/native.py), else the SQL path alone."""
 
     def __init__(
         self,
         con: duckdb.DuckDBPyConnection,
         catalog: Catalog,
         numbers: Iterator[int] | None = None,
+        lib: ctypes.CDLL | None = None,
     ) -> None:
         self.con = con.cursor()
         self.catalog = catalog
+        self.lib = lib
         self.con.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {SCRATCH}")
         self.numbers = numbers or itertools.count()
         self.zstd = zstandard.ZstdCompressor(level=RAW_LEVEL)
@@ -73,9 +78,11 @@ class Preparer:
     def prepare(self, lines: list[Line]) -> Prepared:
         kept = [ln for ln in lines if ln.error is None]
         tables = f"{SCRATCH}.b{next(self.numbers)}"
-        fallback = nm.normalise(
-            self.con, [ln.raw for ln in kept], [ln.parsed for ln in kept], "_p", into=tables
-        )
+        raws, parsed = [ln.raw for ln in kept], [ln.parsed for ln in kept]
+        if self.lib is not None:
+            fallback, sql_rows = native.normalise(self.con, self.lib, raws, parsed, "_p", tables)
+        else:
+            fallback, sql_rows = nm.normalise(self.con, raws, parsed, "_p", into=tables), True
         for i, _, torn in fallback.rejected:
             if torn is not None:  # the line written after a torn one: archived without it
                 kept[i].raw = kept[i].raw[len(torn) :]
@@ -83,7 +90,14 @@ class Preparer:
         if self._set_aside(columns, tables, fallback):
             columns = nm.query_columns(self.con, tables)
         queries = [self._expected(name, cols) for name, cols in columns.items()]
-        nm.hash_rows(self.con, queries, tables, out=f"TABLE {tables}_rh")
+        nm.hash_rows(
+            self.con,
+            queries,
+            tables,
+            out=f"TABLE {tables}_rh",
+            given=self.lib is not None,
+            sql_rows=sql_rows,
+        )
         self.con.execute(nm.LINE_SUMS.format(out=f"TABLE {tables}_lk", rh=f"{tables}_rh"))
         has_units = self._keys(kept, fallback, tables)
         hashed = {q.name: frozenset(q.columns) for q in queries if not q.is_event}
@@ -198,9 +212,15 @@ class Preparers:
     batch is handed on once the next one is under way, so a run holds the writer's batch, the
     next one (being prepared) and the lines read for the one after: memory stays bounded."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, catalog: Catalog, workers: int = 2) -> None:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        catalog: Catalog,
+        lib: ctypes.CDLL | None = None,
+        workers: int = 2,
+    ) -> None:
         numbers = itertools.count()
-        self.preparers = [Preparer(con, catalog, numbers) for _ in range(workers)]
+        self.preparers = [Preparer(con, catalog, numbers, lib) for _ in range(workers)]
 
     def prepare_all(self, batches: Iterable[list[Line]]) -> Generator[Prepared, None, None]:
         """The batches prepared, in their order; closing this generator waits for the

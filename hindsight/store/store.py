@@ -18,7 +18,7 @@ from hindsight.errors import StoreError
 from hindsight.osquery.reader import Line, expand, read_lines
 from hindsight.prefetch import prefetch
 from hindsight.settings import Settings
-from hindsight.store import follow, identity, migrate
+from hindsight.store import follow, identity, migrate, native
 from hindsight.store.catalog import Catalog
 from hindsight.store.ingest import (
     BatchWriter,
@@ -266,7 +266,7 @@ class Store:
         writer = BatchWriter(
             self.con, self.catalog, summary, positions.record if positions else None
         )
-        preparers = Preparers(self.con, self.catalog)
+        preparers = Preparers(self.con, self.catalog, native.library(self.settings.native))
         collecting = gc.isenabled()
         gc.disable()  # ingest allocates millions of acyclic objects: cyclic GC passes only cost
         # the next batches are read (in a thread) and parsed (in two) while this one is written

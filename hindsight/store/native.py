@@ -1,0 +1,267 @@
+"""The native fast path of ingest's first stage (native/, in Rust), where it was built.
+
+It parses a batch's lines into the tables `normalise.normalise` makes (`_hdr`, `_rows`), with
+each row's identity computed beside it (the `rhs`/`rht` columns that `normalise.hash_rows`
+takes when given), for every line it can vouch for: the common shapes, with string, integer,
+boolean and null values. It defers every other line (a double, a nested value, a repeated key,
+a status line, invalid JSON, ...) to the SQL path, the reference, which then reads only those.
+tests/store/test_native.py compares the two on every kind of line.
+
+The library is a C ABI read through ctypes (no Python object per line or row): its columns
+become Arrow arrays without a copy. It is built by `pip install` where cargo and Debian's
+`librust-serde-json-dev` are (pyproject.toml; .cargo/config.toml builds offline). Where it is
+not, ingest runs the SQL path alone (HINDSIGHT_NATIVE=auto), slower and otherwise the same.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import accumulate
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from hindsight.errors import StoreError
+from hindsight.osquery.lines import Parsed
+from hindsight.store import normalise as nm
+from hindsight.store.writes import attach, detach
+
+#: How to build the library, for the messages that need it.
+BUILD_HINT = (
+    "build it: apt-get install cargo librust-serde-json-dev (Debian), then pip install -e . "
+    "again (or set HINDSIGHT_NATIVE=off to ingest through the SQL path alone)"
+)
+
+#: The shapes' codes (native/src/line.rs) as the SQL path names them.
+_SHAPES = ("batch", "snapshot", "snapshot_event", "event")
+
+
+class NativeUnavailable(StoreError):
+    """HINDSIGHT_NATIVE=on, and the native fast path is not built (or disagrees with DuckDB)."""
+
+
+def library_path() -> Path | None:
+    """The built library (`hindsight/_native*.so`), if any."""
+    here = Path(__file__).resolve().parents[1]
+    found = sorted(here.glob("_native*.so")) + sorted(here.glob("_native*.dylib"))
+    return found[0] if found else None
+
+
+@functools.cache
+def _load() -> ctypes.CDLL | str:
+    """The library, or why it cannot be used."""
+    path = library_path()
+    if path is None:
+        return "the native fast path is not built"
+    try:
+        lib = ctypes.CDLL(str(path))
+    except OSError as exc:
+        return f"the native fast path could not be loaded ({exc})"
+    lib.hs_parse.restype = ctypes.c_void_p
+    lib.hs_parse.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t]
+    lib.hs_counts.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t)]
+    lib.hs_column.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_uint32,
+        ctypes.POINTER(ctypes.c_void_p),
+        ctypes.POINTER(ctypes.c_size_t),
+    ]
+    lib.hs_free.argtypes = [ctypes.c_void_p]
+    lib.hs_duckdb_hash.restype = ctypes.c_uint64
+    lib.hs_duckdb_hash.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+    if not _agrees_with_duckdb(lib):
+        return (
+            f"the native fast path's row identity differs from DuckDB {duckdb.__version__}'s "
+            "hash() (a DuckDB release changed it): rebuild it against this DuckDB"
+        )
+    return lib
+
+
+def _agrees_with_duckdb(lib: ctypes.CDLL) -> bool:
+    """Whether the library's copy of DuckDB's string hash gives DuckDB's values (every length
+    up to three blocks of 8 bytes, and multi-byte text)."""
+    texts = ["", "é", "users\x1fuid", "\U0001f600" * 5] + [
+        "0123456789abcdefghij"[:n] for n in range(25)
+    ]
+    con = duckdb.connect()
+    try:
+        theirs = [h for (h,) in con.execute("SELECT hash(unnest($t))", {"t": texts}).fetchall()]
+    finally:
+        con.close()
+    mine = [lib.hs_duckdb_hash(t.encode(), len(t.encode())) for t in texts]
+    return mine == theirs
+
+
+def available() -> bool:
+    """Whether the native fast path can be used."""
+    return not isinstance(_load(), str)
+
+
+def library(mode: str) -> ctypes.CDLL | None:
+    """The library for HINDSIGHT_NATIVE=MODE: None for "off", or "auto" where it is not built;
+    for "on" where it is not, NativeUnavailable."""
+    if mode == "off":
+        return None
+    lib = _load()
+    if isinstance(lib, str):
+        if mode == "on":
+            raise NativeUnavailable(f"HINDSIGHT_NATIVE=on, but {lib}: {BUILD_HINT}")
+        return None
+    return lib
+
+
+class _Owner:
+    """Keeps a parsed batch alive while any Arrow buffer points into it."""
+
+    def __init__(self, lib: ctypes.CDLL, ptr: int) -> None:
+        self.lib, self.ptr = lib, ptr
+
+    def __del__(self) -> None:
+        self.lib.hs_free(self.ptr)
+
+
+@dataclass
+class NativeBatch:
+    """A batch as the library parsed it: `header` (one row per accepted line), `rows` (their
+    rows, `line` indexing `header`), and the lines it deferred (indexes in the batch)."""
+
+    header: pa.Table
+    rows: pa.Table
+    deferred: list[int]
+
+
+def parse(lib: ctypes.CDLL, raws: Sequence[bytes]) -> NativeBatch:
+    """Parse RAWS with the library (the GIL is released meanwhile: ctypes)."""
+    offsets = array("q", accumulate(map(len, raws), initial=0))
+    data = b"".join(raws)
+    address, _ = offsets.buffer_info()
+    ptr = lib.hs_parse(data, len(data), address, len(raws))
+    owner = _Owner(lib, ptr)
+    counts = (ctypes.c_size_t * 3)()
+    lib.hs_counts(ptr, counts)
+    lines, rows, deferred = counts
+
+    def buf(which: int) -> pa.Buffer:
+        p, n = ctypes.c_void_p(), ctypes.c_size_t()
+        lib.hs_column(ptr, which, ctypes.byref(p), ctypes.byref(n))
+        return pa.foreign_buffer(p.value or 0, n.value, base=owner)
+
+    def fixed(kind: pa.DataType, n: int, which: int, valid: int | None = None) -> pa.Array:
+        bitmap = buf(valid) if valid is not None else None
+        return pa.Array.from_buffers(kind, n, [bitmap, buf(which)])
+
+    def text(n: int, which: int, valid: int | None = None) -> pa.Array:
+        bitmap = buf(valid) if valid is not None else None
+        return pa.Array.from_buffers(pa.large_string(), n, [bitmap, buf(which), buf(which + 1)])
+
+    header = pa.table(
+        {
+            "i": fixed(pa.int32(), lines, 0),
+            "host_key": text(lines, 8),
+            "identifier": text(lines, 10),
+            "name": text(lines, 12),
+            "t": fixed(pa.int64(), lines, 1),
+            "epoch": fixed(pa.int64(), lines, 2),
+            "counter": fixed(pa.int64(), lines, 3, valid=4),
+            "shape": fixed(pa.uint8(), lines, 5),
+            "n_add": fixed(pa.int32(), lines, 6),
+            "n_rem": fixed(pa.int32(), lines, 7),
+            "first": text(lines, 14, valid=16),
+        }
+    )
+    line = fixed(pa.int32(), rows, 17)
+    table = pa.table(
+        {
+            "i": pc.take(header["i"], line),
+            "name": pc.take(header["name"], line),
+            "op": fixed(pa.int8(), rows, 18),
+            "r": text(rows, 21),
+            "rhs": fixed(pa.uint64(), rows, 19),
+            "rht": fixed(pa.uint64(), rows, 20),
+        }
+    )
+    return NativeBatch(header, table, fixed(pa.int32(), deferred, 23).to_pylist())
+
+
+#: The SQL path's header, from the library's (the same columns, types and order).
+_HEADER = (
+    "SELECT i, host_key::VARCHAR AS host_key, identifier::VARCHAR AS identifier, "
+    "name::VARCHAR AS name, t, epoch, counter, "
+    f"[{', '.join(nm.literal(s) for s in _SHAPES)}][shape + 1] AS shape, shape IN (1, 2) AS snap, "
+    "n_add, n_rem, first::JSON AS first FROM {src}"
+)
+
+
+def normalise(
+    con: duckdb.DuckDBPyConnection,
+    lib: ctypes.CDLL,
+    raws: Sequence[bytes],
+    parsed: Sequence[Parsed | None],
+    prefix: str,
+    into: str,
+) -> tuple[nm.Fallback, bool]:
+    """As `normalise.normalise` (tables `{into}_hdr` and `{into}_rows`), the rows with their
+    identities as state rows (`rhs`) and as event rows (`rht`), NULL for the rows of the lines
+    the SQL path read. Returns the SQL path's fallback and whether it read any rows."""
+    batch = parse(lib, raws)
+    src = f"{prefix}_native"
+    attach(con, src, batch.header)
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {into}_hdr AS {_HEADER.format(src=src)}")
+    finally:
+        detach(con, src)
+    attach(con, src, batch.rows)
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TABLE {into}_rows AS SELECT i, name::VARCHAR AS name, op, "
+            f"r::VARCHAR AS r, rhs, rht FROM {src}"
+        )
+    finally:
+        detach(con, src)
+    if not batch.deferred:
+        return nm.Fallback(), False
+    return _deferred(con, raws, parsed, batch.deferred, prefix, into)
+
+
+def _deferred(
+    con: duckdb.DuckDBPyConnection,
+    raws: Sequence[bytes],
+    parsed: Sequence[Parsed | None],
+    deferred: list[int],
+    prefix: str,
+    into: str,
+) -> tuple[nm.Fallback, bool]:
+    """The DEFERRED lines read by the SQL path, added to `{into}_hdr` and `{into}_rows`."""
+    part = f"{into}_sql"
+    fallback = nm.normalise(
+        con,
+        [raws[k] for k in deferred],
+        [parsed[k] if k < len(parsed) else None for k in deferred],
+        prefix=f"{prefix}_sql",
+        into=part,
+    )
+    back = f"{prefix}_back"
+    local = pa.array(range(len(deferred)), pa.int32())
+    attach(con, back, pa.table({"l": local, "g": pa.array(deferred, pa.int32())}))
+    try:
+        con.execute(
+            f"INSERT INTO {into}_hdr SELECT b.g AS i, h.* EXCLUDE (i) FROM {part}_hdr h "
+            f"JOIN {back} b ON h.i = b.l"
+        )
+        (rows,) = con.execute(
+            f"INSERT INTO {into}_rows SELECT b.g, r.name, r.op, r.r, NULL, NULL FROM {part}_rows r "
+            f"JOIN {back} b ON r.i = b.l"
+        ).fetchone() or (0,)
+    finally:
+        detach(con, back)
+        for table in ("hdr", "rows"):
+            con.execute(f"DROP TABLE IF EXISTS {part}_{table}")
+    fallback.rejected = [(deferred[i], reason, torn) for i, reason, torn in fallback.rejected]
+    fallback.statuses = [(deferred[i], status) for i, status in fallback.statuses]
+    return fallback, rows > 0

@@ -1,0 +1,255 @@
+//! Hindsight's native fast path for the first stage of ingest: a batch of osquery result lines
+//! parsed into the columns the SQL path (hindsight/store/normalise.py) would compute, for every
+//! line this path can vouch for; the others are handed back, deferred, to the SQL path, which
+//! stays the reference (tests compare the two row by row).
+//!
+//! A C ABI, loaded with ctypes (hindsight/store/native.py); the columns are read without a
+//! copy as Arrow buffers, and live until `hs_free`.
+
+mod duck;
+mod json;
+mod line;
+
+use line::{flatten, keys, render, subset, Defer};
+use std::slice;
+
+/// The columns of a parsed batch, in the order of `Column` ids (see native.py).
+#[derive(Default)]
+pub struct Batch {
+    // accepted lines
+    l_i: Vec<i32>,
+    l_t: Vec<i64>,
+    l_epoch: Vec<i64>,
+    l_counter: Vec<i64>,
+    l_counter_valid: Bitmap,
+    l_shape: Vec<u8>,
+    l_n_add: Vec<i32>,
+    l_n_rem: Vec<i32>,
+    l_host_key: Text,
+    l_identifier: Text,
+    l_name: Text,
+    l_first: Text,
+    l_first_valid: Bitmap,
+    // their rows
+    r_line: Vec<i32>,
+    r_op: Vec<i8>,
+    r_rh_state: Vec<u64>,
+    r_rh_text: Vec<u64>,
+    r_text: Text,
+    // lines left to the SQL path
+    deferred: Vec<i32>,
+}
+
+/// A string column: Arrow's large_string offsets and data.
+struct Text {
+    offsets: Vec<i64>,
+    data: Vec<u8>,
+}
+
+impl Default for Text {
+    fn default() -> Self {
+        Text { offsets: vec![0], data: Vec::new() }
+    }
+}
+
+impl Text {
+    fn push(&mut self, s: &[u8]) {
+        self.data.extend_from_slice(s);
+        self.end();
+    }
+    fn end(&mut self) {
+        self.offsets.push(self.data.len() as i64);
+    }
+    fn len(&self) -> usize {
+        self.offsets.len() - 1
+    }
+    fn truncate(&mut self, n: usize) {
+        self.offsets.truncate(n + 1);
+        self.data.truncate(self.offsets[n] as usize);
+    }
+}
+
+/// An Arrow validity bitmap.
+#[derive(Default)]
+struct Bitmap {
+    bytes: Vec<u8>,
+    len: usize,
+}
+
+impl Bitmap {
+    fn push(&mut self, valid: bool) {
+        if self.len % 8 == 0 {
+            self.bytes.push(0);
+        }
+        if valid {
+            *self.bytes.last_mut().unwrap() |= 1 << (self.len % 8);
+        }
+        self.len += 1;
+    }
+}
+
+impl Batch {
+    fn add(&mut self, i: i32, raw: &[u8], scratch: &mut Vec<u8>) -> Result<(), Defer> {
+        // the SQL reads a line that starts with '{'; a trailing byte is the SQL path's to judge
+        if raw.first() != Some(&b'{') || raw.last() != Some(&b'}') {
+            return Err(Defer);
+        }
+        let decoded: json::Line = serde_json::from_slice(raw).map_err(|_| Defer)?;
+        let (h, added, removed) = flatten(decoded)?;
+        // every row's members are among the first row's (the query's columns are read from
+        // each line's first row): then a state row's identity over its own members is the one
+        // over the query's columns
+        let first = added.first().or(removed.first());
+        let first_keys = match first {
+            Some(row) => keys(row)?,
+            None => Vec::new(),
+        };
+        let rows_before = self.r_text.len();
+        let mut ok = true;
+        'rows: for (op, rows) in [(1i8, &added), (-1i8, &removed)] {
+            for row in rows.iter() {
+                match keys(row) {
+                    Ok(k) if subset(&k, &first_keys) => {}
+                    _ => {
+                        ok = false;
+                        break 'rows;
+                    }
+                }
+                let start = self.r_text.data.len();
+                let rh = render(row, &mut self.r_text.data, scratch);
+                self.r_rh_text.push(duck::hash(&self.r_text.data[start..]));
+                self.r_text.end();
+                self.r_rh_state.push(rh);
+                self.r_op.push(op);
+                self.r_line.push(self.l_i.len() as i32);
+            }
+        }
+        if !ok {
+            self.r_text.truncate(rows_before);
+            for v in [&mut self.r_rh_text, &mut self.r_rh_state] {
+                v.truncate(rows_before);
+            }
+            self.r_op.truncate(rows_before);
+            self.r_line.truncate(rows_before);
+            return Err(Defer);
+        }
+        self.l_i.push(i);
+        self.l_t.push(h.t);
+        self.l_epoch.push(h.epoch);
+        self.l_counter.push(h.counter.unwrap_or(0));
+        self.l_counter_valid.push(h.counter.is_some());
+        self.l_shape.push(h.shape);
+        self.l_n_add.push(added.len() as i32);
+        self.l_n_rem.push(removed.len() as i32);
+        self.l_host_key.push(h.host_key.as_bytes());
+        self.l_identifier.push(h.identifier.as_bytes());
+        self.l_name.push(h.name.as_bytes());
+        match first {
+            Some(_) => {
+                // the first row's text, as rendered above
+                let s = self.r_text.offsets[rows_before] as usize;
+                let e = self.r_text.offsets[rows_before + 1] as usize;
+                let text = self.r_text.data[s..e].to_vec();
+                self.l_first.push(&text);
+            }
+            None => self.l_first.end(),
+        }
+        self.l_first_valid.push(first.is_some());
+        Ok(())
+    }
+
+    /// Column WHICH as (pointer, length in bytes, rows).
+    fn column(&self, which: u32) -> (*const u8, usize) {
+        fn raw<T>(v: &[T]) -> (*const u8, usize) {
+            (v.as_ptr() as *const u8, std::mem::size_of_val(v))
+        }
+        match which {
+            0 => raw(&self.l_i),
+            1 => raw(&self.l_t),
+            2 => raw(&self.l_epoch),
+            3 => raw(&self.l_counter),
+            4 => raw(&self.l_counter_valid.bytes),
+            5 => raw(&self.l_shape),
+            6 => raw(&self.l_n_add),
+            7 => raw(&self.l_n_rem),
+            8 => raw(&self.l_host_key.offsets),
+            9 => raw(&self.l_host_key.data),
+            10 => raw(&self.l_identifier.offsets),
+            11 => raw(&self.l_identifier.data),
+            12 => raw(&self.l_name.offsets),
+            13 => raw(&self.l_name.data),
+            14 => raw(&self.l_first.offsets),
+            15 => raw(&self.l_first.data),
+            16 => raw(&self.l_first_valid.bytes),
+            17 => raw(&self.r_line),
+            18 => raw(&self.r_op),
+            19 => raw(&self.r_rh_state),
+            20 => raw(&self.r_rh_text),
+            21 => raw(&self.r_text.offsets),
+            22 => raw(&self.r_text.data),
+            23 => raw(&self.deferred),
+            _ => (std::ptr::null(), 0),
+        }
+    }
+}
+
+/// Parse the N lines held in DATA at OFFSETS (N + 1 of them: line k is
+/// data[offsets[k]..offsets[k + 1]]). Never null; free with `hs_free`.
+///
+/// # Safety
+/// DATA and OFFSETS must be valid for the lengths given, offsets non-decreasing within DATA.
+#[no_mangle]
+pub unsafe extern "C" fn hs_parse(data: *const u8, len: usize, offsets: *const i64, n: usize) -> *mut Batch {
+    let data = if len == 0 { &[][..] } else { slice::from_raw_parts(data, len) };
+    let offsets = slice::from_raw_parts(offsets, n + 1);
+    let mut batch = Batch::default();
+    let mut scratch = Vec::with_capacity(256);
+    for k in 0..n {
+        let raw = &data[offsets[k] as usize..offsets[k + 1] as usize];
+        if batch.add(k as i32, raw, &mut scratch).is_err() {
+            batch.deferred.push(k as i32);
+        }
+    }
+    Box::into_raw(Box::new(batch))
+}
+
+/// Counts of BATCH: accepted lines, their rows, deferred lines.
+///
+/// # Safety
+/// BATCH must come from `hs_parse` and not be freed.
+#[no_mangle]
+pub unsafe extern "C" fn hs_counts(batch: *const Batch, out: *mut usize) {
+    let b = &*batch;
+    *out = b.l_i.len();
+    *out.add(1) = b.r_line.len();
+    *out.add(2) = b.deferred.len();
+}
+
+/// Column WHICH of BATCH: its address and length in bytes.
+///
+/// # Safety
+/// BATCH must come from `hs_parse` and not be freed; OUT must hold two words.
+#[no_mangle]
+pub unsafe extern "C" fn hs_column(batch: *const Batch, which: u32, ptr: *mut *const u8, len: *mut usize) {
+    let (p, l) = (*batch).column(which);
+    *ptr = p;
+    *len = l;
+}
+
+/// Free BATCH.
+///
+/// # Safety
+/// BATCH must come from `hs_parse`, freed once.
+#[no_mangle]
+pub unsafe extern "C" fn hs_free(batch: *mut Batch) {
+    drop(Box::from_raw(batch));
+}
+
+/// DuckDB's `hash()` of the string at DATA, as computed here (checked against DuckDB at load).
+///
+/// # Safety
+/// DATA must be valid for LEN bytes.
+#[no_mangle]
+pub unsafe extern "C" fn hs_duckdb_hash(data: *const u8, len: usize) -> u64 {
+    duck::hash(if len == 0 { &[] } else { slice::from_raw_parts(data, len) })
+}

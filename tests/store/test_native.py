@@ -1,0 +1,331 @@
+"""The native fast path (native/, store/native.py) gives the first stage exactly the tables the
+SQL path gives (header, rows, row identities, line sums and dedupe keys), on every kind of line:
+those it reads itself and those it defers to the SQL path. Property-tested on lines written with
+every typing, spacing, escape and oddity the normaliser meets, and on osquery's own output."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import hindsight
+from hindsight.osquery.reader import Line, read_lines
+from hindsight.store import native
+from hindsight.store.prepare import Preparer, release
+from tests.helpers import event, snapshot, write
+
+USERS = "pack_ir_users"
+LIB = native.library("on")  # the tests need it built (pip install with cargo: native.BUILD_HINT)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hindsight.Hindsight]:
+    with hindsight.open(tmp_path_factory.mktemp("native") / "data") as hs:
+        yield hs
+
+
+def first_stage(hs: hindsight.Hindsight, raws: list[bytes], lib: Any) -> dict[str, Any]:
+    """The first stage's tables for RAWS, sorted (row order and numbering aside)."""
+    preparer = Preparer(hs.store.con, hs.store.catalog, None, lib)
+    lines = [Line("t.log", n + 1, raw, None) for n, raw in enumerate(raws)]
+    try:
+        batch = preparer.prepare(lines)
+        con, t = preparer.con, batch.tables
+
+        def rows(sql: str) -> list[tuple[Any, ...]]:
+            return sorted(con.execute(sql.format(t=t)).fetchall(), key=repr)
+
+        out = {
+            "hdr": rows("SELECT * FROM {t}_hdr"),
+            "hdr_types": con.execute(f"DESCRIBE {t}_hdr").fetchall(),
+            "rows": rows("SELECT i, name, op, r FROM {t}_rows"),
+            # each identity, with the row its ref names
+            "rh": rows(
+                "SELECT h.i, h.op, h.rh, h.r, r.i, r.op, r.r FROM {t}_rh h "
+                "JOIN (SELECT rowid AS ref, * FROM {t}_rows) r USING (ref)"
+            ),
+            "lk": rows("SELECT * FROM {t}_lk"),
+            "lkeys": rows("SELECT * FROM {t}_lkeys"),
+            "columns": batch.columns,
+            "hashed": batch.hashed,
+            "events": {k: cols for k, (_, cols) in batch.events.items()},
+            "rejected": batch.fallback.rejected,
+            "statuses": batch.fallback.statuses,
+            "kept": [ln.raw for ln in batch.kept],
+        }
+        release(con, batch)
+        return out
+    finally:
+        preparer.close(detach=False)
+
+
+def assert_same(hs: hindsight.Hindsight, raws: list[bytes]) -> None:
+    sql, fast = first_stage(hs, raws, None), first_stage(hs, raws, LIB)
+    for part in sql:
+        assert fast[part] == sql[part], part
+
+
+# -- lines of every kind ------------------------------------------------------------------------
+class Obj(list[tuple[str, Any]]):
+    """A JSON object as its members in order (repeated keys allowed)."""
+
+
+def dump(value: Any, r: random.Random) -> str:
+    """VALUE as JSON text, spaced and escaped at random."""
+    sep = r.choice([(",", ":"), (", ", ": "), (" ,\t", " :  ")])
+    if isinstance(value, Obj):
+        inner = sep[0].join(f"{dump(k, r)}{sep[1]}{dump(v, r)}" for k, v in value)
+        return "{" + inner + "}"
+    if isinstance(value, list):
+        return "[" + sep[0].join(dump(v, r) for v in value) + "]"
+    if isinstance(value, Raw):
+        return value.text
+    return json.dumps(value, ensure_ascii=r.random() < 0.5)
+
+
+class Raw:
+    """JSON text written as it is (a number's spelling: 1E5, -0, 1.50)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+texts = st.one_of(
+    st.sampled_from(["", "alice", "1001", "/bin/sh", 'x"y\\z', "tab\there", "é", "😀", "\u2028"]),
+    st.text(max_size=8),
+    st.text(st.characters(max_codepoint=0x3F), max_size=4),  # control characters, quotes
+)
+numbers = st.one_of(
+    st.integers(-(2**63), 2**64 - 1),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from(["-0", "1E5", "1.50", "0.1", "1e-7", "12.345678901234567"]).map(Raw),
+)
+plain = st.one_of(texts, texts, texts, texts, st.integers(-(2**63), 2**64 - 1), st.booleans(), st.none())
+odd = st.one_of(numbers, st.lists(plain, max_size=2), st.just(Obj([("a", "1")])))
+values = st.one_of(*[plain] * 12, odd)
+columns = st.sampled_from(["uid", "username", "path", "pid", "é", "a\"b", "time"])
+
+
+@st.composite
+def row_lists(draw: st.DrawFn) -> list[Obj]:
+    """Rows of one line: mostly of the same columns (in any order), some of fewer or others."""
+    keys = draw(st.lists(columns, min_size=1, max_size=4, unique=draw(st.integers(0, 9)) > 0))
+    out = []
+    for _ in range(draw(st.integers(0, 3))):
+        mine = draw(st.sampled_from([keys, keys, keys[::-1], keys[1:], [*keys, "extra"]]))
+        out.append(Obj((k, draw(values)) for k in mine))
+    return out
+
+
+def header_value(draw: st.DrawFn, good: Any) -> Any:
+    """Mostly GOOD, sometimes another typing or an odd value."""
+    if draw(st.integers(0, 11)):
+        return good
+    return draw(
+        st.sampled_from(["", None, True, 1.5, Obj(), " 12", "+12", "0x1F", "99999999999999999999"])
+    )
+
+
+@st.composite
+def result_lines(draw: st.DrawFn) -> str:
+    t = draw(st.integers(1_600_000_000, 1_700_000_000))
+    members: list[tuple[str, Any]] = [
+        (
+            "name",
+            header_value(draw, draw(st.sampled_from(["pack_ir_users", "users", "process_events"]))),
+        ),
+        ("hostIdentifier", header_value(draw, draw(st.sampled_from(["host-A", "HOST-b"])))),
+        ("unixTime", header_value(draw, draw(st.sampled_from([t, str(t)])))),
+    ]
+    for key in ("epoch", "counter"):
+        if draw(st.booleans()):
+            members.append((key, header_value(draw, draw(st.sampled_from([0, 1, "2", ""])))))
+    uuid = draw(st.sampled_from(["", "ABC-1", "abc-1", "Ünï", None]))
+    if uuid is not None:
+        where = draw(st.sampled_from(["decorations", "host_uuid", "uuid"]))
+        if where == "decorations":
+            key = draw(st.sampled_from(["host_uuid", "uuid"]))
+            members.append(("decorations", Obj([(key, uuid), ("hostname", "x")])))
+        else:
+            members.append((where, uuid))
+    row_list = draw(row_lists())
+    shape = draw(st.sampled_from(["batch", "batch", "snapshot", "event", "snapshot_event"]))
+    if shape == "batch":
+        diff = Obj()
+        for key in ("added", "removed"):
+            if draw(st.integers(0, 5)):
+                diff.append((key, draw(st.sampled_from([row_list] * 6 + ["", None, "x"]))))
+        members.append(("diffResults", diff))
+    elif shape == "snapshot":
+        members.append(("snapshot", draw(st.sampled_from([row_list] * 4 + [""]))))
+    else:
+        members.append(("columns", row_list[0] if row_list else Obj([("pid", "1")])))
+        members.append(
+            (
+                "action",
+                "snapshot"
+                if shape == "snapshot_event"
+                else draw(st.sampled_from(["added", "removed", "added", "removed", "other"])),
+            )
+        )
+    members.append(("calendarTime", "Mon Nov  2 00:00:00 2026 UTC"))
+    oddity = draw(st.integers(0, 12))
+    if oddity == 1:  # a repeated header key
+        members.append(draw(st.sampled_from(members)))
+    elif oddity == 2:
+        members.append(("log_type", "result"))
+    elif oddity == 3:
+        members = [(k, v) for k, v in members if k != "name"]
+    draw(st.randoms(use_true_random=False)).shuffle(members)
+    text = dump(Obj(members), draw(st.randoms(use_true_random=False)))
+    if oddity == 4:
+        text = text + draw(st.sampled_from([" ", "\r", "x", "}"]))
+    elif oddity == 5:
+        text = draw(st.sampled_from([" ", "\ufeff"])) + text
+    elif oddity == 6:
+        text = text[: draw(st.integers(0, len(text)))]
+    return text
+
+
+@given(st.lists(result_lines(), min_size=1, max_size=12))
+def test_every_line_reads_as_the_sql_path_reads_it(
+    store: hindsight.Hindsight, texts: list[str]
+) -> None:
+    assert_same(store, [t.encode() for t in texts])
+
+
+def test_a_fleet_of_clean_lines_reads_natively_and_the_same(store: hindsight.Hindsight) -> None:
+    # hypothesis above explores the oddities; here most lines are ordinary, so that the native
+    # path reads most of them: values with escapes, control characters, any unicode, integers
+    # of every size, booleans and nulls, in every spacing
+    r = random.Random(7)
+    alphabet = "ab\"\\/\n\t\x01\x1f\x7fé😀\u2028 0"
+
+    def value() -> Any:
+        kind = r.random()
+        if kind < 0.7:
+            return "".join(r.choice(alphabet) for _ in range(r.randint(0, 6)))
+        if kind < 0.9:
+            return r.choice([0, 1, -1, 2**63 - 1, -(2**63), 2**64 - 1, r.randint(-999, 999)])
+        return r.choice([True, False, None])
+
+    raws = []
+    for n in range(600):
+        keys = r.sample(["uid", "username", "path", "pid", "é", "a\"b", "time", "x\ty"], 4)
+        table = r.choice(["pack_ir_users", "users", "process_events"])
+        rows = [Obj((k, value()) for k in r.sample(keys, len(keys))) for _ in range(r.randint(0, 4))]
+        shape = r.choice(["batch", "snapshot", "event"])
+        members: list[tuple[str, Any]] = [
+            ("name", table),
+            ("hostIdentifier", r.choice(["host-A", "HOST-b"])),
+            ("unixTime", r.choice([1_700_000_000 + n, str(1_700_000_000 + n)])),
+            ("epoch", r.choice([0, "0", 1])),
+            ("counter", r.choice([n, str(n), ""])),
+            ("decorations", Obj([("host_uuid", r.choice(["ABC-1", "abc-2"]))])),
+        ]
+        if shape == "batch":
+            members.append(("diffResults", Obj([("added", rows), ("removed", rows[:1])])))
+        elif shape == "snapshot" or not rows:
+            members.append(("snapshot", rows))
+        else:
+            members += [("columns", rows[0]), ("action", r.choice(["added", "removed"]))]
+        r.shuffle(members)
+        raws.append(dump(Obj(members), r).encode())
+    assert_same(store, raws)
+    assert len(native.parse(LIB, raws).deferred) < len(raws) / 10
+
+
+@given(st.lists(st.binary(max_size=40), min_size=1, max_size=4))
+def test_bytes_that_are_no_line_are_the_sql_paths(
+    store: hindsight.Hindsight, raws: list[bytes]
+) -> None:
+    assert_same(store, raws)
+
+
+def test_status_lines_and_relay_shapes_are_deferred(store: hindsight.Hindsight) -> None:
+    raws = [
+        b'{"hostIdentifier":"h","calendarTime":"x","unixTime":"1700000000","severity":"0",'
+        b'"filename":"a.cpp","line":"1","message":"hi","version":"5.0"}',
+        b'{"node_key":"k","log_type":"result","data":[{"name":"users","hostIdentifier":"h",'
+        b'"unixTime":1700000000,"snapshot":[{"uid":"1"}],"action":"snapshot"}]}',
+        b'{"name":"users","hostIdentifier":"h","unixTime":1700000000,"snapshot":[{"uid":1.5}]}',
+        b'{"name":"users","hostIdentifier":"h","unixTime":1700000000,"snapshot":[{"uid":"1"}]}',
+    ]
+    assert_same(store, raws)
+    parsed = native.parse(LIB, raws)
+    assert parsed.deferred == [0, 1, 2]
+    assert parsed.header.num_rows == 1
+
+
+def test_osquery_own_output_reads_the_same(store: hindsight.Hindsight, samples: Path) -> None:
+    raws = [
+        line.raw
+        for path in sorted(samples.rglob("*"))
+        if path.is_file() and path.suffix in {".log", ".json", ".jsonl", ""}
+        for line in read_lines(path, 1 << 24, parse=False)
+    ]
+    assert len(raws) > 20
+    assert_same(store, raws)
+    # and most of it is read natively: the fast path is the path
+    assert len(native.parse(LIB, raws).deferred) < len(raws) / 2
+
+
+def test_a_fleet_ingests_to_the_same_store_either_way(tmp_path: Path) -> None:
+    users = [
+        snapshot(USERS, 100 + 60 * k, [{"uid": str(u), "username": f"u{u}"} for u in range(k % 4)])
+        for k in range(20)
+    ]
+    execs = [
+        event("process_events", 100 + k, "added", {"pid": str(k), "path": "/bin/sh", "time": str(90 + k)})
+        for k in range(30)
+    ]
+    log = write(tmp_path / "fleet.log", *users, *execs)
+
+    def answers(hs: hindsight.Hindsight) -> tuple[object, ...]:
+        return (
+            hs.sql(
+                f"SELECT uid, username, valid_from, valid_to FROM {USERS} FOR SYSTEM_TIME ALL ORDER BY ALL"
+            ).rows,
+            hs.sql("SELECT pid, path, time FROM process_events ORDER BY ALL").rows,
+        )
+
+    with hindsight.open(tmp_path / "sql", native="off") as hs:
+        hs.ingest([log])
+        expected = answers(hs)
+    assert len(expected[0]) > 10 and len(expected[1]) == 30
+    with hindsight.open(tmp_path / "sql", native="on") as hs:
+        # the lines the SQL path stored are known again by the native path's keys
+        assert hs.ingest([log]).duplicates == len(users) + len(execs)
+        assert answers(hs) == expected
+    with hindsight.open(tmp_path / "native", native="on") as hs:
+        hs.ingest([log])
+        assert answers(hs) == expected
+
+
+@given(st.text(max_size=40))
+def test_the_row_identity_is_duckdbs_hash(text: str) -> None:
+    data = text.encode()
+    (theirs,) = duckdb.connect().execute("SELECT hash($t)", {"t": text}).fetchone() or (0,)
+    assert LIB.hs_duckdb_hash(data, len(data)) == theirs
+
+
+def test_on_without_the_library_says_how_to_build_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(native, "library_path", lambda: None)
+    native._load.cache_clear()
+    try:
+        assert native.library("auto") is None
+        with pytest.raises(native.NativeUnavailable, match="apt-get install"):
+            native.library("on")
+    finally:
+        monkeypatch.undo()
+        native._load.cache_clear()
+    assert native.library("auto") is not None
