@@ -12,6 +12,7 @@ rebuilt from its raw lines, so out-of-order ingest gives exactly in-order interv
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -146,11 +147,13 @@ class BatchWriter:
         catalog: Catalog,
         summary: IngestSummary,
         on_commit: Callable[[list[Line]], None] | None = None,
+        lib: ctypes.CDLL | None = None,
     ) -> None:
         self.con = con
         self.catalog = catalog
         self.summary = summary
         self.on_commit = on_commit  # called with each batch's lines inside its transaction
+        self.lib = lib  # the native fast path (store/native.py), where used
         self.zstd = zstandard.ZstdCompressor(level=3)  # rejected lines: 8x faster than 6
         self.archive_zstd = zstandard.ZstdCompressor(level=RAW_LEVEL)
 
@@ -219,7 +222,7 @@ class BatchWriter:
         self._archive(batch)
         self._statuses(fallback.statuses)
         self._events([q for q in queries if q.is_event], batch)
-        self.summary.rebuilt_streams += StreamWriter(self.con, self.catalog).write("_n")
+        self.summary.rebuilt_streams += StreamWriter(self.con, self.catalog, self.lib).write("_n")
         self._seen_hosts()
 
     def _reject(self, rejected: list[tuple[Line, str]]) -> None:

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -73,6 +74,10 @@ def _load() -> ctypes.CDLL | str:
         ctypes.POINTER(ctypes.c_size_t),
     ]
     lib.hs_free.argtypes = [ctypes.c_void_p]
+    lib.hs_intervals.restype = ctypes.c_void_p
+    lib.hs_intervals.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_size_t]
+    lib.hs_iv_column.argtypes = lib.hs_column.argtypes
+    lib.hs_iv_free.argtypes = [ctypes.c_void_p]
     lib.hs_duckdb_hash.restype = ctypes.c_uint64
     lib.hs_duckdb_hash.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
     if not _agrees_with_duckdb(lib):
@@ -117,13 +122,13 @@ def library(mode: str) -> ctypes.CDLL | None:
 
 
 class _Owner:
-    """Keeps a parsed batch alive while any Arrow buffer points into it."""
+    """Keeps what the library returned alive while any Arrow buffer points into it."""
 
-    def __init__(self, lib: ctypes.CDLL, ptr: int) -> None:
-        self.lib, self.ptr = lib, ptr
+    def __init__(self, lib: ctypes.CDLL, ptr: int, free: Any = None) -> None:
+        self.ptr, self.free = ptr, free or lib.hs_free
 
     def __del__(self) -> None:
-        self.lib.hs_free(self.ptr)
+        self.free(self.ptr)
 
 
 @dataclass
@@ -265,3 +270,77 @@ def _deferred(
     fallback.rejected = [(deferred[i], reason, torn) for i, reason, torn in fallback.rejected]
     fallback.statuses = [(deferred[i], status) for i, status in fallback.statuses]
     return fallback, rows > 0
+
+
+# -- the interval builder -----------------------------------------------------------------------
+#: Its inputs' columns and types, in the library's order (intervals.rs).
+_IV_INPUTS = (
+    ("host_id", pa.int32()), ("query_id", pa.int32()), ("seq", pa.int64()), ("time", pa.int64()),
+    ("full_set", pa.uint8()),
+    ("host_id", pa.int32()), ("query_id", pa.int32()), ("seq", pa.int64()), ("op", pa.int8()),
+    ("rh", pa.uint64()), ("payload", pa.int64()),
+    ("host_id", pa.int32()), ("query_id", pa.int32()), ("rh", pa.uint64()), ("_from", pa.int64()),
+    ("_n", pa.int16()),
+)  # fmt: skip
+
+#: Its outputs, as intervals.build_sql names and types them, in the library's column order.
+_IV_OUTPUTS: dict[str, tuple[tuple[str, pa.DataType], ...]] = {
+    "iv_closed_existing": (
+        ("host_id", pa.int32()), ("query_id", pa.int32()), ("rh", pa.uint64()),
+        ("_from", pa.int64()), ("_n", pa.int16()), ("_to", pa.int64()),
+    ),
+    "iv_new_closed": (
+        ("host_id", pa.int32()), ("query_id", pa.int32()), ("rh", pa.uint64()),
+        ("_from", pa.int64()), ("_to", pa.int64()), ("_n", pa.int16()), ("payload", pa.int64()),
+    ),
+    "iv_new_open": (
+        ("host_id", pa.int32()), ("query_id", pa.int32()), ("rh", pa.uint64()),
+        ("_from", pa.int64()), ("_n", pa.int16()), ("payload", pa.int64()),
+    ),
+    "iv_signals": (
+        ("host_id", pa.int32()), ("query_id", pa.int32()), ("seq", pa.int64()),
+        ("time", pa.int64()), ("removed_not_open", pa.int32()), ("closed_by_full", pa.int32()),
+    ),
+}  # fmt: skip
+
+
+def build_intervals(
+    con: duckdb.DuckDBPyConnection, lib: ctypes.CDLL, changes: str, execs: str, open_before: str
+) -> None:
+    """`intervals.build_sql.build_intervals` (without snapshot deltas, which change no interval)
+    computed by the library: the same TEMP tables (`build_sql.OUTPUTS`), from the same inputs
+    (`payload` a BIGINT), read once as Arrow. tests/intervals/test_build_sql.py checks both."""
+    tables = [
+        con.sql(f"SELECT host_id, query_id, seq, time, full_set FROM {execs}").to_arrow_table(),
+        con.sql(f"SELECT host_id, query_id, seq, op, rh, payload FROM {changes}").to_arrow_table(),
+        con.sql(f"SELECT host_id, query_id, rh, _from, _n FROM {open_before}").to_arrow_table(),
+    ]
+    columns = [
+        pc.cast(column, kind).combine_chunks()
+        for column, (_, kind) in zip(
+            (c for t in tables for c in t.columns), _IV_INPUTS, strict=True
+        )
+    ]
+    for column in columns:
+        if column.null_count:
+            raise ValueError(f"a NULL in the interval builder's input ({column.type})")
+    pointers = (ctypes.c_void_p * len(columns))(
+        *[c.buffers()[1].address + c.offset * c.type.byte_width for c in columns]
+    )
+    ptr = lib.hs_intervals(pointers, *(t.num_rows for t in tables))
+    owner = _Owner(lib, ptr, lib.hs_iv_free)
+    which = 0
+    for name, spec in _IV_OUTPUTS.items():
+        arrays = {}
+        for column, kind in spec:
+            p, n = ctypes.c_void_p(), ctypes.c_size_t()
+            lib.hs_iv_column(ptr, which, ctypes.byref(p), ctypes.byref(n))
+            data = pa.foreign_buffer(p.value or 0, n.value * kind.byte_width, base=owner)
+            arrays[column] = pa.Array.from_buffers(kind, n.value, [None, data])
+            which += 1
+        src = f"_{name}_native"
+        attach(con, src, pa.table(arrays))
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {src}")
+        finally:
+            detach(con, src)

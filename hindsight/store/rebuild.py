@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from hindsight.errors import StoreError, first_line
-from hindsight.store import fit
+from hindsight.store import fit, native
 from hindsight.store.ingest import in_transaction, rebuild_events, stops
 from hindsight.store.layout import STATUS_QUERY_ID
 from hindsight.store.streams import StreamWriter
@@ -35,11 +35,13 @@ def rebuild(store: Store, streams: list[tuple[int, int]], progress: Progress | N
     state = [s for s in streams if not store.catalog.by_id(s[1]).is_event]
     events = [s for s in streams if store.catalog.by_id(s[1]).is_event]
 
+    lib = native.library(store.settings.native)
+
     def replay() -> None:
         for i in range(0, len(events), CHUNK):
             rebuild_events(con, store.catalog, events[i : i + CHUNK])
         for i in range(0, len(state), CHUNK):
-            StreamWriter(con, store.catalog).replay(state[i : i + CHUNK])
+            StreamWriter(con, store.catalog, lib).replay(state[i : i + CHUNK])
             if progress:
                 done = min(i + CHUNK, len(state))
                 progress(done, len(state))

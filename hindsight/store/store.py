@@ -263,10 +263,11 @@ class Store:
             else expand(sources, skipped)
         )
         summary.skipped = [str(path) for path in skipped]
+        lib = native.library(self.settings.native)
         writer = BatchWriter(
-            self.con, self.catalog, summary, positions.record if positions else None
+            self.con, self.catalog, summary, positions.record if positions else None, lib
         )
-        preparers = Preparers(self.con, self.catalog, native.library(self.settings.native))
+        preparers = Preparers(self.con, self.catalog, lib)
         collecting = gc.isenabled()
         gc.disable()  # ingest allocates millions of acyclic objects: cyclic GC passes only cost
         # the next batches are read (in a thread) and parsed (in two) while this one is written

@@ -9,13 +9,15 @@ data-quality signals) set-based too (intervals.classify_sql): Python sees neithe
 
 from __future__ import annotations
 
+import ctypes
+
 import duckdb
 import pyarrow as pa
 import zstandard
 
 from hindsight.intervals.build_sql import build_intervals
 from hindsight.intervals.classify_sql import executions_sql, first_not_after_sql
-from hindsight.store import fit
+from hindsight.store import fit, native
 from hindsight.store.catalog import Catalog, QueryInfo
 from hindsight.store.layout import cur_table, hist_table, quote
 from hindsight.store.normalise import as_text, hash_rows, normalise
@@ -26,9 +28,15 @@ I32, I64, U64, I16, I8 = pa.int32(), pa.int64(), pa.uint64(), pa.int16(), pa.int
 
 
 class StreamWriter:
-    def __init__(self, con: duckdb.DuckDBPyConnection, catalog: Catalog) -> None:
+    """Applies executions to their streams; with LIB (store/native.py), the native interval
+    builder computes the intervals, else build_sql's statements."""
+
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, catalog: Catalog, lib: ctypes.CDLL | None = None
+    ) -> None:
         self.con = con
         self.catalog = catalog
+        self.lib = lib
 
     def write(self, prefix: str) -> int:
         """Apply a normalised batch's fresh state lines to their streams; returns how many
@@ -132,9 +140,12 @@ class StreamWriter:
             "CREATE OR REPLACE TEMP VIEW _execs AS SELECT host_id, query_id, seq, time, full_set, snap "
             "FROM _ex"
         )
-        # snapshots as differences only pay off where there are several snapshots
-        (snaps,) = con.execute("SELECT count(*) FROM _ex WHERE snap").fetchone() or (0,)
-        build_intervals(con, "_changes", "_execs", "_open_before", deltas=snaps > 1)
+        if self.lib is not None:
+            native.build_intervals(con, self.lib, "_changes", "_execs", "_open_before")
+        else:
+            # snapshots as differences only pay off where there are several snapshots
+            (snaps,) = con.execute("SELECT count(*) FROM _ex WHERE snap").fetchone() or (0,)
+            build_intervals(con, "_changes", "_execs", "_open_before", deltas=snaps > 1)
         # the texts of the rows that open an interval, joined once for every query
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _opened AS SELECT t.ref, t.r FROM _payloads t SEMI JOIN "

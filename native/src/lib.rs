@@ -7,6 +7,7 @@
 //! copy as Arrow buffers, and live until `hs_free`.
 
 mod duck;
+mod intervals;
 mod json;
 mod line;
 
@@ -252,4 +253,104 @@ pub unsafe extern "C" fn hs_free(batch: *mut Batch) {
 #[no_mangle]
 pub unsafe extern "C" fn hs_duckdb_hash(data: *const u8, len: usize) -> u64 {
     duck::hash(if len == 0 { &[] } else { slice::from_raw_parts(data, len) })
+}
+
+/// A typed slice of N values at P (an empty one for N = 0, whatever P is).
+unsafe fn view<'a, T>(p: *const u8, n: usize) -> &'a [T] {
+    if n == 0 {
+        &[]
+    } else {
+        slice::from_raw_parts(p as *const T, n)
+    }
+}
+
+/// The intervals of a batch (intervals.rs) from its executions (host, query, seq, time, full:
+/// columns 0-4 of COLS), its changes (host, query, seq, op, rh, payload: 5-10) and the instances
+/// open before it (host, query, rh, _from, _n: 11-15). Never null; free with `hs_iv_free`.
+///
+/// # Safety
+/// COLS must hold 16 pointers to columns of those types and lengths.
+#[no_mangle]
+pub unsafe extern "C" fn hs_intervals(
+    cols: *const *const u8,
+    n_execs: usize,
+    n_changes: usize,
+    n_open: usize,
+) -> *mut intervals::Intervals {
+    let c = slice::from_raw_parts(cols, 16);
+    let execs = intervals::Execs {
+        host: view(c[0], n_execs),
+        query: view(c[1], n_execs),
+        seq: view(c[2], n_execs),
+        time: view(c[3], n_execs),
+        full: view(c[4], n_execs),
+    };
+    let changes = intervals::Changes {
+        host: view(c[5], n_changes),
+        query: view(c[6], n_changes),
+        seq: view(c[7], n_changes),
+        op: view(c[8], n_changes),
+        rh: view(c[9], n_changes),
+        payload: view(c[10], n_changes),
+    };
+    let open = intervals::OpenBefore {
+        host: view(c[11], n_open),
+        query: view(c[12], n_open),
+        rh: view(c[13], n_open),
+        from: view(c[14], n_open),
+        n: view(c[15], n_open),
+    };
+    Box::into_raw(Box::new(intervals::build(&execs, &changes, &open)))
+}
+
+/// Column WHICH (0-24, the outputs' columns in order: see intervals::Intervals) of IV: its
+/// address and its length in values.
+///
+/// # Safety
+/// IV must come from `hs_intervals` and not be freed.
+#[no_mangle]
+pub unsafe extern "C" fn hs_iv_column(iv: *const intervals::Intervals, which: u32, ptr: *mut *const u8, len: *mut usize) {
+    fn raw<T>(v: &[T]) -> (*const u8, usize) {
+        (v.as_ptr() as *const u8, v.len())
+    }
+    let o = &*iv;
+    let (p, l) = match which {
+        0 => raw(&o.ce_host),
+        1 => raw(&o.ce_query),
+        2 => raw(&o.ce_rh),
+        3 => raw(&o.ce_from),
+        4 => raw(&o.ce_n),
+        5 => raw(&o.ce_to),
+        6 => raw(&o.nc_host),
+        7 => raw(&o.nc_query),
+        8 => raw(&o.nc_rh),
+        9 => raw(&o.nc_from),
+        10 => raw(&o.nc_to),
+        11 => raw(&o.nc_n),
+        12 => raw(&o.nc_payload),
+        13 => raw(&o.no_host),
+        14 => raw(&o.no_query),
+        15 => raw(&o.no_rh),
+        16 => raw(&o.no_from),
+        17 => raw(&o.no_n),
+        18 => raw(&o.no_payload),
+        19 => raw(&o.sg_host),
+        20 => raw(&o.sg_query),
+        21 => raw(&o.sg_seq),
+        22 => raw(&o.sg_time),
+        23 => raw(&o.sg_removed_not_open),
+        24 => raw(&o.sg_closed_by_full),
+        _ => (std::ptr::null(), 0),
+    };
+    *ptr = p;
+    *len = l;
+}
+
+/// Free IV.
+///
+/// # Safety
+/// IV must come from `hs_intervals`, freed once.
+#[no_mangle]
+pub unsafe extern "C" fn hs_iv_free(iv: *mut intervals::Intervals) {
+    drop(Box::from_raw(iv));
 }

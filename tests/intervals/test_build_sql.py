@@ -1,4 +1,5 @@
-"""build_sql.build_intervals (set-based SQL) against apply.apply (the per-row reference)."""
+"""build_sql.build_intervals (set-based SQL) and the native builder (store/native.py) against
+apply.apply (the per-row reference)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 from hindsight.intervals import Close, Execution, Open, Signal, StreamState, apply
 from hindsight.intervals.build_sql import OUTPUTS, build_intervals, interval_statements
 from hindsight.osquery.lines import Row
+from hindsight.store import native
 
 EXECS = pa.schema(
     [
@@ -110,21 +112,40 @@ def table(schema: pa.Schema, rows: list[tuple[Any, ...]]) -> pa.Table:
     return pa.table([pa.array(c, type=f.type) for c, f in zip(cols, schema, strict=True)], schema)
 
 
+#: The builders: SQL with each execution of a full set applied whole, SQL with a snapshot after
+#: a full set applied as its difference, and the native one.
+BUILDERS = ["sql", "sql-deltas", "native"]
+LIB = native.library("on")  # the tests need it built (native.BUILD_HINT)
+
+
 def run(
     con: duckdb.DuckDBPyConnection,
     execs: list[tuple[Any, ...]],
     changes: list[tuple[Any, ...]],
     open_before: list[tuple[Any, ...]],
-    deltas: bool = False,
+    builder: str = "sql",
 ) -> dict[str, list[tuple[Any, ...]]]:
-    ob = table(OPEN, open_before)
+    # the native builder takes the store's payloads (row numbers): the texts are numbered in
+    # their order (the least payload is the least text's), and read back after
+    texts = sorted({c[5] for c in changes if c[5] is not None})
+    if builder == "native":
+        number = {t: k for k, t in enumerate(texts)}
+        changes = [(*c[:5], number.get(c[5], -1)) for c in changes]
+    schema = CHANGES.set(5, pa.field("payload", pa.int64())) if builder == "native" else CHANGES
     con.register("t_execs", table(EXECS, execs))
-    con.register("t_changes", table(CHANGES, changes))
-    con.register("t_open", ob)
-    build_intervals(con, "t_changes", "t_execs", "t_open", deltas)
+    con.register("t_changes", table(schema, changes))
+    con.register("t_open", table(OPEN, open_before))
+    if builder == "native":
+        native.build_intervals(con, LIB, "t_changes", "t_execs", "t_open")
+    else:
+        build_intervals(con, "t_changes", "t_execs", "t_open", builder == "sql-deltas")
     for name in ("t_execs", "t_changes", "t_open"):
         con.unregister(name)
-    return {name: con.execute(f"SELECT * FROM {name}").fetchall() for name in OUTPUTS}
+    out = {name: con.execute(f"SELECT * FROM {name}").fetchall() for name in OUTPUTS}
+    if builder == "native":
+        for name in ("iv_new_closed", "iv_new_open"):
+            out[name] = [(*r[:-1], texts[r[-1]]) for r in out[name]]
+    return out
 
 
 def batch_rows(
@@ -151,17 +172,17 @@ def shared_con() -> duckdb.DuckDBPyConnection:
     return _CON[0]
 
 
-def check_sql(streams: list[Stream], split: list[int], deltas: bool = False) -> None:
+def check_sql(streams: list[Stream], split: list[int], builder: str = "sql") -> None:
     ref = reference(streams)
     con = shared_con()
     zeros = [0] * len(streams)
     ends = [len(s.execs) for s in streams]
     e1, c1 = batch_rows(streams, zeros, split)
-    out1 = run(con, e1, c1, [], deltas)
+    out1 = run(con, e1, c1, [], builder)
     assert out1["iv_closed_existing"] == []
     open1 = [(h, q, rh, f, n) for h, q, rh, f, n, _ in out1["iv_new_open"]]
     e2, c2 = batch_rows(streams, split, ends)
-    out2 = run(con, e2, c2, open1, deltas)
+    out2 = run(con, e2, c2, open1, builder)
 
     got: Counter[Interval] = Counter()
     for h, q, rh, f, t, _n, p in out1["iv_new_closed"] + out2["iv_new_closed"]:
@@ -198,6 +219,7 @@ def check_sql(streams: list[Stream], split: list[int], deltas: bool = False) -> 
     for h, q, seq, t, rno, cbf in out1["iv_signals"] + out2["iv_signals"]:
         assert t == times[(h, q, seq)]
         sig[(h, q, seq)] = (rno, cbf)
+    deltas = builder == "sql-deltas"
     assert sig == (delta_signals(streams, split, ref.signals) if deltas else ref.signals)
 
 
@@ -249,20 +271,25 @@ def scenarios(draw: st.DrawFn, ties: bool) -> tuple[list[Stream], list[int]]:
     return streams, split
 
 
-@pytest.mark.parametrize("deltas", [False, True], ids=["full-sets", "snapshot-deltas"])
+@pytest.mark.parametrize("builder", BUILDERS)
 @given(case=scenarios(ties=False))
-def test_matches_apply(case: tuple[list[Stream], list[int]], deltas: bool) -> None:
+def test_matches_apply(case: tuple[list[Stream], list[int]], builder: str) -> None:
     """With `deltas`, snapshots after a full set are applied as differences: same intervals."""
-    check_sql(*case, deltas=deltas)
+    check_sql(*case, builder=builder)
 
 
-@pytest.mark.parametrize("deltas", [False, True], ids=["full-sets", "snapshot-deltas"])
+@pytest.mark.parametrize("builder", BUILDERS)
 @given(case=scenarios(ties=True))
 def test_matches_apply_with_repeated_times(
-    case: tuple[list[Stream], list[int]], deltas: bool
+    case: tuple[list[Stream], list[int]], builder: str
 ) -> None:
     """Executions sharing a time: intervals of zero length are dropped on both sides."""
-    check_sql(*case, deltas=deltas)
+    check_sql(*case, builder=builder)
+
+
+@pytest.fixture(params=["sql", "native"])
+def builder(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 # -- examples ---------------------------------------------------------------------------------
@@ -274,75 +301,77 @@ def ex(time: int, full: bool, added: list[int], removed: list[int] | None = None
     return Execution(time, 0, 1, full, [row(r) for r in added], [row(r) for r in removed or []])
 
 
-def single(execs: list[Execution], open_before: list[tuple[Any, ...]] | None = None) -> Any:
+def single(
+    builder: str, execs: list[Execution], open_before: list[tuple[Any, ...]] | None = None
+) -> Any:
     s = Stream(1, 1, execs, [e.snapshot for e in execs])
     e, c = batch_rows([s], [0], [len(execs)])
-    return run(duckdb.connect(), e, c, open_before or [])
+    return run(duckdb.connect(), e, c, open_before or [], builder)
 
 
-def test_empty_full_set_closes_everything() -> None:
-    out = single([ex(10, False, [A, A, B]), ex(20, True, []), ex(30, False, [], [A])])
+def test_empty_full_set_closes_everything(builder: str) -> None:
+    out = single(builder, [ex(10, False, [A, A, B]), ex(20, True, []), ex(30, False, [], [A])])
     assert sorted(x[2:5] for x in out["iv_new_closed"]) == [(A, 10, 20), (A, 10, 20), (B, 10, 20)]
     assert out["iv_new_open"] == []
     assert sorted(x[3:] for x in out["iv_signals"]) == [(20, 0, 3), (30, 1, 0)]
 
 
-def test_lifo_with_duplicates() -> None:
-    out = single([ex(10, False, [A]), ex(20, False, [A, A]), ex(30, False, [], [A, A])])
+def test_lifo_with_duplicates(builder: str) -> None:
+    out = single(builder, [ex(10, False, [A]), ex(20, False, [A, A]), ex(30, False, [], [A, A])])
     # levels: 10 -> 1, 20 -> 2 and 3; the removals close levels 3 and 2 (the latest)
     assert sorted(x[2:6] for x in out["iv_new_closed"]) == [(A, 20, 30, 1), (A, 20, 30, 2)]
     assert [x[2:] for x in out["iv_new_open"]] == [(A, 10, 0, payload(A))]
 
 
-def test_full_set_keeps_the_oldest_instances() -> None:
-    out = single([ex(10, False, [A]), ex(20, False, [A]), ex(30, True, [A, B])])
+def test_full_set_keeps_the_oldest_instances(builder: str) -> None:
+    out = single(builder, [ex(10, False, [A]), ex(20, False, [A]), ex(30, True, [A, B])])
     assert [x[2:5] for x in out["iv_new_closed"]] == [(A, 20, 30)]
     assert sorted(x[2:5] for x in out["iv_new_open"]) == [(A, 10, 0), (B, 30, 0)]
 
 
-def test_removed_row_not_open_is_ignored() -> None:
-    out = single([ex(10, False, [], [B]), ex(20, False, [B]), ex(30, False, [], [B, B])])
+def test_removed_row_not_open_is_ignored(builder: str) -> None:
+    out = single(builder, [ex(10, False, [], [B]), ex(20, False, [B]), ex(30, False, [], [B, B])])
     assert [x[2:5] for x in out["iv_new_closed"]] == [(B, 20, 30)]
     assert out["iv_new_open"] == []
     assert sorted(x[3:] for x in out["iv_signals"]) == [(10, 1, 0), (30, 1, 0)]
 
 
-def test_remove_and_add_in_one_diff_reopens() -> None:
+def test_remove_and_add_in_one_diff_reopens(builder: str) -> None:
     """apply.py closes before it opens: the instance is replaced, not kept."""
-    out = single([ex(10, False, [A]), ex(20, False, [A], [A])])
+    out = single(builder, [ex(10, False, [A]), ex(20, False, [A], [A])])
     assert [x[2:5] for x in out["iv_new_closed"]] == [(A, 10, 20)]
     assert [x[2:4] for x in out["iv_new_open"]] == [(A, 20)]
 
 
-def test_existing_instance_closed_at_first_execution() -> None:
+def test_existing_instance_closed_at_first_execution(builder: str) -> None:
     before = [(1, 1, A, 5, 0), (1, 1, A, 5, 1), (1, 1, B, 3, 0)]
-    out = single([ex(10, False, [], [A]), ex(20, False, [A])], before)
+    out = single(builder, [ex(10, False, [], [A]), ex(20, False, [A])], before)
     assert out["iv_closed_existing"] == [(1, 1, A, 5, 1, 10)]
     assert [x[2:5] for x in out["iv_new_open"]] == [(A, 20, 1)]
-    out = single([ex(10, True, [A])], before)
+    out = single(builder, [ex(10, True, [A])], before)
     assert sorted(x[2:] for x in out["iv_closed_existing"]) == [(A, 5, 1, 10), (B, 3, 0, 10)]
     assert out["iv_new_open"] == [] and out["iv_new_closed"] == []
     assert [x[2:] for x in out["iv_signals"]] == [(0, 10, 0, 2)]
 
 
-def test_existing_instance_closed_at_its_own_time_is_reported() -> None:
-    out = single([ex(10, True, [])], [(1, 1, A, 10, 0)])
+def test_existing_instance_closed_at_its_own_time_is_reported(builder: str) -> None:
+    out = single(builder, [ex(10, True, [])], [(1, 1, A, 10, 0)])
     assert out["iv_closed_existing"] == [(1, 1, A, 10, 0, 10)]
 
 
-def test_existing_levels_come_from_order_not_from_n() -> None:
+def test_existing_levels_come_from_order_not_from_n(builder: str) -> None:
     """apply.py's own numbering (n restarts per start time) is read correctly too."""
     before = [(1, 1, A, 5, 0), (1, 1, A, 7, 0), (1, 1, A, 7, 1)]
-    out = single([ex(10, False, [], [A, A])], before)
+    out = single(builder, [ex(10, False, [], [A, A])], before)
     assert sorted(x[2:] for x in out["iv_closed_existing"]) == [(A, 7, 0, 10), (A, 7, 1, 10)]
 
 
-def test_streams_are_independent() -> None:
+def test_streams_are_independent(builder: str) -> None:
     s1 = Stream(1, 1, [ex(10, False, [A]), ex(20, True, [])], [False, True])
     s2 = Stream(1, 2, [ex(10, False, [A]), ex(20, False, [B])], [False, False])
     s3 = Stream(2, 1, [ex(15, True, [A])], [True])
     e, c = batch_rows([s1, s2, s3], [0, 0, 0], [2, 2, 1])
-    out = run(duckdb.connect(), e, c, [])
+    out = run(duckdb.connect(), e, c, [], builder)
     assert [x[:5] for x in out["iv_new_closed"]] == [(1, 1, A, 10, 20)]
     assert sorted(x[:4] for x in out["iv_new_open"]) == [
         (1, 2, A, 10),

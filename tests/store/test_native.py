@@ -12,11 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import hindsight
+from bench.gen import dhcp_lines, mixed_lines
+from bench.gen import write as bench_write
 from hindsight.osquery.reader import Line, read_lines
 from hindsight.store import native
 from hindsight.store.prepare import Preparer, release
@@ -109,10 +112,12 @@ numbers = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False),
     st.sampled_from(["-0", "1E5", "1.50", "0.1", "1e-7", "12.345678901234567"]).map(Raw),
 )
-plain = st.one_of(texts, texts, texts, texts, st.integers(-(2**63), 2**64 - 1), st.booleans(), st.none())
+plain = st.one_of(
+    texts, texts, texts, texts, st.integers(-(2**63), 2**64 - 1), st.booleans(), st.none()
+)
 odd = st.one_of(numbers, st.lists(plain, max_size=2), st.just(Obj([("a", "1")])))
 values = st.one_of(*[plain] * 12, odd)
-columns = st.sampled_from(["uid", "username", "path", "pid", "é", "a\"b", "time"])
+columns = st.sampled_from(["uid", "username", "path", "pid", "é", 'a"b', "time"])
 
 
 @st.composite
@@ -208,7 +213,7 @@ def test_a_fleet_of_clean_lines_reads_natively_and_the_same(store: hindsight.Hin
     # path reads most of them: values with escapes, control characters, any unicode, integers
     # of every size, booleans and nulls, in every spacing
     r = random.Random(7)
-    alphabet = "ab\"\\/\n\t\x01\x1f\x7fé😀\u2028 0"
+    alphabet = 'ab"\\/\n\t\x01\x1f\x7fé😀\u2028 0'
 
     def value() -> Any:
         kind = r.random()
@@ -220,9 +225,11 @@ def test_a_fleet_of_clean_lines_reads_natively_and_the_same(store: hindsight.Hin
 
     raws = []
     for n in range(600):
-        keys = r.sample(["uid", "username", "path", "pid", "é", "a\"b", "time", "x\ty"], 4)
+        keys = r.sample(["uid", "username", "path", "pid", "é", 'a"b', "time", "x\ty"], 4)
         table = r.choice(["pack_ir_users", "users", "process_events"])
-        rows = [Obj((k, value()) for k in r.sample(keys, len(keys))) for _ in range(r.randint(0, 4))]
+        rows = [
+            Obj((k, value()) for k in r.sample(keys, len(keys))) for _ in range(r.randint(0, 4))
+        ]
         shape = r.choice(["batch", "snapshot", "event"])
         members: list[tuple[str, Any]] = [
             ("name", table),
@@ -285,7 +292,12 @@ def test_a_fleet_ingests_to_the_same_store_either_way(tmp_path: Path) -> None:
         for k in range(20)
     ]
     execs = [
-        event("process_events", 100 + k, "added", {"pid": str(k), "path": "/bin/sh", "time": str(90 + k)})
+        event(
+            "process_events",
+            100 + k,
+            "added",
+            {"pid": str(k), "path": "/bin/sh", "time": str(90 + k)},
+        )
         for k in range(30)
     ]
     log = write(tmp_path / "fleet.log", *users, *execs)
@@ -329,3 +341,37 @@ def test_on_without_the_library_says_how_to_build_it(monkeypatch: pytest.MonkeyP
         monkeypatch.undo()
         native._load.cache_clear()
     assert native.library("auto") is not None
+
+
+def contents(hs: hindsight.Hindsight) -> dict[str, list[tuple[Any, ...]]]:
+    """Every table of the store but `meta`, its rows sorted."""
+    con = hs.store.con
+    names = [
+        n
+        for (n,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND NOT temporary AND table_name <> 'meta'"
+        ).fetchall()
+    ]
+    return {n: con.execute(f'SELECT * FROM "{n}" ORDER BY ALL').fetchall() for n in names}
+
+
+def test_a_mixed_fleet_out_of_order_gives_the_same_store_either_way(tmp_path: Path) -> None:
+    # bench's generators: users as batches, processes as snapshots, process_events, DHCP churn;
+    # in small batches, the later half of the history first, so that streams are extended and
+    # replayed
+    lines = [*mixed_lines(4, 12), *dhcp_lines(3, 1)]
+    times = sorted(orjson.loads(line)["unixTime"] for line in lines)
+    half = times[len(times) // 2]
+    late, early = tmp_path / "late.log", tmp_path / "early.log"
+    bench_write(late, iter([ln for ln in lines if orjson.loads(ln)["unixTime"] >= half]))
+    bench_write(early, iter([ln for ln in lines if orjson.loads(ln)["unixTime"] < half]))
+    stores = []
+    for mode in ("off", "on"):
+        with hindsight.open(tmp_path / mode, native=mode, batch_lines=700) as hs:
+            hs.ingest([late])
+            assert hs.ingest([early]).rebuilt_streams > 10
+            assert hs.ingest([late, early]).duplicates == len(lines)
+            stores.append(contents(hs))
+    assert stores[0] == stores[1]
+    assert sum(len(rows) for name, rows in stores[0].items() if name.startswith("hist_")) > 100
