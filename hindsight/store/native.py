@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import json
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -134,10 +135,14 @@ class _Owner:
 @dataclass
 class NativeBatch:
     """A batch as the library parsed it: `header` (one row per accepted line), `rows` (their
-    rows, `line` indexing `header`), and the lines it deferred (indexes in the batch)."""
+    rows), `sums` (per accepted line, its rows' identities summed: see `line_sums`), the
+    columns per query name (as `normalise.query_columns` reads them) and the lines it deferred
+    (indexes in the batch)."""
 
     header: pa.Table
     rows: pa.Table
+    sums: pa.Table
+    columns: dict[str, set[str]]
     deferred: list[int]
 
 
@@ -148,9 +153,9 @@ def parse(lib: ctypes.CDLL, raws: Sequence[bytes]) -> NativeBatch:
     address, _ = offsets.buffer_info()
     ptr = lib.hs_parse(data, len(data), address, len(raws))
     owner = _Owner(lib, ptr)
-    counts = (ctypes.c_size_t * 3)()
+    counts = (ctypes.c_size_t * 4)()
     lib.hs_counts(ptr, counts)
-    lines, rows, deferred = counts
+    lines, rows, deferred, signatures = counts
 
     def buf(which: int) -> pa.Buffer:
         p, n = ctypes.c_void_p(), ctypes.c_size_t()
@@ -191,7 +196,26 @@ def parse(lib: ctypes.CDLL, raws: Sequence[bytes]) -> NativeBatch:
             "rht": fixed(pa.uint64(), rows, 20),
         }
     )
-    return NativeBatch(header, table, fixed(pa.int32(), deferred, 23).to_pylist())
+    sums = pa.table(
+        {
+            "i": header["i"],
+            "name": header["name"],
+            "n_add": header["n_add"],
+            "n_rem": header["n_rem"],
+            **{k: fixed(pa.uint64(), lines, 24 + n) for n, k in enumerate(_SUMS)},
+        }
+    )
+    columns: dict[str, set[str]] = {}
+    for signature in text(signatures, 28).to_pylist():
+        name, *keys = json.loads(signature)
+        columns.setdefault(name, set()).update(keys)
+    deferred_lines = fixed(pa.int32(), deferred, 23).to_pylist()
+    return NativeBatch(header, table, sums, columns, deferred_lines)
+
+
+#: The per-line sums of the library: of the added and the removed rows' identities, as state
+#: rows and as event rows.
+_SUMS = ("sa_state", "sa_text", "sr_state", "sr_text")
 
 
 #: The SQL path's header, from the library's (the same columns, types and order).
@@ -203,6 +227,16 @@ _HEADER = (
 )
 
 
+@dataclass
+class Normalised:
+    """What `normalise` gives beside its tables: the SQL path's fallback (for the lines it
+    read), whether it read any rows, and the columns per query name."""
+
+    fallback: nm.Fallback
+    sql_rows: bool
+    columns: dict[str, set[str]]
+
+
 def normalise(
     con: duckdb.DuckDBPyConnection,
     lib: ctypes.CDLL,
@@ -210,40 +244,46 @@ def normalise(
     parsed: Sequence[Parsed | None],
     prefix: str,
     into: str,
-) -> tuple[nm.Fallback, bool]:
+) -> Normalised:
     """As `normalise.normalise` (tables `{into}_hdr` and `{into}_rows`), the rows with their
     identities as state rows (`rhs`) and as event rows (`rht`), NULL for the rows of the lines
-    the SQL path read. Returns the SQL path's fallback and whether it read any rows."""
+    the SQL path read; `{into}_sums`, the library's lines' sums (see `line_sums`)."""
     batch = parse(lib, raws)
-    src = f"{prefix}_native"
-    attach(con, src, batch.header)
-    try:
-        con.execute(f"CREATE OR REPLACE TABLE {into}_hdr AS {_HEADER.format(src=src)}")
-    finally:
-        detach(con, src)
-    attach(con, src, batch.rows)
-    try:
-        con.execute(
+    for table, sql in (
+        (batch.header, f"CREATE OR REPLACE TABLE {into}_hdr AS {_HEADER}"),
+        (
+            batch.rows,
             f"CREATE OR REPLACE TABLE {into}_rows AS SELECT i, name::VARCHAR AS name, op, "
-            f"r::VARCHAR AS r, rhs, rht FROM {src}"
-        )
-    finally:
-        detach(con, src)
+            "r::VARCHAR AS r, rhs, rht FROM {src}",
+        ),
+        (
+            batch.sums,
+            f"CREATE OR REPLACE TABLE {into}_sums AS SELECT * REPLACE (name::VARCHAR AS name) "
+            "FROM {src}",
+        ),
+    ):
+        src = f"{prefix}_native"
+        attach(con, src, table)
+        try:
+            con.execute(sql.format(src=src))
+        finally:
+            detach(con, src)
     if not batch.deferred:
-        return nm.Fallback(), False
-    return _deferred(con, raws, parsed, batch.deferred, prefix, into)
+        return Normalised(nm.Fallback(), False, batch.columns)
+    return _deferred(con, raws, parsed, batch, prefix, into)
 
 
 def _deferred(
     con: duckdb.DuckDBPyConnection,
     raws: Sequence[bytes],
     parsed: Sequence[Parsed | None],
-    deferred: list[int],
+    batch: NativeBatch,
     prefix: str,
     into: str,
-) -> tuple[nm.Fallback, bool]:
-    """The DEFERRED lines read by the SQL path, added to `{into}_hdr` and `{into}_rows`."""
-    part = f"{into}_sql"
+) -> Normalised:
+    """The lines the library deferred read by the SQL path, added to `{into}_hdr` and
+    `{into}_rows`."""
+    part, deferred = f"{into}_sql", batch.deferred
     fallback = nm.normalise(
         con,
         [raws[k] for k in deferred],
@@ -251,6 +291,9 @@ def _deferred(
         prefix=f"{prefix}_sql",
         into=part,
     )
+    columns = batch.columns
+    for name, keys in nm.query_columns(con, part).items():
+        columns.setdefault(name, set()).update(keys)
     back = f"{prefix}_back"
     local = pa.array(range(len(deferred)), pa.int32())
     attach(con, back, pa.table({"l": local, "g": pa.array(deferred, pa.int32())}))
@@ -269,7 +312,36 @@ def _deferred(
             con.execute(f"DROP TABLE IF EXISTS {part}_{table}")
     fallback.rejected = [(deferred[i], reason, torn) for i, reason, torn in fallback.rejected]
     fallback.statuses = [(deferred[i], status) for i, status in fallback.statuses]
-    return fallback, rows > 0
+    return Normalised(fallback, rows > 0, columns)
+
+
+def identities(con: duckdb.DuckDBPyConnection, tables: str, events: list[str]) -> None:
+    """`{tables}_rh` (see `normalise.hash_rows`) as a view of the rows' identities the library
+    gave, when it gave all of them: a state row's, or an event row's for an event query of
+    EVENTS."""
+    names = ", ".join(nm.literal(name) for name in events) or "NULL"
+    con.execute(
+        f"CREATE OR REPLACE VIEW {tables}_rh AS SELECT i, op, CASE WHEN name IN ({names}) "
+        f"THEN rht ELSE rhs END AS rh, r, rowid AS ref FROM {tables}_rows"
+    )
+
+
+def line_sums(con: duckdb.DuckDBPyConnection, tables: str, events: list[str]) -> None:
+    """`{tables}_lk` (`normalise.LINE_SUMS`): the library's lines from the sums it computed,
+    the SQL path's lines from their rows' identities (`{tables}_rh`)."""
+    names = ", ".join(nm.literal(name) for name in events) or "NULL"
+
+    def chosen(kind: str) -> str:
+        return f"CASE WHEN name IN ({names}) THEN {kind}_text ELSE {kind}_state END::HUGEINT"
+
+    sql_lines = f"(SELECT * FROM {tables}_rh ANTI JOIN {tables}_sums USING (i))"
+    con.execute(
+        f"CREATE OR REPLACE TABLE {tables}_lk AS "
+        f"SELECT i, CASE WHEN n_add > 0 THEN {chosen('sa')} END AS sa, n_add::BIGINT AS na, "
+        f"CASE WHEN n_rem > 0 THEN {chosen('sr')} END AS sr, n_rem::BIGINT AS nr "
+        f"FROM {tables}_sums WHERE n_add + n_rem > 0 UNION ALL "
+        + nm.LINE_SUMS_SELECT.format(rh=sql_lines)
+    )
 
 
 # -- the interval builder -----------------------------------------------------------------------

@@ -336,7 +336,6 @@ def hash_rows(
     out: str | None = None,
     per_columns_max: int = PER_COLUMNS_MAX,
     given: bool = False,
-    sql_rows: bool = True,
 ) -> None:
     """`{prefix}_rh(i, op, rh, r, ref)` (or the table OUT, e.g. `TABLE db.x`): every row of
     `{prefix}_rows` of QUERIES with its hash and `ref`, its number in the batch (its rowid:
@@ -349,8 +348,7 @@ def hash_rows(
     re-sent line is the same text: their hash is the text's.
 
     GIVEN: the rows come with both identities computed (`rhs` as a state row, `rht` as an
-    event row: the native fast path, store/native.py), NULL for those still to hash here, of
-    which there are any if SQL_ROWS.
+    event row: the native fast path, store/native.py), NULL for those still to hash here.
     """
     rows = f"{prefix}_rows"
     states = [info for info in queries if not info.is_event]
@@ -365,8 +363,6 @@ def hash_rows(
             f"SELECT i, op, CASE WHEN name IN ({', '.join(events) or 'NULL'}) THEN rht ELSE rhs "
             f"END AS rh, r, rowid AS ref FROM {rows} WHERE rhs IS NOT NULL AND name IN ({names})"
         )
-        if not sql_rows:
-            states, events = [], []
         rows = f"(SELECT i, name, op, r, rowid FROM {rows} WHERE rhs IS NULL)"
     if states:
         by_columns: dict[frozenset[str], list[QueryInfo]] = {}
@@ -451,11 +447,11 @@ def _per_member(states: list[QueryInfo], rows: str = "_d") -> str:
 
 # Per line, the sums and counts of its added and removed rows' hashes (modulo 2^64): the part of
 # a line's dedupe key that its rows give (see keys.keys_sql).
-LINE_SUMS = """
-CREATE OR REPLACE {out} AS
+LINE_SUMS_SELECT = """
 SELECT i, sum(CASE WHEN op > 0 THEN rh::HUGEINT END) % 18446744073709551616 AS sa,
     count(CASE WHEN op > 0 THEN 1 END) AS na,
     sum(CASE WHEN op < 0 THEN rh::HUGEINT END) % 18446744073709551616 AS sr,
     count(CASE WHEN op < 0 THEN 1 END) AS nr
 FROM {rh} GROUP BY i
 """
+LINE_SUMS = "CREATE OR REPLACE {out} AS" + LINE_SUMS_SELECT

@@ -80,25 +80,27 @@ class Preparer:
         tables = f"{SCRATCH}.b{next(self.numbers)}"
         raws, parsed = [ln.raw for ln in kept], [ln.parsed for ln in kept]
         if self.lib is not None:
-            fallback, sql_rows = native.normalise(self.con, self.lib, raws, parsed, "_p", tables)
+            fast = native.normalise(self.con, self.lib, raws, parsed, "_p", tables)
+            fallback, columns = fast.fallback, fast.columns
         else:
-            fallback, sql_rows = nm.normalise(self.con, raws, parsed, "_p", into=tables), True
+            fallback = nm.normalise(self.con, raws, parsed, "_p", into=tables)
+            columns = nm.query_columns(self.con, tables)
         for i, _, torn in fallback.rejected:
             if torn is not None:  # the line written after a torn one: archived without it
                 kept[i].raw = kept[i].raw[len(torn) :]
-        columns = nm.query_columns(self.con, tables)
         if self._set_aside(columns, tables, fallback):
             columns = nm.query_columns(self.con, tables)
         queries = [self._expected(name, cols) for name, cols in columns.items()]
-        nm.hash_rows(
-            self.con,
-            queries,
-            tables,
-            out=f"TABLE {tables}_rh",
-            given=self.lib is not None,
-            sql_rows=sql_rows,
-        )
-        self.con.execute(nm.LINE_SUMS.format(out=f"TABLE {tables}_lk", rh=f"{tables}_rh"))
+        if self.lib is None:
+            nm.hash_rows(self.con, queries, tables, out=f"TABLE {tables}_rh")
+            self.con.execute(nm.LINE_SUMS.format(out=f"TABLE {tables}_lk", rh=f"{tables}_rh"))
+        else:
+            event_names = [q.name for q in queries if q.is_event]
+            if fast.sql_rows:
+                nm.hash_rows(self.con, queries, tables, out=f"TABLE {tables}_rh", given=True)
+            else:  # every identity given: no copy of the rows
+                native.identities(self.con, tables, event_names)
+            native.line_sums(self.con, tables, event_names)
         has_units = self._keys(kept, fallback, tables)
         hashed = {q.name: frozenset(q.columns) for q in queries if not q.is_event}
         events = self._events([q for q in queries if q.is_event], tables)
@@ -181,7 +183,7 @@ class Preparer:
                 {"bad": names, "name": name},
             ).fetchall()
             fallback.rejected += [(i, bad[keys[0]], None) for i, keys in lines]
-            for part in ("hdr", "rows"):
+            for part in ("hdr", "rows", "sums") if self.lib is not None else ("hdr", "rows"):
                 self.con.execute(
                     f"DELETE FROM {tables}_{part} WHERE i IN (SELECT unnest($i))",
                     {"i": [i for i, _ in lines]},
@@ -259,7 +261,12 @@ class Preparers:
 
 def release(con: duckdb.DuckDBPyConnection, prepared: Prepared) -> None:
     """Drop a batch's tables once written."""
-    for part in ("hdr", "rows", "rh", "lk", "lkeys", "units"):
+    if con.execute(  # the native fast path's identities are a view (native.identities)
+        "SELECT 1 FROM duckdb_views() WHERE database_name = $db AND view_name = $name",
+        {"db": SCRATCH, "name": prepared.tables.split(".")[1] + "_rh"},
+    ).fetchall():
+        con.execute(f"DROP VIEW {prepared.tables}_rh")
+    for part in ("hdr", "rh", "rows", "sums", "lk", "lkeys", "units"):
         con.execute(f"DROP TABLE IF EXISTS {prepared.tables}_{part}")
     for table in {table for table, _ in prepared.events.values()}:
         con.execute(f"DROP TABLE IF EXISTS {table}")

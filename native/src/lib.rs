@@ -12,6 +12,7 @@ mod json;
 mod line;
 
 use line::{flatten, keys, render, subset, Defer};
+use std::collections::HashMap;
 use std::slice;
 
 /// The columns of a parsed batch, in the order of `Column` ids (see native.py).
@@ -37,6 +38,16 @@ pub struct Batch {
     r_rh_state: Vec<u64>,
     r_rh_text: Vec<u64>,
     r_text: Text,
+    // per accepted line, the wrapping sums of its added and removed rows' identities, as state
+    // rows and as event rows (normalise.LINE_SUMS), and its signature: an index in `signatures`
+    l_sa_state: Vec<u64>,
+    l_sa_text: Vec<u64>,
+    l_sr_state: Vec<u64>,
+    l_sr_text: Vec<u64>,
+    // the distinct (query name, its first row's member names) of the accepted lines, each as
+    // a JSON array of strings (normalise.query_columns)
+    signatures: Text,
+    signature_ids: HashMap<Vec<u8>, u32>,
     // lines left to the SQL path
     deferred: Vec<i32>,
 }
@@ -134,6 +145,28 @@ impl Batch {
             self.r_line.truncate(rows_before);
             return Err(Defer);
         }
+        let mut sums = [0u64; 4];
+        for r in rows_before..self.r_text.len() {
+            let k = if self.r_op[r] > 0 { 0 } else { 2 };
+            sums[k] = sums[k].wrapping_add(self.r_rh_state[r]);
+            sums[k + 1] = sums[k + 1].wrapping_add(self.r_rh_text[r]);
+        }
+        self.l_sa_state.push(sums[0]);
+        self.l_sa_text.push(sums[1]);
+        self.l_sr_state.push(sums[2]);
+        self.l_sr_text.push(sums[3]);
+        let mut signature = Vec::with_capacity(64);
+        signature.push(b'[');
+        line::put_str(&mut signature, &h.name);
+        for k in &first_keys {
+            signature.push(b',');
+            line::put_str(&mut signature, k);
+        }
+        signature.push(b']');
+        if !self.signature_ids.contains_key(&signature) {
+            self.signatures.push(&signature);
+            self.signature_ids.insert(signature, self.signature_ids.len() as u32);
+        }
         self.l_i.push(i);
         self.l_t.push(h.t);
         self.l_epoch.push(h.epoch);
@@ -189,6 +222,12 @@ impl Batch {
             21 => raw(&self.r_text.offsets),
             22 => raw(&self.r_text.data),
             23 => raw(&self.deferred),
+            24 => raw(&self.l_sa_state),
+            25 => raw(&self.l_sa_text),
+            26 => raw(&self.l_sr_state),
+            27 => raw(&self.l_sr_text),
+            28 => raw(&self.signatures.offsets),
+            29 => raw(&self.signatures.data),
             _ => (std::ptr::null(), 0),
         }
     }
@@ -214,7 +253,7 @@ pub unsafe extern "C" fn hs_parse(data: *const u8, len: usize, offsets: *const i
     Box::into_raw(Box::new(batch))
 }
 
-/// Counts of BATCH: accepted lines, their rows, deferred lines.
+/// Counts of BATCH: accepted lines, their rows, deferred lines, signatures.
 ///
 /// # Safety
 /// BATCH must come from `hs_parse` and not be freed.
@@ -224,6 +263,7 @@ pub unsafe extern "C" fn hs_counts(batch: *const Batch, out: *mut usize) {
     *out = b.l_i.len();
     *out.add(1) = b.r_line.len();
     *out.add(2) = b.deferred.len();
+    *out.add(3) = b.signatures.len();
 }
 
 /// Column WHICH of BATCH: its address and length in bytes.
