@@ -48,6 +48,10 @@ class NativeUnavailable(StoreError):
     """HINDSIGHT_NATIVE=on, and the native fast path is not built (or disagrees with DuckDB)."""
 
 
+class NativeFailed(StoreError):
+    """The library could not do its part (it returned nothing: a panic caught at its edge)."""
+
+
 def library_path() -> Path | None:
     """The built library (`hindsight/_native*.so`), if any."""
     here = Path(__file__).resolve().parents[1]
@@ -152,6 +156,11 @@ def parse(lib: ctypes.CDLL, raws: Sequence[bytes]) -> NativeBatch:
     data = b"".join(raws)
     address, _ = offsets.buffer_info()
     ptr = lib.hs_parse(data, len(data), address, len(raws))
+    if not ptr:
+        raise NativeFailed(
+            "the native fast path failed on a batch (a bug in it: please report it, with the "
+            "lines); HINDSIGHT_NATIVE=off ingests them through the SQL path"
+        )
     owner = _Owner(lib, ptr)
     counts = (ctypes.c_size_t * 4)()
     lib.hs_counts(ptr, counts)
@@ -400,6 +409,12 @@ def build_intervals(
         *[c.buffers()[1].address + c.offset * c.type.byte_width for c in columns]
     )
     ptr = lib.hs_intervals(pointers, *(t.num_rows for t in tables))
+    if not ptr:
+        raise NativeFailed(
+            "the native interval builder failed: a row has more than 32,768 identical "
+            "instances open at once in one stream (the store numbers them in a SMALLINT), or a "
+            "bug in it (HINDSIGHT_NATIVE=off builds through the SQL path)"
+        )
     owner = _Owner(lib, ptr, lib.hs_iv_free)
     which = 0
     for name, spec in _IV_OUTPUTS.items():

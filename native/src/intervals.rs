@@ -94,7 +94,8 @@ struct Exec {
     rows: HashMap<u64, Agg>,
 }
 
-pub fn build(execs: &Execs, changes: &Changes, open: &OpenBefore) -> Intervals {
+/// The intervals, or None where a row has more instances open at once than `_n` numbers.
+pub fn build(execs: &Execs, changes: &Changes, open: &OpenBefore) -> Option<Intervals> {
     // the executions of each stream, in seq order
     let mut streams: HashMap<Stream, Vec<Exec>> = HashMap::new();
     for k in 0..execs.seq.len() {
@@ -142,7 +143,7 @@ pub fn build(execs: &Execs, changes: &Changes, open: &OpenBefore) -> Intervals {
             stack.sort_by_key(|i| (i.from, i.n));
         }
         for e in list {
-            apply(&mut out, *stream, &mut state, e);
+            apply(&mut out, *stream, &mut state, e)?;
         }
         for (rh, stack) in state {
             for inst in stack {
@@ -157,10 +158,15 @@ pub fn build(execs: &Execs, changes: &Changes, open: &OpenBefore) -> Intervals {
             }
         }
     }
-    out
+    Some(out)
 }
 
-fn apply(out: &mut Intervals, stream: Stream, state: &mut HashMap<u64, Vec<Instance>>, e: &Exec) {
+fn apply(
+    out: &mut Intervals,
+    stream: Stream,
+    state: &mut HashMap<u64, Vec<Instance>>,
+    e: &Exec,
+) -> Option<()> {
     let (mut removed_not_open, mut closed_by_full) = (0i64, 0i64);
     if e.full {
         let absent: Vec<u64> = state.keys().filter(|rh| !e.rows.contains_key(rh)).copied().collect();
@@ -169,7 +175,7 @@ fn apply(out: &mut Intervals, stream: Stream, state: &mut HashMap<u64, Vec<Insta
         }
         for (&rh, agg) in &e.rows {
             closed_by_full += close(out, stream, state, rh, agg.a, e.time);
-            open(state, rh, agg.a, e.time, agg.payload);
+            open(state, rh, agg.a, e.time, agg.payload)?;
         }
     } else {
         for (&rh, agg) in &e.rows {
@@ -177,7 +183,7 @@ fn apply(out: &mut Intervals, stream: Stream, state: &mut HashMap<u64, Vec<Insta
             removed_not_open += (agg.r - count).max(0);
             close(out, stream, state, rh, (count - agg.r).max(0), e.time);
             let target = (count - agg.r).max(0) + agg.a;
-            open(state, rh, target, e.time, agg.payload);
+            open(state, rh, target, e.time, agg.payload)?;
         }
     }
     if removed_not_open > 0 || closed_by_full > 0 {
@@ -188,6 +194,7 @@ fn apply(out: &mut Intervals, stream: Stream, state: &mut HashMap<u64, Vec<Insta
         out.sg_removed_not_open.push(removed_not_open as i32);
         out.sg_closed_by_full.push(closed_by_full as i32);
     }
+    Some(())
 }
 
 /// Close RH's instances above level KEEP at TIME; returns how many.
@@ -231,11 +238,20 @@ fn close(
     closed
 }
 
-/// Open RH's instances up to level TARGET at TIME, with PAYLOAD.
-fn open(state: &mut HashMap<u64, Vec<Instance>>, rh: u64, target: i64, time: i64, payload: Option<i64>) {
+/// Open RH's instances up to level TARGET at TIME, with PAYLOAD; None past `_n`'s range.
+fn open(
+    state: &mut HashMap<u64, Vec<Instance>>,
+    rh: u64,
+    target: i64,
+    time: i64,
+    payload: Option<i64>,
+) -> Option<()> {
     let count = state.get(&rh).map_or(0, Vec::len) as i64;
     if target <= count {
-        return;
+        return Some(());
+    }
+    if target - 1 > i64::from(i16::MAX) {
+        return None;
     }
     // an added row always has a payload (its execution's least); a count above the open
     // instances is only ever reached by adding
@@ -244,4 +260,5 @@ fn open(state: &mut HashMap<u64, Vec<Instance>>, rh: u64, target: i64, time: i64
     for level in count + 1..=target {
         stack.push(Instance { from: time, n: (level - 1) as i16, payload: Some(payload) });
     }
+    Some(())
 }

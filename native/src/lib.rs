@@ -13,6 +13,7 @@ mod line;
 
 use line::{flatten, keys, render, subset, Defer};
 use std::collections::HashMap;
+use std::panic::{self, AssertUnwindSafe};
 use std::slice;
 
 /// The columns of a parsed batch, in the order of `Column` ids (see native.py).
@@ -233,8 +234,17 @@ impl Batch {
     }
 }
 
+/// BUILD's result boxed for the caller, or null if it panicked (a bug: the caller says so and
+/// names the way around it; no unwinding crosses the C boundary).
+fn boxed<T>(build: impl FnOnce() -> Option<T>) -> *mut T {
+    match panic::catch_unwind(AssertUnwindSafe(build)) {
+        Ok(Some(value)) => Box::into_raw(Box::new(value)),
+        _ => std::ptr::null_mut(),
+    }
+}
+
 /// Parse the N lines held in DATA at OFFSETS (N + 1 of them: line k is
-/// data[offsets[k]..offsets[k + 1]]). Never null; free with `hs_free`.
+/// data[offsets[k]..offsets[k + 1]]). Null on a failure; free with `hs_free`.
 ///
 /// # Safety
 /// DATA and OFFSETS must be valid for the lengths given, offsets non-decreasing within DATA.
@@ -242,15 +252,17 @@ impl Batch {
 pub unsafe extern "C" fn hs_parse(data: *const u8, len: usize, offsets: *const i64, n: usize) -> *mut Batch {
     let data = if len == 0 { &[][..] } else { slice::from_raw_parts(data, len) };
     let offsets = slice::from_raw_parts(offsets, n + 1);
-    let mut batch = Batch::default();
-    let mut scratch = Vec::with_capacity(256);
-    for k in 0..n {
-        let raw = &data[offsets[k] as usize..offsets[k + 1] as usize];
-        if batch.add(k as i32, raw, &mut scratch).is_err() {
-            batch.deferred.push(k as i32);
+    boxed(|| {
+        let mut batch = Batch::default();
+        let mut scratch = Vec::with_capacity(256);
+        for k in 0..n {
+            let raw = &data[offsets[k] as usize..offsets[k + 1] as usize];
+            if batch.add(k as i32, raw, &mut scratch).is_err() {
+                batch.deferred.push(k as i32);
+            }
         }
-    }
-    Box::into_raw(Box::new(batch))
+        Some(batch)
+    })
 }
 
 /// Counts of BATCH: accepted lines, their rows, deferred lines, signatures.
@@ -306,7 +318,8 @@ unsafe fn view<'a, T>(p: *const u8, n: usize) -> &'a [T] {
 
 /// The intervals of a batch (intervals.rs) from its executions (host, query, seq, time, full:
 /// columns 0-4 of COLS), its changes (host, query, seq, op, rh, payload: 5-10) and the instances
-/// open before it (host, query, rh, _from, _n: 11-15). Never null; free with `hs_iv_free`.
+/// open before it (host, query, rh, _from, _n: 11-15). Null on a failure (a row with more
+/// instances open at once than `_n`, a SMALLINT, numbers); free with `hs_iv_free`.
 ///
 /// # Safety
 /// COLS must hold 16 pointers to columns of those types and lengths.
@@ -340,7 +353,7 @@ pub unsafe extern "C" fn hs_intervals(
         from: view(c[14], n_open),
         n: view(c[15], n_open),
     };
-    Box::into_raw(Box::new(intervals::build(&execs, &changes, &open)))
+    boxed(|| intervals::build(&execs, &changes, &open))
 }
 
 /// Column WHICH (0-24, the outputs' columns in order: see intervals::Intervals) of IV: its

@@ -387,3 +387,12 @@ def test_statements_translate(dialect: str) -> None:
             stmt, read="duckdb", write=dialect, unsupported_level=sqlglot.ErrorLevel.RAISE
         )
         assert len(out) == 1
+
+
+def test_native_refuses_more_identical_instances_than_n_numbers() -> None:
+    # the store numbers a row's instances open at once in a SMALLINT (`_n`); the SQL builder's
+    # CAST fails past it, the native one says why
+    many = [ex(10, False, [A] * 32_769)]
+    with pytest.raises(native.NativeFailed, match="32,768 identical"):
+        single("native", many)
+    assert len(single("native", [ex(10, False, [A] * 32_768)])["iv_new_open"]) == 32_768
