@@ -83,6 +83,10 @@ def _load() -> ctypes.CDLL | str:
     lib.hs_intervals.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_size_t]
     lib.hs_iv_column.argtypes = lib.hs_column.argtypes
     lib.hs_iv_free.argtypes = [ctypes.c_void_p]
+    lib.hs_apply.restype = ctypes.c_void_p
+    lib.hs_apply.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    lib.hs_ap_column.argtypes = lib.hs_column.argtypes
+    lib.hs_ap_free.argtypes = [ctypes.c_void_p]
     lib.hs_duckdb_hash.restype = ctypes.c_uint64
     lib.hs_duckdb_hash.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
     if not _agrees_with_duckdb(lib):
@@ -353,36 +357,103 @@ def line_sums(con: duckdb.DuckDBPyConnection, tables: str, events: list[str]) ->
     )
 
 
-# -- the interval builder -----------------------------------------------------------------------
-#: Its inputs' columns and types, in the library's order (intervals.rs).
-_IV_INPUTS = (
-    ("host_id", pa.int32()), ("query_id", pa.int32()), ("seq", pa.int64()), ("time", pa.int64()),
-    ("full_set", pa.uint8()),
-    ("host_id", pa.int32()), ("query_id", pa.int32()), ("seq", pa.int64()), ("op", pa.int8()),
-    ("rh", pa.uint64()), ("payload", pa.int64()),
-    ("host_id", pa.int32()), ("query_id", pa.int32()), ("rh", pa.uint64()), ("_from", pa.int64()),
-    ("_n", pa.int16()),
-)  # fmt: skip
+# -- the interval builder and the stream step ----------------------------------------------------
+I8, I16, I32, I64, U8, U64 = pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(), pa.uint64()
 
-#: Its outputs, as intervals.build_sql names and types them, in the library's column order.
+#: The intervals' tables, as intervals.build_sql names and types them, in the library's column
+#: order (its columns 0-24).
 _IV_OUTPUTS: dict[str, tuple[tuple[str, pa.DataType], ...]] = {
     "iv_closed_existing": (
-        ("host_id", pa.int32()), ("query_id", pa.int32()), ("rh", pa.uint64()),
-        ("_from", pa.int64()), ("_n", pa.int16()), ("_to", pa.int64()),
+        ("host_id", I32), ("query_id", I32), ("rh", U64), ("_from", I64), ("_n", I16), ("_to", I64),
     ),
     "iv_new_closed": (
-        ("host_id", pa.int32()), ("query_id", pa.int32()), ("rh", pa.uint64()),
-        ("_from", pa.int64()), ("_to", pa.int64()), ("_n", pa.int16()), ("payload", pa.int64()),
+        ("host_id", I32), ("query_id", I32), ("rh", U64), ("_from", I64), ("_to", I64),
+        ("_n", I16), ("payload", I64),
     ),
     "iv_new_open": (
-        ("host_id", pa.int32()), ("query_id", pa.int32()), ("rh", pa.uint64()),
-        ("_from", pa.int64()), ("_n", pa.int16()), ("payload", pa.int64()),
+        ("host_id", I32), ("query_id", I32), ("rh", U64), ("_from", I64), ("_n", I16),
+        ("payload", I64),
     ),
     "iv_signals": (
-        ("host_id", pa.int32()), ("query_id", pa.int32()), ("seq", pa.int64()),
-        ("time", pa.int64()), ("removed_not_open", pa.int32()), ("closed_by_full", pa.int32()),
+        ("host_id", I32), ("query_id", I32), ("seq", I64), ("time", I64),
+        ("removed_not_open", I32), ("closed_by_full", I32),
     ),
 }  # fmt: skip
+
+#: The executions (classify_sql.executions_sql's), in the library's order (columns 100-117):
+#: a nullable column comes as its values and a `_valid` flag.
+_EX_OUTPUT = (
+    ("src", I32), ("host_id", I32), ("query_id", I32), ("seq", I64), ("time", I64),
+    ("epoch", I64), ("counter", I64), ("counter_valid", U8), ("ckey", I64), ("snap", U8),
+    ("added", I32), ("removed", I32), ("extended", U8), ("full_set", U8), ("counter_gap", U8),
+    ("prev_counter", I64), ("prev_counter_valid", U8), ("reset_with_removed", U8),
+)  # fmt: skip
+_EX_SQL = (
+    "SELECT src, host_id, query_id, seq, time, epoch, CASE WHEN counter_valid = 1 THEN counter "
+    "END AS counter, ckey, snap::BOOLEAN AS snap, added, removed, extended::BOOLEAN AS extended, "
+    "full_set::BOOLEAN AS full_set, counter_gap::BOOLEAN AS counter_gap, CASE WHEN "
+    "prev_counter_valid = 1 THEN prev_counter END AS prev_counter, "
+    "reset_with_removed::BOOLEAN AS reset_with_removed FROM {src}"
+)
+
+#: The instances open before a batch, as both steps take them.
+_OPEN_SQL = "SELECT host_id, query_id, rh, _from, _n FROM {t}"
+_OPEN_TYPES = (I32, I32, U64, I64, I16)
+
+
+def _inputs(
+    con: duckdb.DuckDBPyConnection, reads: list[tuple[str, tuple[pa.DataType, ...]]]
+) -> tuple[ctypes.Array[ctypes.c_void_p], list[int], list[pa.Array]]:
+    """The columns of each SELECT of READS (with the types the library takes), read once as
+    Arrow: their addresses, each SELECT's row count, and the arrays (to keep alive)."""
+    columns, counts = [], []
+    for sql, kinds in reads:
+        table = con.sql(sql).to_arrow_table()
+        counts.append(table.num_rows)
+        for column, kind in zip(table.columns, kinds, strict=True):
+            array = pc.cast(column, kind).combine_chunks()
+            if array.null_count:
+                raise ValueError(f"a NULL in the native step's input ({sql})")
+            columns.append(array)
+    addresses = [a.buffers()[1].address + a.offset * a.type.byte_width for a in columns]
+    return (ctypes.c_void_p * len(columns))(*addresses), counts, columns
+
+
+def _outputs(
+    con: duckdb.DuckDBPyConnection,
+    owner: _Owner,
+    column: Any,
+    tables: dict[str, tuple[str, tuple[tuple[str, pa.DataType], ...]]],
+    first: int,
+) -> None:
+    """The library's output tables (name: (SELECT from `{src}`, columns)), read from its columns
+    numbered from FIRST through COLUMN (its accessor), into TEMP tables."""
+    which = first
+    for name, (select, spec) in tables.items():
+        arrays = {}
+        for field, kind in spec:
+            p, n = ctypes.c_void_p(), ctypes.c_size_t()
+            column(owner.ptr, which, ctypes.byref(p), ctypes.byref(n))
+            data = pa.foreign_buffer(p.value or 0, n.value * kind.byte_width, base=owner)
+            arrays[field] = pa.Array.from_buffers(kind, n.value, [None, data])
+            which += 1
+        src = f"_{name}_native"
+        attach(con, src, pa.table(arrays))
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {select.format(src=src)}")
+        finally:
+            detach(con, src)
+
+
+def _intervals_tables() -> dict[str, tuple[str, tuple[tuple[str, pa.DataType], ...]]]:
+    return {name: ("SELECT * FROM {src}", spec) for name, spec in _IV_OUTPUTS.items()}
+
+
+_FAILED_STEP = (
+    "the native interval builder failed: a row has more than 32,768 identical instances open "
+    "at once in one stream (the store numbers them in a SMALLINT), or a bug in it "
+    "(HINDSIGHT_NATIVE=off builds through the SQL path)"
+)
 
 
 def build_intervals(
@@ -390,44 +461,66 @@ def build_intervals(
 ) -> None:
     """`intervals.build_sql.build_intervals` (without snapshot deltas, which change no interval)
     computed by the library: the same TEMP tables (`build_sql.OUTPUTS`), from the same inputs
-    (`payload` a BIGINT), read once as Arrow. tests/intervals/test_build_sql.py checks both."""
-    tables = [
-        con.sql(f"SELECT host_id, query_id, seq, time, full_set FROM {execs}").to_arrow_table(),
-        con.sql(f"SELECT host_id, query_id, seq, op, rh, payload FROM {changes}").to_arrow_table(),
-        con.sql(f"SELECT host_id, query_id, rh, _from, _n FROM {open_before}").to_arrow_table(),
-    ]
-    columns = [
-        pc.cast(column, kind).combine_chunks()
-        for column, (_, kind) in zip(
-            (c for t in tables for c in t.columns), _IV_INPUTS, strict=True
-        )
-    ]
-    for column in columns:
-        if column.null_count:
-            raise ValueError(f"a NULL in the interval builder's input ({column.type})")
-    pointers = (ctypes.c_void_p * len(columns))(
-        *[c.buffers()[1].address + c.offset * c.type.byte_width for c in columns]
+    (`payload` a BIGINT), read once as Arrow. The builder of `apply_streams`, on its own: what
+    tests/intervals/test_build_sql.py checks against apply.py beside the SQL."""
+    pointers, counts, _keep = _inputs(
+        con,
+        [
+            (
+                f"SELECT host_id, query_id, seq, time, full_set FROM {execs}",
+                (I32, I32, I64, I64, U8),
+            ),
+            (
+                f"SELECT host_id, query_id, seq, op, rh, payload FROM {changes}",
+                (I32, I32, I64, I8, U64, I64),
+            ),
+            (_OPEN_SQL.format(t=open_before), _OPEN_TYPES),
+        ],
     )
-    ptr = lib.hs_intervals(pointers, *(t.num_rows for t in tables))
+    ptr = lib.hs_intervals(pointers, *counts)
     if not ptr:
-        raise NativeFailed(
-            "the native interval builder failed: a row has more than 32,768 identical "
-            "instances open at once in one stream (the store numbers them in a SMALLINT), or a "
-            "bug in it (HINDSIGHT_NATIVE=off builds through the SQL path)"
-        )
-    owner = _Owner(lib, ptr, lib.hs_iv_free)
-    which = 0
-    for name, spec in _IV_OUTPUTS.items():
-        arrays = {}
-        for column, kind in spec:
-            p, n = ctypes.c_void_p(), ctypes.c_size_t()
-            lib.hs_iv_column(ptr, which, ctypes.byref(p), ctypes.byref(n))
-            data = pa.foreign_buffer(p.value or 0, n.value * kind.byte_width, base=owner)
-            arrays[column] = pa.Array.from_buffers(kind, n.value, [None, data])
-            which += 1
-        src = f"_{name}_native"
-        attach(con, src, pa.table(arrays))
-        try:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {src}")
-        finally:
-            detach(con, src)
+        raise NativeFailed(_FAILED_STEP)
+    _outputs(con, _Owner(lib, ptr, lib.hs_iv_free), lib.hs_iv_column, _intervals_tables(), 0)
+
+
+def apply_streams(
+    con: duckdb.DuckDBPyConnection,
+    lib: ctypes.CDLL,
+    lines: str,
+    positions: str,
+    rows: list[str],
+    open_before: str,
+    out: str,
+) -> None:
+    """A batch's lines applied to their streams by the library in one step: the executions
+    (`classify_sql.executions_sql` into OUT, LINES with their `i`), each row of ROWS (SELECTs
+    of `src, i, op, rh, ref`) mapped to its execution (a full set's removed rows left out, the
+    payload `ref + src << 62`), and the intervals (`build_sql.OUTPUTS`) from OPEN_BEFORE.
+    POSITIONS `(host_id, query_id, epoch, counter)`: where the extended streams stand."""
+    counter = "coalesce(counter, 0), counter IS NOT NULL"
+    row_sql = (
+        " UNION ALL ".join(rows)
+        or "SELECT 0 AS src, 0 AS i, 0 AS op, 0::UBIGINT AS rh, 0 AS ref WHERE false"
+    )
+    pointers, counts, _keep = _inputs(
+        con,
+        [
+            (
+                f"SELECT src, i, host_id, query_id, t, epoch, {counter}, snap, n_add, n_rem "
+                f"FROM {lines}",
+                (I32, I32, I32, I32, I64, I64, I64, U8, U8, I32, I32),
+            ),
+            (
+                f"SELECT host_id, query_id, epoch, {counter} FROM {positions}",
+                (I32, I32, I64, I64, U8),
+            ),
+            (row_sql, (I32, I32, I8, U64, I64)),
+            (_OPEN_SQL.format(t=open_before), _OPEN_TYPES),
+        ],
+    )
+    ptr = lib.hs_apply(pointers, (ctypes.c_size_t * 4)(*counts))
+    if not ptr:
+        raise NativeFailed(_FAILED_STEP)
+    owner = _Owner(lib, ptr, lib.hs_ap_free)
+    _outputs(con, owner, lib.hs_ap_column, _intervals_tables(), 0)
+    _outputs(con, owner, lib.hs_ap_column, {out: (_EX_SQL, _EX_OUTPUT)}, 100)

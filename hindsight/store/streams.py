@@ -28,8 +28,9 @@ I32, I64, U64, I16, I8 = pa.int32(), pa.int64(), pa.uint64(), pa.int16(), pa.int
 
 
 class StreamWriter:
-    """Applies executions to their streams; with LIB (store/native.py), the native interval
-    builder computes the intervals, else build_sql's statements."""
+    """Applies executions to their streams; with LIB (store/native.py), the native stream step
+    classifies the executions and builds the intervals, else classify_sql's and build_sql's
+    statements."""
 
     def __init__(
         self, con: duckdb.DuckDBPyConnection, catalog: Catalog, lib: ctypes.CDLL | None = None
@@ -44,8 +45,8 @@ class StreamWriter:
         con = self.con
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _sl AS SELECT 0 AS src, host_id, query_id, t, epoch, "
-            f"counter, snap, n_add, n_rem FROM {prefix}_lines l SEMI JOIN {prefix}_fresh f USING (i) "
-            "WHERE NOT is_event"
+            f"counter, snap, n_add, n_rem, i FROM {prefix}_lines l SEMI JOIN {prefix}_fresh f "
+            "USING (i) WHERE NOT is_event"
         )
         # the first new execution of a stream is its least line key: no grouping needed here
         keys = "SELECT host_id, query_id, t AS time, epoch, COALESCE(counter, -1) AS ckey, snap FROM _sl"
@@ -60,7 +61,7 @@ class StreamWriter:
         self.con.execute(
             "CREATE OR REPLACE TEMP TABLE _sl AS SELECT 0 AS src, 0 AS host_id, 0 AS query_id, "
             "0::BIGINT AS t, 0::BIGINT AS epoch, 0::BIGINT AS counter, false AS snap, 0 AS n_add, "
-            "0 AS n_rem WHERE false"
+            "0 AS n_rem, 0 AS i WHERE false"
         )
         self._apply(keys, None)
 
@@ -77,17 +78,44 @@ class StreamWriter:
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE _sl_all AS SELECT * FROM _sl ANTI JOIN _replayed "
                 "USING (host_id, query_id) UNION ALL SELECT 1, host_id, query_id, t, epoch, counter, "
-                "snap, n_add, n_rem FROM _r_lines WHERE NOT is_event"
+                "snap, n_add, n_rem, i FROM _r_lines WHERE NOT is_event"
             )
             detach(con, "_replayed")
-        con.execute(executions_sql("_sl_all" if replay else "_sl", "streams", "_ex"))
-        extended = con.execute(
-            "SELECT DISTINCT host_id, query_id FROM _ex WHERE extended"
-        ).fetchall()
-        self._load_open([(h, q) for h, q in extended])
+        lines = "_sl_all" if replay else "_sl"
+        if self.lib is not None:
+            self._apply_native(lines, sources)
+        else:
+            con.execute(executions_sql(lines, "streams", "_ex"))
+            extended = con.execute(
+                "SELECT DISTINCT host_id, query_id FROM _ex WHERE extended"
+            ).fetchall()
+            self._load_open([(h, q) for h, q in extended])
         if not con.execute("SELECT count(*) FROM _ex").fetchone()[0]:  # type: ignore[index]
             return
         self._build(sources, batch)
+
+    def _apply_native(self, lines: str, sources: list[tuple[str, int]]) -> None:
+        """The native stream step (store/native.py): `_ex` and the intervals in one pass, from
+        the positions and open instances of the streams it extends (the batch's own lines' streams
+        that have a position)."""
+        con = self.con
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _positions AS SELECT host_id, query_id, epoch, counter "
+            f"FROM streams SEMI JOIN (SELECT host_id, query_id FROM {lines} WHERE src = 0) "
+            "USING (host_id, query_id)"
+        )
+        extended = con.execute("SELECT host_id, query_id FROM _positions").fetchall()
+        self._load_open([(h, q) for h, q in extended])
+        assert self.lib is not None
+        native.apply_streams(
+            con,
+            self.lib,
+            lines,
+            "_positions",
+            [f"SELECT {src} AS src, i, op, rh, ref FROM {prefix}_rh" for prefix, src in sources],
+            "_open_before",
+            "_ex",
+        )
 
     def _load_open(self, keys: list[StreamKey]) -> None:
         """Instances open before the batch, of the streams being extended."""
@@ -121,10 +149,22 @@ class StreamWriter:
     # -- build and write ---------------------------------------------------------------------
     def _build(self, sources: list[tuple[str, int]], batch: str | None) -> None:
         con = self.con
-        parts, texts = [], []
+        texts = [
+            f"SELECT ref + {src << 62} AS ref, r FROM {prefix}_rh WHERE op > 0"
+            for prefix, src in sources
+        ]
+        # the builder carries each row's number (payload); its text is joined back for the
+        # few rows that open an interval (`_payloads`)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW _payloads AS {' UNION ALL '.join(texts)}")
+        if self.lib is None:  # (the native step built them with `_ex`)
+            self._build_sql(sources, batch)
+        self._write_built()
+
+    def _build_sql(self, sources: list[tuple[str, int]], batch: str | None) -> None:
+        con = self.con
+        parts = []
         for prefix, src in sources:
             fresh = f"SEMI JOIN {prefix}_fresh f USING (i)" if prefix == batch else ""
-            texts.append(f"SELECT ref + {src << 62} AS ref, r FROM {prefix}_rh WHERE op > 0")
             parts.append(
                 f"SELECT x.host_id, x.query_id, x.seq, r.op, r.rh, r.ref + {src << 62} AS payload "
                 f"FROM {prefix}_rh r JOIN {prefix}_lines l USING (i) {fresh} JOIN _ex x "
@@ -132,20 +172,18 @@ class StreamWriter:
                 f"AND x.time = l.t AND x.epoch = l.epoch AND x.ckey = COALESCE(l.counter, -1) "
                 f"AND x.snap = l.snap WHERE NOT x.full_set OR r.op > 0"
             )
-        # the builder carries each row's number (payload); its text is joined back for the
-        # few rows that open an interval (`_payloads`)
         con.execute(f"CREATE OR REPLACE TEMP TABLE _changes AS {' UNION ALL '.join(parts)}")
-        con.execute(f"CREATE OR REPLACE TEMP VIEW _payloads AS {' UNION ALL '.join(texts)}")
         con.execute(
             "CREATE OR REPLACE TEMP VIEW _execs AS SELECT host_id, query_id, seq, time, full_set, snap "
             "FROM _ex"
         )
-        if self.lib is not None:
-            native.build_intervals(con, self.lib, "_changes", "_execs", "_open_before")
-        else:
-            # snapshots as differences only pay off where there are several snapshots
-            (snaps,) = con.execute("SELECT count(*) FROM _ex WHERE snap").fetchone() or (0,)
-            build_intervals(con, "_changes", "_execs", "_open_before", deltas=snaps > 1)
+        # snapshots as differences only pay off where there are several snapshots
+        (snaps,) = con.execute("SELECT count(*) FROM _ex WHERE snap").fetchone() or (0,)
+        build_intervals(con, "_changes", "_execs", "_open_before", deltas=snaps > 1)
+
+    def _write_built(self) -> None:
+        """Write the intervals built (`build_sql.OUTPUTS`) and the executions' log."""
+        con = self.con
         # the texts of the rows that open an interval, joined once for every query
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _opened AS SELECT t.ref, t.r FROM _payloads t SEMI JOIN "

@@ -10,6 +10,7 @@ mod duck;
 mod intervals;
 mod json;
 mod line;
+mod streams;
 
 use line::{flatten, keys, render, subset, Defer};
 use std::collections::HashMap;
@@ -356,18 +357,13 @@ pub unsafe extern "C" fn hs_intervals(
     boxed(|| intervals::build(&execs, &changes, &open))
 }
 
-/// Column WHICH (0-24, the outputs' columns in order: see intervals::Intervals) of IV: its
-/// address and its length in values.
-///
-/// # Safety
-/// IV must come from `hs_intervals` and not be freed.
-#[no_mangle]
-pub unsafe extern "C" fn hs_iv_column(iv: *const intervals::Intervals, which: u32, ptr: *mut *const u8, len: *mut usize) {
-    fn raw<T>(v: &[T]) -> (*const u8, usize) {
-        (v.as_ptr() as *const u8, v.len())
-    }
-    let o = &*iv;
-    let (p, l) = match which {
+fn raw<T>(v: &[T]) -> (*const u8, usize) {
+    (v.as_ptr() as *const u8, v.len())
+}
+
+/// Column WHICH (0-24) of the intervals, in the order of intervals::Intervals' fields.
+fn iv_column(o: &intervals::Intervals, which: u32) -> (*const u8, usize) {
+    match which {
         0 => raw(&o.ce_host),
         1 => raw(&o.ce_query),
         2 => raw(&o.ce_rh),
@@ -394,9 +390,42 @@ pub unsafe extern "C" fn hs_iv_column(iv: *const intervals::Intervals, which: u3
         23 => raw(&o.sg_removed_not_open),
         24 => raw(&o.sg_closed_by_full),
         _ => (std::ptr::null(), 0),
-    };
-    *ptr = p;
-    *len = l;
+    }
+}
+
+/// Column WHICH (0-17) of the executions, in the order of streams::Executions' fields.
+fn ex_column(e: &streams::Executions, which: u32) -> (*const u8, usize) {
+    match which {
+        0 => raw(&e.src),
+        1 => raw(&e.host),
+        2 => raw(&e.query),
+        3 => raw(&e.seq),
+        4 => raw(&e.time),
+        5 => raw(&e.epoch),
+        6 => raw(&e.counter),
+        7 => raw(&e.counter_valid),
+        8 => raw(&e.ckey),
+        9 => raw(&e.snap),
+        10 => raw(&e.added),
+        11 => raw(&e.removed),
+        12 => raw(&e.extended),
+        13 => raw(&e.full_set),
+        14 => raw(&e.counter_gap),
+        15 => raw(&e.prev_counter),
+        16 => raw(&e.prev_counter_valid),
+        17 => raw(&e.reset_with_removed),
+        _ => (std::ptr::null(), 0),
+    }
+}
+
+/// Column WHICH of IV (intervals::Intervals' fields in order): its address and length in
+/// values.
+///
+/// # Safety
+/// IV must come from `hs_intervals` and not be freed.
+#[no_mangle]
+pub unsafe extern "C" fn hs_iv_column(iv: *const intervals::Intervals, which: u32, ptr: *mut *const u8, len: *mut usize) {
+    (*ptr, *len) = iv_column(&*iv, which);
 }
 
 /// Free IV.
@@ -406,4 +435,79 @@ pub unsafe extern "C" fn hs_iv_column(iv: *const intervals::Intervals, which: u3
 #[no_mangle]
 pub unsafe extern "C" fn hs_iv_free(iv: *mut intervals::Intervals) {
     drop(Box::from_raw(iv));
+}
+
+/// A batch's lines applied to their streams (streams.rs): executions and intervals.
+pub struct Applied {
+    ex: streams::Executions,
+    iv: intervals::Intervals,
+}
+
+/// The executions and intervals of a batch's lines (src, i, host, query, t, epoch, counter,
+/// counter valid, snap, n_add, n_rem: columns 0-10 of COLS), given the streams' positions
+/// (host, query, epoch, counter, counter valid: 11-15), its rows (src, i, op, rh, ref: 16-20)
+/// and the instances open before it (host, query, rh, _from, _n: 21-25). Null on a failure
+/// (as `hs_intervals`); free with `hs_ap_free`.
+///
+/// # Safety
+/// COLS must hold 26 pointers to columns of those types and lengths (N: lines, positions,
+/// rows, open instances).
+#[no_mangle]
+pub unsafe extern "C" fn hs_apply(cols: *const *const u8, n: *const usize) -> *mut Applied {
+    let c = slice::from_raw_parts(cols, 26);
+    let n = slice::from_raw_parts(n, 4);
+    let lines = streams::Lines {
+        src: view(c[0], n[0]),
+        i: view(c[1], n[0]),
+        host: view(c[2], n[0]),
+        query: view(c[3], n[0]),
+        t: view(c[4], n[0]),
+        epoch: view(c[5], n[0]),
+        counter: view(c[6], n[0]),
+        counter_valid: view(c[7], n[0]),
+        snap: view(c[8], n[0]),
+        n_add: view(c[9], n[0]),
+        n_rem: view(c[10], n[0]),
+    };
+    let positions = streams::Positions {
+        host: view(c[11], n[1]),
+        query: view(c[12], n[1]),
+        epoch: view(c[13], n[1]),
+        counter: view(c[14], n[1]),
+        counter_valid: view(c[15], n[1]),
+    };
+    let rows = streams::Rows {
+        src: view(c[16], n[2]),
+        i: view(c[17], n[2]),
+        op: view(c[18], n[2]),
+        rh: view(c[19], n[2]),
+        reference: view(c[20], n[2]),
+    };
+    let open = intervals::OpenBefore {
+        host: view(c[21], n[3]),
+        query: view(c[22], n[3]),
+        rh: view(c[23], n[3]),
+        from: view(c[24], n[3]),
+        n: view(c[25], n[3]),
+    };
+    boxed(|| streams::apply(&lines, &positions, &rows, &open).map(|(ex, iv)| Applied { ex, iv }))
+}
+
+/// Column WHICH of AP: 0-24 its intervals' (as `hs_iv_column`), 100-117 its executions'.
+///
+/// # Safety
+/// AP must come from `hs_apply` and not be freed.
+#[no_mangle]
+pub unsafe extern "C" fn hs_ap_column(ap: *const Applied, which: u32, ptr: *mut *const u8, len: *mut usize) {
+    let ap = &*ap;
+    (*ptr, *len) = if which >= 100 { ex_column(&ap.ex, which - 100) } else { iv_column(&ap.iv, which) };
+}
+
+/// Free AP.
+///
+/// # Safety
+/// AP must come from `hs_apply`, freed once.
+#[no_mangle]
+pub unsafe extern "C" fn hs_ap_free(ap: *mut Applied) {
+    drop(Box::from_raw(ap));
 }

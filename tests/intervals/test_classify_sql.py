@@ -1,5 +1,6 @@
 """The set-based execution grouping and classification equals the reference (apply.classify)
-for any lines and positions, signals included, and translates to Spark SQL."""
+for any lines and positions, signals included, and translates to Spark SQL; the native stream
+step (store/native.py) gives the same executions."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from hypothesis import strategies as st
 
 from hindsight.intervals.apply import Execution, Signal, StreamState, classify
 from hindsight.intervals.classify_sql import executions_sql, first_not_after_sql
+from hindsight.store import native
+
+LIB = native.library("on")  # the tests need it built (native.BUILD_HINT)
 
 line = st.tuples(
     st.integers(0, 3),  # stream
@@ -72,6 +76,19 @@ def test_classification_equals_the_reference(lines: list[tuple[int, ...]], posit
         "epoch": pa.array([p[0] for _, p in known], pa.int64()), "counter": pa.array([p[1] for _, p in known], pa.int64()),
     }))  # fmt: skip
     con.execute(executions_sql("lines_in", "pos_in", "ex"))
+    # the native step: the same executions, every column
+    con.execute(
+        "CREATE TABLE lines_i AS SELECT row_number() OVER () AS i, * FROM lines_in; "
+        "CREATE TABLE no_open AS SELECT 0::INTEGER AS host_id, 0::INTEGER AS query_id, "
+        "0::UBIGINT AS rh, 0::BIGINT AS _from, 0::SMALLINT AS _n WHERE false"
+    )
+    native.apply_streams(con, LIB, "lines_i", "pos_in", [], "no_open", "ex_native")
+    every = "SELECT * REPLACE (coalesce(counter_gap, false) AS counter_gap) FROM {} ORDER BY ALL"
+    assert (
+        con.execute(every.format("ex_native")).fetchall()
+        == con.execute(every.format("ex")).fetchall()
+    )
+    assert con.execute("DESCRIBE ex_native").fetchall() == con.execute("DESCRIBE ex").fetchall()
     got = {
         (h, seq): (t, full, gap, rwr, a, r)
         for h, seq, t, full, gap, rwr, a, r in con.execute(
