@@ -83,6 +83,10 @@ def _load() -> ctypes.CDLL | str:
     lib.hs_intervals.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_size_t]
     lib.hs_iv_column.argtypes = lib.hs_column.argtypes
     lib.hs_iv_free.argtypes = [ctypes.c_void_p]
+    lib.hs_keys.restype = ctypes.c_void_p
+    lib.hs_keys.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint8]
+    lib.hs_keys_column.argtypes = lib.hs_column.argtypes
+    lib.hs_keys_free.argtypes = [ctypes.c_void_p]
     lib.hs_apply.restype = ctypes.c_void_p
     lib.hs_apply.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
     lib.hs_ap_column.argtypes = lib.hs_column.argtypes
@@ -359,6 +363,7 @@ def line_sums(con: duckdb.DuckDBPyConnection, tables: str, events: list[str]) ->
 
 # -- the interval builder and the stream step ----------------------------------------------------
 I8, I16, I32, I64, U8, U64 = pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(), pa.uint64()
+TEXT = pa.large_string()
 
 #: The intervals' tables, as intervals.build_sql names and types them, in the library's column
 #: order (its columns 0-24).
@@ -415,8 +420,14 @@ def _inputs(
             if array.null_count:
                 raise ValueError(f"a NULL in the native step's input ({sql})")
             columns.append(array)
-    addresses = [a.buffers()[1].address + a.offset * a.type.byte_width for a in columns]
-    return (ctypes.c_void_p * len(columns))(*addresses), counts, columns
+    addresses = []
+    for a in columns:
+        if a.type == pa.large_string():  # its offsets, then its data
+            offsets, data = a.buffers()[1:3]
+            addresses += [offsets.address + a.offset * 8, data.address if data else 0]
+        else:
+            addresses.append(a.buffers()[1].address + a.offset * a.type.byte_width)
+    return (ctypes.c_void_p * len(addresses))(*addresses), counts, columns
 
 
 def _outputs(
@@ -425,9 +436,11 @@ def _outputs(
     column: Any,
     tables: dict[str, tuple[str, tuple[tuple[str, pa.DataType], ...]]],
     first: int,
+    table: bool = False,
 ) -> None:
     """The library's output tables (name: (SELECT from `{src}`, columns)), read from its columns
-    numbered from FIRST through COLUMN (its accessor), into TEMP tables."""
+    numbered from FIRST through COLUMN (its accessor), into TEMP tables (or, with TABLE,
+    tables: a name with its database)."""
     which = first
     for name, (select, spec) in tables.items():
         arrays = {}
@@ -437,10 +450,11 @@ def _outputs(
             data = pa.foreign_buffer(p.value or 0, n.value * kind.byte_width, base=owner)
             arrays[field] = pa.Array.from_buffers(kind, n.value, [None, data])
             which += 1
-        src = f"_{name}_native"
+        src = f"_{name.rsplit('.', 1)[-1]}_native"
         attach(con, src, pa.table(arrays))
+        kind = "TABLE" if table else "TEMP TABLE"
         try:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {select.format(src=src)}")
+            con.execute(f"CREATE OR REPLACE {kind} {name} AS {select.format(src=src)}")
         finally:
             detach(con, src)
 
@@ -524,3 +538,55 @@ def apply_streams(
     owner = _Owner(lib, ptr, lib.hs_ap_free)
     _outputs(con, owner, lib.hs_ap_column, _intervals_tables(), 0)
     _outputs(con, owner, lib.hs_ap_column, {out: (_EX_SQL, _EX_OUTPUT)}, 100)
+
+
+# -- dedupe keys -----------------------------------------------------------------------------------
+def dedupe_keys(
+    con: duckdb.DuckDBPyConnection,
+    lib: ctypes.CDLL,
+    tables: str,
+    statuses: str,
+    units: str | None,
+) -> None:
+    """`{tables}_lkeys` (`keys.keys_sql` of the first stage: hosts and queries by key and name)
+    computed by the library from `{tables}_hdr`, `{tables}_lk`, STATUSES `(i, host_key, t,
+    raw_hash)` and UNITS (`keys.units`, or None: the lines of one plain file)."""
+    lines = (
+        "SELECT l.i, l.host_key, l.name, l.t, l.epoch, coalesce(l.counter, -1), l.shape, "
+        "coalesce(s.sa, 0)::UBIGINT, coalesce(s.na, 0), coalesce(s.sr, 0)::UBIGINT, "
+        f"coalesce(s.nr, 0), false AS status, 0::UBIGINT FROM {tables}_hdr l "
+        f"LEFT JOIN {tables}_lk s USING (i) UNION ALL SELECT i, host_key, '', t, 0, 0, '', 0, 0, "
+        f"0, 0, true, raw_hash FROM {statuses}"
+    )
+    kinds: tuple[pa.DataType, ...] = (
+        I32,
+        TEXT,
+        TEXT,
+        I64,
+        I64,
+        I64,
+        TEXT,
+        U64,
+        I64,
+        U64,
+        I64,
+        U8,
+        U64,
+    )
+    if units is not None:
+        lines = (
+            f"SELECT x.*, u.unit, u.body, coalesce(u.occ, 0), u.occ IS NOT NULL FROM ({lines}) x "
+            f"JOIN {units} u USING (i)"
+        )
+        kinds += (I32, U8, I64, U8)
+    pointers, (n,), _keep = _inputs(con, [(f"SELECT * FROM ({lines}) ORDER BY 1", kinds)])
+    if units is None:  # (no units: four columns the library does not read)
+        pointers = (ctypes.c_void_p * 20)(*pointers, 0, 0, 0, 0)
+    ptr = lib.hs_keys(pointers, n, units is not None)
+    if not ptr:
+        raise NativeFailed("the native dedupe keys failed (a bug: HINDSIGHT_NATIVE=off)")
+    spec: tuple[tuple[str, pa.DataType], ...] = (
+        ("i", I32), ("t", I64), ("key", U64), ("occ", I64), ("dup", I64),
+    )  # fmt: skip
+    out = {f"{tables}_lkeys": ("SELECT * FROM {src}", spec)}
+    _outputs(con, _Owner(lib, ptr, lib.hs_keys_free), lib.hs_keys_column, out, 0, table=True)

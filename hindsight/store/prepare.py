@@ -137,8 +137,12 @@ class Preparer:
                 self.con.execute(f"CREATE TABLE {tables}_units AS SELECT * FROM _p_units")
             finally:
                 detach(self.con, "_p_units")
+        unit_table = f"{tables}_units" if scopes is not None else None
         attach(self.con, "_p_status", status_keys(fallback.statuses))
         try:
+            if self.lib is not None:
+                native.dedupe_keys(self.con, self.lib, tables, "_p_status", unit_table)
+                return scopes is not None
             self.con.execute(
                 keys_sql(
                     f"TABLE {tables}_lkeys",
@@ -147,7 +151,7 @@ class Preparer:
                     "host_key",
                     "name",
                     f"{tables}_lk",
-                    f"{tables}_units" if scopes is not None else None,
+                    unit_table,
                 )
             )
         finally:

@@ -41,3 +41,16 @@ pub fn hash_parts(parts: &[&[u8]], scratch: &mut Vec<u8>) -> u64 {
     }
     hash(scratch)
 }
+
+/// `hash(v)` of DuckDB for a BIGINT (and for a HUGEINT in [0, 2^64): its upper half hashes to 0).
+#[inline]
+pub fn hash_i64(v: i64) -> u64 {
+    murmur64(v as u64)
+}
+
+/// DuckDB's `hash(a, b, ...)`: each argument's hash folded into the first's.
+#[inline]
+pub fn combine(a: u64, b: u64) -> u64 {
+    let a = (a ^ (a >> 32)).wrapping_mul(M);
+    a ^ b
+}

@@ -9,6 +9,7 @@
 mod duck;
 mod intervals;
 mod json;
+mod keys;
 mod line;
 mod streams;
 
@@ -510,4 +511,70 @@ pub unsafe extern "C" fn hs_ap_column(ap: *const Applied, which: u32, ptr: *mut 
 #[no_mangle]
 pub unsafe extern "C" fn hs_ap_free(ap: *mut Applied) {
     drop(Box::from_raw(ap));
+}
+
+/// A string column of N values from its Arrow offsets (N + 1) and data.
+unsafe fn strings<'a>(offsets: *const u8, data: *const u8, n: usize) -> keys::Strings<'a> {
+    let offsets: &[i64] = view(offsets, n + 1);
+    let end = offsets.last().copied().unwrap_or(0) as usize;
+    keys::Strings { offsets, data: view(data, end) }
+}
+
+/// The dedupe keys (keys.rs) of N lines (i, host, query, t, epoch, ckey, shape, sa, na, sr,
+/// nr, status, raw_hash: COLS 0-15, a string as its offsets and data) and, if UNITS, their
+/// units (unit, body, given occurrence and its flag: 16-19). Null on a failure; free with
+/// `hs_keys_free`.
+///
+/// # Safety
+/// COLS must hold 20 pointers to columns of those types and length N.
+#[no_mangle]
+pub unsafe extern "C" fn hs_keys(cols: *const *const u8, n: usize, units: u8) -> *mut keys::Keys {
+    let c = slice::from_raw_parts(cols, 20);
+    let u = if units != 0 { n } else { 0 };
+    let lines = keys::Lines {
+        i: view(c[0], n),
+        host: strings(c[1], c[2], n),
+        query: strings(c[3], c[4], n),
+        t: view(c[5], n),
+        epoch: view(c[6], n),
+        ckey: view(c[7], n),
+        shape: strings(c[8], c[9], n),
+        sa: view(c[10], n),
+        na: view(c[11], n),
+        sr: view(c[12], n),
+        nr: view(c[13], n),
+        status: view(c[14], n),
+        raw_hash: view(c[15], n),
+        unit: view(c[16], u),
+        body: view(c[17], u),
+        given: view(c[18], u),
+        given_valid: view(c[19], u),
+    };
+    boxed(|| Some(keys::keys(&lines)))
+}
+
+/// Column WHICH (i, t, key, occ, dup) of KEYS.
+///
+/// # Safety
+/// KEYS must come from `hs_keys` and not be freed.
+#[no_mangle]
+pub unsafe extern "C" fn hs_keys_column(k: *const keys::Keys, which: u32, ptr: *mut *const u8, len: *mut usize) {
+    let k = &*k;
+    (*ptr, *len) = match which {
+        0 => raw(&k.i),
+        1 => raw(&k.t),
+        2 => raw(&k.key),
+        3 => raw(&k.occ),
+        4 => raw(&k.dup),
+        _ => (std::ptr::null(), 0),
+    };
+}
+
+/// Free KEYS.
+///
+/// # Safety
+/// KEYS must come from `hs_keys`, freed once.
+#[no_mangle]
+pub unsafe extern "C" fn hs_keys_free(k: *mut keys::Keys) {
+    drop(Box::from_raw(k));
 }

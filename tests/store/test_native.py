@@ -35,10 +35,18 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hindsight.Hindsi
         yield hs
 
 
-def first_stage(hs: hindsight.Hindsight, raws: list[bytes], lib: Any) -> dict[str, Any]:
-    """The first stage's tables for RAWS, sorted (row order and numbering aside)."""
+def one_file(raws: list[bytes]) -> list[Line]:
+    """RAWS as the lines of one plain file."""
+    return [Line("t.log", n + 1, raw, None) for n, raw in enumerate(raws)]
+
+
+def first_stage(
+    hs: hindsight.Hindsight, raws: list[bytes], lib: Any, make: Any = one_file
+) -> dict[str, Any]:
+    """The first stage's tables for RAWS (as MAKE reads them), sorted (row order and numbering
+    aside)."""
     preparer = Preparer(hs.store.con, hs.store.catalog, None, lib)
-    lines = [Line("t.log", n + 1, raw, None) for n, raw in enumerate(raws)]
+    lines = make(raws)
     try:
         batch = preparer.prepare(lines)
         con, t = preparer.con, batch.tables
@@ -70,8 +78,8 @@ def first_stage(hs: hindsight.Hindsight, raws: list[bytes], lib: Any) -> dict[st
         preparer.close(detach=False)
 
 
-def assert_same(hs: hindsight.Hindsight, raws: list[bytes]) -> None:
-    sql, fast = first_stage(hs, raws, None), first_stage(hs, raws, LIB)
+def assert_same(hs: hindsight.Hindsight, raws: list[bytes], make: Any = one_file) -> None:
+    sql, fast = first_stage(hs, raws, None, make), first_stage(hs, raws, LIB, make)
     for part in sql:
         assert fast[part] == sql[part], part
 
@@ -249,6 +257,57 @@ def test_a_fleet_of_clean_lines_reads_natively_and_the_same(store: hindsight.Hin
         raws.append(dump(Obj(members), r).encode())
     assert_same(store, raws)
     assert len(native.parse(LIB, raws).deferred) < len(raws) / 10
+
+
+@given(
+    st.lists(result_lines(), min_size=1, max_size=12),
+    st.lists(
+        st.tuples(st.sampled_from(["a.log", "b.log", "body"]), st.integers(0, 2)),
+        min_size=12,
+        max_size=12,
+    ),
+)
+def test_lines_of_several_sources_read_the_same(
+    store: hindsight.Hindsight, texts: list[str], sources: list[tuple[str, int]]
+) -> None:
+    # lines of two files and of TLS bodies (one-line bodies, with the receiver's occurrence of
+    # a journaled line or without): their dedupe keys are counted per source
+    def make(raws: list[bytes]) -> list[Line]:
+        out = []
+        for n, (raw, (origin, occurrence)) in enumerate(zip(raws, sources, strict=False)):
+            body = origin == "body"
+            # a body's lines: data[0], data[1], ... of one line of its file
+            line = Line(origin, 1 if body else n + 1, raw, None, item=n + 1 if body else None)
+            line.occurrence = occurrence if body and occurrence else None
+            out.append(line)
+        return out
+
+    assert_same(store, [t.encode() * 1 for t in texts], make)
+    # the same lines again, all copies: one of each scope is new
+    assert_same(
+        store,
+        [t.encode() for t in texts + texts],
+        lambda raws: make(raws[: len(texts)]) + make(raws[len(texts) :]),
+    )
+
+
+def test_identical_lines_of_one_body_count_as_one_scope(store: hindsight.Hindsight) -> None:
+    # a TLS body holding an event line twice around another execution's line: the copies are
+    # two occurrences of one scope (the body), not one of each of two scopes (as in a file)
+    e = event("process_events", 100, "added", {"pid": "1"})
+    x = event("process_events", 200, "added", {"pid": "2"}, host="other")
+    raws = [e, x, e, e, x]
+
+    def body(raws: list[bytes]) -> list[Line]:
+        return [Line("body", 1, raw, None, item=n + 1) for n, raw in enumerate(raws)]
+
+    assert_same(store, raws, body)
+    assert_same(store, raws, one_file)
+    in_body, in_file = (
+        sorted(occ for _, _, _, occ, _ in first_stage(store, raws, LIB, make)["lkeys"])
+        for make in (body, one_file)
+    )
+    assert in_body == [0, 0, 1, 1, 2] and in_file == [0, 0, 0, 0, 1]
 
 
 @given(st.lists(st.binary(max_size=40), min_size=1, max_size=4))
