@@ -252,6 +252,7 @@ class Normalised:
     fallback: nm.Fallback
     sql_rows: bool
     columns: dict[str, set[str]]
+    sql_lines: bool = False  # whether it read any line
 
 
 def normalise(
@@ -329,7 +330,7 @@ def _deferred(
             con.execute(f"DROP TABLE IF EXISTS {part}_{table}")
     fallback.rejected = [(deferred[i], reason, torn) for i, reason, torn in fallback.rejected]
     fallback.statuses = [(deferred[i], status) for i, status in fallback.statuses]
-    return Normalised(fallback, rows > 0, columns)
+    return Normalised(fallback, rows > 0, columns, sql_lines=True)
 
 
 def identities(con: duckdb.DuckDBPyConnection, tables: str, events: list[str]) -> None:
@@ -343,22 +344,27 @@ def identities(con: duckdb.DuckDBPyConnection, tables: str, events: list[str]) -
     )
 
 
-def line_sums(con: duckdb.DuckDBPyConnection, tables: str, events: list[str]) -> None:
+def line_sums(
+    con: duckdb.DuckDBPyConnection, tables: str, events: list[str], sql_lines: bool
+) -> None:
     """`{tables}_lk` (`normalise.LINE_SUMS`): the library's lines from the sums it computed,
-    the SQL path's lines from their rows' identities (`{tables}_rh`)."""
+    and where SQL_LINES (it deferred some) the SQL path's from their rows' identities
+    (`{tables}_rh`)."""
     names = ", ".join(nm.literal(name) for name in events) or "NULL"
 
     def chosen(kind: str) -> str:
         return f"CASE WHEN name IN ({names}) THEN {kind}_text ELSE {kind}_state END::HUGEINT"
 
-    sql_lines = f"(SELECT * FROM {tables}_rh ANTI JOIN {tables}_sums USING (i))"
-    con.execute(
+    sql = (
         f"CREATE OR REPLACE TABLE {tables}_lk AS "
         f"SELECT i, CASE WHEN n_add > 0 THEN {chosen('sa')} END AS sa, n_add::BIGINT AS na, "
         f"CASE WHEN n_rem > 0 THEN {chosen('sr')} END AS sr, n_rem::BIGINT AS nr "
-        f"FROM {tables}_sums WHERE n_add + n_rem > 0 UNION ALL "
-        + nm.LINE_SUMS_SELECT.format(rh=sql_lines)
+        f"FROM {tables}_sums WHERE n_add + n_rem > 0"
     )
+    if sql_lines:
+        rows = f"(SELECT * FROM {tables}_rh ANTI JOIN {tables}_sums USING (i))"
+        sql += " UNION ALL " + nm.LINE_SUMS_SELECT.format(rh=rows)
+    con.execute(sql)
 
 
 # -- the interval builder and the stream step ----------------------------------------------------

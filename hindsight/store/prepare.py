@@ -100,7 +100,7 @@ class Preparer:
                 nm.hash_rows(self.con, queries, tables, out=f"TABLE {tables}_rh", given=True)
             else:  # every identity given: no copy of the rows
                 native.identities(self.con, tables, event_names)
-            native.line_sums(self.con, tables, event_names)
+            native.line_sums(self.con, tables, event_names, fast.sql_lines)
         has_units = self._keys(kept, fallback, tables)
         hashed = {q.name: frozenset(q.columns) for q in queries if not q.is_event}
         events = self._events([q for q in queries if q.is_event], tables)
