@@ -1,11 +1,15 @@
-"""The native fast path of ingest's first stage (native/, in Rust), where it was built.
+"""Ingest's native fast path (native/, in Rust), where it was built.
 
-It parses a batch's lines into the tables `normalise.normalise` makes (`_hdr`, `_rows`), with
-each row's identity computed beside it (the `rhs`/`rht` columns that `normalise.hash_rows`
-takes when given), for every line it can vouch for: the common shapes, with string, integer,
-boolean and null values. It defers every other line (a double, a nested value, a repeated key,
-a status line, invalid JSON, ...) to the SQL path, the reference, which then reads only those.
-tests/store/test_native.py compares the two on every kind of line.
+In the first stage it parses a batch's lines into the tables `normalise.normalise` makes
+(`_hdr`, `_rows`), with each row's identity computed beside it (the `rhs`/`rht` columns that
+`normalise.hash_rows` takes when given), each query's columns, each line's sums of identities
+(`line_sums`) and the dedupe keys (`dedupe_keys`), for every line it can vouch for: the common
+shapes, with string, integer, boolean and null values. It defers every other line (a double, a
+nested value, a repeated key, a status line, invalid JSON, ...) to the SQL path, the
+reference, which then reads only those. In the writer, `apply_streams` groups and classifies
+the executions and builds the intervals in one pass. tests/store/test_native.py compares the
+two paths on every kind of line and a whole store written either way;
+tests/intervals/ compares the stream step with the reference and the SQL.
 
 The library is a C ABI read through ctypes (no Python object per line or row): its columns
 become Arrow arrays without a copy. It is built by `pip install` where cargo and Debian's
@@ -93,6 +97,10 @@ def _load() -> ctypes.CDLL | str:
     lib.hs_ap_free.argtypes = [ctypes.c_void_p]
     lib.hs_duckdb_hash.restype = ctypes.c_uint64
     lib.hs_duckdb_hash.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+    lib.hs_duckdb_hash_i64.restype = ctypes.c_uint64
+    lib.hs_duckdb_hash_i64.argtypes = [ctypes.c_int64]
+    lib.hs_duckdb_combine.restype = ctypes.c_uint64
+    lib.hs_duckdb_combine.argtypes = [ctypes.c_uint64, ctypes.c_uint64]
     if not _agrees_with_duckdb(lib):
         return (
             f"the native fast path's row identity differs from DuckDB {duckdb.__version__}'s "
@@ -102,18 +110,27 @@ def _load() -> ctypes.CDLL | str:
 
 
 def _agrees_with_duckdb(lib: ctypes.CDLL) -> bool:
-    """Whether the library's copy of DuckDB's string hash gives DuckDB's values (every length
-    up to three blocks of 8 bytes, and multi-byte text)."""
+    """Whether the library's copy of DuckDB's `hash()` gives DuckDB's values: of a string
+    (every length up to three blocks of 8 bytes, and multi-byte text), and of several
+    arguments, strings and BIGINTs (a dedupe key's)."""
     texts = ["", "é", "users\x1fuid", "\U0001f600" * 5] + [
         "0123456789abcdefghij"[:n] for n in range(25)
     ]
+    numbers = [0, 1, -1, 1_700_000_000, 2**63 - 1, -(2**63)]
     con = duckdb.connect()
     try:
         theirs = [h for (h,) in con.execute("SELECT hash(unnest($t))", {"t": texts}).fetchall()]
+        (key,) = con.execute(
+            "SELECT hash($t, $n1::BIGINT, $n2::BIGINT, $n3::BIGINT)",
+            {"t": texts[3], "n1": numbers[3], "n2": numbers[2], "n3": numbers[5]},
+        ).fetchone() or (0,)
     finally:
         con.close()
     mine = [lib.hs_duckdb_hash(t.encode(), len(t.encode())) for t in texts]
-    return mine == theirs
+    fold = mine[3]
+    for n in numbers[3], numbers[2], numbers[5]:
+        fold = lib.hs_duckdb_combine(fold, lib.hs_duckdb_hash_i64(n))
+    return mine == theirs and fold == key
 
 
 def available() -> bool:

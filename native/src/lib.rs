@@ -578,3 +578,15 @@ pub unsafe extern "C" fn hs_keys_column(k: *const keys::Keys, which: u32, ptr: *
 pub unsafe extern "C" fn hs_keys_free(k: *mut keys::Keys) {
     drop(Box::from_raw(k));
 }
+
+/// DuckDB's `hash()` of a BIGINT, as computed here (checked against DuckDB at load).
+#[no_mangle]
+pub extern "C" fn hs_duckdb_hash_i64(v: i64) -> u64 {
+    duck::hash_i64(v)
+}
+
+/// DuckDB's fold of a further argument's hash B into `hash(...)`'s A (checked at load).
+#[no_mangle]
+pub extern "C" fn hs_duckdb_combine(a: u64, b: u64) -> u64 {
+    duck::combine(a, b)
+}

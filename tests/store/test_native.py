@@ -434,3 +434,18 @@ def test_a_mixed_fleet_out_of_order_gives_the_same_store_either_way(tmp_path: Pa
             stores.append(contents(hs))
     assert stores[0] == stores[1]
     assert sum(len(rows) for name, rows in stores[0].items() if name.startswith("hist_")) > 100
+
+
+def test_a_duckdb_whose_hash_differs_gets_the_sql_path() -> None:
+    # the library's copies of DuckDB's hash() are checked at load: a DuckDB release that
+    # changed them (here, the fold of a key's arguments) would give other identities and keys
+    class Drifted:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(LIB, name)
+
+        @staticmethod
+        def hs_duckdb_combine(a: int, b: int) -> int:
+            return int(LIB.hs_duckdb_combine(a, b)) ^ 1
+
+    assert native._agrees_with_duckdb(LIB)
+    assert not native._agrees_with_duckdb(Drifted())  # type: ignore[arg-type]
