@@ -39,6 +39,7 @@ from hindsight.lake.cli import engine_options, spark_engine
 from hindsight.lake.cli import register as register_lake
 from hindsight.literal import literal
 from hindsight.settings import describe
+from hindsight.store import native
 from hindsight.store.ingest import IngestFailed, IngestInterrupted, IngestSummary, interrupted
 from hindsight.store.rebuild import RebuildInterrupted
 
@@ -115,6 +116,8 @@ def ingest(paths: tuple[str, ...], data: Path, lake: str | None, follow: bool) -
         _report(failed.summary)
         raise
     _report(summary)
+    if hs.settings.native == "auto" and not native.available():
+        err.print(f"note: ingest ran on its SQL path, {native.SLOWER}", highlight=False)
     sys.exit(1 if summary.rejected else 0)
 
 

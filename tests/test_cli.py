@@ -308,3 +308,18 @@ def test_a_broken_symlink_is_named_as_such(env: dict[str, str], tmp_path: Path) 
     code, _, err = run(env, "ingest", str(link))
     assert code == 2 and "did you mean" not in err
     assert f"error: broken symlink: {link} points to {tmp_path}/gone/osqueryd.results.log" in err
+
+
+def test_ingest_says_when_it_ran_without_the_native_fast_path(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hindsight.store import native
+
+    path = write(tmp_path / "r.log", event(IA, 1793541600, "added", {"address": "10.1.2.3"}))
+    code, _, err = run(env, "ingest", str(path))
+    assert code == 0 and "SQL path" not in err  # built: nothing to say
+    monkeypatch.setattr(native, "available", lambda: False)
+    code, _, err = run({**env, "HINDSIGHT_NATIVE": "off"}, "ingest", str(path))
+    assert code == 0 and "SQL path" not in err  # chosen: nothing to say either
+    code, _, err = run(env, "ingest", str(path))
+    assert code == 0 and "ran on its SQL path" in err and "librust-serde-json-dev" in err

@@ -40,8 +40,16 @@ from hindsight.store.writes import attach, detach
 
 #: How to build the library, for the messages that need it.
 BUILD_HINT = (
-    "build it: apt-get install cargo librust-serde-json-dev (Debian), then pip install -e . "
-    "again (or set HINDSIGHT_NATIVE=off to ingest through the SQL path alone)"
+    "build it: apt-get install cargo librust-serde-json-dev (Debian; native/install-deps in "
+    "the source does it), then pip install Hindsight again (or set HINDSIGHT_NATIVE=off to "
+    "ingest through the SQL path alone)"
+)
+
+#: What `hindsight ingest` says when it ran without the library.
+SLOWER = (
+    "slower than with its native fast path, which is not built: apt-get install cargo "
+    "librust-serde-json-dev (Debian; native/install-deps in the source does it), then pip "
+    "install Hindsight again"
 )
 
 #: The shapes' codes (native/src/line.rs) as the SQL path names them.
