@@ -100,18 +100,18 @@ class StreamWriter:
         that have a position)."""
         con = self.con
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE _positions AS SELECT host_id, query_id, epoch, counter "
+            "CREATE OR REPLACE TEMP TABLE _stream_positions AS SELECT host_id, query_id, epoch, counter "
             f"FROM streams SEMI JOIN (SELECT host_id, query_id FROM {lines} WHERE src = 0) "
             "USING (host_id, query_id)"
         )
-        extended = con.execute("SELECT host_id, query_id FROM _positions").fetchall()
+        extended = con.execute("SELECT host_id, query_id FROM _stream_positions").fetchall()
         self._load_open([(h, q) for h, q in extended])
         assert self.lib is not None
         native.apply_streams(
             con,
             self.lib,
             lines,
-            "_positions",
+            "_stream_positions",
             [f"SELECT {src} AS src, i, op, rh, ref FROM {prefix}_rh" for prefix, src in sources],
             "_open_before",
             "_ex",
