@@ -153,7 +153,7 @@ class BatchWriter:
         self.catalog = catalog
         self.summary = summary
         self.on_commit = on_commit  # called with each batch's lines inside its transaction
-        self.lib = lib  # the native fast path (store/native.py), where used
+        self.lib = lib  # the native fast path (store/native/), where used
         self.zstd = zstandard.ZstdCompressor(level=3)  # rejected lines: 8x faster than 6
         self.archive_zstd = zstandard.ZstdCompressor(level=RAW_LEVEL)
 

@@ -348,7 +348,7 @@ def hash_rows(
     re-sent line is the same text: their hash is the text's.
 
     GIVEN: the rows come with both identities computed (`rhs` as a state row, `rht` as an
-    event row: the native fast path, store/native.py), NULL for those still to hash here.
+    event row: the native fast path, store/native/), NULL for those still to hash here.
     """
     rows = f"{prefix}_rows"
     states = [info for info in queries if not info.is_event]

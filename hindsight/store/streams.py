@@ -28,7 +28,7 @@ I32, I64, U64, I16, I8 = pa.int32(), pa.int64(), pa.uint64(), pa.int16(), pa.int
 
 
 class StreamWriter:
-    """Applies executions to their streams; with LIB (store/native.py), the native stream step
+    """Applies executions to their streams; with LIB (store/native/), the native stream step
     classifies the executions and builds the intervals, else classify_sql's and build_sql's
     statements."""
 
@@ -95,7 +95,7 @@ class StreamWriter:
         self._build(sources, batch)
 
     def _apply_native(self, lines: str, sources: list[tuple[str, int]]) -> None:
-        """The native stream step (store/native.py): `_ex` and the intervals in one pass, from
+        """The native stream step (store/native/): `_ex` and the intervals in one pass, from
         the positions and open instances of the streams it extends (the batch's own lines' streams
         that have a position)."""
         con = self.con

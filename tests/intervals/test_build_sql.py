@@ -1,4 +1,4 @@
-"""build_sql.build_intervals (set-based SQL) and the native builder (store/native.py) against
+"""build_sql.build_intervals (set-based SQL) and the native builder (store/native/) against
 apply.apply (the per-row reference)."""
 
 from __future__ import annotations

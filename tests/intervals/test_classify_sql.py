@@ -1,6 +1,6 @@
 """The set-based execution grouping and classification equals the reference (apply.classify)
 for any lines and positions, signals included, and translates to Spark SQL; the native stream
-step (store/native.py) gives the same executions."""
+step (store/native/) gives the same executions."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The native fast path (native/, store/native.py) gives the first stage exactly the tables the
+"""The native fast path (native/, store/native/) gives the first stage exactly the tables the
 SQL path gives (header, rows, row identities, line sums and dedupe keys), on every kind of line:
 those it reads itself and those it defers to the SQL path. Property-tested on lines written with
 every typing, spacing, escape and oddity the normaliser meets, and on osquery's own output."""
@@ -22,6 +22,7 @@ from bench.gen import dhcp_lines, mixed_lines
 from bench.gen import write as bench_write
 from hindsight.osquery.reader import Line, read_lines
 from hindsight.store import native
+from hindsight.store.native import load
 from hindsight.store.prepare import Preparer, release
 from tests.helpers import event, snapshot, write
 
@@ -390,15 +391,15 @@ def test_the_row_identity_is_duckdbs_hash(text: str) -> None:
 
 
 def test_on_without_the_library_says_how_to_build_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(native, "library_path", lambda: None)
-    native._load.cache_clear()
+    monkeypatch.setattr(load, "library_path", lambda: None)
+    load._load.cache_clear()
     try:
         assert native.library("auto") is None
         with pytest.raises(native.NativeUnavailable, match="apt-get install"):
             native.library("on")
     finally:
         monkeypatch.undo()
-        native._load.cache_clear()
+        load._load.cache_clear()
     assert native.library("auto") is not None
 
 
@@ -447,5 +448,5 @@ def test_a_duckdb_whose_hash_differs_gets_the_sql_path() -> None:
         def hs_duckdb_combine(a: int, b: int) -> int:
             return int(LIB.hs_duckdb_combine(a, b)) ^ 1
 
-    assert native._agrees_with_duckdb(LIB)
-    assert not native._agrees_with_duckdb(Drifted())  # type: ignore[arg-type]
+    assert load._agrees_with_duckdb(LIB)
+    assert not load._agrees_with_duckdb(Drifted())  # type: ignore[arg-type]

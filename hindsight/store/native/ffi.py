@@ -1,0 +1,82 @@
+"""Columns in and out of the native library: Arrow buffers passed by address, and its outputs
+read back as Arrow arrays without a copy (kept alive by their Owner)."""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from hindsight.store.writes import attach, detach
+
+I8, I16, I32, I64, U8, U64 = pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(), pa.uint64()
+TEXT = pa.large_string()
+
+#: An output table's columns: (name, type) in the library's order.
+Spec = tuple[tuple[str, pa.DataType], ...]
+
+
+class Owner:
+    """Keeps what the library returned alive while any Arrow buffer points into it."""
+
+    def __init__(self, lib: ctypes.CDLL, ptr: int, free: Any = None) -> None:
+        self.ptr, self.free = ptr, free or lib.hs_free
+
+    def __del__(self) -> None:
+        self.free(self.ptr)
+
+
+def inputs(
+    con: duckdb.DuckDBPyConnection, reads: list[tuple[str, tuple[pa.DataType, ...]]]
+) -> tuple[ctypes.Array[ctypes.c_void_p], list[int], list[pa.Array]]:
+    """The columns of each SELECT of READS (with the types the library takes), read once as
+    Arrow: their addresses, each SELECT's row count, and the arrays (to keep alive)."""
+    columns, counts = [], []
+    for sql, kinds in reads:
+        table = con.sql(sql).to_arrow_table()
+        counts.append(table.num_rows)
+        for column, kind in zip(table.columns, kinds, strict=True):
+            array = pc.cast(column, kind).combine_chunks()
+            if array.null_count:
+                raise ValueError(f"a NULL in the native step's input ({sql})")
+            columns.append(array)
+    addresses = []
+    for a in columns:
+        if a.type == pa.large_string():  # its offsets, then its data
+            offsets, data = a.buffers()[1:3]
+            addresses += [offsets.address + a.offset * 8, data.address if data else 0]
+        else:
+            addresses.append(a.buffers()[1].address + a.offset * a.type.byte_width)
+    return (ctypes.c_void_p * len(addresses))(*addresses), counts, columns
+
+
+def outputs(
+    con: duckdb.DuckDBPyConnection,
+    owner: Owner,
+    column: Any,
+    tables: dict[str, tuple[str, Spec]],
+    first: int,
+    table: bool = False,
+) -> None:
+    """The library's output tables (name: (SELECT from `{src}`, columns)), read from its columns
+    numbered from FIRST through COLUMN (its accessor), into TEMP tables (or, with TABLE,
+    tables: a name with its database)."""
+    which = first
+    for name, (select, spec) in tables.items():
+        arrays = {}
+        for field, kind in spec:
+            p, n = ctypes.c_void_p(), ctypes.c_size_t()
+            column(owner.ptr, which, ctypes.byref(p), ctypes.byref(n))
+            data = pa.foreign_buffer(p.value or 0, n.value * kind.byte_width, base=owner)
+            arrays[field] = pa.Array.from_buffers(kind, n.value, [None, data])
+            which += 1
+        src = f"_{name.rsplit('.', 1)[-1]}_native"
+        attach(con, src, pa.table(arrays))
+        kind = "TABLE" if table else "TEMP TABLE"
+        try:
+            con.execute(f"CREATE OR REPLACE {kind} {name} AS {select.format(src=src)}")
+        finally:
+            detach(con, src)

@@ -1,0 +1,298 @@
+"""The first stage, native: a batch's lines parsed into the SQL path's tables, with each row's
+identities, each query's columns, each line's sums, and the dedupe keys."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import accumulate
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from hindsight.osquery.lines import Parsed
+from hindsight.store import normalise as nm
+from hindsight.store.native.ffi import I32, I64, TEXT, U8, U64, Owner, Spec, inputs, outputs
+from hindsight.store.native.load import NativeFailed
+from hindsight.store.writes import attach, detach
+
+#: The shapes' codes (native/src/line.rs) as the SQL path names them.
+_SHAPES = ("batch", "snapshot", "snapshot_event", "event")
+
+
+@dataclass
+class NativeBatch:
+    """A batch as the library parsed it: `header` (one row per accepted line), `rows` (their
+    rows), `sums` (per accepted line, its rows' identities summed: see `line_sums`), the
+    columns per query name (as `normalise.query_columns` reads them) and the lines it deferred
+    (indexes in the batch)."""
+
+    header: pa.Table
+    rows: pa.Table
+    sums: pa.Table
+    columns: dict[str, set[str]]
+    deferred: list[int]
+
+
+def parse(lib: ctypes.CDLL, raws: Sequence[bytes]) -> NativeBatch:
+    """Parse RAWS with the library (the GIL is released meanwhile: ctypes)."""
+    offsets = array("q", accumulate(map(len, raws), initial=0))
+    data = b"".join(raws)
+    address, _ = offsets.buffer_info()
+    ptr = lib.hs_parse(data, len(data), address, len(raws))
+    if not ptr:
+        raise NativeFailed(
+            "the native fast path failed on a batch (a bug in it: please report it, with the "
+            "lines); HINDSIGHT_NATIVE=off ingests them through the SQL path"
+        )
+    owner = Owner(lib, ptr)
+    counts = (ctypes.c_size_t * 4)()
+    lib.hs_counts(ptr, counts)
+    lines, rows, deferred, signatures = counts
+
+    def buf(which: int) -> pa.Buffer:
+        p, n = ctypes.c_void_p(), ctypes.c_size_t()
+        lib.hs_column(ptr, which, ctypes.byref(p), ctypes.byref(n))
+        return pa.foreign_buffer(p.value or 0, n.value, base=owner)
+
+    def fixed(kind: pa.DataType, n: int, which: int, valid: int | None = None) -> pa.Array:
+        bitmap = buf(valid) if valid is not None else None
+        return pa.Array.from_buffers(kind, n, [bitmap, buf(which)])
+
+    def text(n: int, which: int, valid: int | None = None) -> pa.Array:
+        bitmap = buf(valid) if valid is not None else None
+        return pa.Array.from_buffers(pa.large_string(), n, [bitmap, buf(which), buf(which + 1)])
+
+    header = pa.table(
+        {
+            "i": fixed(pa.int32(), lines, 0),
+            "host_key": text(lines, 8),
+            "identifier": text(lines, 10),
+            "name": text(lines, 12),
+            "t": fixed(pa.int64(), lines, 1),
+            "epoch": fixed(pa.int64(), lines, 2),
+            "counter": fixed(pa.int64(), lines, 3, valid=4),
+            "shape": fixed(pa.uint8(), lines, 5),
+            "n_add": fixed(pa.int32(), lines, 6),
+            "n_rem": fixed(pa.int32(), lines, 7),
+            "first": text(lines, 14, valid=16),
+        }
+    )
+    line = fixed(pa.int32(), rows, 17)
+    table = pa.table(
+        {
+            "i": pc.take(header["i"], line),
+            "name": pc.take(header["name"], line),
+            "op": fixed(pa.int8(), rows, 18),
+            "r": text(rows, 21),
+            "rhs": fixed(pa.uint64(), rows, 19),
+            "rht": fixed(pa.uint64(), rows, 20),
+        }
+    )
+    sums = pa.table(
+        {
+            "i": header["i"],
+            "name": header["name"],
+            "n_add": header["n_add"],
+            "n_rem": header["n_rem"],
+            **{k: fixed(pa.uint64(), lines, 24 + n) for n, k in enumerate(_SUMS)},
+        }
+    )
+    columns: dict[str, set[str]] = {}
+    for signature in text(signatures, 28).to_pylist():
+        name, *keys = json.loads(signature)
+        columns.setdefault(name, set()).update(keys)
+    deferred_lines = fixed(pa.int32(), deferred, 23).to_pylist()
+    return NativeBatch(header, table, sums, columns, deferred_lines)
+
+
+#: The per-line sums of the library: of the added and the removed rows' identities, as state
+#: rows and as event rows.
+_SUMS = ("sa_state", "sa_text", "sr_state", "sr_text")
+
+
+#: The SQL path's header, from the library's (the same columns, types and order).
+_HEADER = (
+    "SELECT i, host_key::VARCHAR AS host_key, identifier::VARCHAR AS identifier, "
+    "name::VARCHAR AS name, t, epoch, counter, "
+    f"[{', '.join(nm.literal(s) for s in _SHAPES)}][shape + 1] AS shape, shape IN (1, 2) AS snap, "
+    "n_add, n_rem, first::JSON AS first FROM {src}"
+)
+
+
+@dataclass
+class Normalised:
+    """What `normalise` gives beside its tables: the SQL path's fallback (for the lines it
+    read), whether it read any rows, and the columns per query name."""
+
+    fallback: nm.Fallback
+    sql_rows: bool
+    columns: dict[str, set[str]]
+    sql_lines: bool = False  # whether it read any line
+
+
+def normalise(
+    con: duckdb.DuckDBPyConnection,
+    lib: ctypes.CDLL,
+    raws: Sequence[bytes],
+    parsed: Sequence[Parsed | None],
+    prefix: str,
+    into: str,
+) -> Normalised:
+    """As `normalise.normalise` (tables `{into}_hdr` and `{into}_rows`), the rows with their
+    identities as state rows (`rhs`) and as event rows (`rht`), NULL for the rows of the lines
+    the SQL path read; `{into}_sums`, the library's lines' sums (see `line_sums`)."""
+    batch = parse(lib, raws)
+    for table, sql in (
+        (batch.header, f"CREATE OR REPLACE TABLE {into}_hdr AS {_HEADER}"),
+        (
+            batch.rows,
+            f"CREATE OR REPLACE TABLE {into}_rows AS SELECT i, name::VARCHAR AS name, op, "
+            "r::VARCHAR AS r, rhs, rht FROM {src}",
+        ),
+        (
+            batch.sums,
+            f"CREATE OR REPLACE TABLE {into}_sums AS SELECT * REPLACE (name::VARCHAR AS name) "
+            "FROM {src}",
+        ),
+    ):
+        src = f"{prefix}_native"
+        attach(con, src, table)
+        try:
+            con.execute(sql.format(src=src))
+        finally:
+            detach(con, src)
+    if not batch.deferred:
+        return Normalised(nm.Fallback(), False, batch.columns)
+    return _deferred(con, raws, parsed, batch, prefix, into)
+
+
+def _deferred(
+    con: duckdb.DuckDBPyConnection,
+    raws: Sequence[bytes],
+    parsed: Sequence[Parsed | None],
+    batch: NativeBatch,
+    prefix: str,
+    into: str,
+) -> Normalised:
+    """The lines the library deferred read by the SQL path, added to `{into}_hdr` and
+    `{into}_rows`."""
+    part, deferred = f"{into}_sql", batch.deferred
+    fallback = nm.normalise(
+        con,
+        [raws[k] for k in deferred],
+        [parsed[k] if k < len(parsed) else None for k in deferred],
+        prefix=f"{prefix}_sql",
+        into=part,
+    )
+    columns = batch.columns
+    for name, keys in nm.query_columns(con, part).items():
+        columns.setdefault(name, set()).update(keys)
+    back = f"{prefix}_back"
+    local = pa.array(range(len(deferred)), pa.int32())
+    attach(con, back, pa.table({"l": local, "g": pa.array(deferred, pa.int32())}))
+    try:
+        con.execute(
+            f"INSERT INTO {into}_hdr SELECT b.g AS i, h.* EXCLUDE (i) FROM {part}_hdr h "
+            f"JOIN {back} b ON h.i = b.l"
+        )
+        (rows,) = con.execute(
+            f"INSERT INTO {into}_rows SELECT b.g, r.name, r.op, r.r, NULL, NULL FROM {part}_rows r "
+            f"JOIN {back} b ON r.i = b.l"
+        ).fetchone() or (0,)
+    finally:
+        detach(con, back)
+        for table in ("hdr", "rows"):
+            con.execute(f"DROP TABLE IF EXISTS {part}_{table}")
+    fallback.rejected = [(deferred[i], reason, torn) for i, reason, torn in fallback.rejected]
+    fallback.statuses = [(deferred[i], status) for i, status in fallback.statuses]
+    return Normalised(fallback, rows > 0, columns, sql_lines=True)
+
+
+def identities(con: duckdb.DuckDBPyConnection, tables: str, events: list[str]) -> None:
+    """`{tables}_rh` (see `normalise.hash_rows`) as a view of the rows' identities the library
+    gave, when it gave all of them: a state row's, or an event row's for an event query of
+    EVENTS."""
+    names = ", ".join(nm.literal(name) for name in events) or "NULL"
+    con.execute(
+        f"CREATE OR REPLACE VIEW {tables}_rh AS SELECT i, op, CASE WHEN name IN ({names}) "
+        f"THEN rht ELSE rhs END AS rh, r, rowid AS ref FROM {tables}_rows"
+    )
+
+
+def line_sums(
+    con: duckdb.DuckDBPyConnection, tables: str, events: list[str], sql_lines: bool
+) -> None:
+    """`{tables}_lk` (`normalise.LINE_SUMS`): the library's lines from the sums it computed,
+    and where SQL_LINES (it deferred some) the SQL path's from their rows' identities
+    (`{tables}_rh`)."""
+    names = ", ".join(nm.literal(name) for name in events) or "NULL"
+
+    def chosen(kind: str) -> str:
+        return f"CASE WHEN name IN ({names}) THEN {kind}_text ELSE {kind}_state END::HUGEINT"
+
+    sql = (
+        f"CREATE OR REPLACE TABLE {tables}_lk AS "
+        f"SELECT i, CASE WHEN n_add > 0 THEN {chosen('sa')} END AS sa, n_add::BIGINT AS na, "
+        f"CASE WHEN n_rem > 0 THEN {chosen('sr')} END AS sr, n_rem::BIGINT AS nr "
+        f"FROM {tables}_sums WHERE n_add + n_rem > 0"
+    )
+    if sql_lines:
+        rows = f"(SELECT * FROM {tables}_rh ANTI JOIN {tables}_sums USING (i))"
+        sql += " UNION ALL " + nm.LINE_SUMS_SELECT.format(rh=rows)
+    con.execute(sql)
+
+
+def dedupe_keys(
+    con: duckdb.DuckDBPyConnection,
+    lib: ctypes.CDLL,
+    tables: str,
+    statuses: str,
+    units: str | None,
+) -> None:
+    """`{tables}_lkeys` (`keys.keys_sql` of the first stage: hosts and queries by key and name)
+    computed by the library from `{tables}_hdr`, `{tables}_lk`, STATUSES `(i, host_key, t,
+    raw_hash)` and UNITS (`keys.units`, or None: the lines of one plain file)."""
+    lines = (
+        "SELECT l.i, l.host_key, l.name, l.t, l.epoch, coalesce(l.counter, -1), l.shape, "
+        "coalesce(s.sa, 0)::UBIGINT, coalesce(s.na, 0), coalesce(s.sr, 0)::UBIGINT, "
+        f"coalesce(s.nr, 0), false AS status, 0::UBIGINT FROM {tables}_hdr l "
+        f"LEFT JOIN {tables}_lk s USING (i) UNION ALL SELECT i, host_key, '', t, 0, 0, '', 0, 0, "
+        f"0, 0, true, raw_hash FROM {statuses}"
+    )
+    kinds: tuple[pa.DataType, ...] = (
+        I32,
+        TEXT,
+        TEXT,
+        I64,
+        I64,
+        I64,
+        TEXT,
+        U64,
+        I64,
+        U64,
+        I64,
+        U8,
+        U64,
+    )
+    if units is not None:
+        lines = (
+            f"SELECT x.*, u.unit, u.body, coalesce(u.occ, 0), u.occ IS NOT NULL FROM ({lines}) x "
+            f"JOIN {units} u USING (i)"
+        )
+        kinds += (I32, U8, I64, U8)
+    pointers, (n,), _keep = inputs(con, [(f"SELECT * FROM ({lines}) ORDER BY 1", kinds)])
+    if units is None:  # (no units: four columns the library does not read)
+        pointers = (ctypes.c_void_p * 20)(*pointers, 0, 0, 0, 0)
+    ptr = lib.hs_keys(pointers, n, units is not None)
+    if not ptr:
+        raise NativeFailed("the native dedupe keys failed (a bug: HINDSIGHT_NATIVE=off)")
+    spec: Spec = (
+        ("i", I32), ("t", I64), ("key", U64), ("occ", I64), ("dup", I64),
+    )  # fmt: skip
+    out = {f"{tables}_lkeys": ("SELECT * FROM {src}", spec)}
+    outputs(con, Owner(lib, ptr, lib.hs_keys_free), lib.hs_keys_column, out, 0, table=True)

@@ -1,0 +1,128 @@
+"""Finding the native library, loading it, and checking it against DuckDB."""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+from pathlib import Path
+
+import duckdb
+
+from hindsight.errors import StoreError
+
+#: How to build the library, for the messages that need it.
+BUILD_HINT = (
+    "build it: apt-get install cargo librust-serde-json-dev (Debian; native/install-deps in "
+    "the source does it), then pip install Hindsight again (or set HINDSIGHT_NATIVE=off to "
+    "ingest through the SQL path alone)"
+)
+
+#: What `hindsight ingest` says when it ran without the library.
+SLOWER = (
+    "slower than with its native fast path, which is not built: apt-get install cargo "
+    "librust-serde-json-dev (Debian; native/install-deps in the source does it), then pip "
+    "install Hindsight again"
+)
+
+
+class NativeUnavailable(StoreError):
+    """HINDSIGHT_NATIVE=on, and the native fast path is not built (or disagrees with DuckDB)."""
+
+
+class NativeFailed(StoreError):
+    """The library could not do its part (it returned nothing: a panic caught at its edge)."""
+
+
+def library_path() -> Path | None:
+    """The built library (`hindsight/_native*.so`), if any."""
+    here = Path(__file__).resolve().parents[2]
+    found = sorted(here.glob("_native*.so")) + sorted(here.glob("_native*.dylib"))
+    return found[0] if found else None
+
+
+@functools.cache
+def _load() -> ctypes.CDLL | str:
+    """The library, or why it cannot be used."""
+    path = library_path()
+    if path is None:
+        return "the native fast path is not built"
+    try:
+        lib = ctypes.CDLL(str(path))
+    except OSError as exc:
+        return f"the native fast path could not be loaded ({exc})"
+    lib.hs_parse.restype = ctypes.c_void_p
+    lib.hs_parse.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t]
+    lib.hs_counts.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t)]
+    lib.hs_column.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_uint32,
+        ctypes.POINTER(ctypes.c_void_p),
+        ctypes.POINTER(ctypes.c_size_t),
+    ]
+    lib.hs_free.argtypes = [ctypes.c_void_p]
+    lib.hs_intervals.restype = ctypes.c_void_p
+    lib.hs_intervals.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_size_t]
+    lib.hs_iv_column.argtypes = lib.hs_column.argtypes
+    lib.hs_iv_free.argtypes = [ctypes.c_void_p]
+    lib.hs_keys.restype = ctypes.c_void_p
+    lib.hs_keys.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint8]
+    lib.hs_keys_column.argtypes = lib.hs_column.argtypes
+    lib.hs_keys_free.argtypes = [ctypes.c_void_p]
+    lib.hs_apply.restype = ctypes.c_void_p
+    lib.hs_apply.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    lib.hs_ap_column.argtypes = lib.hs_column.argtypes
+    lib.hs_ap_free.argtypes = [ctypes.c_void_p]
+    lib.hs_duckdb_hash.restype = ctypes.c_uint64
+    lib.hs_duckdb_hash.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+    lib.hs_duckdb_hash_i64.restype = ctypes.c_uint64
+    lib.hs_duckdb_hash_i64.argtypes = [ctypes.c_int64]
+    lib.hs_duckdb_combine.restype = ctypes.c_uint64
+    lib.hs_duckdb_combine.argtypes = [ctypes.c_uint64, ctypes.c_uint64]
+    if not _agrees_with_duckdb(lib):
+        return (
+            f"the native fast path's row identity differs from DuckDB {duckdb.__version__}'s "
+            "hash() (a DuckDB release changed it): rebuild it against this DuckDB"
+        )
+    return lib
+
+
+def _agrees_with_duckdb(lib: ctypes.CDLL) -> bool:
+    """Whether the library's copy of DuckDB's `hash()` gives DuckDB's values: of a string
+    (every length up to three blocks of 8 bytes, and multi-byte text), and of several
+    arguments, strings and BIGINTs (a dedupe key's)."""
+    texts = ["", "é", "users\x1fuid", "\U0001f600" * 5] + [
+        "0123456789abcdefghij"[:n] for n in range(25)
+    ]
+    numbers = [0, 1, -1, 1_700_000_000, 2**63 - 1, -(2**63)]
+    con = duckdb.connect()
+    try:
+        theirs = [h for (h,) in con.execute("SELECT hash(unnest($t))", {"t": texts}).fetchall()]
+        (key,) = con.execute(
+            "SELECT hash($t, $n1::BIGINT, $n2::BIGINT, $n3::BIGINT)",
+            {"t": texts[3], "n1": numbers[3], "n2": numbers[2], "n3": numbers[5]},
+        ).fetchone() or (0,)
+    finally:
+        con.close()
+    mine = [lib.hs_duckdb_hash(t.encode(), len(t.encode())) for t in texts]
+    fold = mine[3]
+    for n in numbers[3], numbers[2], numbers[5]:
+        fold = lib.hs_duckdb_combine(fold, lib.hs_duckdb_hash_i64(n))
+    return mine == theirs and fold == key
+
+
+def available() -> bool:
+    """Whether the native fast path can be used."""
+    return not isinstance(_load(), str)
+
+
+def library(mode: str) -> ctypes.CDLL | None:
+    """The library for HINDSIGHT_NATIVE=MODE: None for "off", or "auto" where it is not built;
+    for "on" where it is not, NativeUnavailable."""
+    if mode == "off":
+        return None
+    lib = _load()
+    if isinstance(lib, str):
+        if mode == "on":
+            raise NativeUnavailable(f"HINDSIGHT_NATIVE=on, but {lib}: {BUILD_HINT}")
+        return None
+    return lib
