@@ -59,7 +59,7 @@ class Prepared:
 class Preparer:
     """Parses batches on a cursor of the store's connection (its tables numbered by NUMBERS,
     which preparers working side by side share), with the native fast path LIB where given
-    (store/native.py), else the SQL path alone."""
+    (store/native/), else the SQL path alone."""
 
     def __init__(
         self,
@@ -245,8 +245,13 @@ class Preparers:
         pending: collections.deque[Future[Prepared]] = collections.deque()
         with ThreadPoolExecutor(len(self.preparers), "hindsight-prepare") as pool:
             try:
-                for batch in batches:
+                for n, batch in enumerate(batches):
                     pending.append(pool.submit(prepare, batch))
+                    if n == 0:
+                        # the writer waits for the first batch: prepared alone (the next one
+                        # is read meanwhile), it is ready in half the time
+                        pending[0].exception()
+                        continue
                     if len(pending) >= len(self.preparers):
                         yield pending.popleft().result()
                 while pending:
