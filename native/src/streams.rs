@@ -171,13 +171,12 @@ pub fn apply(
         c_rh.push(rows.rh[k]);
         c_payload.push(rows.reference[k] + (i64::from(rows.src[k]) << 62));
     }
-    let full: Vec<u8> = ex.full_set.clone();
     let execs = intervals::Execs {
         host: &ex.host,
         query: &ex.query,
         seq: &ex.seq,
         time: &ex.time,
-        full: &full,
+        full: &ex.full_set,
     };
     let changes = intervals::Changes {
         host: &c_host,
