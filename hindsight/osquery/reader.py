@@ -51,6 +51,9 @@ class Line:
     item: int | None = None  # index (1-based) in the `data` array of a one-line TLS body
     end: int = 0  # byte offset just past the line in its (decompressed) file
     eof: bool = False  # the last line of its file (set by the batcher of a followed file)
+    # the last line of a batch cut inside its execution, which goes on in the next batch (an
+    # execution of more lines than two batches hold: hindsight.store.carry)
+    cut: bool = False
     # among identical lines of its execution, the receiver's count (journal records only:
     # hindsight.server.continuity); None: counted within its scope (hindsight.osquery.scopes)
     occurrence: int | None = None

@@ -24,8 +24,9 @@ import zstandard
 from hindsight.errors import StoreError, first_line
 from hindsight.osquery.lines import StatusLine
 from hindsight.osquery.reader import Line
-from hindsight.store import archive, fit, identity
+from hindsight.store import archive, carry, fit, identity
 from hindsight.store import normalise as nm
+from hindsight.store.carry import Carry
 from hindsight.store.catalog import Catalog, QueryInfo
 from hindsight.store.keys import keys_sql, status_hash
 from hindsight.store.layout import STATUS_QUERY_ID, event_table, quote
@@ -156,6 +157,8 @@ class BatchWriter:
         self.lib = lib  # the native fast path (store/native/), where used
         self.zstd = zstandard.ZstdCompressor(level=3)  # rejected lines: 8x faster than 6
         self.archive_zstd = zstandard.ZstdCompressor(level=RAW_LEVEL)
+        self.carry: Carry | None = None  # the scope the last batch ended in, cut
+        self._carried: Carry | None = None  # the batch's own, once it is committed
 
     # -- entry point --------------------------------------------------------------------------
     def write(self, batch: Prepared) -> None:
@@ -172,6 +175,7 @@ class BatchWriter:
                 # a value its typed column cannot hold: the column is settled, and the batch
                 # is written again (rare: once per column of a query, ever)
                 misfits.append(self._settle(misfit))
+            self.carry = self._carried
         finally:
             release(con, batch)
 
@@ -217,7 +221,7 @@ class BatchWriter:
         if read_errors or fallback.rejected:  # (rare: no per-line work otherwise)
             self._reject(_in_read_order(lines, kept, read_errors, fallback.rejected))
         queries = self._identify(batch)
-        if not self._dedupe():
+        if not self._dedupe(batch):
             return
         self._archive(batch)
         self._statuses(fallback.statuses)
@@ -312,7 +316,7 @@ class BatchWriter:
         )
         self.con.execute("CREATE OR REPLACE TEMP VIEW _n_lkeys AS SELECT * FROM _n_lkeys_w")
 
-    def _dedupe(self) -> bool:
+    def _dedupe(self, batch: Prepared) -> bool:
         """`_n_fresh(i, host_id, query_id, t)`: lines the store does not hold yet (nor earlier in
         the batch). A line is its content key and its occurrence among identical lines of its
         scope (keys.keys_sql); it is new when the archive holds fewer copies of it in its
@@ -324,6 +328,11 @@ class BatchWriter:
             "k.occ, k.dup FROM _n_lkeys k JOIN (SELECT i, host_id, query_id FROM _n_lines UNION ALL "
             "SELECT i, host_id, 0 FROM _n_status) x USING (i)"
         )
+        self._carried = None
+        if batch.kept:  # an execution cut between batches: its scope goes on (store/carry.py)
+            units = f"{batch.tables}_units" if batch.units else None
+            carry.resume(con, self.carry, batch.kept[0], units)
+            self._carried = carry.taken(con, batch.lines[-1], units)
         (total,) = con.execute("SELECT count(*) FROM _n_keys").fetchone() or (0,)
         fresh_sql = "SELECT i, host_id, query_id, t FROM _n_keys k WHERE dup = 1"
         if archive.maybe_archived(con, "_n_keys", "_n_known"):

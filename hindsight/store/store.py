@@ -349,9 +349,10 @@ class Store:
                         last = execution_key(batch[-1])
                     key = execution_key(line)
                     # (an execution of more lines than two batches is cut all the same: memory
-                    # stays bounded; identical rows on both sides of the cut count once)
+                    # stays bounded; the next batch counts identical lines on: store/carry.py)
                     huge = len(batch) >= 2 * full or held >= 2 * MAX_BATCH_BYTES
                     if key != last or key is None or huge:
+                        batch[-1].cut = key == last and key is not None
                         yield batch
                         batch, held, last = [], 0, None
                         size = min(full, size * 2)
