@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import duckdb
@@ -100,65 +101,104 @@ class Catalog:
         finally:
             detach(self.con, "_new_hosts")
 
-    def query(self, name: str, columns: frozenset[str]) -> QueryInfo:
-        info = self.queries.get(name)
-        if info is None:
-            info = self._create(name, columns)
-        missing = sorted(columns - info.columns.keys())
-        if missing:
-            self._add_columns(info, missing)
-        return info
+    def queries_of(self, columns: Mapping[str, Iterable[str]]) -> list[QueryInfo]:
+        """The queries named in COLUMNS (name -> the columns its lines have), created or given
+        the columns they lack. New queries are created together, each table with its columns:
+        a statement costs about 6 ms inside a batch's transaction, and a column added by one
+        to a new query's tables made the first batch of a fleet of 40 queries 0.6 s slower."""
+        new = [name for name in columns if name not in self.queries]
+        if new:
+            self._create(new, columns)
+        out = []
+        for name, cols in columns.items():
+            info = self.queries[name]
+            missing = sorted(set(cols) - info.columns.keys())
+            if missing:
+                self._add_columns(info, missing)
+            out.append(info)
+        return out
 
     def kind_of(self, name: str) -> str:
         """ "event" for a query whose results are events (by name: `*_events` by default)."""
         event = any(fnmatch.fnmatchcase(name, p) for p in self.event_patterns)
         return "event" if event else "state"
 
-    def _create(self, name: str, columns: frozenset[str]) -> QueryInfo:
-        schema = table_for_query(name, set(columns))
-        event = self.kind_of(name) == "event"
-        qid = len(self.queries) + 1
-        info = QueryInfo(qid, name, "event" if event else "state", schema.name if schema else None)
-        self.queries[name] = self.ids[qid] = info
+    def _create(self, names: list[str], columns: Mapping[str, Iterable[str]]) -> None:
+        """The queries NAMES, with their tables and the COLUMNS of each."""
+        infos, tables, recorded = [], [], []
+        for name in names:
+            schema = table_for_query(name, set(columns[name]))
+            kind = self.kind_of(name)
+            qid = len(self.queries) + 1
+            info = QueryInfo(qid, name, kind, schema.name if schema else None)
+            self.queries[name] = self.ids[qid] = info
+            infos.append(info)
+            typed = self._typed(info, sorted(columns[name]))
+            cols = "".join(f", {quote(c)} {t}" for c, t in typed.items())
+            if info.is_event:
+                tables.append(
+                    f"{event_table(qid)}(_host INTEGER, _unix BIGINT, _time BIGINT{cols})"
+                )
+            else:
+                tables.append(
+                    f"{cur_table(qid)}(_host INTEGER, _from BIGINT, _n SMALLINT, _rh UBIGINT{cols})"
+                )
+                tables.append(
+                    f"{hist_table(qid)}(_host INTEGER, _from BIGINT, _to BIGINT, _n SMALLINT, _rh UBIGINT{cols})"
+                )
+            recorded += self._record(info, typed)
         self.con.execute(
-            "INSERT INTO queries VALUES (?, ?, ?, ?, NULL, NULL, 0)",
-            [qid, name, info.kind, info.os_table],
+            "INSERT INTO queries SELECT unnest($ids), unnest($names), unnest($kinds), "
+            "unnest($tables), NULL, NULL, 0",
+            {
+                "ids": [i.query_id for i in infos],
+                "names": [i.name for i in infos],
+                "kinds": [i.kind for i in infos],
+                "tables": [i.os_table for i in infos],
+            },
         )
-        if event:
-            self.con.execute(
-                f"CREATE TABLE {event_table(qid)}(_host INTEGER, _unix BIGINT, _time BIGINT)"
-            )
-        else:
-            self.con.execute(
-                f"CREATE TABLE {cur_table(qid)}(_host INTEGER, _from BIGINT, _n SMALLINT, _rh UBIGINT)"
-            )
-            self.con.execute(
-                f"CREATE TABLE {hist_table(qid)}"
-                "(_host INTEGER, _from BIGINT, _to BIGINT, _n SMALLINT, _rh UBIGINT)"
-            )
-        return info
+        self.con.execute("".join(f"CREATE TABLE {t};\n" for t in tables))
+        self._insert_columns(recorded)
 
     def _add_columns(self, info: QueryInfo, names: list[str]) -> None:
-        schema = known_tables().get(info.os_table or "")
         tables = (
             [event_table(info.query_id)]
             if info.is_event
             else [cur_table(info.query_id), hist_table(info.query_id)]
         )
-        for name in names:
-            text = name in self.as_text.get(info.name, ())
-            typ = schema.sql_type(name) if schema and not text else "VARCHAR"
+        typed = self._typed(info, names)
+        for name, typ in typed.items():
             for table in tables:
                 self.con.execute(f"ALTER TABLE {table} ADD COLUMN {quote(name)} {typ}")
-            self.con.execute(
-                "INSERT INTO query_columns VALUES (?, ?, ?, ?)",
-                [info.query_id, name, typ, len(info.columns)],
-            )
-            info.columns[name] = typ
+        self._insert_columns(self._record(info, typed))
+
+    def _typed(self, info: QueryInfo, names: list[str]) -> dict[str, str]:
+        """The types of new columns NAMES of INFO: osquery's schema's for its table, else text
+        (and text for a column found holding values its type cannot: `as_text`)."""
+        schema = known_tables().get(info.os_table or "")
+        text = self.as_text.get(info.name, set())
+        return {
+            name: schema.sql_type(name) if schema and name not in text else "VARCHAR"
+            for name in names
+        }
+
+    def _record(self, info: QueryInfo, typed: dict[str, str]) -> list[tuple[int, str, str, int]]:
+        """New columns TYPED of INFO in INFO; returns their rows of `query_columns` (numbered
+        in the order they came)."""
+        first = len(info.columns)
+        info.columns.update(typed)
+        for name, typ in typed.items():
             if typ != "VARCHAR" and name in self.as_loose.get(info.name, ()):
                 self.loosen(info, name)
         # by name, whatever the order they came in (the engines and any order of ingest agree)
         info.columns = dict(sorted(info.columns.items()))
+        return [(info.query_id, n, t, first + k) for k, (n, t) in enumerate(typed.items())]
+
+    def _insert_columns(self, rows: list[tuple[int, str, str, int]]) -> None:
+        self.con.execute(
+            "INSERT INTO query_columns SELECT unnest($q), unnest($n), unnest($t), unnest($p)",
+            {k: [r[n] for r in rows] for n, k in enumerate("qntp")},
+        )
 
     def loosen(self, info: QueryInfo, name: str) -> None:
         """Make a typed column read NULL for a value its type cannot hold (store.fit)."""

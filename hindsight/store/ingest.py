@@ -266,9 +266,7 @@ class BatchWriter:
         self.catalog.add_hosts(
             [k for (k,) in keys] + [p.host_key or "unknown" for _, p in statuses]
         )
-        queries = [
-            self.catalog.query(name, frozenset(cols)) for name, cols in batch.columns.items()
-        ]
+        queries = self.catalog.queries_of(batch.columns)
         self.con.execute(
             "CREATE OR REPLACE TEMP TABLE _n_lines AS SELECT h.i, s.host_id, q.query_id, "
             "q.kind = 'event' AS is_event, h.host_key, h.identifier, h.name, h.t, h.epoch, h.counter, "

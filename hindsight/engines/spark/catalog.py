@@ -151,6 +151,5 @@ def lake_catalog(queries: dict[str, QueryBuild], event_patterns: tuple[str, ...]
     for q, b in queries.items():
         for m in b.settled:
             (catalog.as_loose if m.loose else catalog.as_text).setdefault(q, set()).add(m.column)
-    for name in sorted(queries):
-        catalog.query(name, frozenset(queries[name].columns))
+    catalog.queries_of({name: queries[name].columns for name in sorted(queries)})
     return catalog
