@@ -51,6 +51,8 @@ pub struct Batch {
     // a JSON array of strings (normalise.query_columns)
     signatures: Text,
     signature_ids: HashMap<Vec<u8>, u32>,
+    signature: Vec<u8>,      // the line's, being built
+    last_signature: Vec<u8>, // the line before's
     // lines left to the SQL path
     deferred: Vec<i32>,
 }
@@ -123,11 +125,17 @@ impl Batch {
         let mut ok = true;
         'rows: for (op, rows) in [(1i8, &added), (-1i8, &removed)] {
             for row in rows.iter() {
-                match keys(row) {
-                    Ok(k) if subset(&k, &first_keys) => {}
-                    _ => {
-                        ok = false;
-                        break 'rows;
+                // (the usual row has the first row's members in its order: nothing to sort)
+                let same = first.is_some_and(|f| {
+                    f.0.len() == row.0.len() && f.0.iter().zip(&row.0).all(|(a, b)| a.0 == b.0)
+                });
+                if !same {
+                    match keys(row) {
+                        Ok(k) if subset(&k, &first_keys) => {}
+                        _ => {
+                            ok = false;
+                            break 'rows;
+                        }
                     }
                 }
                 let start = self.r_text.data.len();
@@ -158,17 +166,22 @@ impl Batch {
         self.l_sa_text.push(sums[1]);
         self.l_sr_state.push(sums[2]);
         self.l_sr_text.push(sums[3]);
-        let mut signature = Vec::with_capacity(64);
+        let signature = &mut self.signature;
+        signature.clear();
         signature.push(b'[');
-        line::put_str(&mut signature, &h.name);
+        line::put_str(signature, &h.name);
         for k in &first_keys {
             signature.push(b',');
-            line::put_str(&mut signature, k);
+            line::put_str(signature, k);
         }
         signature.push(b']');
-        if !self.signature_ids.contains_key(&signature) {
-            self.signatures.push(&signature);
-            self.signature_ids.insert(signature, self.signature_ids.len() as u32);
+        // (the usual line has the signature of the line before it: no lookup)
+        if *signature != self.last_signature {
+            if !self.signature_ids.contains_key(signature.as_slice()) {
+                self.signatures.push(signature);
+                self.signature_ids.insert(signature.clone(), self.signature_ids.len() as u32);
+            }
+            std::mem::swap(&mut self.last_signature, &mut self.signature);
         }
         self.l_i.push(i);
         self.l_t.push(h.t);
@@ -186,8 +199,7 @@ impl Batch {
                 // the first row's text, as rendered above
                 let s = self.r_text.offsets[rows_before] as usize;
                 let e = self.r_text.offsets[rows_before + 1] as usize;
-                let text = self.r_text.data[s..e].to_vec();
-                self.l_first.push(&text);
+                self.l_first.push(&self.r_text.data[s..e]);
             }
             None => self.l_first.end(),
         }
@@ -256,6 +268,8 @@ pub unsafe extern "C" fn hs_parse(data: *const u8, len: usize, offsets: *const i
     let offsets = slice::from_raw_parts(offsets, n + 1);
     boxed(|| {
         let mut batch = Batch::default();
+        // the rows' texts take about the lines' bytes: grown once, not copied as they grow
+        batch.r_text.data.reserve(len);
         let mut scratch = Vec::with_capacity(256);
         for k in 0..n {
             let raw = &data[offsets[k] as usize..offsets[k + 1] as usize];

@@ -118,8 +118,16 @@ const HEX: &[u8; 16] = b"0123456789ABCDEF";
 /// A JSON string as DuckDB writes it (yyjson): `"` and `\` escaped, control characters as
 /// \b \t \n \f \r or \u00XX, everything else as it is.
 pub fn put_str(out: &mut Vec<u8>, s: &str) {
+    let b = s.as_bytes();
+    out.reserve(b.len() + 2);
     out.push(b'"');
-    for &c in s.as_bytes() {
+    let mut run = 0; // the bytes since the last escape, copied at once
+    for (n, &c) in b.iter().enumerate() {
+        if c >= 0x20 && c != b'"' && c != b'\\' {
+            continue;
+        }
+        out.extend_from_slice(&b[run..n]);
+        run = n + 1;
         match c {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
@@ -128,14 +136,14 @@ pub fn put_str(out: &mut Vec<u8>, s: &str) {
             b'\t' => out.extend_from_slice(b"\\t"),
             0x08 => out.extend_from_slice(b"\\b"),
             0x0c => out.extend_from_slice(b"\\f"),
-            c if c < 0x20 => {
+            _ => {
                 out.extend_from_slice(b"\\u00");
                 out.push(HEX[(c >> 4) as usize]);
                 out.push(HEX[(c & 15) as usize]);
             }
-            c => out.push(c),
         }
     }
+    out.extend_from_slice(&b[run..]);
     out.push(b'"');
 }
 
