@@ -57,11 +57,12 @@ def main() -> None:
         options = {"batch_lines": args.batch_lines} if args.batch_lines else {}
         with hindsight.open(data, **options) as hs:
             timed = TimedConnection(hs.store.con)
-            hs.store.con = timed  # type: ignore[assignment]
+            # the catalog's statements (tables and columns of new queries) too
+            hs.store.con = hs.store.catalog.con = timed  # type: ignore[assignment]
             start = time.perf_counter()
             summary = hs.ingest([args.file])
             total = time.perf_counter() - start
-            hs.store.con = timed._con
+            hs.store.con = hs.store.catalog.con = timed._con
     finally:
         shutil.rmtree(data, ignore_errors=True)
     first = sum(v for k, v in timed.spent.items() if k.startswith("[stage 1]"))

@@ -416,11 +416,13 @@ class BatchWriter:
     # -- hosts -------------------------------------------------------------------------------
     def _seen_hosts(self) -> None:
         con = self.con
+        # each (host, query, name, instant) once: what reads it takes spans, and an execution's
+        # lines (event format: a line a row) are one sighting
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE _n_seen AS "
+            "CREATE OR REPLACE TEMP TABLE _n_seen AS SELECT DISTINCT * FROM ("
             "SELECT l.host_id, l.query_id, l.identifier, l.t FROM _n_lines l SEMI JOIN _n_fresh f USING (i) "
             "UNION ALL SELECT s.host_id, 0, s.identifier, s.t FROM _n_status s SEMI JOIN _n_fresh f USING (i) "
-            "WHERE s.known"
+            "WHERE s.known)"
         )
         summary = self.summary
         summary.hosts.update(
