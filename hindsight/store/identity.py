@@ -4,7 +4,8 @@
   a host as of an instant. A batch re-derives only the runs it can change: those that end at or
   after its first line of the host, and the one before them (so that a name reported again
   extends its run instead of starting another). A host whose lines in the batch only go on
-  with its last run's name (the usual batch) has that run extended, in one statement.
+  with its last run's name, or a new host of one name (the usual batch), has its run extended
+  or begun without that.
 - `host_ends`: the hosts another host key took over, and when
   (`hindsight.query.relations.superseded`), whole: it reads the hosts and the names they
   reported, a table of a row per host, and each as-of lookup joins it.
@@ -64,21 +65,25 @@ def _runs(con: duckdb.DuckDBPyConnection, seen: str) -> None:
 
 
 def _extend(con: duckdb.DuckDBPyConnection, seen: str) -> str:
-    """Extend the last run of each host that SEEN only goes on with: one name, its last run's,
-    after that run began (a batch read in order: no run begins or splits, the last one goes on
-    to the batch's last line). Returns SEEN without those hosts, whose runs are derived again."""
+    """The runs of each host that SEEN reports by one name and that has no run yet (begun), or
+    whose last run has that name and began before SEEN's first line of it (extended): a batch
+    read in order, where no run begins amid others or splits one. Returns SEEN without those
+    hosts; the runs of the others are derived again."""
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _runs_ext AS "
         "WITH b AS (SELECT host_id, min(t) AS lo, max(t) AS hi, min(identifier) AS name, "
         f"count(DISTINCT identifier) AS names FROM {seen} GROUP BY host_id), "
         "r AS (SELECT host_id, max_by(identifier, first_seen) AS name, max(first_seen) AS since "
         "FROM host_runs SEMI JOIN b USING (host_id) GROUP BY host_id) "
-        "SELECT b.host_id, r.since, b.hi FROM b JOIN r USING (host_id) "
-        "WHERE b.names = 1 AND b.name = r.name AND b.lo > r.since"
+        "SELECT b.host_id, b.name, r.since, b.lo, b.hi FROM b LEFT JOIN r USING (host_id) "
+        "WHERE b.names = 1 AND (r.since IS NULL OR (b.name = r.name AND b.lo > r.since))"
     )
     con.execute(
         "UPDATE host_runs SET last_seen = greatest(last_seen, e.hi) FROM _runs_ext e "
         "WHERE host_runs.host_id = e.host_id AND host_runs.first_seen = e.since"
+    )
+    con.execute(
+        "INSERT INTO host_runs SELECT host_id, name, lo, hi FROM _runs_ext WHERE since IS NULL"
     )
     return f"(SELECT * FROM {seen} s ANTI JOIN _runs_ext USING (host_id))"
 
