@@ -135,17 +135,7 @@ class Catalog:
             infos.append(info)
             typed = self._typed(info, sorted(columns[name]))
             cols = "".join(f", {quote(c)} {t}" for c, t in typed.items())
-            if info.is_event:
-                tables.append(
-                    f"{event_table(qid)}(_host INTEGER, _unix BIGINT, _time BIGINT{cols})"
-                )
-            else:
-                tables.append(
-                    f"{cur_table(qid)}(_host INTEGER, _from BIGINT, _n SMALLINT, _rh UBIGINT{cols})"
-                )
-                tables.append(
-                    f"{hist_table(qid)}(_host INTEGER, _from BIGINT, _to BIGINT, _n SMALLINT, _rh UBIGINT{cols})"
-                )
+            tables += [f"{table}({fixed}{cols})" for table, fixed in _tables(info).items()]
             recorded += self._record(info, typed)
         self.con.execute(
             "INSERT INTO queries SELECT unnest($ids), unnest($names), unnest($kinds), "
@@ -161,14 +151,9 @@ class Catalog:
         self._insert_columns(recorded)
 
     def _add_columns(self, info: QueryInfo, names: list[str]) -> None:
-        tables = (
-            [event_table(info.query_id)]
-            if info.is_event
-            else [cur_table(info.query_id), hist_table(info.query_id)]
-        )
         typed = self._typed(info, names)
         for name, typ in typed.items():
-            for table in tables:
+            for table in _tables(info):
                 self.con.execute(f"ALTER TABLE {table} ADD COLUMN {quote(name)} {typ}")
         self._insert_columns(self._record(info, typed))
 
@@ -204,3 +189,15 @@ class Catalog:
         """Make a typed column read NULL for a value its type cannot hold (store.fit)."""
         self.con.execute("INSERT OR IGNORE INTO loose_columns VALUES (?, ?)", [info.query_id, name])
         info.loose.add(name)
+
+
+def _tables(info: QueryInfo) -> dict[str, str]:
+    """A query's tables, each with the columns it has before the query's own."""
+    if info.is_event:
+        return {event_table(info.query_id): "_host INTEGER, _unix BIGINT, _time BIGINT"}
+    return {
+        cur_table(info.query_id): "_host INTEGER, _from BIGINT, _n SMALLINT, _rh UBIGINT",
+        hist_table(
+            info.query_id
+        ): "_host INTEGER, _from BIGINT, _to BIGINT, _n SMALLINT, _rh UBIGINT",
+    }
