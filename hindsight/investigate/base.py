@@ -3,10 +3,13 @@ hosts named as of an instant, evidence attached, unix seconds shown as UTC datet
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import dataclasses
+import functools
+from collections.abc import Callable, Iterable, Sequence
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
 from hindsight.investigate.evidence import (
     Edge,
@@ -54,6 +57,29 @@ def stamp(value: Any) -> Any:
     return datetime.fromtimestamp(int(value), tz=UTC)
 
 
+#: Whether a read of the investigation under way was cut by the row bound (None: outside one).
+_CUT: ContextVar[list[bool] | None] = ContextVar("hindsight_investigation_cut", default=None)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def investigation(method: Callable[P, R]) -> Callable[P, R]:
+    """Mark METHOD as one investigation: a read of it that the row bound cut (more rows than
+    HINDSIGHT_MAX_ROWS, say intervals of a busy range) makes its answer `truncated`, as a cut
+    answer would be, rather than silently incomplete."""
+
+    @functools.wraps(method)
+    def scoped(*args: P.args, **kwargs: P.kwargs) -> R:
+        token = _CUT.set([])
+        try:
+            return method(*args, **kwargs)
+        finally:
+            _CUT.reset(token)
+
+    return scoped
+
+
 class Engine(Protocol):
     """What investigations need of an engine: the embedded store (`Hindsight`) or Spark's."""
 
@@ -73,11 +99,25 @@ class Base:
         self.catalog = catalog if catalog is not None else hs.store.catalog  # type: ignore[attr-defined]
 
     # -- SQL ------------------------------------------------------------------------------------
+    def result(self, sql: str) -> Result:
+        """SQL's answer, bounded; a cut one is noted for the investigation's answer."""
+        found = self.hs._run(sql)
+        cut = _CUT.get()
+        if found.truncated and cut is not None:
+            cut.append(True)
+        return found
+
+    def finish(self, found: Result) -> Result:
+        """FOUND as the investigation's answer: `truncated` too when a read before it was cut."""
+        if found.truncated or not _CUT.get():
+            return found
+        return dataclasses.replace(found, truncated=True, truncated_reason="max_rows")
+
     def run(self, sql: str) -> list[tuple[Any, ...]]:
-        return self.hs._run(sql).rows
+        return self.result(sql).rows
 
     def rows(self, sql: str) -> list[Row]:
-        return self.hs._run(sql).dicts()
+        return self.result(sql).dicts()
 
     def queries(self, table: str, kind: str = "state") -> list[QueryInfo]:
         return queries_of(self.catalog, table, kind)
@@ -172,7 +212,7 @@ class Base:
         out = [
             tuple(stamp(r.get(c)) if c in TIME_COLUMNS else r.get(c) for c in columns) for r in rows
         ]
-        return Result(list(columns), out[:limit], len(out) > limit)
+        return Result(list(columns), out[:limit], len(out) > limit or bool(_CUT.get()))
 
 
 def with_evidence(row: Row, ev: Evidence) -> Row:

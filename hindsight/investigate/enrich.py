@@ -376,4 +376,4 @@ def enrich(
     sql = enrich_sql(
         inv.catalog, query, flt, enrichments, intervals=inv.schedule.splayed(), windows=windows
     )
-    return inv.hs._run(sql)
+    return inv.finish(inv.result(sql))

@@ -16,7 +16,9 @@ def unix(value: Any) -> int:
     return int(value.timestamp())
 
 
-def test_who_ip_agrees_with_truth_at_random_instants(store: hindsight.Hindsight, truth: Truth) -> None:
+def test_who_ip_agrees_with_truth_at_random_instants(
+    store: hindsight.Hindsight, truth: Truth
+) -> None:
     rnd = random.Random(5)
     start, end = truth.manifest["start"], truth.manifest["end"]
     pairs = [h for (h, table) in truth.runs if table == "interface_addresses"]
@@ -30,7 +32,9 @@ def test_who_ip_agrees_with_truth_at_random_instants(store: hindsight.Hindsight,
             continue
         address = rnd.choice(addresses)
         expected = {
-            h for (h, table) in truth.runs if table == "interface_addresses"
+            h
+            for (h, table) in truth.runs
+            if table == "interface_addresses"
             if any(r["address"] == address for r in truth.state(h, table, at) or [])
         }
         got = {r["host_key"] for r in store.investigate.who_ip(address, at).dicts()}
@@ -43,7 +47,9 @@ def test_who_ip_across_a_dhcp_handover(store: hindsight.Hindsight, truth: Truth)
     handovers = truth.moments("ip_handover")
     assert handovers
     for m in handovers[:10]:
-        before = store.investigate.who_ip(m["ip"], m["ask_from_at"] + m["from_clock_offset"]).dicts()
+        before = store.investigate.who_ip(
+            m["ip"], m["ask_from_at"] + m["from_clock_offset"]
+        ).dicts()
         after = store.investigate.who_ip(m["ip"], m["ask_to_at"] + m["to_clock_offset"]).dicts()
         assert m["from_host"].lower() in {r["host_key"] for r in before}
         assert [r["host_key"] for r in after] == [m["to_host"].lower()]
@@ -62,17 +68,25 @@ def test_who_ip_takes_a_cidr_range(store: hindsight.Hindsight, truth: Truth) -> 
     assert len(subnet) > 1
 
 
-def test_who_ip_names_the_host_as_it_was_called_then(store: hindsight.Hindsight, truth: Truth) -> None:
+def test_who_ip_names_the_host_as_it_was_called_then(
+    store: hindsight.Hindsight, truth: Truth
+) -> None:
     checked = 0
     for m in truth.moments("rename"):
         host = m["host"].lower()
         offset = truth.offset(host)
         for at, name in ((m["at"] - 600, m["old"]), (m["at"] + 3600, m["new"])):
             rows = truth.state(host, "interface_addresses", at + offset) or []
-            addresses = [r["address"] for r in rows if r["address"].startswith(("10.", "172.", "192."))]
+            addresses = [
+                r["address"] for r in rows if r["address"].startswith(("10.", "172.", "192."))
+            ]
             if not addresses:
                 continue  # the host was off then
-            found = [r for r in store.investigate.who_ip(addresses[0], at + offset).dicts() if r["host_key"] == host]
+            found = [
+                r
+                for r in store.investigate.who_ip(addresses[0], at + offset).dicts()
+                if r["host_key"] == host
+            ]
             assert found and found[0]["hostname"] == name
             checked += 1
     assert checked >= 2
@@ -95,7 +109,11 @@ def test_edge_windows_contain_the_real_change(store: hindsight.Hindsight, truth:
     inv = store.investigate
     keys = {hid: key for key, hid in store.store.catalog.hosts.items()}
     checked = 0
-    for table, cols in (("interface_addresses", ("address",)), ("users", ("uid",)), ("mounts", ("path",))):
+    for table, cols in (
+        ("interface_addresses", ("address",)),
+        ("users", ("uid",)),
+        ("mounts", ("path",)),
+    ):
         rows = inv.state(table, cols)
         for r, ev in zip(rows, inv.evidence(rows, None), strict=True):
             times = truth.times(keys[r["_host"]], table)
@@ -122,7 +140,9 @@ def test_who_uid_across_uid_reuse(store: hindsight.Hindsight, truth: Truth) -> N
         assert m["old_user"] in {r["username"] for r in later if r["relation"] == "before"}
         assert all(r["directory"] and r["shell"] for r in later)
         for rows, at in ((then, old["time"]), (later, new["time"])):
-            assert [r["groups"] for r in rows if r["relation"] == "at"] == [expected_groups(truth, m["host"].lower(), m["uid"], at)]
+            assert [r["groups"] for r in rows if r["relation"] == "at"] == [
+                expected_groups(truth, m["host"].lower(), m["uid"], at)
+            ]
 
 
 def expected_groups(truth: Truth, host: str, uid: int, at: int) -> str | None:
@@ -135,7 +155,11 @@ def expected_groups(truth: Truth, host: str, uid: int, at: int) -> str | None:
 
 
 def usb_moments(truth: Truth) -> list[dict[str, Any]]:
-    found = [m for m in truth.moments("usb_drive") if m["platform"] != "windows" and m.get("unmounted_at")]
+    found = [
+        m
+        for m in truth.moments("usb_drive")
+        if m["platform"] != "windows" and m.get("unmounted_at")
+    ]
     assert found
     return found
 
@@ -169,7 +193,9 @@ def test_a_drive_mounted_since_the_last_run_of_mounts_is_named_though_not_yet_se
             continue
         unseen += 1
         assert [(r["mount_path"], r["settled"]) for r in rows] == [
-            (rows[0]["mount_path"], False), (m["mount_path"], False)]
+            (rows[0]["mount_path"], False),
+            (m["mount_path"], False),
+        ]
         assert unix(rows[1]["from_after"]) < at < unix(rows[1]["valid_from"])
         assert rows[1]["usb_serial"] == m["serial"]
     assert unseen
@@ -196,9 +222,13 @@ def test_usb_lists_attachments_mounts_and_files(store: hindsight.Hindsight, trut
         rows = store.investigate.usb(m["serial"]).dicts()
         host = m["host"].lower()
         assert {r["host_key"] for r in rows if r["what"] == "attached"} >= {host}
-        assert m["mount_path"] in {r["path"] for r in rows if r["what"] == "mounted" and r["host_key"] == host}
+        assert m["mount_path"] in {
+            r["path"] for r in rows if r["what"] == "mounted" and r["host_key"] == host
+        }
         files = [r for r in rows if r["what"] == "file"]
-        assert all(r["path"].startswith(m["mount_path"] + "/") for r in files if r["host_key"] == host)
+        assert all(
+            r["path"].startswith(m["mount_path"] + "/") for r in files if r["host_key"] == host
+        )
         assert all(r["serial"] == m["serial"] for r in rows)
         if m.get("file_event"):
             assert m["file_event"]["path"] in {r["path"] for r in files}
@@ -217,9 +247,14 @@ def test_bad_input_is_named(store: hindsight.Hindsight) -> None:
         store.investigate.usb("  ")
 
 
-def test_an_unknown_usb_serial_is_told_with_the_closest(store: hindsight.Hindsight, truth: Truth) -> None:
+def test_an_unknown_usb_serial_is_told_with_the_closest(
+    store: hindsight.Hindsight, truth: Truth
+) -> None:
     serial = usb_moments(truth)[0]["serial"]
-    with pytest.raises(InputError, match=f"no USB device with serial '{serial[:-1]}' was recorded \\(did you mean '{serial}'"):
+    with pytest.raises(
+        InputError,
+        match=f"no USB device with serial '{serial[:-1]}' was recorded \\(did you mean '{serial}'",
+    ):
         store.investigate.usb(serial[:-1])
 
 
@@ -228,10 +263,54 @@ def test_a_link_local_address_is_found_without_its_zone(tmp_path: Any) -> None:
     it, the address is found; asked with it, only that zone's."""
     from tests.helpers import snapshot, write
 
-    rows = [{"interface": "eth0", "address": "fe80::1%eth0"}, {"interface": "eth1", "address": "fe80::1%eth1"}]
+    rows = [
+        {"interface": "eth0", "address": "fe80::1%eth0"},
+        {"interface": "eth1", "address": "fe80::1%eth1"},
+    ]
     path = write(tmp_path / "a.log", snapshot("interface_addresses", 100, rows))
     with hindsight.open(tmp_path / "data") as hs:
         hs.ingest([path])
         found = hs.investigate.who_ip("fe80::1", 150).dicts()
         assert sorted(r["interface"] for r in found) == ["eth0", "eth1"]
-        assert [r["interface"] for r in hs.investigate.who_ip("fe80::1%eth1", 150).dicts()] == ["eth1"]
+        assert [r["interface"] for r in hs.investigate.who_ip("fe80::1%eth1", 150).dicts()] == [
+            "eth1"
+        ]
+
+
+def test_a_read_the_row_bound_cut_makes_the_answer_truncated(tmp_path: Any) -> None:
+    """A CIDR range is read by a text prefix and refined after: the read may hold more rows
+    than HINDSIGHT_MAX_ROWS though the answer holds few. Cut, the answer may miss a host, and
+    says so (`truncated`), as a cut answer does, rather than looking whole."""
+    from tests.helpers import snapshot, write
+
+    lines = [  # ten hosts in 10.200/16, read first (earlier), then one in 10.1/16
+        snapshot(
+            "interface_addresses",
+            100 + n,
+            [{"interface": "eth0", "address": f"10.200.0.{n}"}],
+            host=f"h{n}",
+            uuid=f"U-{n}",
+        )
+        for n in range(10)
+    ]
+    lines.append(
+        snapshot(
+            "interface_addresses",
+            200,
+            [{"interface": "eth0", "address": "10.1.0.1"}],
+            host="target",
+            uuid="U-T",
+        )
+    )
+    path = write(tmp_path / "a.log", *lines)
+    with hindsight.open(tmp_path / "data") as hs:
+        hs.ingest([path])
+    for bound, complete in ((100, True), (5, False)):
+        with hindsight.open(tmp_path / "data", read_only=True, max_rows=bound) as hs:
+            found = hs.investigate.who_ip("10.0.0.0/12", 300)
+            assert found.truncated is not complete
+            assert [r["host"] for r in found.dicts()] == (["target"] if complete else [])
+            if not complete:
+                assert found.truncated_reason == "max_rows"
+            # the next investigation starts whole again
+            assert not hs.investigate.who_ip("10.200.0.3", 300).truncated
