@@ -392,3 +392,35 @@ def test_a_lake_of_status_and_rejected_lines_alone_lists_them(fleet: Fleet, spar
         assert len(hs.hosts().rows) == len(hs.rejects().rows) == 1
     # (each engine has a session of its own: the fleet's views are still the fleet's)
     assert rows(fleet.spark.hosts()) == rows(fleet.embedded.hosts())
+
+
+def test_bounds_cut_sparks_answer_where_they_cut_the_embedded_stores(fleet: Fleet) -> None:
+    """HINDSIGHT_MAX_RESPONSE_BYTES and HINDSIGHT_MAX_ROWS cut Spark's answer at the row they
+    cut the embedded store's (text counted by its length), with the same reason; the bytes are
+    counted in Spark, so the rows past them never reach the driver."""
+    from hindsight.engines.spark.engine import SparkEngine
+    from hindsight.settings import Settings
+
+    sql = (
+        "SELECT host, username, directory, shell FROM users FOR SYSTEM_TIME ALL "
+        "ORDER BY host, username, directory, shell, valid_from"
+    )
+    whole = fleet.embedded.sql(sql)
+    assert not whole.truncated and len(whole.rows) > 20
+    assert fleet.spark.sql(sql).rows == whole.rows
+    sizes = [sum(len(v) for v in row if v) for row in whole.rows]
+    crossing = sum(sizes[:10]) + sizes[10] // 2  # the 11th row passes it
+
+    def cut(**bound: int) -> Result:
+        engine = SparkEngine(fleet.spark.paths, fleet.spark.spark, Settings.from_env(**bound))
+        return engine.sql(sql)
+
+    for bound, kept, reason in (
+        ({"max_response_bytes": crossing}, 10, "max_bytes"),
+        ({"max_response_bytes": 1}, 1, "max_bytes"),  # a first row alone is kept
+        ({"max_rows": 7}, 7, "max_rows"),
+        ({"max_rows": len(whole.rows)}, len(whole.rows), None),
+    ):
+        found = cut(**bound)
+        assert found.rows == whole.rows[:kept], bound
+        assert (found.truncated, found.truncated_reason) == (reason is not None, reason), bound

@@ -8,6 +8,7 @@ Host ids on Spark are `xxhash64(host_key)` (a BIGINT, like the store's INTEGER i
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import re
@@ -22,7 +23,7 @@ import sqlglot
 from sqlglot import exp
 
 from hindsight.api import Result, Time
-from hindsight.engines.spark import listings
+from hindsight.engines.spark import bounded, listings
 from hindsight.engines.spark.catalog import Build, current, data_root, lake_catalog
 from hindsight.engines.spark.prune import prune_closed
 from hindsight.engines.spark.session import REQUIRED, get_session
@@ -165,9 +166,9 @@ class SparkEngine:
             f"SELECT xxhash64(host_key) AS host_id, identifier, t FROM {_RUN_ENDS}"
             + self._inside_runs()
         )
-        self.spark.sql(to_spark(relations.name_runs(ends))).localCheckpoint().createOrReplaceTempView(
-            "host_runs"
-        )
+        self.spark.sql(
+            to_spark(relations.name_runs(ends))
+        ).localCheckpoint().createOrReplaceTempView("host_runs")
         # (the store keeps it as a table: each as-of lookup joins it)
         self.spark.sql(
             to_spark(f"SELECT host_id, since FROM {relations.superseded()} x")
@@ -177,7 +178,9 @@ class SparkEngine:
         """Where a writer's run holds another's line of another name, the run's own lines over
         it, read back from the raw observations (`relations.split_runs`: rare, it takes a
         late line amid a rename), as SQL to add to the runs' ends; or nothing."""
-        splits = self.spark.sql(to_spark(relations.split_runs("_lk_hosts_seen", _RUN_ENDS, "host_key")))
+        splits = self.spark.sql(
+            to_spark(relations.split_runs("_lk_hosts_seen", _RUN_ENDS, "host_key"))
+        )
         if not splits.take(1):
             return ""
         raw = self.paths.files(self.paths.raw())  # (listed only then: the lake's largest dataset)
@@ -251,7 +254,7 @@ class SparkEngine:
         )
         # instants as the embedded store gives them (UTC-aware), whatever the driver's zone
         rows = [(h, q, dt.datetime.fromtimestamp(t, dt.UTC), k, d) for h, q, t, k, d in ordered]
-        return Result(found.columns, rows, found.truncated, found.elapsed_ms)
+        return dataclasses.replace(found, rows=rows)
 
     def host_ids(self, names: Sequence[str]) -> list[int]:
         rows = self.spark.sql(
@@ -283,7 +286,9 @@ class SparkEngine:
             if order:
                 # (quoted: `a.b` would read as a struct's field)
                 df = df.orderBy(*[df["`" + c.replace("`", "``") + "`"] for c in df.columns])
-            rows = df.limit(self.settings.max_rows + 1).collect()
+            rows, cut = bounded.collect(
+                df, self.settings.max_rows, self.settings.max_response_bytes
+            )
             columns = list(df.columns)
         except Exception as exc:  # Spark raises its own exception tree (py4j, AnalysisException)
             if (
@@ -295,9 +300,8 @@ class SparkEngine:
         finally:
             timer.cancel()
             sc.setLocalProperty("spark.jobGroup.id", None)
-        truncated = len(rows) > self.settings.max_rows
-        out = [tuple(_plain(v) for v in r) for r in rows[: self.settings.max_rows]]
-        return Result(columns, out, truncated, (time.perf_counter() - start) * 1000)
+        out = [tuple(_plain(v) for v in r) for r in rows]
+        return Result(columns, out, cut is not None, (time.perf_counter() - start) * 1000, cut)
 
 
 def _first_line(exc: Exception) -> str:

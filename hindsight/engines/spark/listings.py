@@ -12,6 +12,7 @@ datetimes whatever the driver's zone, counts and sizes ints.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +44,7 @@ def hosts(engine: SparkEngine) -> Result:
         spark_sql=True,
     )
     rows = [(h, k, instant(f), instant(last), i) for h, k, f, last, i in found.rows]
-    return Result(HOSTS_COLUMNS, rows, found.truncated, found.elapsed_ms)
+    return dataclasses.replace(found, columns=HOSTS_COLUMNS, rows=rows)
 
 
 def queries(engine: SparkEngine) -> Result:
@@ -60,8 +61,8 @@ def queries(engine: SparkEngine) -> Result:
     infos = sorted(engine.catalog.queries.values(), key=lambda i: i.name)
     rows = [(i.name, i.kind, i.os_table, *seen.get(i.name, unknown)) for i in infos]
     limit = engine.settings.max_rows
-    truncated = found.truncated or len(rows) > limit
-    return Result(QUERIES_COLUMNS, rows[:limit], truncated, found.elapsed_ms)
+    cut = found.truncated_reason or ("max_rows" if len(rows) > limit else None)
+    return Result(QUERIES_COLUMNS, rows[:limit], cut is not None, found.elapsed_ms, cut)
 
 
 def rejects(engine: SparkEngine) -> Result:
