@@ -183,8 +183,9 @@ def read_lines(
             return
         last = number
         try:
-            for line in _read(origin, stream, raw, max_line_bytes, on_bytes, parse, start,
-                              complete_only, number):
+            for line in _read(
+                origin, stream, raw, max_line_bytes, on_bytes, parse, start, complete_only, number
+            ):
                 last = line.number
                 yield line
         except (EOFError, zlib.error, zstandard.ZstdError) as exc:  # the lines before are kept
@@ -311,6 +312,11 @@ def _parsed(origin: str, number: int, raw: bytes, doc: Any, log_type: Any) -> Li
         return Line(origin, number, raw, None, exc.reason)
 
 
+#: Bytes read at a time from a stream of JSON lines (split in C: no Python call per byte).
+_BLOCK = 1 << 20
+_SPACE = frozenset(b" \t\n\r\x0b\x0c")
+
+
 def _jsonl(
     origin: str,
     stream: IO[bytes],
@@ -321,56 +327,84 @@ def _jsonl(
     number: int = 0,
 ) -> Iterator[Line]:
     """The lines of a stream of JSON lines, numbered after NUMBER, each with `end`: its offset
-    in the file, the stream starting at POS."""
-    while True:
-        raw = stream.readline(limit + 1)
-        if not raw:
-            return
-        if complete_only and not raw.endswith(b"\n") and len(raw) <= limit:
-            return  # being written: read next time, whole
-        number += 1
-        size = len(raw)
-        if len(raw) > limit and not raw.endswith(b"\n"):
-            skipped, whole = _skip_rest(stream)
-            if complete_only and not whole:
-                return  # a long line still being written: refused next time, whole
-            size += skipped
-            pos += size
-            yield Line(
-                origin,
-                number,
-                raw[:200],
-                None,
-                f"line of {size} bytes exceeds the {limit}-byte limit",
-                end=pos,
-            )
+    in the file, the stream starting at POS. Read by blocks (what the stream has, up to
+    `_BLOCK`: a pipe's lines come as they are written), split in C; of a line longer than
+    LIMIT only the first bytes are held (memory stays bounded), and it is rejected."""
+    read = getattr(stream, "read1", stream.read)
+    head, held = b"", 0  # the line a block ended in: its first LIMIT + 1 bytes, its length
+    first = pos == 0  # (a byte order mark may begin the file)
+    while block := read(_BLOCK):
+        parts = block.split(b"\n")
+        tail = parts.pop()  # what follows the block's last newline
+        if not parts:  # no newline: the line goes on
+            held += len(tail)
+            head += tail[: limit + 1 - len(head)]
             continue
-        pos += size
-        raw = raw.rstrip(b"\r\n")
-        if pos == size and raw.startswith(_BOM):  # a file's first line after a byte order mark
-            raw = raw[len(_BOM) :]
-        if not raw or raw.isspace():  # (no stripped copy of every line)
-            continue
-        if raw.startswith(records.MARK):  # a journal record of `hindsight serve`
-            read = list(_record(origin, number, raw, parse))
-        elif parse or b'"log_type"' in raw:  # a one-line TLS body (a relay's dump) is split here
-            read = list(_decode(origin, number, raw))
-        else:
+        whole = 0  # the length of the block's first line, begun in blocks before
+        if held:
+            whole = held + len(parts[0])
+            parts[0] = head + parts[0][: limit + 1 - len(head)]
+        head, held = tail[: limit + 1], len(tail)
+        # (whether any line may be special, or end in a CR: the first may have begun before)
+        special = parse or any(b'"log_type"' in p or records.MARK in p for p in (block, parts[0]))
+        crlf = b"\r" in block or parts[0].endswith(b"\r")
+        for part in parts:
+            number += 1
+            length, whole = whole or len(part), 0
+            pos += length + 1
+            if length > limit:
+                first = False
+                yield _too_long(origin, number, part, length + 1, limit, pos)
+                continue
+            raw = part.rstrip(b"\r") if crlf else part
+            if first:
+                first = False
+                if raw.startswith(_BOM):
+                    raw = raw[len(_BOM) :]
+            if not raw or (raw[0] in _SPACE and raw.isspace()):
+                continue
+            if special and (parse or raw.startswith(records.MARK) or b'"log_type"' in raw):
+                yield from _special(origin, number, raw, pos, parse)
+                continue
             yield Line(origin, number, raw, None, end=pos)
-            continue
-        for line in read:
-            line.end = pos
-            yield line
+    if not held or complete_only:  # (a last line without its newline: maybe being written)
+        return
+    number += 1
+    pos += held
+    if held > limit:
+        yield _too_long(origin, number, head, held, limit, pos)
+        return
+    raw = head.rstrip(b"\r")
+    if first and raw.startswith(_BOM):
+        raw = raw[len(_BOM) :]
+    if raw and not raw.isspace():
+        yield from _special(origin, number, raw, pos, parse)
 
 
-def _skip_rest(stream: IO[bytes]) -> tuple[int, bool]:
-    """Bytes skipped to the end of the line, and whether a newline ended it (not the file)."""
-    skipped = 0
-    while True:
-        chunk = stream.readline(1 << 20)
-        skipped += len(chunk)
-        if not chunk or chunk.endswith(b"\n"):
-            return skipped, chunk.endswith(b"\n")
+def _too_long(origin: str, number: int, part: bytes, size: int, limit: int, end: int) -> Line:
+    """A line of SIZE bytes past the LIMIT, rejected with its first bytes (PART begins it)."""
+    return Line(
+        origin,
+        number,
+        part[: min(limit + 1, 200)],
+        None,
+        f"line of {size} bytes exceeds the {limit}-byte limit",
+        end=end,
+    )
+
+
+def _special(origin: str, number: int, raw: bytes, pos: int, parse: bool) -> Iterator[Line]:
+    """The lines of a journal record of `hindsight serve`, or of a line decoded here (with
+    PARSE, or a one-line TLS body: a relay's dump); else the line, undecoded."""
+    if raw.startswith(records.MARK):
+        read = list(_record(origin, number, raw, parse))
+    elif parse or b'"log_type"' in raw:
+        read = list(_decode(origin, number, raw))
+    else:
+        read = [Line(origin, number, raw, None)]
+    for line in read:
+        line.end = pos
+        yield line
 
 
 def _record(origin: str, number: int, raw: bytes, parse: bool) -> Iterator[Line]:

@@ -10,7 +10,10 @@ from pathlib import Path
 import orjson
 import pytest
 import zstandard
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from hindsight.osquery import reader
 from hindsight.osquery.lines import ResultLine, StatusLine
 from hindsight.osquery.reader import expand, read_lines
 
@@ -173,3 +176,73 @@ def test_files_of_a_directory_that_are_not_osquery_output_are_skipped(tmp_path: 
     assert sorted(p.name for p in skipped) == sorted(not_output)
     # named, a file is read whatever it holds
     assert expand([tmp_path / "README.md"], skipped) == [tmp_path / "README.md"]
+
+
+def _lines_as_specified(
+    data: bytes, limit: int, start: int, complete_only: bool, number: int
+) -> list[tuple[int, bytes, str | None, int]]:
+    """What the reader gives for DATA read from START, as its docstring and the osquery logger's
+    format say, line by line: (number, raw, error, end)."""
+    out = []
+    pos = start
+    pieces = data[start:].split(b"\n")
+    for k, piece in enumerate(pieces):
+        ended = k < len(pieces) - 1  # by a newline
+        if not ended and (not piece or complete_only):
+            break
+        number += 1
+        size = len(piece) + ended
+        first = pos == 0
+        pos += size
+        if len(piece) > limit:
+            error = f"line of {size} bytes exceeds the {limit}-byte limit"
+            out.append((number, piece[: min(limit + 1, 200)], error, pos))
+            continue
+        raw = piece.rstrip(b"\r")
+        if first and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        if raw and not raw.isspace():
+            out.append((number, raw, None, pos))
+    return out
+
+
+@settings(max_examples=500)  # (cheap: a few ms each)
+@given(
+    pieces=st.lists(
+        st.one_of(
+            st.binary(max_size=12).map(lambda b: b.replace(b"\n", b"x").replace(b'"', b"x")),
+            st.sampled_from([b"", b" ", b"\t \r", b"\r", b"{}\r", b"\xef\xbb\xbf{}", b"a" * 40]),
+        ),
+        max_size=12,
+    ),
+    ended=st.booleans(),
+    block=st.integers(1, 9),
+    limit=st.integers(3, 30),
+    skip=st.integers(0, 12),
+    complete_only=st.booleans(),
+    number=st.integers(0, 5),
+)
+def test_lines_of_any_bytes_are_those_the_format_gives(
+    pieces: list[bytes],
+    ended: bool,
+    block: int,
+    limit: int,
+    skip: int,
+    complete_only: bool,
+    number: int,
+) -> None:
+    """The block reader against a line-by-line statement of the format, on any bytes split by
+    any block size: long lines (past the limit, across blocks), CRLF, blank lines, a byte order
+    mark, a last line without its newline (left when COMPLETE_ONLY), a start past some lines."""
+    data = b"\n".join(pieces) + (b"\n" if ended and pieces else b"")
+    starts = [0] + [i + 1 for i, b in enumerate(data) if b == 10]
+    start = starts[min(skip, len(starts) - 1)]
+    stream = io.BytesIO(data)
+    stream.seek(start)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(reader, "_BLOCK", block)
+        got = [
+            (ln.number, ln.raw, ln.error, ln.end)
+            for ln in reader._jsonl("f", stream, limit, False, start, complete_only, number)
+        ]
+    assert got == _lines_as_specified(data, limit, start, complete_only, number)
