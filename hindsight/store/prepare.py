@@ -168,9 +168,7 @@ class Preparer:
             out[idx[0]] = (idx, self.zstd.compress(b"\n".join([kept[i].raw for i in idx])))
         return out
 
-    def _set_aside(
-        self, columns: dict[str, set[str]], tables: str, fallback: nm.Fallback
-    ) -> bool:
+    def _set_aside(self, columns: dict[str, set[str]], tables: str, fallback: nm.Fallback) -> bool:
         """Reject the lines with columns the store cannot hold (store/columns.py): taken out of
         the batch's tables, added to FALLBACK's rejections; returns whether there were any."""
         found = False
@@ -179,6 +177,8 @@ class Preparer:
             bad = bad_columns(known.columns if known else (), cols)
             if not bad:
                 continue
+            if not found and self.lib is not None:
+                native.first_rows(self.con, tables)
             found = True
             names = list(bad)
             lines = self.con.execute(

@@ -41,6 +41,11 @@ from hindsight.store.space import BLOCK_SIZE, WAL_CHECKPOINT, repack_raw, sort_l
 
 DB_FILE = "hindsight.duckdb"
 MAX_BATCH_BYTES = 32 * 1024 * 1024  # a batch also ends past this many raw bytes
+#: Ingest runs without the cyclic garbage collector (millions of acyclic objects: its passes
+#: only cost) and collects the young generation every this many batches: a collection scans
+#: every object alive then (the lines of the batches under way, 1 us each), so a cycle left by
+#: a batch waits a few batches, and most lines are freed before any collection sees them.
+GC_BATCHES = 8
 Progress = Callable[[int, int], None]  # (bytes read, bytes in all the files)
 
 
@@ -271,9 +276,7 @@ class Store:
         collecting = gc.isenabled()
         gc.disable()  # ingest allocates millions of acyclic objects: cyclic GC passes only cost
         # the next batches are read (in a thread) and parsed (in two) while this one is written
-        batches = prefetch(
-            self._batches(files, progress, positions.starts if positions else None)
-        )
+        batches = prefetch(self._batches(files, progress, positions.starts if positions else None))
         prepared = preparers.prepare_all(batches)
 
         def stopped() -> IngestInterrupted:
@@ -289,9 +292,10 @@ class Store:
 
         try:
             with stops(stopped, failed(stored_all=False)):
-                for batch in prepared:
+                for n, batch in enumerate(prepared, 1):
                     writer.write(batch)
-                    gc.collect(0)
+                    if n % GC_BATCHES == 0:
+                        gc.collect(0)
         finally:
             # the parsing thread stops before its connection goes: left to the garbage
             # collector (an interrupt's traceback holds it), it could be mid-statement while
@@ -361,9 +365,7 @@ class Store:
                 batch.append(line)
                 held += len(line.raw)
             if where is not None:
-                held -= follow.hold_back(
-                    batch, where, self.settings.follow_settle_s, execution_key
-                )
+                held -= follow.hold_back(batch, where, self.settings.follow_settle_s, execution_key)
                 last = None
                 if batch and batch[-1].origin == str(source):
                     batch[-1].eof = True

@@ -51,6 +51,8 @@ def first_stage(
     try:
         batch = preparer.prepare(lines)
         con, t = preparer.con, batch.tables
+        if lib is not None:  # (filled when a column the store cannot hold needs it)
+            native.first_rows(con, t)
 
         def rows(sql: str) -> list[tuple[Any, ...]]:
             return sorted(con.execute(sql.format(t=t)).fetchall(), key=repr)

@@ -120,8 +120,10 @@ _HEADER = (
     "SELECT i, host_key::VARCHAR AS host_key, identifier::VARCHAR AS identifier, "
     "name::VARCHAR AS name, t, epoch, counter, "
     f"[{', '.join(nm.literal(s) for s in _SHAPES)}][shape + 1] AS shape, shape IN (1, 2) AS snap, "
-    "n_add, n_rem, first::JSON AS first FROM {src}"
-)
+    "n_add, n_rem, NULL::JSON AS first FROM {src}"
+)  # (`first`, the line's first row, read only for a query's columns the store cannot hold:
+#: filled then, see `first_rows`; validated as JSON for every line, it cost 10 % of a batch's
+#: first stage)
 
 
 @dataclass
@@ -296,3 +298,12 @@ def dedupe_keys(
     )  # fmt: skip
     out = {f"{tables}_lkeys": ("SELECT * FROM {src}", spec)}
     outputs(con, Owner(lib, ptr, lib.hs_keys_free), lib.hs_keys_column, out, 0, table=True)
+
+
+def first_rows(con: duckdb.DuckDBPyConnection, tables: str) -> None:
+    """Fill `{tables}_hdr.first` (the SQL path's: the first added row, else the first removed)
+    for the library's lines, from their rows (in order: added, then removed)."""
+    con.execute(
+        f"UPDATE {tables}_hdr h SET first = f.r::JSON FROM (SELECT i, arg_min(r, rowid) AS r "
+        f"FROM {tables}_rows GROUP BY i) f WHERE h.i = f.i AND h.first IS NULL"
+    )
