@@ -34,12 +34,14 @@ def _maybe_at(raw: bytes, times: set[int]) -> bool:
     return not found or any(int(t) in times for t in found)
 
 
-def maybe_archived(con: duckdb.DuckDBPyConnection, keys: str, out: str) -> int:
-    """`OUT(host_id, query_id, t)`: the executions of KEYS (host_id, query_id, t) that a raw
-    chunk of their stream spans in time; returns how many. The batch's time range, given as
-    constants, lets the scan of `raw_chunks` (a chunk per stream per batch) skip by zone maps."""
-    (lo, hi) = con.execute(f"SELECT min(t), max(t) FROM {keys}").fetchone() or (None, None)
-    if lo is None:
+def maybe_archived(
+    con: duckdb.DuckDBPyConnection, keys: str, out: str, lo: int | None, hi: int | None
+) -> int:
+    """`OUT(host_id, query_id, t)`: the executions of KEYS (host_id, query_id, t), whose times
+    are LO to HI, that a raw chunk of their stream spans in time; returns how many. The time
+    range, given as constants, lets the scan of `raw_chunks` (a chunk per stream per batch)
+    skip by zone maps."""
+    if lo is None or hi is None:
         return 0
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {out} AS SELECT DISTINCT k.host_id, k.query_id, k.t "

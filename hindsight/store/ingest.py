@@ -103,7 +103,8 @@ def unwritable(exc: BaseException) -> bool:
 
 @contextlib.contextmanager
 def stops(
-    on_interrupt: Callable[[], BaseException], on_unwritable: Callable[[BaseException], BaseException]
+    on_interrupt: Callable[[], BaseException],
+    on_unwritable: Callable[[BaseException], BaseException],
 ) -> Iterator[None]:
     """Raise what ON_INTERRUPT gives for a Ctrl-C (or DuckDB's form of one), and what
     ON_UNWRITABLE gives for a store DuckDB could not write; other errors as they are."""
@@ -331,9 +332,13 @@ class BatchWriter:
             units = f"{batch.tables}_units" if batch.units else None
             carry.resume(con, self.carry, batch.kept[0], units)
             self._carried = carry.taken(con, batch.lines[-1], units)
-        (total,) = con.execute("SELECT count(*) FROM _n_keys").fetchone() or (0,)
+        total, lo, hi = con.execute("SELECT count(*), min(t), max(t) FROM _n_keys").fetchone() or (
+            0,
+            None,
+            None,
+        )
         fresh_sql = "SELECT i, host_id, query_id, t FROM _n_keys k WHERE dup = 1"
-        if archive.maybe_archived(con, "_n_keys", "_n_known"):
+        if archive.maybe_archived(con, "_n_keys", "_n_known", lo, hi):
             archive.archived_counts(con, self.catalog, "_n_known", "_n_have")
             fresh_sql += (
                 " AND occ >= coalesce((SELECT n FROM _n_have h WHERE h.host_id = k.host_id "
@@ -371,6 +376,8 @@ class BatchWriter:
 
     # -- status logs -------------------------------------------------------------------------
     def _statuses(self, statuses: list[tuple[int, StatusLine]]) -> None:
+        if not statuses:
+            return
         fresh = {
             i
             for (i,) in self.con.execute(
@@ -400,17 +407,10 @@ class BatchWriter:
 
     # -- events ------------------------------------------------------------------------------
     def _events(self, queries: list[QueryInfo], batch: Prepared) -> None:
-        if not queries:
-            return
-        # the fresh event lines, once: each query's insert then joins only those
-        self.con.execute(
-            "CREATE OR REPLACE TEMP TABLE _n_evl AS SELECT i, host_id, query_id, t "
-            "FROM _n_lines SEMI JOIN _n_fresh USING (i) WHERE is_event"
-        )
-        for info in queries:
+        for info in queries:  # (each reads its fresh lines, `_n_fresh` by its query id)
             table, columns = batch.events.get(info.name, ("", frozenset()))
             read = table if table and info.columns.keys() <= columns else None
-            rows = insert_events(self.con, info, "_n", "_n_evl", read=read)
+            rows = insert_events(self.con, info, "_n", "_n_fresh", read=read)
             self.summary.rows += rows
 
     # -- hosts -------------------------------------------------------------------------------
@@ -424,21 +424,15 @@ class BatchWriter:
             "UNION ALL SELECT s.host_id, 0, s.identifier, s.t FROM _n_status s SEMI JOIN _n_fresh f USING (i) "
             "WHERE s.known)"
         )
-        summary = self.summary
-        summary.hosts.update(
-            h for (h,) in con.execute("SELECT DISTINCT host_id FROM _n_seen").fetchall()
-        )
-        summary.queries.update(
-            q
-            for (q,) in con.execute(
-                "SELECT DISTINCT query_id FROM _n_seen WHERE query_id <> 0"
-            ).fetchall()
-        )
-        (rows,) = con.execute(
-            "SELECT coalesce(sum(n_add + n_rem), 0) FROM _n_lines l SEMI JOIN _n_fresh f USING (i) "
-            "WHERE NOT is_event"
-        ).fetchone() or (0,)
-        summary.rows += rows
+        hosts, queries, rows = con.execute(
+            "SELECT (SELECT list(DISTINCT host_id) FROM _n_seen), "
+            "(SELECT list(DISTINCT query_id) FILTER (query_id <> 0) FROM _n_seen), "
+            "(SELECT coalesce(sum(n_add + n_rem), 0) FROM _n_lines l SEMI JOIN _n_fresh f "
+            "USING (i) WHERE NOT is_event)"
+        ).fetchone() or (None, None, 0)
+        self.summary.hosts.update(hosts or ())
+        self.summary.queries.update(queries or ())
+        self.summary.rows += rows
         con.execute(
             "INSERT INTO host_names SELECT host_id, identifier, min(t), max(t) FROM _n_seen GROUP BY ALL "
             "ON CONFLICT (host_id, identifier) DO UPDATE SET "
@@ -513,7 +507,9 @@ def insert_events(
     the LINES given (i, host_id, query_id, t); returns how many. READ: a table of them already
     read (`i`, `name`, `_j`: at least the query's columns; rows of other queries may be there)."""
     event_time = (
-        "COALESCE(TRY_CAST(NULLIF(_j.\"time\", '') AS BIGINT), t)" if "time" in info.columns else "t"
+        "COALESCE(TRY_CAST(NULLIF(_j.\"time\", '') AS BIGINT), t)"
+        if "time" in info.columns
+        else "t"
     )
     names = "".join(f", {quote(n)}" for n in info.columns)
     into = f"INSERT INTO {event_table(info.query_id)} (_host, _unix, _time{names}) "

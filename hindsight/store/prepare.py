@@ -47,6 +47,7 @@ class Prepared:
     # the raw chunk of each stream's lines (host_key, name), by its first line: (lines, data)
     chunks: dict[int, tuple[list[int], bytes]]
     units: bool  # whether `{tables}_units` exists (lines not all of one plain file)
+    rh_view: bool = False  # whether `{tables}_rh` is a view (native.identities), not a table
 
     def hashed_as(self, queries: list[QueryInfo]) -> bool:
         """Whether the row hashes are those the writer's catalog gives (same columns)."""
@@ -79,6 +80,7 @@ class Preparer:
         kept = [ln for ln in lines if ln.error is None]
         tables = f"{SCRATCH}.b{next(self.numbers)}"
         raws, parsed = [ln.raw for ln in kept], [ln.parsed for ln in kept]
+        rh_view = False
         if self.lib is not None:
             fast = native.normalise(self.con, self.lib, raws, parsed, "_p", tables)
             fallback, columns = fast.fallback, fast.columns
@@ -100,12 +102,15 @@ class Preparer:
                 nm.hash_rows(self.con, queries, tables, out=f"TABLE {tables}_rh", given=True)
             else:  # every identity given: no copy of the rows
                 native.identities(self.con, tables, event_names)
+                rh_view = True
             native.line_sums(self.con, tables, event_names, fast.sql_lines)
         has_units = self._keys(kept, fallback, tables)
         hashed = {q.name: frozenset(q.columns) for q in queries if not q.is_event}
         events = self._events([q for q in queries if q.is_event], tables)
         chunks = self._chunks(kept, tables)
-        return Prepared(lines, kept, fallback, tables, columns, hashed, events, chunks, has_units)
+        return Prepared(
+            lines, kept, fallback, tables, columns, hashed, events, chunks, has_units, rh_view
+        )
 
     def _events(
         self, queries: list[QueryInfo], tables: str
@@ -270,10 +275,7 @@ class Preparers:
 
 def release(con: duckdb.DuckDBPyConnection, prepared: Prepared) -> None:
     """Drop a batch's tables once written."""
-    if con.execute(  # the native fast path's identities are a view (native.identities)
-        "SELECT 1 FROM duckdb_views() WHERE database_name = $db AND view_name = $name",
-        {"db": SCRATCH, "name": prepared.tables.split(".")[1] + "_rh"},
-    ).fetchall():
+    if prepared.rh_view:
         con.execute(f"DROP VIEW {prepared.tables}_rh")
     for part in ("hdr", "rh", "rows", "sums", "lk", "lkeys", "units"):
         con.execute(f"DROP TABLE IF EXISTS {prepared.tables}_{part}")

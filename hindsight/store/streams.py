@@ -243,21 +243,17 @@ class StreamWriter:
             "INSERT INTO executions SELECT host_id, query_id, time, epoch, counter, full_set, added, "
             "removed FROM _ex"
         )
+        # the data-quality signals, in one statement; resets (full sets that are not snapshots)
+        # that closed rows are the ambiguous case
         con.execute(
-            "INSERT INTO quality SELECT host_id, query_id, time, 'counter_gap', 'counter ' || "
-            "prev_counter || ' -> ' || counter || ': executions missing' FROM _ex WHERE counter_gap"
-        )
-        con.execute(
-            "INSERT INTO quality SELECT host_id, query_id, time, 'reset_with_removed', "
-            "'counter 0 or new epoch with removed rows: applied as a diff' FROM _ex WHERE reset_with_removed"
-        )
-        con.execute(
-            "INSERT INTO quality SELECT s.host_id, s.query_id, s.time, 'removed_not_open', "
-            "s.removed_not_open || ' removed rows were not in the state' FROM iv_signals s WHERE s.removed_not_open > 0"
-        )
-        # resets (full sets that are not snapshots) that closed rows: the ambiguous case
-        con.execute(
-            "INSERT INTO quality SELECT s.host_id, s.query_id, s.time, 'reset_closed_rows', 'reset (counter 0 or new "
+            "INSERT INTO quality "
+            "SELECT host_id, query_id, time, 'counter_gap', 'counter ' || prev_counter || ' -> ' || "
+            "counter || ': executions missing' FROM _ex WHERE counter_gap "
+            "UNION ALL SELECT host_id, query_id, time, 'reset_with_removed', "
+            "'counter 0 or new epoch with removed rows: applied as a diff' FROM _ex WHERE reset_with_removed "
+            "UNION ALL SELECT s.host_id, s.query_id, s.time, 'removed_not_open', "
+            "s.removed_not_open || ' removed rows were not in the state' FROM iv_signals s WHERE s.removed_not_open > 0 "
+            "UNION ALL SELECT s.host_id, s.query_id, s.time, 'reset_closed_rows', 'reset (counter 0 or new "
             "epoch) closed ' || s.closed_by_full || ' rows osquery never reported removed; a pre-5.19 purge diff would not have' "
             "FROM iv_signals s JOIN _ex x ON x.host_id = s.host_id AND x.query_id = s.query_id AND x.seq = s.seq "
             "WHERE s.closed_by_full > 0 AND x.full_set AND NOT x.snap"
