@@ -14,9 +14,10 @@ nothing read twice and nothing missed.
   JSON document (a TLS body) too.
 - A last line without its newline is left for the next read: osqueryd may be half-way through it.
   So is the last execution of a file written to in the last `follow_settle_s` seconds: osqueryd
-  may not have written all its lines, and an execution read in two parts would cost a replay of
-  its stream, or lose an identical row (a line that repeats the one before it counts as another
-  row only within one read: see BatchWriter._dedupe).
+  may not have written all its lines, and an execution read in two parts costs a replay of its
+  stream. Its identical rows are counted on from one read to the next (the store keeps the
+  scope a read ended in: store/carry.py), though not across a restart of the follow, where a
+  line repeating one read before the restart would be taken for a resend.
 """
 
 from __future__ import annotations

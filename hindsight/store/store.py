@@ -19,6 +19,7 @@ from hindsight.osquery.reader import Line, expand, read_lines
 from hindsight.prefetch import prefetch
 from hindsight.settings import Settings
 from hindsight.store import follow, identity, migrate, native
+from hindsight.store.carry import Carry
 from hindsight.store.catalog import Catalog
 from hindsight.store.ingest import (
     BatchWriter,
@@ -83,6 +84,9 @@ class Store:
     def __init__(self, settings: Settings, read_only: bool = False) -> None:
         self.settings = settings
         self.read_only = read_only
+        # the scope the last resumed read ended in: a followed file's execution may go on in
+        # the next read (store/carry.py)
+        self._followed: Carry | None = None
         path = Path(settings.data)
         if read_only and not (path / DB_FILE).exists():
             raise StoreError(
@@ -272,6 +276,8 @@ class Store:
         writer = BatchWriter(
             self.con, self.catalog, summary, positions.record if positions else None, lib
         )
+        if resume:
+            writer.carry = self._followed
         preparers = Preparers(self.con, self.catalog, lib)
         collecting = gc.isenabled()
         gc.disable()  # ingest allocates millions of acyclic objects: cyclic GC passes only cost
@@ -297,6 +303,8 @@ class Store:
                     if n % GC_BATCHES == 0:
                         gc.collect(0)
         finally:
+            if resume:  # (what the batches committed: the positions recorded are theirs too)
+                self._followed = writer.carry
             # the parsing thread stops before its connection goes: left to the garbage
             # collector (an interrupt's traceback holds it), it could be mid-statement while
             # the scratch database is detached, and a Ctrl-C hung the follow
@@ -369,6 +377,9 @@ class Store:
                 last = None
                 if batch and batch[-1].origin == str(source):
                     batch[-1].eof = True
+                    # its execution may go on in the next read (settled too soon): the next
+                    # read counts its identical lines on from these (store/carry.py)
+                    batch[-1].cut = where.plain
             before += _size(source)
             tell(0)
         if batch:

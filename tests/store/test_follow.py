@@ -417,6 +417,26 @@ def test_an_execution_being_written_is_read_whole_once_its_file_settles(tmp_path
         assert intervals(hs) == replayed(before)
 
 
+def test_an_execution_read_in_two_parts_keeps_its_identical_rows(tmp_path: Path) -> None:
+    """An execution settled too soon (osqueryd paused amid it) is read in two parts: the part
+    read later counts its identical rows on from those read before, as one read would."""
+    log = tmp_path / "osqueryd.results.log"
+    row = event("pack_procs", 100, "added", {"name": "sleep", "cmdline": "sleep 1"}, counter=0)
+    before = lines(0, 2)
+    append(log, [*before, row])
+    with hindsight.open(tmp_path / "data", follow_settle_s=0) as hs:
+        assert hs.store.ingest([log], resume=True).lines == len(before) + 1
+        append(log, [row, row])  # the execution's second and third rows
+        s = hs.store.ingest([log], resume=True)
+        assert (s.lines, s.duplicates) == (2, 0)
+        names = "SELECT name FROM pack_procs FOR SYSTEM_TIME AS OF 100"
+        assert hs.sql(names).rows == [("sleep",)] * 3
+        again = hs.ingest([log])  # the whole file again: one read of the same lines
+        assert (again.lines, again.duplicates) == (len(before) + 3, len(before) + 3)
+        assert hs.sql(names).rows == [("sleep",)] * 3
+        assert intervals(hs) == replayed(before)
+
+
 def test_a_follow_skips_what_is_not_osquery_output_and_says_so_each_read(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
