@@ -270,7 +270,7 @@ class BatchWriter:
         queries = self.catalog.queries_of(batch.columns)
         self.con.execute(
             "CREATE OR REPLACE TEMP TABLE _n_lines AS SELECT h.i, s.host_id, q.query_id, "
-            "q.kind = 'event' AS is_event, h.host_key, h.identifier, h.name, h.t, h.epoch, h.counter, "
+            "q.kind = 'event' AS is_event, h.identifier, h.t, h.epoch, h.counter, "
             "h.shape, h.snap, h.n_add, h.n_rem "
             "FROM _n_hdr h JOIN hosts s USING (host_key) JOIN queries q USING (name)"
         )
@@ -305,7 +305,7 @@ class BatchWriter:
         self.con.execute(
             keys_sql(
                 "TEMP TABLE _n_lkeys_w",
-                "_n_lines",
+                "(SELECT l.*, h.host_key, h.name FROM _n_lines l JOIN _n_hdr h USING (i))",
                 "_n_status",
                 "host_id",
                 "query_id",
