@@ -332,11 +332,8 @@ class BatchWriter:
             units = f"{batch.tables}_units" if batch.units else None
             carry.resume(con, self.carry, batch.kept[0], units)
             self._carried = carry.taken(con, batch.lines[-1], units)
-        total, lo, hi = con.execute("SELECT count(*), min(t), max(t) FROM _n_keys").fetchone() or (
-            0,
-            None,
-            None,
-        )
+        found = con.execute("SELECT count(*), min(t), max(t) FROM _n_keys").fetchone()
+        total, lo, hi = found if found else (0, None, None)
         fresh_sql = "SELECT i, host_id, query_id, t FROM _n_keys k WHERE dup = 1"
         if archive.maybe_archived(con, "_n_keys", "_n_known", lo, hi):
             archive.archived_counts(con, self.catalog, "_n_known", "_n_have")
