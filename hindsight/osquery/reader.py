@@ -52,7 +52,8 @@ class Line:
     end: int = 0  # byte offset just past the line in its (decompressed) file
     eof: bool = False  # the last line of its file (set by the batcher of a followed file)
     # the last line of a batch cut inside its execution, which goes on in the next batch (an
-    # execution of more lines than two batches hold: hindsight.store.carry)
+    # execution of more lines than two batches hold), or of a followed file's read, whose
+    # execution may go on in the next read: hindsight.store.carry
     cut: bool = False
     # among identical lines of its execution, the receiver's count (journal records only:
     # hindsight.server.continuity); None: counted within its scope (hindsight.osquery.scopes)
@@ -327,34 +328,21 @@ def _jsonl(
     number: int = 0,
 ) -> Iterator[Line]:
     """The lines of a stream of JSON lines, numbered after NUMBER, each with `end`: its offset
-    in the file, the stream starting at POS. Read by blocks (what the stream has, up to
-    `_BLOCK`: a pipe's lines come as they are written), split in C; of a line longer than
-    LIMIT only the first bytes are held (memory stays bounded), and it is rejected."""
-    read = getattr(stream, "read1", stream.read)
-    head, held = b"", 0  # the line a block ended in: its first LIMIT + 1 bytes, its length
+    in the file, the stream starting at POS (see `_pieces`)."""
     first = pos == 0  # (a byte order mark may begin the file)
-    while block := read(_BLOCK):
-        parts = block.split(b"\n")
-        tail = parts.pop()  # what follows the block's last newline
-        if not parts:  # no newline: the line goes on
-            held += len(tail)
-            head += tail[: limit + 1 - len(head)]
-            continue
-        whole = 0  # the length of the block's first line, begun in blocks before
-        if held:
-            whole = held + len(parts[0])
-            parts[0] = head + parts[0][: limit + 1 - len(head)]
-        head, held = tail[: limit + 1], len(tail)
+    for block, parts, whole, nl in _pieces(
+        getattr(stream, "read1", stream.read), limit, complete_only
+    ):
         # (whether any line may be special, or end in a CR: the first may have begun before)
         special = parse or any(b'"log_type"' in p or records.MARK in p for p in (block, parts[0]))
         crlf = b"\r" in block or parts[0].endswith(b"\r")
         for part in parts:
             number += 1
             length, whole = whole or len(part), 0
-            pos += length + 1
+            pos += length + nl
             if length > limit:
                 first = False
-                yield _too_long(origin, number, part, length + 1, limit, pos)
+                yield _too_long(origin, number, part, length + nl, limit, pos)
                 continue
             raw = part.rstrip(b"\r") if crlf else part
             if first:
@@ -367,18 +355,33 @@ def _jsonl(
                 yield from _special(origin, number, raw, pos, parse)
                 continue
             yield Line(origin, number, raw, None, end=pos)
-    if not held or complete_only:  # (a last line without its newline: maybe being written)
-        return
-    number += 1
-    pos += held
-    if held > limit:
-        yield _too_long(origin, number, head, held, limit, pos)
-        return
-    raw = head.rstrip(b"\r")
-    if first and raw.startswith(_BOM):
-        raw = raw[len(_BOM) :]
-    if raw and not raw.isspace():
-        yield from _special(origin, number, raw, pos, parse)
+
+
+def _pieces(
+    read: Callable[[int], bytes], limit: int, complete_only: bool
+) -> Iterator[tuple[bytes, list[bytes], int, int]]:
+    """A stream's lines, by blocks (what READ gives, up to `_BLOCK`: a pipe's lines come as
+    they are written), split in C: `(block, lines, whole, nl)`, the lines without their
+    newline (of a line longer than LIMIT, only its first LIMIT + 1 bytes: memory stays
+    bounded), WHOLE the length of the first line when it began in blocks before (else 0), NL
+    1 (each line ended by a newline) or 0 (the last line, without one: left out when
+    COMPLETE_ONLY, as a writer may be half-way through it)."""
+    head, held = b"", 0  # the line a block ended in: its first LIMIT + 1 bytes, its length
+    while block := read(_BLOCK):
+        parts = block.split(b"\n")
+        tail = parts.pop()  # what follows the block's last newline
+        if not parts:  # no newline: the line goes on
+            held += len(tail)
+            head += tail[: limit + 1 - len(head)]
+            continue
+        whole = 0
+        if held:
+            whole = held + len(parts[0])
+            parts[0] = head + parts[0][: limit + 1 - len(head)]
+        head, held = tail[: limit + 1], len(tail)
+        yield block, parts, whole, 1
+    if held and not complete_only:
+        yield head, [head], held, 0
 
 
 def _too_long(origin: str, number: int, part: bytes, size: int, limit: int, end: int) -> Line:

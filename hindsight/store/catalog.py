@@ -193,11 +193,10 @@ class Catalog:
 
 def _tables(info: QueryInfo) -> dict[str, str]:
     """A query's tables, each with the columns it has before the query's own."""
+    qid = info.query_id
     if info.is_event:
-        return {event_table(info.query_id): "_host INTEGER, _unix BIGINT, _time BIGINT"}
+        return {event_table(qid): "_host INTEGER, _unix BIGINT, _time BIGINT"}
     return {
-        cur_table(info.query_id): "_host INTEGER, _from BIGINT, _n SMALLINT, _rh UBIGINT",
-        hist_table(
-            info.query_id
-        ): "_host INTEGER, _from BIGINT, _to BIGINT, _n SMALLINT, _rh UBIGINT",
+        cur_table(qid): "_host INTEGER, _from BIGINT, _n SMALLINT, _rh UBIGINT",
+        hist_table(qid): "_host INTEGER, _from BIGINT, _to BIGINT, _n SMALLINT, _rh UBIGINT",
     }

@@ -115,15 +115,15 @@ def parse(lib: ctypes.CDLL, raws: Sequence[bytes]) -> NativeBatch:
 _SUMS = ("sa_state", "sa_text", "sr_state", "sr_text")
 
 
-#: The SQL path's header, from the library's (the same columns, types and order).
+#: The SQL path's header, from the library's (the same columns, types and order). `first`, the
+#: line's first row, is read only for a query's columns the store cannot hold: filled then
+#: (`first_rows`); validated as JSON for every line, it cost 10 % of a batch's first stage.
 _HEADER = (
     "SELECT i, host_key::VARCHAR AS host_key, identifier::VARCHAR AS identifier, "
     "name::VARCHAR AS name, t, epoch, counter, "
     f"[{', '.join(nm.literal(s) for s in _SHAPES)}][shape + 1] AS shape, shape IN (1, 2) AS snap, "
     "n_add, n_rem, NULL::JSON AS first FROM {src}"
-)  # (`first`, the line's first row, read only for a query's columns the store cannot hold:
-#: filled then, see `first_rows`; validated as JSON for every line, it cost 10 % of a batch's
-#: first stage)
+)
 
 
 @dataclass
