@@ -33,8 +33,6 @@ pub struct Batch {
     l_host_key: Text,
     l_identifier: Text,
     l_name: Text,
-    l_first: Text,
-    l_first_valid: Bitmap,
     // their rows
     r_line: Vec<i32>,
     r_op: Vec<i8>,
@@ -111,7 +109,10 @@ impl Batch {
         if raw.first() != Some(&b'{') || raw.last() != Some(&b'}') {
             return Err(Defer);
         }
-        let decoded: json::Line = serde_json::from_slice(raw).map_err(|_| Defer)?;
+        // checked as UTF-8 once here, not string by string by the decoder (a line that is not
+        // UTF-8 is the SQL path's either way)
+        let text = std::str::from_utf8(raw).map_err(|_| Defer)?;
+        let decoded: json::Line = serde_json::from_str(text).map_err(|_| Defer)?;
         let (h, added, removed) = flatten(decoded)?;
         // every row's members are among the first row's (the query's columns are read from
         // each line's first row): then a state row's identity over its own members is the one
@@ -194,16 +195,6 @@ impl Batch {
         self.l_host_key.push(h.host_key.as_bytes());
         self.l_identifier.push(h.identifier.as_bytes());
         self.l_name.push(h.name.as_bytes());
-        match first {
-            Some(_) => {
-                // the first row's text, as rendered above
-                let s = self.r_text.offsets[rows_before] as usize;
-                let e = self.r_text.offsets[rows_before + 1] as usize;
-                self.l_first.push(&self.r_text.data[s..e]);
-            }
-            None => self.l_first.end(),
-        }
-        self.l_first_valid.push(first.is_some());
         Ok(())
     }
 
@@ -227,22 +218,19 @@ impl Batch {
             11 => raw(&self.l_identifier.data),
             12 => raw(&self.l_name.offsets),
             13 => raw(&self.l_name.data),
-            14 => raw(&self.l_first.offsets),
-            15 => raw(&self.l_first.data),
-            16 => raw(&self.l_first_valid.bytes),
-            17 => raw(&self.r_line),
-            18 => raw(&self.r_op),
-            19 => raw(&self.r_rh_state),
-            20 => raw(&self.r_rh_text),
-            21 => raw(&self.r_text.offsets),
-            22 => raw(&self.r_text.data),
-            23 => raw(&self.deferred),
-            24 => raw(&self.l_sa_state),
-            25 => raw(&self.l_sa_text),
-            26 => raw(&self.l_sr_state),
-            27 => raw(&self.l_sr_text),
-            28 => raw(&self.signatures.offsets),
-            29 => raw(&self.signatures.data),
+            14 => raw(&self.r_line),
+            15 => raw(&self.r_op),
+            16 => raw(&self.r_rh_state),
+            17 => raw(&self.r_rh_text),
+            18 => raw(&self.r_text.offsets),
+            19 => raw(&self.r_text.data),
+            20 => raw(&self.deferred),
+            21 => raw(&self.l_sa_state),
+            22 => raw(&self.l_sa_text),
+            23 => raw(&self.l_sr_state),
+            24 => raw(&self.l_sr_text),
+            25 => raw(&self.signatures.offsets),
+            26 => raw(&self.signatures.data),
             _ => (std::ptr::null(), 0),
         }
     }

@@ -147,6 +147,21 @@ pub fn put_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// A decoded string as `put_str` writes it: one borrowed from the line had no escape in it,
+/// so it holds no `"`, `\` or control character (JSON allows none unescaped), and is copied
+/// as it is.
+pub fn put_decoded(out: &mut Vec<u8>, s: &Cow<str>) {
+    match s {
+        Cow::Borrowed(b) => {
+            out.reserve(b.len() + 2);
+            out.push(b'"');
+            out.extend_from_slice(b.as_bytes());
+            out.push(b'"');
+        }
+        Cow::Owned(o) => put_str(out, o),
+    }
+}
+
 /// ROW's JSON text as DuckDB's `CAST(json AS VARCHAR)` writes it, appended to OUT, and its
 /// identity as a state row (normalise.row_hash: the XOR of DuckDB's hash of
 /// `name || chr(31) || value` over its non-null members, each value as text).
@@ -158,11 +173,11 @@ pub fn render(row: &Row, out: &mut Vec<u8>, scratch: &mut Vec<u8>) -> u64 {
         if n > 0 {
             out.push(b',');
         }
-        put_str(out, k);
+        put_decoded(out, k);
         out.push(b':');
         let text: Option<&[u8]> = match v {
             Scalar::Str(s) => {
-                put_str(out, s);
+                put_decoded(out, s);
                 Some(s.as_bytes())
             }
             Scalar::I(i) => {

@@ -79,18 +79,17 @@ def parse(lib: ctypes.CDLL, raws: Sequence[bytes]) -> NativeBatch:
             "shape": fixed(pa.uint8(), lines, 5),
             "n_add": fixed(pa.int32(), lines, 6),
             "n_rem": fixed(pa.int32(), lines, 7),
-            "first": text(lines, 14, valid=16),
         }
     )
-    line = fixed(pa.int32(), rows, 17)
+    line = fixed(pa.int32(), rows, 14)
     table = pa.table(
         {
             "i": pc.take(header["i"], line),
             "name": pc.take(header["name"], line),
-            "op": fixed(pa.int8(), rows, 18),
-            "r": text(rows, 21),
-            "rhs": fixed(pa.uint64(), rows, 19),
-            "rht": fixed(pa.uint64(), rows, 20),
+            "op": fixed(pa.int8(), rows, 15),
+            "r": text(rows, 18),
+            "rhs": fixed(pa.uint64(), rows, 16),
+            "rht": fixed(pa.uint64(), rows, 17),
         }
     )
     sums = pa.table(
@@ -99,14 +98,14 @@ def parse(lib: ctypes.CDLL, raws: Sequence[bytes]) -> NativeBatch:
             "name": header["name"],
             "n_add": header["n_add"],
             "n_rem": header["n_rem"],
-            **{k: fixed(pa.uint64(), lines, 24 + n) for n, k in enumerate(_SUMS)},
+            **{k: fixed(pa.uint64(), lines, 21 + n) for n, k in enumerate(_SUMS)},
         }
     )
     columns: dict[str, set[str]] = {}
-    for signature in text(signatures, 28).to_pylist():
+    for signature in text(signatures, 25).to_pylist():
         name, *keys = json.loads(signature)
         columns.setdefault(name, set()).update(keys)
-    deferred_lines = fixed(pa.int32(), deferred, 23).to_pylist()
+    deferred_lines = fixed(pa.int32(), deferred, 20).to_pylist()
     return NativeBatch(header, table, sums, columns, deferred_lines)
 
 
