@@ -27,6 +27,9 @@ from hindsight.store.writes import attach, detach
 
 #: The in-memory database the stages share (attached databases are seen by every connection).
 SCRATCH = "hindsight_scratch"
+#: Threads compressing a batch's raw chunks (the A/B of mixed: 2.74 -> 2.60 s, event lines
+#: 2.08 -> 1.89 s, against one chunk at a time with the GIL taken between them)
+ZSTD_THREADS = 2
 
 
 @dataclass
@@ -165,13 +168,23 @@ class Preparer:
 
     def _chunks(self, kept: list[Line], tables: str) -> dict[int, tuple[list[int], bytes]]:
         """Each stream's lines compressed at the archive's level, here beside the writer: the
-        writer keeps the chunk when all its lines are new (the common case)."""
-        out = {}
-        for (idx,) in self.con.execute(
-            f"SELECT list(i ORDER BY i) FROM {tables}_hdr GROUP BY host_key, name"
-        ).fetchall():
-            out[idx[0]] = (idx, self.zstd.compress(b"\n".join([kept[i].raw for i in idx])))
-        return out
+        writer keeps the chunk when all its lines are new (the common case). The chunks are
+        compressed in one call, on ZSTD_THREADS threads without the GIL: zstd takes a sixth
+        of ingest's CPU, and a core is idle while the first batch is parsed and the last ones
+        written."""
+        streams = [
+            idx
+            for (idx,) in self.con.execute(
+                f"SELECT list(i ORDER BY i) FROM {tables}_hdr GROUP BY host_key, name"
+            ).fetchall()
+        ]
+        if not streams:
+            return {}
+        chunks: list[bytes | bytearray | memoryview] = [
+            b"\n".join([kept[i].raw for i in idx]) for idx in streams
+        ]
+        packed = self.zstd.multi_compress_to_buffer(chunks, threads=ZSTD_THREADS)
+        return {idx[0]: (idx, packed[n].tobytes()) for n, idx in enumerate(streams)}
 
     def _set_aside(self, columns: dict[str, set[str]], tables: str, fallback: nm.Fallback) -> bool:
         """Reject the lines with columns the store cannot hold (store/columns.py): taken out of
