@@ -486,7 +486,8 @@ def _in_read_order(
 
 
 # The first stage's tables, seen by the writer under the names it uses.
-_PREPARED = {"hdr": "*", "rows": "i, name, op, r, rowid", "rh": "*", "lk": "*", "lkeys": "*"}
+# (not `lk`, the lines' sums: only the first stage's keys read it, and the rehash makes its own)
+_PREPARED = {"hdr": "*", "rows": "i, name, op, r, rowid", "rh": "*", "lkeys": "*"}
 
 _CHUNK_COLS: dict[str, pa.DataType] = {
     "host_id": I32, "query_id": I32, "min_time": I64, "max_time": I64, "lines": I32, "data": pa.binary(),

@@ -93,21 +93,26 @@ class Preparer:
         for i, _, torn in fallback.rejected:
             if torn is not None:  # the line written after a torn one: archived without it
                 kept[i].raw = kept[i].raw[len(torn) :]
-        if self._set_aside(columns, tables, fallback):
+        set_aside = self._set_aside(columns, tables, fallback)
+        if set_aside:
             columns = nm.query_columns(self.con, tables)
         queries = [self._expected(name, cols) for name, cols in columns.items()]
+        event_names = [q.name for q in queries if q.is_event]
+        whole = None  # the library's batch, when it parsed every line and none was set aside
         if self.lib is None:
             nm.hash_rows(self.con, queries, tables, out=f"TABLE {tables}_rh")
             self.con.execute(nm.LINE_SUMS.format(out=f"TABLE {tables}_lk", rh=f"{tables}_rh"))
         else:
-            event_names = [q.name for q in queries if q.is_event]
             if fast.sql_rows:
                 nm.hash_rows(self.con, queries, tables, out=f"TABLE {tables}_rh", given=True)
             else:  # every identity given: no copy of the rows
                 native.identities(self.con, tables, event_names)
                 rh_view = True
-            native.line_sums(self.con, tables, event_names, fast.sql_lines)
-        has_units = self._keys(kept, fallback, tables)
+            if fast.sql_lines or set_aside:
+                native.line_sums(self.con, tables, event_names, fast.batch, fast.sql_lines)
+            else:
+                whole = fast.batch
+        has_units = self._keys(kept, fallback, tables, whole, event_names)
         hashed = {q.name: frozenset(q.columns) for q in queries if not q.is_event}
         events = self._events([q for q in queries if q.is_event], tables)
         chunks = self._chunks(kept, tables)
@@ -134,10 +139,18 @@ class Preparer:
             events.update((q.name, (table, cols)) for q in group)
         return events
 
-    def _keys(self, kept: list[Line], fallback: nm.Fallback, tables: str) -> bool:
+    def _keys(
+        self,
+        kept: list[Line],
+        fallback: nm.Fallback,
+        tables: str,
+        whole: native.NativeBatch | None,
+        events: list[str],
+    ) -> bool:
         """Each line's dedupe key (`{tables}_lkeys`, see keys.keys_sql), status lines included;
         `{tables}_units`, the source of each line (keys.units), for the writer's rehash, when
-        the lines are not those of one plain file (returns whether)."""
+        the lines are not those of one plain file (returns whether). WHOLE: the library's
+        batch, when its tables hold every line (read from it then, see native.batch_keys)."""
         scopes = units(kept)
         if scopes is not None:
             attach(self.con, "_p_units", scopes)
@@ -145,6 +158,9 @@ class Preparer:
                 self.con.execute(f"CREATE TABLE {tables}_units AS SELECT * FROM _p_units")
             finally:
                 detach(self.con, "_p_units")
+        if whole is not None and self.lib is not None:  # (status lines are deferred lines)
+            native.batch_keys(self.con, self.lib, tables, whole, events, scopes)
+            return scopes is not None
         unit_table = f"{tables}_units" if scopes is not None else None
         attach(self.con, "_p_status", status_keys(fallback.statuses))
         try:
@@ -205,7 +221,7 @@ class Preparer:
                 {"bad": names, "name": name},
             ).fetchall()
             fallback.rejected += [(i, bad[keys[0]], None) for i, keys in lines]
-            for part in ("hdr", "rows", "sums") if self.lib is not None else ("hdr", "rows"):
+            for part in ("hdr", "rows"):
                 self.con.execute(
                     f"DELETE FROM {tables}_{part} WHERE i IN (SELECT unnest($i))",
                     {"i": [i for i, _ in lines]},
@@ -290,7 +306,7 @@ def release(con: duckdb.DuckDBPyConnection, prepared: Prepared) -> None:
     """Drop a batch's tables once written."""
     if prepared.rh_view:
         con.execute(f"DROP VIEW {prepared.tables}_rh")
-    for part in ("hdr", "rh", "rows", "sums", "lk", "lkeys", "units"):
+    for part in ("hdr", "rh", "rows", "lk", "lkeys", "units"):
         con.execute(f"DROP TABLE IF EXISTS {prepared.tables}_{part}")
     for table in {table for table, _ in prepared.events.values()}:
         con.execute(f"DROP TABLE IF EXISTS {table}")

@@ -66,7 +66,8 @@ def first_stage(
                 "SELECT h.i, h.op, h.rh, h.r, r.i, r.op, r.r FROM {t}_rh h "
                 "JOIN (SELECT rowid AS ref, * FROM {t}_rows) r USING (ref)"
             ),
-            "lk": rows("SELECT * FROM {t}_lk"),
+            # (the lines' sums, `lk`, are not compared: the library's keys read them from its
+            # batch when it parsed every line, and no table holds them; `lkeys` hash them)
             "lkeys": rows("SELECT * FROM {t}_lkeys"),
             "columns": batch.columns,
             "hashed": batch.hashed,

@@ -23,6 +23,7 @@ Modules: `load` (finding, loading and checking the library), `ffi` (columns in a
 from hindsight.store.native.first_stage import (
     NativeBatch,
     Normalised,
+    batch_keys,
     dedupe_keys,
     first_rows,
     identities,
@@ -49,6 +50,7 @@ __all__ = [
     "Normalised",
     "apply_streams",
     "available",
+    "batch_keys",
     "build_intervals",
     "dedupe_keys",
     "first_rows",

@@ -34,14 +34,20 @@ def inputs(
 ) -> tuple[ctypes.Array[ctypes.c_void_p], list[int], list[pa.Array]]:
     """The columns of each SELECT of READS (with the types the library takes), read once as
     Arrow: their addresses, each SELECT's row count, and the arrays (to keep alive)."""
+    return arrow_inputs([(con.sql(sql).to_arrow_table(), kinds) for sql, kinds in reads])
+
+
+def arrow_inputs(
+    tables: list[tuple[pa.Table, tuple[pa.DataType, ...]]],
+) -> tuple[ctypes.Array[ctypes.c_void_p], list[int], list[pa.Array]]:
+    """As `inputs`, from Arrow tables given."""
     columns, counts = [], []
-    for sql, kinds in reads:
-        table = con.sql(sql).to_arrow_table()
+    for table, kinds in tables:
         counts.append(table.num_rows)
         for column, kind in zip(table.columns, kinds, strict=True):
             array = pc.cast(column, kind).combine_chunks()
             if array.null_count:
-                raise ValueError(f"a NULL in the native step's input ({sql})")
+                raise ValueError(f"a NULL in the native step's input ({table.schema})")
             columns.append(array)
     addresses = []
     for a in columns:

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from hindsight.osquery.lines import Parsed
 from hindsight.store import normalise as nm
-from hindsight.store.native.ffi import I32, I64, TEXT, U8, U64, Owner, Spec, inputs, outputs
+from hindsight.store.native.ffi import I32, I64, TEXT, U8, U64, Owner, Spec, arrow_inputs, outputs
 from hindsight.store.native.load import NativeFailed
 from hindsight.store.writes import attach, detach
 
@@ -128,11 +128,12 @@ _HEADER = (
 @dataclass
 class Normalised:
     """What `normalise` gives beside its tables: the SQL path's fallback (for the lines it
-    read), whether it read any rows, and the columns per query name."""
+    read), whether it read any rows, the columns per query name, and the library's batch."""
 
     fallback: nm.Fallback
     sql_rows: bool
     columns: dict[str, set[str]]
+    batch: NativeBatch
     sql_lines: bool = False  # whether it read any line
 
 
@@ -146,7 +147,7 @@ def normalise(
 ) -> Normalised:
     """As `normalise.normalise` (tables `{into}_hdr` and `{into}_rows`), the rows with their
     identities as state rows (`rhs`) and as event rows (`rht`), NULL for the rows of the lines
-    the SQL path read; `{into}_sums`, the library's lines' sums (see `line_sums`)."""
+    the SQL path read (the library's lines' sums stay in its batch: see `line_sums`)."""
     batch = parse(lib, raws)
     for table, sql in (
         (batch.header, f"CREATE OR REPLACE TABLE {into}_hdr AS {_HEADER}"),
@@ -154,11 +155,6 @@ def normalise(
             batch.rows,
             f"CREATE OR REPLACE TABLE {into}_rows AS SELECT i, name::VARCHAR AS name, op, "
             "r::VARCHAR AS r, rhs, rht FROM {src}",
-        ),
-        (
-            batch.sums,
-            f"CREATE OR REPLACE TABLE {into}_sums AS SELECT * REPLACE (name::VARCHAR AS name) "
-            "FROM {src}",
         ),
     ):
         src = f"{prefix}_native"
@@ -168,7 +164,7 @@ def normalise(
         finally:
             detach(con, src)
     if not batch.deferred:
-        return Normalised(nm.Fallback(), False, batch.columns)
+        return Normalised(nm.Fallback(), False, batch.columns, batch)
     return _deferred(con, raws, parsed, batch, prefix, into)
 
 
@@ -211,7 +207,7 @@ def _deferred(
             con.execute(f"DROP TABLE IF EXISTS {part}_{table}")
     fallback.rejected = [(deferred[i], reason, torn) for i, reason, torn in fallback.rejected]
     fallback.statuses = [(deferred[i], status) for i, status in fallback.statuses]
-    return Normalised(fallback, rows > 0, columns, sql_lines=True)
+    return Normalised(fallback, rows > 0, columns, batch, sql_lines=True)
 
 
 def identities(con: duckdb.DuckDBPyConnection, tables: str, events: list[str]) -> None:
@@ -226,11 +222,15 @@ def identities(con: duckdb.DuckDBPyConnection, tables: str, events: list[str]) -
 
 
 def line_sums(
-    con: duckdb.DuckDBPyConnection, tables: str, events: list[str], sql_lines: bool
+    con: duckdb.DuckDBPyConnection,
+    tables: str,
+    events: list[str],
+    batch: NativeBatch,
+    sql_lines: bool,
 ) -> None:
-    """`{tables}_lk` (`normalise.LINE_SUMS`): the library's lines from the sums it computed,
-    and where SQL_LINES (it deferred some) the SQL path's from their rows' identities
-    (`{tables}_rh`)."""
+    """`{tables}_lk` (`normalise.LINE_SUMS`): the library's lines (those `{tables}_hdr` still
+    holds) from the sums it computed (BATCH's), and where SQL_LINES (it deferred some) the SQL
+    path's from their rows' identities (`{tables}_rh`)."""
     names = ", ".join(nm.literal(name) for name in events) or "NULL"
 
     def chosen(kind: str) -> str:
@@ -240,12 +240,22 @@ def line_sums(
         f"CREATE OR REPLACE TABLE {tables}_lk AS "
         f"SELECT i, CASE WHEN n_add > 0 THEN {chosen('sa')} END AS sa, n_add::BIGINT AS na, "
         f"CASE WHEN n_rem > 0 THEN {chosen('sr')} END AS sr, n_rem::BIGINT AS nr "
-        f"FROM {tables}_sums WHERE n_add + n_rem > 0"
+        f"FROM _p_sums SEMI JOIN {tables}_hdr USING (i) WHERE n_add + n_rem > 0"
     )
     if sql_lines:
-        rows = f"(SELECT * FROM {tables}_rh ANTI JOIN {tables}_sums USING (i))"
+        rows = f"(SELECT * FROM {tables}_rh ANTI JOIN _p_sums USING (i))"
         sql += " UNION ALL " + nm.LINE_SUMS_SELECT.format(rh=rows)
-    con.execute(sql)
+    attach(con, "_p_sums", batch.sums)
+    try:
+        con.execute(sql)
+    finally:
+        detach(con, "_p_sums")
+
+
+#: The columns the library's dedupe keys read, in its order (keys.rs `Lines`), and with
+#: units (`keys.units`) four more.
+_KEY_KINDS: tuple[pa.DataType, ...] = (I32, TEXT, TEXT, I64, I64, I64, TEXT, U64, I64, U64, I64, U8, U64)  # fmt: skip
+_UNIT_KINDS: tuple[pa.DataType, ...] = (I32, U8, I64, U8)
 
 
 def dedupe_keys(
@@ -265,31 +275,55 @@ def dedupe_keys(
         f"LEFT JOIN {tables}_lk s USING (i) UNION ALL SELECT i, host_key, '', t, 0, 0, '', 0, 0, "
         f"0, 0, true, raw_hash FROM {statuses}"
     )
-    kinds: tuple[pa.DataType, ...] = (
-        I32,
-        TEXT,
-        TEXT,
-        I64,
-        I64,
-        I64,
-        TEXT,
-        U64,
-        I64,
-        U64,
-        I64,
-        U8,
-        U64,
-    )
     if units is not None:
         lines = (
             f"SELECT x.*, u.unit, u.body, coalesce(u.occ, 0), u.occ IS NOT NULL FROM ({lines}) x "
             f"JOIN {units} u USING (i)"
         )
-        kinds += (I32, U8, I64, U8)
-    pointers, (n,), _keep = inputs(con, [(f"SELECT * FROM ({lines}) ORDER BY 1", kinds)])
-    if units is None:  # (no units: four columns the library does not read)
+    _keys(con, lib, tables, con.sql(f"SELECT * FROM ({lines}) ORDER BY 1").to_arrow_table())
+
+
+def batch_keys(
+    con: duckdb.DuckDBPyConnection,
+    lib: ctypes.CDLL,
+    tables: str,
+    batch: NativeBatch,
+    events: list[str],
+    units: pa.Table | None,
+) -> None:
+    """`dedupe_keys` for a batch the library parsed whole (no line deferred, none set aside:
+    BATCH then holds the lines of `{tables}_hdr`), from its Arrow columns: no statement joins
+    the header with its sums (`{tables}_lk` is not made). EVENTS: the event
+    queries (their rows' identities are the event ones)."""
+    h, sums = batch.header, batch.sums
+    event = pc.is_in(h["name"], pa.array(events, TEXT))
+    zero = pa.scalar(0, U64)
+
+    def chosen(kind: str, n: pa.Array) -> pa.Array:  # line_sums' choice, 0 without rows
+        value = pc.if_else(event, sums[f"{kind}_text"], sums[f"{kind}_state"])
+        return pc.if_else(pc.greater(n, 0), value, zero)
+
+    columns = [
+        h["i"], h["host_key"], h["name"], h["t"], h["epoch"], pc.fill_null(h["counter"], -1),
+        pc.take(pa.array(_SHAPES, TEXT), h["shape"]),
+        chosen("sa", h["n_add"]), h["n_add"], chosen("sr", h["n_rem"]), h["n_rem"],
+        pa.repeat(pa.scalar(False), h.num_rows), pa.repeat(zero, h.num_rows),
+    ]  # fmt: skip
+    if units is not None:
+        occ = pc.take(units["occ"], h["i"])
+        columns += [pc.take(units["unit"], h["i"]), pc.take(units["body"], h["i"])]
+        columns += [pc.fill_null(occ, 0), pc.is_valid(occ)]
+    _keys(con, lib, tables, pa.table(columns, names=[f"c{n}" for n in range(len(columns))]))
+
+
+def _keys(con: duckdb.DuckDBPyConnection, lib: ctypes.CDLL, tables: str, lines: pa.Table) -> None:
+    """`{tables}_lkeys` from LINES (in line order: `_KEY_KINDS`, then `_UNIT_KINDS` or none)."""
+    units = lines.num_columns > len(_KEY_KINDS)
+    kinds = _KEY_KINDS + (_UNIT_KINDS if units else ())
+    pointers, (n,), _keep = arrow_inputs([(lines, kinds)])
+    if not units:  # (no units: four columns the library does not read)
         pointers = (ctypes.c_void_p * 20)(*pointers, 0, 0, 0, 0)
-    ptr = lib.hs_keys(pointers, n, units is not None)
+    ptr = lib.hs_keys(pointers, n, units)
     if not ptr:
         raise NativeFailed("the native dedupe keys failed (a bug: HINDSIGHT_NATIVE=off)")
     spec: Spec = (
