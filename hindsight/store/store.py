@@ -279,11 +279,6 @@ class Store:
         if resume:
             writer.carry = self._followed
         preparers = Preparers(self.con, self.catalog, lib)
-        threads = self.con.execute("SELECT current_setting('threads')").fetchone()
-        # the stages are threads enough: DuckDB's own workers beside them only contend for the
-        # cores (mixed: 3.05 -> 2.78 s, CPU 4.30 -> 3.88 s; event lines 1.96 -> 1.87 s). The
-        # setting is the store's: a query run meanwhile on another cursor runs on one thread
-        self.con.execute("SET threads = 1")
         collecting = gc.isenabled()
         gc.disable()  # ingest allocates millions of acyclic objects: cyclic GC passes only cost
         # the next batches are read (in a thread) and parsed (in two) while this one is written
@@ -301,6 +296,11 @@ class Store:
 
             return failure
 
+        threads = self.con.execute("SELECT current_setting('threads')").fetchone()
+        # the stages are threads enough: DuckDB's own workers beside them only contend for the
+        # cores (mixed: 3.05 -> 2.78 s, CPU 4.30 -> 3.88 s; event lines 1.96 -> 1.87 s). The
+        # setting is the store's: a query run meanwhile on another cursor runs on one thread
+        self.con.execute("SET threads = 1")
         try:
             with stops(stopped, failed(stored_all=False)):
                 for n, batch in enumerate(prepared, 1):
