@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hindsight.server import records
+from hindsight.server import continuity, records
 from hindsight.server.body import (
     RequestError,
     check_keys,
@@ -195,7 +195,7 @@ async def logger(request: Request) -> Response:
             await to_thread.run_sync(core.state.add_status, node.host_uuid, fresh, keep)
             core.continuity.status_recorded(node.host_uuid, hashes)
             return _json(OK)
-        marks = core.continuity.mark(node.host_uuid, checked.results or [])
+        marks = core.continuity.mark(node.host_uuid, checked.results or [], checked.heads)
         del checked
         if len(marks.copied) == lines:  # the previous request again: recorded already
             return _json(OK)
@@ -243,6 +243,7 @@ class LogBody:
     lines: int
     status: list[dict[str, Any]] | None  # the lines of a status log, decoded
     results: list[msgspec.Raw] | None  # the lines of a result log, each its JSON text
+    heads: list[continuity.Head] | None  # and each one's head (continuity.heads)
 
 
 #: A logger body with more JSON objects than one per this many bytes is refused: the lines of a
@@ -280,15 +281,27 @@ def validate_log(raw: bytes) -> LogBody:
     except msgspec.DecodeError:
         want({"data": orjson.loads(memoryview(doc["data"]))}, "data", list)
         raise
+    if log_type == "status":
+        _objects(data)
+        return LogBody(fields.get("node_key"), len(data), _decoded(data), None, None)
+    try:
+        heads = continuity.heads(doc["data"], len(data))
+    except msgspec.DecodeError:
+        _objects(data)
+        raise
+    if heads is None:
+        _objects(data)
+    return LogBody(fields.get("node_key"), len(data), None, data, heads)
+
+
+def _objects(data: list[msgspec.Raw]) -> None:
+    """Refuses DATA unless each item is an object."""
     for i, item in enumerate(data):
         if bytes(memoryview(item)[:1]) != b"{":
             got = kind_of(orjson.loads(memoryview(item)))
             raise RequestError(
                 400, "wrong_type", f"data[{i}]: expected an object (one osquery line), got {got}"
             )
-    if log_type == "status":
-        return LogBody(fields.get("node_key"), len(data), _decoded(data), None)
-    return LogBody(fields.get("node_key"), len(data), None, data)
 
 
 def _decoded(lines: list[msgspec.Raw]) -> list[dict[str, Any]]:

@@ -3,16 +3,20 @@ request sent again recognised, and both read back the same by the store and the 
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import hindsight
 from hindsight.lake import LakeWriter
 from hindsight.osquery.reader import read_lines
-from hindsight.server import records
+from hindsight.server import continuity, records
 from hindsight.server.continuity import Continuity, Marks
 
 T0 = 1_718_236_800
@@ -115,3 +119,83 @@ def test_marked_records_read_back_alike_in_the_store_and_the_lake(tmp_path: Path
         f"SELECT count(DISTINCT line_key) FROM read_parquet('{tmp_path}/lake/raw/*/*/*.parquet')"
     ).fetchall()
     assert keys == 7
+
+
+class _Reference:
+    """The receiver's rule (the module docstring), line by line and without shortcuts: the
+    oracle for Continuity's fast paths."""
+
+    def __init__(self) -> None:
+        self.previous: list[bytes] = []
+        self.executions: dict[tuple[Any, ...], Counter[bytes]] = {}
+
+    def mark(self, texts: list[bytes]) -> tuple[list[int], dict[int, int], Callable[[], None]]:
+        copied: list[int] = []
+        if self.previous and len(self.previous) <= len(texts):
+            j = 0
+            for i, text in enumerate(texts):
+                if text == self.previous[j]:
+                    copied.append(i)
+                    j += 1
+                    if j == len(self.previous):
+                        break
+            else:
+                copied = []
+        occurrences, pending, counted = {}, Counter[tuple[Any, bytes]](), []
+        executions = [self._execution(t) for t in texts]
+        for i, (execution, text) in enumerate(zip(executions, texts, strict=True)):
+            if i in copied:
+                continue
+            known = self.executions.get(execution, Counter())
+            seen = known[text] + pending[(execution, text)]
+            pending[(execution, text)] += 1
+            counted.append((execution, text))
+            if seen:
+                occurrences[i] = seen
+
+        def recorded() -> None:
+            kept = {e: self.executions.get(e, Counter()) for e in executions}
+            for execution, text in counted:
+                kept[execution][text] += 1
+            self.executions, self.previous = kept, texts
+
+        return copied, occurrences, recorded
+
+    @staticmethod
+    def _execution(text: bytes) -> tuple[Any, ...]:
+        line = orjson.loads(text)
+        keys = ("name", "unixTime", "epoch", "counter", "hostIdentifier")
+        return tuple(str(line.get(k)) for k in keys)
+
+
+_LINES = st.builds(
+    lambda name, t, value: orjson.dumps({**_line(value, T0 + t), "name": name}),
+    st.sampled_from(["procs", "users"]), st.integers(0, 2), st.sampled_from(["a", "b", "c"]),
+)
+_STEPS = st.lists(
+    st.tuples(
+        st.lists(_LINES, max_size=8),
+        st.sampled_from(["new", "again", "refused"]),
+        st.integers(0, 8),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=300)  # (cheap: a few ms each)
+@given(_STEPS)
+def test_marks_follow_the_rule_line_by_line(steps: list[tuple[list[bytes], str, int]]) -> None:
+    """Random requests of one node (new ones, the previous one sent again with new lines among
+    its own, requests the journal refused), marked by Continuity, with and without the heads
+    decoded at once, agree with the rule applied line by line."""
+    c, reference, last = Continuity(), _Reference(), list[bytes]()
+    for lines, kind, at in steps:
+        texts = [*last[:at], *lines, *last[at:]] if kind == "again" else lines
+        heads = continuity.heads(b"[" + b",".join(texts) + b"]", len(texts))
+        marks = c.mark("n1", texts, heads if at % 2 else None)
+        copied, occurrences, recorded = reference.mark(texts)
+        assert (marks.copied, marks.occurrences) == (copied, occurrences), texts
+        if kind != "refused":
+            c.recorded("n1", marks)
+            recorded()
+            last = texts
