@@ -51,9 +51,9 @@ def record(
     if marks is not None:
         occ = {str(i): n for i, n in marks.occurrences.items()}
         marked = b',"copies":%s,"occ":%s' % (orjson.dumps(marks.copies), orjson.dumps(occ))
-    return (
-        MARK + orjson.dumps(host_uuid) + marked + b',"body":' + body.translate(_NEWLINES) + b"}\n"
-    )
+    if b"\n" in body or b"\r" in body:  # (found at memchr's speed; translating is ~5x slower)
+        body = body.translate(_NEWLINES)
+    return b"".join((MARK, orjson.dumps(host_uuid), marked, b',"body":', body, b"}\n"))
 
 
 def attributed(lines: list[Any], host_uuid: str) -> Iterator[bytes]:
