@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -67,6 +68,10 @@ def build_app(core: Core) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         core.start()
+        # what imports and startup made (~50k objects: modules, functions, classes) lives as
+        # long as the server: frozen, the collector's full collections no longer walk it (each
+        # took ~40 ms of the event loop with it at 1,000 hosts)
+        gc.freeze()
         try:
             yield
         finally:
