@@ -127,13 +127,18 @@ def test_torn_journal_tail_and_segments_ingested_twice(tmp_path: Path) -> None:
         await journal.append(b"".join(_line("aa", i) + b"\n" for i in range(100)))
 
     asyncio.run(write())  # acknowledged, in the open segment; then the server dies
-    [open_segment] = (tmp_path / "journal").glob("*.open")
+    deadline = time.monotonic() + 10
+    while len(opened := sorted((tmp_path / "journal").glob("*.open"))) < 2:  # the next one,
+        assert time.monotonic() < deadline  # made ahead on the journal's other thread
+        time.sleep(0.01)
+    assert opened[1].stat().st_size == 0
+    open_segment = opened[0]
     assert journal.reader.closed_segments() == []
     with open(open_segment, "ab") as f:
         f.write(_line("aa", 100)[:50])  # a torn line: written, never acknowledged
     reopened = Journal(tmp_path / "journal")  # the restart
     segments = reopened.reader.closed_segments()
-    assert len(segments) == 1 and not open_segment.exists()
+    assert len(segments) == 1 and not list((tmp_path / "journal").glob("*.open"))
     segment = segments[0].path
     assert segment.read_bytes().endswith(b"}\n")
     with hindsight.open(tmp_path / "data") as hs:

@@ -126,3 +126,33 @@ def test_a_write_the_disk_refuses_leaves_nothing_of_it(
     content = b"".join(s.path.read_bytes() for s in journal.reader.closed_segments())
     assert content == b"before\nafter\n"
     journal.close()
+
+
+def test_a_roll_leaves_the_directory_sync_to_the_segment_made_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer syncs the directory for its first segment only: each next one is made ahead
+    on another thread (a directory fsync took up to ~350 ms while the store wrote, and every
+    acknowledgement waited for it), and a roll costs the writer a rename."""
+    import threading
+
+    from hindsight.server import journal as module
+
+    synced_by: list[str] = []
+    fsync_dir = module._fsync_dir
+
+    def recorded(path: Path) -> None:
+        synced_by.append(threading.current_thread().name)
+        fsync_dir(path)
+
+    monkeypatch.setattr(module, "_fsync_dir", recorded)
+    journal = Journal(tmp_path / "journal", segment_bytes=1, segment_age_s=3600)
+    synced_by.clear()  # (recovery's)
+    _append_all(journal, [[b"record %d" % i] for i in range(20)])
+    journal.close()
+    content = b"".join(s.path.read_bytes() for s in journal.reader.closed_segments())
+    assert content == b"".join(b"record %d\n" % i for i in range(20))
+    assert len(journal.reader.closed_segments()) == 20
+    assert synced_by.count("journal-writer") == 1
+    assert sum(name.startswith("journal-files") for name in synced_by) >= 20
+    assert not list((tmp_path / "journal").glob("*.open"))  # (the last one made ahead, removed)
