@@ -58,7 +58,7 @@ class Marks:
     occurrences: dict[int, int] = field(default_factory=dict)
     _hashes: array[int] = field(default_factory=lambda: array("Q"))
     _executions: frozenset[Execution] = frozenset()  # of every line, copies too
-    _sent: _Sent = field(default_factory=lambda: _Sent((), array("I"), array("Q")))
+    _sent: _Sent = field(default_factory=lambda: _Sent.of(()))
 
     @property
     def copies(self) -> int | list[int]:
@@ -95,7 +95,7 @@ class _Sent(NamedTuple):
 class _Node:
     previous: array[int] = field(default_factory=lambda: array("Q"))  # the last request's lines
     executions: frozenset[Execution] = frozenset()  # of `previous`
-    sent: _Sent = field(default_factory=lambda: _Sent((), array("I"), array("Q")))  # of those
+    sent: _Sent = field(default_factory=lambda: _Sent.of(()))  # the lines of those
     previous_status: array[int] = field(default_factory=lambda: array("Q"))  # the last status
 
 
@@ -118,7 +118,7 @@ class Continuity:
         line and encoding it again to hash it cost ~15 us, on the event loop: the HTTP
         process's largest cost (44 % of its samples at 1,000 hosts)."""
         hashes = array("Q", [xxhash.xxh3_64_intdigest(memoryview(text)) for text in lines])
-        sent = _executions(heads if heads is not None else map(_HEAD.decode, lines), hashes)
+        sent = _sent(heads if heads is not None else map(_HEAD.decode, lines), hashes)
         with self._lock:
             state = self._nodes.get(node) or _Node()
             marks = Marks(copied=_copied(state.previous, hashes), _hashes=hashes)
@@ -209,9 +209,10 @@ def heads(data: JSONText, lines: int) -> list[Head] | None:
     return _HEADS.decode(data) if lines <= HEADS_AT_ONCE else None
 
 
-def _executions(heads: Iterable[Head], hashes: array[int]) -> _Sent:
-    """The lines of HEADS and HASHES. An execution's lines are neighbours, so a head is mostly
-    compared with the one before it."""
+def _sent(heads: Iterable[Head], hashes: array[int]) -> _Sent:
+    """The lines of HEADS and HASHES (`_Sent.of`, from heads: an execution's lines are
+    neighbours, so a head is mostly compared with the one before it, and its execution is made
+    once)."""
     places: dict[Head, int] = {}
     executions: list[Execution] = []
     which = array("I")

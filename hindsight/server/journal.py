@@ -259,8 +259,7 @@ class Journal:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
-            name = f"{self._current:012d}{SUFFIX}"
-            os.replace(self.dir / (name + OPEN), self.dir / name)
+            os.replace(self._path(self._current), self.dir / f"{self._current:012d}{SUFFIX}")
             self._current += 1
 
     def _cut_back(self) -> None:

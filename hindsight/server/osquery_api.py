@@ -13,6 +13,7 @@ key cannot write for another host.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import re
@@ -281,16 +282,14 @@ def validate_log(raw: bytes) -> LogBody:
     except msgspec.DecodeError:
         want({"data": orjson.loads(memoryview(doc["data"]))}, "data", list)
         raise
+    heads = None
+    if log_type == "result":
+        with contextlib.suppress(msgspec.DecodeError):  # (an item not an object: said below)
+            heads = continuity.heads(doc["data"], len(data))
+    if heads is None:  # (else their decode checked each is an object)
+        _objects(data)
     if log_type == "status":
-        _objects(data)
         return LogBody(fields.get("node_key"), len(data), _decoded(data), None, None)
-    try:
-        heads = continuity.heads(doc["data"], len(data))
-    except msgspec.DecodeError:
-        _objects(data)
-        raise
-    if heads is None:
-        _objects(data)
     return LogBody(fields.get("node_key"), len(data), None, data, heads)
 
 
