@@ -22,25 +22,29 @@ from hindsight.store.normalise import normalise
 from hindsight.store.writes import attach, detach
 
 
-def refresh(con: duckdb.DuckDBPyConnection, seen: str | None = None) -> None:
-    """Derive again what SEEN `(host_id, identifier, t)`, a batch's lines, changes (without
-    SEEN: a store an older Hindsight wrote, whose runs are its names' spans)."""
-    if seen is None:
+def refresh(
+    con: duckdb.DuckDBPyConnection, spans: str | None = None, seen: str | None = None
+) -> None:
+    """Derive again what a batch's lines change: SPANS `(host_id, identifier, lo, hi)`, each
+    name a host reported and the span of its lines, and SEEN `(host_id, identifier, t)`, the
+    lines themselves, read only for the hosts whose runs are derived again (rare: see
+    `_extend`). Without SPANS: a store an older Hindsight wrote, whose runs are its names'
+    spans."""
+    if spans is None or seen is None:
         if not con.execute("SELECT 1 FROM host_runs LIMIT 1").fetchall():
             con.execute(
                 "INSERT INTO host_runs SELECT host_id, identifier, first_seen, last_seen "
                 "FROM host_names"
             )
-    else:
-        _runs(con, seen)
+    elif _extend(con, spans):
+        _runs(con, f"(SELECT * FROM {seen} s ANTI JOIN _runs_ext USING (host_id))")
     con.execute("DELETE FROM host_ends")
     con.execute(f"INSERT INTO host_ends SELECT host_id, since FROM {relations.superseded()}")
 
 
 def _runs(con: duckdb.DuckDBPyConnection, seen: str) -> None:
-    seen = _extend(con, seen)
-    if not con.execute(f"SELECT 1 FROM {seen} LIMIT 1").fetchall():
-        return
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _runs_seen AS {seen}")
+    seen = "_runs_seen"
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _runs_old AS "
         f"WITH b AS (SELECT host_id, min(t) AS lo FROM {seen} GROUP BY host_id), "
@@ -62,17 +66,18 @@ def _runs(con: duckdb.DuckDBPyConnection, seen: str) -> None:
         observed += " UNION ALL SELECT host_id, identifier, t FROM _runs_inside"
     con.execute(f"INSERT INTO host_runs {relations.name_runs(observed)}")
     con.execute("DROP TABLE _runs_old")
+    con.execute("DROP TABLE _runs_seen")
 
 
-def _extend(con: duckdb.DuckDBPyConnection, seen: str) -> str:
-    """The runs of each host that SEEN reports by one name and that has no run yet (begun), or
-    whose last run has that name and began before SEEN's first line of it (extended): a batch
-    read in order, where no run begins amid others or splits one. Returns SEEN without those
-    hosts; the runs of the others are derived again."""
+def _extend(con: duckdb.DuckDBPyConnection, spans: str) -> bool:
+    """The runs of each host that SPANS reports by one name and that has no run yet (begun), or
+    whose last run has that name and began before SPANS's first line of it (extended): a batch
+    read in order, where no run begins amid others or splits one. Returns whether SPANS has
+    other hosts (`_runs_ext` lists those extended), whose runs are derived again."""
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _runs_ext AS "
-        "WITH b AS (SELECT host_id, min(t) AS lo, max(t) AS hi, min(identifier) AS name, "
-        f"count(DISTINCT identifier) AS names FROM {seen} GROUP BY host_id), "
+        "WITH b AS (SELECT host_id, min(lo) AS lo, max(hi) AS hi, min(identifier) AS name, "
+        f"count(DISTINCT identifier) AS names FROM {spans} GROUP BY host_id), "
         "r AS (SELECT host_id, max_by(identifier, first_seen) AS name, max(first_seen) AS since "
         "FROM host_runs SEMI JOIN b USING (host_id) GROUP BY host_id) "
         "SELECT b.host_id, b.name, r.since, b.lo, b.hi FROM b LEFT JOIN r USING (host_id) "
@@ -85,7 +90,11 @@ def _extend(con: duckdb.DuckDBPyConnection, seen: str) -> str:
     con.execute(
         "INSERT INTO host_runs SELECT host_id, name, lo, hi FROM _runs_ext WHERE since IS NULL"
     )
-    return f"(SELECT * FROM {seen} s ANTI JOIN _runs_ext USING (host_id))"
+    return bool(
+        con.execute(
+            f"SELECT 1 FROM {spans} s ANTI JOIN _runs_ext USING (host_id) LIMIT 1"
+        ).fetchall()
+    )
 
 
 def _inside(con: duckdb.DuckDBPyConnection, seen: str) -> bool:

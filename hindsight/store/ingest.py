@@ -160,6 +160,7 @@ class BatchWriter:
         self.archive_zstd = zstandard.ZstdCompressor(level=RAW_LEVEL)
         self.carry: Carry | None = None  # the scope the last batch ended in, cut
         self._carried: Carry | None = None  # the batch's own, once it is committed
+        self._all_fresh = False  # whether every line of the batch is new (see _dedupe)
 
     # -- entry point --------------------------------------------------------------------------
     def write(self, batch: Prepared) -> None:
@@ -332,8 +333,11 @@ class BatchWriter:
             units = f"{batch.tables}_units" if batch.units else None
             carry.resume(con, self.carry, batch.kept[0], units)
             self._carried = carry.taken(con, batch.lines[-1], units)
-        found = con.execute("SELECT count(*), min(t), max(t) FROM _n_keys").fetchone()
-        total, lo, hi = found if found else (0, None, None)
+        found = con.execute(
+            "SELECT count(*), min(t), max(t), (SELECT count(*) FROM _n_lines) + "
+            "(SELECT count(*) FROM _n_status) FROM _n_keys"
+        ).fetchone()
+        total, lo, hi, lines = found if found else (0, None, None, 0)
         fresh_sql = "SELECT i, host_id, query_id, t FROM _n_keys k WHERE dup = 1"
         if archive.maybe_archived(con, "_n_keys", "_n_known", lo, hi):
             archive.archived_counts(con, self.catalog, "_n_known", "_n_have")
@@ -344,6 +348,8 @@ class BatchWriter:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _n_fresh AS {fresh_sql}")
         (fresh,) = con.execute("SELECT count(*) FROM _n_fresh").fetchone() or (0,)
         self.summary.duplicates += total - fresh
+        # (then what reads the fresh lines reads them all, with no join)
+        self._all_fresh = fresh == total == lines
         return bool(fresh > 0)
 
     # -- raw archive -------------------------------------------------------------------------
@@ -413,37 +419,43 @@ class BatchWriter:
     # -- hosts -------------------------------------------------------------------------------
     def _seen_hosts(self) -> None:
         con = self.con
-        # each (host, query, name, instant) once: what reads it takes spans, and an execution's
-        # lines (event format: a line a row) are one sighting
+        fresh = "" if self._all_fresh else " SEMI JOIN _n_fresh f USING (i)"
+        # each (host, query, name) once, with the span of its lines' instants: what reads it
+        # takes spans, and a batch holds thousands of lines of each (a few hundred rows here,
+        # where the lines' distinct instants were tens of thousands)
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE _n_seen AS SELECT DISTINCT * FROM ("
-            "SELECT l.host_id, l.query_id, l.identifier, l.t FROM _n_lines l SEMI JOIN _n_fresh f USING (i) "
-            "UNION ALL SELECT s.host_id, 0, s.identifier, s.t FROM _n_status s SEMI JOIN _n_fresh f USING (i) "
-            "WHERE s.known)"
+            "CREATE OR REPLACE TEMP TABLE _n_seen AS SELECT host_id, query_id, identifier, "
+            "min(t) AS lo, max(t) AS hi FROM ("
+            f"SELECT l.host_id, l.query_id, l.identifier, l.t FROM _n_lines l{fresh} "
+            f"UNION ALL SELECT s.host_id, 0, s.identifier, s.t FROM _n_status s{fresh} "
+            "WHERE s.known) GROUP BY ALL"
         )
         hosts, queries, rows = con.execute(
             "SELECT (SELECT list(DISTINCT host_id) FROM _n_seen), "
             "(SELECT list(DISTINCT query_id) FILTER (query_id <> 0) FROM _n_seen), "
-            "(SELECT coalesce(sum(n_add + n_rem), 0) FROM _n_lines l SEMI JOIN _n_fresh f "
-            "USING (i) WHERE NOT is_event)"
+            f"(SELECT coalesce(sum(n_add + n_rem), 0) FROM _n_lines l{fresh} WHERE NOT is_event)"
         ).fetchone() or (None, None, 0)
         self.summary.hosts.update(hosts or ())
         self.summary.queries.update(queries or ())
         self.summary.rows += rows
         con.execute(
-            "INSERT INTO host_names SELECT host_id, identifier, min(t), max(t) FROM _n_seen GROUP BY ALL "
-            "ON CONFLICT (host_id, identifier) DO UPDATE SET "
+            "INSERT INTO host_names SELECT host_id, identifier, min(lo), max(hi) FROM _n_seen "
+            "GROUP BY ALL ON CONFLICT (host_id, identifier) DO UPDATE SET "
             "first_seen = least(first_seen, excluded.first_seen), last_seen = greatest(last_seen, excluded.last_seen)"
         )
         for table, key in (("hosts", "host_id"), ("queries", "query_id")):
             con.execute(
                 f"UPDATE {table} SET first_seen = least(coalesce(first_seen, s.lo), s.lo), "
                 f"last_seen = greatest(coalesce(last_seen, s.hi), s.hi) "
-                f"FROM (SELECT {key}, min(t) lo, max(t) hi FROM _n_seen GROUP BY ALL) s "
+                f"FROM (SELECT {key}, min(lo) lo, max(hi) hi FROM _n_seen GROUP BY ALL) s "
                 f"WHERE {table}.{key} = s.{key}"
             )
         identity.refresh(
-            con, "(SELECT host_id, identifier, t FROM _n_seen WHERE identifier IS NOT NULL)"
+            con,
+            "(SELECT host_id, identifier, lo, hi FROM _n_seen WHERE identifier IS NOT NULL)",
+            f"(SELECT * FROM (SELECT l.host_id, l.identifier, l.t FROM _n_lines l{fresh} "
+            f"UNION ALL SELECT s.host_id, s.identifier, s.t FROM _n_status s{fresh} "
+            "WHERE s.known) WHERE identifier IS NOT NULL)",
         )
 
 
