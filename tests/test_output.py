@@ -9,10 +9,12 @@ import json
 import re
 
 import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 
+from hindsight import output
 from hindsight.api import Result
 from hindsight.columns import unique_names
 from hindsight.literal import visible
@@ -36,7 +38,12 @@ def test_repeated_names_become_unique_and_the_others_stay(columns: list[str]) ->
 
 def test_suffixes_skip_names_already_taken() -> None:
     assert unique_names(["pid", "path", "pid", "pid_2", "pid", "path"]) == [
-        "pid", "path", "pid_3", "pid_2", "pid_4", "path_2"
+        "pid",
+        "path",
+        "pid_3",
+        "pid_2",
+        "pid_4",
+        "path_2",
     ]
 
 
@@ -86,3 +93,50 @@ def test_integers_past_64_bits_are_written_whole() -> None:
     assert json.loads(_render(["h"], [(wide,)], "json")) == [{"h": wide}]  # (orjson reads a float)
     body = json.loads(answer_bytes(Result(["h", "n"], [(wide, 1), (-wide, 2)]), 1 << 20))
     assert body["rows"] == [[wide, 1], [-wide, 2]]
+
+
+_CELLS = st.one_of(
+    st.none(),
+    st.integers(-(2**70), 2**70),
+    st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12),
+    st.sampled_from(["日本語", "[bold]x[/]", ":fire:", "a\x1b[0mb", "tab\there", "é\u0301"]),
+    st.datetimes(timezones=st.just(dt.UTC)),
+)
+
+
+@given(
+    columns=st.lists(
+        st.sampled_from(["host", "pid", "名前", "a\x1b", "[b]"]), min_size=1, max_size=5
+    ),
+    data=st.data(),
+    terminal=st.booleans(),
+    legacy=st.booleans(),
+)
+def test_a_long_table_is_the_table_rich_draws(
+    columns: list[str], data: st.DataObject, terminal: bool, legacy: bool
+) -> None:
+    """Past output.RICH_ROWS rows a table is written line by line (rich lays a table out at
+    ~0.5 ms a row: 50 s for the rows a query may return); it is the table rich draws wherever
+    the terminal is wide enough that rich wraps nothing, in color or not, on a legacy console."""
+    rows = data.draw(st.lists(st.tuples(*[_CELLS] * len(columns)), min_size=1, max_size=8))
+
+    def drawn(rich_rows: int) -> str:
+        buffer = io.StringIO()
+        console = Console(file=buffer, width=1000, force_terminal=terminal, legacy_windows=legacy)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(output, "RICH_ROWS", rich_rows)
+            render(columns, rows, "table", console)
+        return buffer.getvalue()
+
+    assert drawn(0) == drawn(len(rows))
+
+
+def test_tables_past_the_rich_rows_are_written_line_by_line() -> None:
+    rows = [(n, f"host-{n}") for n in range(output.RICH_ROWS + 1)]
+    table = _render(["n", "host"], rows, "table")
+    lines = table.splitlines()
+    assert len(lines) == len(rows) + 4  # top, header, rule, rows, bottom
+    assert (
+        lines[3] == "│ 0   │ host-0   │"
+        and lines[-2] == f"│ {len(rows) - 1} │ host-{len(rows) - 1} │"
+    )
