@@ -8,7 +8,6 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from hindsight.store.writes import attach, detach
 
@@ -45,7 +44,7 @@ def arrow_inputs(
     for table, kinds in tables:
         counts.append(table.num_rows)
         for column, kind in zip(table.columns, kinds, strict=True):
-            array = pc.cast(column, kind).combine_chunks()
+            array = column.cast(kind).combine_chunks()
             if array.null_count:
                 raise ValueError(f"a NULL in the native step's input ({table.schema})")
             columns.append(array)

@@ -12,7 +12,6 @@ from itertools import accumulate
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from hindsight.osquery.lines import Parsed
 from hindsight.store import normalise as nm
@@ -84,8 +83,8 @@ def parse(lib: ctypes.CDLL, raws: Sequence[bytes]) -> NativeBatch:
     line = fixed(pa.int32(), rows, 14)
     table = pa.table(
         {
-            "i": pc.take(header["i"], line),
-            "name": pc.take(header["name"], line),
+            "i": header["i"].take(line),
+            "name": header["name"].take(line),
             "op": fixed(pa.int8(), rows, 15),
             "r": text(rows, 18),
             "rhs": fixed(pa.uint64(), rows, 16),
@@ -295,6 +294,8 @@ def batch_keys(
     BATCH then holds the lines of `{tables}_hdr`), from its Arrow columns: no statement joins
     the header with its sums (`{tables}_lk` is not made). EVENTS: the event
     queries (their rows' identities are the event ones)."""
+    import pyarrow.compute as pc  # (here: every command would pay its 0.08 s import)
+
     h, sums = batch.header, batch.sums
     event = pc.is_in(h["name"], pa.array(events, TEXT))
     zero = pa.scalar(0, U64)
