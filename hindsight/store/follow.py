@@ -37,6 +37,8 @@ from hindsight.osquery.reader import GZIP_MAGIC, ZSTD_MAGIC, Line, expand
 from hindsight.store.writes import detach, register
 
 HEAD = 1024  # bytes of a file's start that identify it (past the first line's unixTime)
+#: New bytes that make a follow read at once, without waiting for more (Settings.follow_gather_s)
+GATHER_BYTES = 1 << 20
 
 DDL = """
 CREATE TABLE IF NOT EXISTS file_positions(
@@ -85,6 +87,10 @@ class Positions:
                 starts.append(start)
         self.starts = {str(s.path): s for s in starts}
         return starts
+
+    def pending(self, sources: Iterable[str | Path]) -> int:
+        """Bytes of SOURCES not read yet (a compressed file or a document: all of it)."""
+        return sum(s.size - s.offset for s in self.plan(sources))
 
     def record(self, lines: list[Line]) -> None:
         """The positions the lines of a batch reach, in the batch's transaction."""

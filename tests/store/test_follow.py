@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import itertools
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import orjson
@@ -292,7 +293,9 @@ def test_follow_reads_until_stopped(tmp_path: Path) -> None:
     append(log, written[:4])
     stop = threading.Event()
     got: list[int] = []
-    with hindsight.open(tmp_path / "data", follow_every_s=0.05, follow_settle_s=0) as hs:
+    with hindsight.open(
+        tmp_path / "data", follow_every_s=0.05, follow_settle_s=0, follow_gather_s=0.2
+    ) as hs:
 
         def run() -> None:
             got.extend(s.lines for s in hs.follow([log], stop))
@@ -313,6 +316,72 @@ def test_follow_reads_until_stopped(tmp_path: Path) -> None:
         assert intervals(hs) == one_shot(tmp_path, written)
 
 
+def _follow_while(
+    hs: hindsight.Hindsight, log: Path, write: Callable[[], None]
+) -> list[tuple[float, int]]:
+    """Each read of a follow of LOG (when it ended, its lines) while WRITE appends to the file
+    after the first read, and after, until the follow has read everything written (or 20 s
+    have passed)."""
+    stop = threading.Event()
+    reads: list[tuple[float, int]] = []
+
+    def run() -> None:
+        reads.extend((time.monotonic(), s.lines) for s in hs.follow([log], stop))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not reads and time.monotonic() < deadline:
+            time.sleep(0.01)
+        write()
+        total = sum(1 for _ in read_lines(log, 1 << 20))
+        while sum(n for _, n in reads) < total and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        thread.join(10)
+    return reads
+
+
+def test_a_trickle_of_lines_is_read_when_it_has_gathered(tmp_path: Path) -> None:
+    """A read costs the store ~0.2 s of CPU however few lines it holds: new lines are read
+    once the first has waited HINDSIGHT_FOLLOW_GATHER seconds (or 1 MiB have gathered), not
+    at every look. A line appended every 0.1 s, looked for every 20 ms: reads at least the
+    gathering time apart (read as they come, they were ~0.3 s apart)."""
+    log = tmp_path / "osqueryd.results.log"
+    written = lines(0, 21)
+    append(log, written[:2])
+    with hindsight.open(
+        tmp_path / "data", follow_every_s=0.02, follow_settle_s=0, follow_gather_s=1.5
+    ) as hs:
+
+        def trickle() -> None:
+            for line in written[2:]:
+                append(log, [line])
+                time.sleep(0.1)
+
+        reads = _follow_while(hs, log, trickle)
+        assert sum(n for _, n in reads) == len(written)
+        assert reads[0][1] == 2  # what the file held: read at once
+        gaps = [b - a for (a, _), (b, _) in itertools.pairwise(reads[1:])]
+        assert len(reads) >= 3 and min(gaps) >= 1.3, reads
+        assert intervals(hs) == one_shot(tmp_path, written)
+
+
+def test_a_mebibyte_of_new_lines_is_read_at_once(tmp_path: Path) -> None:
+    log = tmp_path / "osqueryd.results.log"
+    written = lines(0, 2)
+    append(log, written)
+    burst = lines(2, 2500, uuid="U-2")  # (~250 bytes each: past 1 MiB in all)
+    assert sum(map(len, burst)) > 1 << 20
+    with hindsight.open(
+        tmp_path / "data", follow_every_s=0.02, follow_settle_s=0, follow_gather_s=3600
+    ) as hs:
+        reads = _follow_while(hs, log, lambda: append(log, burst))
+        assert [n for _, n in reads] == [len(written), len(burst)]  # long before the hour
+
+
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
 def test_cli_follow_prints_each_read_and_stops_on_ctrl_c(tmp_path: Path, stop: int) -> None:
     """Ctrl-C, or a service manager's SIGTERM, stops it cleanly, even when it was started with
@@ -324,6 +393,7 @@ def test_cli_follow_prints_each_read_and_stops_on_ctrl_c(tmp_path: Path, stop: i
         **os.environ,
         "HINDSIGHT_FOLLOW_EVERY": "0.1",
         "HINDSIGHT_FOLLOW_SETTLE": "0",
+        "HINDSIGHT_FOLLOW_GATHER": "0",
         "HINDSIGHT_DATA": str(tmp_path / "d"),
     }
     with subprocess.Popen(
