@@ -26,8 +26,8 @@ from hindsight.columns import unique_names
 from hindsight.errors import NoState, QueryError, QueryTimeout, UnknownHost, did_you_mean
 from hindsight.query import relations
 from hindsight.query.names import resolve_query
-from hindsight.settings import Settings
-from hindsight.store.follow import GATHER_BYTES, Positions
+from hindsight.settings import GATHER_BYTES, Settings
+from hindsight.store.follow import Positions
 from hindsight.store.ingest import IngestSummary
 from hindsight.store.layout import quote
 from hindsight.store.rebuild import rebuild_all

@@ -20,6 +20,11 @@ def _setting(default: Any, env: str, help: str) -> Any:
     return field(default=default, metadata={"env": env, "help": help})
 
 
+#: New bytes that are read at once, without waiting to gather more (follow_gather_s and
+#: serve_gather_s): past it, a read's fixed cost is small against its lines'
+GATHER_BYTES = 1 << 20
+
+
 @dataclass(frozen=True)
 class Settings:
     """Hindsight's settings. Override with keyword arguments or the environment."""
@@ -89,6 +94,14 @@ class Settings:
     )
     serve_status_keep: int = _setting(
         200_000, "HINDSIGHT_SERVE_STATUS_KEEP", "status log lines `hindsight serve` keeps (newest)"
+    )
+    # a move costs the store ~0.2 s of CPU however few lines it holds (see follow_gather_s)
+    serve_gather_s: float = _setting(
+        5.0,
+        "HINDSIGHT_SERVE_GATHER",
+        "`hindsight serve` moves acknowledged lines into the store once 1 MiB of them have "
+        "gathered in closed journal segments, or once the oldest has waited this many seconds "
+        "(0: as each segment closes)",
     )
     serve_maintain_s: float = _setting(
         60.0,

@@ -215,7 +215,10 @@ def child_main(settings: Settings, journal_dir: Path, conn: Connection) -> None:
     hs = None if settings.lake else _open_store(settings)
     target: Target = LakeTarget(settings, journal_dir) if hs is None else StoreTarget(hs, lock)
     ingester = Ingester(
-        target, JournalReader(journal_dir), maintain_every_s=settings.serve_maintain_s
+        target,
+        JournalReader(journal_dir),
+        maintain_every_s=settings.serve_maintain_s,
+        gather_s=settings.serve_gather_s,
     )
     ingester.start()
     while True:

@@ -37,8 +37,6 @@ from hindsight.osquery.reader import GZIP_MAGIC, ZSTD_MAGIC, Line, expand
 from hindsight.store.writes import detach, register
 
 HEAD = 1024  # bytes of a file's start that identify it (past the first line's unixTime)
-#: New bytes that make a follow read at once, without waiting for more (Settings.follow_gather_s)
-GATHER_BYTES = 1 << 20
 
 DDL = """
 CREATE TABLE IF NOT EXISTS file_positions(

@@ -39,7 +39,9 @@ class ServerProcess:
         self._cert = cert
         self.port = port or free_port()
         self._port_chosen = port is None  # another may be picked if this one is taken
-        self.env = {**os.environ, **(env or {})}
+        # lines go to the store as each journal segment closes, unless a test sets the
+        # gathering time (test_protocol checks it): tests wait for what they sent
+        self.env = {**os.environ, "HINDSIGHT_SERVE_GATHER": "0", **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = data.parent / f"serve-{self.port}.log"
 

@@ -6,8 +6,10 @@ store is compacted now and then, not after each segment."""
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from hindsight.api import Hindsight
+from hindsight.server import ingester as ingester_module
 from hindsight.server import records
 from hindsight.server.ingester import Ingester
 from hindsight.server.journal import JournalReader
@@ -256,3 +259,31 @@ def test_an_unexpected_error_is_retried_not_the_end_of_ingest(tmp_path: Path) ->
             ingester.stop_and_drain()
         assert ingested_by_the_thread == 2 and len(target.calls) == 2
         assert _stored(hs) == _as_stored(_expected(parts))
+
+
+def test_a_small_fleets_segments_gather_before_they_are_ingested(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small fleet closes a segment of a few lines every second, and an ingest costs the
+    store ~0.2 s of CPU however few lines it holds: closed segments wait until they hold
+    GATHER_BYTES or the oldest has waited the gathering time (HINDSIGHT_SERVE_GATHER). The
+    drain at exit takes them whatever they hold."""
+    journal = tmp_path / "journal"
+    parts = _segments(journal, [("h1", i, "ab"[i % 2]) for i in range(12)], [3, 6, 9])
+    paths = [s.path for s in JournalReader(journal).closed_segments()]
+    with Hindsight(tmp_path / "data") as hs:
+        target = _CallsCounted(StoreTarget(hs, threading.Lock()))
+        ingester = Ingester(target, JournalReader(journal), segments_per_step=2, gather_s=60)
+        assert not ingester.step() and target.calls == []  # small and just closed: they wait
+        waited = time.time() - 61
+        os.utime(paths[0], (waited, waited))  # the oldest has waited past the gathering time
+        assert ingester.step() and target.calls == [[paths[0].name, paths[1].name]]
+        assert not ingester.step()  # the next two: small and fresh
+        size = sum(p.stat().st_size for p in paths[2:])
+        monkeypatch.setattr(ingester_module, "GATHER_BYTES", size)  # (a mebibyte, made small)
+        assert ingester.step() and target.calls[-1] == [paths[2].name, paths[3].name]
+        _segments(tmp_path / "later", [("h1", 12, "c")], [])
+        shutil.copy(tmp_path / "later" / f"{1:012d}.jsonl", journal / f"{5:012d}.jsonl")
+        ingester.stop_and_drain()  # small and fresh, taken at exit
+        assert target.calls[-1] == [f"{5:012d}.jsonl"]
+        assert _stored(hs) == _as_stored(_expected([*parts, [("h1", 12, "c")]]))
