@@ -124,10 +124,9 @@ class Hindsight:
         summary per read. What the files hold is read at once; then every HINDSIGHT_FOLLOW_EVERY
         seconds it looks for new lines, and reads them once 1 MiB have gathered or the first has
         waited HINDSIGHT_FOLLOW_GATHER seconds: a read costs the store about 0.2 s of CPU
-        however few lines it holds. Each file is read
-        from where the store's lines of it end, across rotations and restarts (see
-        hindsight.store.follow). The store is compacted every HINDSIGHT_SERVE_MAINTAIN seconds
-        and when stopped."""
+        however few lines it holds. Each file is read from where the store's lines of it end,
+        across rotations and restarts (see hindsight.store.follow). The store is compacted
+        every HINDSIGHT_SERVE_MAINTAIN seconds and when stopped."""
         stop = stop or threading.Event()
         sources = list(sources)
         gather = self.settings.follow_gather_s

@@ -673,25 +673,32 @@ def test_live_queries_need_a_live_token(http: httpx.Client, server: ServerProces
     refused(r, 403, "forbidden", "--live")
 
 
+def _send(http: httpx.Client, srv: ServerProcess, name: str, rows: int) -> None:
+    """One host enrolls and sends ROWS lines of query NAME, acknowledged."""
+    key = enroll(http, srv.secret, HOST_A)
+    data = [line(HOST_A, name, T0 + i, {"n": str(i)}) for i in range(rows)]
+    body = {"node_key": key, "log_type": "result", "data": data}
+    assert post(http, "/osquery/log", body, gz=True).json() == {}
+
+
+def _stored(data: Path, name: str) -> int:
+    import hindsight
+
+    with hindsight.open(data, read_only=True) as hs:
+        (count,) = hs.sql(f"SELECT count(*) FROM {name} FOR SYSTEM_TIME ALL").rows[0]
+        return int(count)
+
+
 def test_served_store_reads_after_stop(tmp_path: Path) -> None:
     """The server stops cleanly (SIGTERM): everything acknowledged is in the store after."""
     srv = ServerProcess(tmp_path / "data").start()
     try:
         with httpx.Client(base_url=srv.url, verify=srv.verify) as http:
-            key = enroll(http, srv.secret, HOST_A)
-            body = {
-                "node_key": key,
-                "log_type": "result",
-                "data": [line(HOST_A, "pack_stop", T0 + i, {"n": str(i)}) for i in range(300)],
-            }
-            assert post(http, "/osquery/log", body, gz=True).json() == {}
+            _send(http, srv, "pack_stop", 300)
         srv.stop()
     finally:
         srv.kill()
-    import hindsight
-
-    with hindsight.open(tmp_path / "data", read_only=True) as hs:
-        assert hs.sql("SELECT count(*) FROM pack_stop FOR SYSTEM_TIME ALL").rows == [(300,)]
+    assert _stored(tmp_path / "data", "pack_stop") == 300
 
 
 def test_a_small_fleets_lines_gather_in_the_journal(tmp_path: Path) -> None:
@@ -708,13 +715,7 @@ def test_a_small_fleets_lines_gather_in_the_journal(tmp_path: Path) -> None:
         assert result.exit_code == 0, result.output
         token = result.output.strip()
         with httpx.Client(base_url=srv.url, verify=srv.verify) as http:
-            key = enroll(http, srv.secret, HOST_A)
-            body = {
-                "node_key": key,
-                "log_type": "result",
-                "data": [line(HOST_A, "pack_gather", T0 + i, {"n": str(i)}) for i in range(300)],
-            }
-            assert post(http, "/osquery/log", body, gz=True).json() == {}
+            _send(http, srv, "pack_gather", 300)
             deadline = time.monotonic() + 20
             while api(http, token, "server")["journal"]["segments_waiting"] == 0:
                 assert time.monotonic() < deadline, "the segment never closed"
@@ -724,10 +725,7 @@ def test_a_small_fleets_lines_gather_in_the_journal(tmp_path: Path) -> None:
         srv.stop()
     finally:
         srv.kill()
-    import hindsight
-
-    with hindsight.open(tmp_path / "data", read_only=True) as hs:
-        assert hs.sql("SELECT count(*) FROM pack_gather FOR SYSTEM_TIME ALL").rows == [(300,)]
+    assert _stored(tmp_path / "data", "pack_gather") == 300
 
 
 def test_cli_hosts_while_served(http: httpx.Client, server: ServerProcess) -> None:
