@@ -20,7 +20,6 @@ however few lines it holds).
 from __future__ import annotations
 
 import argparse
-import resource
 import shutil
 import statistics
 import sys
@@ -31,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import hindsight
+from bench.bench_ingest import cpu_seconds
 from bench.gen import dhcp_lines
 from bench.targets import missed, verdict
 from hindsight.settings import Settings
@@ -106,11 +106,6 @@ def trickle(root: Path, gather: float, rate: int, seconds: float) -> float:
         stop.set()
         thread.join(60)
     return share
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:

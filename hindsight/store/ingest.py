@@ -420,15 +420,18 @@ class BatchWriter:
     def _seen_hosts(self) -> None:
         con = self.con
         fresh = "" if self._all_fresh else " SEMI JOIN _n_fresh f USING (i)"
+        # the batch's new lines, status lines of a known instant included
+        seen = (
+            f"(SELECT l.host_id, l.query_id, l.identifier, l.t FROM _n_lines l{fresh} "
+            f"UNION ALL SELECT s.host_id, 0, s.identifier, s.t FROM _n_status s{fresh} "
+            "WHERE s.known)"
+        )
         # each (host, query, name) once, with the span of its lines' instants: what reads it
         # takes spans, and a batch holds thousands of lines of each (a few hundred rows here,
         # where the lines' distinct instants were tens of thousands)
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _n_seen AS SELECT host_id, query_id, identifier, "
-            "min(t) AS lo, max(t) AS hi FROM ("
-            f"SELECT l.host_id, l.query_id, l.identifier, l.t FROM _n_lines l{fresh} "
-            f"UNION ALL SELECT s.host_id, 0, s.identifier, s.t FROM _n_status s{fresh} "
-            "WHERE s.known) GROUP BY ALL"
+            f"min(t) AS lo, max(t) AS hi FROM {seen} GROUP BY ALL"
         )
         hosts, queries, rows = con.execute(
             "SELECT (SELECT list(DISTINCT host_id) FROM _n_seen), "
@@ -453,9 +456,7 @@ class BatchWriter:
         identity.refresh(
             con,
             "(SELECT host_id, identifier, lo, hi FROM _n_seen WHERE identifier IS NOT NULL)",
-            f"(SELECT * FROM (SELECT l.host_id, l.identifier, l.t FROM _n_lines l{fresh} "
-            f"UNION ALL SELECT s.host_id, s.identifier, s.t FROM _n_status s{fresh} "
-            "WHERE s.known) WHERE identifier IS NOT NULL)",
+            f"(SELECT host_id, identifier, t FROM {seen} WHERE identifier IS NOT NULL)",
         )
 
 
