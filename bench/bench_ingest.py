@@ -10,8 +10,10 @@ not a decode). Target: ingest reaches >= 50 % of the ceiling's rows/s and the st
 
 Third file, mixed-q: the mixed lines under --spread times as many query names (40 by default),
 the cost of a fleet that schedules many queries; fourth, mixed-t: the same, each name with
-columns of its own (40 distinct tables). Ceiling and ingest are measured --repeat times each,
-alternated, and their medians compared (a single run moves by a third on a shared VM).
+columns of its own (40 distinct tables); fifth, events: process_events alone, one row of its
+31 columns a line, as a Linux fleet logs it (event tables are most of a real fleet's lines).
+Ceiling and ingest are measured --repeat times each, alternated, and their medians compared
+(a single run moves by a third on a shared VM).
 
     python bench/bench_ingest.py [--hosts 200] [--hours 24] [--spread 10] [--repeat 3]
                                  [--out bench/out]
@@ -32,7 +34,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import hindsight
-from bench.gen import dhcp_lines, mixed_lines, write
+from bench.gen import dhcp_lines, events_lines, mixed_lines, write
 from bench.targets import missed, verdict
 
 
@@ -161,12 +163,14 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     mixed, dhcp = args.out / "mixed.log", args.out / "dhcp.log"
     many, tables = args.out / "mixed-q.log", args.out / "mixed-t.log"
+    events = args.out / "events.log"
     _, mixed_size = write(mixed, mixed_lines(args.hosts, args.hours))
     _, dhcp_size = write(dhcp, dhcp_lines(args.hosts, max(1, args.hours // 24) * 7))
     _, many_size = write(many, mixed_lines(args.hosts, args.hours, spread=args.spread))
     _, tables_size = write(
         tables, mixed_lines(args.hosts, args.hours, spread=args.spread, columns=True)
     )
+    _, events_size = write(events, events_lines(args.hosts, args.hours))
     n = args.repeat
     misses = run("mixed", mixed, mixed_size, args.out, n)
     misses += run("dhcp", dhcp, dhcp_size, args.out, n)
@@ -175,6 +179,8 @@ def main() -> None:
     misses += run("mixed-q", many, many_size, args.out, n)
     # and each name with columns of its own: as many distinct tables
     misses += run("mixed-t", tables, tables_size, args.out, n)
+    # event tables are most of a real fleet's lines: one row a line, a wide table's columns
+    misses += run("events", events, events_size, args.out, n)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS {peak:.0f} MB (see bench_memory.py for growth with input size)")
     verdict("targets (ingest >= 50 % of the ceiling, store <= 1/10 of raw)", misses)
