@@ -9,7 +9,7 @@ import duckdb
 import zstandard
 
 import hindsight
-from bench.gen import dhcp_lines, mixed_lines, write
+from bench.gen import dhcp_lines, events_lines, mixed_lines, write
 from hindsight.store.space import BLOCK_SIZE
 from tests.helpers import event
 from tests.helpers import write as write_lines
@@ -32,6 +32,21 @@ def raw_lines(hs: hindsight.Hindsight) -> list[bytes]:
     unpack = zstandard.ZstdDecompressor()
     rows = hs.store.con.execute("SELECT data FROM raw_chunks ORDER BY rowid").fetchall()
     return [unpack.decompress(data) for (data,) in rows]
+
+
+def test_a_batch_of_events_is_stored_in_time_order(tmp_path: Path) -> None:
+    """Files hold their host's events in its time order, a batch of them host by host; stored in
+    the events' time order (as a live fleet's arrive), their time columns compress in small
+    deltas (bench_ingest's events: the table 23 % smaller), and a time range reads fewer row
+    groups."""
+    count, _ = write(tmp_path / "events.log", events_lines(5, 3))
+    with hindsight.open(tmp_path / "data") as hs:
+        assert hs.ingest([tmp_path / "events.log"]).rows == count
+        con = hs.store.con
+        times = [t for (t,) in con.execute("SELECT _time FROM ev_1 ORDER BY rowid").fetchall()]
+        hosts = con.execute("SELECT count(DISTINCT _host) FROM ev_1").fetchone()
+    assert hosts == (5,)
+    assert len(times) == count and times == sorted(times)
 
 
 def test_a_moderate_ingest_takes_a_tenth_of_its_raw_bytes_plus_a_block_per_table(
