@@ -71,7 +71,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
 @pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert chromium, "Debian's chromium is needed (apt-get install -y chromium; .ci/run does it)"
+    assert chromium, "Debian's chromium is needed (apt-get install -y chromium; tests/install-deps does it)"
     with sync_playwright() as p:
         found = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         yield found
