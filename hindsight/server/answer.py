@@ -73,17 +73,19 @@ def _rows_within(rows: Sequence[Sequence[Any]], budget: int) -> tuple[bytes, boo
 def live_bytes(found: dict[str, Any], max_bytes: int) -> bytes:
     """A live query's answers (server/state.py `live`) within MAX_BYTES: hosts whose rows would
     pass it keep their status and row count, their rows left out (`rows_left_out`), and the
-    answer says `truncated` (only the hosts' own fields, some 200 bytes each, are always there)."""
+    answer says `truncated` (only the hosts' own fields, some 200 bytes each, are always there:
+    their room is kept first, and rows fill what is left, host by host)."""
     hosts = found["hosts"]
     rest = {k: v for k, v in found.items() if k != "hosts"}
-    budget = max_bytes - len(dumps(rest)) - 64
+    lean = [dumps({**host, "rows": None, "rows_left_out": True}) for host in hosts]
+    budget = max_bytes - len(dumps(rest)) - 64 - sum(len(one) + 1 for one in lean)
     out, truncated = [], False
-    for host in hosts:
+    for host, without in zip(hosts, lean, strict=True):
         one = dumps(host)
-        if len(one) + 1 > budget:
-            one = dumps({**host, "rows": None, "rows_left_out": True})
+        if len(one) - len(without) > budget:  # (a host without rows takes less than its room)
+            one = without
             truncated = True
-        budget -= len(one) + 1
+        budget -= len(one) - len(without)
         out.append(one)
     head = dumps({**rest, "truncated": truncated})
     return head[:-1] + b',"hosts":[' + b",".join(out) + b"]}"

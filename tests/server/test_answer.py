@@ -76,6 +76,21 @@ host_st = st.fixed_dictionaries(
 )
 
 
+def test_a_host_left_out_after_one_that_just_fit_stays_within_the_bound() -> None:
+    """The room of every host's own fields is kept before any rows: the first host's rows took
+    what the bound left, and the second's, left out, still took its room (up to 60 bytes past
+    the bound)."""
+
+    def host(n: int, size: int) -> dict[str, object]:
+        uuid = f"{n:08d}-0000-0000-0000-000000000000"
+        return {"host_uuid": uuid, "status": 0, "rows": [{"a": "x" * size}]}
+
+    for bound in range(2500, 2600, 3):
+        for first in range(1500, 2500, 11):
+            found = {"id": "q1", "sql": "SELECT 1", "hosts": [host(1, first), host(2, 3000)]}
+            assert len(live_bytes(found, bound)) <= bound, (bound, first)
+
+
 @settings(max_examples=80, deadline=None)
 @given(hosts=st.lists(host_st, max_size=8), bound=st.integers(2500, 6000))
 def test_live_answers_fit_their_bound_host_by_host(
