@@ -13,7 +13,6 @@ identical lines makes a no-op (in the lake: the build drops the repeated lines).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -102,8 +101,10 @@ class Ingester:
         (each journal record, one request, is the scope of its identical lines:
         hindsight.osquery.scopes), so a crash between the ingest and its record changes
         nothing."""
-        segments = _within(self.journal.closed_segments()[: self.per_step], self.step_bytes)
-        if not segments or (gather and not _gathered(segments, self.gather_s)):
+        oldest = self.journal.closed_segments()[: self.per_step]
+        taken = _within([(segment, *_stat(segment)) for segment in oldest], self.step_bytes)
+        segments = [segment for segment, _, _ in taken]
+        if not segments or (gather and not _gathered(taken, self.gather_s)):
             return False
         summary = self.target.ingest([segment.path for segment in segments])
         self.journal.mark_ingested(segments[-1].number)
@@ -135,27 +136,35 @@ class Ingester:
         self.maintain()
 
 
-def _gathered(segments: list[Segment], gather_s: float) -> bool:
+#: A segment with its size and the time of its last write (0 and now when it is gone)
+_Waiting = tuple[Segment, int, float]
+
+
+def _stat(segment: Segment) -> tuple[int, float]:
+    try:
+        st = segment.path.stat()
+    except FileNotFoundError:
+        return 0, time.time()
+    return st.st_size, st.st_mtime
+
+
+def _gathered(segments: list[_Waiting], gather_s: float) -> bool:
     """Whether SEGMENTS are to be ingested now: GATHER_BYTES of them, or the oldest closed
     GATHER_S seconds ago (its last write), or no gathering."""
     if gather_s <= 0:
         return True
-    size, oldest = 0, time.time()
-    for segment in segments:
-        with contextlib.suppress(FileNotFoundError):
-            st = segment.path.stat()
-            size, oldest = size + st.st_size, min(oldest, st.st_mtime)
+    size = sum(n for _, n, _ in segments)
+    oldest = min(mtime for _, _, mtime in segments)
     return size >= GATHER_BYTES or time.time() - oldest >= gather_s
 
 
-def _within(segments: list[Segment], budget: int) -> list[Segment]:
+def _within(segments: list[_Waiting], budget: int) -> list[_Waiting]:
     """The first SEGMENTS up to BUDGET bytes (at least one)."""
-    taken: list[Segment] = []
+    taken: list[_Waiting] = []
     size = 0
-    for segment in segments:
-        with contextlib.suppress(FileNotFoundError):
-            size += segment.path.stat().st_size
+    for waiting in segments:
+        size += waiting[1]
         if taken and size > budget:
             break
-        taken.append(segment)
+        taken.append(waiting)
     return taken
