@@ -17,6 +17,7 @@ import re
 import duckdb
 import zstandard
 
+from hindsight.store import chunks
 from hindsight.store import normalise as nm
 from hindsight.store.catalog import Catalog
 from hindsight.store.keys import content_keys_sql, status_keys
@@ -57,7 +58,7 @@ def archived_counts(con: duckdb.DuckDBPyConnection, catalog: Catalog, execs: str
     """`OUT(host_id, query_id, t, key, n)`: for the executions EXECS (host_id, query_id, t), how
     many archived lines of each content key (keys.content_keys_sql) they hold."""
     (lo, hi) = con.execute(f"SELECT min(t), max(t) FROM {execs}").fetchone() or (0, 0)
-    chunks = con.execute(
+    found = con.execute(
         f"SELECT c.data, list(DISTINCT x.t) FROM raw_chunks c JOIN {execs} x ON x.host_id = "
         "c.host_id AND x.query_id = c.query_id AND x.t BETWEEN c.min_time AND c.max_time "
         "WHERE c.max_time >= ? AND c.min_time <= ? GROUP BY c.rowid, c.data",
@@ -66,8 +67,8 @@ def archived_counts(con: duckdb.DuckDBPyConnection, catalog: Catalog, execs: str
     dctx = zstandard.ZstdDecompressor()
     raws = [
         raw
-        for data, times in chunks
-        for raw in dctx.decompress(data).split(b"\n")
+        for data, times in found
+        for raw in chunks.read(data, dctx)
         if _maybe_at(raw, set(times))
     ]
     fallback = nm.normalise(con, raws, prefix="_a", careful=True)

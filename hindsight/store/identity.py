@@ -18,6 +18,7 @@ import pyarrow as pa
 import zstandard
 
 from hindsight.query import relations
+from hindsight.store import chunks
 from hindsight.store.normalise import normalise
 from hindsight.store.writes import attach, detach
 
@@ -108,11 +109,11 @@ def _inside(con: duckdb.DuckDBPyConnection, seen: str) -> bool:
     found: list[tuple[int, str, int]] = []
     dctx = zstandard.ZstdDecompressor()
     for host_id, lo, hi in splits:
-        chunks = con.execute(
+        stored = con.execute(
             "SELECT data FROM raw_chunks WHERE host_id = ? AND max_time >= ? AND min_time <= ?",
             [host_id, lo, hi],
         ).fetchall()
-        raws = [raw for (data,) in chunks for raw in dctx.decompress(data).split(b"\n") if raw]
+        raws = [raw for (data,) in stored for raw in chunks.read(data, dctx) if raw]
         fallback = normalise(con, raws, prefix="_inside", careful=True)
         found += [
             (host_id, ident, t)

@@ -24,7 +24,7 @@ import zstandard
 from hindsight.errors import StoreError, first_line
 from hindsight.osquery.lines import StatusLine
 from hindsight.osquery.reader import Line
-from hindsight.store import archive, carry, fit, identity
+from hindsight.store import archive, carry, chunks, fit, identity
 from hindsight.store import normalise as nm
 from hindsight.store.carry import Carry
 from hindsight.store.catalog import Catalog, QueryInfo
@@ -358,7 +358,7 @@ class BatchWriter:
         by the first stage when all of the stream's lines in the batch are new). The chunks are
         at the archive's level, so compaction has nothing to re-pack (meta `raw_packed`)."""
         kept = batch.kept
-        chunks: dict[str, list[object]] = {k: [] for k in _CHUNK_COLS}
+        columns: dict[str, list[object]] = {k: [] for k in _CHUNK_COLS}
         table = self.con.execute(
             "SELECT host_id, query_id, list(i ORDER BY i), min(t), max(t) FROM _n_fresh GROUP BY ALL"
         ).fetchall()
@@ -367,15 +367,16 @@ class BatchWriter:
             if ready is not None and ready[0] == idx:
                 data = ready[1]
             else:
-                data = self.archive_zstd.compress(b"\n".join([kept[i].raw for i in idx]))
+                (payload,) = chunks.pack(self.lib, [[kept[i].raw for i in idx]])
+                data = self.archive_zstd.compress(payload)
             for k, v in zip(_CHUNK_COLS, (host_id, query_id, lo, hi, len(idx), data), strict=True):
-                chunks[k].append(v)
-        register(self.con, "_chunks", {k: (chunks[k], t) for k, t in _CHUNK_COLS.items()})
+                columns[k].append(v)
+        register(self.con, "_chunks", {k: (columns[k], t) for k, t in _CHUNK_COLS.items()})
         # row ids of rows not committed yet are the transaction's own: count from those before
         before = raw_end(self.con)
         self.con.execute("INSERT INTO raw_chunks SELECT * FROM _chunks")
         detach(self.con, "_chunks")
-        mark_packed(self.con, before, before + len(chunks["data"]))
+        mark_packed(self.con, before, before + len(columns["data"]))
 
     # -- status logs -------------------------------------------------------------------------
     def _statuses(self, statuses: list[tuple[int, StatusLine]]) -> None:

@@ -17,7 +17,7 @@ import duckdb
 import zstandard
 
 from hindsight.osquery.reader import Line
-from hindsight.store import native
+from hindsight.store import chunks, native
 from hindsight.store import normalise as nm
 from hindsight.store.catalog import Catalog, QueryInfo
 from hindsight.store.columns import bad_columns
@@ -196,11 +196,9 @@ class Preparer:
         ]
         if not streams:
             return {}
-        chunks: list[bytes | bytearray | memoryview] = [
-            b"\n".join([kept[i].raw for i in idx]) for idx in streams
-        ]
-        packed = self.zstd.multi_compress_to_buffer(chunks, threads=ZSTD_THREADS)
-        return {idx[0]: (idx, packed[n].tobytes()) for n, idx in enumerate(streams)}
+        payloads = chunks.pack(self.lib, [[kept[i].raw for i in idx] for idx in streams])
+        packed = chunks.compress(self.zstd, payloads, ZSTD_THREADS)
+        return {idx[0]: (idx, packed[n]) for n, idx in enumerate(streams)}
 
     def _set_aside(self, columns: dict[str, set[str]], tables: str, fallback: nm.Fallback) -> bool:
         """Reject the lines with columns the store cannot hold (store/columns.py): taken out of

@@ -17,7 +17,7 @@ import zstandard
 
 from hindsight.intervals.build_sql import build_intervals
 from hindsight.intervals.classify_sql import executions_sql, first_not_after_sql
-from hindsight.store import fit, native
+from hindsight.store import chunks, fit, native
 from hindsight.store.catalog import Catalog, QueryInfo
 from hindsight.store.layout import cur_table, hist_table, quote
 from hindsight.store.normalise import as_text, hash_rows, normalise
@@ -316,13 +316,13 @@ def archived_lines(
         ),
     )
     try:
-        chunks = con.execute(
+        found = con.execute(
             "SELECT data FROM raw_chunks SEMI JOIN _keys USING (host_id, query_id)"
         ).fetchall()
     finally:
         detach(con, "_keys")
     dctx = zstandard.ZstdDecompressor()
-    raws = [raw for (data,) in chunks for raw in dctx.decompress(data).split(b"\n")]
+    raws = [raw for (data,) in found for raw in chunks.read(data, dctx)]
     normalise(con, raws, prefix=prefix, careful=True)
     queries = [
         catalog.queries[name]

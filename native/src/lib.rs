@@ -6,6 +6,7 @@
 //! A C ABI, loaded with ctypes (hindsight/store/native.py); the columns are read without a
 //! copy as Arrow buffers, and live until `hs_free`.
 
+mod columnar;
 mod duck;
 mod intervals;
 mod json;
@@ -591,4 +592,49 @@ pub extern "C" fn hs_duckdb_hash_i64(v: i64) -> u64 {
 #[no_mangle]
 pub extern "C" fn hs_duckdb_combine(a: u64, b: u64) -> u64 {
     duck::combine(a, b)
+}
+
+/// The raw archive's chunk of each stream (columnar.rs): the lines held in DATA at OFFSETS (as
+/// `hs_parse` takes them), stream s of lines up to STREAM_ENDS[s]. Null on a failure; free with
+/// `hs_pack_free`.
+///
+/// # Safety
+/// DATA and OFFSETS as for `hs_parse`; STREAM_ENDS must hold N_STREAMS non-decreasing line
+/// counts, the last at most N.
+#[no_mangle]
+pub unsafe extern "C" fn hs_pack(
+    data: *const u8,
+    len: usize,
+    offsets: *const i64,
+    n: usize,
+    stream_ends: *const i64,
+    n_streams: usize,
+) -> *mut columnar::Packed {
+    let data = if len == 0 { &[][..] } else { slice::from_raw_parts(data, len) };
+    let offsets = slice::from_raw_parts(offsets, n + 1);
+    let ends = view(stream_ends as *const u8, n_streams);
+    boxed(|| Some(columnar::pack(data, offsets, ends)))
+}
+
+/// Column WHICH (0: the chunks' bytes, 1: their ends) of PACKED.
+///
+/// # Safety
+/// PACKED must come from `hs_pack` and not be freed.
+#[no_mangle]
+pub unsafe extern "C" fn hs_pack_column(p: *const columnar::Packed, which: u32, ptr: *mut *const u8, len: *mut usize) {
+    let p = &*p;
+    (*ptr, *len) = match which {
+        0 => raw(&p.data),
+        1 => raw(&p.ends),
+        _ => (std::ptr::null(), 0),
+    };
+}
+
+/// Free PACKED.
+///
+/// # Safety
+/// PACKED must come from `hs_pack`, freed once.
+#[no_mangle]
+pub unsafe extern "C" fn hs_pack_free(p: *mut columnar::Packed) {
+    drop(Box::from_raw(p));
 }

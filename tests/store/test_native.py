@@ -21,7 +21,7 @@ import hindsight
 from bench.gen import dhcp_lines, mixed_lines
 from bench.gen import write as bench_write
 from hindsight.osquery.reader import Line, read_lines
-from hindsight.store import native
+from hindsight.store import chunks, native
 from hindsight.store.native import load
 from hindsight.store.prepare import Preparer, release
 from tests.helpers import event, snapshot, write
@@ -407,7 +407,8 @@ def test_on_without_the_library_says_how_to_build_it(monkeypatch: pytest.MonkeyP
 
 
 def contents(hs: hindsight.Hindsight) -> dict[str, list[tuple[Any, ...]]]:
-    """Every table of the store but `meta`, its rows sorted."""
+    """Every table of the store but `meta`, its rows sorted; raw chunks as their lines (the
+    library writes them by column: hindsight.store.chunks)."""
     con = hs.store.con
     names = [
         n
@@ -416,7 +417,9 @@ def contents(hs: hindsight.Hindsight) -> dict[str, list[tuple[Any, ...]]]:
             "AND NOT temporary AND table_name <> 'meta'"
         ).fetchall()
     ]
-    return {n: con.execute(f'SELECT * FROM "{n}" ORDER BY ALL').fetchall() for n in names}
+    found = {n: con.execute(f'SELECT * FROM "{n}" ORDER BY ALL').fetchall() for n in names}
+    found["raw_chunks"] = sorted((*r[:-1], chunks.read(r[-1])) for r in found["raw_chunks"])
+    return found
 
 
 def test_a_mixed_fleet_out_of_order_gives_the_same_store_either_way(tmp_path: Path) -> None:
