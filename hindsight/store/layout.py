@@ -9,10 +9,11 @@ row-group statistics prune as-of lookups). Per event query: `ev_N`. Internal col
 
 from __future__ import annotations
 
-LAYOUT_VERSION = "4"  # 2: row and line hashes computed in SQL, not xxh3 in Python;
+LAYOUT_VERSION = "5"  # 2: row and line hashes computed in SQL, not xxh3 in Python;
 # 3: line keys of 64 bits (32 bits confused distinct lines of one large execution);
-# 4: a double logged with numerics on identified by osquery's text of it with numerics off
-# (store.migrate brings a store of layout 3 to it)
+# 4: a double logged with numerics on identified by osquery's text of it with numerics off;
+# 5: raw chunks by column (store/chunks.py), which a Hindsight of layout 4 would misread
+# (store.migrate brings a store of layout 3 or 4 to it)
 #: Row and line identities use DuckDB's hash(); a store records what it gave for this value, so
 #: that a DuckDB whose hash() differs is caught at open instead of silently splitting identities.
 HASH_CANARY_SQL = "SELECT hash('hindsight', 1001, 'canary')::VARCHAR"

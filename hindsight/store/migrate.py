@@ -4,6 +4,10 @@ Layout 3 to 4: a row logged with numerics on identifies a double by the text osq
 with numerics off (normalise._DOUBLE_TEXT), no longer by DuckDB's. The streams whose intervals
 may hold such a row (a text value that reads as a double) are rebuilt from their raw lines;
 the others keep their intervals, whose identities did not change.
+
+Layout 4 to 5: new raw chunks may be written by column (store/chunks.py); the chunks there are
+lines, which layout 5 reads as they are: only the number changes (so that a Hindsight of layout
+4 refuses the store rather than misread its new chunks).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ if TYPE_CHECKING:
     from hindsight.store.store import Store
 
 #: Layouts this Hindsight brings to its own.
-MIGRATES = frozenset({"3"})
+MIGRATES = frozenset({"3", "4"})
 
 #: DuckDB's text of a double (`5.0`, `12.345678901234567`, `1e+16`); osquery's text of one
 #: with numerics off matches too (rebuilding a stream that did not need it changes nothing).
@@ -32,13 +36,19 @@ def layout(store: Store) -> str:
 
 def migrate(store: Store) -> None:
     """Bring the store (open for writing, its catalog read) to LAYOUT_VERSION."""
-    if layout(store) not in MIGRATES:
+    found = layout(store)
+    if found not in MIGRATES:
         return
+    if found == "3":
+        _rebuild_doubles(store)
+    store.con.execute("UPDATE meta SET value = ? WHERE key = 'layout'", [LAYOUT_VERSION])
+
+
+def _rebuild_doubles(store: Store) -> None:
     queries = store.catalog.queries.values()
     streams = [stream for info in queries for stream in _doubles(store, info)]
     if streams:
         rebuild(store, sorted(streams))
-    store.con.execute("UPDATE meta SET value = ? WHERE key = 'layout'", [LAYOUT_VERSION])
 
 
 def _doubles(store: Store, info: QueryInfo) -> list[tuple[int, int]]:

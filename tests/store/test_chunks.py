@@ -16,7 +16,9 @@ import hindsight
 from bench.gen import events_lines, write
 from hindsight.errors import StoreError
 from hindsight.store import chunks, native
+from hindsight.store.layout import LAYOUT_VERSION
 from tests.helpers import event
+from tests.helpers import write as write_lines
 
 LIB = native.library("on")
 IA = "pack_net_interface_addresses"
@@ -108,9 +110,47 @@ def test_event_lines_take_less_room_by_column_and_replay_the_same(tmp_path: Path
         with hindsight.open(tmp_path / mode, native=mode) as hs:
             assert hs.ingest([tmp_path / "events.log"]).rows == count
             con = hs.store.con
-            (size,) = con.execute("SELECT sum(octet_length(data)) FROM raw_chunks").fetchone() or (0,)
+            (size,) = con.execute("SELECT sum(octet_length(data)) FROM raw_chunks").fetchone() or (
+                0,
+            )
             sizes.append(size)
             hs.rebuild()  # every event again, from the archive
             events.append(hs.sql("SELECT * FROM process_events ORDER BY ALL").rows)
     assert len(events[0]) == count and events[0] == events[1]
     assert sizes[1] < 0.88 * sizes[0]
+
+
+def test_a_store_of_layout_4_keeps_its_chunks_of_lines_and_adds_chunks_by_column(
+    tmp_path: Path,
+) -> None:
+    """Layout 5 is layout 4 with chunks by column: a writer renumbers the store (so that a
+    Hindsight of layout 4 refuses it rather than misread them) and reads both."""
+    early = [
+        event(IA, 100 * i, "added", {"address": f"10.0.0.{i}"}, counter=i) for i in range(1, 9)
+    ]
+    late = [
+        event(IA, 100 * i, "added", {"address": f"10.0.1.{i}"}, counter=i) for i in range(9, 17)
+    ]
+    with hindsight.open(tmp_path / "d", native="off") as hs:  # chunks as lines, as layout 4's
+        hs.ingest([write_lines(tmp_path / "a.log", *early)])
+        hs.store.con.execute("UPDATE meta SET value = '4' WHERE key = 'layout'")
+    with hindsight.open(tmp_path / "d") as hs:
+        layout = hs.store.con.execute("SELECT value FROM meta WHERE key = 'layout'").fetchone()
+        assert layout == (LAYOUT_VERSION,)
+        hs.ingest([write_lines(tmp_path / "b.log", *late)])
+        con = hs.store.con
+        stored = [
+            chunks.read(d)
+            for (d,) in con.execute("SELECT data FROM raw_chunks ORDER BY rowid").fetchall()
+        ]
+        firsts = [
+            zstandard.ZstdDecompressor().decompress(d)[:5]
+            for (d,) in con.execute("SELECT data FROM raw_chunks ORDER BY rowid").fetchall()
+        ]
+        assert stored == [early, late]
+        assert firsts[0] != chunks.MAGIC and firsts[1] == chunks.MAGIC
+        hs.rebuild()
+        want = sorted([f"10.0.0.{i}" for i in range(1, 9)] + [f"10.0.1.{i}" for i in range(9, 17)])
+        assert [
+            a for (a,) in hs.sql(f"SELECT address FROM {IA} ORDER BY ALL", at=2000).rows
+        ] == want

@@ -275,6 +275,7 @@ def test_a_store_of_layout_3_is_brought_to_the_doubles_of_layout_4(tmp_path: Any
     after numerics changed then closes its interval."""
     import hindsight
     from hindsight.store import normalise as nm
+    from hindsight.store.layout import LAYOUT_VERSION
     from tests.helpers import batch, write
 
     before = batch("pack_perf_load", 100, [{"core": 0, "load": 12.345678901234567}])
@@ -290,9 +291,8 @@ def test_a_store_of_layout_3_is_brought_to_the_doubles_of_layout_4(tmp_path: Any
     finally:
         nm._DOUBLE_TEXT = old_text
     with hindsight.open(tmp_path / "d", read_only=True) as hs:  # (upgraded by a writer first)
-        assert hs.store.con.execute("SELECT value FROM meta WHERE key = 'layout'").fetchone() == (
-            "4",
-        )
+        layout = hs.store.con.execute("SELECT value FROM meta WHERE key = 'layout'").fetchone()
+        assert layout == (LAYOUT_VERSION,)
         assert hs.sql("SELECT core FROM pack_perf_other", at=150).rows == [("1",)]
     with hindsight.open(tmp_path / "d") as hs:
         hs.ingest([write(tmp_path / "b.log", after)])
