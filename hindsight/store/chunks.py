@@ -10,6 +10,7 @@ zstd-compressed, in one of two layouts (a reader takes either; old stores hold t
   the archive 18 % smaller, compressed 2.9x faster). A chunk whose lines share too few
   templates (batch or snapshot lines, of many rows each) stays as lines.
 
+(A chunk of lines whose first begins with NUL, which no accepted line does, begins with `LINES`.)
 The layout by column, after `MAGIC` (little-endian u32s): the lines, the templates; per
 template its slots, its length and its bytes; per line its template (u16); per template, per
 slot: the run's length and the run.
@@ -34,6 +35,8 @@ from hindsight.store.native.load import NativeFailed
 
 #: What begins a chunk by column: an accepted line begins with `{` or a space, never NUL.
 MAGIC = b"\x00HSC1"
+#: What begins a chunk of lines whose first line begins with NUL (so any bytes read back).
+LINES = b"\x00HSL1"
 _PAIR = struct.Struct("<II")
 _ONE = struct.Struct("<I")
 
@@ -44,7 +47,7 @@ def pack(lib: ctypes.CDLL | None, streams: Sequence[Sequence[bytes]]) -> list[Pa
     """Each stream's lines as one chunk, uncompressed: by column where the library LIB is there
     to split them (and they share templates), else as lines."""
     if lib is None or not streams:
-        return [b"\n".join(lines) for lines in streams]
+        return [_lines(lines) for lines in streams]
     raws = [raw for lines in streams for raw in lines]
     offsets = array("q", accumulate(map(len, raws), initial=0))
     ends = array("q", accumulate(map(len, streams)))
@@ -68,6 +71,11 @@ def pack(lib: ctypes.CDLL | None, streams: Sequence[Sequence[bytes]]) -> list[Pa
     return [out[a:b] for a, b in zip([0, *bounds[:-1]], bounds, strict=True)]
 
 
+def _lines(lines: Sequence[bytes]) -> bytes:
+    joined = b"\n".join(lines)
+    return LINES + joined if joined[:1] == b"\x00" else joined
+
+
 def compress(zstd: zstandard.ZstdCompressor, payloads: list[Payload], threads: int) -> list[bytes]:
     """PAYLOADS compressed, on THREADS threads without the GIL (an empty one, which zstd's
     threads refuse, on this one)."""
@@ -83,6 +91,8 @@ def read(data: bytes, dctx: zstandard.ZstdDecompressor | None = None) -> list[by
 
 def lines(payload: bytes) -> list[bytes]:
     """The lines of an uncompressed chunk, in either layout."""
+    if payload.startswith(LINES):
+        return payload[len(LINES) :].split(b"\n")
     if not payload.startswith(MAGIC):
         return payload.split(b"\n")
     try:

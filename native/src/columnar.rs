@@ -14,6 +14,9 @@ use std::collections::HashMap;
 
 /// What begins a chunk by column (a chunk of lines begins with `{` or a space: an accepted line).
 pub const MAGIC: &[u8] = b"\x00HSC1";
+/// What begins a chunk of lines whose first line begins with NUL (not an accepted line's start,
+/// but any bytes must read back as they were).
+pub const LINES: &[u8] = b"\x00HSL1";
 
 /// The chunks of a batch's streams, concatenated: stream s is `data[ends[s-1]..ends[s]]`.
 #[derive(Default)]
@@ -42,6 +45,9 @@ pub fn pack(data: &[u8], offsets: &[i64], stream_ends: &[i64]) -> Packed {
 }
 
 fn plain(lines: &[&[u8]], out: &mut Vec<u8>) {
+    if lines.first().is_some_and(|l| l.first() == Some(&0)) {
+        out.extend_from_slice(LINES);
+    }
     for (n, line) in lines.iter().enumerate() {
         if n > 0 {
             out.push(b'\n');

@@ -77,6 +77,11 @@ def test_any_bytes_read_back_exactly(streams: list[list[bytes]], data: st.DataOb
     _round_trip([m for m in mixed if m])
 
 
+def test_lines_that_begin_like_a_chunk_by_column_read_back_as_lines() -> None:
+    # (found by the property above: no accepted line begins with NUL, but any bytes read back)
+    _round_trip([[chunks.MAGIC], [chunks.MAGIC + b"\x00", b"\x00" * 6, b""], [chunks.LINES, b"x"]])
+
+
 def test_lines_of_one_shape_are_written_by_column_and_others_as_lines() -> None:
     events = [event(IA, 100 + i, "added", {"address": f"10.0.0.{i}", "pid": i}) for i in range(20)]
     batches = [orjson.dumps({"name": "q", "diffResults": {"added": [{"a": "1"}] * i}})
