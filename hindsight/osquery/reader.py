@@ -15,10 +15,12 @@ import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
+from itertools import accumulate
+from operator import add
 from pathlib import Path
 from typing import IO, Any
 
+import msgspec
 import orjson
 import zstandard
 
@@ -41,8 +43,11 @@ _SNIFF_BYTES = 4096
 _BOM = b"\xef\xbb\xbf"
 
 
-@dataclass(slots=True)  # not frozen: a frozen dataclass costs twice as much to create
-class Line:
+class Line(msgspec.Struct, gc=False):
+    """A line read, with where it was. (A msgspec Struct: created in C, 2.5x faster than a
+    slotted dataclass, a sixth of reading a file; not tracked by the cyclic collector, as a
+    line refers to no line.)"""
+
     origin: str  # file path or "-" for stdin
     number: int  # 1-based line number (or data[] index + 1 inside a TLS body)
     raw: bytes
@@ -167,8 +172,23 @@ def read_lines(
     complete_only: bool = False,
     number: int = 0,
 ) -> Iterator[Line]:
-    """Every line of one source, parsed or rejected. `on_bytes` hears, now and then, how many
-    bytes of the file (compressed, as on disk) have been read.
+    """Every line of one source, parsed or rejected (`read_blocks`, line by line)."""
+    for block in read_blocks(source, max_line_bytes, on_bytes, parse, start, complete_only, number):
+        yield from block
+
+
+def read_blocks(
+    source: Path | str,
+    max_line_bytes: int,
+    on_bytes: Callable[[int], None] | None = None,
+    parse: bool = True,
+    start: int = 0,
+    complete_only: bool = False,
+    number: int = 0,
+) -> Iterator[list[Line]]:
+    """Every line of one source, parsed or rejected, in blocks (the lines of up to a MB of the
+    file: what reads many lines takes them a block at a time). `on_bytes` hears, at each
+    block, how many bytes of the file (compressed, as on disk) have been read.
 
     With `parse=False`, JSON lines are passed on undecoded (`parsed` None, `error` None): ingest
     parses them in bulk. Documents and TLS bodies are still split into their lines here.
@@ -180,17 +200,18 @@ def read_lines(
         try:
             stream, raw = _open(source, stack)
         except OSError as exc:  # kept aside like a line that cannot be read: the rest goes on
-            yield Line(origin, 0, b"", None, f"cannot read the file: {exc.strerror or exc}")
+            yield [Line(origin, 0, b"", None, f"cannot read the file: {exc.strerror or exc}")]
             return
         last = number
         try:
-            for line in _read(
+            for block in _read(
                 origin, stream, raw, max_line_bytes, on_bytes, parse, start, complete_only, number
             ):
-                last = line.number
-                yield line
+                if block:
+                    last = block[-1].number
+                    yield block
         except (EOFError, zlib.error, zstandard.ZstdError) as exc:  # the lines before are kept
-            yield Line(origin, last + 1, b"", None, f"the compressed data is cut short: {exc}")
+            yield [Line(origin, last + 1, b"", None, f"the compressed data is cut short: {exc}")]
 
 
 def _read(
@@ -203,21 +224,20 @@ def _read(
     start: int,
     complete_only: bool,
     number: int,
-) -> Iterator[Line]:
-    """read_lines of an open source."""
+) -> Iterator[list[Line]]:
+    """read_blocks of an open source."""
     if start:
         stream.seek(start)
     head = stream.peek(64) if hasattr(stream, "peek") and not start else b""
     if head.lstrip()[:1] in (b"{", b"[") and _is_document(stream, head):
-        yield from _document_lines(origin, stream)
+        yield list(_document_lines(origin, stream))
         return
     seekable = raw is not None and raw.seekable()  # not a pipe
     tell = raw.tell if raw is not None and seekable and on_bytes is not None else None
-    lines = _jsonl(origin, stream, max_line_bytes, parse, start, complete_only, number)
-    for i, line in enumerate(lines):
-        if tell is not None and on_bytes is not None and i % 4096 == 0:
+    for block in _jsonl(origin, stream, max_line_bytes, parse, start, complete_only, number):
+        if tell is not None and on_bytes is not None:
             on_bytes(tell())
-        yield line
+        yield block
 
 
 def _open(source: Path | str, stack: ExitStack) -> tuple[IO[bytes], IO[bytes] | None]:
@@ -326,9 +346,9 @@ def _jsonl(
     pos: int = 0,
     complete_only: bool = False,
     number: int = 0,
-) -> Iterator[Line]:
-    """The lines of a stream of JSON lines, numbered after NUMBER, each with `end`: its offset
-    in the file, the stream starting at POS (see `_pieces`)."""
+) -> Iterator[list[Line]]:
+    """The lines of a stream of JSON lines, a block at a time, numbered after NUMBER, each with
+    `end`: its offset in the file, the stream starting at POS (see `_pieces`)."""
     first = pos == 0  # (a byte order mark may begin the file)
     for block, parts, whole, nl in _pieces(
         getattr(stream, "read1", stream.read), limit, complete_only
@@ -336,13 +356,17 @@ def _jsonl(
         # (whether any line may be special, or end in a CR: the first may have begun before)
         special = parse or any(b'"log_type"' in p or records.MARK in p for p in (block, parts[0]))
         crlf = b"\r" in block or parts[0].endswith(b"\r")
-        for part in parts:
+        out: list[Line] = []
+        rest = 0  # the parts read line by line; the others at once (the usual block)
+        plain = not (special or crlf) and nl == 1
+        for part in parts if not plain else parts[:1]:
             number += 1
+            rest += 1
             length, whole = whole or len(part), 0
             pos += length + nl
             if length > limit:
                 first = False
-                yield _too_long(origin, number, part, length + nl, limit, pos)
+                out.append(_too_long(origin, number, part, length + nl, limit, pos))
                 continue
             raw = part.rstrip(b"\r") if crlf else part
             if first:
@@ -352,9 +376,36 @@ def _jsonl(
             if not raw or (raw[0] in _SPACE and raw.isspace()):
                 continue
             if special and (parse or raw.startswith(records.MARK) or b'"log_type"' in raw):
-                yield from _special(origin, number, raw, pos, parse)
+                out.extend(_special(origin, number, raw, pos, parse))
                 continue
-            yield Line(origin, number, raw, None, end=pos)
+            out.append(Line(origin, number, raw, None, end=pos))
+        if plain and len(parts) > 1:
+            number, pos = _plain(origin, parts[1:], number, pos, limit, out)
+        yield out
+
+
+def _plain(
+    origin: str, parts: list[bytes], number: int, pos: int, limit: int, out: list[Line]
+) -> tuple[int, int]:
+    """PARTS, whole lines each ended by a newline, none special, after line NUMBER ending at
+    POS, appended to OUT as lines (blank ones left out; one past LIMIT rejected). Returns the
+    number and end of the last."""
+    lengths = list(map(len, parts))
+    ends = list(map(add, accumulate(lengths), range(pos + 1, pos + 1 + len(parts))))
+    numbers = range(number + 1, number + 1 + len(parts))
+    if max(lengths) > limit:
+        for n, part, length, end in zip(numbers, parts, lengths, ends, strict=True):
+            if length > limit:
+                out.append(_too_long(origin, n, part, length + 1, limit, end))
+            elif part and not (part[0] in _SPACE and part.isspace()):
+                out.append(Line(origin, n, part, None, None, None, end))
+    else:
+        out += [
+            Line(origin, n, part, None, None, None, end)
+            for n, part, end in zip(numbers, parts, ends, strict=True)
+            if part and not (part[0] in _SPACE and part.isspace())
+        ]
+    return numbers[-1], ends[-1]
 
 
 def _pieces(

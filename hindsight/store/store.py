@@ -6,16 +6,19 @@ run through the store can read or write files or attach databases.
 
 from __future__ import annotations
 
+import bisect
 import gc
 import os
 from collections.abc import Callable, Iterable, Iterator
+from itertools import accumulate
+from operator import attrgetter
 from pathlib import Path
 
 import duckdb
 import orjson
 
 from hindsight.errors import StoreError
-from hindsight.osquery.reader import Line, expand, read_lines
+from hindsight.osquery.reader import Line, expand, read_blocks
 from hindsight.prefetch import prefetch
 from hindsight.settings import Settings
 from hindsight.store import follow, identity, migrate, native
@@ -42,6 +45,7 @@ from hindsight.store.space import BLOCK_SIZE, WAL_CHECKPOINT, repack_raw, sort_l
 
 DB_FILE = "hindsight.duckdb"
 MAX_BATCH_BYTES = 32 * 1024 * 1024  # a batch also ends past this many raw bytes
+_RAW = attrgetter("raw")
 #: Ingest runs without the cyclic garbage collector (millions of acyclic objects: its passes
 #: only cost) and collects the young generation every this many batches: a collection scans
 #: every object alive then (the lines of the batches under way, 1 us each), so a cycle left by
@@ -76,6 +80,17 @@ def execution_key(line: Line) -> tuple[object, ...] | None:
     uuid = decorations.get("host_uuid") if isinstance(decorations, dict) else doc.get("host_uuid")
     key = (uuid or doc.get("hostIdentifier"), doc.get("name"), doc.get("unixTime"))
     return None if None in key else key  # (a line no execution's: rejected, or a status line)
+
+
+def _fill(batch: list[Line], size: int, held: int, block: list[Line], at: int) -> tuple[int, int]:
+    """Add to BATCH (of HELD raw bytes) the lines of BLOCK from AT on, up to where it is full
+    (SIZE lines, or a line reaching MAX_BATCH_BYTES), at once. Returns where the block goes on
+    and the bytes the batch holds."""
+    take = block[at : at + size - len(batch)]
+    sizes = list(accumulate(map(len, map(_RAW, take)), initial=held))
+    take = take[: bisect.bisect_left(sizes, MAX_BATCH_BYTES, 1)]  # (to the line reaching it)
+    batch += take
+    return at + len(take), sizes[len(take)]
 
 
 class Store:
@@ -337,8 +352,8 @@ class Store:
         execution. The first batches are smaller (an eighth, a quarter, a half): the writer
         waits for the first one to be parsed, and a small one starts it sooner. STARTS: files
         followed, read from there."""
-        full = self.settings.batch_lines
-        size = max(1, full // 8)
+        limit = self.settings.batch_lines
+        size = max(1, limit // 8)
         batch: list[Line] = []
         held = 0  # raw bytes in the batch: snapshot lines can be large
         last: object = None  # execution key of the batch's last line, once the batch is full
@@ -353,7 +368,7 @@ class Store:
             where = starts.get(str(source)) if starts is not None else None
             if where is not None and not where.path.exists():
                 continue  # rotated away since planned: read next time, by its new name
-            lines = read_lines(
+            blocks = read_blocks(
                 source,
                 self.settings.max_line_bytes,
                 tell,
@@ -362,23 +377,29 @@ class Store:
                 complete_only=where is not None,
                 number=where.number if where else 0,
             )
-            for line in lines:
-                if len(batch) >= size or held >= MAX_BATCH_BYTES:
+            for block in blocks:
+                at = 0
+                while at < len(block):
+                    if len(batch) < size and held < MAX_BATCH_BYTES:
+                        at, held = _fill(batch, size, held, block, at)
+                        continue
+                    line = block[at]
                     if last is None:
                         last = execution_key(batch[-1])
                     key = execution_key(line)
                     # (an execution of more lines than two batches is cut all the same: memory
                     # stays bounded; the next batch counts identical lines on: store/carry.py)
-                    huge = len(batch) >= 2 * full or held >= 2 * MAX_BATCH_BYTES
+                    huge = len(batch) >= 2 * limit or held >= 2 * MAX_BATCH_BYTES
                     if key != last or key is None or huge:
                         batch[-1].cut = key == last and key is not None
                         yield batch
                         batch, held, last = [], 0, None
-                        size = min(full, size * 2)
-                    else:
-                        last = key
-                batch.append(line)
-                held += len(line.raw)
+                        size = min(limit, size * 2)
+                        continue
+                    last = key
+                    batch.append(line)
+                    held += len(line.raw)
+                    at += 1
             if where is not None:
                 held -= follow.hold_back(batch, where, self.settings.follow_settle_s, execution_key)
                 last = None

@@ -243,6 +243,7 @@ def test_lines_of_any_bytes_are_those_the_format_gives(
         mp.setattr(reader, "_BLOCK", block)
         got = [
             (ln.number, ln.raw, ln.error, ln.end)
-            for ln in reader._jsonl("f", stream, limit, False, start, complete_only, number)
+            for block in reader._jsonl("f", stream, limit, False, start, complete_only, number)
+            for ln in block
         ]
     assert got == _lines_as_specified(data, limit, start, complete_only, number)
