@@ -12,6 +12,7 @@ lines of those executions.
 
 from __future__ import annotations
 
+import ctypes
 import re
 
 import duckdb
@@ -54,9 +55,16 @@ def maybe_archived(
     return int(n)
 
 
-def archived_counts(con: duckdb.DuckDBPyConnection, catalog: Catalog, execs: str, out: str) -> None:
+def archived_counts(
+    con: duckdb.DuckDBPyConnection,
+    catalog: Catalog,
+    execs: str,
+    out: str,
+    lib: ctypes.CDLL | None = None,
+) -> None:
     """`OUT(host_id, query_id, t, key, n)`: for the executions EXECS (host_id, query_id, t), how
-    many archived lines of each content key (keys.content_keys_sql) they hold."""
+    many archived lines of each content key (keys.content_keys_sql) they hold. LIB: the native
+    library, to read chunks with (chunks.read)."""
     (lo, hi) = con.execute(f"SELECT min(t), max(t) FROM {execs}").fetchone() or (0, 0)
     found = con.execute(
         f"SELECT c.data, list(DISTINCT x.t) FROM raw_chunks c JOIN {execs} x ON x.host_id = "
@@ -68,7 +76,7 @@ def archived_counts(con: duckdb.DuckDBPyConnection, catalog: Catalog, execs: str
     raws = [
         raw
         for data, times in found
-        for raw in chunks.read(data, dctx)
+        for raw in chunks.read(data, dctx, lib)
         if _maybe_at(raw, set(times))
     ]
     fallback = nm.normalise(con, raws, prefix="_a", careful=True)

@@ -84,23 +84,44 @@ def compress(zstd: zstandard.ZstdCompressor, payloads: list[Payload], threads: i
     return [next(packed).tobytes() if len(p) else zstd.compress(b"") for p in payloads]
 
 
-def read(data: bytes, dctx: zstandard.ZstdDecompressor | None = None) -> list[bytes]:
-    """The lines of a stored chunk DATA, in order, exactly as they were read."""
-    return lines((dctx or zstandard.ZstdDecompressor()).decompress(data))
+def read(
+    data: bytes, dctx: zstandard.ZstdDecompressor | None = None, lib: ctypes.CDLL | None = None
+) -> list[bytes]:
+    """The lines of a stored chunk DATA, in order, exactly as they were read (joined again by
+    the library LIB where given: 3x faster than here)."""
+    return lines((dctx or zstandard.ZstdDecompressor()).decompress(data), lib)
 
 
-def lines(payload: bytes) -> list[bytes]:
+def lines(payload: bytes, lib: ctypes.CDLL | None = None) -> list[bytes]:
     """The lines of an uncompressed chunk, in either layout."""
     if payload.startswith(LINES):
         return payload[len(LINES) :].split(b"\n")
     if not payload.startswith(MAGIC):
         return payload.split(b"\n")
+    if lib is not None:
+        return _joined(lib, payload).split(b"\n")
     try:
         return _by_column(payload)
     except (struct.error, TypeError, ValueError, IndexError, StopIteration) as exc:
-        raise StoreError(
-            f"a chunk of the raw archive is damaged ({exc}): its lines cannot be read back"
-        ) from exc
+        raise _damaged(str(exc)) from exc
+
+
+def _damaged(why: str) -> StoreError:
+    return StoreError(
+        f"a chunk of the raw archive is damaged ({why}): its lines cannot be read back"
+    )
+
+
+def _joined(lib: ctypes.CDLL, payload: bytes) -> bytes:
+    ptr = lib.hs_unpack(payload, len(payload))
+    if not ptr:
+        raise _damaged("its layout by column does not hold together")
+    try:
+        p, n = ctypes.c_void_p(), ctypes.c_size_t()
+        lib.hs_pack_column(ptr, 0, ctypes.byref(p), ctypes.byref(n))
+        return ctypes.string_at(p.value or 0, n.value) if n.value else b""
+    finally:
+        lib.hs_pack_free(ptr)
 
 
 def _by_column(p: bytes) -> list[bytes]:

@@ -340,7 +340,7 @@ class BatchWriter:
         total, lo, hi, lines = found if found else (0, None, None, 0)
         fresh_sql = "SELECT i, host_id, query_id, t FROM _n_keys k WHERE dup = 1"
         if archive.maybe_archived(con, "_n_keys", "_n_known", lo, hi):
-            archive.archived_counts(con, self.catalog, "_n_known", "_n_have")
+            archive.archived_counts(con, self.catalog, "_n_known", "_n_have", self.lib)
             fresh_sql += (
                 " AND occ >= coalesce((SELECT n FROM _n_have h WHERE h.host_id = k.host_id "
                 "AND h.query_id = k.query_id AND h.t = k.t AND h.key = k.key), 0)"
@@ -550,9 +550,15 @@ def insert_events(
     return int(row[0]) if row else 0
 
 
-def rebuild_events(con: duckdb.DuckDBPyConnection, catalog: Catalog, keys: list[StreamKey]) -> None:
-    """Drop the streams' events and reload them from the raw lines."""
+def rebuild_events(
+    con: duckdb.DuckDBPyConnection,
+    catalog: Catalog,
+    keys: list[StreamKey],
+    lib: ctypes.CDLL | None = None,
+) -> None:
+    """Drop the streams' events and reload them from the raw lines (read with LIB, the native
+    library, where given)."""
     for host_id, query_id in keys:
         con.execute(f"DELETE FROM {event_table(query_id)} WHERE _host = ?", [host_id])
-    for info in archived_lines(con, catalog, keys, "_r"):
+    for info in archived_lines(con, catalog, keys, "_r", lib):
         insert_events(con, info, "_r", "_r_lines")

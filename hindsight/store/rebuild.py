@@ -39,7 +39,7 @@ def rebuild(store: Store, streams: list[tuple[int, int]], progress: Progress | N
 
     def replay() -> None:
         for i in range(0, len(events), CHUNK):
-            rebuild_events(con, store.catalog, events[i : i + CHUNK])
+            rebuild_events(con, store.catalog, events[i : i + CHUNK], lib)
         for i in range(0, len(state), CHUNK):
             StreamWriter(con, store.catalog, lib).replay(state[i : i + CHUNK])
             if progress:

@@ -72,7 +72,7 @@ class StreamWriter:
         self._forget(replay)
         sources = [(batch, 0)] if batch else []
         if replay:
-            archived_lines(con, self.catalog, replay, "_r")
+            archived_lines(con, self.catalog, replay, "_r", self.lib)
             sources.append(("_r", 1))
             attach(con, "_replayed", _keys_table(replay))
             con.execute(
@@ -301,10 +301,15 @@ def _keys_table(keys: list[StreamKey]) -> pa.Table:
 
 
 def archived_lines(
-    con: duckdb.DuckDBPyConnection, catalog: Catalog, keys: list[StreamKey], prefix: str
+    con: duckdb.DuckDBPyConnection,
+    catalog: Catalog,
+    keys: list[StreamKey],
+    prefix: str,
+    lib: ctypes.CDLL | None = None,
 ) -> list[QueryInfo]:
-    """Every accepted line of the streams, from the raw archive, normalised like a batch:
-    `{prefix}_lines` and `{prefix}_rh` (and `_hdr`, `_rows`). Returns the queries involved."""
+    """Every accepted line of the streams, from the raw archive (read with LIB, the native
+    library, where given), normalised like a batch: `{prefix}_lines` and `{prefix}_rh` (and
+    `_hdr`, `_rows`). Returns the queries involved."""
     attach(
         con,
         "_keys",
@@ -322,7 +327,7 @@ def archived_lines(
     finally:
         detach(con, "_keys")
     dctx = zstandard.ZstdDecompressor()
-    raws = [raw for (data,) in found for raw in chunks.read(data, dctx)]
+    raws = [raw for (data,) in found for raw in chunks.read(data, dctx, lib)]
     normalise(con, raws, prefix=prefix, careful=True)
     queries = [
         catalog.queries[name]

@@ -202,6 +202,109 @@ impl Split {
     }
 }
 
+/// The lines of a chunk by column (PAYLOAD, MAGIC first), joined by `\n`; None when it is
+/// damaged (hindsight/store/chunks.py reads it the same way without the library).
+pub fn unpack(payload: &[u8]) -> Option<Vec<u8>> {
+    let mut r = Reader { p: payload, at: MAGIC.len() };
+    if payload.get(..MAGIC.len())? != MAGIC {
+        return None;
+    }
+    let n = r.u32()? as usize;
+    let count = r.u32()? as usize;
+    let mut templates = Vec::with_capacity(count);
+    for _ in 0..count {
+        let slots = r.u32()? as usize;
+        let size = r.u32()? as usize;
+        templates.push((slots, pieces(r.take(size)?, slots)?));
+    }
+    let ids: Vec<usize> = r.take(2 * n)?.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize).collect();
+    // each template's runs, read value by value as its lines come
+    let mut runs: Vec<Vec<&[u8]>> = Vec::with_capacity(count);
+    for (slots, _) in &templates {
+        let mut mine = Vec::with_capacity(*slots);
+        for _ in 0..*slots {
+            let size = r.u32()? as usize;
+            mine.push(r.take(size)?);
+        }
+        runs.push(mine);
+    }
+    if r.at != payload.len() {
+        return None;
+    }
+    let mut cursors: Vec<Vec<usize>> = runs.iter().map(|m| vec![0; m.len()]).collect();
+    let mut seen = vec![0usize; count];
+    let mut out = Vec::with_capacity(payload.len() * 3);
+    for (k, &id) in ids.iter().enumerate() {
+        let (_, parts) = templates.get(id)?;
+        if k > 0 {
+            out.push(b'\n');
+        }
+        out.extend_from_slice(&parts[0]);
+        for (slot, part) in parts[1..].iter().enumerate() {
+            let run = runs[id][slot];
+            let at = cursors[id][slot];
+            if at > run.len() {
+                return None; // fewer values than lines
+            }
+            let end = run[at..].iter().position(|&c| c == b'\n').map_or(run.len(), |p| at + p);
+            out.extend_from_slice(&run[at..end]);
+            cursors[id][slot] = end + 1;
+            out.extend_from_slice(part);
+        }
+        seen[id] += 1;
+    }
+    // every run read to its end: as many values as lines
+    for (id, mine) in runs.iter().enumerate() {
+        for (slot, run) in mine.iter().enumerate() {
+            let used = if seen[id] == 0 { 0 } else { cursors[id][slot] };
+            if used != run.len() + 1 && !(seen[id] == 0 && run.is_empty()) {
+                return None;
+            }
+        }
+    }
+    Some(out)
+}
+
+/// A template's literal pieces around its SLOTS `%s` (`%%` read as `%`); None if it has
+/// another count of them or a lone `%`.
+fn pieces(template: &[u8], slots: usize) -> Option<Vec<Vec<u8>>> {
+    let mut parts = vec![Vec::new()];
+    let mut i = 0;
+    while i < template.len() {
+        let c = template[i];
+        if c != b'%' {
+            parts.last_mut()?.push(c);
+            i += 1;
+            continue;
+        }
+        match template.get(i + 1) {
+            Some(b'%') => parts.last_mut()?.push(b'%'),
+            Some(b's') => parts.push(Vec::new()),
+            _ => return None,
+        }
+        i += 2;
+    }
+    (parts.len() == slots + 1).then_some(parts)
+}
+
+struct Reader<'a> {
+    p: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.at.checked_add(n)?;
+        let out = self.p.get(self.at..end)?;
+        self.at = end;
+        Some(out)
+    }
+    fn u32(&mut self) -> Option<u32> {
+        let b = self.take(4)?;
+        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+}
+
 fn put(out: &mut Vec<u8>, n: usize) {
     out.extend_from_slice(&(n as u32).to_le_bytes());
 }
@@ -296,6 +399,18 @@ mod tests {
         assert_eq!(t, br#"{"name":"%s","n":%s,"x":"%s", "b":true}"#.to_vec());
         let values: Vec<&[u8]> = s.iter().map(|v| &line[v.start as usize..v.end as usize]).collect();
         assert_eq!(values, vec![&b"p"[..], b"-1.5e3", br#"a\"b%"#]);
+    }
+
+    #[test]
+    fn unpacks_what_it_packed() {
+        let lines: Vec<&[u8]> = vec![
+            br#"{"a":"x%","n":1}"#, br#"{"a":"","n":-2}"#, b"not %s json", br#"{"a":"z","n":3}"#,
+            br#"{"a":"y","n":4}"#, br#"{"a":"w","n":5}"#, br#"{"a":"v","n":6}"#, br#"{"a":"u","n":7}"#,
+        ];
+        let mut out = Vec::new();
+        assert!(Split::default().columnar(&lines, &mut out));
+        assert_eq!(unpack(&out).unwrap(), lines.join(&b'\n'));
+        assert!(unpack(&out[..out.len() - 1]).is_none());
     }
 
     #[test]

@@ -638,3 +638,18 @@ pub unsafe extern "C" fn hs_pack_column(p: *const columnar::Packed, which: u32, 
 pub unsafe extern "C" fn hs_pack_free(p: *mut columnar::Packed) {
     drop(Box::from_raw(p));
 }
+
+/// The lines of the chunk by column at DATA (columnar.rs), joined by `\n`, as a `Packed` of one
+/// chunk; null when it is damaged. Free with `hs_pack_free`.
+///
+/// # Safety
+/// DATA must be valid for LEN bytes.
+#[no_mangle]
+pub unsafe extern "C" fn hs_unpack(data: *const u8, len: usize) -> *mut columnar::Packed {
+    let data = if len == 0 { &[][..] } else { slice::from_raw_parts(data, len) };
+    boxed(|| {
+        let out = columnar::unpack(data)?;
+        let end = out.len() as i64;
+        Some(columnar::Packed { data: out, ends: vec![end] })
+    })
+}

@@ -4,6 +4,7 @@ in fewer bytes."""
 
 from __future__ import annotations
 
+import ctypes
 from pathlib import Path
 
 import orjson
@@ -57,9 +58,10 @@ _odd_lines = st.lists(
 
 def _round_trip(streams: list[list[bytes]]) -> None:
     zstd = zstandard.ZstdCompressor(level=3)
-    for lib in (LIB, None):
+    for lib in (LIB, None):  # written, then read, with the library and without
         stored = chunks.compress(zstd, chunks.pack(lib, streams), threads=2)
-        assert [chunks.read(data) for data in stored] == streams
+        for reader in (LIB, None):
+            assert [chunks.read(data, lib=reader) for data in stored] == streams
 
 
 @given(st.lists(_json_lines(), min_size=1, max_size=4))
@@ -98,12 +100,13 @@ def test_lines_of_one_shape_are_written_by_column_and_others_as_lines() -> None:
     assert chunks.lines(bytes(payload)) == odd
 
 
+@pytest.mark.parametrize("lib", [LIB, None])
 @pytest.mark.parametrize("cut", [6, 30, -1])
-def test_a_damaged_chunk_by_column_says_so(cut: int) -> None:
+def test_a_damaged_chunk_by_column_says_so(cut: int, lib: ctypes.CDLL | None) -> None:
     lines = [event(IA, 100 + i, "added", {"address": f"10.0.0.{i}"}) for i in range(9)]
     (payload,) = chunks.pack(LIB, [lines])
     with pytest.raises(StoreError, match="raw archive is damaged"):
-        chunks.lines(bytes(payload)[:cut])
+        chunks.lines(bytes(payload)[:cut], lib)
 
 
 def test_event_lines_take_less_room_by_column_and_replay_the_same(tmp_path: Path) -> None:
