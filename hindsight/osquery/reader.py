@@ -163,17 +163,9 @@ def _rotation_order(path: Path) -> tuple[str, str, int]:
     return (str(path.parent), path.name, 0)
 
 
-def read_lines(
-    source: Path | str,
-    max_line_bytes: int,
-    on_bytes: Callable[[int], None] | None = None,
-    parse: bool = True,
-    start: int = 0,
-    complete_only: bool = False,
-    number: int = 0,
-) -> Iterator[Line]:
-    """Every line of one source, parsed or rejected (`read_blocks`, line by line)."""
-    for block in read_blocks(source, max_line_bytes, on_bytes, parse, start, complete_only, number):
+def read_lines(source: Path | str, max_line_bytes: int, parse: bool = True) -> Iterator[Line]:
+    """Every line of one source, parsed or rejected, one at a time (see `read_blocks`)."""
+    for block in read_blocks(source, max_line_bytes, parse=parse):
         yield from block
 
 
