@@ -33,7 +33,7 @@ from hindsight.store.layout import STATUS_QUERY_ID, event_table, quote
 from hindsight.store.prepare import Prepared, release
 from hindsight.store.space import RAW_LEVEL, mark_packed, raw_end
 from hindsight.store.streams import StreamKey, StreamWriter, archived_lines
-from hindsight.store.writes import detach, register, typed_select
+from hindsight.store.writes import attach, detach, register, typed_select
 
 I32, I64 = pa.int32(), pa.int64()
 
@@ -171,6 +171,8 @@ class BatchWriter:
             con.execute(
                 f"CREATE OR REPLACE TEMP VIEW _n_{part} AS SELECT {cols} FROM {batch.tables}_{part}"
             )
+        for name, table in batch.arrows.items():
+            attach(con, name, table)
         misfits: list[fit.Misfit] = []
         try:
             while (misfit := self._write_once(batch, misfits)) is not None:

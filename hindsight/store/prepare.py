@@ -11,9 +11,10 @@ import itertools
 import queue
 from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
+import pyarrow as pa
 import zstandard
 
 from hindsight.osquery.reader import Line
@@ -51,6 +52,9 @@ class Prepared:
     chunks: dict[int, tuple[list[int], bytes]]
     units: bool  # whether `{tables}_units` exists (lines not all of one plain file)
     rh_view: bool = False  # whether `{tables}_rh` is a view (native.identities), not a table
+    # the tables of `events` that are Arrow tables (the library read them), by name: the writer
+    # registers them on its connection and scans them once, in its insert
+    arrows: dict[str, pa.Table] = field(default_factory=dict)
 
     def hashed_as(self, queries: list[QueryInfo]) -> bool:
         """Whether the row hashes are those the writer's catalog gives (same columns)."""
@@ -114,23 +118,50 @@ class Preparer:
                 whole = fast.batch
         has_units = self._keys(kept, fallback, tables, whole, event_names)
         hashed = {q.name: frozenset(q.columns) for q in queries if not q.is_event}
-        events = self._events([q for q in queries if q.is_event], tables)
+        # (the library's rows, when they are all the batch's: read into columns there)
+        rows = fast.batch if self.lib is not None and not (fast.sql_rows or set_aside) else None
+        arrows: dict[str, pa.Table] = {}
+        events = self._events([q for q in queries if q.is_event], tables, rows, arrows)
         chunks = self._chunks(kept, tables)
         return Prepared(
-            lines, kept, fallback, tables, columns, hashed, events, chunks, has_units, rh_view
+            lines,
+            kept,
+            fallback,
+            tables,
+            columns,
+            hashed,
+            events,
+            chunks,
+            has_units,
+            rh_view,
+            arrows,
         )
 
     def _events(
-        self, queries: list[QueryInfo], tables: str
+        self,
+        queries: list[QueryInfo],
+        tables: str,
+        rows: native.NativeBatch | None,
+        arrows: dict[str, pa.Table],
     ) -> dict[str, tuple[str, frozenset[str]]]:
         """The added rows of event queries read into their columns (`_j`), in one statement per
-        set of columns: a fleet runs one event table under many query names (packs)."""
+        set of columns: a fleet runs one event table under many query names (packs). ROWS: the
+        library's batch, when it holds every row: read there (native.event_rows: 0.037 s per
+        43k rows of 31 columns, against 0.08-0.1 s for `json_transform`), into ARROWS (copied
+        into a table, they took 0.06 s more), else in SQL."""
         by_columns: dict[frozenset[str], list[QueryInfo]] = {}
         for q in queries:
             by_columns.setdefault(frozenset(q.columns), []).append(q)
         events: dict[str, tuple[str, frozenset[str]]] = {}
         for n, (cols, group) in enumerate(by_columns.items()):
             table, names = f"{tables}_ev{n}", ", ".join(nm.literal(q.name) for q in group)
+            if rows is not None and self.lib is not None:
+                table = f"_ev_{tables.rsplit('.', 1)[-1]}_{n}"
+                arrows[table] = native.event_rows(
+                    self.lib, rows, [q.name for q in group], list(group[0].columns)
+                )
+                events.update((q.name, (table, cols)) for q in group)
+                continue
             self.con.execute(
                 f"CREATE OR REPLACE TABLE {table} AS SELECT x.i, x.name, "
                 f"{nm.as_text(group[0], 'x.r')} AS _j FROM (SELECT i, name, r FROM "
@@ -307,4 +338,7 @@ def release(con: duckdb.DuckDBPyConnection, prepared: Prepared) -> None:
     for part in ("hdr", "rh", "rows", "lk", "lkeys", "units"):
         con.execute(f"DROP TABLE IF EXISTS {prepared.tables}_{part}")
     for table in {table for table, _ in prepared.events.values()}:
-        con.execute(f"DROP TABLE IF EXISTS {table}")
+        if table in prepared.arrows:
+            detach(con, table)
+        else:
+            con.execute(f"DROP TABLE IF EXISTS {table}")

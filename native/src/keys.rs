@@ -13,7 +13,7 @@ pub struct Strings<'a> {
 }
 
 impl<'a> Strings<'a> {
-    fn get(&self, k: usize) -> &'a [u8] {
+    pub fn get(&self, k: usize) -> &'a [u8] {
         &self.data[self.offsets[k] as usize..self.offsets[k + 1] as usize]
     }
 }

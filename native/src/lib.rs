@@ -12,6 +12,7 @@ mod intervals;
 mod json;
 mod keys;
 mod line;
+mod members;
 mod streams;
 
 use line::{flatten, keys, render, subset, Defer};
@@ -652,4 +653,54 @@ pub unsafe extern "C" fn hs_unpack(data: *const u8, len: usize) -> *mut columnar
         let end = out.len() as i64;
         Some(columnar::Packed { data: out, ends: vec![end] })
     })
+}
+
+/// The N rows' JSON texts (ROW_OFFSETS, ROW_DATA: a large_string column of the rows `hs_parse`
+/// rendered) read into the columns named by NAMES (N_NAMES, as offsets and data), each value as
+/// text (members.rs). Null when a row is not in the rendered form; free with `hs_mem_free`.
+///
+/// # Safety
+/// The offsets must hold N + 1 (N_NAMES + 1) values within their data.
+#[no_mangle]
+pub unsafe extern "C" fn hs_members(
+    row_offsets: *const u8,
+    row_data: *const u8,
+    n: usize,
+    name_offsets: *const u8,
+    name_data: *const u8,
+    n_names: usize,
+) -> *mut members::Columns {
+    let rows = strings(row_offsets, row_data, n);
+    let names = strings(name_offsets, name_data, n_names);
+    boxed(|| {
+        let names: Vec<&[u8]> = (0..n_names).map(|k| names.get(k)).collect();
+        members::extract(&rows, n, &names)
+    })
+}
+
+/// Column WHICH of COLUMNS: 3 per name (offsets, data, validity bitmap), in bytes.
+///
+/// # Safety
+/// COLUMNS must come from `hs_members` and not be freed.
+#[no_mangle]
+pub unsafe extern "C" fn hs_mem_column(c: *const members::Columns, which: u32, ptr: *mut *const u8, len: *mut usize) {
+    let c = &*c;
+    let which = which as usize;
+    (*ptr, *len) = match c.columns.get(which / 3) {
+        Some(col) => match which % 3 {
+            0 => (col.offsets.as_ptr() as *const u8, col.offsets.len() * 8),
+            1 => (col.data.as_ptr(), col.data.len()),
+            _ => (col.valid.as_ptr(), col.valid.len()),
+        },
+        None => (std::ptr::null(), 0),
+    };
+}
+
+/// Free COLUMNS.
+///
+/// # Safety
+/// COLUMNS must come from `hs_members`, freed once.
+#[no_mangle]
+pub unsafe extern "C" fn hs_mem_free(c: *mut members::Columns) {
+    drop(Box::from_raw(c));
 }

@@ -220,6 +220,42 @@ def test_every_line_reads_as_the_sql_path_reads_it(
     assert_same(store, [t.encode() for t in texts])
 
 
+@st.composite
+def event_lines(draw: st.DrawFn) -> str:
+    """An event line the library reads (one row of plain values), escaped at random."""
+    row = Obj(
+        (k, draw(plain)) for k in draw(st.lists(columns, min_size=1, max_size=5, unique=True))
+    )
+    line = Obj([("name", "process_events"), ("hostIdentifier", "h"), ("unixTime", 1),
+                ("columns", row), ("action", "added")])  # fmt: skip
+    return dump(line, draw(st.randoms(use_true_random=False)))
+
+
+@given(st.lists(st.one_of(result_lines(), event_lines(), event_lines()), min_size=1, max_size=12),
+       st.data())  # fmt: skip
+def test_event_rows_read_into_columns_as_json_transform_reads_them(
+    texts: list[str], data: st.DataObject
+) -> None:
+    """The library's event rows by column (native.event_rows) against DuckDB's json_transform,
+    the SQL path's `as_text`, on the rows the library rendered: escapes, unicode, numbers past
+    BIGINT, booleans, nulls, members missing or not among the columns, names differing in case."""
+    batch = native.parse(LIB, [t.encode() for t in texts])
+    names = sorted(set(batch.rows["name"].to_pylist()))
+    wanted = data.draw(st.lists(st.sampled_from(["uid", "username", "path", "pid", "é", 'a"b',
+                                                 "time", "extra", "PID", "gone"]),
+                                unique_by=str.lower, max_size=6))  # fmt: skip
+    got = native.event_rows(LIB, batch, names, wanted)
+    con = duckdb.connect()
+    con.register("batch_rows", batch.rows)
+    spec = json.dumps({c: "VARCHAR" for c in wanted})
+    want = con.execute(
+        f"SELECT i, name::VARCHAR, {'json_transform(r, ?)' if wanted else 'NULL'} FROM batch_rows "
+        "WHERE op > 0 AND list_contains(?, name::VARCHAR)",
+        [spec, names] if wanted else [names],
+    ).fetchall()
+    assert [tuple(r.values()) for r in got.to_pylist()] == want
+
+
 def test_a_fleet_of_clean_lines_reads_natively_and_the_same(store: hindsight.Hindsight) -> None:
     # hypothesis above explores the oddities; here most lines are ordinary, so that the native
     # path reads most of them: values with escapes, control characters, any unicode, integers

@@ -3,7 +3,8 @@
 In the first stage it parses a batch's lines into the tables `normalise.normalise` makes
 (`_hdr`, `_rows`), with each row's identity computed beside it (the `rhs`/`rht` columns that
 `normalise.hash_rows` takes when given), each query's columns, each line's sums of identities
-(`line_sums`) and the dedupe keys (`dedupe_keys`), for every line it can vouch for: the common
+(`line_sums`), the dedupe keys (`dedupe_keys`) and event rows read into their columns
+(`event_rows`), for every line it can vouch for: the common
 shapes, with string, integer, boolean and null values. It defers every other line (a double, a
 nested value, a repeated key, a status line, invalid JSON, ...) to the SQL path, the
 reference, which then reads only those. In the writer, `apply_streams` groups and classifies
@@ -25,6 +26,7 @@ from hindsight.store.native.first_stage import (
     Normalised,
     batch_keys,
     dedupe_keys,
+    event_rows,
     first_rows,
     identities,
     line_sums,
@@ -53,6 +55,7 @@ __all__ = [
     "batch_keys",
     "build_intervals",
     "dedupe_keys",
+    "event_rows",
     "first_rows",
     "identities",
     "library",

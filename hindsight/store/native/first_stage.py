@@ -12,6 +12,7 @@ from itertools import accumulate
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from hindsight.osquery.lines import Parsed
 from hindsight.store import normalise as nm
@@ -106,6 +107,45 @@ def parse(lib: ctypes.CDLL, raws: Sequence[bytes]) -> NativeBatch:
         columns.setdefault(name, set()).update(keys)
     deferred_lines = fixed(pa.int32(), deferred, 20).to_pylist()
     return NativeBatch(header, table, sums, columns, deferred_lines)
+
+
+def event_rows(
+    lib: ctypes.CDLL, batch: NativeBatch, names: list[str], columns: list[str]
+) -> pa.Table:
+    """The added rows of the queries NAMES in BATCH read into COLUMNS, as the SQL path's
+    `normalise.as_text` reads them: `i`, `name` and `_j` (a struct of the columns, as text)."""
+    rows = batch.rows
+    chosen = rows.filter(
+        pc.and_(pc.greater(rows["op"], 0), pc.is_in(rows["name"], pa.array(names, TEXT)))
+    )
+    texts = chosen["r"].combine_chunks()
+    n = len(texts)
+    spec = pa.array(columns, TEXT)
+    fields: list[pa.Array] = [pa.nulls(n, pa.large_string()) for _ in columns]
+    if n:
+        ptrs, _, held = arrow_inputs(
+            [(pa.table({"r": texts}), (TEXT,)), (pa.table({"c": spec}), (TEXT,))]
+        )
+        ptr = lib.hs_members(ptrs[0], ptrs[1], n, ptrs[2], ptrs[3], len(columns))
+        if not ptr:
+            raise NativeFailed(
+                "the native fast path could not read a batch's event rows (a bug in it: please "
+                "report it, with the lines); HINDSIGHT_NATIVE=off ingests them through the SQL path"
+            )
+        owner = Owner(lib, ptr, lib.hs_mem_free)
+
+        def buf(which: int) -> pa.Buffer:
+            p, size = ctypes.c_void_p(), ctypes.c_size_t()
+            lib.hs_mem_column(ptr, which, ctypes.byref(p), ctypes.byref(size))
+            return pa.foreign_buffer(p.value or 0, size.value, base=owner)
+
+        fields = [
+            pa.Array.from_buffers(TEXT, n, [buf(3 * c + 2), buf(3 * c), buf(3 * c + 1)])
+            for c in range(len(columns))
+        ]
+        del held
+    j = pa.StructArray.from_arrays(fields, names=columns) if columns else pa.nulls(n)
+    return pa.table({"i": chosen["i"], "name": chosen["name"], "_j": j})
 
 
 #: The per-line sums of the library: of the added and the removed rows' identities, as state

@@ -84,6 +84,12 @@ def _load() -> ctypes.CDLL | str:
     lib.hs_pack_column.argtypes = lib.hs_column.argtypes
     lib.hs_pack_free.argtypes = [ctypes.c_void_p]
     lib.hs_unpack.restype = ctypes.c_void_p
+    lib.hs_members.restype = ctypes.c_void_p
+    lib.hs_members.argtypes = (
+        [ctypes.c_void_p] * 2 + [ctypes.c_size_t] + [ctypes.c_void_p] * 2 + [ctypes.c_size_t]
+    )
+    lib.hs_mem_column.argtypes = lib.hs_column.argtypes
+    lib.hs_mem_free.argtypes = [ctypes.c_void_p]
     lib.hs_unpack.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
     lib.hs_duckdb_hash.restype = ctypes.c_uint64
     lib.hs_duckdb_hash.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
