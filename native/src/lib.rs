@@ -655,26 +655,30 @@ pub unsafe extern "C" fn hs_unpack(data: *const u8, len: usize) -> *mut columnar
     })
 }
 
-/// The N rows' JSON texts (ROW_OFFSETS, ROW_DATA: a large_string column of the rows `hs_parse`
-/// rendered) read into the columns named by NAMES (N_NAMES, as offsets and data), each value as
-/// text (members.rs). Null when a row is not in the rendered form; free with `hs_mem_free`.
+/// The rows CHOSEN (N_CHOSEN indexes among the N_ROWS JSON texts at ROW_OFFSETS, ROW_DATA: a
+/// large_string column of the rows `hs_parse` rendered) read into the columns named by NAMES
+/// (N_NAMES, as offsets and data), each value as text (members.rs). Null when a row is not in
+/// the rendered form; free with `hs_mem_free`.
 ///
 /// # Safety
-/// The offsets must hold N + 1 (N_NAMES + 1) values within their data.
+/// The offsets must hold N_ROWS + 1 (N_NAMES + 1) values within their data, CHOSEN N_CHOSEN.
 #[no_mangle]
 pub unsafe extern "C" fn hs_members(
     row_offsets: *const u8,
     row_data: *const u8,
-    n: usize,
+    n_rows: usize,
+    chosen: *const u8,
+    n_chosen: usize,
     name_offsets: *const u8,
     name_data: *const u8,
     n_names: usize,
 ) -> *mut members::Columns {
-    let rows = strings(row_offsets, row_data, n);
+    let rows = strings(row_offsets, row_data, n_rows);
+    let chosen: &[i64] = view(chosen, n_chosen);
     let names = strings(name_offsets, name_data, n_names);
     boxed(|| {
         let names: Vec<&[u8]> = (0..n_names).map(|k| names.get(k)).collect();
-        members::extract(&rows, n, &names)
+        members::extract(&rows, chosen, &names)
     })
 }
 

@@ -20,9 +20,10 @@ pub struct Columns {
     pub columns: Vec<Column>,
 }
 
-/// The N rows' members under NAMES; None if a row is not in the rendered form (the caller
-/// reads them in SQL then).
-pub fn extract(rows: &Strings, n: usize, names: &[&[u8]]) -> Option<Columns> {
+/// The members under NAMES of the rows CHOSEN (indexes in ROWS); None if a row is not in the
+/// rendered form (the caller reads them in SQL then).
+pub fn extract(rows: &Strings, chosen: &[i64], names: &[&[u8]]) -> Option<Columns> {
+    let n = chosen.len();
     let index: HashMap<&[u8], usize> = names.iter().enumerate().map(|(k, name)| (*name, k)).collect();
     let mut columns: Vec<Column> = (0..names.len())
         .map(|_| Column { offsets: vec![0], data: Vec::new(), valid: vec![0; n.div_ceil(8)] })
@@ -32,8 +33,8 @@ pub fn extract(rows: &Strings, n: usize, names: &[&[u8]]) -> Option<Columns> {
     // row of the same keys in the same order (the usual one) hashes none of them
     let mut last: Vec<(&[u8], Option<usize>)> = Vec::new();
     let mut key = Vec::new();
-    for r in 0..n {
-        let row = rows.get(r);
+    for (r, &k) in chosen.iter().enumerate() {
+        let row = rows.get(usize::try_from(k).ok()?);
         found.iter_mut().for_each(|f| *f = None);
         let mut at = expect(row, 0, b'{')?;
         let mut position = 0;
@@ -100,6 +101,9 @@ pub fn extract(rows: &Strings, n: usize, names: &[&[u8]]) -> Option<Columns> {
             col.offsets.push(col.data.len() as i64);
         }
         // (the keys of `last` borrow this row: the next row compares against them)
+    }
+    for col in &mut columns {
+        col.data.shrink_to_fit(); // (grown by doubling: up to half of it unused, held till written)
     }
     Some(Columns { columns })
 }
@@ -202,7 +206,7 @@ mod tests {
         let (offsets, data) = strings(&rows);
         let s = Strings { offsets: &offsets, data: &data };
         let names: Vec<&[u8]> = vec![b"pid", b"path", b"n", b"gone"];
-        let got = extract(&s, rows.len(), &names).unwrap();
+        let got = extract(&s, &[0, 1, 2, 3], &names).unwrap();
         let text = |c: &Column, r: usize| {
             ((c.valid[r / 8] >> (r % 8)) & 1 == 1)
                 .then(|| c.data[c.offsets[r] as usize..c.offsets[r + 1] as usize].to_vec())
@@ -215,6 +219,11 @@ mod tests {
         assert!((0..4).all(|r| text(&got.columns[3], r).is_none()));
         let bad: Vec<&[u8]> = vec![br#"{"pid":5"#];
         let (offsets, data) = strings(&bad);
-        assert!(extract(&Strings { offsets: &offsets, data: &data }, 1, &names).is_none());
+        assert!(extract(&Strings { offsets: &offsets, data: &data }, &[0], &names).is_none());
+        let (offsets, data) = strings(&rows);
+        let s = Strings { offsets: &offsets, data: &data };
+        let some = extract(&s, &[3, 1], &names).unwrap();
+        assert_eq!(text(&some.columns[0], 1), Some(b"-6".to_vec()));
+        assert_eq!(text(&some.columns[0], 0), None);
     }
 }
