@@ -121,7 +121,9 @@ def _header(con: duckdb.DuckDBPyConnection, out: str, src: str, careful: bool) -
         return
     try:
         con.execute(sql.replace("@TRY@", ""))
-    except duckdb.InvalidInputException:
+    except (duckdb.InvalidInputException, UnicodeDecodeError):
+        # (DuckDB's message quotes the line cut at a byte count: one cut inside a character
+        # cannot be decoded, and Python raises that instead)
         con.execute(sql.replace("@TRY@", "try"))
 
 
