@@ -24,7 +24,7 @@ import sys
 from array import array
 from collections import Counter
 from collections.abc import Sequence
-from itertools import accumulate
+from itertools import accumulate, pairwise
 
 import pyarrow as pa
 import zstandard
@@ -50,10 +50,26 @@ def pack(lib: ctypes.CDLL | None, streams: Sequence[Sequence[bytes]]) -> list[Pa
         return [_lines(lines) for lines in streams]
     raws = [raw for lines in streams for raw in lines]
     offsets = array("q", accumulate(map(len, raws), initial=0))
+    bounds = list(accumulate(map(len, streams), initial=0))
+    return pack_at(lib, b"".join(raws), offsets, [range(a, b) for a, b in pairwise(bounds)])
+
+
+def pack_at(
+    lib: ctypes.CDLL, data: bytes, offsets: array[int], streams: Sequence[Sequence[int]]
+) -> list[Payload]:
+    """As `pack`, of the lines held in DATA at OFFSETS (line k: data[offsets[k]:offsets[k+1]],
+    as the first stage's parse joined them): stream s is the lines STREAMS[s] (indexes)."""
+    order = array("q", [k for idx in streams for k in idx])
     ends = array("q", accumulate(map(len, streams)))
-    data = b"".join(raws)
     ptr = lib.hs_pack(
-        data, len(data), offsets.buffer_info()[0], len(raws), ends.buffer_info()[0], len(ends)
+        data,
+        len(data),
+        offsets.buffer_info()[0],
+        len(offsets) - 1,
+        order.buffer_info()[0],
+        len(order),
+        ends.buffer_info()[0],
+        len(ends),
     )
     if not ptr:
         raise NativeFailed(

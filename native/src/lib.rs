@@ -595,26 +595,29 @@ pub extern "C" fn hs_duckdb_combine(a: u64, b: u64) -> u64 {
     duck::combine(a, b)
 }
 
-/// The raw archive's chunk of each stream (columnar.rs): the lines held in DATA at OFFSETS (as
-/// `hs_parse` takes them), stream s of lines up to STREAM_ENDS[s]. Null on a failure; free with
-/// `hs_pack_free`.
+/// The raw archive's chunk of each stream (columnar.rs): of the N lines held in DATA at OFFSETS
+/// (as `hs_parse` takes them), those at ORDER (N_ORDER indexes; none: all, in order), stream s
+/// of them up to STREAM_ENDS[s]. Null on a failure; free with `hs_pack_free`.
 ///
 /// # Safety
-/// DATA and OFFSETS as for `hs_parse`; STREAM_ENDS must hold N_STREAMS non-decreasing line
-/// counts, the last at most N.
+/// DATA and OFFSETS as for `hs_parse`; ORDER indexes below N; STREAM_ENDS must hold N_STREAMS
+/// non-decreasing counts, the last at most N_ORDER (N without ORDER).
 #[no_mangle]
 pub unsafe extern "C" fn hs_pack(
     data: *const u8,
     len: usize,
     offsets: *const i64,
     n: usize,
+    order: *const i64,
+    n_order: usize,
     stream_ends: *const i64,
     n_streams: usize,
 ) -> *mut columnar::Packed {
     let data = if len == 0 { &[][..] } else { slice::from_raw_parts(data, len) };
     let offsets = slice::from_raw_parts(offsets, n + 1);
+    let order = view(order as *const u8, n_order);
     let ends = view(stream_ends as *const u8, n_streams);
-    boxed(|| Some(columnar::pack(data, offsets, ends)))
+    boxed(|| Some(columnar::pack(data, offsets, order, ends)))
 }
 
 /// Column WHICH (0: the chunks' bytes, 1: their ends) of PACKED.

@@ -29,13 +29,15 @@ class NativeBatch:
     """A batch as the library parsed it: `header` (one row per accepted line), `rows` (their
     rows), `sums` (per accepted line, its rows' identities summed: see `line_sums`), the
     columns per query name (as `normalise.query_columns` reads them) and the lines it deferred
-    (indexes in the batch)."""
+    (indexes in the batch); `lines`, the batch's lines as it read them (joined, and their
+    offsets: the raw archive's split reads them there too)."""
 
     header: pa.Table
     rows: pa.Table
     sums: pa.Table
     columns: dict[str, set[str]]
     deferred: list[int]
+    lines: tuple[bytes, array[int]]
 
 
 def parse(lib: ctypes.CDLL, raws: Sequence[bytes]) -> NativeBatch:
@@ -106,7 +108,7 @@ def parse(lib: ctypes.CDLL, raws: Sequence[bytes]) -> NativeBatch:
         name, *keys = json.loads(signature)
         columns.setdefault(name, set()).update(keys)
     deferred_lines = fixed(pa.int32(), deferred, 20).to_pylist()
-    return NativeBatch(header, table, sums, columns, deferred_lines)
+    return NativeBatch(header, table, sums, columns, deferred_lines, (data, offsets))
 
 
 def event_rows(

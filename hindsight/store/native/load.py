@@ -76,9 +76,11 @@ def _load() -> ctypes.CDLL | str:
     lib.hs_pack.argtypes = [
         ctypes.c_char_p,
         ctypes.c_size_t,
-        ctypes.c_void_p,
+        ctypes.c_void_p,  # offsets
         ctypes.c_size_t,
-        ctypes.c_void_p,
+        ctypes.c_void_p,  # order
+        ctypes.c_size_t,
+        ctypes.c_void_p,  # stream ends
         ctypes.c_size_t,
     ]
     lib.hs_pack_column.argtypes = lib.hs_column.argtypes
