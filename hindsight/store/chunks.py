@@ -7,7 +7,7 @@ zstd-compressed, in one of two layouts (a reader takes either; old stores hold t
   doubled) and its values, each template once, each of its value slots as one run of text
   (values joined by `\\n`, which no line holds). Event lines repeat their keys on every line:
   zstd then reads ~40 % of the bytes and finds like values side by side (bench_ingest's events:
-  the archive 18 % smaller, compressed 2.9x faster). A chunk whose lines share too few
+  the archive 18 % smaller, compressed 2.6-2.7x faster). A chunk whose lines share too few
   templates (batch or snapshot lines, of many rows each) stays as lines.
 
 (A chunk of lines whose first begins with NUL, which no accepted line does, begins with `LINES`.)

@@ -4,7 +4,7 @@
 //! each number as written), laid out with each template once and each of its values' slots as
 //! one run of text. Event lines (one row a line) repeat their keys on every line: zstd then
 //! reads ~40 % of the bytes and finds the values side by side (bench_ingest's events: the
-//! archive -18 %, its compression 2.9x faster).
+//! archive -18 %, its compression 2.6-2.7x faster).
 //!
 //! Any bytes split and join back exactly (a line that is not JSON is a template of its own):
 //! `template % values` in Python gives the line again. A chunk whose lines do not share
