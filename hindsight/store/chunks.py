@@ -124,7 +124,9 @@ def lines(payload: bytes, lib: ctypes.CDLL | None = None) -> list[bytes]:
 
 def _damaged(why: str) -> StoreError:
     return StoreError(
-        f"a chunk of the raw archive is damaged ({why}): its lines cannot be read back"
+        f"a chunk of the raw archive is damaged ({why}): its lines cannot be read back. The "
+        "store's file was changed outside Hindsight: restore it from a "
+        "backup, or ingest the logs again into a new --data directory"
     )
 
 

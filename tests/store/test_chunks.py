@@ -105,8 +105,9 @@ def test_lines_of_one_shape_are_written_by_column_and_others_as_lines() -> None:
 def test_a_damaged_chunk_by_column_says_so(cut: int, lib: ctypes.CDLL | None) -> None:
     lines = [event(IA, 100 + i, "added", {"address": f"10.0.0.{i}"}) for i in range(9)]
     (payload,) = chunks.pack(LIB, [lines])
-    with pytest.raises(StoreError, match="raw archive is damaged"):
+    with pytest.raises(StoreError, match="raw archive is damaged") as raised:
         chunks.lines(bytes(payload)[:cut], lib)
+    assert "ingest the logs again into a new --data directory" in str(raised.value)
 
 
 def test_event_lines_take_less_room_by_column_and_replay_the_same(tmp_path: Path) -> None:
