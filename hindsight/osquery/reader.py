@@ -349,11 +349,11 @@ def _jsonl(
         special = parse or any(b'"log_type"' in p or records.MARK in p for p in (block, parts[0]))
         crlf = b"\r" in block or parts[0].endswith(b"\r")
         out: list[Line] = []
-        rest = 0  # the parts read line by line; the others at once (the usual block)
-        plain = not (special or crlf) and nl == 1
+        # (the usual block: its first line read line by line, as it may have begun before, the
+        # others at once)
+        plain = not (special or crlf) and nl == 1 and max(map(len, parts)) <= limit
         for part in parts if not plain else parts[:1]:
             number += 1
-            rest += 1
             length, whole = whole or len(part), 0
             pos += length + nl
             if length > limit:
@@ -372,31 +372,23 @@ def _jsonl(
                 continue
             out.append(Line(origin, number, raw, None, end=pos))
         if plain and len(parts) > 1:
-            number, pos = _plain(origin, parts[1:], number, pos, limit, out)
+            number, pos = _plain(origin, parts[1:], number, pos, out)
         yield out
 
 
 def _plain(
-    origin: str, parts: list[bytes], number: int, pos: int, limit: int, out: list[Line]
+    origin: str, parts: list[bytes], number: int, pos: int, out: list[Line]
 ) -> tuple[int, int]:
-    """PARTS, whole lines each ended by a newline, none special, after line NUMBER ending at
-    POS, appended to OUT as lines (blank ones left out; one past LIMIT rejected). Returns the
-    number and end of the last."""
-    lengths = list(map(len, parts))
-    ends = list(map(add, accumulate(lengths), range(pos + 1, pos + 1 + len(parts))))
+    """PARTS, whole lines each ended by a newline, none special nor too long, after line NUMBER
+    ending at POS, appended to OUT as lines (blank ones left out). Returns the number and end
+    of the last."""
+    ends = list(map(add, accumulate(map(len, parts)), range(pos + 1, pos + 1 + len(parts))))
     numbers = range(number + 1, number + 1 + len(parts))
-    if max(lengths) > limit:
-        for n, part, length, end in zip(numbers, parts, lengths, ends, strict=True):
-            if length > limit:
-                out.append(_too_long(origin, n, part, length + 1, limit, end))
-            elif part and not (part[0] in _SPACE and part.isspace()):
-                out.append(Line(origin, n, part, None, None, None, end))
-    else:
-        out += [
-            Line(origin, n, part, None, None, None, end)
-            for n, part, end in zip(numbers, parts, ends, strict=True)
-            if part and not (part[0] in _SPACE and part.isspace())
-        ]
+    out += [
+        Line(origin, n, part, None, None, None, end)
+        for n, part, end in zip(numbers, parts, ends, strict=True)
+        if part and not (part[0] in _SPACE and part.isspace())
+    ]
     return numbers[-1], ends[-1]
 
 

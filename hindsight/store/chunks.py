@@ -26,11 +26,10 @@ from collections import Counter
 from collections.abc import Sequence
 from itertools import accumulate, pairwise
 
-import pyarrow as pa
 import zstandard
 
 from hindsight.errors import StoreError
-from hindsight.store.native.ffi import Owner
+from hindsight.store.native.ffi import Owner, output
 from hindsight.store.native.load import NativeFailed
 
 #: What begins a chunk by column: an accepted line begins with `{` or a space, never NUL.
@@ -77,13 +76,8 @@ def pack_at(
             "report it); HINDSIGHT_NATIVE=off ingests through the SQL path"
         )
     owner = Owner(lib, ptr, lib.hs_pack_free)
-
-    def column(which: int, width: int) -> memoryview:
-        p, n = ctypes.c_void_p(), ctypes.c_size_t()
-        lib.hs_pack_column(ptr, which, ctypes.byref(p), ctypes.byref(n))
-        return memoryview(pa.foreign_buffer(p.value or 0, n.value * width, base=owner))
-
-    out, bounds = column(0, 1), column(1, 8).cast("q")
+    out = memoryview(output(owner, lib.hs_pack_column, 0)[0])
+    bounds = memoryview(output(owner, lib.hs_pack_column, 1, 8)[0]).cast("q")
     return [out[a:b] for a, b in zip([0, *bounds[:-1]], bounds, strict=True)]
 
 
@@ -134,12 +128,8 @@ def _joined(lib: ctypes.CDLL, payload: bytes) -> bytes:
     ptr = lib.hs_unpack(payload, len(payload))
     if not ptr:
         raise _damaged("its layout by column does not hold together")
-    try:
-        p, n = ctypes.c_void_p(), ctypes.c_size_t()
-        lib.hs_pack_column(ptr, 0, ctypes.byref(p), ctypes.byref(n))
-        return ctypes.string_at(p.value or 0, n.value) if n.value else b""
-    finally:
-        lib.hs_pack_free(ptr)
+    joined, _ = output(Owner(lib, ptr, lib.hs_pack_free), lib.hs_pack_column, 0)
+    return bytes(joined)
 
 
 def _by_column(p: bytes) -> list[bytes]:

@@ -259,8 +259,8 @@ pub fn unpack(payload: &[u8]) -> Option<Vec<u8>> {
     // every run read to its end: as many values as lines
     for (id, mine) in runs.iter().enumerate() {
         for (slot, run) in mine.iter().enumerate() {
-            let used = if seen[id] == 0 { 0 } else { cursors[id][slot] };
-            if used != run.len() + 1 && !(seen[id] == 0 && run.is_empty()) {
+            let whole = if seen[id] == 0 { run.is_empty() } else { cursors[id][slot] == run.len() + 1 };
+            if !whole {
                 return None;
             }
         }

@@ -58,6 +58,15 @@ def arrow_inputs(
     return (ctypes.c_void_p * len(addresses))(*addresses), counts, columns
 
 
+def output(owner: Owner, column: Any, which: int, width: int = 1) -> tuple[pa.Buffer, int]:
+    """Output WHICH of the library's object OWNER, as its accessor COLUMN gives it (an address
+    and a length in WIDTH-byte units): a buffer over it without a copy (which keeps OWNER
+    alive), and the length."""
+    p, n = ctypes.c_void_p(), ctypes.c_size_t()
+    column(owner.ptr, which, ctypes.byref(p), ctypes.byref(n))
+    return pa.foreign_buffer(p.value or 0, n.value * width, base=owner), n.value
+
+
 def outputs(
     con: duckdb.DuckDBPyConnection,
     owner: Owner,
@@ -73,10 +82,8 @@ def outputs(
     for name, (select, spec) in tables.items():
         arrays = {}
         for field, kind in spec:
-            p, n = ctypes.c_void_p(), ctypes.c_size_t()
-            column(owner.ptr, which, ctypes.byref(p), ctypes.byref(n))
-            data = pa.foreign_buffer(p.value or 0, n.value * kind.byte_width, base=owner)
-            arrays[field] = pa.Array.from_buffers(kind, n.value, [None, data])
+            data, n = output(owner, column, which, kind.byte_width)
+            arrays[field] = pa.Array.from_buffers(kind, n, [None, data])
             which += 1
         src = f"_{name.rsplit('.', 1)[-1]}_native"
         attach(con, src, pa.table(arrays))

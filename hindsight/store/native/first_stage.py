@@ -16,7 +16,18 @@ import pyarrow.compute as pc
 
 from hindsight.osquery.lines import Parsed
 from hindsight.store import normalise as nm
-from hindsight.store.native.ffi import I32, I64, TEXT, U8, U64, Owner, Spec, arrow_inputs, outputs
+from hindsight.store.native.ffi import (
+    I32,
+    I64,
+    TEXT,
+    U8,
+    U64,
+    Owner,
+    Spec,
+    arrow_inputs,
+    output,
+    outputs,
+)
 from hindsight.store.native.load import NativeFailed
 from hindsight.store.writes import attach, detach
 
@@ -57,9 +68,7 @@ def parse(lib: ctypes.CDLL, raws: Sequence[bytes]) -> NativeBatch:
     lines, rows, deferred, signatures = counts
 
     def buf(which: int) -> pa.Buffer:
-        p, n = ctypes.c_void_p(), ctypes.c_size_t()
-        lib.hs_column(ptr, which, ctypes.byref(p), ctypes.byref(n))
-        return pa.foreign_buffer(p.value or 0, n.value, base=owner)
+        return output(owner, lib.hs_column, which)[0]
 
     def fixed(kind: pa.DataType, n: int, which: int, valid: int | None = None) -> pa.Array:
         bitmap = buf(valid) if valid is not None else None
@@ -138,14 +147,9 @@ def event_rows(
                 "report it, with the lines); HINDSIGHT_NATIVE=off ingests them through the SQL path"
             )
         owner = Owner(lib, ptr, lib.hs_mem_free)
-
-        def buf(which: int) -> pa.Buffer:
-            p, size = ctypes.c_void_p(), ctypes.c_size_t()
-            lib.hs_mem_column(ptr, which, ctypes.byref(p), ctypes.byref(size))
-            return pa.foreign_buffer(p.value or 0, size.value, base=owner)
-
-        fields = [
-            pa.Array.from_buffers(TEXT, n, [buf(3 * c + 2), buf(3 * c), buf(3 * c + 1)])
+        bufs = [output(owner, lib.hs_mem_column, which)[0] for which in range(3 * len(columns))]
+        fields = [  # (each column's offsets, data and validity)
+            pa.Array.from_buffers(TEXT, n, [bufs[3 * c + 2], bufs[3 * c], bufs[3 * c + 1]])
             for c in range(len(columns))
         ]
         del held
