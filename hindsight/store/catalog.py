@@ -123,6 +123,18 @@ class Catalog:
         event = any(fnmatch.fnmatchcase(name, p) for p in self.event_patterns)
         return "event" if event else "state"
 
+    def types_of(self, name: str, columns: Iterable[str]) -> dict[str, str]:
+        """The types the COLUMNS of query NAME have, or will have once created or added (a
+        preparer's guess, in its thread: the writer checks it against the types it writes)."""
+        known = self.queries.get(name)
+        if known is None:
+            schema = table_for_query(name, set(columns))
+            known = QueryInfo(0, name, self.kind_of(name), schema.name if schema else None)
+        have = dict(known.columns)
+        new = [c for c in columns if c not in have]
+        have.update(self._typed(known, new) if new else {})
+        return {c: have[c] for c in columns}
+
     def _create(self, names: list[str], columns: Mapping[str, Iterable[str]]) -> None:
         """The queries NAMES, with their tables and the COLUMNS of each."""
         infos, tables, recorded = [], [], []

@@ -414,9 +414,8 @@ class BatchWriter:
     # -- events ------------------------------------------------------------------------------
     def _events(self, queries: list[QueryInfo], batch: Prepared) -> None:
         for info in queries:  # (each reads its fresh lines, `_n_fresh` by its query id)
-            table, columns = batch.events.get(info.name, ("", frozenset()))
-            read = table if table and info.columns.keys() <= columns else None
-            rows = insert_events(self.con, info, "_n", "_n_fresh", read=read)
+            table, columns = batch.events.get(info.name, ("", {}))
+            rows = insert_events(self.con, info, "_n", "_n_fresh", *readable(info, table, columns))
             self.summary.rows += rows
 
     # -- hosts -------------------------------------------------------------------------------
@@ -510,20 +509,39 @@ _CHUNK_COLS: dict[str, pa.DataType] = {
 }  # fmt: skip
 
 
+def readable(info: QueryInfo, table: str, columns: dict[str, str]) -> tuple[str | None, bool]:
+    """Whether the first stage's TABLE of event rows, read into COLUMNS (with their types),
+    serves INFO's insert (`insert_events`' READ and TYPED): it must hold all of INFO's columns,
+    and either as text or each of INFO's type (the catalog may have changed a type since:
+    store.fit; then the rows are read again in SQL)."""
+    if not table or not info.columns.keys() <= columns.keys():
+        return None, False
+    if all(columns[c] == t for c, t in info.columns.items()):
+        return table, any(t != "VARCHAR" for t in info.columns.values())
+    if all(t == "VARCHAR" for t in columns.values()):
+        return table, False
+    return None, False
+
+
 def insert_events(
     con: duckdb.DuckDBPyConnection,
     info: QueryInfo,
     prefix: str,
     lines: str,
     read: str | None = None,
+    typed: bool = False,
 ) -> int:
     """Insert the added rows of one event query from a normalised batch (`{prefix}_rows`) of
     the LINES given (i, host_id, query_id, t); returns how many. READ: a table of them already
-    read (`i`, `name`, `_j`: at least the query's columns; rows of other queries may be there)."""
+    read (`i`, `name`, `_j`: at least the query's columns; rows of other queries may be there),
+    as text, or TYPED: each of its type in INFO, every value checked (store.fit) already."""
+    time_type = info.columns.get("time") if typed else "VARCHAR"
     event_time = (
-        "COALESCE(TRY_CAST(NULLIF(_j.\"time\", '') AS BIGINT), t)"
-        if "time" in info.columns
-        else "t"
+        "t"
+        if "time" not in info.columns
+        else 'COALESCE(_j."time", t)'
+        if time_type == "BIGINT"
+        else "COALESCE(TRY_CAST(NULLIF(_j.\"time\", '') AS BIGINT), t)"
     )
     names = "".join(f", {quote(n)}" for n in info.columns)
     into = f"INSERT INTO {event_table(info.query_id)} (_host, _unix, _time{names}) "
@@ -547,7 +565,12 @@ def insert_events(
     # files holds them host by host, and each host's day of instants made every time column
     # take 18 bits a value (bench_ingest's events: the table 4.92 -> 3.80 MB, the store 1/8.8
     # -> 1/9.8 of raw, ingest ~5 % longer); a time range also reads fewer row groups
-    inserted = con.execute(into + typed_select(info, fixed, relation) + " ORDER BY _time, _host")
+    select = (
+        f"SELECT {fixed}{''.join(f', _j.{quote(n)}' for n in info.columns)} FROM {relation}"
+        if typed
+        else typed_select(info, fixed, relation)
+    )
+    inserted = con.execute(into + select + " ORDER BY _time, _host")
     row = inserted.fetchone()
     return int(row[0]) if row else 0
 

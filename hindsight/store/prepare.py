@@ -47,8 +47,8 @@ class Prepared:
     columns: dict[str, set[str]]  # per query name, the columns its lines' first rows have
     hashed: dict[str, frozenset[str]]  # per state query, the columns its rows were hashed with
     # per event query, the table of its added rows read into `_j` (i, name, _j), and _j's
-    # columns
-    events: dict[str, tuple[str, frozenset[str]]]
+    # columns with their types (VARCHAR: as text; typed as the writer's catalog had it then)
+    events: dict[str, tuple[str, dict[str, str]]]
     # the raw chunk of each stream's lines (host_key, name), by its first line: (lines, data)
     chunks: dict[int, tuple[list[int], bytes]]
     units: bool  # whether `{tables}_units` exists (lines not all of one plain file)
@@ -147,32 +147,46 @@ class Preparer:
         tables: str,
         rows: native.NativeBatch | None,
         arrows: dict[str, pa.Table],
-    ) -> dict[str, tuple[str, frozenset[str]]]:
+    ) -> dict[str, tuple[str, dict[str, str]]]:
         """The added rows of event queries read into their columns (`_j`), in one statement per
         set of columns: a fleet runs one event table under many query names (packs). ROWS: the
-        library's batch, when it holds every row: read there (native.event_rows: 0.037 s per
-        43k rows of 31 columns, against 0.08-0.1 s for `json_transform`), into ARROWS (copied
-        into a table, they took 0.06 s more), else in SQL."""
-        by_columns: dict[frozenset[str], list[QueryInfo]] = {}
+        library's batch, when it holds every row: read there into ARROWS (native.event_rows:
+        0.037 s per 43k rows of 31 columns, against 0.08-0.1 s for `json_transform`; copied
+        into a table, they took 0.06 s more), typed as the catalog types them (the writer's
+        insert then casts and checks nothing: 135 -> 73 ms a batch of events), else in SQL, as
+        text."""
+        by_columns: dict[tuple[tuple[str, str], ...], list[QueryInfo]] = {}
         for q in queries:
-            by_columns.setdefault(frozenset(q.columns), []).append(q)
-        events: dict[str, tuple[str, frozenset[str]]] = {}
-        for n, (cols, group) in enumerate(by_columns.items()):
+            types = self._typed(q) if rows is not None else dict.fromkeys(q.columns, "VARCHAR")
+            by_columns.setdefault(tuple(types.items()), []).append(q)
+        events: dict[str, tuple[str, dict[str, str]]] = {}
+        for n, (typed, group) in enumerate(by_columns.items()):
             table, names = f"{tables}_ev{n}", ", ".join(nm.literal(q.name) for q in group)
+            columns = dict(typed)
             if rows is not None and self.lib is not None:
                 table = f"_ev_{tables.rsplit('.', 1)[-1]}_{n}"
-                arrows[table] = native.event_rows(
-                    self.lib, rows, [q.name for q in group], list(group[0].columns)
+                arrows[table], read_typed = native.event_rows(
+                    self.lib, rows, [q.name for q in group], list(columns), list(columns.values())
                 )
-                events.update((q.name, (table, cols)) for q in group)
+                if not read_typed:
+                    columns = dict.fromkeys(columns, "VARCHAR")
+                events.update((q.name, (table, columns)) for q in group)
                 continue
             self.con.execute(
                 f"CREATE OR REPLACE TABLE {table} AS SELECT x.i, x.name, "
                 f"{nm.as_text(group[0], 'x.r')} AS _j FROM (SELECT i, name, r FROM "
                 f"{tables}_rows WHERE op > 0 AND name IN ({names})) x"
             )
-            events.update((q.name, (table, cols)) for q in group)
+            events.update((q.name, (table, columns)) for q in group)
         return events
+
+    def _typed(self, query: QueryInfo) -> dict[str, str]:
+        """The types QUERY's columns will be written with, where the library reads them typed
+        (a text "time" column of other types: as text; the writer reads it as BIGINT)."""
+        types = self.catalog.types_of(query.name, sorted(query.columns))
+        if types.get("time", "BIGINT") not in ("BIGINT", "VARCHAR"):
+            return dict.fromkeys(types, "VARCHAR")
+        return types
 
     def _keys(
         self,

@@ -660,11 +660,13 @@ pub unsafe extern "C" fn hs_unpack(data: *const u8, len: usize) -> *mut columnar
 
 /// The rows CHOSEN (N_CHOSEN indexes among the N_ROWS JSON texts at ROW_OFFSETS, ROW_DATA: a
 /// large_string column of the rows `hs_parse` rendered) read into the columns named by NAMES
-/// (N_NAMES, as offsets and data), each value as text (members.rs). Null when a row is not in
-/// the rendered form; free with `hs_mem_free`.
+/// (N_NAMES, as offsets and data), each value as text or of the type KINDS gives (N_NAMES
+/// codes, members.rs `Kind`). Null when a row is not in the rendered form, or a code unknown;
+/// free with `hs_mem_free`.
 ///
 /// # Safety
-/// The offsets must hold N_ROWS + 1 (N_NAMES + 1) values within their data, CHOSEN N_CHOSEN.
+/// The offsets must hold N_ROWS + 1 (N_NAMES + 1) values within their data, CHOSEN N_CHOSEN,
+/// KINDS N_NAMES.
 #[no_mangle]
 pub unsafe extern "C" fn hs_members(
     row_offsets: *const u8,
@@ -675,14 +677,26 @@ pub unsafe extern "C" fn hs_members(
     name_offsets: *const u8,
     name_data: *const u8,
     n_names: usize,
+    kinds: *const u8,
 ) -> *mut members::Columns {
     let rows = strings(row_offsets, row_data, n_rows);
     let chosen: &[i64] = view(chosen, n_chosen);
     let names = strings(name_offsets, name_data, n_names);
+    let kinds: &[u8] = view(kinds, n_names);
     boxed(|| {
         let names: Vec<&[u8]> = (0..n_names).map(|k| names.get(k)).collect();
-        members::extract(&rows, chosen, &names)
+        let kinds = kinds.iter().map(|&k| members::Kind::of(k)).collect::<Option<Vec<_>>>()?;
+        members::extract(&rows, chosen, &names, &kinds)
     })
+}
+
+/// Whether COLUMNS read every value asked for typed so (else they are empty: ask for text).
+///
+/// # Safety
+/// COLUMNS must come from `hs_members` and not be freed.
+#[no_mangle]
+pub unsafe extern "C" fn hs_mem_typed(c: *const members::Columns) -> u8 {
+    u8::from((*c).typed)
 }
 
 /// Column WHICH of COLUMNS: 3 per name (offsets, data, validity bitmap), in bytes.

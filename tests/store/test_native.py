@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import random
+import re
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from bench.gen import dhcp_lines, mixed_lines
 from bench.gen import write as bench_write
 from hindsight.osquery.reader import Line, read_lines
 from hindsight.store import chunks, native
+from hindsight.store.fit import fits
 from hindsight.store.native import load
 from hindsight.store.prepare import Preparer, release
 from tests.helpers import event, snapshot, write
@@ -71,7 +74,7 @@ def first_stage(
             "lkeys": rows("SELECT * FROM {t}_lkeys"),
             "columns": batch.columns,
             "hashed": batch.hashed,
-            "events": {k: cols for k, (_, cols) in batch.events.items()},
+            "events": {k: set(cols) for k, (_, cols) in batch.events.items()},  # (typed or not)
             "rejected": batch.fallback.rejected,
             "statuses": batch.fallback.statuses,
             "kept": [ln.raw for ln in batch.kept],
@@ -244,7 +247,8 @@ def test_event_rows_read_into_columns_as_json_transform_reads_them(
     wanted = data.draw(st.lists(st.sampled_from(["uid", "username", "path", "pid", "é", 'a"b',
                                                  "time", "extra", "PID", "gone"]),
                                 unique_by=str.lower, max_size=6))  # fmt: skip
-    got = native.event_rows(LIB, batch, names, wanted)
+    got, typed = native.event_rows(LIB, batch, names, wanted)
+    assert not typed
     con = duckdb.connect()
     con.register("batch_rows", batch.rows)
     spec = json.dumps({c: "VARCHAR" for c in wanted})
@@ -254,6 +258,97 @@ def test_event_rows_read_into_columns_as_json_transform_reads_them(
         [spec, names] if wanted else [names],
     ).fetchall()
     assert [tuple(r.values()) for r in got.to_pylist()] == want
+
+
+#: Texts of typed values: plain forms (read by the library) and others (left to the SQL path).
+_INTS = st.one_of(
+    st.integers(-(2**64), 2**65), st.sampled_from([0, 2**63 - 1, -(2**63), 2**64 - 1])
+)
+_NUMBER_TEXTS = st.one_of(
+    _INTS.map(str),
+    st.integers(-99, 99).map(str),
+    st.decimals(-(10**6), 10**6, places=3, allow_nan=False).map(str),
+    st.floats(allow_nan=False, allow_infinity=False).flatmap(
+        lambda f: st.sampled_from([repr(f), f"{f:e}", f"{f:.17g}", f"{f:E}", f"{f:.3f}"])
+    ),
+    st.sampled_from(["", "-0", "01", "+1", " 1", "1 ", "1.", ".5", "1e", "1e400", "1e-400", "0e5",
+                     "-0.0", "inf", "nan", "NaN", "Infinity", "0x1f", "1_000", "abc", "1e+3",
+                     "4.9e-324", "1.7976931348623157e308", "2.2250738585072011e-308"]),
+)  # fmt: skip
+#: The typed columns asked for, and each as DuckDB's type.
+_TYPED = {"a": "BIGINT", "b": "UBIGINT", "c": "DOUBLE", "d": "VARCHAR"}
+
+
+@st.composite
+def typed_event_lines(draw: st.DrawFn) -> str:
+    """An event line of columns a-d: each a number's text, as a JSON string or number, null or
+    missing."""
+    row = []
+    for name in _TYPED:
+        text = draw(_NUMBER_TEXTS)
+        kind = draw(st.sampled_from(["string", "number", "null", "missing"]))
+        try:
+            is_json_number = isinstance(json.loads(text), int | float) and text.strip() == text
+        except ValueError:
+            is_json_number = False
+        if kind == "number" and is_json_number:
+            row.append(f'"{name}":{text}')
+        elif kind == "null":
+            row.append(f'"{name}":null')
+        elif kind != "missing":
+            row.append(f'"{name}":{json.dumps(text)}')
+    return (
+        '{"name":"process_events","hostIdentifier":"h","unixTime":1,"action":"added",'
+        f'"columns":{{{",".join(row)}}}}}'
+    )
+
+
+def _plain(text: str, typ: str) -> bool:
+    """Whether TEXT is in the plain form of TYP the library must read (a smaller set than it
+    may: doubles of few digits and exponents)."""
+    if typ == "BIGINT":
+        return text == str(int(text)) if re.fullmatch(r"-?\d+", text) else False
+    if typ == "UBIGINT":
+        return re.fullmatch(r"0|[1-9]\d*", text) is not None
+    return re.fullmatch(r"-?[1-9]\d{0,8}(\.\d{1,6})?([eE][+-]?[1-9]\d?)?", text) is not None
+
+
+@given(st.lists(typed_event_lines(), min_size=1, max_size=8))
+def test_typed_event_values_are_those_the_typed_insert_stores(texts: list[str]) -> None:
+    """The library's typed event columns (native.event_rows with types) hold what the writer's
+    typed insert (store.fit, DuckDB's casts) stores: '' reads NULL, a value fitting its type
+    its typed value. Where any value does not fit, or is in a form the library leaves to
+    DuckDB, it says so (untyped) and the SQL path decides; values in their plain forms are
+    read typed."""
+    batch = native.parse(LIB, [t.encode() for t in texts])
+    got, typed = native.event_rows(
+        LIB, batch, ["process_events"], list(_TYPED), list(_TYPED.values())
+    )
+    con = duckdb.connect()
+    texts_of = native.event_rows(LIB, batch, ["process_events"], list(_TYPED))[0]
+    con.register("t", texts_of)
+    exprs = [f"CASE WHEN _j.{c} = '' THEN NULL WHEN {fits(f'_j.{c}', t)} THEN TRY_CAST(_j.{c} AS {t}) "
+             f"END, _j.{c} = '' OR {fits(f'_j.{c}', t)}" if t != "VARCHAR" else f"_j.{c}, true"
+             for c, t in _TYPED.items()]  # fmt: skip
+    want = con.execute(f"SELECT {', '.join(exprs)} FROM t").fetchall()
+    values = [[row[2 * k] for k in range(len(_TYPED))] for row in want]
+    all_fit = all(row[2 * k + 1] is not False for row in want for k in range(len(_TYPED)))
+    plain = all(
+        v is None or _plain(v, t)
+        for row in texts_of["_j"].to_pylist()
+        for (c, t), v in zip(_TYPED.items(), row.values(), strict=True)
+        if t != "VARCHAR"
+    )
+    if typed:
+        assert all_fit
+        read = [list(r["_j"].values()) for r in got.to_pylist()]
+        assert [[_bits(v) for v in r] for r in read] == [[_bits(v) for v in r] for r in values]
+    assert typed or not (plain and all_fit)
+
+
+def _bits(value: Any) -> Any:
+    """A value compared exactly (a double by its bits: -0.0 is not 0.0)."""
+    return struct.pack("<d", value) if isinstance(value, float) else value
 
 
 def test_a_fleet_of_clean_lines_reads_natively_and_the_same(store: hindsight.Hindsight) -> None:

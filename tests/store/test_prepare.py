@@ -10,6 +10,7 @@ import pytest
 
 import hindsight
 from hindsight.osquery.reader import Line, read_lines
+from hindsight.store import native
 from hindsight.store.ingest import BatchWriter, IngestSummary
 from hindsight.store.prepare import Prepared, Preparer
 from tests.helpers import event, snapshot, write
@@ -68,7 +69,7 @@ def test_events_read_before_a_column_arrived_are_read_again(tmp_path: Path) -> N
         preparer = Preparer(store.con, store.catalog)
         try:
             early = preparer.prepare(list(read_lines(second, 1 << 20, parse=False)))
-            assert early.events["process_events"][1] == {"pid", "path"}
+            assert early.events["process_events"][1].keys() == {"pid", "path"}
             writer = BatchWriter(store.con, store.catalog, IngestSummary())
             writer.write(preparer.prepare(list(read_lines(first, 1 << 20, parse=False))))
             writer.write(early)
@@ -110,3 +111,24 @@ def test_a_failing_first_stage_stops_the_ingest_and_loses_nothing(
         summary = hs.ingest([log])
         assert summary.duplicates > 0
         assert history(hs) == expected
+
+
+def test_events_read_typed_before_their_column_became_text_are_read_again(tmp_path: Path) -> None:
+    # the library reads the second batch's pid typed (BIGINT, osquery's type), before the
+    # first batch, written first, makes the column text (no value of it fits: store.fit)
+    first = write(tmp_path / "a.log", event("process_events", 100, "added", {**EXEC_1, "pid": "x"}))
+    second = write(tmp_path / "b.log", event("process_events", 200, "added", EXEC_2))
+    with hindsight.open(tmp_path / "staged") as hs:
+        store = hs.store
+        preparer = Preparer(store.con, store.catalog, None, native.library("on"))
+        try:
+            early = preparer.prepare(list(read_lines(second, 1 << 20, parse=False)))
+            assert early.events["process_events"][1] == {"pid": "BIGINT", "path": "VARCHAR"}
+            writer = BatchWriter(store.con, store.catalog, IngestSummary())
+            writer.write(preparer.prepare(list(read_lines(first, 1 << 20, parse=False))))
+            assert store.catalog.queries["process_events"].columns["pid"] == "VARCHAR"
+            writer.write(early)
+        finally:
+            preparer.close()
+        rows = hs.sql("SELECT pid, path FROM process_events ORDER BY pid").rows
+    assert rows == [("2", "/bin/ls"), ("x", "/bin/sh")]

@@ -120,41 +120,75 @@ def parse(lib: ctypes.CDLL, raws: Sequence[bytes]) -> NativeBatch:
     return NativeBatch(header, table, sums, columns, deferred_lines, (data, offsets))
 
 
+#: The types the library reads values of (members.rs `Kind`), by code; any other is text.
+KINDS = {"BIGINT": (1, I64), "UBIGINT": (2, pa.uint64()), "DOUBLE": (3, pa.float64())}
+
+
 def event_rows(
-    lib: ctypes.CDLL, batch: NativeBatch, names: list[str], columns: list[str]
-) -> pa.Table:
-    """The added rows of the queries NAMES in BATCH read into COLUMNS, as the SQL path's
-    `normalise.as_text` reads them: `i`, `name` and `_j` (a struct of the columns, as text).
-    The library reads the rows' texts where they are (a filtered copy of them took 40 MB of
-    memory a batch of events)."""
+    lib: ctypes.CDLL,
+    batch: NativeBatch,
+    names: list[str],
+    columns: list[str],
+    types: Sequence[str] | None = None,
+) -> tuple[pa.Table, bool]:
+    """The added rows of the queries NAMES in BATCH read into COLUMNS: `i`, `name` and `_j`
+    (a struct of the columns). Each value as the SQL path's `normalise.as_text` reads it, or,
+    with TYPES (one a column), typed as the writer's typed insert stores it (store.fit): then
+    returns whether they are (False when a value is not in the plain form of its type: the
+    columns are text then, and whether it fits is the SQL path's to say). The library reads the
+    rows' texts where they are (a filtered copy of them took 40 MB of memory a batch of events)."""
     rows = batch.rows
     mask = pc.and_(pc.greater(rows["op"], 0), pc.is_in(rows["name"], pa.array(names, TEXT)))
     chosen = pc.indices_nonzero(mask).cast(pa.int64())
+    kinds = [KINDS.get(t, (0, TEXT)) for t in types] if types else [(0, TEXT)] * len(columns)
+    typed = any(code for code, _ in kinds)
+    fields = _members(lib, rows["r"], chosen, columns, kinds)
+    if fields is None:  # (a value not in the plain form of its type)
+        typed, fields = False, _members(lib, rows["r"], chosen, columns, [(0, TEXT)] * len(columns))
+    assert fields is not None
     n = len(chosen)
-    fields: list[pa.Array] = [pa.nulls(n, TEXT) for _ in columns]
-    if n and columns:
-        ptrs, _, held = arrow_inputs(
-            [
-                (pa.table({"r": rows["r"]}), (TEXT,)),
-                (pa.table({"k": chosen}), (I64,)),
-                (pa.table({"c": pa.array(columns, TEXT)}), (TEXT,)),
-            ]
-        )
-        ptr = lib.hs_members(*ptrs[:2], len(rows), ptrs[2], n, *ptrs[3:], len(columns))
-        if not ptr:
-            raise NativeFailed(
-                "the native fast path could not read a batch's event rows (a bug in it: please "
-                "report it, with the lines); HINDSIGHT_NATIVE=off ingests them through the SQL path"
-            )
-        owner = Owner(lib, ptr, lib.hs_mem_free)
-        bufs = [output(owner, lib.hs_mem_column, which)[0] for which in range(3 * len(columns))]
-        fields = [  # (each column's offsets, data and validity)
-            pa.Array.from_buffers(TEXT, n, [bufs[3 * c + 2], bufs[3 * c], bufs[3 * c + 1]])
-            for c in range(len(columns))
-        ]
-        del held
     j = pa.StructArray.from_arrays(fields, names=columns) if columns else pa.nulls(n)
-    return pa.table({"i": rows["i"].take(chosen), "name": rows["name"].take(chosen), "_j": j})
+    table = pa.table({"i": rows["i"].take(chosen), "name": rows["name"].take(chosen), "_j": j})
+    return table, typed
+
+
+def _members(
+    lib: ctypes.CDLL,
+    texts: pa.ChunkedArray,
+    chosen: pa.Array,
+    columns: list[str],
+    kinds: list[tuple[int, pa.DataType]],
+) -> list[pa.Array] | None:
+    """The rows CHOSEN of TEXTS read into COLUMNS, each of its KIND (code, Arrow type); None
+    when a value is not in the plain form of its kind."""
+    n = len(chosen)
+    if not (n and columns):
+        return [pa.nulls(n, kind) for _, kind in kinds]
+    ptrs, _, held = arrow_inputs(
+        [
+            (pa.table({"r": texts}), (TEXT,)),
+            (pa.table({"k": chosen}), (I64,)),
+            (pa.table({"c": pa.array(columns, TEXT)}), (TEXT,)),
+        ]
+    )
+    codes = bytes(code for code, _ in kinds)
+    ptr = lib.hs_members(*ptrs[:2], len(texts), ptrs[2], n, *ptrs[3:], len(columns), codes)
+    del held
+    if not ptr:
+        raise NativeFailed(
+            "the native fast path could not read a batch's event rows (a bug in it: please "
+            "report it, with the lines); HINDSIGHT_NATIVE=off ingests them through the SQL path"
+        )
+    owner = Owner(lib, ptr, lib.hs_mem_free)
+    if not lib.hs_mem_typed(ptr):
+        return None
+    bufs = [output(owner, lib.hs_mem_column, which)[0] for which in range(3 * len(columns))]
+    return [  # (each column's offsets, data and validity; a typed one's values and validity)
+        pa.Array.from_buffers(kind, n, [bufs[3 * c + 2], bufs[3 * c], bufs[3 * c + 1]])
+        if code == 0
+        else pa.Array.from_buffers(kind, n, [bufs[3 * c + 2], bufs[3 * c + 1]])
+        for c, (code, kind) in enumerate(kinds)
+    ]
 
 
 #: The per-line sums of the library: of the added and the removed rows' identities, as state

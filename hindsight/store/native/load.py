@@ -87,8 +87,10 @@ def _load() -> ctypes.CDLL | str:
     lib.hs_pack_free.argtypes = [ctypes.c_void_p]
     lib.hs_unpack.restype = ctypes.c_void_p
     lib.hs_members.restype = ctypes.c_void_p
-    ptr, count = ctypes.c_void_p, ctypes.c_size_t  # rows (text), chosen, names (text)
-    lib.hs_members.argtypes = [ptr, ptr, count, ptr, count, ptr, ptr, count]
+    ptr, count = ctypes.c_void_p, ctypes.c_size_t  # rows (text), chosen, names (text), kinds
+    lib.hs_members.argtypes = [ptr, ptr, count, ptr, count, ptr, ptr, count, ctypes.c_char_p]
+    lib.hs_mem_typed.restype = ctypes.c_uint8
+    lib.hs_mem_typed.argtypes = [ctypes.c_void_p]
     lib.hs_mem_column.argtypes = lib.hs_column.argtypes
     lib.hs_mem_free.argtypes = [ctypes.c_void_p]
     lib.hs_unpack.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
