@@ -32,14 +32,39 @@ pub fn hash(s: &[u8]) -> u64 {
     murmur64(h)
 }
 
-/// Hashes PARTS as one string, without building it.
+/// `hash(s)` of the string PARTS make, without building it: each 8-byte block of it taken
+/// where it lies (a block across parts gathered first).
 #[inline]
-pub fn hash_parts(parts: &[&[u8]], scratch: &mut Vec<u8>) -> u64 {
-    scratch.clear();
-    for p in parts {
-        scratch.extend_from_slice(p);
+pub fn hash_parts(parts: &[&[u8]]) -> u64 {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let mut h: u64 = 0xe17a_1465 ^ (len as u64).wrapping_mul(0xc6a4_a793_5bd1_e995);
+    let mut block = [0u8; 8];
+    let mut fill = 0;
+    for part in parts {
+        let mut part: &[u8] = part;
+        if fill > 0 {
+            let take = (8 - fill).min(part.len());
+            block[fill..fill + take].copy_from_slice(&part[..take]);
+            fill += take;
+            part = &part[take..];
+            if fill < 8 {
+                continue;
+            }
+            h = (h ^ u64::from_le_bytes(block)).wrapping_mul(M);
+        }
+        let mut blocks = part.chunks_exact(8);
+        for b in &mut blocks {
+            h = (h ^ u64::from_le_bytes(b.try_into().unwrap())).wrapping_mul(M);
+        }
+        let rest = blocks.remainder();
+        block[..rest.len()].copy_from_slice(rest);
+        fill = rest.len();
     }
-    hash(scratch)
+    if fill > 0 {
+        block[fill..].fill(0);
+        h = (h ^ u64::from_le_bytes(block)).wrapping_mul(M);
+    }
+    murmur64(h)
 }
 
 /// `hash(v)` of DuckDB for a BIGINT (and for a HUGEINT in [0, 2^64): its upper half hashes to 0).
@@ -53,4 +78,22 @@ pub fn hash_i64(v: i64) -> u64 {
 pub fn combine(a: u64, b: u64) -> u64 {
     let a = (a ^ (a >> 32)).wrapping_mul(M);
     a ^ b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_string_in_parts_hashes_as_the_string() {
+        let text: Vec<u8> = (0..40u8).map(|b| b.wrapping_mul(37)).collect();
+        for len in 0..text.len() {
+            for a in 0..=len {
+                for b in a..=len {
+                    let parts = [&text[..a], &text[a..b], &text[b..len]];
+                    assert_eq!(hash_parts(&parts), hash(&text[..len]), "{len} {a} {b}");
+                }
+            }
+        }
+    }
 }

@@ -15,7 +15,7 @@ mod line;
 mod members;
 mod streams;
 
-use line::{flatten, keys, render, subset, Defer};
+use line::{flatten, keys, order, render, subset, Defer};
 use std::collections::HashMap;
 use std::panic::{self, AssertUnwindSafe};
 use std::slice;
@@ -53,6 +53,11 @@ pub struct Batch {
     signature_ids: HashMap<Vec<u8>, u32>,
     signature: Vec<u8>,      // the line's, being built
     last_signature: Vec<u8>, // the line before's
+    // the line before's query name and its first row's member names, in the line's order,
+    // each ended by 0xFF (no UTF-8 byte), and the positions of those members by name: the
+    // usual line has them too (then neither sorted nor its signature written again)
+    last_shape: Vec<u8>,
+    last_order: Vec<usize>,
     // lines left to the SQL path
     deferred: Vec<i32>,
 }
@@ -106,7 +111,7 @@ impl Bitmap {
 }
 
 impl Batch {
-    fn add(&mut self, i: i32, raw: &[u8], scratch: &mut Vec<u8>) -> Result<(), Defer> {
+    fn add(&mut self, i: i32, raw: &[u8]) -> Result<(), Defer> {
         // the SQL reads a line that starts with '{'; a trailing byte is the SQL path's to judge
         if raw.first() != Some(&b'{') || raw.last() != Some(&b'}') {
             return Err(Defer);
@@ -120,8 +125,13 @@ impl Batch {
         // each line's first row): then a state row's identity over its own members is the one
         // over the query's columns
         let first = added.first().or(removed.first());
-        let first_keys = match first {
-            Some(row) => keys(row)?,
+        let same_shape = self.same_shape(&h.name, first);
+        let fresh_order = match first {
+            Some(row) if !same_shape => Some(order(row)?),
+            _ => None,
+        };
+        let first_keys: Vec<&str> = match first {
+            Some(row) => fresh_order.as_ref().unwrap_or(&self.last_order).iter().map(|&p| row.0[p].0.as_ref()).collect(),
             None => Vec::new(),
         };
         let rows_before = self.r_text.len();
@@ -142,7 +152,7 @@ impl Batch {
                     }
                 }
                 let start = self.r_text.data.len();
-                let rh = render(row, &mut self.r_text.data, scratch);
+                let rh = render(row, &mut self.r_text.data);
                 self.r_rh_text.push(duck::hash(&self.r_text.data[start..]));
                 self.r_text.end();
                 self.r_rh_state.push(rh);
@@ -169,22 +179,16 @@ impl Batch {
         self.l_sa_text.push(sums[1]);
         self.l_sr_state.push(sums[2]);
         self.l_sr_text.push(sums[3]);
-        let signature = &mut self.signature;
-        signature.clear();
-        signature.push(b'[');
-        line::put_str(signature, &h.name);
-        for k in &first_keys {
-            signature.push(b',');
-            line::put_str(signature, k);
-        }
-        signature.push(b']');
-        // (the usual line has the signature of the line before it: no lookup)
-        if *signature != self.last_signature {
-            if !self.signature_ids.contains_key(signature.as_slice()) {
-                self.signatures.push(signature);
-                self.signature_ids.insert(signature.clone(), self.signature_ids.len() as u32);
+        if !same_shape {
+            self.signed(&h.name, &first_keys);
+            self.last_shape.clear();
+            self.last_shape.extend_from_slice(h.name.as_bytes());
+            self.last_shape.push(0xFF);
+            for (k, _) in first.map_or(&[][..], |row| &row.0[..]) {
+                self.last_shape.extend_from_slice(k.as_bytes());
+                self.last_shape.push(0xFF);
             }
-            std::mem::swap(&mut self.last_signature, &mut self.signature);
+            self.last_order = fresh_order.unwrap_or_default();
         }
         self.l_i.push(i);
         self.l_t.push(h.t);
@@ -198,6 +202,43 @@ impl Batch {
         self.l_identifier.push(h.identifier.as_bytes());
         self.l_name.push(h.name.as_bytes());
         Ok(())
+    }
+
+    /// Whether NAME and the member names of ROW, in its order, are the line before's.
+    fn same_shape(&self, name: &str, row: Option<&json::Row>) -> bool {
+        let shape = &self.last_shape;
+        let mut at = 0;
+        let mut next = |text: &[u8]| {
+            let end = at + text.len();
+            let same = shape.get(at..end) == Some(text) && shape.get(end) == Some(&0xFF);
+            at = end + 1;
+            same
+        };
+        next(name.as_bytes())
+            && row.map_or(true, |r| r.0.iter().all(|(k, _)| next(k.as_bytes())))
+            && at == shape.len()
+    }
+
+    /// The line's signature, of query NAME and its first row's sorted member names KEYS,
+    /// recorded among the distinct ones.
+    fn signed(&mut self, name: &str, keys: &[&str]) {
+        let signature = &mut self.signature;
+        signature.clear();
+        signature.push(b'[');
+        line::put_str(signature, name);
+        for k in keys {
+            signature.push(b',');
+            line::put_str(signature, k);
+        }
+        signature.push(b']');
+        // (a line of another query, or columns, often has a signature seen before)
+        if *signature != self.last_signature {
+            if !self.signature_ids.contains_key(signature.as_slice()) {
+                self.signatures.push(signature);
+                self.signature_ids.insert(signature.clone(), self.signature_ids.len() as u32);
+            }
+            std::mem::swap(&mut self.last_signature, &mut self.signature);
+        }
     }
 
     /// Column WHICH as (pointer, length in bytes, rows).
@@ -260,10 +301,9 @@ pub unsafe extern "C" fn hs_parse(data: *const u8, len: usize, offsets: *const i
         let mut batch = Batch::default();
         // the rows' texts take about the lines' bytes: grown once, not copied as they grow
         batch.r_text.data.reserve(len);
-        let mut scratch = Vec::with_capacity(256);
         for k in 0..n {
             let raw = &data[offsets[k] as usize..offsets[k + 1] as usize];
-            if batch.add(k as i32, raw, &mut scratch).is_err() {
+            if batch.add(k as i32, raw).is_err() {
                 batch.deferred.push(k as i32);
             }
         }

@@ -99,12 +99,18 @@ fn int(x: &Scalar) -> Result<Option<i64>, Defer> {
 /// The sorted member names of ROW; a repeated one defers the line (DuckDB reads the first,
 /// serde every one).
 pub fn keys<'r>(row: &'r Row) -> Result<Vec<&'r str>, Defer> {
-    let mut keys: Vec<&str> = row.0.iter().map(|(k, _)| k.as_ref()).collect();
-    keys.sort_unstable();
-    if keys.windows(2).any(|w| w[0] == w[1]) {
+    Ok(order(row)?.into_iter().map(|p| row.0[p].0.as_ref()).collect())
+}
+
+/// The positions of ROW's members in the order of their names; a repeated name defers the
+/// line (see `keys`).
+pub fn order(row: &Row) -> Result<Vec<usize>, Defer> {
+    let mut order: Vec<usize> = (0..row.0.len()).collect();
+    order.sort_unstable_by(|&a, &b| row.0[a].0.cmp(&row.0[b].0));
+    if order.windows(2).any(|w| row.0[w[0]].0 == row.0[w[1]].0) {
         return Err(Defer);
     }
-    Ok(keys)
+    Ok(order)
 }
 
 /// Whether every one of SORTED (sorted) is in OF (sorted).
@@ -165,7 +171,7 @@ pub fn put_decoded(out: &mut Vec<u8>, s: &Cow<str>) {
 /// ROW's JSON text as DuckDB's `CAST(json AS VARCHAR)` writes it, appended to OUT, and its
 /// identity as a state row (normalise.row_hash: the XOR of DuckDB's hash of
 /// `name || chr(31) || value` over its non-null members, each value as text).
-pub fn render(row: &Row, out: &mut Vec<u8>, scratch: &mut Vec<u8>) -> u64 {
+pub fn render(row: &Row, out: &mut Vec<u8>) -> u64 {
     let mut rh = 0u64;
     let mut num = itoa::Buffer::new();
     out.push(b'{');
@@ -201,7 +207,7 @@ pub fn render(row: &Row, out: &mut Vec<u8>, scratch: &mut Vec<u8>) -> u64 {
             }
         };
         if let Some(text) = text {
-            rh ^= duck::hash_parts(&[k.as_bytes(), b"\x1f", text], scratch);
+            rh ^= duck::hash_parts(&[k.as_bytes(), b"\x1f", text]);
         }
     }
     out.push(b'}');
