@@ -24,12 +24,17 @@ pub fn hash(s: &[u8]) -> u64 {
     }
     let rest = blocks.remainder();
     if !rest.is_empty() {
-        let mut last = [0u8; 8];
-        last[..rest.len()].copy_from_slice(rest);
-        h ^= u64::from_le_bytes(last);
+        h ^= partial(rest);
         h = h.wrapping_mul(M);
     }
     murmur64(h)
+}
+
+/// The under 8 BYTES as the low bytes of a little-endian u64 (built in a register: bytes
+/// stored to a buffer and read back as one u64 stall the load).
+#[inline]
+fn partial(bytes: &[u8]) -> u64 {
+    bytes.iter().enumerate().fold(0, |v, (n, &b)| v | u64::from(b) << (8 * n))
 }
 
 /// `hash(s)` of the string PARTS make, without building it: each 8-byte block of it taken
@@ -38,31 +43,28 @@ pub fn hash(s: &[u8]) -> u64 {
 pub fn hash_parts(parts: &[&[u8]]) -> u64 {
     let len: usize = parts.iter().map(|p| p.len()).sum();
     let mut h: u64 = 0xe17a_1465 ^ (len as u64).wrapping_mul(0xc6a4_a793_5bd1_e995);
-    let mut block = [0u8; 8];
-    let mut fill = 0;
+    let (mut block, mut fill) = (0u64, 0); // the block gathered across parts, its bytes
     for part in parts {
         let mut part: &[u8] = part;
         if fill > 0 {
             let take = (8 - fill).min(part.len());
-            block[fill..fill + take].copy_from_slice(&part[..take]);
+            block |= partial(&part[..take]) << (8 * fill);
             fill += take;
             part = &part[take..];
             if fill < 8 {
                 continue;
             }
-            h = (h ^ u64::from_le_bytes(block)).wrapping_mul(M);
+            h = (h ^ block).wrapping_mul(M);
         }
         let mut blocks = part.chunks_exact(8);
         for b in &mut blocks {
             h = (h ^ u64::from_le_bytes(b.try_into().unwrap())).wrapping_mul(M);
         }
         let rest = blocks.remainder();
-        block[..rest.len()].copy_from_slice(rest);
-        fill = rest.len();
+        (block, fill) = (partial(rest), rest.len());
     }
     if fill > 0 {
-        block[fill..].fill(0);
-        h = (h ^ u64::from_le_bytes(block)).wrapping_mul(M);
+        h = (h ^ block).wrapping_mul(M);
     }
     murmur64(h)
 }
