@@ -41,6 +41,16 @@ MAX_DOCUMENT_BYTES = 32 * 1024 * 1024
 #: How much of a file found in a directory is read to tell whether it may be osquery output.
 _SNIFF_BYTES = 4096
 _BOM = b"\xef\xbb\xbf"
+#: What a line read one at a time holds (a TLS body or status line, a journal record): a block
+#: without either is read at once.
+SPECIAL = (b'"log_type"', records.MARK)
+#: A test of whether bytes hold either of SPECIAL (the native library's is faster: store.native).
+Holds = Callable[[bytes], bool]
+
+
+def holds_special(data: bytes) -> bool:
+    """Whether DATA holds either of SPECIAL."""
+    return any(needle in data for needle in SPECIAL)
 
 
 class Line(msgspec.Struct, gc=False):
@@ -177,10 +187,12 @@ def read_blocks(
     start: int = 0,
     complete_only: bool = False,
     number: int = 0,
+    holds: Holds = holds_special,
 ) -> Iterator[list[Line]]:
     """Every line of one source, parsed or rejected, in blocks (the lines of up to a MB of the
     file: what reads many lines takes them a block at a time). `on_bytes` hears, at each
-    block, how many bytes of the file (compressed, as on disk) have been read.
+    block, how many bytes of the file (compressed, as on disk) have been read. HOLDS: the test
+    of a block for a line read one at a time.
 
     With `parse=False`, JSON lines are passed on undecoded (`parsed` None, `error` None): ingest
     parses them in bulk. Documents and TLS bodies are still split into their lines here.
@@ -197,7 +209,16 @@ def read_blocks(
         last = number
         try:
             for block in _read(
-                origin, stream, raw, max_line_bytes, on_bytes, parse, start, complete_only, number
+                origin,
+                stream,
+                raw,
+                max_line_bytes,
+                on_bytes,
+                parse,
+                start,
+                complete_only,
+                number,
+                holds,
             ):
                 if block:
                     last = block[-1].number
@@ -216,6 +237,7 @@ def _read(
     start: int,
     complete_only: bool,
     number: int,
+    holds: Holds,
 ) -> Iterator[list[Line]]:
     """read_blocks of an open source."""
     if start:
@@ -226,7 +248,8 @@ def _read(
         return
     seekable = raw is not None and raw.seekable()  # not a pipe
     tell = raw.tell if raw is not None and seekable and on_bytes is not None else None
-    for block in _jsonl(origin, stream, max_line_bytes, parse, start, complete_only, number):
+    blocks = _jsonl(origin, stream, max_line_bytes, parse, start, complete_only, number, holds)
+    for block in blocks:
         if tell is not None and on_bytes is not None:
             on_bytes(tell())
         yield block
@@ -338,15 +361,17 @@ def _jsonl(
     pos: int = 0,
     complete_only: bool = False,
     number: int = 0,
+    holds: Holds = holds_special,
 ) -> Iterator[list[Line]]:
     """The lines of a stream of JSON lines, a block at a time, numbered after NUMBER, each with
-    `end`: its offset in the file, the stream starting at POS (see `_pieces`)."""
+    `end`: its offset in the file, the stream starting at POS (see `_pieces`); HOLDS tests a
+    block for a line to read one at a time."""
     first = pos == 0  # (a byte order mark may begin the file)
     for block, parts, whole, nl in _pieces(
         getattr(stream, "read1", stream.read), limit, complete_only
     ):
         # (whether any line may be special, or end in a CR: the first may have begun before)
-        special = parse or any(b'"log_type"' in p or records.MARK in p for p in (block, parts[0]))
+        special = parse or holds(block) or bool(whole and holds_special(parts[0]))
         crlf = b"\r" in block or parts[0].endswith(b"\r")
         out: list[Line] = []
         # (the usual block: its first line read line by line, as it may have begun before, the

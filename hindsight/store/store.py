@@ -18,7 +18,7 @@ import duckdb
 import orjson
 
 from hindsight.errors import StoreError
-from hindsight.osquery.reader import Line, expand, read_blocks
+from hindsight.osquery.reader import Holds, Line, expand, holds_special, read_blocks
 from hindsight.prefetch import prefetch
 from hindsight.settings import Settings
 from hindsight.store import follow, identity, migrate, native
@@ -297,7 +297,9 @@ class Store:
         collecting = gc.isenabled()
         gc.disable()  # ingest allocates millions of acyclic objects: cyclic GC passes only cost
         # the next batches are read (in a thread) and parsed (in two) while this one is written
-        batches = prefetch(self._batches(files, progress, positions.starts if positions else None))
+        starts = positions.starts if positions else None
+        holds = native.holds(lib) if lib else None
+        batches = prefetch(self._batches(files, progress, starts, holds))
         prepared = preparers.prepare_all(batches)
 
         def stopped() -> IngestInterrupted:
@@ -347,11 +349,12 @@ class Store:
         files: list[Path | str],
         progress: Progress | None,
         starts: dict[str, follow.Start] | None = None,
+        holds: Holds | None = None,
     ) -> Iterator[list[Line]]:
         """Lines of FILES (expanded: see expand) in batches, never cutting between lines of one
         execution. The first batches are smaller (an eighth, a quarter, a half): the writer
         waits for the first one to be parsed, and a small one starts it sooner. STARTS: files
-        followed, read from there."""
+        followed, read from there. HOLDS: the reader's test of a block (the library's)."""
         limit = self.settings.batch_lines
         size = max(1, limit // 8)
         batch: list[Line] = []
@@ -376,6 +379,7 @@ class Store:
                 start=where.offset if where else 0,
                 complete_only=where is not None,
                 number=where.number if where else 0,
+                holds=holds or holds_special,
             )
             for block in blocks:
                 at = 0

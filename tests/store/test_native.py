@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import hindsight
 from bench.gen import dhcp_lines, mixed_lines
 from bench.gen import write as bench_write
-from hindsight.osquery.reader import Line, read_lines
+from hindsight.osquery.reader import SPECIAL, Line, holds_special, read_lines
 from hindsight.store import chunks, native
 from hindsight.store.fit import fits
 from hindsight.store.native import load
@@ -515,6 +515,18 @@ def test_a_fleet_ingests_to_the_same_store_either_way(tmp_path: Path) -> None:
     with hindsight.open(tmp_path / "native", native="on") as hs:
         hs.ingest([log])
         assert answers(hs) == expected
+
+
+@given(
+    st.lists(
+        st.one_of(st.binary(max_size=40), st.sampled_from([*SPECIAL, *(n[:-1] for n in SPECIAL)]))
+    ),
+)
+def test_the_readers_block_test_is_the_python_one(pieces: list[bytes]) -> None:
+    """The library's test of a block for a line read one at a time (native.holds) answers as
+    the reader's own, for the needles whole, cut short, and anywhere in any bytes."""
+    data = b"".join(pieces)
+    assert native.holds(LIB)(data) == holds_special(data)
 
 
 @given(st.text(max_size=40))

@@ -14,11 +14,12 @@ tests/intervals/ compares the stream step with the reference and the SQL.
 
 The library is a C ABI read through ctypes (no Python object per line or row): its columns
 become Arrow arrays without a copy. It is built by `pip install` where cargo and Debian's
-`librust-serde-json-dev` are (pyproject.toml; .cargo/config.toml builds offline). Where it is
+`librust-serde-json-dev` and `librust-memchr-dev` are (pyproject.toml; .cargo/config.toml builds offline). Where it is
 not, ingest runs the SQL path alone (HINDSIGHT_NATIVE=auto), slower and otherwise the same.
 
 Modules: `load` (finding, loading and checking the library), `ffi` (columns in and out of it),
-`first_stage` (a batch parsed, its keys) and `streams` (the writer's stream step).
+`first_stage` (a batch parsed, its keys), `scan` (the reader's test of a block) and `streams`
+(the writer's stream step).
 """
 
 from hindsight.store.native.first_stage import (
@@ -41,6 +42,7 @@ from hindsight.store.native.load import (
     available,
     library,
 )
+from hindsight.store.native.scan import holds
 from hindsight.store.native.streams import apply_streams, build_intervals
 
 __all__ = [
@@ -57,6 +59,7 @@ __all__ = [
     "dedupe_keys",
     "event_rows",
     "first_rows",
+    "holds",
     "identities",
     "library",
     "line_sums",

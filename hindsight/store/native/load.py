@@ -12,16 +12,16 @@ from hindsight.errors import StoreError
 
 #: How to build the library, for the messages that need it.
 BUILD_HINT = (
-    "build it: apt-get install cargo librust-serde-json-dev (Debian; native/install-deps in "
-    "the source does it), then pip install Hindsight again (or set HINDSIGHT_NATIVE=off to "
-    "ingest through the SQL path alone)"
+    "build it: apt-get install cargo librust-serde-json-dev librust-memchr-dev (Debian; "
+    "native/install-deps in the source does it), then pip install Hindsight again (or set "
+    "HINDSIGHT_NATIVE=off to ingest through the SQL path alone)"
 )
 
 #: What `hindsight ingest` says when it ran without the library.
 SLOWER = (
     "slower than with its native fast path, which is not built: apt-get install cargo "
-    "librust-serde-json-dev (Debian; native/install-deps in the source does it), then pip "
-    "install Hindsight again"
+    "librust-serde-json-dev librust-memchr-dev (Debian; native/install-deps in the source does "
+    "it), then pip install Hindsight again"
 )
 
 
@@ -60,6 +60,9 @@ def _load() -> ctypes.CDLL | str:
         ctypes.POINTER(ctypes.c_size_t),
     ]
     lib.hs_free.argtypes = [ctypes.c_void_p]
+    lib.hs_holds.restype = ctypes.c_uint8
+    text, size = ctypes.c_char_p, ctypes.c_size_t
+    lib.hs_holds.argtypes = [text, size, text, size, text, size]
     lib.hs_intervals.restype = ctypes.c_void_p
     lib.hs_intervals.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_size_t]
     lib.hs_iv_column.argtypes = lib.hs_column.argtypes
