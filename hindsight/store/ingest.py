@@ -535,14 +535,11 @@ def insert_events(
     the LINES given (i, host_id, query_id, t); returns how many. READ: a table of them already
     read (`i`, `name`, `_j`: at least the query's columns; rows of other queries may be there),
     as text, or TYPED: each of its type in INFO, every value checked (store.fit) already."""
-    time_type = info.columns.get("time") if typed else "VARCHAR"
-    event_time = (
-        "t"
-        if "time" not in info.columns
-        else 'COALESCE(_j."time", t)'
-        if time_type == "BIGINT"
-        else "COALESCE(TRY_CAST(NULLIF(_j.\"time\", '') AS BIGINT), t)"
-    )
+    event_time = "t"  # (the line's instant, where the row has no time of its own)
+    if typed and info.columns.get("time") == "BIGINT":
+        event_time = 'COALESCE(_j."time", t)'
+    elif "time" in info.columns:
+        event_time = "COALESCE(TRY_CAST(NULLIF(_j.\"time\", '') AS BIGINT), t)"
     names = "".join(f", {quote(n)}" for n in info.columns)
     into = f"INSERT INTO {event_table(info.query_id)} (_host, _unix, _time{names}) "
     mine = f"(SELECT i, host_id, t FROM {lines} WHERE query_id = {info.query_id})"

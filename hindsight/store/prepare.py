@@ -157,7 +157,8 @@ class Preparer:
         text."""
         by_columns: dict[tuple[tuple[str, str], ...], list[QueryInfo]] = {}
         for q in queries:
-            types = self._typed(q) if rows is not None else dict.fromkeys(q.columns, "VARCHAR")
+            texts = dict.fromkeys(sorted(q.columns), "VARCHAR")
+            types = self._typed(q) if rows is not None else texts
             by_columns.setdefault(tuple(types.items()), []).append(q)
         events: dict[str, tuple[str, dict[str, str]]] = {}
         for n, (typed, group) in enumerate(by_columns.items()):
@@ -181,8 +182,9 @@ class Preparer:
         return events
 
     def _typed(self, query: QueryInfo) -> dict[str, str]:
-        """The types QUERY's columns will be written with, where the library reads them typed
-        (a text "time" column of other types: as text; the writer reads it as BIGINT)."""
+        """The types QUERY's columns will be written with (the catalog's, or those it will
+        give), for the library to read them so; all text where `time` is of another type than
+        BIGINT or text (the writer reads an event's time from its text then)."""
         types = self.catalog.types_of(query.name, sorted(query.columns))
         if types.get("time", "BIGINT") not in ("BIGINT", "VARCHAR"):
             return dict.fromkeys(types, "VARCHAR")
