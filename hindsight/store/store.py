@@ -298,7 +298,7 @@ class Store:
         gc.disable()  # ingest allocates millions of acyclic objects: cyclic GC passes only cost
         # the next batches are read (in a thread) and parsed (in two) while this one is written
         starts = positions.starts if positions else None
-        holds = native.holds(lib) if lib else None
+        holds = native.holds(lib) if lib else holds_special
         batches = prefetch(self._batches(files, progress, starts, holds))
         prepared = preparers.prepare_all(batches)
 
@@ -349,7 +349,7 @@ class Store:
         files: list[Path | str],
         progress: Progress | None,
         starts: dict[str, follow.Start] | None = None,
-        holds: Holds | None = None,
+        holds: Holds = holds_special,
     ) -> Iterator[list[Line]]:
         """Lines of FILES (expanded: see expand) in batches, never cutting between lines of one
         execution. The first batches are smaller (an eighth, a quarter, a half): the writer
@@ -379,7 +379,7 @@ class Store:
                 start=where.offset if where else 0,
                 complete_only=where is not None,
                 number=where.number if where else 0,
-                holds=holds or holds_special,
+                holds=holds,
             )
             for block in blocks:
                 at = 0

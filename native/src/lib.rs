@@ -295,7 +295,7 @@ fn boxed<T>(build: impl FnOnce() -> Option<T>) -> *mut T {
 /// DATA and OFFSETS must be valid for the lengths given, offsets non-decreasing within DATA.
 #[no_mangle]
 pub unsafe extern "C" fn hs_parse(data: *const u8, len: usize, offsets: *const i64, n: usize) -> *mut Batch {
-    let data = if len == 0 { &[][..] } else { slice::from_raw_parts(data, len) };
+    let data: &[u8] = view(data, len);
     let offsets = slice::from_raw_parts(offsets, n + 1);
     boxed(|| {
         let mut batch = Batch::default();
@@ -350,7 +350,7 @@ pub unsafe extern "C" fn hs_free(batch: *mut Batch) {
 /// DATA must be valid for LEN bytes.
 #[no_mangle]
 pub unsafe extern "C" fn hs_duckdb_hash(data: *const u8, len: usize) -> u64 {
-    duck::hash(if len == 0 { &[] } else { slice::from_raw_parts(data, len) })
+    duck::hash(view(data, len))
 }
 
 /// A typed slice of N values at P (an empty one for N = 0, whatever P is).
@@ -653,7 +653,7 @@ pub unsafe extern "C" fn hs_pack(
     stream_ends: *const i64,
     n_streams: usize,
 ) -> *mut columnar::Packed {
-    let data = if len == 0 { &[][..] } else { slice::from_raw_parts(data, len) };
+    let data: &[u8] = view(data, len);
     let offsets = slice::from_raw_parts(offsets, n + 1);
     let order = view(order as *const u8, n_order);
     let ends = view(stream_ends as *const u8, n_streams);
@@ -690,7 +690,7 @@ pub unsafe extern "C" fn hs_pack_free(p: *mut columnar::Packed) {
 /// DATA must be valid for LEN bytes.
 #[no_mangle]
 pub unsafe extern "C" fn hs_unpack(data: *const u8, len: usize) -> *mut columnar::Packed {
-    let data = if len == 0 { &[][..] } else { slice::from_raw_parts(data, len) };
+    let data: &[u8] = view(data, len);
     boxed(|| {
         let out = columnar::unpack(data)?;
         let end = out.len() as i64;
