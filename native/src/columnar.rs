@@ -10,7 +10,7 @@
 //! `template % values` in Python gives the line again. A chunk whose lines do not share
 //! templates (batch or snapshot lines, of many rows each) is kept as its lines joined by `\n`.
 
-use std::collections::HashMap;
+use ahash::AHashMap as HashMap;
 
 /// What begins a chunk by column (a chunk of lines begins with `{` or a space: an accepted line).
 pub const MAGIC: &[u8] = b"\x00HSC1";

@@ -9,7 +9,7 @@
 //! Closing takes the highest levels first; an opening takes the next level and keeps it, its
 //! `_n` being level - 1. Rows of an execution missing from the executions are ignored.
 
-use std::collections::HashMap;
+use ahash::AHashMap as HashMap;
 
 type Stream = (i32, i32);
 
@@ -95,39 +95,63 @@ struct Exec {
 }
 
 /// The intervals, or None where a row has more instances open at once than `_n` numbers.
+/// Changes are matched to their executions by (host, query, seq); one matching none is ignored.
 pub fn build(execs: &Execs, changes: &Changes, open: &OpenBefore) -> Option<Intervals> {
-    // the executions of each stream, in seq order
-    let mut streams: HashMap<Stream, Vec<Exec>> = HashMap::new();
+    let mut at: HashMap<(Stream, i64), u32> = HashMap::default();
+    at.reserve(execs.seq.len());
     for k in 0..execs.seq.len() {
+        at.insert(((execs.host[k], execs.query[k]), execs.seq[k]), k as u32);
+    }
+    let exec: Vec<u32> = (0..changes.seq.len())
+        .map(|k| {
+            let key = ((changes.host[k], changes.query[k]), changes.seq[k]);
+            at.get(&key).copied().unwrap_or(NONE)
+        })
+        .collect();
+    build_indexed(execs, &exec, changes.op, changes.rh, changes.payload, open)
+}
+
+/// No execution: a change of `build_indexed` to ignore.
+pub const NONE: u32 = u32::MAX;
+
+/// `build`, each change given as the index of its execution in EXECS (NONE: ignored) and its
+/// op, row hash and payload.
+pub fn build_indexed(
+    execs: &Execs,
+    exec: &[u32],
+    op: &[i8],
+    rh: &[u64],
+    payload: &[i64],
+    open: &OpenBefore,
+) -> Option<Intervals> {
+    // each execution's rows
+    let mut rows: Vec<HashMap<u64, Agg>> = (0..execs.seq.len()).map(|_| HashMap::default()).collect();
+    for k in 0..exec.len() {
+        let Some(e) = rows.get_mut(exec[k] as usize) else { continue };
+        let agg = e.entry(rh[k]).or_default();
+        if op[k] > 0 {
+            agg.a += 1;
+            let p = payload[k];
+            agg.payload = Some(agg.payload.map_or(p, |q: i64| q.min(p)));
+        } else if execs.full[exec[k] as usize] == 0 {
+            agg.r += 1;
+        }
+    }
+    // the executions of each stream, in seq order
+    let mut streams: HashMap<Stream, Vec<Exec>> = HashMap::default();
+    for (k, rows) in rows.into_iter().enumerate() {
         streams.entry((execs.host[k], execs.query[k])).or_default().push(Exec {
             seq: execs.seq[k],
             time: execs.time[k],
             full: execs.full[k] != 0,
-            rows: HashMap::new(),
+            rows,
         });
     }
-    let mut at: HashMap<(Stream, i64), usize> = HashMap::with_capacity(execs.seq.len());
-    for (stream, list) in streams.iter_mut() {
+    for list in streams.values_mut() {
         list.sort_by_key(|e| e.seq);
-        for (pos, e) in list.iter().enumerate() {
-            at.insert((*stream, e.seq), pos);
-        }
-    }
-    for k in 0..changes.seq.len() {
-        let stream = (changes.host[k], changes.query[k]);
-        let Some(&pos) = at.get(&(stream, changes.seq[k])) else { continue };
-        let e = &mut streams.get_mut(&stream).unwrap()[pos];
-        let agg = e.rows.entry(changes.rh[k]).or_default();
-        if changes.op[k] > 0 {
-            agg.a += 1;
-            let p = changes.payload[k];
-            agg.payload = Some(agg.payload.map_or(p, |q: i64| q.min(p)));
-        } else if !e.full {
-            agg.r += 1;
-        }
     }
     // the instances open before the batch, by stream and row, oldest first
-    let mut before: HashMap<Stream, HashMap<u64, Vec<Instance>>> = HashMap::new();
+    let mut before: HashMap<Stream, HashMap<u64, Vec<Instance>>> = HashMap::default();
     for k in 0..open.rh.len() {
         before
             .entry((open.host[k], open.query[k]))

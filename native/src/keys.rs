@@ -4,7 +4,7 @@
 //! occurrence among identical lines of its scope, and its rank among copies in the batch.
 
 use crate::duck;
-use std::collections::HashMap;
+use ahash::AHashMap as HashMap;
 
 /// A string column as Arrow's large_string buffers.
 pub struct Strings<'a> {
@@ -52,8 +52,8 @@ pub fn keys(l: &Lines) -> Keys {
     let n = l.i.len();
     let units = !l.unit.is_empty();
     // keyed by the hash of (host, query) (the content key hashes them too: lines told apart by
-    // host or query alone would need two 64-bit hashes to collide); std's keyed hasher, so
-    // that lines crafted to collide cannot make this quadratic
+    // host or query alone would need two 64-bit hashes to collide); a hasher keyed at random
+    // (ahash), so that lines crafted to collide cannot make this quadratic
     let mut seen: HashMap<(i64, u64, i64, u64), i64> = HashMap::with_capacity(n);
     let mut copies: HashMap<(u64, i64, u64, i64), i64> = HashMap::with_capacity(n);
     let mut out = Keys {

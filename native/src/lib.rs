@@ -16,7 +16,7 @@ mod members;
 mod streams;
 
 use line::{flatten, keys, order, render, subset, Defer};
-use std::collections::HashMap;
+use ahash::AHashMap as HashMap;
 use std::panic::{self, AssertUnwindSafe};
 use std::slice;
 

@@ -12,7 +12,7 @@
 //! whether it fits, and how DuckDB reads it, are the SQL path's to say.
 
 use crate::keys::Strings;
-use std::collections::HashMap;
+use ahash::AHashMap as HashMap;
 
 /// A text column: Arrow's large_string offsets, data and validity bitmap.
 #[derive(Default)]

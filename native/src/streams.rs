@@ -3,7 +3,7 @@
 //! (the `_changes` of store/streams.py), then the intervals built (intervals.rs).
 
 use crate::intervals::{self, Intervals};
-use std::collections::HashMap;
+use ahash::AHashMap as HashMap;
 
 pub struct Lines<'a> {
     pub src: &'a [i32],
@@ -70,6 +70,7 @@ struct Group {
     removed: i64,
     seq: i64,
     full: bool,
+    ex: u32, // its index in the executions
 }
 
 pub fn apply(
@@ -80,8 +81,8 @@ pub fn apply(
 ) -> Option<(Executions, Intervals)> {
     // the executions: lines of one (source, stream, key) together
     let mut groups: Vec<Group> = Vec::new();
-    let mut index: HashMap<(i32, i32, i32, Key), usize> = HashMap::new();
-    let mut line_group: HashMap<(i32, i32), usize> = HashMap::with_capacity(lines.i.len());
+    let mut index: HashMap<(i32, i32, i32, Key), usize> = HashMap::default();
+    let mut line_group = LineGroups::new(lines.src, lines.i);
     for k in 0..lines.i.len() {
         let counter = (lines.counter_valid[k] != 0).then_some(lines.counter[k]);
         let key = (lines.t[k], lines.epoch[k], counter, lines.snap[k] != 0);
@@ -96,20 +97,21 @@ pub fn apply(
                 removed: 0,
                 seq: 0,
                 full: false,
+                ex: 0,
             });
             groups.len() - 1
         });
         groups[g].added += i64::from(lines.n_add[k]);
         groups[g].removed += i64::from(lines.n_rem[k]);
-        line_group.insert((lines.src[k], lines.i[k]), g);
+        line_group.set(lines.src[k], lines.i[k], g as u32);
     }
-    let mut position: HashMap<(i32, i32), (i64, Option<i64>)> = HashMap::new();
+    let mut position: HashMap<(i32, i32), (i64, Option<i64>)> = HashMap::default();
     for k in 0..positions.host.len() {
         let counter = (positions.counter_valid[k] != 0).then_some(positions.counter[k]);
         position.insert((positions.host[k], positions.query[k]), (positions.epoch[k], counter));
     }
     // each stream's executions in key order (time, epoch, counter or -1, snapshot)
-    let mut streams: HashMap<(i32, i32), Vec<usize>> = HashMap::new();
+    let mut streams: HashMap<(i32, i32), Vec<usize>> = HashMap::default();
     for (g, group) in groups.iter().enumerate() {
         streams.entry((group.host, group.query)).or_default().push(g);
     }
@@ -130,6 +132,7 @@ pub fn apply(
             let (time, epoch, counter, snap) = group.key;
             let reset = counter == Some(0) || prev_epoch.is_some_and(|p| p != epoch);
             group.seq = seq as i64;
+            group.ex = ex.src.len() as u32;
             group.full = snap || (reset && group.removed == 0);
             let gap = !snap
                 && prev_epoch == Some(epoch)
@@ -156,17 +159,14 @@ pub fn apply(
         }
     }
     // each row with its execution (a full set's removed rows are no change), then the intervals
-    let (mut c_host, mut c_query, mut c_seq) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut c_op, mut c_rh, mut c_payload) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut c_exec, mut c_op, mut c_rh, mut c_payload) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for k in 0..rows.i.len() {
-        let Some(&g) = line_group.get(&(rows.src[k], rows.i[k])) else { continue };
-        let group = &groups[g];
+        let Some(g) = line_group.get(rows.src[k], rows.i[k]) else { continue };
+        let group = &groups[g as usize];
         if group.full && rows.op[k] < 0 {
             continue;
         }
-        c_host.push(group.host);
-        c_query.push(group.query);
-        c_seq.push(group.seq);
+        c_exec.push(group.ex);
         c_op.push(rows.op[k]);
         c_rh.push(rows.rh[k]);
         c_payload.push(rows.reference[k] + (i64::from(rows.src[k]) << 62));
@@ -178,14 +178,48 @@ pub fn apply(
         time: &ex.time,
         full: &ex.full_set,
     };
-    let changes = intervals::Changes {
-        host: &c_host,
-        query: &c_query,
-        seq: &c_seq,
-        op: &c_op,
-        rh: &c_rh,
-        payload: &c_payload,
-    };
-    let built = intervals::build(&execs, &changes, open)?;
+    let built = intervals::build_indexed(&execs, &c_exec, &c_op, &c_rh, &c_payload, open)?;
     Some((ex, built))
+}
+
+/// The group of each line, by (src, i): a dense table per source where the line numbers are
+/// (a batch's, its replayed lines'), a map otherwise.
+struct LineGroups {
+    dense: Vec<(i32, i32, Vec<u32>)>, // (src, least i, group of i - least or NONE)
+    sparse: HashMap<(i32, i32), u32>,
+}
+
+impl LineGroups {
+    fn new(src: &[i32], i: &[i32]) -> Self {
+        let mut spans: Vec<(i32, i32, i32, usize)> = Vec::new(); // (src, lo, hi, lines)
+        for (&s, &i) in src.iter().zip(i) {
+            match spans.iter_mut().find(|x| x.0 == s) {
+                Some(x) => *x = (s, x.1.min(i), x.2.max(i), x.3 + 1),
+                None => spans.push((s, i, i, 1)),
+            }
+        }
+        let dense = spans
+            .into_iter()
+            .filter(|&(_, lo, hi, n)| (i64::from(hi) - i64::from(lo)) < 4 * n as i64 + 1024)
+            .map(|(s, lo, hi, _)| (s, lo, vec![intervals::NONE; (hi - lo) as usize + 1]))
+            .collect();
+        LineGroups { dense, sparse: HashMap::default() }
+    }
+
+    fn set(&mut self, src: i32, i: i32, g: u32) {
+        match self.dense.iter_mut().find(|x| x.0 == src) {
+            Some((_, lo, v)) => v[(i - *lo) as usize] = g,
+            None => {
+                self.sparse.insert((src, i), g);
+            }
+        }
+    }
+
+    fn get(&self, src: i32, i: i32) -> Option<u32> {
+        let g = match self.dense.iter().find(|x| x.0 == src) {
+            Some((_, lo, v)) => *v.get(usize::try_from(i64::from(i) - i64::from(*lo)).ok()?)?,
+            None => *self.sparse.get(&(src, i))?,
+        };
+        (g != intervals::NONE).then_some(g)
+    }
 }

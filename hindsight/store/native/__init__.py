@@ -14,8 +14,9 @@ tests/intervals/ compares the stream step with the reference and the SQL.
 
 The library is a C ABI read through ctypes (no Python object per line or row): its columns
 become Arrow arrays without a copy. It is built by `pip install` where cargo and Debian's
-`librust-serde-json-dev` and `librust-memchr-dev` are (pyproject.toml; .cargo/config.toml builds offline). Where it is
-not, ingest runs the SQL path alone (HINDSIGHT_NATIVE=auto), slower and otherwise the same.
+`librust-serde-json-dev`, `librust-memchr-dev` and `librust-ahash-0.7-dev` are (pyproject.toml;
+.cargo/config.toml builds offline). Where it is not, ingest runs the SQL path alone
+(HINDSIGHT_NATIVE=auto), slower and otherwise the same.
 
 Modules: `load` (finding, loading and checking the library), `ffi` (columns in and out of it),
 `first_stage` (a batch parsed, its keys), `scan` (the reader's test of a block) and `streams`

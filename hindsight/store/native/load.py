@@ -12,16 +12,17 @@ from hindsight.errors import StoreError
 
 #: How to build the library, for the messages that need it.
 BUILD_HINT = (
-    "build it: apt-get install cargo librust-serde-json-dev librust-memchr-dev (Debian; "
-    "native/install-deps in the source does it), then pip install Hindsight again (or set "
+    "build it: apt-get install cargo librust-serde-json-dev librust-memchr-dev "
+    "librust-ahash-0.7-dev (Debian; native/install-deps in the source does it), then pip "
+    "install Hindsight again (or set "
     "HINDSIGHT_NATIVE=off to ingest through the SQL path alone)"
 )
 
 #: What `hindsight ingest` says when it ran without the library.
 SLOWER = (
     "slower than with its native fast path, which is not built: apt-get install cargo "
-    "librust-serde-json-dev librust-memchr-dev (Debian; native/install-deps in the source does "
-    "it), then pip install Hindsight again"
+    "librust-serde-json-dev librust-memchr-dev librust-ahash-0.7-dev (Debian; "
+    "native/install-deps in the source does it), then pip install Hindsight again"
 )
 
 
