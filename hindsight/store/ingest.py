@@ -415,8 +415,24 @@ class BatchWriter:
     def _events(self, queries: list[QueryInfo], batch: Prepared) -> None:
         for info in queries:  # (each reads its fresh lines, `_n_fresh` by its query id)
             table, columns = batch.events.get(info.name, ("", {}))
-            rows = insert_events(self.con, info, "_n", "_n_fresh", *readable(info, table, columns))
-            self.summary.rows += rows
+            read, typed = readable(info, table, columns)
+            arrow = batch.arrows.get(read or "")
+            if typed and self._all_fresh and arrow is not None and "_hk" in arrow.column_names:
+                self.summary.rows += self._append_events(info, arrow)
+            else:
+                self.summary.rows += insert_events(self.con, info, "_n", "_n_fresh", read, typed)
+
+    def _append_events(self, info: QueryInfo, arrow: pa.Table) -> int:
+        """Append INFO's rows of ARROW, typed and in the events' order by the first stage
+        (first_stage.event_rows, ORDERED), every line of the batch new: no join with the batch's
+        lines, no sort. Returns how many."""
+        keys = arrow["_hk"].combine_chunks()
+        ids = pa.array([self.catalog.host_id(k) for k in keys.dictionary.to_pylist()], I32)
+        attach(self.con, "_ev_append", arrow.append_column("_host", ids.take(keys.indices)))
+        try:
+            return insert_events(self.con, info, "", "", "_ev_append", typed=True, appended=True)
+        finally:
+            detach(self.con, "_ev_append")
 
     # -- hosts -------------------------------------------------------------------------------
     def _seen_hosts(self) -> None:
@@ -530,11 +546,14 @@ def insert_events(
     lines: str,
     read: str | None = None,
     typed: bool = False,
+    appended: bool = False,
 ) -> int:
     """Insert the added rows of one event query from a normalised batch (`{prefix}_rows`) of
     the LINES given (i, host_id, query_id, t); returns how many. READ: a table of them already
     read (`i`, `name`, `_j`: at least the query's columns; rows of other queries may be there),
-    as text, or TYPED: each of its type in INFO, every value checked (store.fit) already."""
+    as text, or TYPED: each of its type in INFO, every value checked (store.fit) already.
+    APPENDED: READ's rows are typed, all new, and in the order to store them, each with its
+    host's id (`_host`) and line's instant (`_t`): appended as they come."""
     event_time = "t"  # (the line's instant, where the row has no time of its own)
     if typed and info.columns.get("time") == "BIGINT":
         event_time = 'COALESCE(_j."time", t)'
@@ -543,7 +562,12 @@ def insert_events(
     names = "".join(f", {quote(n)}" for n in info.columns)
     into = f"INSERT INTO {event_table(info.query_id)} (_host, _unix, _time{names}) "
     mine = f"(SELECT i, host_id, t FROM {lines} WHERE query_id = {info.query_id})"
-    if read:
+    if appended:
+        relation = (
+            f"(SELECT _j, _host AS host_id, _t AS t FROM {read} "
+            f"WHERE name = {nm.literal(info.name)})"
+        )
+    elif read:
         relation = (
             f"(SELECT x._j, l.host_id, l.t FROM (SELECT i, _j FROM {read} "
             f"WHERE name = {nm.literal(info.name)}) x JOIN {mine} l USING (i))"
@@ -567,7 +591,7 @@ def insert_events(
         if typed
         else typed_select(info, fixed, relation)
     )
-    inserted = con.execute(into + select + " ORDER BY _time, _host")
+    inserted = con.execute(into + select + ("" if appended else " ORDER BY _time, _host"))
     row = inserted.fetchone()
     return int(row[0]) if row else 0
 

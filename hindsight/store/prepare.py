@@ -167,7 +167,12 @@ class Preparer:
             if rows is not None and self.lib is not None:
                 table = f"_ev_{tables.rsplit('.', 1)[-1]}_{n}"
                 arrows[table], read_typed = native.event_rows(
-                    self.lib, rows, [q.name for q in group], list(columns), list(columns.values())
+                    self.lib,
+                    rows,
+                    [q.name for q in group],
+                    list(columns),
+                    list(columns.values()),
+                    ordered=True,
                 )
                 if not read_typed:
                     columns = dict.fromkeys(columns, "VARCHAR")

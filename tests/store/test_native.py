@@ -565,6 +565,68 @@ def contents(hs: hindsight.Hindsight) -> dict[str, list[tuple[Any, ...]]]:
     return found
 
 
+_EVENT_TIMES = st.one_of(st.none(), st.just(""), st.integers(0, 40).map(str), st.just("07"))
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(0, 40), _EVENT_TIMES),
+        min_size=1,
+        max_size=25,
+    )
+)
+def test_event_rows_in_time_order_read_as_the_unordered(
+    events: list[tuple[str, int, str | None]],
+) -> None:
+    """event_rows ORDERED: the same rows, by time (the row's `time`, else its line's instant),
+    then host, each with its line's instant and host; where a `time` is not in its plain form
+    (`07`), not ordered (the writer sorts them)."""
+    lines = [
+        event("process_events", t, "added", {"pid": str(k), **({} if w is None else {"time": w})},
+              host=h, uuid=h)
+        for k, (h, t, w) in enumerate(events)
+    ]  # fmt: skip
+    batch = native.parse(LIB, lines)
+    args = (LIB, batch, ["process_events"], ["pid", "time"], ["BIGINT", "BIGINT"])
+    plain, typed = native.event_rows(*args)
+    ordered, typed_too = native.event_rows(*args, ordered=True)
+    assert typed == typed_too
+    if not typed:  # (a time not in its plain form)
+        assert "_hk" not in ordered.column_names
+        return
+    got = ordered.to_pylist()
+    assert sorted(r["_j"]["pid"] for r in got) == sorted(r["_j"]["pid"] for r in plain.to_pylist())
+    by_pid = {k: (h, t, w) for k, (h, t, w) in enumerate(events)}
+    for row in got:
+        h, t, w = by_pid[row["_j"]["pid"]]
+        assert (row["_hk"], row["_t"], row["_j"]["time"]) == (h, t, int(w) if w else None)
+    when = [r["_j"]["time"] if r["_j"]["time"] is not None else r["_t"] for r in got]
+    assert when == sorted(when)
+
+
+def test_new_events_are_appended_in_time_order(tmp_path: Path) -> None:
+    """A batch of new typed events is appended in the first stage's order (time, then host),
+    and stores what the SQL path stores."""
+    rng = random.Random(7)
+    lines = [
+        event("process_events", 100 + k, "added",
+              {"pid": str(k), "path": "/bin/sh", **({"time": str(rng.randint(50, 150))} if k % 5 else {})},
+              host=f"h{k % 3}", uuid=f"U-{k % 3}")
+        for k in range(60)
+    ]  # fmt: skip
+    log = write(tmp_path / "events.log", *lines)
+    stores = []
+    for mode in ("off", "on"):
+        with hindsight.open(tmp_path / mode, native=mode) as hs:
+            hs.ingest([log])
+            stores.append(contents(hs))
+            if mode == "on":
+                (table,) = [n for n in stores[-1] if n.startswith("ev_")]
+                times = hs.store.con.execute(f"SELECT _time FROM {table} ORDER BY rowid").fetchall()
+                assert times == sorted(times) and len(times) == 60
+    assert stores[0] == stores[1]
+
+
 def test_a_mixed_fleet_out_of_order_gives_the_same_store_either_way(tmp_path: Path) -> None:
     # bench's generators: users as batches, processes as snapshots, process_events, DHCP churn;
     # in small batches, the later half of the history first, so that streams are extended and

@@ -49,6 +49,7 @@ class NativeBatch:
     columns: dict[str, set[str]]
     deferred: list[int]
     lines: tuple[bytes, array[int]]
+    row_line: pa.Array  # each row's line, as its position in `header`
 
 
 def parse(lib: ctypes.CDLL, raws: Sequence[bytes]) -> NativeBatch:
@@ -117,7 +118,7 @@ def parse(lib: ctypes.CDLL, raws: Sequence[bytes]) -> NativeBatch:
         name, *keys = json.loads(signature)
         columns.setdefault(name, set()).update(keys)
     deferred_lines = fixed(pa.int32(), deferred, 20).to_pylist()
-    return NativeBatch(header, table, sums, columns, deferred_lines, (data, offsets))
+    return NativeBatch(header, table, sums, columns, deferred_lines, (data, offsets), line)
 
 
 #: The types the library reads values of (members.rs `Kind`), by code; any other is text.
@@ -130,26 +131,69 @@ def event_rows(
     names: list[str],
     columns: list[str],
     types: Sequence[str] | None = None,
+    ordered: bool = False,
 ) -> tuple[pa.Table, bool]:
     """The added rows of the queries NAMES in BATCH read into COLUMNS: `i`, `name` and `_j`
     (a struct of the columns). Each value as the SQL path's `normalise.as_text` reads it, or,
     with TYPES (one a column), typed as the writer's typed insert stores it (store.fit): then
     returns whether they are (False when a value is not in the plain form of its type: the
     columns are text then, and whether it fits is the SQL path's to say). The library reads the
-    rows' texts where they are (a filtered copy of them took 40 MB of memory a batch of events)."""
+    rows' texts where they are (a filtered copy of them took 40 MB of memory a batch of events).
+
+    ORDERED: typed rows come in the order the events' table stores them (see `_in_time_order`),
+    with their line's instant `_t` and host key `_hk` (dictionary-encoded), where their time
+    is read typed (a BIGINT `time`, or none)."""
     rows = batch.rows
     mask = pc.and_(pc.greater(rows["op"], 0), pc.is_in(rows["name"], pa.array(names, TEXT)))
     chosen = pc.indices_nonzero(mask).cast(pa.int64())
     kinds = [KINDS.get(t, (0, TEXT)) for t in types] if types else [(0, TEXT)] * len(columns)
     typed = any(code for code, _ in kinds)
+    extra: dict[str, pa.Array] = {}
+    if ordered and typed:
+        chosen, extra = _in_time_order(lib, batch, chosen, dict(zip(columns, kinds, strict=True)))
     fields = _members(lib, rows["r"], chosen, columns, kinds)
     if fields is None:  # (a value not in the plain form of its type)
         typed, fields = False, _members(lib, rows["r"], chosen, columns, [(0, TEXT)] * len(columns))
+        extra = {}
     assert fields is not None
     n = len(chosen)
     j = pa.StructArray.from_arrays(fields, names=columns) if columns else pa.nulls(n)
-    table = pa.table({"i": rows["i"].take(chosen), "name": rows["name"].take(chosen), "_j": j})
+    table = pa.table(
+        {"i": rows["i"].take(chosen), "name": rows["name"].take(chosen), "_j": j, **extra}
+    )
     return table, typed
+
+
+def _in_time_order(
+    lib: ctypes.CDLL,
+    batch: NativeBatch,
+    chosen: pa.Array,
+    kinds: dict[str, tuple[int, pa.DataType]],
+) -> tuple[pa.Array, dict[str, pa.Array]]:
+    """The rows CHOSEN in the order the writer's insert stores events: by time (the row's
+    `time`, else its line's instant), then host; with their line's instant (`_t`) and host key
+    (`_hk`). Sorted here, beside the writer, the writer appends them as they come (its ORDER BY
+    was a third of its insert). Unsorted where `time` is not read as a BIGINT (KINDS: the
+    columns' codes and types), or not in its plain form: the writer sorts them then."""
+    line = batch.row_line.take(chosen)
+    t = batch.header["t"].take(line)
+    hosts = pc.dictionary_encode(batch.header["host_key"]).combine_chunks()
+    hk = hosts.indices.take(line)
+    extra = {"_t": t, "_hk": pa.DictionaryArray.from_arrays(hk, hosts.dictionary)}
+    when = t
+    if "time" in kinds:
+        time = (
+            _members(lib, batch.rows["r"], chosen, ["time"], [kinds["time"]])
+            if kinds["time"][0] == KINDS["BIGINT"][0]
+            else None
+        )
+        if time is None:
+            return chosen, {}
+        when = pc.coalesce(time[0], t)
+    order = pc.sort_indices(
+        pa.table({"w": when, "h": hk}), sort_keys=[("w", "ascending"), ("h", "ascending")]
+    )
+    return chosen.take(order), {k: v.take(order) for k, v in extra.items()}
 
 
 def _members(
