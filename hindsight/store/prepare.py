@@ -56,6 +56,9 @@ class Prepared:
     # the tables of `events` that are Arrow tables (the library read them), by name: the writer
     # registers them on its connection and scans them once, in its insert
     arrows: dict[str, pa.Table] = field(default_factory=dict)
+    # `hdr` as the library read it, its host keys and names dictionary-encoded (coded_header),
+    # where it holds every line of the batch
+    header: pa.Table | None = None
 
     def hashed_as(self, queries: list[QueryInfo]) -> bool:
         """Whether the row hashes are those the writer's catalog gives (same columns)."""
@@ -127,6 +130,7 @@ class Preparer:
         events = self._events([q for q in queries if q.is_event], tables, rows, arrows)
         joined = fast.batch.lines if self.lib is not None and not torn else None
         chunks = self._chunks(kept, tables, joined)
+        whole_header = self.lib is not None and not (fast.sql_lines or set_aside)
         return Prepared(
             lines,
             kept,
@@ -139,6 +143,7 @@ class Preparer:
             has_units,
             rh_view,
             arrows,
+            native.coded_header(fast.batch) if whole_header else None,
         )
 
     def _events(

@@ -24,9 +24,11 @@ Modules: `load` (finding, loading and checking the library), `ffi` (columns in a
 """
 
 from hindsight.store.native.first_stage import (
+    SHAPE_SQL,
     NativeBatch,
     Normalised,
     batch_keys,
+    coded_header,
     dedupe_keys,
     event_rows,
     first_rows,
@@ -48,6 +50,7 @@ from hindsight.store.native.streams import apply_streams, build_intervals
 
 __all__ = [
     "BUILD_HINT",
+    "SHAPE_SQL",
     "SLOWER",
     "NativeBatch",
     "NativeFailed",
@@ -57,6 +60,7 @@ __all__ = [
     "available",
     "batch_keys",
     "build_intervals",
+    "coded_header",
     "dedupe_keys",
     "event_rows",
     "first_rows",

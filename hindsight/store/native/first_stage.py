@@ -33,6 +33,8 @@ from hindsight.store.writes import attach, detach
 
 #: The shapes' codes (native/src/line.rs) as the SQL path names them.
 _SHAPES = ("batch", "snapshot", "snapshot_event", "event")
+#: The shape's text from its code (`_SHAPES`), in SQL.
+SHAPE_SQL = f"[{', '.join(nm.literal(s) for s in _SHAPES)}][shape + 1]"
 
 
 @dataclass
@@ -246,9 +248,19 @@ _SUMS = ("sa_state", "sa_text", "sr_state", "sr_text")
 _HEADER = (
     "SELECT i, host_key::VARCHAR AS host_key, identifier::VARCHAR AS identifier, "
     "name::VARCHAR AS name, t, epoch, counter, "
-    f"[{', '.join(nm.literal(s) for s in _SHAPES)}][shape + 1] AS shape, shape IN (1, 2) AS snap, "
+    f"{SHAPE_SQL} AS shape, shape IN (1, 2) AS snap, "
     "n_add, n_rem, NULL::JSON AS first FROM {src}"
 )
+
+
+def coded_header(batch: NativeBatch) -> pa.Table:
+    """BATCH's header with its host keys and query names dictionary-encoded: the writer maps
+    their few distinct values to ids (`ingest.BatchWriter._identify`), not every line."""
+    header = batch.header
+    for name in ("host_key", "name"):
+        column = pc.dictionary_encode(header[name]).combine_chunks()
+        header = header.set_column(header.schema.get_field_index(name), name, column)
+    return header
 
 
 @dataclass
