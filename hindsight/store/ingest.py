@@ -230,7 +230,8 @@ class BatchWriter:
         self._archive(batch)
         self._statuses(fallback.statuses)
         self._events([q for q in queries if q.is_event], batch)
-        self.summary.rebuilt_streams += StreamWriter(self.con, self.catalog, self.lib).write("_n")
+        streams = StreamWriter(self.con, self.catalog, self.lib, batch.texts)
+        self.summary.rebuilt_streams += streams.write("_n")
         self._seen_hosts()
 
     def _reject(self, rejected: list[tuple[Line, str]]) -> None:

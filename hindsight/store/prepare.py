@@ -59,6 +59,8 @@ class Prepared:
     # `hdr` as the library read it, its host keys and names dictionary-encoded (coded_header),
     # where it holds every line of the batch
     header: pa.Table | None = None
+    # the texts of `rows` by their rowid (the library's), where the library read every row
+    texts: pa.ChunkedArray | None = None
 
     def hashed_as(self, queries: list[QueryInfo]) -> bool:
         """Whether the row hashes are those the writer's catalog gives (same columns)."""
@@ -144,6 +146,7 @@ class Preparer:
             rh_view,
             arrows,
             native.coded_header(fast.batch) if whole_header else None,
+            rows.rows["r"] if rows is not None else None,
         )
 
     def _events(

@@ -33,11 +33,17 @@ class StreamWriter:
     statements."""
 
     def __init__(
-        self, con: duckdb.DuckDBPyConnection, catalog: Catalog, lib: ctypes.CDLL | None = None
+        self,
+        con: duckdb.DuckDBPyConnection,
+        catalog: Catalog,
+        lib: ctypes.CDLL | None = None,
+        texts: pa.ChunkedArray | None = None,
     ) -> None:
         self.con = con
         self.catalog = catalog
         self.lib = lib
+        self.texts = texts  # the batch's rows' texts by `ref`, where the library read them all
+        self._with_texts = False  # whether the opened intervals came with their texts
 
     def write(self, prefix: str) -> int:
         """Apply a normalised batch's fresh state lines to their streams; returns how many
@@ -82,7 +88,10 @@ class StreamWriter:
             )
             detach(con, "_replayed")
         lines = "_sl_all" if replay else "_sl"
+        self._with_texts = False
         if self.lib is not None:
+            # (replayed rows are the archive's: their texts are joined in SQL)
+            self._with_texts = self.texts is not None and not replay
             self._apply_native(lines, sources)
         else:
             con.execute(executions_sql(lines, "streams", "_ex"))
@@ -115,6 +124,7 @@ class StreamWriter:
             [f"SELECT {src} AS src, i, op, rh, ref FROM {prefix}_rh" for prefix, src in sources],
             "_open_before",
             "_ex",
+            self.texts if self._with_texts else None,
         )
 
     def _load_open(self, keys: list[StreamKey]) -> None:
@@ -148,6 +158,9 @@ class StreamWriter:
 
     # -- build and write ---------------------------------------------------------------------
     def _build(self, sources: list[tuple[str, int]], batch: str | None) -> None:
+        if self._with_texts:  # (the native step gave them)
+            self._write_built()
+            return
         con = self.con
         texts = [
             f"SELECT ref + {src << 62} AS ref, r FROM {prefix}_rh WHERE op > 0"
@@ -158,6 +171,7 @@ class StreamWriter:
         con.execute(f"CREATE OR REPLACE TEMP VIEW _payloads AS {' UNION ALL '.join(texts)}")
         if self.lib is None:  # (the native step built them with `_ex`)
             self._build_sql(sources, batch)
+        self._join_texts()
         self._write_built()
 
     def _build_sql(self, sources: list[tuple[str, int]], batch: str | None) -> None:
@@ -181,8 +195,9 @@ class StreamWriter:
         (snaps,) = con.execute("SELECT count(*) FROM _ex WHERE snap").fetchone() or (0,)
         build_intervals(con, "_changes", "_execs", "_open_before", deltas=snaps > 1)
 
-    def _write_built(self) -> None:
-        """Write the intervals built (`build_sql.OUTPUTS`) and the executions' log."""
+    def _join_texts(self) -> None:
+        """`_iv_new_closed_r` and `_iv_new_open_r`: the intervals opened in the batch, each with
+        its row's text (`_payloads`)."""
         con = self.con
         # the texts of the rows that open an interval, joined once for every query
         con.execute(
@@ -197,6 +212,11 @@ class StreamWriter:
                 f"CREATE OR REPLACE TEMP TABLE _{source}_r AS SELECT v.*, t.r FROM {source} v "
                 f"JOIN _opened t ON t.ref = v.payload"
             )
+
+    def _write_built(self) -> None:
+        """Write the intervals built (`build_sql.OUTPUTS`, the opened ones with their texts:
+        `_iv_new_closed_r`, `_iv_new_open_r`) and the executions' log."""
+        con = self.con
         counts = {
             qid: (closed, new_closed, new_open)
             for qid, closed, new_closed, new_open in con.execute(_PER_QUERY).fetchall()
@@ -286,8 +306,8 @@ _PER_QUERY = """
 SELECT q.query_id, coalesce(a.n, 0), coalesce(b.n, 0), coalesce(c.n, 0)
 FROM (SELECT DISTINCT query_id FROM _ex) q
 LEFT JOIN (SELECT query_id, count(*) AS n FROM iv_closed_existing GROUP BY ALL) a USING (query_id)
-LEFT JOIN (SELECT query_id, count(*) AS n FROM iv_new_closed GROUP BY ALL) b USING (query_id)
-LEFT JOIN (SELECT query_id, count(*) AS n FROM iv_new_open GROUP BY ALL) c USING (query_id)
+LEFT JOIN (SELECT query_id, count(*) AS n FROM _iv_new_closed_r GROUP BY ALL) b USING (query_id)
+LEFT JOIN (SELECT query_id, count(*) AS n FROM _iv_new_open_r GROUP BY ALL) c USING (query_id)
 """
 
 

@@ -84,17 +84,36 @@ def outputs(
     """The library's output tables (name: (SELECT from `{src}`, columns)), read from its columns
     numbered from FIRST through COLUMN (its accessor), into TEMP tables (or, with TABLE,
     tables: a name with its database)."""
-    which = first
-    for name, (select, spec) in tables.items():
+    specs = {name: spec for name, (_, spec) in tables.items()}
+    for name, arrow in output_tables(owner, column, specs, first).items():
+        create(con, name, tables[name][0], arrow, table)
+
+
+def output_tables(
+    owner: Owner, column: Any, specs: dict[str, Spec], first: int
+) -> dict[str, pa.Table]:
+    """The library's output tables (name: columns) as Arrow tables without a copy, read from
+    its columns numbered from FIRST through COLUMN (its accessor)."""
+    which, found = first, {}
+    for name, spec in specs.items():
         arrays = {}
         for field, kind in spec:
             data, n = output(owner, column, which, kind.byte_width)
             arrays[field] = pa.Array.from_buffers(kind, n, [None, data])
             which += 1
-        src = f"_{name.rsplit('.', 1)[-1]}_native"
-        attach(con, src, pa.table(arrays))
-        kind = "TABLE" if table else "TEMP TABLE"
-        try:
-            con.execute(f"CREATE OR REPLACE {kind} {name} AS {select.format(src=src)}")
-        finally:
-            detach(con, src)
+        found[name] = pa.table(arrays)
+    return found
+
+
+def create(
+    con: duckdb.DuckDBPyConnection, name: str, select: str, arrow: pa.Table, table: bool = False
+) -> None:
+    """The TEMP table NAME (with TABLE, a table: a name with its database) as SELECT (from
+    `{src}`) reads ARROW."""
+    src = f"_{name.rsplit('.', 1)[-1]}_native"
+    attach(con, src, arrow)
+    kind = "TABLE" if table else "TEMP TABLE"
+    try:
+        con.execute(f"CREATE OR REPLACE {kind} {name} AS {select.format(src=src)}")
+    finally:
+        detach(con, src)

@@ -6,8 +6,22 @@ from __future__ import annotations
 import ctypes
 
 import duckdb
+import pyarrow as pa
 
-from hindsight.store.native.ffi import I8, I16, I32, I64, U8, U64, Owner, Spec, inputs, outputs
+from hindsight.store.native.ffi import (
+    I8,
+    I16,
+    I32,
+    I64,
+    U8,
+    U64,
+    Owner,
+    Spec,
+    create,
+    inputs,
+    output_tables,
+    outputs,
+)
 from hindsight.store.native.load import NativeFailed
 
 #: The intervals' tables, as intervals.build_sql names and types them, in the library's column
@@ -49,6 +63,10 @@ _EX_SQL = (
 #: The instances open before a batch, as both steps take them.
 _OPEN_SQL = "SELECT host_id, query_id, rh, _from, _n FROM {t}"
 _OPEN_TYPES = (I32, I32, U64, I64, I16)
+
+
+#: The intervals opened in the batch, which carry their rows' texts into `_{name}_r`.
+_OPENED = ("iv_new_closed", "iv_new_open")
 
 
 def _intervals_tables() -> dict[str, tuple[str, Spec]]:
@@ -97,12 +115,17 @@ def apply_streams(
     rows: list[str],
     open_before: str,
     out: str,
+    texts: pa.ChunkedArray | None = None,
 ) -> None:
     """A batch's lines applied to their streams by the library in one step: the executions
     (`classify_sql.executions_sql` into OUT, LINES with their `i`), each row of ROWS (SELECTs
     of `src, i, op, rh, ref`) mapped to its execution (a full set's removed rows left out, the
     payload `ref + src << 62`), and the intervals (`build_sql.OUTPUTS`) from OPEN_BEFORE.
-    POSITIONS `(host_id, query_id, epoch, counter)`: where the extended streams stand."""
+    POSITIONS `(host_id, query_id, epoch, counter)`: where the extended streams stand.
+
+    TEXTS: each row's text by its `ref`, where ROWS are the batch's alone (`src` 0): the
+    intervals the batch opened are then `_iv_new_closed_r` and `_iv_new_open_r`, each with its
+    row's text `r` (StreamWriter's `_write_built` joins them in SQL otherwise)."""
     counter = "coalesce(counter, 0), counter IS NOT NULL"
     row_sql = (
         " UNION ALL ".join(rows)
@@ -128,5 +151,11 @@ def apply_streams(
     if not ptr:
         raise NativeFailed(_FAILED_STEP)
     owner = Owner(lib, ptr, lib.hs_ap_free)
-    outputs(con, owner, lib.hs_ap_column, _intervals_tables(), 0)
+    if texts is None:
+        outputs(con, owner, lib.hs_ap_column, _intervals_tables(), 0)
+    else:
+        for name, arrow in output_tables(owner, lib.hs_ap_column, _IV_OUTPUTS, 0).items():
+            if name in _OPENED:
+                name, arrow = f"_{name}_r", arrow.append_column("r", texts.take(arrow["payload"]))
+            create(con, name, "SELECT * FROM {src}", arrow)
     outputs(con, owner, lib.hs_ap_column, {out: (_EX_SQL, _EX_OUTPUT)}, 100)
