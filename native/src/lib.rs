@@ -41,6 +41,10 @@ pub struct Batch {
     r_rh_state: Vec<u64>,
     r_rh_text: Vec<u64>,
     r_text: Text,
+    // each row's `time` member as an event's typed insert reads it (members.rs): its value, and
+    // whether it is NULL (0: none, null or ''), a value (1), or of another form (2)
+    r_time: Vec<i64>,
+    r_time_state: Vec<u8>,
     // per accepted line, the wrapping sums of its added and removed rows' identities, as state
     // rows and as event rows (normalise.LINE_SUMS), and its signature: an index in `signatures`
     l_sa_state: Vec<u64>,
@@ -158,6 +162,9 @@ impl Batch {
                 self.r_rh_state.push(rh);
                 self.r_op.push(op);
                 self.r_line.push(self.l_i.len() as i32);
+                let (time, state) = row_time(row);
+                self.r_time.push(time);
+                self.r_time_state.push(state);
             }
         }
         if !ok {
@@ -165,6 +172,8 @@ impl Batch {
             for v in [&mut self.r_rh_text, &mut self.r_rh_state] {
                 v.truncate(rows_before);
             }
+            self.r_time.truncate(rows_before);
+            self.r_time_state.truncate(rows_before);
             self.r_op.truncate(rows_before);
             self.r_line.truncate(rows_before);
             return Err(Defer);
@@ -274,8 +283,24 @@ impl Batch {
             24 => raw(&self.l_sr_text),
             25 => raw(&self.signatures.offsets),
             26 => raw(&self.signatures.data),
+            27 => raw(&self.r_time),
+            28 => raw(&self.r_time_state),
             _ => (std::ptr::null(), 0),
         }
+    }
+}
+
+/// ROW's member `time` read as a BIGINT as the typed insert of events reads it (members.rs):
+/// (value, 1), (0, 0) for NULL (no such member, null, or ''), (0, 2) for any other form.
+fn row_time(row: &json::Row) -> (i64, u8) {
+    let Some((_, value)) = row.0.iter().find(|(k, _)| k == "time") else { return (0, 0) };
+    match value {
+        json::Scalar::I(i) => (*i, 1),
+        json::Scalar::Str(s) if s.is_empty() => (0, 0),
+        json::Scalar::Str(s) => members::bigint(s.as_bytes()).map_or((0, 2), |v| (v, 1)),
+        json::Scalar::U(u) => i64::try_from(*u).map_or((0, 2), |v| (v, 1)),
+        json::Scalar::Null => (0, 0),
+        json::Scalar::B(_) => (0, 2),
     }
 }
 

@@ -178,7 +178,7 @@ fn typed(text: &[u8], kind: Kind) -> Option<Option<u64>> {
 
 /// A BIGINT's text as its cast gives it back: `0`, or digits without a leading zero after an
 /// optional `-`, within range.
-fn bigint(text: &[u8]) -> Option<i64> {
+pub fn bigint(text: &[u8]) -> Option<i64> {
     let (negative, digits) = match text.strip_prefix(b"-") {
         Some(rest) => (true, rest),
         None => (false, text),

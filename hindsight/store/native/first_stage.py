@@ -52,6 +52,9 @@ class NativeBatch:
     deferred: list[int]
     lines: tuple[bytes, array[int]]
     row_line: pa.Array  # each row's line, as its position in `header`
+    # each row's `time` read as a BIGINT, and whether it is NULL (0), a value (1) or of another
+    # form (2), as event_rows' typed read gives it (members.rs; lib.rs `row_time`)
+    row_time: tuple[pa.Array, pa.Array]
 
 
 def parse(lib: ctypes.CDLL, raws: Sequence[bytes]) -> NativeBatch:
@@ -120,7 +123,10 @@ def parse(lib: ctypes.CDLL, raws: Sequence[bytes]) -> NativeBatch:
         name, *keys = json.loads(signature)
         columns.setdefault(name, set()).update(keys)
     deferred_lines = fixed(pa.int32(), deferred, 20).to_pylist()
-    return NativeBatch(header, table, sums, columns, deferred_lines, (data, offsets), line)
+    row_time = (fixed(pa.int64(), rows, 27), fixed(pa.uint8(), rows, 28))
+    return NativeBatch(
+        header, table, sums, columns, deferred_lines, (data, offsets), line, row_time
+    )
 
 
 #: The types the library reads values of (members.rs `Kind`), by code; any other is text.
@@ -152,7 +158,7 @@ def event_rows(
     typed = any(code for code, _ in kinds)
     extra: dict[str, pa.Array] = {}
     if ordered and typed:
-        chosen, extra = _in_time_order(lib, batch, chosen, dict(zip(columns, kinds, strict=True)))
+        chosen, extra = _in_time_order(batch, chosen, dict(zip(columns, kinds, strict=True)))
     fields = _members(lib, rows["r"], chosen, columns, kinds)
     if fields is None:  # (a value not in the plain form of its type)
         typed, fields = False, _members(lib, rows["r"], chosen, columns, [(0, TEXT)] * len(columns))
@@ -167,10 +173,7 @@ def event_rows(
 
 
 def _in_time_order(
-    lib: ctypes.CDLL,
-    batch: NativeBatch,
-    chosen: pa.Array,
-    kinds: dict[str, tuple[int, pa.DataType]],
+    batch: NativeBatch, chosen: pa.Array, kinds: dict[str, tuple[int, pa.DataType]]
 ) -> tuple[pa.Array, dict[str, pa.Array]]:
     """The rows CHOSEN in the order the writer's insert stores events: by time (the row's
     `time`, else its line's instant), then host; with their line's instant (`_t`) and host key
@@ -184,14 +187,12 @@ def _in_time_order(
     extra = {"_t": t, "_hk": pa.DictionaryArray.from_arrays(hk, hosts.dictionary)}
     when = t
     if "time" in kinds:
-        time = (
-            _members(lib, batch.rows["r"], chosen, ["time"], [kinds["time"]])
-            if kinds["time"][0] == KINDS["BIGINT"][0]
-            else None
-        )
-        if time is None:
+        if kinds["time"][0] != KINDS["BIGINT"][0]:
             return chosen, {}
-        when = pc.coalesce(time[0], t)
+        value, state = (column.take(chosen) for column in batch.row_time)
+        if pc.any(pc.equal(state, 2)).as_py():  # (then not read typed: event_rows' fallback)
+            return chosen, {}
+        when = pc.if_else(pc.equal(state, 1), value, t)
     order = pc.sort_indices(
         pa.table({"w": when, "h": hk}), sort_keys=[("w", "ascending"), ("h", "ascending")]
     )
