@@ -323,7 +323,8 @@ class BatchWriter:
             )
             .append_column("query_id", _ids([q.query_id for q in known if q], names))
             .append_column(
-                "is_event", pa.array([q.is_event for q in known if q]).take(names.indices)
+                "is_event",
+                pa.array([q.is_event for q in known if q], pa.bool_()).take(names.indices),
             ),
         )
         try:
