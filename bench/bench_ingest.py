@@ -12,8 +12,9 @@ Third file, mixed-q: the mixed lines under --spread times as many query names (4
 the cost of a fleet that schedules many queries; fourth, mixed-t: the same, each name with
 columns of its own (40 distinct tables); fifth, events: process_events alone, one row of its
 31 columns a line, as a Linux fleet logs it (event tables are most of a real fleet's lines).
-Ceiling and ingest are measured --repeat times each, alternated, and their medians compared
-(a single run moves by a third on a shared VM).
+Ceiling and ingest are measured --repeat times each, alternated; the target reads the median of
+each ingest run against the ceiling measured just before it (a single run moves by a third on a
+shared VM, and its speed drifts within minutes: a ratio of two medians carries the drift).
 
     python bench/bench_ingest.py [--hosts 200] [--hours 24] [--spread 10] [--repeat 3]
                                  [--out bench/out]
@@ -135,19 +136,25 @@ def run(name: str, path: Path, raw_bytes: int, out: Path, repeat: int) -> list[s
         f"; medians of {repeat}"
     )
     ceil_rate = max(orjson_rate, duck_rate)
+    # each run against the ceiling measured just before it: the VM's speed drifts by a fifth
+    # within minutes, and a ratio of two medians taken apart carries that drift
+    shares = [
+        100 * r / max(c, d) for (r, _, _), (c, _), d in zip(ingests, ceilings, duck, strict=True)
+    ]
+    share = statistics.median(shares)
     size = store_bytes(out / f"data-{name}")
     print(f"{name:7s} lines={sum(1 for _ in path.open('rb')):,} rows={rows:,} raw={raw_bytes / 1e6:.1f} MB")
     print(
         f"{name:7s} ceiling {ceil_rate:,.0f} rows/s | ingest {rate:,.0f} rows/s "
         f"(runs: {', '.join(f'{r:,.0f}' for r, _, _ in ingests)}) = "
-        f"{100 * rate / ceil_rate:.1f} % (target >= 50 %)"
+        f"{100 * rate / ceil_rate:.1f} % of the medians; each run against its ceiling: "
+        f"{', '.join(f'{x:.1f}' for x in shares)}, median {share:.1f} % (target >= 50 %)"
     )
     print(
         f"{name:7s} CPU: ingest {ingest_cpu:.2f} s on {ingest_cpu / took:.2f} cores, orjson decode "
         f"{decode_cpu:.2f} s: ingest costs {ingest_cpu / decode_cpu:.1f}x the decode's CPU"
     )
     print(f"{name:7s} store {size / 1e6:.1f} MB = 1/{raw_bytes / size:.1f} of raw (target <= 1/10)")
-    share = 100 * rate / ceil_rate
     return [missed(f"{name} ingest % of ceiling", share, share >= 50),
             missed(f"{name} store 1/raw", raw_bytes / size, raw_bytes / size >= 10)]
 
