@@ -71,7 +71,8 @@ class Settings:
     compact_ratio: float = _setting(
         0.25,
         "HINDSIGHT_COMPACT_RATIO",
-        "re-sort an interval table once its unsorted tail exceeds this share of it",
+        "re-sort an interval table (of more than one row group) once its unsorted tail "
+        "exceeds this share of it",
     )
 
     # -- hindsight serve (hindsight/server) --------------------------------------------------

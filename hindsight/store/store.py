@@ -44,6 +44,7 @@ from hindsight.store.prepare import Preparers
 from hindsight.store.space import BLOCK_SIZE, WAL_CHECKPOINT, repack_raw, sort_logs
 
 DB_FILE = "hindsight.duckdb"
+ROW_GROUP_ROWS = 122_880  # DuckDB's rows per row group
 MAX_BATCH_BYTES = 32 * 1024 * 1024  # a batch also ends past this many raw bytes
 _RAW = attrgetter("raw")
 #: Ingest runs without the cyclic garbage collector (millions of acyclic objects: its passes
@@ -431,7 +432,11 @@ class Store:
             (done,) = self.con.execute(
                 "SELECT sorted_rows FROM queries WHERE query_id = ?", [info.query_id]
             ).fetchone() or (0,)
-            if rows == 0 or (not force and rows - done <= self.settings.compact_ratio * rows):
+            # (a table of one row group has nothing to prune: sorted, it reads the same)
+            small = rows < ROW_GROUP_ROWS
+            if rows == 0 or (
+                not force and (small or rows - done <= self.settings.compact_ratio * rows)
+            ):
                 continue
             keys = [quote(k) for k in SORT_KEYS.get(info.os_table or "", ()) if k in info.columns]
             order = ", ".join([*keys, "_host", "_from"])

@@ -6,11 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pytest
 import zstandard
 
 import hindsight
 from bench.gen import dhcp_lines, events_lines, mixed_lines, write
 from hindsight.store import chunks
+from hindsight.store import store as store_module
 from hindsight.store.space import BLOCK_SIZE
 from tests.helpers import event
 from tests.helpers import write as write_lines
@@ -214,3 +216,27 @@ def test_a_store_of_before_drops_its_dedupe_keys_and_still_dedupes(tmp_path: Pat
         tables = {t for (t,) in hs.store.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
         assert "seen" not in tables and "raw_chunks" in tables
         assert hs.ingest([log]).duplicates == 19
+
+
+def test_compaction_sorts_a_history_table_once_it_outgrows_a_row_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A history table of one row group is left as written (sorted, no lookup reads less of
+    it); past one, it is re-sorted by its lookup key as before, and answers the same."""
+    log = tmp_path / "dhcp.log"
+    write(log, dhcp_lines(3, 1))
+    with hindsight.open(tmp_path / "d") as hs:
+        hs.ingest([log])
+        con = hs.store.con
+        (rows, done) = con.execute(
+            "SELECT (SELECT count(*) FROM hist_1), sorted_rows FROM queries WHERE query_id = 1"
+        ).fetchone() or (0, 0)
+        assert rows > 100 and done == 0
+        asof = hs.sql(f"SELECT host, address FROM {IA} ORDER BY ALL", at=1_790_030_000).rows
+        monkeypatch.setattr(store_module, "ROW_GROUP_ROWS", rows // 2)
+        assert hs.store.compact() >= 1
+        (done,) = con.execute("SELECT sorted_rows FROM queries WHERE query_id = 1").fetchone()
+        assert done == rows
+        addresses = [a for (a,) in con.execute("SELECT address FROM hist_1").fetchall()]
+        assert addresses == sorted(addresses)
+        assert hs.sql(f"SELECT host, address FROM {IA} ORDER BY ALL", at=1_790_030_000).rows == asof
