@@ -308,7 +308,7 @@ class BatchWriter:
         """`_n_lines` from the library's HEADER (coded_header): each distinct host key and
         query name given its id here, not joined for every line (a third of the statement's
         time). False, writing nothing, where a name is not among QUERIES."""
-        hosts, names = header["host_key"].chunk(0), header["name"].chunk(0)
+        names = header["name"].chunk(0)
         by_name = {q.name: q for q in queries}
         known = [by_name.get(name) for name in names.dictionary.to_pylist()]
         if not all(known):
@@ -317,10 +317,7 @@ class BatchWriter:
             self.con,
             "_lines_in",
             header.select(["i", "identifier", "t", "epoch", "counter", "shape", "n_add", "n_rem"])
-            .append_column(
-                "host_id",
-                _ids([self.catalog.host_id(k) for k in hosts.dictionary.to_pylist()], hosts),
-            )
+            .append_column("host_id", self._host_ids(header["host_key"].chunk(0)))
             .append_column("query_id", _ids([q.query_id for q in known if q], names))
             .append_column(
                 "is_event",
@@ -465,15 +462,19 @@ class BatchWriter:
         """Append INFO's rows of ARROW, typed and in the events' order by the first stage
         (first_stage.event_rows, ORDERED), every line of the batch new: no join with the batch's
         lines, no sort. Returns how many."""
-        keys = arrow["_hk"].combine_chunks()
-        ids = pa.array([self.catalog.host_id(k) for k in keys.dictionary.to_pylist()], I32)
-        attach(self.con, "_ev_append", arrow.append_column("_host", ids.take(keys.indices)))
+        hosts = self._host_ids(arrow["_hk"].combine_chunks())
+        attach(self.con, "_ev_append", arrow.append_column("_host", hosts))
         try:
             return insert_events(self.con, info, "", "", "_ev_append", typed=True, appended=True)
         finally:
             detach(self.con, "_ev_append")
 
     # -- hosts -------------------------------------------------------------------------------
+    def _host_ids(self, keys: pa.DictionaryArray) -> pa.Array:
+        """The host id of each of KEYS (dictionary-encoded host keys, all in the catalog):
+        looked up once per distinct key."""
+        return _ids([self.catalog.host_id(k) for k in keys.dictionary.to_pylist()], keys)
+
     def _seen_hosts(self) -> None:
         con = self.con
         fresh = "" if self._all_fresh else " SEMI JOIN _n_fresh f USING (i)"

@@ -43,7 +43,6 @@ class StreamWriter:
         self.catalog = catalog
         self.lib = lib
         self.texts = texts  # the batch's rows' texts by `ref`, where the library read them all
-        self._with_texts = False  # whether the opened intervals came with their texts
 
     def write(self, prefix: str) -> int:
         """Apply a normalised batch's fresh state lines to their streams; returns how many
@@ -88,11 +87,11 @@ class StreamWriter:
             )
             detach(con, "_replayed")
         lines = "_sl_all" if replay else "_sl"
-        self._with_texts = False
+        # the opened intervals' texts taken from the batch's rows by the native step, unless
+        # replayed rows (the archive's) are among them: those are joined in SQL (`_build`)
+        texts = self.texts if self.lib is not None and not replay else None
         if self.lib is not None:
-            # (replayed rows are the archive's: their texts are joined in SQL)
-            self._with_texts = self.texts is not None and not replay
-            self._apply_native(lines, sources)
+            self._apply_native(lines, sources, texts)
         else:
             con.execute(executions_sql(lines, "streams", "_ex"))
             extended = con.execute(
@@ -101,9 +100,14 @@ class StreamWriter:
             self._load_open([(h, q) for h, q in extended])
         if not con.execute("SELECT count(*) FROM _ex").fetchone()[0]:  # type: ignore[index]
             return
-        self._build(sources, batch)
+        if texts is not None:
+            self._write_built()
+        else:
+            self._build(sources, batch)
 
-    def _apply_native(self, lines: str, sources: list[tuple[str, int]]) -> None:
+    def _apply_native(
+        self, lines: str, sources: list[tuple[str, int]], texts: pa.ChunkedArray | None
+    ) -> None:
         """The native stream step (store/native/): `_ex` and the intervals in one pass, from
         the positions and open instances of the streams it extends (the batch's own lines' streams
         that have a position)."""
@@ -124,7 +128,7 @@ class StreamWriter:
             [f"SELECT {src} AS src, i, op, rh, ref FROM {prefix}_rh" for prefix, src in sources],
             "_open_before",
             "_ex",
-            self.texts if self._with_texts else None,
+            texts,
         )
 
     def _load_open(self, keys: list[StreamKey]) -> None:
@@ -158,9 +162,6 @@ class StreamWriter:
 
     # -- build and write ---------------------------------------------------------------------
     def _build(self, sources: list[tuple[str, int]], batch: str | None) -> None:
-        if self._with_texts:  # (the native step gave them)
-            self._write_built()
-            return
         con = self.con
         texts = [
             f"SELECT ref + {src << 62} AS ref, r FROM {prefix}_rh WHERE op > 0"

@@ -294,13 +294,17 @@ impl Batch {
 /// (value, 1), (0, 0) for NULL (no such member, null, or ''), (0, 2) for any other form.
 fn row_time(row: &json::Row) -> (i64, u8) {
     let Some((_, value)) = row.0.iter().find(|(k, _)| k == "time") else { return (0, 0) };
-    match value {
-        json::Scalar::I(i) => (*i, 1),
-        json::Scalar::Str(s) if s.is_empty() => (0, 0),
-        json::Scalar::Str(s) => members::bigint(s.as_bytes()).map_or((0, 2), |v| (v, 1)),
-        json::Scalar::U(u) => i64::try_from(*u).map_or((0, 2), |v| (v, 1)),
-        json::Scalar::Null => (0, 0),
-        json::Scalar::B(_) => (0, 2),
+    let read = match value {
+        json::Scalar::I(i) => Some(Some(*i as u64)),
+        json::Scalar::U(u) => i64::try_from(*u).ok().map(|v| Some(v as u64)),
+        json::Scalar::Str(s) => members::typed(s.as_bytes(), members::Kind::BigInt),
+        json::Scalar::Null => Some(None),
+        json::Scalar::B(_) => None,
+    };
+    match read {
+        Some(Some(bits)) => (bits as i64, 1),
+        Some(None) => (0, 0),
+        None => (0, 2),
     }
 }
 

@@ -163,7 +163,7 @@ pub fn extract(rows: &Strings, chosen: &[i64], names: &[&[u8]], kinds: &[Kind]) 
 
 /// TEXT read as KIND: Some(None) for NULL (the empty text), Some(Some(bits)) for a value, None
 /// for a text of any other form.
-fn typed(text: &[u8], kind: Kind) -> Option<Option<u64>> {
+pub fn typed(text: &[u8], kind: Kind) -> Option<Option<u64>> {
     if text.is_empty() {
         return Some(None);
     }
@@ -178,7 +178,7 @@ fn typed(text: &[u8], kind: Kind) -> Option<Option<u64>> {
 
 /// A BIGINT's text as its cast gives it back: `0`, or digits without a leading zero after an
 /// optional `-`, within range.
-pub fn bigint(text: &[u8]) -> Option<i64> {
+fn bigint(text: &[u8]) -> Option<i64> {
     let (negative, digits) = match text.strip_prefix(b"-") {
         Some(rest) => (true, rest),
         None => (false, text),

@@ -4,6 +4,7 @@ identities, each query's columns, each line's sums, and the dedupe keys."""
 from __future__ import annotations
 
 import ctypes
+import functools
 import json
 from array import array
 from collections.abc import Sequence
@@ -55,6 +56,12 @@ class NativeBatch:
     # each row's `time` read as a BIGINT, and whether it is NULL (0), a value (1) or of another
     # form (2), as event_rows' typed read gives it (members.rs; lib.rs `row_time`)
     row_time: tuple[pa.Array, pa.Array]
+
+    @functools.cached_property
+    def host_codes(self) -> pa.DictionaryArray:
+        """The header's host keys, dictionary-encoded (the writer gives ids to the distinct
+        ones only): encoded once for the header and every group of event rows."""
+        return pc.dictionary_encode(self.header["host_key"]).combine_chunks()
 
 
 def parse(lib: ctypes.CDLL, raws: Sequence[bytes]) -> NativeBatch:
@@ -182,7 +189,7 @@ def _in_time_order(
     columns' codes and types), or not in its plain form: the writer sorts them then."""
     line = batch.row_line.take(chosen)
     t = batch.header["t"].take(line)
-    hosts = pc.dictionary_encode(batch.header["host_key"]).combine_chunks()
+    hosts = batch.host_codes
     hk = hosts.indices.take(line)
     extra = {"_t": t, "_hk": pa.DictionaryArray.from_arrays(hk, hosts.dictionary)}
     when = t
@@ -258,8 +265,8 @@ def coded_header(batch: NativeBatch) -> pa.Table:
     """BATCH's header with its host keys and query names dictionary-encoded: the writer maps
     their few distinct values to ids (`ingest.BatchWriter._identify`), not every line."""
     header = batch.header
-    for name in ("host_key", "name"):
-        column = pc.dictionary_encode(header[name]).combine_chunks()
+    names = pc.dictionary_encode(header["name"]).combine_chunks()
+    for name, column in (("host_key", batch.host_codes), ("name", names)):
         header = header.set_column(header.schema.get_field_index(name), name, column)
     return header
 

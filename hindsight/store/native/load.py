@@ -10,20 +10,20 @@ import duckdb
 
 from hindsight.errors import StoreError
 
+#: What building the library takes, as the messages that need it say it (native/install-deps
+#: installs the same).
+_INSTALL = (
+    "apt-get install cargo librust-serde-json-dev librust-memchr-dev librust-ahash-0.7-dev "
+    "(Debian; native/install-deps in the source does it), then pip install Hindsight again"
+)
+
 #: How to build the library, for the messages that need it.
 BUILD_HINT = (
-    "build it: apt-get install cargo librust-serde-json-dev librust-memchr-dev "
-    "librust-ahash-0.7-dev (Debian; native/install-deps in the source does it), then pip "
-    "install Hindsight again (or set "
-    "HINDSIGHT_NATIVE=off to ingest through the SQL path alone)"
+    f"build it: {_INSTALL} (or set HINDSIGHT_NATIVE=off to ingest through the SQL path alone)"
 )
 
 #: What `hindsight ingest` says when it ran without the library.
-SLOWER = (
-    "slower than with its native fast path, which is not built: apt-get install cargo "
-    "librust-serde-json-dev librust-memchr-dev librust-ahash-0.7-dev (Debian; "
-    "native/install-deps in the source does it), then pip install Hindsight again"
-)
+SLOWER = f"slower than with its native fast path, which is not built: {_INSTALL}"
 
 
 class NativeUnavailable(StoreError):
