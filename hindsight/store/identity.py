@@ -101,8 +101,9 @@ def _extend(con: duckdb.DuckDBPyConnection, spans: str) -> bool:
 def _inside(con: duckdb.DuckDBPyConnection, seen: str) -> bool:
     """A line of the batch inside a run of another name splits it (`relations.split_runs`):
     `_runs_inside(host_id, identifier, t)`, the names of the host's archived lines over the
-    runs split, read back (rare: it takes a late line amid a rename). Returns whether there
-    were any."""
+    runs split, read back (rare: it takes a late line amid a rename). Only the lines inside
+    those runs' span: a chunk read for them may hold older lines, of runs before the ones
+    derived again, which would begin runs those already hold. Returns whether there were any."""
     splits = con.execute(relations.split_runs("_runs_old", seen, "host_id")).fetchall()
     if not splits:
         return False
@@ -117,12 +118,14 @@ def _inside(con: duckdb.DuckDBPyConnection, seen: str) -> bool:
         fallback = normalise(con, raws, prefix="_inside", careful=True)
         found += [
             (host_id, ident, t)
-            for ident, t in con.execute("SELECT identifier, t FROM _inside_hdr").fetchall()
+            for ident, t in con.execute(
+                "SELECT identifier, t FROM _inside_hdr WHERE t BETWEEN ? AND ?", [lo, hi]
+            ).fetchall()
         ]
         found += [
             (host_id, p.identifier, p.unix_time)
             for _, p in fallback.statuses
-            if p.identifier and p.unix_time is not None
+            if p.identifier and p.unix_time is not None and lo <= p.unix_time <= hi
         ]
         con.execute("DROP TABLE _inside_hdr")
         con.execute("DROP TABLE _inside_rows")

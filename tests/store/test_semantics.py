@@ -302,6 +302,13 @@ def test_a_host_renamed_back_is_named_by_its_runs_in_any_order(tmp_path: Path) -
     1,
     random.Random(4),
 )
+# lines read back over a split run from a chunk that also holds older lines, of runs kept
+# before the ones derived again, began a second run in their first second (found by it)
+@example(
+    [(0, "bravo"), (1, "bravo"), (2, "alpha"), (3, "alpha"), (0, "alpha"), (2, "bravo"), (1, "alpha")],
+    3,
+    random.Random(69),
+)
 def test_runs_kept_per_batch_are_the_runs_of_all_lines(
     seen: list[tuple[int, str]], batch_lines: int, rnd: random.Random
 ) -> None:
