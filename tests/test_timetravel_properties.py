@@ -42,7 +42,10 @@ def hosts(draw: st.DrawFn) -> list[Host]:
             if shape == "event" and (reset or new_epoch) and not rows:
                 rows = (draw(row_st),)  # osquery writes nothing for an empty reset in event format
             runs.append(Run(t, rows, reset, new_epoch))
-        names = [f"host-{i}" if j < n // 2 else f"renamed-{i}" for j in range(n)]
+        # renamed once half-way, or renamed (back) at random
+        once = [f"host-{i}" if j < n // 2 else f"renamed-{i}" for j in range(n)]
+        anyhow = st.lists(st.sampled_from([f"host-{i}", f"renamed-{i}"]), min_size=n, max_size=n)
+        names = draw(st.one_of(st.just(once), anyhow))
         out.append(Host(f"UUID-{i}", names, shape, numerics, runs))
     return out
 
@@ -69,12 +72,25 @@ def _check(hs: hindsight.Hindsight, fleet: list[Host]) -> None:
         instants = sorted(
             {r.time for r in host.runs} | {r.time + 1 for r in host.runs} | {host.runs[0].time - 1}
         )
+        # the name of each execution osquery wrote lines for (one where nothing changed, in
+        # event or batch format, reports no name)
+        named = [
+            (run.time, host.names[j])
+            for j, (run, lines) in enumerate(
+                zip(host.runs, emit(host, QUERY, NUMERIC), strict=True)
+            )
+            if lines
+        ]
         for t in instants:
             want = truth_at(host, t) or Counter()
-            got = Counter(canon(r) for r in hs.state(QUERY, at=t, hosts=[host.uuid]).dicts())
+            rows = hs.state(QUERY, at=t, hosts=[host.uuid]).dicts()
+            got = Counter(canon(r) for r in rows)
             assert got == want, (
                 f"{host.uuid} ({host.shape}) at {t}: missing {want - got}, extra {got - want}"
             )
+            # `host` is the name the host reported as of T, however its lines arrived
+            reported = [name for when, name in named if when <= t]
+            assert {r["host"] for r in rows} <= set(reported[-1:]), (host.uuid, t, reported)
 
 
 @given(fleet=hosts(), seed=st.integers(0, 2**16), batch=st.sampled_from([3, 50_000]))
