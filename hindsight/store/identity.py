@@ -107,7 +107,7 @@ def _inside(con: duckdb.DuckDBPyConnection, seen: str) -> bool:
     splits = con.execute(relations.split_runs("_runs_old", seen, "host_id")).fetchall()
     if not splits:
         return False
-    found: list[tuple[int, str, int]] = []
+    inside: list[tuple[int, str, int]] = []
     dctx = zstandard.ZstdDecompressor()
     for host_id, lo, hi in splits:
         stored = con.execute(
@@ -116,20 +116,17 @@ def _inside(con: duckdb.DuckDBPyConnection, seen: str) -> bool:
         ).fetchall()
         raws = [raw for (data,) in stored for raw in chunks.read(data, dctx) if raw]
         fallback = normalise(con, raws, prefix="_inside", careful=True)
-        found += [
-            (host_id, ident, t)
-            for ident, t in con.execute(
-                "SELECT identifier, t FROM _inside_hdr WHERE t BETWEEN ? AND ?", [lo, hi]
-            ).fetchall()
-        ]
-        found += [
-            (host_id, p.identifier, p.unix_time)
-            for _, p in fallback.statuses
-            if p.identifier and p.unix_time is not None and lo <= p.unix_time <= hi
-        ]
+        read: list[tuple[str | None, int | None]] = con.execute(
+            "SELECT identifier, t FROM _inside_hdr"
+        ).fetchall()
+        read += [(p.identifier, p.unix_time) for _, p in fallback.statuses if p.identifier]
         con.execute("DROP TABLE _inside_hdr")
         con.execute("DROP TABLE _inside_rows")
-    inside = [(h, ident, t) for h, ident, t in found if ident is not None and t is not None]
+        inside += [
+            (host_id, ident, t)
+            for ident, t in read
+            if ident is not None and t is not None and lo <= t <= hi  # (see above)
+        ]
     attach(
         con,
         "_runs_inside_in",
