@@ -48,6 +48,11 @@ _REWRITTEN = re.compile(r"\s+LINE \d+:.*$")
 #: DuckDB's binder on an instant given as a timestamp (AS OF to_timestamp(x))
 _TIMESTAMP_INSTANT = re.compile(r"Cannot compare values of type BIGINT and type TIMESTAMP")
 _AS_OF = re.compile(r"\bAS\s+OF\b", re.IGNORECASE)
+#: DuckDB on a comparison of a number with text that is not one: a typed column with a quoted
+#: value (uid = 'abc'), or a text column with a number (address = 10: "... from source column")
+_NOT_A_NUMBER = re.compile(
+    r"Could not convert string '.*' to \w+(?: when casting from source column (?P<column>\w+))?$"
+)
 
 
 @dataclass(frozen=True)
@@ -184,13 +189,7 @@ class Hindsight:
             if missing is not None:
                 raise self._unknown_column(missing.group(1), sql, instant) from None
             # DuckDB quotes the rewritten SQL, which the user never wrote
-            message = _REWRITTEN.sub("", str(exc))
-            if _TIMESTAMP_INSTANT.search(message) and _AS_OF.search(sql):
-                message += (
-                    ": FOR SYSTEM_TIME AS OF takes unix seconds; for a timestamp write "
-                    "AS OF epoch(<timestamp>)"
-                )
-            raise QueryError(message) from None
+            raise QueryError(_hinted(_REWRITTEN.sub("", str(exc)), sql)) from None
 
     def _unknown_column(self, column: str, sql: str, at: int) -> QueryError:
         """The columns of the queries SQL reads, for an unknown COLUMN (DuckDB's own message
@@ -362,3 +361,25 @@ class _Sizer:
 def open(data: str | Path | None = None, *, read_only: bool = False, **settings: Any) -> Hindsight:
     """Open (or create) the store in DATA (default $HINDSIGHT_DATA or ./hindsight-data)."""
     return Hindsight(data, read_only=read_only, **settings)
+
+
+
+def _hinted(message: str, sql: str) -> str:
+    """DuckDB's MESSAGE on SQL, with what to write instead where the mistake is a usual one."""
+    if _TIMESTAMP_INSTANT.search(message) and _AS_OF.search(sql):
+        return message + (
+            ": FOR SYSTEM_TIME AS OF takes unix seconds; for a timestamp write "
+            "AS OF epoch(<timestamp>)"
+        )
+    mismatch = _NOT_A_NUMBER.search(message)
+    if mismatch is None:
+        return message
+    column = mismatch["column"]
+    if column is not None:
+        return message + (
+            f": {column} holds text; quote the value it is compared with ({column} = '...')"
+        )
+    return message + (
+        ": a column osquery's schema types as a number is compared with text that is not one; "
+        "compare it with a number (uid = 1001), or compare its text (uid::VARCHAR = 'x')"
+    )

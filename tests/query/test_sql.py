@@ -192,6 +192,24 @@ def test_an_unknown_column_lists_the_columns(fleet: hindsight.Hindsight) -> None
     assert "Ambiguous" in str(info.value) and "LINE" not in str(info.value)
 
 
+
+
+def test_a_value_of_the_wrong_type_says_what_to_write(fleet: hindsight.Hindsight) -> None:
+    """A typed column compared with text, and a text column with a number: DuckDB names
+    neither the column nor the fix."""
+    with pytest.raises(QueryError) as info:
+        fleet.sql("SELECT username FROM users WHERE uid = 'alice'", at=200)
+    assert "'alice'" in str(info.value)
+    assert "compare it with a number (uid = 1001), or compare its text" in str(info.value)
+    assert fleet.sql("SELECT username FROM users WHERE uid::VARCHAR = '0'", at=200).rows == [
+        ("root",)
+    ]
+    with pytest.raises(QueryError) as info:
+        fleet.sql("SELECT uid FROM users WHERE username = 5", at=200)
+    assert str(info.value).endswith(
+        "username holds text; quote the value it is compared with (username = '...')"
+    )
+    assert "LINE" not in str(info.value)
 def test_a_name_that_needs_quotes_says_so(fleet: hindsight.Hindsight, tmp_path: Path) -> None:
     path = tmp_path / "a.log"
     path.write_bytes(event("pack/ir-x/users", 100, "added", {"uid": "7"}, counter=0) + b"\n")
