@@ -4,7 +4,9 @@ method and prints its rows."""
 
 from __future__ import annotations
 
+import difflib
 import functools
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +14,8 @@ import click
 
 from hindsight.api import Hindsight, Result
 from hindsight.cli_common import data_option, domain_errors, output_options, show, stoppable
+from hindsight.console.recognise import is_path, is_uid, recognise
+from hindsight.errors import InputError
 from hindsight.lake.cli import engine_options, spark_engine
 
 #: What an investigation command returns: the library method to call and its arguments.
@@ -48,7 +52,57 @@ until_option = click.option(
 )
 
 
-@click.group()
+class _Meant(click.Group):
+    """A group of commands each asking about one kind of thing: given the thing without the
+    command (`who 10.1.2.3`), it names the command meant rather than only "No such command"."""
+
+    def __init__(self, *args: object, meant: Callable[[str], list[str]], **kwargs: object):
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.meant = meant
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        word = args[0] if args else ""
+        known = self.list_commands(ctx)
+        # (a misspelt command, `timeline hots`, keeps click's own "Did you mean 'host'?")
+        if word and word not in known and not difflib.get_close_matches(word, known):
+            rest = f" {shlex.join(args[1:])}" if args[1:] else ""
+            meant = [f"`hindsight {self.name} {m}{rest}`" for m in self.meant(word)]
+            if meant:
+                ctx.fail(f"No such command {word!r}: did you mean {' or '.join(meant)}?")
+        return super().resolve_command(ctx, args)
+
+
+def _who_meant(word: str) -> list[str]:
+    """The `who` command asking about WORD (an IP, 1001@host, /path@host, 1001, /path)."""
+    if "@" not in word and (is_uid(word) or is_path(word)):  # without a host
+        return [f"{'uid' if is_uid(word) else 'mount'} {shlex.quote(word)} --host HOST"]
+    try:
+        question = recognise(word)
+    except InputError:
+        return []
+    if question.kind == "ip":
+        return [f"ip {shlex.quote(word)}"]
+    if question.kind in ("uid", "mount") and question.host is not None:
+        return [f"{question.kind} {shlex.quote(question.subject)} --host {shlex.quote(question.host)}"]
+    return []
+
+
+def _timeline_meant(word: str) -> list[str]:
+    """The `timeline` commands asking about WORD: an IP's, else a host's or a user's."""
+    if word.startswith("-"):
+        return []
+    try:
+        kind = recognise(word).kind
+    except InputError:
+        return []
+    if kind == "ip":
+        return [f"ip {shlex.quote(word)}"]
+    return [f"host {shlex.quote(word)}", f"user {shlex.quote(word)}"] if kind == "word" else []
+
+
+@click.group(cls=_Meant, meant=_who_meant)
 def who() -> None:
     """Who had it at a moment: an IP address, a uid, a mount path."""
 
@@ -112,7 +166,7 @@ def enrich(
     return "enrich", (event_query, since, until, host, [*BUILTIN, *added])
 
 
-@click.group()
+@click.group(cls=_Meant, meant=_timeline_meant)
 def timeline() -> None:
     """Intervals in time order, with the gaps where nothing is known."""
 

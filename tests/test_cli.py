@@ -323,3 +323,32 @@ def test_ingest_says_when_it_ran_without_the_native_fast_path(
     assert code == 0 and "SQL path" not in err  # chosen: nothing to say either
     code, _, err = run(env, "ingest", str(path))
     assert code == 0 and "ran on its SQL path" in err and "librust-serde-json-dev" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "meant"),
+    [
+        (["who", "10.1.2.3", "--at", "now"], ["hindsight who ip 10.1.2.3 --at now"]),
+        (["who", "1001@web 07"], ["hindsight who uid 1001 --host 'web 07'"]),
+        (["who", "/media/usb@web-07"], ["hindsight who mount /media/usb --host web-07"]),
+        (["who", "1001"], ["hindsight who uid 1001 --host HOST"]),
+        (["timeline", "10.0.0.0/8"], ["hindsight timeline ip 10.0.0.0/8"]),
+        (["timeline", "web-07"], ["hindsight timeline host web-07", "hindsight timeline user web-07"]),
+    ],
+)
+def test_an_investigation_given_its_subject_names_the_command_meant(
+    env: dict[str, str], args: list[str], meant: list[str]
+) -> None:
+    code, _, err = run(env, *args)
+    assert code == 2
+    assert f"No such command {args[1]!r}: did you mean " in err
+    assert err.count("`hindsight ") == len(meant)
+    assert all(f"`{m}`" in err for m in meant)
+
+
+def test_a_misspelt_investigation_keeps_clicks_suggestion(env: dict[str, str]) -> None:
+    for args, close in ((["timeline", "users"], "user"), (["who", "ipp", "1.2.3.4"], "ip")):
+        code, _, err = run(env, *args)
+        assert code == 2 and f"Did you mean '{close}'?" in err and "`hindsight" not in err
+    code, _, err = run(env, "who", "alice")  # (nothing `who` asks about)
+    assert code == 2 and "No such command 'alice'." in err

@@ -16,7 +16,7 @@ _UID = re.compile(
 )  # ASCII digits: str.isdigit also takes superscripts, other scripts' digits
 
 
-def _is_uid(text: str) -> bool:
+def is_uid(text: str) -> bool:
     return bool(_UID.fullmatch(text))
 
 
@@ -37,7 +37,7 @@ def _is_network(text: str) -> bool:
     return True
 
 
-def _is_path(text: str) -> bool:
+def is_path(text: str) -> bool:
     return text.startswith("/") or bool(_WINDOWS_PATH.match(text))
 
 
@@ -52,14 +52,14 @@ def recognise(text: str, kind: str = "auto") -> Question:
         raise InputError(f"unknown question kind {kind!r} (expected one of {', '.join(KINDS)})")
     left, at_sign, right = text.rpartition("@")
     if kind in ("uid", "mount") or (
-        kind == "auto" and at_sign and (_is_uid(left) or _is_path(left))
+        kind == "auto" and at_sign and (is_uid(left) or is_path(left))
     ):
         return _on_host(text, left, right, at_sign, kind)
     if kind == "ip" or (kind == "auto" and _is_network(text)):
         if not _is_network(text):
             raise InputError(f"not an IP address or CIDR range: {text!r}")
         return Question("ip", text)
-    if kind == "auto" and _is_path(text):
+    if kind == "auto" and is_path(text):
         raise InputError(f"on which host? type the path as {text}@HOST")
     return Question("word" if kind == "auto" else kind, text)
 
@@ -67,11 +67,11 @@ def recognise(text: str, kind: str = "auto") -> Question:
 def _on_host(text: str, left: str, right: str, at_sign: str, kind: str) -> Question:
     if not at_sign or not left or not right.strip():
         raise InputError(f"{text!r}: type it as uid@host or path@host (e.g. 1001@db-0004)")
-    if kind == "uid" or (kind == "auto" and _is_uid(left)):
-        if not _is_uid(left):
+    if kind == "uid" or (kind == "auto" and is_uid(left)):
+        if not is_uid(left):
             raise InputError(f"{left!r} is not a uid (a whole number), in {text!r}")
         return Question("uid", left, right.strip())
-    if not _is_path(left):
+    if not is_path(left):
         raise InputError(
             f"{left!r} is not a path (it starts with / or a drive letter), in {text!r}"
         )
