@@ -11,13 +11,15 @@ not a decode). Target: ingest reaches >= 50 % of the ceiling's rows/s and the st
 Third file, mixed-q: the mixed lines under --spread times as many query names (40 by default),
 the cost of a fleet that schedules many queries; fourth, mixed-t: the same, each name with
 columns of its own (40 distinct tables); fifth, events: process_events alone, one row of its
-31 columns a line, as a Linux fleet logs it (event tables are most of a real fleet's lines).
+31 columns a line, as a Linux fleet logs it (event tables are most of a real fleet's lines);
+sixth, mixed-xN: the mixed lines of --large times the hosts (N = 4 by default, 290 MB; 0 leaves
+it out), where an ingest's fixed start and end weigh a quarter as much.
 Ceiling and ingest are measured --repeat times each, alternated; the target reads the median of
 each ingest run against the ceiling measured just before it (a single run moves by a third on a
 shared VM, and its speed drifts within minutes: a ratio of two medians carries the drift).
 
     python bench/bench_ingest.py [--hosts 200] [--hours 24] [--spread 10] [--repeat 3]
-                                 [--out bench/out]
+                                 [--large 4] [--out bench/out]
 """
 
 from __future__ import annotations
@@ -166,6 +168,9 @@ def main() -> None:
     parser.add_argument("--spread", type=int, default=10, help="names per query in mixed-q")
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
     parser.add_argument("--repeat", type=int, default=3, help="runs of ceiling and ingest")
+    parser.add_argument(
+        "--large", type=int, default=4, help="mixed also at this many times the hosts (0: not)"
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     mixed, dhcp = args.out / "mixed.log", args.out / "dhcp.log"
@@ -188,6 +193,14 @@ def main() -> None:
     misses += run("mixed-t", tables, tables_size, args.out, n)
     # event tables are most of a real fleet's lines: one row a line, a wide table's columns
     misses += run("events", events, events_size, args.out, n)
+    if args.large > 1:
+        # the mixed lines of LARGE times the hosts: an ingest's fixed start (the first batch
+        # read and parsed before the writer has work) and end (its last batch written alone,
+        # compaction, the checkpoint) weigh a quarter as much on a file four times larger
+        large = args.out / f"mixed-x{args.large}.log"
+        _, large_size = write(large, mixed_lines(args.hosts * args.large, args.hours))
+        misses += run(f"mixed-x{args.large}", large, large_size, args.out, n)
+        large.unlink()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS {peak:.0f} MB (see bench_memory.py for growth with input size)")
     verdict("targets (ingest >= 50 % of the ceiling, store <= 1/10 of raw)", misses)
