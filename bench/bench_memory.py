@@ -1,7 +1,9 @@
 """Peak memory of ingest must not grow with input size (issue #2: stream it).
 
 Ingests a DHCP-churn log of one size and of four times that size, each in a fresh child process,
-and compares the children's peak RSS.
+and compares the children's peak RSS: the larger may take at most 1.5x the memory (exit 1
+past it). Measured by hand further (note 25): 1x 613 MB, 4x 836, 16x 969, 32x 1,037 MB, of
+which DuckDB's cache of the store's blocks grows with it up to HINDSIGHT_MEMORY_LIMIT.
 
     python bench/bench_memory.py [--hosts 400] [--days 7]
 """
@@ -18,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.gen import dhcp_lines, write
+from bench.targets import missed, verdict
 
 CHILD = """
 import resource, sys, hindsight
@@ -49,8 +52,12 @@ def main() -> None:
             print(f"{factor}x input: {size / 1e6:,.0f} MB, {lines:,} lines, peak RSS {rss:,.0f} MB")
             log.unlink()
             shutil.rmtree(Path(tmp) / f"data{factor}")
-    print(f"peak RSS 4x/1x = {results[1] / results[0]:.2f} (bounded: memory does not follow input size)")
+    ratio = results[1] / results[0]
+    # (not a proof of a bound: a larger input measured by hand, as in the notes, says more;
+    # DuckDB's share of it is capped by HINDSIGHT_MEMORY_LIMIT, 2 GB by default)
+    print(f"peak RSS 4x/1x = {ratio:.2f}: 4x the input took {100 * (ratio - 1):+.0f} % memory")
     print(f"(this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
+    verdict("target (4x the input: peak RSS at most 1.5x)", [missed("4x/1x", ratio, ratio <= 1.5)])
 
 
 if __name__ == "__main__":
