@@ -363,7 +363,6 @@ def open(data: str | Path | None = None, *, read_only: bool = False, **settings:
     return Hindsight(data, read_only=read_only, **settings)
 
 
-
 def _hinted(message: str, sql: str) -> str:
     """DuckDB's MESSAGE on SQL, with what to write instead where the mistake is a usual one."""
     if _TIMESTAMP_INSTANT.search(message) and _AS_OF.search(sql):

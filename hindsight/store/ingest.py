@@ -456,9 +456,9 @@ class BatchWriter:
             read, typed = readable(info, table, columns)
             arrow = batch.arrows.get(read or "")
             if typed and self._all_fresh and arrow is not None and "_hk" in arrow.column_names:
-                if read not in hosts:
-                    hosts[read or ""] = self._host_ids(arrow["_hk"].combine_chunks())
-                self.summary.rows += self._append_events(info, arrow, hosts[read or ""])
+                if table not in hosts:
+                    hosts[table] = self._host_ids(arrow["_hk"].combine_chunks())
+                self.summary.rows += self._append_events(info, arrow, hosts[table])
             else:
                 self.summary.rows += insert_events(self.con, info, "_n", "_n_fresh", read, typed)
 
@@ -603,8 +603,8 @@ def insert_events(
     the LINES given (i, host_id, query_id, t); returns how many. READ: a table of them already
     read (`i`, `name`, `_j`: at least the query's columns; rows of other queries may be there),
     as text, or TYPED: each of its type in INFO, every value checked (store.fit) already.
-    APPENDED: READ's rows are typed, all new, and in the order to store them, each with its
-    host's id (`_host`) and line's instant (`_t`): appended as they come."""
+    APPENDED: READ's rows are INFO's alone, typed, all new, and in the order to store them,
+    each with its host's id (`_host`) and line's instant (`_t`): appended as they come."""
     event_time = "t"  # (the line's instant, where the row has no time of its own)
     if typed and info.columns.get("time") == "BIGINT":
         event_time = 'COALESCE(_j."time", t)'
@@ -613,11 +613,8 @@ def insert_events(
     names = "".join(f", {quote(n)}" for n in info.columns)
     into = f"INSERT INTO {event_table(info.query_id)} (_host, _unix, _time{names}) "
     mine = f"(SELECT i, host_id, t FROM {lines} WHERE query_id = {info.query_id})"
-    if appended:
-        relation = (
-            f"(SELECT _j, _host AS host_id, _t AS t FROM {read} "
-            f"WHERE name = {nm.literal(info.name)})"
-        )
+    if appended:  # (READ holds INFO's rows alone: BatchWriter._append_events)
+        relation = f"(SELECT _j, _host AS host_id, _t AS t FROM {read})"
     elif read:
         relation = (
             f"(SELECT x._j, l.host_id, l.t FROM (SELECT i, _j FROM {read} "
