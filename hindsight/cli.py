@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import faulthandler
 import math
-import os
 import signal
 import sys
 import time
@@ -29,6 +28,7 @@ from hindsight.cli_common import (
     data_option,
     domain_errors,
     err,
+    group_data_option,
     out,
     output_options,
     show,
@@ -48,28 +48,12 @@ from hindsight.store.rebuild import RebuildInterrupted
     epilog="Settings (environment): " + "; ".join(f"{e}: {h}" for _, e, _, h in describe())
 )
 @click.version_option(package_name="hindsight")
-@click.option(
-    "--data",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Data directory of every command (as each command's --data; env HINDSIGHT_DATA).",
-)
-@click.pass_context
-def main(ctx: click.Context, data: Path | None) -> None:
+@group_data_option("every command")
+def main() -> None:
     """Hindsight keeps every osquery result row as validity intervals and answers "as of T"."""
     if hasattr(signal, "SIGUSR1"):  # `kill -USR1 PID` prints every thread's stack to stderr
         with contextlib.suppress(OSError, ValueError):  # (a stderr without a file: tests)
             faulthandler.register(signal.SIGUSR1, all_threads=True)
-    if data is not None:  # the commands' --data read HINDSIGHT_DATA: given here, it wins
-        before = os.environ.get("HINDSIGHT_DATA")
-        os.environ["HINDSIGHT_DATA"] = str(data)
-        ctx.call_on_close(lambda: _restore("HINDSIGHT_DATA", before))
-
-
-def _restore(name: str, value: str | None) -> None:
-    if value is None:
-        os.environ.pop(name, None)
-    else:
-        os.environ[name] = value
 
 
 @main.command()

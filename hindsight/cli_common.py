@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import _thread
 import functools
+import os
 import signal
 import sys
 import threading
@@ -39,6 +40,34 @@ data_option = click.option(
     type=click.Path(file_okay=False, path_type=Path),
     help="Data directory (env HINDSIGHT_DATA).",
 )
+
+
+def group_data_option(whose: str = "its commands") -> Callable[[F], F]:
+    """--data on a group of commands that each take --data (the root, `who`, `token`, ...): given
+    there, it is every command's (`hindsight who --data D ip ...` as `who ip --data D`)."""
+
+    def given(ctx: click.Context, _: click.Parameter, data: Path | None) -> None:
+        if data is None:
+            return
+        # (the commands' --data read HINDSIGHT_DATA: set for them, put back once they ran)
+        before = os.environ.get("HINDSIGHT_DATA")
+        os.environ["HINDSIGHT_DATA"] = str(data)
+        ctx.call_on_close(lambda: _restore_env("HINDSIGHT_DATA", before))
+
+    return click.option(
+        "--data",
+        type=click.Path(file_okay=False, path_type=Path),
+        expose_value=False,
+        callback=given,
+        help=f"Data directory of {whose}, as each command's --data (env HINDSIGHT_DATA).",
+    )
+
+
+def _restore_env(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def output_options(func: F) -> F:

@@ -13,7 +13,14 @@ from pathlib import Path
 import click
 
 from hindsight.api import Hindsight, Result
-from hindsight.cli_common import data_option, domain_errors, output_options, show, stoppable
+from hindsight.cli_common import (
+    data_option,
+    domain_errors,
+    group_data_option,
+    output_options,
+    show,
+    stoppable,
+)
 from hindsight.console.recognise import is_path, is_uid, recognise
 from hindsight.errors import InputError
 from hindsight.lake.cli import engine_options, spark_engine
@@ -103,6 +110,7 @@ def _timeline_meant(word: str) -> list[str]:
 
 
 @click.group(cls=_Meant, meant=_who_meant)
+@group_data_option()
 def who() -> None:
     """Who had it at a moment: an IP address, a uid, a mount path."""
 
@@ -167,6 +175,7 @@ def enrich(
 
 
 @click.group(cls=_Meant, meant=_timeline_meant)
+@group_data_option()
 def timeline() -> None:
     """Intervals in time order, with the gaps where nothing is known."""
 

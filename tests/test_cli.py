@@ -136,6 +136,30 @@ def test_data_before_the_command(loaded: dict[str, str], tmp_path: Path) -> None
     assert os.environ.get("HINDSIGHT_DATA") != data
 
 
+def test_data_on_a_group_of_commands(loaded: dict[str, str], tmp_path: Path) -> None:
+    """`hindsight who --data DIR ip ...` as `hindsight who ip ... --data DIR` (and `timeline`,
+    `token`, `user`): the group's --data over the root's, under the command's own."""
+    data, other = loaded["HINDSIGHT_DATA"], str(tmp_path / "other")
+    elsewhere = {"HINDSIGHT_DATA": other}
+    ask = ["ip", "10.1.2.3", "--at", "1793541780", "--format", "json"]
+    for args in (
+        ["who", "--data", data, *ask],
+        ["--data", other, "who", "--data", data, *ask],
+        ["who", "--data", other, *ask, "--data", data],
+    ):
+        code, out, err = run(elsewhere, *args)
+        assert code == 0, (args, err)
+        assert [r["host"] for r in orjson.loads(out)] == ["web-07"]
+    code, out, err = run(elsewhere, "timeline", "--data", data, "host", "lap-2", "--format", "json")
+    assert code == 0 and orjson.loads(out), err
+    code, out, err = run(elsewhere, "token", "--data", data, "create", "--name", "ci")
+    assert code == 0, err
+    code, out, err = run(elsewhere, "token", "list", "--data", data, "--format", "json")
+    assert code == 0 and [t["name"] for t in orjson.loads(out)] == ["ci"], err
+    code, out, err = run(elsewhere, "user", "--data", data, "list")
+    assert code == 0, err
+
+
 def test_ingest_of_a_directory_names_the_files_it_skips(env: dict[str, str], tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import click
 
-from hindsight.cli_common import data_option
+from hindsight.cli_common import data_option, group_data_option
 from hindsight.server import serve_dir
 
 
 @click.group()
+@group_data_option()
 def user() -> None:
     """Accounts of the web console served by `hindsight serve` at /console."""
 

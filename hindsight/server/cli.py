@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from hindsight.cli_common import data_option, error_text, out, output_options
+from hindsight.cli_common import data_option, error_text, group_data_option, out, output_options
 from hindsight.lake.cli import engine_options, show_spark
 from hindsight.output import render
 from hindsight.server import serve_dir
@@ -116,6 +116,7 @@ def serve(
 
 
 @click.group()
+@group_data_option()
 def token() -> None:
     """API tokens for the query API of `hindsight serve`."""
 
