@@ -7,12 +7,13 @@ import it without importing the command group that registers them.
 from __future__ import annotations
 
 import _thread
+import contextlib
 import functools
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -106,22 +107,44 @@ def domain_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def ctrl_c_stops_statements() -> None:
+@contextlib.contextmanager
+def ctrl_c_stops_statements() -> Iterator[None]:
     """Make Ctrl-C stop the statement running at once: DuckDB notices a SIGINT only now and
     then (15-27 s after it, measured in a long join). SIGINT is blocked, and a thread that
     waits for it interrupts the statements running and then the main thread. Only in a
     process with no other thread yet (one the command starts: threads made later inherit the
-    block), and where SIGINT is Python's (not ignored: a shell's background job)."""
+    block), and where SIGINT is Python's (not ignored: a shell's background job). On the way
+    out the thread ends and the mask is put back: a command run in-process (tests, a program
+    calling `main`) left SIGINT blocked, and every process it started after inherited it
+    (`ingest --follow` started so never saw its Ctrl-C)."""
     if threading.active_count() > 1 or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
         return
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    lock, state = threading.Lock(), {"done": False, "woke": False}
 
     def wait() -> None:
         signal.sigwait({signal.SIGINT})
+        with lock:
+            state["woke"] = True
+            if state["done"]:  # (the signal that ends this thread, or one as the command ended)
+                return
         WATCHDOG.stop_all()
         _thread.interrupt_main()
 
-    threading.Thread(target=wait, name="hindsight-ctrl-c", daemon=True).start()
+    waiter = threading.Thread(target=wait, name="hindsight-ctrl-c", daemon=True)
+    waiter.start()
+    try:
+        yield
+    finally:
+        with lock:  # (not woken yet: it is still in sigwait, alive, and takes this signal)
+            state["done"] = True
+            if not state["woke"]:
+                signal.pthread_kill(waiter.ident or 0, signal.SIGINT)
+        try:
+            waiter.join()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def stoppable(func: F) -> F:
@@ -129,8 +152,8 @@ def stoppable(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        ctrl_c_stops_statements()
-        return func(*args, **kwargs)
+        with ctrl_c_stops_statements():
+            return func(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import orjson
@@ -376,3 +379,31 @@ def test_a_misspelt_investigation_keeps_clicks_suggestion(env: dict[str, str]) -
         assert code == 2 and f"Did you mean '{close}'?" in err and "`hindsight" not in err
     code, _, err = run(env, "who", "alice")  # (nothing `who` asks about)
     assert code == 2 and "No such command 'alice'." in err
+
+
+IN_PROCESS = """
+import signal, sys, threading
+from click.testing import CliRunner
+from hindsight.cli import main
+for _ in range(2):
+    result = CliRunner().invoke(main, ["--data", sys.argv[1], "sql", "SELECT 1"])
+    assert result.exit_code == 0, result.output
+print(signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []),
+      [t.name for t in threading.enumerate() if t.name == "hindsight-ctrl-c"])
+"""
+
+
+def test_a_command_run_in_process_leaves_ctrl_c_as_it_found_it(loaded: dict[str, str]) -> None:
+    """A command that makes Ctrl-C stop its statements (it blocks SIGINT and waits for it in a
+    thread) puts the mask back and ends the thread: a process it ran in, and every process that
+    one starts after, still hears Ctrl-C."""
+    done = subprocess.run(
+        [sys.executable, "-c", IN_PROCESS, loaded["HINDSIGHT_DATA"]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        # (as at a terminal: the suite may run as a shell's background job, SIGINT ignored)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "[]"]
