@@ -83,8 +83,8 @@ class _Meant(click.Group):
 
 def _who_meant(word: str) -> list[str]:
     """The `who` command asking about WORD (an IP, 1001@host, /path@host, 1001, /path)."""
-    if "@" not in word and (is_uid(word) or is_path(word)):  # without a host
-        return [f"{'uid' if is_uid(word) else 'mount'} {shlex.quote(word)} --host HOST"]
+    if "@" not in word and (kind := "uid" if is_uid(word) else "mount" if is_path(word) else ""):
+        return [f"{kind} {shlex.quote(word)} --host HOST"]  # (without a host)
     try:
         question = recognise(word)
     except InputError:

@@ -125,7 +125,7 @@ def _inside(con: duckdb.DuckDBPyConnection, seen: str) -> bool:
         inside += [
             (host_id, ident, t)
             for ident, t in read
-            if ident is not None and t is not None and lo <= t <= hi  # (see above)
+            if ident is not None and t is not None and lo <= t <= hi  # (the runs' span alone)
         ]
     attach(
         con,
