@@ -45,6 +45,7 @@ from hindsight.store.rebuild import RebuildInterrupted
 
 
 @click.group(
+    "hindsight",
     epilog="Settings (environment): " + "; ".join(f"{e}: {h}" for _, e, _, h in describe())
 )
 @click.version_option(package_name="hindsight")

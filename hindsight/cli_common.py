@@ -10,6 +10,7 @@ import _thread
 import contextlib
 import functools
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -30,6 +31,8 @@ from hindsight.store.ingest import interrupted
 from hindsight.watchdog import WATCHDOG
 
 F = TypeVar("F", bound=Callable[..., Any])
+#: Where ctx.meta holds the --data given on groups of commands, by context (invoked_as).
+_GIVEN = "hindsight.data_given"
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -50,6 +53,7 @@ def group_data_option(whose: str = "its commands") -> Callable[[F], F]:
     def given(ctx: click.Context, _: click.Parameter, data: Path | None) -> None:
         if data is None:
             return
+        ctx.meta.setdefault(_GIVEN, {})[id(ctx)] = data  # (for invoked_as)
         # (the commands' --data read HINDSIGHT_DATA: set for them, put back once they ran)
         before = os.environ.get("HINDSIGHT_DATA")
         os.environ["HINDSIGHT_DATA"] = str(data)
@@ -62,6 +66,24 @@ def group_data_option(whose: str = "its commands") -> Callable[[F], F]:
         callback=given,
         help=f"Data directory of {whose}, as each command's --data (env HINDSIGHT_DATA).",
     )
+
+
+def invoked_as(ctx: click.Context) -> str:
+    """The command line that reached CTX (`hindsight --data D who`), with the --data given on
+    the groups along it: what a suggestion repeats so that it runs on the same store."""
+    given: dict[int, Path] = ctx.meta.get(_GIVEN, {})
+    words: list[str] = []
+    for each in reversed(list(_chain(ctx))):
+        words.append(each.info_name or "")
+        if id(each) in given:
+            words += ["--data", str(given[id(each)])]
+    return shlex.join(words)
+
+
+def _chain(ctx: click.Context | None) -> Iterator[click.Context]:
+    while ctx is not None:
+        yield ctx
+        ctx = ctx.parent
 
 
 def _restore_env(name: str, value: str | None) -> None:

@@ -17,6 +17,7 @@ from hindsight.cli_common import (
     data_option,
     domain_errors,
     group_data_option,
+    invoked_as,
     output_options,
     show,
     stoppable,
@@ -75,7 +76,7 @@ class _Meant(click.Group):
         # (a misspelt command, `timeline hots`, keeps click's own "Did you mean 'host'?")
         if word and word not in known and not difflib.get_close_matches(word, known):
             rest = f" {shlex.join(args[1:])}" if args[1:] else ""
-            meant = [f"`hindsight {self.name} {m}{rest}`" for m in self.meant(word)]
+            meant = [f"`{invoked_as(ctx)} {m}{rest}`" for m in self.meant(word)]
             if meant:
                 ctx.fail(f"No such command {word!r}: did you mean {' or '.join(meant)}?")
         return super().resolve_command(ctx, args)

@@ -373,6 +373,21 @@ def test_an_investigation_given_its_subject_names_the_command_meant(
     assert all(f"`{m}`" in err for m in meant)
 
 
+@pytest.mark.parametrize(
+    ("args", "meant"),
+    [
+        (["--data", "d 1", "who", "10.1.2.3"], "hindsight --data 'd 1' who ip 10.1.2.3"),
+        (["who", "--data", "d2", "1001@web"], "hindsight who --data d2 uid 1001 --host web"),
+        (["timeline", "--data", "d3", "10.0.0.0/8"], "hindsight timeline --data d3 ip 10.0.0.0/8"),
+    ],
+)
+def test_the_command_meant_runs_on_the_store_given(
+    env: dict[str, str], args: list[str], meant: str
+) -> None:
+    code, _, err = run(env, *args)
+    assert code == 2 and f"did you mean `{meant}`?" in err
+
+
 def test_a_misspelt_investigation_keeps_clicks_suggestion(env: dict[str, str]) -> None:
     for args, close in ((["timeline", "users"], "user"), (["who", "ipp", "1.2.3.4"], "ip")):
         code, _, err = run(env, *args)
