@@ -32,8 +32,8 @@ from hindsight.lake.layout import (
     publish_table,
     unique_name,
 )
+from hindsight.osquery.blocks import Line
 from hindsight.osquery.lines import ResultLine, Row, StatusLine
-from hindsight.osquery.reader import Line
 from hindsight.osquery.scopes import Occurrences
 from hindsight.store.columns import bad_columns
 

@@ -13,20 +13,21 @@ import io
 import re
 import sys
 import zlib
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from itertools import accumulate
 from operator import add
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeAlias
 
-import msgspec
 import orjson
 import zstandard
 
 from hindsight.errors import BadLine, InputError, did_you_mean
 from hindsight.osquery import records
-from hindsight.osquery.lines import Parsed, parse_document
+from hindsight.osquery.blocks import Block, Line, Lines
+from hindsight.osquery.lines import parse_document
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -46,47 +47,15 @@ _BOM = b"\xef\xbb\xbf"
 SPECIAL = (b'"log_type"', records.MARK)
 #: A test of whether bytes hold either of SPECIAL (the native library's is faster: store.native).
 Holds = Callable[[bytes], bool]
+#: Where the newlines of a block are, the longest line between two of them and whether one of
+#: those is blank (the native library's: store.native.scan); without it, blocks are split here
+#: into a `Line` a line.
+Split: TypeAlias = "Callable[[bytes], tuple[array[int], int, bool]]"
 
 
 def holds_special(data: bytes) -> bool:
     """Whether DATA holds either of SPECIAL."""
     return any(needle in data for needle in SPECIAL)
-
-
-class Line(msgspec.Struct, gc=False):
-    """A line read, with where it was. (A msgspec Struct: created in C, 2.5x faster than a
-    slotted dataclass, a sixth of reading a file; not tracked by the cyclic collector, as a
-    line refers to no line.)"""
-
-    origin: str  # file path or "-" for stdin
-    number: int  # 1-based line number (or data[] index + 1 inside a TLS body)
-    raw: bytes
-    parsed: Parsed | None  # None when rejected
-    error: str | None = None
-    item: int | None = None  # index (1-based) in the `data` array of a one-line TLS body
-    end: int = 0  # byte offset just past the line in its (decompressed) file
-    eof: bool = False  # the last line of its file (set by the batcher of a followed file)
-    # the last line of a batch cut inside its execution, which goes on in the next batch (an
-    # execution of more lines than two batches hold), or of a followed file's read, whose
-    # execution may go on in the next read: hindsight.store.carry
-    cut: bool = False
-    # among identical lines of its execution, the receiver's count (journal records only:
-    # hindsight.server.continuity); None: counted within its scope (hindsight.osquery.scopes)
-    occurrence: int | None = None
-    node: str | None = None  # the host uuid of the journal record it came from
-
-    @property
-    def where(self) -> str:
-        suffix = f" (data[{self.item - 1}])" if self.item is not None else ""
-        return f"{self.origin}:{self.number}{suffix}"
-
-    def kept_reason(self, reason: str) -> str:
-        """REASON as a rejected line keeps it: with what `source` and `line` do not tell, its
-        place in a TLS body's `data` and the node of a journal record (whose segment is gone
-        once ingested)."""
-        place = [f"data[{self.item - 1}]"] if self.item is not None else []
-        place += [f"host {self.node}"] if self.node else []
-        return f"{reason} ({', '.join(place)})" if place else reason
 
 
 def expand(paths: Iterable[str | Path], skipped: list[Path] | None = None) -> list[Path | str]:
@@ -188,11 +157,13 @@ def read_blocks(
     complete_only: bool = False,
     number: int = 0,
     holds: Holds = holds_special,
-) -> Iterator[list[Line]]:
+    split: Split | None = None,
+) -> Iterator[Lines]:
     """Every line of one source, parsed or rejected, in blocks (the lines of up to a MB of the
     file: what reads many lines takes them a block at a time). `on_bytes` hears, at each
     block, how many bytes of the file (compressed, as on disk) have been read. HOLDS: the test
-    of a block for a line read one at a time.
+    of a block for a line read one at a time. SPLIT: the native split of a block, which leaves
+    a plain block's lines in it (a `Block`).
 
     With `parse=False`, JSON lines are passed on undecoded (`parsed` None, `error` None): ingest
     parses them in bulk. Documents and TLS bodies are still split into their lines here.
@@ -204,7 +175,8 @@ def read_blocks(
         try:
             stream, raw = _open(source, stack)
         except OSError as exc:  # kept aside like a line that cannot be read: the rest goes on
-            yield [Line(origin, 0, b"", None, f"cannot read the file: {exc.strerror or exc}")]
+            unread = Line(origin, 0, b"", None, f"cannot read the file: {exc.strerror or exc}")
+            yield Lines([unread])
             return
         last = number
         try:
@@ -219,12 +191,14 @@ def read_blocks(
                 complete_only,
                 number,
                 holds,
+                split,
             ):
                 if block:
                     last = block[-1].number
                     yield block
         except (EOFError, zlib.error, zstandard.ZstdError) as exc:  # the lines before are kept
-            yield [Line(origin, last + 1, b"", None, f"the compressed data is cut short: {exc}")]
+            cut = Line(origin, last + 1, b"", None, f"the compressed data is cut short: {exc}")
+            yield Lines([cut])
 
 
 def _read(
@@ -238,17 +212,20 @@ def _read(
     complete_only: bool,
     number: int,
     holds: Holds,
-) -> Iterator[list[Line]]:
+    split: Split | None,
+) -> Iterator[Lines]:
     """read_blocks of an open source."""
     if start:
         stream.seek(start)
     head = stream.peek(64) if hasattr(stream, "peek") and not start else b""
     if head.lstrip()[:1] in (b"{", b"[") and _is_document(stream, head):
-        yield list(_document_lines(origin, stream))
+        yield Lines(_document_lines(origin, stream))
         return
     seekable = raw is not None and raw.seekable()  # not a pipe
     tell = raw.tell if raw is not None and seekable and on_bytes is not None else None
-    blocks = _jsonl(origin, stream, max_line_bytes, parse, start, complete_only, number, holds)
+    blocks = _jsonl(
+        origin, stream, max_line_bytes, parse, start, complete_only, number, holds, split
+    )
     for block in blocks:
         if tell is not None and on_bytes is not None:
             on_bytes(tell())
@@ -362,28 +339,31 @@ def _jsonl(
     complete_only: bool = False,
     number: int = 0,
     holds: Holds = holds_special,
-) -> Iterator[list[Line]]:
+    split: Split | None = None,
+) -> Iterator[Lines]:
     """The lines of a stream of JSON lines, a block at a time, numbered after NUMBER, each with
     `end`: its offset in the file, the stream starting at POS (see `_pieces`); HOLDS tests a
-    block for a line to read one at a time."""
+    block for a line to read one at a time; SPLIT (native) splits it (see read_blocks)."""
     first = pos == 0  # (a byte order mark may begin the file)
-    for block, parts, whole, nl in _pieces(
-        getattr(stream, "read1", stream.read), limit, complete_only
-    ):
+    read = getattr(stream, "read1", stream.read)
+    for piece in _pieces(read, limit, complete_only, split):
+        block, parts, whole, nl = piece.block, piece.parts, piece.whole, piece.nl
         # (whether any line may be special, or end in a CR: the first may have begun before)
         special = parse or holds(block) or bool(whole and holds_special(parts[0]))
         crlf = b"\r" in block or parts[0].endswith(b"\r")
-        out: list[Line] = []
         # (the usual block: its first line read line by line, as it may have begun before, the
         # others at once)
-        plain = not (special or crlf) and nl == 1 and max(map(len, parts)) <= limit
+        plain = not (special or crlf) and nl == 1 and piece.longest <= limit
+        if not plain and piece.newlines is not None:
+            parts = piece.split()
+        out = Lines()
         for part in parts if not plain else parts[:1]:
             number += 1
             length, whole = whole or len(part), 0
             pos += length + nl
             if length > limit:
                 first = False
-                out.append(_too_long(origin, number, part, length + nl, limit, pos))
+                out.add(_too_long(origin, number, part, length + nl, limit, pos))
                 continue
             raw = part.rstrip(b"\r") if crlf else part
             if first:
@@ -393,43 +373,79 @@ def _jsonl(
             if not raw or (raw[0] in _SPACE and raw.isspace()):
                 continue
             if special and (parse or raw.startswith(records.MARK) or b'"log_type"' in raw):
-                out.extend(_special(origin, number, raw, pos, parse))
+                for line in _special(origin, number, raw, pos, parse):
+                    out.add(line)
                 continue
-            out.append(Line(origin, number, raw, None, end=pos))
-        if plain and len(parts) > 1:
+            out.add(Line(origin, number, raw, None, end=pos))
+        if plain and piece.newlines is not None:
+            lines = Block(origin, block, piece.newlines, number + 1, pos - piece.newlines[0] - 1)
+            out.add(lines)
+            number, pos = number + len(lines), lines.base + piece.newlines[-1] + 1
+        elif plain and len(parts) > 1:
             number, pos = _plain(origin, parts[1:], number, pos, out)
         yield out
 
 
-def _plain(
-    origin: str, parts: list[bytes], number: int, pos: int, out: list[Line]
-) -> tuple[int, int]:
+def _plain(origin: str, parts: list[bytes], number: int, pos: int, out: Lines) -> tuple[int, int]:
     """PARTS, whole lines each ended by a newline, none special nor too long, after line NUMBER
-    ending at POS, appended to OUT as lines (blank ones left out). Returns the number and end
-    of the last."""
+    ending at POS, added to OUT as lines (blank ones left out). Returns the number and end of
+    the last."""
     ends = list(map(add, accumulate(map(len, parts)), range(pos + 1, pos + 1 + len(parts))))
     numbers = range(number + 1, number + 1 + len(parts))
-    out += [
-        Line(origin, n, part, None, None, None, end)
-        for n, part, end in zip(numbers, parts, ends, strict=True)
-        if part and not (part[0] in _SPACE and part.isspace())
-    ]
+    for n, part, end in zip(numbers, parts, ends, strict=True):
+        if part and not (part[0] in _SPACE and part.isspace()):
+            out.add(Line(origin, n, part, None, None, None, end))
     return numbers[-1], ends[-1]
 
 
+class _Piece:
+    """A block read (see `_pieces`): its lines (`parts`: all of them, or with SPLIT only the
+    first, the others left in the block at its `newlines`), the longest but the first, WHOLE
+    and NL."""
+
+    __slots__ = ("block", "longest", "newlines", "nl", "parts", "whole")
+
+    def __init__(
+        self,
+        block: bytes,
+        parts: list[bytes],
+        whole: int,
+        nl: int,
+        newlines: array[int] | None = None,
+        longest: int = 0,
+    ) -> None:
+        self.block, self.parts, self.whole, self.nl = block, parts, whole, nl
+        self.newlines, self.longest = newlines, longest
+
+    def split(self) -> list[bytes]:
+        """Every line of it (those left in the block split off)."""
+        if self.newlines is None or len(self.newlines) < 2:
+            return self.parts
+        rest = self.block[self.newlines[0] + 1 : self.newlines[-1]]
+        return [*self.parts, *rest.split(b"\n")]
+
+
 def _pieces(
-    read: Callable[[int], bytes], limit: int, complete_only: bool
-) -> Iterator[tuple[bytes, list[bytes], int, int]]:
+    read: Callable[[int], bytes], limit: int, complete_only: bool, split: Split | None = None
+) -> Iterator[_Piece]:
     """A stream's lines, by blocks (what READ gives, up to `_BLOCK`: a pipe's lines come as
-    they are written), split in C: `(block, lines, whole, nl)`, the lines without their
-    newline (of a line longer than LIMIT, only its first LIMIT + 1 bytes: memory stays
-    bounded), WHOLE the length of the first line when it began in blocks before (else 0), NL
-    1 (each line ended by a newline) or 0 (the last line, without one: left out when
+    they are written), split in C (or by the native SPLIT, which leaves all lines but the first
+    in the block, unless one of them is blank or longer than LIMIT): `parts`, the lines
+    without their newline (of a line longer than LIMIT, only its first LIMIT + 1 bytes: memory
+    stays bounded), WHOLE the length of the first line when it began in blocks before (else
+    0), NL 1 (each line ended by a newline) or 0 (the last line, without one: left out when
     COMPLETE_ONLY, as a writer may be half-way through it)."""
     head, held = b"", 0  # the line a block ended in: its first LIMIT + 1 bytes, its length
     while block := read(_BLOCK):
-        parts = block.split(b"\n")
-        tail = parts.pop()  # what follows the block's last newline
+        newlines, longest, blank = split(block) if split is not None else (None, 0, False)
+        if newlines is None or blank or longest > limit:
+            parts = block.split(b"\n")
+            tail = parts.pop()  # what follows the block's last newline
+            newlines, longest = None, max(map(len, parts[1:]), default=0)
+        elif newlines:
+            parts, tail = [block[: newlines[0]]], block[newlines[-1] + 1 :]
+        else:
+            parts, tail = [], block
         if not parts:  # no newline: the line goes on
             held += len(tail)
             head += tail[: limit + 1 - len(head)]
@@ -439,9 +455,9 @@ def _pieces(
             whole = held + len(parts[0])
             parts[0] = head + parts[0][: limit + 1 - len(head)]
         head, held = tail[: limit + 1], len(tail)
-        yield block, parts, whole, 1
+        yield _Piece(block, parts, whole, 1, newlines, longest)
     if held and not complete_only:
-        yield head, [head], held, 0
+        yield _Piece(head, [head], held, 0)
 
 
 def _too_long(origin: str, number: int, part: bytes, size: int, limit: int, end: int) -> Line:

@@ -15,8 +15,9 @@ scope that had the most. The embedded store computes the same in SQL (hindsight.
 
 from __future__ import annotations
 
+from hindsight.osquery.blocks import Line
 from hindsight.osquery.lines import ResultLine, Shape
-from hindsight.osquery.reader import Line, rotation_base
+from hindsight.osquery.reader import rotation_base
 
 
 class Occurrences:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
-from hindsight.osquery.reader import Line, rotation_base
+from hindsight.osquery.blocks import Line
+from hindsight.osquery.reader import rotation_base
 from hindsight.store.writes import attach, detach
 
 

@@ -29,7 +29,8 @@ from itertools import accumulate, pairwise
 import zstandard
 
 from hindsight.errors import StoreError
-from hindsight.store.native.ffi import Owner, output
+from hindsight.osquery.blocks import Segment, joined
+from hindsight.store.native.ffi import Owner, output, segment_args
 from hindsight.store.native.load import NativeFailed
 
 #: What begins a chunk by column: an accepted line begins with `{` or a space, never NUL.
@@ -47,24 +48,20 @@ def pack(lib: ctypes.CDLL | None, streams: Sequence[Sequence[bytes]]) -> list[Pa
     to split them (and they share templates), else as lines."""
     if lib is None or not streams:
         return [_lines(lines) for lines in streams]
-    raws = [raw for lines in streams for raw in lines]
-    offsets = array("q", accumulate(map(len, raws), initial=0))
     bounds = list(accumulate(map(len, streams), initial=0))
-    return pack_at(lib, b"".join(raws), offsets, [range(a, b) for a, b in pairwise(bounds)])
+    segment = joined([raw for lines in streams for raw in lines])
+    return pack_at(lib, [segment], [range(a, b) for a, b in pairwise(bounds)])
 
 
 def pack_at(
-    lib: ctypes.CDLL, data: bytes, offsets: array[int], streams: Sequence[Sequence[int]]
+    lib: ctypes.CDLL, segments: Sequence[Segment], streams: Sequence[Sequence[int]]
 ) -> list[Payload]:
-    """As `pack`, of the lines held in DATA at OFFSETS (line k: data[offsets[k]:offsets[k+1]],
-    as the first stage's parse joined them): stream s is the lines STREAMS[s] (indexes)."""
+    """As `pack`, of the lines of SEGMENTS (where the first stage's parse read them: see
+    blocks.Lines.segments): stream s is the lines STREAMS[s] (indexes)."""
     order = array("q", [k for idx in streams for k in idx])
     ends = array("q", accumulate(map(len, streams)))
     ptr = lib.hs_pack(
-        data,
-        len(data),
-        offsets.buffer_info()[0],
-        len(offsets) - 1,
+        *segment_args(segments),
         order.buffer_info()[0],
         len(order),
         ends.buffer_info()[0],
@@ -82,8 +79,8 @@ def pack_at(
 
 
 def _lines(lines: Sequence[bytes]) -> bytes:
-    joined = b"\n".join(lines)
-    return LINES + joined if joined[:1] == b"\x00" else joined
+    text = b"\n".join(lines)
+    return LINES + text if text[:1] == b"\x00" else text
 
 
 def compress(zstd: zstandard.ZstdCompressor, payloads: list[Payload], threads: int) -> list[bytes]:

@@ -33,7 +33,8 @@ import pyarrow as pa
 import xxhash
 
 from hindsight.errors import InputError
-from hindsight.osquery.reader import GZIP_MAGIC, ZSTD_MAGIC, Line, expand
+from hindsight.osquery.blocks import Line, Lines
+from hindsight.osquery.reader import GZIP_MAGIC, ZSTD_MAGIC, expand
 from hindsight.store.writes import detach, register
 
 HEAD = 1024  # bytes of a file's start that identify it (past the first line's unixTime)
@@ -90,10 +91,10 @@ class Positions:
         """Bytes of SOURCES not read yet (a compressed file or a document: all of it)."""
         return sum(s.size - s.offset for s in self.plan(sources))
 
-    def record(self, lines: list[Line]) -> None:
+    def record(self, lines: Lines) -> None:
         """The positions the lines of a batch reach, in the batch's transaction."""
         last: dict[str, Line] = {}
-        for line in lines:
+        for line in lines.tails():  # (the last line of each file is among them)
             if line.number:  # (0: the file could not be opened: no position)
                 last[line.origin] = line
         rows = []
@@ -125,7 +126,7 @@ _U64, _I64, _I32 = pa.uint64(), pa.int64(), pa.int32()
 
 
 def hold_back(
-    batch: list[Line], start: Start, settle_s: float, key: Callable[[Line], object]
+    batch: Lines, start: Start, settle_s: float, key: Callable[[Line], object]
 ) -> int:
     """Take the lines of the last execution (by KEY) of START's file off the end of BATCH if
     the file changed in the last SETTLE_S seconds (see the module docstring); returns their

@@ -23,8 +23,8 @@ import pyarrow.compute as pc
 import zstandard
 
 from hindsight.errors import StoreError, first_line
+from hindsight.osquery.blocks import Line, Lines
 from hindsight.osquery.lines import StatusLine
-from hindsight.osquery.reader import Line
 from hindsight.store import archive, carry, chunks, fit, identity, native
 from hindsight.store import normalise as nm
 from hindsight.store.carry import Carry
@@ -149,7 +149,7 @@ class BatchWriter:
         con: duckdb.DuckDBPyConnection,
         catalog: Catalog,
         summary: IngestSummary,
-        on_commit: Callable[[list[Line]], None] | None = None,
+        on_commit: Callable[[Lines], None] | None = None,
         lib: ctypes.CDLL | None = None,
     ) -> None:
         self.con = con
@@ -222,7 +222,7 @@ class BatchWriter:
     def _write(self, batch: Prepared) -> None:
         lines, kept, fallback = batch.lines, batch.kept, batch.fallback
         self.summary.lines += len(lines)
-        read_errors = [(ln, ln.error) for ln in lines if ln.error is not None]
+        read_errors = [(ln, ln.error) for ln in lines.errors() if ln.error is not None]
         if read_errors or fallback.rejected:  # (rare: no per-line work otherwise)
             self._reject(_in_read_order(lines, kept, read_errors, fallback.rejected))
         queries = self._identify(batch)
@@ -552,8 +552,8 @@ def _rollback(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _in_read_order(
-    lines: list[Line],
-    kept: list[Line],
+    lines: Lines,
+    kept: Lines,
     read_errors: list[tuple[Line, str]],
     parse_errors: list[tuple[int, str, bytes | None]],
 ) -> list[tuple[Line, str]]:

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 import pyarrow as pa
 import xxhash
 
+from hindsight.osquery.blocks import Lines
 from hindsight.osquery.lines import StatusLine
-from hindsight.osquery.reader import Line, rotation_base
+from hindsight.osquery.reader import rotation_base
 
 
 def status_hash(p: StatusLine) -> int:
@@ -36,29 +37,37 @@ def status_keys(statuses: Sequence[tuple[int, StatusLine]]) -> pa.Table:
     )
 
 
-def units(kept: Sequence[Line]) -> pa.Table | None:
+def units(kept: Lines) -> pa.Table | None:
     """`(i, unit, body, occ)` for the lines of a batch: the source each line was read from (a
     log, its rotated files one source; or one TLS body: a journal record, a relay's one-line
-    body, a body file), numbered in read order, whether that source is a body (its lines count as one scope), and the
-    receiver's occurrence of a journaled line (hindsight.server.continuity). None for the
-    usual batch, lines of one plain file."""
-    items = [ln.item for ln in kept]
-    if not any(i is not None for i in items):
-        origins = [rotation_base(ln.origin) for ln in kept]
+    body, a body file), numbered in read order, whether that source is a body (its lines count
+    as one scope), and the receiver's occurrence of a journaled line (hindsight.server.
+    continuity). None for the usual batch, lines of one plain file. (Read by spans: a block's
+    lines are of one file, and neither bodies nor journaled.)"""
+    spans = kept.spans()
+    if all(ln.item is None for ln, _ in spans):
+        origins = [rotation_base(ln.origin) for ln, _ in spans]
         if len(set(origins)) <= 1:
             return None
-        unit = pa.array(_numbered(origins), pa.int32())
-        body = pa.array([False] * len(kept), pa.bool_())
+        unit = _numbered(origins)
     else:
-        sources = [
-            (ln.origin, ln.number) if item is not None else rotation_base(ln.origin)
-            for ln, item in zip(kept, items, strict=True)
-        ]
-        unit = pa.array(_numbered(sources), pa.int32())
-        body = pa.array([i is not None for i in items], pa.bool_())
-    i = pa.array(range(len(kept)), pa.int32())
-    occurrence = pa.array([ln.occurrence for ln in kept], pa.int64())
-    return pa.table({"i": i, "unit": unit, "body": body, "occ": occurrence})
+        unit = _numbered(
+            [(ln.origin, ln.number) if ln.item is not None else rotation_base(ln.origin)
+             for ln, _ in spans]
+        )  # fmt: skip
+    counts = [n for _, n in spans]
+
+    def each(values: Sequence[object], kind: pa.DataType) -> pa.Array:  # a value a line
+        return pa.array([v for v, n in zip(values, counts, strict=True) for _ in range(n)], kind)
+
+    return pa.table(
+        {
+            "i": pa.array(range(len(kept)), pa.int32()),
+            "unit": each(unit, pa.int32()),
+            "body": each([ln.item is not None for ln, _ in spans], pa.bool_()),
+            "occ": each([ln.occurrence for ln, _ in spans], pa.int64()),
+        }
+    )
 
 
 def _numbered(sources: Sequence[object]) -> list[int]:

@@ -9,8 +9,7 @@ import collections
 import ctypes
 import itertools
 import queue
-from array import array
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -18,7 +17,7 @@ import duckdb
 import pyarrow as pa
 import zstandard
 
-from hindsight.osquery.reader import Line
+from hindsight.osquery.blocks import Line, Lines, Segment
 from hindsight.store import chunks, native
 from hindsight.store import normalise as nm
 from hindsight.store.catalog import Catalog, QueryInfo
@@ -40,8 +39,8 @@ class Prepared:
     (rows with their hashes, see normalise.hash_rows), `lk` (normalise.LINE_SUMS), `lkeys`
     (dedupe keys, keys.keys_sql), `units` (keys.units) and one `evN` per event query (its rows read, see `events`)."""
 
-    lines: list[Line]
-    kept: list[Line]  # the lines without a read error, indexed by the tables' `i`
+    lines: Lines
+    kept: Lines  # the lines without a read error, indexed by the tables' `i`
     fallback: nm.Fallback
     tables: str
     columns: dict[str, set[str]]  # per query name, the columns its lines' first rows have
@@ -89,15 +88,16 @@ class Preparer:
         self.numbers = numbers or itertools.count()
         self.zstd = zstandard.ZstdCompressor(level=RAW_LEVEL)
 
-    def prepare(self, lines: list[Line]) -> Prepared:
-        kept = [ln for ln in lines if ln.error is None]
+    def prepare(self, batch: Lines | Sequence[Line]) -> Prepared:
+        lines = batch if isinstance(batch, Lines) else Lines(batch)
+        kept = lines.without_errors()
         tables = f"{SCRATCH}.b{next(self.numbers)}"
-        raws, parsed = [ln.raw for ln in kept], [ln.parsed for ln in kept]
         rh_view = False
         if self.lib is not None:
-            fast = native.normalise(self.con, self.lib, raws, parsed, "_p", tables)
+            fast = native.normalise(self.con, self.lib, kept, "_p", tables)
             fallback, columns = fast.fallback, fast.columns
         else:
+            raws, parsed = [ln.raw for ln in kept], [ln.parsed for ln in kept]
             fallback = nm.normalise(self.con, raws, parsed, "_p", into=tables)
             columns = nm.query_columns(self.con, tables)
         torn = False
@@ -205,7 +205,7 @@ class Preparer:
 
     def _keys(
         self,
-        kept: list[Line],
+        kept: Lines,
         fallback: nm.Fallback,
         tables: str,
         whole: native.NativeBatch | None,
@@ -247,14 +247,14 @@ class Preparer:
         return scopes is not None
 
     def _chunks(
-        self, kept: list[Line], tables: str, joined: tuple[bytes, array[int]] | None
+        self, kept: Lines, tables: str, joined: list[Segment] | None
     ) -> dict[int, tuple[list[int], bytes]]:
         """Each stream's lines compressed at the archive's level, here beside the writer: the
         writer keeps the chunk when all its lines are new (the common case). The chunks are
         compressed in one call, on ZSTD_THREADS threads without the GIL: zstd takes a sixth
         of ingest's CPU, and a core is idle while the first batch is parsed and the last ones
-        written. JOINED: the lines as the library's parse joined them (and their offsets),
-        split where they are (joined again, a batch of events took 33 MB more)."""
+        written. JOINED: the lines where the library's parse read them (blocks.Lines.segments),
+        split there (joined again, a batch of events took 33 MB more)."""
         streams = [
             idx
             for (idx,) in self.con.execute(
@@ -264,7 +264,7 @@ class Preparer:
         if not streams:
             return {}
         if joined is not None and self.lib is not None:
-            payloads = chunks.pack_at(self.lib, *joined, streams)
+            payloads = chunks.pack_at(self.lib, joined, streams)
         else:
             payloads = chunks.pack(self.lib, [[kept[i].raw for i in idx] for idx in streams])
         packed = chunks.compress(self.zstd, payloads, ZSTD_THREADS)
@@ -330,14 +330,14 @@ class Preparers:
         numbers = itertools.count()
         self.preparers = [Preparer(con, catalog, numbers, lib) for _ in range(workers)]
 
-    def prepare_all(self, batches: Iterable[list[Line]]) -> Generator[Prepared, None, None]:
+    def prepare_all(self, batches: Iterable[Lines]) -> Generator[Prepared, None, None]:
         """The batches prepared, in their order; closing this generator waits for the
         preparations under way (they must end before the cursors close)."""
         idle: queue.SimpleQueue[Preparer] = queue.SimpleQueue()
         for preparer in self.preparers:
             idle.put(preparer)
 
-        def prepare(batch: list[Line]) -> Prepared:
+        def prepare(batch: Lines) -> Prepared:
             preparer = idle.get()
             try:
                 return preparer.prepare(batch)

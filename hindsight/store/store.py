@@ -6,19 +6,17 @@ run through the store can read or write files or attach databases.
 
 from __future__ import annotations
 
-import bisect
 import gc
 import os
 from collections.abc import Callable, Iterable, Iterator
-from itertools import accumulate
-from operator import attrgetter
 from pathlib import Path
 
 import duckdb
 import orjson
 
 from hindsight.errors import StoreError
-from hindsight.osquery.reader import Holds, Line, expand, holds_special, read_blocks
+from hindsight.osquery.blocks import Line, Lines
+from hindsight.osquery.reader import Holds, Split, expand, holds_special, read_blocks
 from hindsight.prefetch import prefetch
 from hindsight.settings import Settings
 from hindsight.store import follow, identity, migrate, native
@@ -46,7 +44,6 @@ from hindsight.store.space import BLOCK_SIZE, WAL_CHECKPOINT, repack_raw, sort_l
 DB_FILE = "hindsight.duckdb"
 ROW_GROUP_ROWS = 122_880  # DuckDB's rows per row group
 MAX_BATCH_BYTES = 32 * 1024 * 1024  # a batch also ends past this many raw bytes
-_RAW = attrgetter("raw")
 #: Ingest runs without the cyclic garbage collector (millions of acyclic objects: its passes
 #: only cost) and collects the young generation every this many batches: a collection scans
 #: every object alive then (the lines of the batches under way, 1 us each), so a cycle left by
@@ -81,17 +78,6 @@ def execution_key(line: Line) -> tuple[object, ...] | None:
     uuid = decorations.get("host_uuid") if isinstance(decorations, dict) else doc.get("host_uuid")
     key = (uuid or doc.get("hostIdentifier"), doc.get("name"), doc.get("unixTime"))
     return None if None in key else key  # (a line no execution's: rejected, or a status line)
-
-
-def _fill(batch: list[Line], size: int, held: int, block: list[Line], at: int) -> tuple[int, int]:
-    """Add to BATCH (of HELD raw bytes) the lines of BLOCK from AT on, up to where it is full
-    (SIZE lines, or a line reaching MAX_BATCH_BYTES), at once. Returns where the block goes on
-    and the bytes the batch holds."""
-    take = block[at : at + size - len(batch)]
-    sizes = list(accumulate(map(len, map(_RAW, take)), initial=held))
-    take = take[: bisect.bisect_left(sizes, MAX_BATCH_BYTES, 1)]  # (to the line reaching it)
-    batch += take
-    return at + len(take), sizes[len(take)]
 
 
 class Store:
@@ -300,7 +286,8 @@ class Store:
         # the next batches are read (in a thread) and parsed (in two) while this one is written
         starts = positions.starts if positions else None
         holds = native.holds(lib) if lib else holds_special
-        batches = prefetch(self._batches(files, progress, starts, holds))
+        split = native.split(lib) if lib else None
+        batches = prefetch(self._batches(files, progress, starts, holds, split))
         prepared = preparers.prepare_all(batches)
 
         def stopped() -> IngestInterrupted:
@@ -351,14 +338,16 @@ class Store:
         progress: Progress | None,
         starts: dict[str, follow.Start] | None = None,
         holds: Holds = holds_special,
-    ) -> Iterator[list[Line]]:
+        split: Split | None = None,
+    ) -> Iterator[Lines]:
         """Lines of FILES (expanded: see expand) in batches, never cutting between lines of one
         execution. The first batches are smaller (an eighth, a quarter, a half): the writer
         waits for the first one to be parsed, and a small one starts it sooner. STARTS: files
-        followed, read from there. HOLDS: the reader's test of a block (the library's)."""
+        followed, read from there. HOLDS and SPLIT: the reader's test and split of a block (the
+        library's)."""
         limit = self.settings.batch_lines
         size = max(1, limit // 8)
-        batch: list[Line] = []
+        batch = Lines()
         held = 0  # raw bytes in the batch: snapshot lines can be large
         last: object = None  # execution key of the batch's last line, once the batch is full
         total = sum(_size(f) for f in files)
@@ -381,12 +370,16 @@ class Store:
                 complete_only=where is not None,
                 number=where.number if where else 0,
                 holds=holds,
+                split=split,
             )
             for block in blocks:
                 at = 0
                 while at < len(block):
                     if len(batch) < size and held < MAX_BATCH_BYTES:
-                        at, held = _fill(batch, size, held, block, at)
+                        # (at once: to where the batch is full, or a line reaches the bytes)
+                        taken, took = block.take(at, size - len(batch), MAX_BATCH_BYTES - held)
+                        batch.extend(taken)
+                        at, held = at + len(taken), held + took
                         continue
                     line = block[at]
                     if last is None:
@@ -398,11 +391,11 @@ class Store:
                     if key != last or key is None or huge:
                         batch[-1].cut = key == last and key is not None
                         yield batch
-                        batch, held, last = [], 0, None
+                        batch, held, last = Lines(), 0, None
                         size = min(limit, size * 2)
                         continue
                     last = key
-                    batch.append(line)
+                    batch.add(line)
                     held += len(line.raw)
                     at += 1
             if where is not None:

@@ -25,16 +25,14 @@ pub struct Packed {
     pub ends: Vec<i64>,
 }
 
-/// The chunk of each stream: stream s holds the lines ORDER[ends[s-1]..ends[s]] (line k is
-/// data[offsets[k]..offsets[k + 1]]; an empty ORDER: the lines in their order).
-pub fn pack(data: &[u8], offsets: &[i64], order: &[i64], stream_ends: &[i64]) -> Packed {
-    let mut out = Packed { data: Vec::with_capacity(data.len() / 2), ends: Vec::new() };
+/// The chunk of each stream: stream s holds the lines ORDER[ends[s-1]..ends[s]] of LINES (an
+/// empty ORDER: the lines in their order).
+pub fn pack(all: &[&[u8]], order: &[i64], stream_ends: &[i64]) -> Packed {
+    let bytes: usize = all.iter().map(|l| l.len()).sum();
+    let mut out = Packed { data: Vec::with_capacity(bytes / 2), ends: Vec::new() };
     let mut split = Split::default();
     let mut start = 0usize;
-    let line = |k: usize| {
-        let k = if order.is_empty() { k } else { order[k] as usize };
-        &data[offsets[k] as usize..offsets[k + 1] as usize]
-    };
+    let line = |k: usize| all[if order.is_empty() { k } else { order[k] as usize }];
     for &end in stream_ends {
         let end = end as usize;
         let lines: Vec<&[u8]> = (start..end).map(line).collect();
@@ -412,14 +410,9 @@ mod tests {
         ];
         let mut out = Vec::new();
         assert!(Split::default().columnar(&lines, &mut out));
-        let mut data = Vec::new();
-        let mut offsets = vec![0i64];
-        for l in lines.iter().rev() {
-            data.extend_from_slice(l);
-            offsets.push(data.len() as i64);
-        }
+        let reversed: Vec<&[u8]> = lines.iter().rev().copied().collect();
         let order: Vec<i64> = (0..lines.len() as i64).rev().collect();
-        let packed = pack(&data, &offsets, &order, &[lines.len() as i64]);
+        let packed = pack(&reversed, &order, &[lines.len() as i64]);
         assert_eq!(packed.data, out);
         assert_eq!(unpack(&out).unwrap(), lines.join(&b'\n'));
         assert!(unpack(&out[..out.len() - 1]).is_none());

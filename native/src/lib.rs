@@ -13,6 +13,7 @@ mod json;
 mod keys;
 mod line;
 mod members;
+mod segments;
 mod streams;
 
 use line::{flatten, keys, order, render, subset, Defer};
@@ -317,27 +318,47 @@ fn boxed<T>(build: impl FnOnce() -> Option<T>) -> *mut T {
     }
 }
 
-/// Parse the N lines held in DATA at OFFSETS (N + 1 of them: line k is
-/// data[offsets[k]..offsets[k + 1]]). Null on a failure; free with `hs_free`.
+/// Parse the lines held in N segments (segments.rs: DATA, LENS, NLS, COUNTS). Null on a
+/// failure; free with `hs_free`.
 ///
 /// # Safety
-/// DATA and OFFSETS must be valid for the lengths given, offsets non-decreasing within DATA.
+/// As `segments::lines`.
 #[no_mangle]
-pub unsafe extern "C" fn hs_parse(data: *const u8, len: usize, offsets: *const i64, n: usize) -> *mut Batch {
-    let data: &[u8] = view(data, len);
-    let offsets = slice::from_raw_parts(offsets, n + 1);
+pub unsafe extern "C" fn hs_parse(
+    n: usize,
+    data: *const *const u8,
+    lens: *const usize,
+    nls: *const *const i64,
+    counts: *const usize,
+) -> *mut Batch {
+    let lines = segments::lines(n, data, lens, nls, counts);
     boxed(|| {
         let mut batch = Batch::default();
         // the rows' texts take about the lines' bytes: grown once, not copied as they grow
-        batch.r_text.data.reserve(len);
-        for k in 0..n {
-            let raw = &data[offsets[k] as usize..offsets[k + 1] as usize];
+        batch.r_text.data.reserve(lines.iter().map(|l| l.len()).sum());
+        for (k, raw) in lines.iter().enumerate() {
             if batch.add(k as i32, raw).is_err() {
                 batch.deferred.push(k as i32);
             }
         }
         Some(batch)
     })
+}
+
+/// The newlines of the LEN bytes at DATA (segments::newlines), up to CAP of them written to
+/// OUT; INFO gets the longest line between two of them and whether one is blank (0 or 1).
+/// Returns how many there are (all of them, whether or not CAP held them).
+///
+/// # Safety
+/// DATA valid for LEN bytes, OUT for CAP i64s, INFO for two.
+#[no_mangle]
+pub unsafe extern "C" fn hs_newlines(data: *const u8, len: usize, out: *mut i64, cap: usize, info: *mut i64) -> usize {
+    let found = segments::newlines(view(data, len));
+    let n = found.at.len();
+    std::ptr::copy_nonoverlapping(found.at.as_ptr(), out, n.min(cap));
+    *info = found.longest;
+    *info.add(1) = i64::from(found.blank);
+    n
 }
 
 /// Counts of BATCH: accepted lines, their rows, deferred lines, signatures.
@@ -664,29 +685,29 @@ pub extern "C" fn hs_duckdb_combine(a: u64, b: u64) -> u64 {
     duck::combine(a, b)
 }
 
-/// The raw archive's chunk of each stream (columnar.rs): of the N lines held in DATA at OFFSETS
-/// (as `hs_parse` takes them), those at ORDER (N_ORDER indexes; none: all, in order), stream s
-/// of them up to STREAM_ENDS[s]. Null on a failure; free with `hs_pack_free`.
+/// The raw archive's chunk of each stream (columnar.rs): of the lines held in N segments (as
+/// `hs_parse` takes them), those at ORDER (N_ORDER indexes; none: all, in order), stream s of
+/// them up to STREAM_ENDS[s]. Null on a failure; free with `hs_pack_free`.
 ///
 /// # Safety
-/// DATA and OFFSETS as for `hs_parse`; ORDER indexes below N; STREAM_ENDS must hold N_STREAMS
-/// non-decreasing counts, the last at most N_ORDER (N without ORDER).
+/// The segments as for `hs_parse`; ORDER indexes below their lines; STREAM_ENDS must hold
+/// N_STREAMS non-decreasing counts, the last at most N_ORDER (the lines without ORDER).
 #[no_mangle]
 pub unsafe extern "C" fn hs_pack(
-    data: *const u8,
-    len: usize,
-    offsets: *const i64,
     n: usize,
+    data: *const *const u8,
+    lens: *const usize,
+    nls: *const *const i64,
+    counts: *const usize,
     order: *const i64,
     n_order: usize,
     stream_ends: *const i64,
     n_streams: usize,
 ) -> *mut columnar::Packed {
-    let data: &[u8] = view(data, len);
-    let offsets = slice::from_raw_parts(offsets, n + 1);
+    let lines = segments::lines(n, data, lens, nls, counts);
     let order = view(order as *const u8, n_order);
     let ends = view(stream_ends as *const u8, n_streams);
-    boxed(|| Some(columnar::pack(data, offsets, order, ends)))
+    boxed(|| Some(columnar::pack(&lines, order, ends)))
 }
 
 /// Column WHICH (0: the chunks' bytes, 1: their ends) of PACKED.

@@ -19,8 +19,8 @@ become Arrow arrays without a copy. It is built by `pip install` where cargo and
 (HINDSIGHT_NATIVE=auto), slower and otherwise the same.
 
 Modules: `load` (finding, loading and checking the library), `ffi` (columns in and out of it),
-`first_stage` (a batch parsed, its keys), `scan` (the reader's test of a block) and `streams`
-(the writer's stream step).
+`first_stage` (a batch parsed, its keys), `scan` (the reader's test and split of a block) and
+`streams` (the writer's stream step).
 """
 
 from hindsight.store.native.first_stage import (
@@ -45,7 +45,7 @@ from hindsight.store.native.load import (
     available,
     library,
 )
-from hindsight.store.native.scan import holds
+from hindsight.store.native.scan import holds, split
 from hindsight.store.native.streams import apply_streams, build_intervals
 
 __all__ = [
@@ -70,4 +70,5 @@ __all__ = [
     "line_sums",
     "normalise",
     "parse",
+    "split",
 ]

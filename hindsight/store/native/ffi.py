@@ -4,11 +4,13 @@ read back as Arrow arrays without a copy (kept alive by their Owner)."""
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Sequence
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
+from hindsight.osquery.blocks import Segment
 from hindsight.store.writes import attach, detach
 
 I8, I16, I32, I64, U8, U64 = pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(), pa.uint64()
@@ -16,6 +18,22 @@ TEXT = pa.large_string()
 
 #: An output table's columns: (name, type) in the library's order.
 Spec = tuple[tuple[str, pa.DataType], ...]
+
+
+def segment_args(
+    segments: Sequence[Segment],
+) -> tuple[int, ctypes.Array[Any], ctypes.Array[Any], ctypes.Array[Any], ctypes.Array[Any]]:
+    """SEGMENTS (blocks.Segment) as the library takes lines in place (native/src/segments.rs):
+    their count, and per segment its bytes' address, their length, its bounds' address and its
+    lines. The segments must outlive the call."""
+    n = len(segments)
+    return (
+        n,
+        (ctypes.c_char_p * n)(*(data for data, _ in segments)),
+        (ctypes.c_size_t * n)(*(len(data) for data, _ in segments)),
+        (ctypes.c_void_p * n)(*(nl.buffer_info()[0] for _, nl in segments)),
+        (ctypes.c_size_t * n)(*(len(nl) - 1 for _, nl in segments)),
+    )
 
 
 class Owner:

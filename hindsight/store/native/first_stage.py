@@ -6,16 +6,14 @@ from __future__ import annotations
 import ctypes
 import functools
 import json
-from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import accumulate
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from hindsight.osquery.lines import Parsed
+from hindsight.osquery.blocks import Lines, Segment, joined
 from hindsight.store import normalise as nm
 from hindsight.store.native.ffi import (
     I32,
@@ -28,6 +26,7 @@ from hindsight.store.native.ffi import (
     arrow_inputs,
     output,
     outputs,
+    segment_args,
 )
 from hindsight.store.native.load import NativeFailed
 from hindsight.store.writes import attach, detach
@@ -43,15 +42,15 @@ class NativeBatch:
     """A batch as the library parsed it: `header` (one row per accepted line), `rows` (their
     rows), `sums` (per accepted line, its rows' identities summed: see `line_sums`), the
     columns per query name (as `normalise.query_columns` reads them) and the lines it deferred
-    (indexes in the batch); `lines`, the batch's lines as it read them (joined, and their
-    offsets: the raw archive's split reads them there too)."""
+    (indexes in the batch); `lines`, the batch's lines where it read them (the raw archive's
+    split reads them there too)."""
 
     header: pa.Table
     rows: pa.Table
     sums: pa.Table
     columns: dict[str, set[str]]
     deferred: list[int]
-    lines: tuple[bytes, array[int]]
+    lines: list[Segment]
     row_line: pa.Array  # each row's line, as its position in `header`
     # each row's `time` read as a BIGINT, and whether it is NULL (0), a value (1) or of another
     # form (2), as event_rows' typed read gives it (members.rs; lib.rs `row_time`)
@@ -64,12 +63,11 @@ class NativeBatch:
         return pc.dictionary_encode(self.header["host_key"]).combine_chunks()
 
 
-def parse(lib: ctypes.CDLL, raws: Sequence[bytes]) -> NativeBatch:
-    """Parse RAWS with the library (the GIL is released meanwhile: ctypes)."""
-    offsets = array("q", accumulate(map(len, raws), initial=0))
-    data = b"".join(raws)
-    address, _ = offsets.buffer_info()
-    ptr = lib.hs_parse(data, len(data), address, len(raws))
+def parse(lib: ctypes.CDLL, given: Lines | Sequence[bytes]) -> NativeBatch:
+    """Parse the lines GIVEN (or raw lines) with the library, where the reader holds them (the
+    GIL is released meanwhile: ctypes)."""
+    segments = given.segments() if isinstance(given, Lines) else [joined(given)]
+    ptr = lib.hs_parse(*segment_args(segments))
     if not ptr:
         raise NativeFailed(
             "the native fast path failed on a batch (a bug in it: please report it, with the "
@@ -131,9 +129,7 @@ def parse(lib: ctypes.CDLL, raws: Sequence[bytes]) -> NativeBatch:
         columns.setdefault(name, set()).update(keys)
     deferred_lines = fixed(pa.int32(), deferred, 20).to_pylist()
     row_time = (fixed(pa.int64(), rows, 27), fixed(pa.uint8(), rows, 28))
-    return NativeBatch(
-        header, table, sums, columns, deferred_lines, (data, offsets), line, row_time
-    )
+    return NativeBatch(header, table, sums, columns, deferred_lines, segments, line, row_time)
 
 
 #: The types the library reads values of (members.rs `Kind`), by code; any other is text.
@@ -284,17 +280,12 @@ class Normalised:
 
 
 def normalise(
-    con: duckdb.DuckDBPyConnection,
-    lib: ctypes.CDLL,
-    raws: Sequence[bytes],
-    parsed: Sequence[Parsed | None],
-    prefix: str,
-    into: str,
+    con: duckdb.DuckDBPyConnection, lib: ctypes.CDLL, lines: Lines, prefix: str, into: str
 ) -> Normalised:
     """As `normalise.normalise` (tables `{into}_hdr` and `{into}_rows`), the rows with their
     identities as state rows (`rhs`) and as event rows (`rht`), NULL for the rows of the lines
     the SQL path read (the library's lines' sums stay in its batch: see `line_sums`)."""
-    batch = parse(lib, raws)
+    batch = parse(lib, lines)
     for table, sql in (
         (batch.header, f"CREATE OR REPLACE TABLE {into}_hdr AS {_HEADER}"),
         (
@@ -311,13 +302,12 @@ def normalise(
             detach(con, src)
     if not batch.deferred:
         return Normalised(nm.Fallback(), False, batch.columns, batch)
-    return _deferred(con, raws, parsed, batch, prefix, into)
+    return _deferred(con, lines, batch, prefix, into)
 
 
 def _deferred(
     con: duckdb.DuckDBPyConnection,
-    raws: Sequence[bytes],
-    parsed: Sequence[Parsed | None],
+    lines: Lines,
     batch: NativeBatch,
     prefix: str,
     into: str,
@@ -325,10 +315,11 @@ def _deferred(
     """The lines the library deferred read by the SQL path, added to `{into}_hdr` and
     `{into}_rows`."""
     part, deferred = f"{into}_sql", batch.deferred
+    read = [lines[k] for k in deferred]
     fallback = nm.normalise(
         con,
-        [raws[k] for k in deferred],
-        [parsed[k] if k < len(parsed) else None for k in deferred],
+        [line.raw for line in read],
+        [line.parsed for line in read],
         prefix=f"{prefix}_sql",
         into=part,
     )

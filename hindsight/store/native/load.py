@@ -51,8 +51,19 @@ def _load() -> ctypes.CDLL | str:
         lib = ctypes.CDLL(str(path))
     except OSError as exc:
         return f"the native fast path could not be loaded ({exc})"
+    if not hasattr(lib, "hs_newlines"):  # (its newest function)
+        return f"the native fast path at {path} was built from an older source: pip install again"
     lib.hs_parse.restype = ctypes.c_void_p
-    lib.hs_parse.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t]
+    segments = [ctypes.c_size_t] + [ctypes.c_void_p] * 4  # (ffi.segment_args)
+    lib.hs_parse.argtypes = segments
+    lib.hs_newlines.restype = ctypes.c_size_t
+    lib.hs_newlines.argtypes = [
+        ctypes.c_char_p,
+        ctypes.c_size_t,
+        ctypes.c_void_p,
+        ctypes.c_size_t,
+        ctypes.c_void_p,
+    ]
     lib.hs_counts.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t)]
     lib.hs_column.argtypes = [
         ctypes.c_void_p,
@@ -78,10 +89,7 @@ def _load() -> ctypes.CDLL | str:
     lib.hs_ap_free.argtypes = [ctypes.c_void_p]
     lib.hs_pack.restype = ctypes.c_void_p
     lib.hs_pack.argtypes = [
-        ctypes.c_char_p,
-        ctypes.c_size_t,
-        ctypes.c_void_p,  # offsets
-        ctypes.c_size_t,
+        *segments,
         ctypes.c_void_p,  # order
         ctypes.c_size_t,
         ctypes.c_void_p,  # stream ends
