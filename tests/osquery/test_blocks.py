@@ -157,3 +157,11 @@ def test_a_plain_file_is_read_into_blocks(tmp_path: Path) -> None:
     assert any(isinstance(item, Block) for lines in blocks for item in lines.items)
     assert [ln.number for lines in blocks for ln in lines] == list(range(1, 5001))
     assert blocks[-1][-1].end == path.stat().st_size
+
+
+def test_the_native_split_finds_more_newlines_than_it_made_room_for() -> None:
+    split = native.split(LIB)
+    found, longest, blank = split(b"\n" * 5000)
+    assert list(found) == list(range(5000)) and (longest, blank) == (0, True)
+    found, longest, blank = split(b"x" * 900 + b"\n{}\n{ }\n" + b"tail")
+    assert list(found) == [900, 903, 907] and (longest, blank) == (3, False)
