@@ -168,12 +168,11 @@ class BatchWriter:
         """Write a parsed batch (parsed outside the transaction: the parse retries a statement
         that failed on a malformed line, and a failed statement would abort the transaction)."""
         con = self.con
-        for part, cols in _PREPARED.items():
-            con.execute(
-                f"CREATE OR REPLACE TEMP VIEW _n_{part} AS SELECT {cols} FROM {batch.tables}_{part}"
-            )
         for name, table in batch.arrows.items():
             attach(con, name, table)
+        for part, cols in _PREPARED.items():
+            source = batch.relations.get(part, f"{batch.tables}_{part}")
+            con.execute(f"CREATE OR REPLACE TEMP VIEW _n_{part} AS SELECT {cols} FROM {source}")
         misfits: list[fit.Misfit] = []
         try:
             while (misfit := self._write_once(batch, misfits)) is not None:

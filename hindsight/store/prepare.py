@@ -60,6 +60,9 @@ class Prepared:
     header: pa.Table | None = None
     # the texts of `rows` by their rowid (the library's), where the library read every row
     texts: pa.ChunkedArray | None = None
+    # where the library read every line: the relations the writer reads as `hdr`, `rows` and
+    # `rh`, over tables of `arrows` (native.relations), as no `{tables}_...` table was made
+    relations: dict[str, str] = field(default_factory=dict)
 
     def hashed_as(self, queries: list[QueryInfo]) -> bool:
         """Whether the row hashes are those the writer's catalog gives (same columns)."""
@@ -105,21 +108,29 @@ class Preparer:
             if part is not None:  # the line written after a torn one: archived without it
                 kept[i].raw = kept[i].raw[len(part) :]
                 torn = True
-        set_aside = self._set_aside(columns, tables, fallback)
+        # (whether the SQL path's tables were made: not where the library read every line)
+        tabled = self.lib is None or fast.tables
+        set_aside = self._set_aside(columns, tables, fallback, None if tabled else fast.batch)
+        tabled = tabled or set_aside
         if set_aside:
             columns = nm.query_columns(self.con, tables)
         queries = [self._expected(name, cols) for name, cols in columns.items()]
         event_names = [q.name for q in queries if q.is_event]
         whole = None  # the library's batch, when it parsed every line and none was set aside
+        arrows: dict[str, pa.Table] = {}
+        relations: dict[str, str] = {}
         if self.lib is None:
             nm.hash_rows(self.con, queries, tables, out=f"TABLE {tables}_rh")
             self.con.execute(nm.LINE_SUMS.format(out=f"TABLE {tables}_lk", rh=f"{tables}_rh"))
         else:
             if fast.sql_rows:
                 nm.hash_rows(self.con, queries, tables, out=f"TABLE {tables}_rh", given=True)
-            else:  # every identity given: no copy of the rows
+            elif tabled:  # every identity given: no copy of the rows
                 native.identities(self.con, tables, event_names)
                 rh_view = True
+            else:  # (nor of anything: the writer reads the library's tables)
+                name = tables.rsplit(".", 1)[-1]
+                relations, arrows = native.relations(fast.batch, event_names, name)
             if fast.sql_lines or set_aside:
                 native.line_sums(self.con, tables, event_names, fast.batch, fast.sql_lines)
             else:
@@ -128,10 +139,10 @@ class Preparer:
         hashed = {q.name: frozenset(q.columns) for q in queries if not q.is_event}
         # (the library's rows, when they are all the batch's: read into columns there)
         rows = fast.batch if self.lib is not None and not (fast.sql_rows or set_aside) else None
-        arrows: dict[str, pa.Table] = {}
         events = self._events([q for q in queries if q.is_event], tables, rows, arrows)
         joined = fast.batch.lines if self.lib is not None and not torn else None
-        chunks = self._chunks(kept, tables, joined)
+        header = None if tabled else fast.batch.header
+        chunks = self._chunks(kept, tables, joined, header)
         whole_header = self.lib is not None and not (fast.sql_lines or set_aside)
         return Prepared(
             lines,
@@ -147,6 +158,7 @@ class Preparer:
             arrows,
             native.coded_header(fast.batch) if whole_header else None,
             rows.rows["r"] if rows is not None else None,
+            relations,
         )
 
     def _events(
@@ -247,20 +259,33 @@ class Preparer:
         return scopes is not None
 
     def _chunks(
-        self, kept: Lines, tables: str, joined: list[Segment] | None
+        self,
+        kept: Lines,
+        tables: str,
+        joined: list[Segment] | None,
+        header: pa.Table | None = None,
     ) -> dict[int, tuple[list[int], bytes]]:
         """Each stream's lines compressed at the archive's level, here beside the writer: the
         writer keeps the chunk when all its lines are new (the common case). The chunks are
         compressed in one call, on ZSTD_THREADS threads without the GIL: zstd takes a sixth
         of ingest's CPU, and a core is idle while the first batch is parsed and the last ones
         written. JOINED: the lines where the library's parse read them (blocks.Lines.segments),
-        split there (joined again, a batch of events took 33 MB more)."""
-        streams = [
-            idx
-            for (idx,) in self.con.execute(
-                f"SELECT list(i ORDER BY i) FROM {tables}_hdr GROUP BY host_key, name"
-            ).fetchall()
-        ]
+        split there (joined again, a batch of events took 33 MB more). HEADER: the library's,
+        where `{tables}_hdr` was not made."""
+        source = f"{tables}_hdr"
+        if header is not None:
+            source = "_p_hdr"
+            attach(self.con, source, header.select(["i", "host_key", "name"]))
+        try:
+            streams = [
+                idx
+                for (idx,) in self.con.execute(
+                    f"SELECT list(i ORDER BY i) FROM {source} GROUP BY host_key, name"
+                ).fetchall()
+            ]
+        finally:
+            if header is not None:
+                detach(self.con, source)
         if not streams:
             return {}
         if joined is not None and self.lib is not None:
@@ -270,15 +295,24 @@ class Preparer:
         packed = chunks.compress(self.zstd, payloads, ZSTD_THREADS)
         return {idx[0]: (idx, packed[n]) for n, idx in enumerate(streams)}
 
-    def _set_aside(self, columns: dict[str, set[str]], tables: str, fallback: nm.Fallback) -> bool:
+    def _set_aside(
+        self,
+        columns: dict[str, set[str]],
+        tables: str,
+        fallback: nm.Fallback,
+        untabled: native.NativeBatch | None,
+    ) -> bool:
         """Reject the lines with columns the store cannot hold (store/columns.py): taken out of
-        the batch's tables, added to FALLBACK's rejections; returns whether there were any."""
+        the batch's tables (made first from the library's batch UNTABLED, where given),
+        added to FALLBACK's rejections; returns whether there were any."""
         found = False
         for name, cols in columns.items():
             known = self.catalog.queries.get(name)
             bad = bad_columns(known.columns if known else (), cols)
             if not bad:
                 continue
+            if not found and untabled is not None:
+                native.materialize(self.con, untabled, "_p", tables)
             if not found and self.lib is not None:
                 native.first_rows(self.con, tables)
             found = True
@@ -374,9 +408,8 @@ def release(con: duckdb.DuckDBPyConnection, prepared: Prepared) -> None:
         con.execute(f"DROP VIEW {prepared.tables}_rh")
     for part in ("hdr", "rh", "rows", "lk", "lkeys", "units"):
         con.execute(f"DROP TABLE IF EXISTS {prepared.tables}_{part}")
-    for table in {table for table, _ in prepared.events.values()}:
-        if table in prepared.arrows:
-            detach(con, table)
-        else:
-            con.execute(f"DROP TABLE IF EXISTS {table}")
+    for table in {table for table, _ in prepared.events.values()} - prepared.arrows.keys():
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+    for name in prepared.arrows:
+        detach(con, name)
     prepared.arrows.clear()  # (freed now, not when the batch object goes: ~20 MB a batch)

@@ -46,6 +46,8 @@ pub struct Batch {
     // whether it is NULL (0: none, null or ''), a value (1), or of another form (2)
     r_time: Vec<i64>,
     r_time_state: Vec<u8>,
+    // each row's position (0, 1, ...): how the writer finds a row's text (`ref`)
+    r_ref: Vec<i64>,
     // per accepted line, the wrapping sums of its added and removed rows' identities, as state
     // rows and as event rows (normalise.LINE_SUMS), and its signature: an index in `signatures`
     l_sa_state: Vec<u64>,
@@ -286,6 +288,7 @@ impl Batch {
             26 => raw(&self.signatures.data),
             27 => raw(&self.r_time),
             28 => raw(&self.r_time_state),
+            29 => raw(&self.r_ref),
             _ => (std::ptr::null(), 0),
         }
     }
@@ -341,6 +344,7 @@ pub unsafe extern "C" fn hs_parse(
                 batch.deferred.push(k as i32);
             }
         }
+        batch.r_ref = (0..batch.r_op.len() as i64).collect();
         Some(batch)
     })
 }

@@ -44,6 +44,18 @@ def one_file(raws: list[bytes]) -> list[Line]:
     return [Line("t.log", n + 1, raw, None) for n, raw in enumerate(raws)]
 
 
+def tables_of(con: Any, batch: Any) -> None:
+    """The first stage's tables made from the relations the writer reads (`hdr`, `rows` in
+    their order, so that a row's rowid is its `ref`, and `rh`), where none was made."""
+    for name, table in batch.arrows.items():
+        con.register(name, table)
+    parts, t = batch.relations, batch.tables
+    con.execute(f"CREATE TABLE {t}_hdr AS SELECT * FROM {parts['hdr']}")
+    con.execute(f"CREATE TABLE {t}_rows AS SELECT i, name, op, r FROM {parts['rows']} ORDER BY rowid")
+    con.execute(f"CREATE VIEW {t}_rh AS SELECT * FROM {parts['rh']}")
+    batch.rh_view = True  # (release drops it)
+
+
 def first_stage(
     hs: hindsight.Hindsight, raws: list[bytes], lib: Any, make: Any = one_file
 ) -> dict[str, Any]:
@@ -54,6 +66,8 @@ def first_stage(
     try:
         batch = preparer.prepare(lines)
         con, t = preparer.con, batch.tables
+        if batch.relations:  # (the library read every line: its tables as the writer reads them)
+            tables_of(con, batch)
         if lib is not None:  # (filled when a column the store cannot hold needs it)
             native.first_rows(con, t)
 

@@ -132,3 +132,23 @@ def test_events_read_typed_before_their_column_became_text_are_read_again(tmp_pa
             preparer.close()
         rows = hs.sql("SELECT pid, path FROM process_events ORDER BY pid").rows
     assert rows == [("2", "/bin/ls"), ("x", "/bin/sh")]
+
+
+def test_what_a_batch_lent_the_writer_is_given_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch's Arrow tables registered on the store's connection (the library's header,
+    rows, identities and event rows) are unregistered once it is written: kept, each batch
+    held its tens of MB to the end of the ingest."""
+    monkeypatch.setenv("HINDSIGHT_BATCH_LINES", "8")  # (several batches)
+    lines = [event(USERS, 100 + n, "added", {**ALICE, "uid": str(n)}) for n in range(40)]
+    lines += [event("process_events", 100 + n, "added", EXEC_1) for n in range(40)]
+    path = write(tmp_path / "r.log", *lines)
+    with hindsight.open(tmp_path / "data") as hs:
+        con = hs.store.con
+        before = set(con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall())
+        summary = hs.ingest([path])
+        after = set(con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall())
+    assert summary.rows == 80 and summary.rejected == 0
+    left = {name for (name,) in after - before if not name.startswith("_n_")}
+    assert not left, left

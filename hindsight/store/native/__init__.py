@@ -34,8 +34,10 @@ from hindsight.store.native.first_stage import (
     first_rows,
     identities,
     line_sums,
+    materialize,
     normalise,
     parse,
+    relations,
 )
 from hindsight.store.native.load import (
     BUILD_HINT,
@@ -68,7 +70,9 @@ __all__ = [
     "identities",
     "library",
     "line_sums",
+    "materialize",
     "normalise",
     "parse",
+    "relations",
     "split",
 ]

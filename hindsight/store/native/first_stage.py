@@ -112,6 +112,7 @@ def parse(lib: ctypes.CDLL, given: Lines | Sequence[bytes]) -> NativeBatch:
             "r": text(rows, 18),
             "rhs": fixed(pa.uint64(), rows, 16),
             "rht": fixed(pa.uint64(), rows, 17),
+            "ref": fixed(pa.int64(), rows, 29),
         }
     )
     sums = pa.table(
@@ -270,13 +271,15 @@ def coded_header(batch: NativeBatch) -> pa.Table:
 @dataclass
 class Normalised:
     """What `normalise` gives beside its tables: the SQL path's fallback (for the lines it
-    read), whether it read any rows, the columns per query name, and the library's batch."""
+    read), whether it read any rows, the columns per query name, the library's batch, and
+    whether the tables were made (see `normalise`)."""
 
     fallback: nm.Fallback
     sql_rows: bool
     columns: dict[str, set[str]]
     batch: NativeBatch
     sql_lines: bool = False  # whether it read any line
+    tables: bool = False  # whether `{into}_hdr` and `{into}_rows` exist
 
 
 def normalise(
@@ -284,25 +287,57 @@ def normalise(
 ) -> Normalised:
     """As `normalise.normalise` (tables `{into}_hdr` and `{into}_rows`), the rows with their
     identities as state rows (`rhs`) and as event rows (`rht`), NULL for the rows of the lines
-    the SQL path read (the library's lines' sums stay in its batch: see `line_sums`)."""
+    the SQL path read (the library's lines' sums stay in its batch: see `line_sums`). Where the
+    library read every line, the tables are not made: the stages read its Arrow tables (see
+    `relations`), and what needs the tables makes them (`materialize`)."""
     batch = parse(lib, lines)
-    for table, sql in (
-        (batch.header, f"CREATE OR REPLACE TABLE {into}_hdr AS {_HEADER}"),
-        (
-            batch.rows,
-            f"CREATE OR REPLACE TABLE {into}_rows AS SELECT i, name::VARCHAR AS name, op, "
-            "r::VARCHAR AS r, rhs, rht FROM {src}",
-        ),
-    ):
+    if not batch.deferred:
+        return Normalised(nm.Fallback(), False, batch.columns, batch)
+    materialize(con, batch, prefix, into)
+    return _deferred(con, lines, batch, prefix, into)
+
+
+#: The SQL path's rows (`{into}_rows`), from the library's.
+_ROWS = "SELECT i, name::VARCHAR AS name, op, r::VARCHAR AS r, rhs, rht FROM {src}"
+
+
+def materialize(con: duckdb.DuckDBPyConnection, batch: NativeBatch, prefix: str, into: str) -> None:
+    """`{into}_hdr` and `{into}_rows`, the SQL path's tables, from BATCH."""
+    made = ((batch.header, f"{into}_hdr AS {_HEADER}"), (batch.rows, f"{into}_rows AS {_ROWS}"))
+    for table, sql in made:
         src = f"{prefix}_native"
         attach(con, src, table)
         try:
-            con.execute(sql.format(src=src))
+            con.execute(f"CREATE OR REPLACE TABLE {sql.format(src=src)}")
         finally:
             detach(con, src)
-    if not batch.deferred:
-        return Normalised(nm.Fallback(), False, batch.columns, batch)
-    return _deferred(con, lines, batch, prefix, into)
+
+
+def relations(
+    batch: NativeBatch, events: list[str], name: str
+) -> tuple[dict[str, str], dict[str, pa.Table]]:
+    """The first stage's tables of a batch the library read whole, as the writer reads them
+    (`hdr`, `rows`, `rh`: see ingest._PREPARED), without making them: per part, a relation
+    over Arrow tables (named after NAME; returned too, by name). The rows' identities (`rh`)
+    are chosen here: an event row's for EVENTS (the event queries), else a state row's."""
+    rows = batch.rows
+    event = pc.is_in(rows["name"], pa.array(events, TEXT))
+    rh = pa.table(
+        {
+            "i": rows["i"],
+            "op": rows["op"],
+            "rh": pc.if_else(event, rows["rht"], rows["rhs"]),
+            "r": rows["r"],
+            "ref": rows["ref"],
+        }
+    )
+    hdr, rws, rhs = f"_hdr_{name}", f"_rows_{name}", f"_rh_{name}"
+    parts = {
+        "hdr": f"({_HEADER.format(src=hdr)})",
+        "rows": f"(SELECT i, name::VARCHAR AS name, op, r::VARCHAR AS r, ref AS rowid FROM {rws})",
+        "rh": rhs,
+    }
+    return parts, {hdr: batch.header, rws: rows, rhs: rh}
 
 
 def _deferred(
@@ -344,7 +379,7 @@ def _deferred(
             con.execute(f"DROP TABLE IF EXISTS {part}_{table}")
     fallback.rejected = [(deferred[i], reason, torn) for i, reason, torn in fallback.rejected]
     fallback.statuses = [(deferred[i], status) for i, status in fallback.statuses]
-    return Normalised(fallback, rows > 0, columns, batch, sql_lines=True)
+    return Normalised(fallback, rows > 0, columns, batch, sql_lines=True, tables=True)
 
 
 def identities(con: duckdb.DuckDBPyConnection, tables: str, events: list[str]) -> None:
