@@ -395,15 +395,22 @@ class BatchWriter:
         """Each stream's new lines, as they were read, in one zstd chunk per batch (compressed
         by the first stage when all of the stream's lines in the batch are new). The chunks are
         at the archive's level, so compaction has nothing to re-pack (meta `raw_packed`)."""
-        kept = batch.kept
+        kept, catalog = batch.kept, self.catalog
         columns: dict[str, list[object]] = {k: [] for k in _CHUNK_COLS}
-        table = self.con.execute(
-            "SELECT host_id, query_id, list(i ORDER BY i), min(t), max(t) FROM _n_fresh GROUP BY ALL"
-        ).fetchall()
+        if self._all_fresh and not batch.fallback.statuses:  # (the first stage's streams, then)
+            table = [
+                (catalog.host_id(c.host_key), catalog.queries[c.name].query_id, c.lines, c.lo, c.hi)
+                for c in batch.chunks.values()
+            ]
+        else:
+            table = self.con.execute(
+                "SELECT host_id, query_id, list(i ORDER BY i), min(t), max(t) FROM _n_fresh "
+                "GROUP BY ALL"
+            ).fetchall()
         for host_id, query_id, idx, lo, hi in table:
             ready = batch.chunks.get(idx[0])
-            if ready is not None and ready[0] == idx:
-                data = ready[1]
+            if ready is not None and ready.lines == idx:
+                data = ready.data
             else:
                 (payload,) = chunks.pack(self.lib, [[kept[i].raw for i in idx]])
                 data = self.archive_zstd.compress(payload)

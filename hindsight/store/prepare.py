@@ -34,6 +34,19 @@ ZSTD_THREADS = 2
 
 
 @dataclass
+class Chunk:
+    """A stream's lines in a batch, compressed as the raw archive keeps them: its host key and
+    query name, its lines (indexes in the batch's `kept`), the span of their instants."""
+
+    host_key: str
+    name: str
+    lines: list[int]
+    lo: int
+    hi: int
+    data: bytes
+
+
+@dataclass
 class Prepared:
     """A batch parsed, in tables named `{tables}_...`: `hdr` and `rows` (see normalise), `rh`
     (rows with their hashes, see normalise.hash_rows), `lk` (normalise.LINE_SUMS), `lkeys`
@@ -48,8 +61,8 @@ class Prepared:
     # per event query, the table of its added rows read into `_j` (i, name, _j), and _j's
     # columns with their types (VARCHAR: as text; typed as the writer's catalog had it then)
     events: dict[str, tuple[str, dict[str, str]]]
-    # the raw chunk of each stream's lines (host_key, name), by its first line: (lines, data)
-    chunks: dict[int, tuple[list[int], bytes]]
+    # the raw chunk of each stream's lines (host_key, name), by its first line
+    chunks: dict[int, Chunk]
     units: bool  # whether `{tables}_units` exists (lines not all of one plain file)
     rh_view: bool = False  # whether `{tables}_rh` is a view (native.identities), not a table
     # the tables of `events` that are Arrow tables (the library read them), by name: the writer
@@ -264,7 +277,7 @@ class Preparer:
         tables: str,
         joined: list[Segment] | None,
         header: pa.Table | None = None,
-    ) -> dict[int, tuple[list[int], bytes]]:
+    ) -> dict[int, Chunk]:
         """Each stream's lines compressed at the archive's level, here beside the writer: the
         writer keeps the chunk when all its lines are new (the common case). The chunks are
         compressed in one call, on ZSTD_THREADS threads without the GIL: zstd takes a sixth
@@ -275,25 +288,27 @@ class Preparer:
         source = f"{tables}_hdr"
         if header is not None:
             source = "_p_hdr"
-            attach(self.con, source, header.select(["i", "host_key", "name"]))
+            attach(self.con, source, header.select(["i", "host_key", "name", "t"]))
         try:
-            streams = [
-                idx
-                for (idx,) in self.con.execute(
-                    f"SELECT list(i ORDER BY i) FROM {source} GROUP BY host_key, name"
-                ).fetchall()
-            ]
+            found = self.con.execute(
+                f"SELECT host_key, name, list(i ORDER BY i), min(t), max(t) FROM {source} "
+                "GROUP BY host_key, name"
+            ).fetchall()
         finally:
             if header is not None:
                 detach(self.con, source)
-        if not streams:
+        if not found:
             return {}
+        streams = [idx for _, _, idx, _, _ in found]
         if joined is not None and self.lib is not None:
             payloads = chunks.pack_at(self.lib, joined, streams)
         else:
             payloads = chunks.pack(self.lib, [[kept[i].raw for i in idx] for idx in streams])
         packed = chunks.compress(self.zstd, payloads, ZSTD_THREADS)
-        return {idx[0]: (idx, packed[n]) for n, idx in enumerate(streams)}
+        return {
+            idx[0]: Chunk(host_key, name, idx, lo, hi, data)
+            for (host_key, name, idx, lo, hi), data in zip(found, packed, strict=True)
+        }
 
     def _set_aside(
         self,
