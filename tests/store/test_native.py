@@ -563,6 +563,25 @@ def test_on_without_the_library_says_how_to_build_it(monkeypatch: pytest.MonkeyP
     assert native.library("auto") is not None
 
 
+def test_a_library_built_from_an_older_source_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A library left from an older build (without the newest function) would be called
+    with arguments it does not take: it is refused, with the way to rebuild it."""
+
+    class Old:  # (a library without hs_newlines)
+        pass
+
+    monkeypatch.setattr(load.ctypes, "CDLL", lambda path: Old())
+    load._load.cache_clear()
+    try:
+        assert native.library("auto") is None
+        with pytest.raises(native.NativeUnavailable, match="older source: pip install again"):
+            native.library("on")
+    finally:
+        monkeypatch.undo()
+        load._load.cache_clear()
+    assert native.library("auto") is not None
+
+
 def contents(hs: hindsight.Hindsight) -> dict[str, list[tuple[Any, ...]]]:
     """Every table of the store but `meta`, its rows sorted; raw chunks as their lines (the
     library writes them by column: hindsight.store.chunks)."""
