@@ -1,7 +1,8 @@
 """The first stage of ingest, on cursors of its own: a batch's lines parsed into tables of a
-shared in-memory database, while the writer (the second stage, on the store's connection)
-applies the batch before. DuckDB releases the GIL, so the stages use both cores; the writer's
-transaction still holds every durable write of a batch."""
+shared in-memory database (or, where the native library read every line, into its Arrow
+tables, which the writer reads as they are: `Prepared.relations`), while the writer (the second
+stage, on the store's connection) applies the batch before. DuckDB releases the GIL, so the
+stages use both cores; the writer's transaction still holds every durable write of a batch."""
 
 from __future__ import annotations
 
