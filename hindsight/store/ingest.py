@@ -461,7 +461,9 @@ class BatchWriter:
             table, columns = batch.events.get(info.name, ("", {}))
             read, typed = readable(info, table, columns)
             arrow = batch.arrows.get(read or "")
-            if typed and self._all_fresh and arrow is not None and "_hk" in arrow.column_names:
+            # (each value read as its column stores it, typed or text: nothing to cast)
+            exact = read is not None and all(columns[c] == t for c, t in info.columns.items())
+            if exact and self._all_fresh and arrow is not None and "_hk" in arrow.column_names:
                 if table not in hosts:
                     hosts[table] = self._host_ids(arrow["_hk"].combine_chunks())
                 self.summary.rows += self._append_events(info, arrow, hosts[table])
@@ -470,8 +472,8 @@ class BatchWriter:
 
     def _append_events(self, info: QueryInfo, arrow: pa.Table, hosts: pa.Array) -> int:
         """Append INFO's rows of ARROW (those of every query of its columns: a fleet runs one
-        event table under many names), typed and in the events' order by the first stage
-        (first_stage.event_rows, ORDERED), every line of the batch new, HOSTS their host ids:
+        event table under many names), each value as its column stores it (typed, or text) and
+        in the events' order by the first stage (first_stage.event_rows, ORDERED), every line of the batch new, HOSTS their host ids:
         no join with the batch's lines, no sort. Returns how many. (Its rows taken out here: the
         insert scanned all of them for each name, 4 ms a name a batch of mixed-q.)"""
         mine = arrow.append_column("_host", hosts).filter(pc.equal(arrow["name"], info.name))

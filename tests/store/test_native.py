@@ -668,6 +668,32 @@ def test_new_events_are_appended_in_time_order(tmp_path: Path) -> None:
     assert stores[0] == stores[1]
 
 
+def test_new_events_of_an_unknown_table_are_appended_in_time_order(tmp_path: Path) -> None:
+    """Event rows of a table osquery's schema does not know (text columns) and without a
+    `time` column come from the first stage in their lines' order (instant, then host) too, so
+    the writer appends them; the store holds what the SQL path stores."""
+    rng = random.Random(3)
+    lines = [
+        event("custom_events", rng.randint(100, 160), "added", {"k": str(k), "who": f"u{k % 4}"},
+              host=f"h{k % 3}", uuid=f"U-{k % 3}")
+        for k in range(50)
+    ]  # fmt: skip
+    batch = native.parse(LIB, lines)
+    read, typed = native.event_rows(
+        LIB, batch, ["custom_events"], ["k", "who"], ["VARCHAR", "VARCHAR"], ordered=True
+    )
+    assert not typed and "_hk" in read.column_names
+    assert read["_t"].to_pylist() == sorted(read["_t"].to_pylist())
+    log = write(tmp_path / "events.log", *lines)
+    stores = []
+    for mode in ("off", "on"):
+        with hindsight.open(tmp_path / mode, native=mode) as hs:
+            hs.ingest([log])
+            stores.append(contents(hs))
+    assert stores[0] == stores[1]
+    assert sum(len(rows) for name, rows in stores[1].items() if name.startswith("ev_")) == 50
+
+
 def test_a_mixed_fleet_out_of_order_gives_the_same_store_either_way(tmp_path: Path) -> None:
     # bench's generators: users as batches, processes as snapshots, process_events, DHCP churn;
     # in small batches, the later half of the history first, so that streams are extended and

@@ -152,16 +152,16 @@ def event_rows(
     columns are text then, and whether it fits is the SQL path's to say). The library reads the
     rows' texts where they are (a filtered copy of them took 40 MB of memory a batch of events).
 
-    ORDERED: typed rows come in the order the events' table stores them (see `_in_time_order`),
-    with their line's instant `_t` and host key `_hk` (dictionary-encoded), where their time
-    is read typed (a BIGINT `time`, or none)."""
+    ORDERED: rows come in the order the events' table stores them (see `_in_time_order`), with
+    their line's instant `_t` and host key `_hk` (dictionary-encoded), where their time is read
+    typed (a BIGINT `time`, or none: text columns too then)."""
     rows = batch.rows
     mask = pc.and_(pc.greater(rows["op"], 0), pc.is_in(rows["name"], pa.array(names, TEXT)))
     chosen = pc.indices_nonzero(mask).cast(pa.int64())
     kinds = [KINDS.get(t, (0, TEXT)) for t in types] if types else [(0, TEXT)] * len(columns)
     typed = any(code for code, _ in kinds)
     extra: dict[str, pa.Array] = {}
-    if ordered and typed:
+    if ordered:
         chosen, extra = _in_time_order(batch, chosen, dict(zip(columns, kinds, strict=True)))
     fields = _members(lib, rows["r"], chosen, columns, kinds)
     if fields is None:  # (a value not in the plain form of its type)
