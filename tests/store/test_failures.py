@@ -18,6 +18,7 @@ from click.testing import CliRunner
 import hindsight
 from hindsight.cli import main
 from hindsight.store.ingest import BatchWriter
+from hindsight.store.space import BLOCK_SIZE
 from hindsight.store.store import Store
 from hindsight.store.streams import StreamWriter
 from tests.helpers import event, write
@@ -130,7 +131,8 @@ def test_a_damaged_store_file_is_named_as_such(tmp_path: Path) -> None:
     store = data / "hindsight.duckdb"
     size = store.stat().st_size
     with store.open("r+b") as f:
-        for offset in range(size // 3, size - 4096, 256 * 1024):  # every block past the catalog
+        # every block but the first two (the file's 3 headers of 4 KiB, then its blocks)
+        for offset in range(3 * 4096 + 2 * BLOCK_SIZE + 100, size - 4096, BLOCK_SIZE):
             f.seek(offset)
             f.write(b"GARBAGE" * 16)
     result = CliRunner().invoke(main, ["--data", str(data), "rebuild"])
