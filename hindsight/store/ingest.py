@@ -473,8 +473,8 @@ class BatchWriter:
     def _append_events(self, info: QueryInfo, arrow: pa.Table, hosts: pa.Array) -> int:
         """Append INFO's rows of ARROW (those of every query of its columns: a fleet runs one
         event table under many names), each value as its column stores it (typed, or text) and
-        in the events' order by the first stage (first_stage.event_rows, ORDERED), every line of the batch new, HOSTS their host ids:
-        no join with the batch's lines, no sort. Returns how many. (Its rows taken out here: the
+        in the events' order by the first stage (first_stage.event_rows, ORDERED), every line
+        of the batch new, HOSTS their host ids: no join with the batch's lines, no sort. Returns how many. (Its rows taken out here: the
         insert scanned all of them for each name, 4 ms a name a batch of mixed-q.)"""
         mine = arrow.append_column("_host", hosts).filter(pc.equal(arrow["name"], info.name))
         attach(self.con, "_ev_append", mine)

@@ -45,7 +45,7 @@ def _meta(con: duckdb.DuckDBPyConnection, key: str) -> int:
 
 def _set_meta(con: duckdb.DuckDBPyConnection, key: str, value: int) -> None:
     # (an update, where the key is there: an upsert deletes and inserts through the key's
-    # index, 2-7 ms in an ingest's transaction against under 1)
+    # index, ~4 ms in an ingest's transaction; alone 2.1 ms against 0.75)
     (updated,) = con.execute(
         "UPDATE meta SET value = ? WHERE key = ?", [str(value), key]
     ).fetchone() or (0,)

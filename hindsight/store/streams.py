@@ -264,7 +264,7 @@ class StreamWriter:
             "removed FROM _ex"
         )
         # the data-quality signals, in one statement where there are any (planned for none, it
-        # took 10 ms a batch); resets (full sets that are not snapshots) that closed rows are
+        # took ~4 ms a batch); resets (full sets that are not snapshots) that closed rows are
         # the ambiguous case
         (signals,) = con.execute(_ANY_SIGNAL).fetchone() or (False,)
         if signals:

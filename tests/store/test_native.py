@@ -550,17 +550,23 @@ def test_the_row_identity_is_duckdbs_hash(text: str) -> None:
     assert LIB.hs_duckdb_hash(data, len(data)) == theirs
 
 
-def test_on_without_the_library_says_how_to_build_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(load, "library_path", lambda: None)
+def refused(monkeypatch: pytest.MonkeyPatch, why: str) -> None:
+    """With what MONKEYPATCH changed, no library is used (`auto`) and `on` says WHY; once
+    undone, the library is found again."""
     load._load.cache_clear()
     try:
         assert native.library("auto") is None
-        with pytest.raises(native.NativeUnavailable, match="apt-get install"):
+        with pytest.raises(native.NativeUnavailable, match=why):
             native.library("on")
     finally:
         monkeypatch.undo()
         load._load.cache_clear()
     assert native.library("auto") is not None
+
+
+def test_on_without_the_library_says_how_to_build_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(load, "library_path", lambda: None)
+    refused(monkeypatch, "apt-get install")
 
 
 def test_a_library_built_from_an_older_source_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -571,15 +577,7 @@ def test_a_library_built_from_an_older_source_is_not_used(monkeypatch: pytest.Mo
         pass
 
     monkeypatch.setattr(load.ctypes, "CDLL", lambda path: Old())
-    load._load.cache_clear()
-    try:
-        assert native.library("auto") is None
-        with pytest.raises(native.NativeUnavailable, match="older source: pip install again"):
-            native.library("on")
-    finally:
-        monkeypatch.undo()
-        load._load.cache_clear()
-    assert native.library("auto") is not None
+    refused(monkeypatch, "older source: pip install again")
 
 
 def contents(hs: hindsight.Hindsight) -> dict[str, list[tuple[Any, ...]]]:
