@@ -32,7 +32,7 @@ from hindsight.store.catalog import Catalog, QueryInfo
 from hindsight.store.keys import keys_sql, status_hash
 from hindsight.store.layout import STATUS_QUERY_ID, event_table, quote
 from hindsight.store.prepare import Prepared, release
-from hindsight.store.space import RAW_LEVEL, mark_packed, raw_end
+from hindsight.store.space import mark_packed, raw_compressor, raw_end
 from hindsight.store.streams import StreamKey, StreamWriter, archived_lines
 from hindsight.store.writes import attach, detach, register, typed_select
 
@@ -158,7 +158,7 @@ class BatchWriter:
         self.on_commit = on_commit  # called with each batch's lines inside its transaction
         self.lib = lib  # the native fast path (store/native/), where used
         self.zstd = zstandard.ZstdCompressor(level=3)  # rejected lines: 8x faster than 6
-        self.archive_zstd = zstandard.ZstdCompressor(level=RAW_LEVEL)
+        self.archive_zstd = raw_compressor()
         self.carry: Carry | None = None  # the scope the last batch ended in, cut
         self._carried: Carry | None = None  # the batch's own, once it is committed
         self._all_fresh = False  # whether every line of the batch is new (see _dedupe)

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 import duckdb
 import pyarrow as pa
-import zstandard
 
 from hindsight.osquery.blocks import Line, Lines, Segment
 from hindsight.store import chunks, native
@@ -24,7 +23,7 @@ from hindsight.store import normalise as nm
 from hindsight.store.catalog import Catalog, QueryInfo
 from hindsight.store.columns import bad_columns
 from hindsight.store.keys import keys_sql, status_keys, units
-from hindsight.store.space import RAW_LEVEL
+from hindsight.store.space import raw_compressor
 from hindsight.store.writes import attach, detach
 
 #: The in-memory database the stages share (attached databases are seen by every connection).
@@ -103,7 +102,7 @@ class Preparer:
         self.lib = lib
         self.con.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {SCRATCH}")
         self.numbers = numbers or itertools.count()
-        self.zstd = zstandard.ZstdCompressor(level=RAW_LEVEL)
+        self.zstd = raw_compressor()
 
     def prepare(self, batch: Lines | Sequence[Line]) -> Prepared:
         lines = batch if isinstance(batch, Lines) else Lines(batch)

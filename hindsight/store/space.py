@@ -7,9 +7,10 @@ Where the bytes of a store go (bench/store_size.py tells them per table class):
   DuckDB 2.0 stops bit-packing integer columns, and the store grows again (32 KiB: +45 %);
 - the log table `executions`, written in the order each batch's build produces rows: sorted by
   time it compresses (run-length, deltas);
-- the raw archive, zstd-compressed at RAW_LEVEL by ingest's first stage (beside the writer, so
-  the level costs no time on the writer's path); chunks written otherwise (stores of earlier
-  versions) are re-packed here at that level (a fifth smaller, 5.5 ms per MB of raw lines);
+- the raw archive, zstd-compressed by `raw_compressor` in ingest's first stage (beside the
+  writer); chunks written otherwise (stores of earlier versions) are re-packed here with it (a
+  fifth smaller). DuckDB keeps them in its zstd layout for long strings (layout.py): it packs
+  them densely, where its uncompressed layout gave each segment's overflow blocks of its own;
 - blocks freed by these rewrites, which DuckDB reuses but never gives back to the file
   system. A write connection checkpoints every WAL_CHECKPOINT of log (DuckDB: 16 MiB), so that
   an ingest of up to a few hundred MB of raw lines and its compaction reach the file once, in
@@ -27,15 +28,32 @@ from hindsight.store.writes import detach
 
 BLOCK_SIZE = 64 * 1024  # bytes per block of a NEW store file; an existing file keeps its own
 WAL_CHECKPOINT = "64MB"  # bench_ingest: 72 MB of raw lines log 15 MB, 21 MB with compaction
-#: zstd level of re-packed raw chunks. bench_ingest's chunks, level 3 (ingest) -> 8: mixed 1.83 ->
-#: 1.43 MB, dhcp 1.52 -> 1.20 MB, 5.5 ms per MB of raw lines (level 3: 1 ms); 6 is -11 % at 4 ms,
-#: 9 the same size as 8 but slower, 19 -15 % more at 100x the time
+#: The zstd level the raw archive's compression starts from (its matcher, lazy2, and window),
+#: with one search attempt (SEARCH_LOG) and matches of MIN_MATCH bytes at least. Of the chunks of
+#: bench_ingest's files and a simulated fleet (50 hosts, 2 days), against plain level 8:
+#: 1.25-1.6x faster (all: 1.11 -> 0.78 s on one core), the archive 4-5 % smaller (mixed, mixed-t,
+#: events), 3 % (dhcp) and 6.5 % (the fleet) larger. Level 3 is 2.5-4.5x faster still, but
+#: 15-50 % larger; 9 and up as large as 8 and slower; search logs 2-3 cost 10-20 % more time for
+#: 1-5 % fewer bytes.
 RAW_LEVEL = 8
+SEARCH_LOG = 1
+MIN_MATCH = 6
 REPACK_BYTES = 16 << 20  # compressed bytes of raw chunks re-packed per statement (bounds memory:
 # 4 GB of raw lines at level 3, re-packed at once: peak RSS 1.0 GB, with 64 MB slices 1.6 GB)
 REPACK_CHUNKS = 256  # and chunks read per statement
 LOG_TABLES = ("executions",)
 LOG_ORDER = "unix_time, host_id, query_id"
+
+
+def raw_compressor() -> zstandard.ZstdCompressor:
+    """How the raw archive's chunks are compressed (ingest's first stage, and re-packs)."""
+    params = zstandard.ZstdCompressionParameters(
+        compression_level=RAW_LEVEL,
+        strategy=zstandard.STRATEGY_LAZY2,
+        search_log=SEARCH_LOG,
+        min_match=MIN_MATCH,
+    )
+    return zstandard.ZstdCompressor(compression_params=params)
 
 
 def _meta(con: duckdb.DuckDBPyConnection, key: str) -> int:
@@ -86,20 +104,20 @@ def raw_end(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def mark_packed(con: duckdb.DuckDBPyConnection, start: int, end: int) -> None:
-    """Chunks [START, END) were written at RAW_LEVEL (ingest compresses at it): when every chunk
+    """Chunks [START, END) were written by raw_compressor (ingest's): when every chunk
     before them was re-packed already, so are they, and `repack_raw` skips them."""
     if _meta(con, "raw_packed") >= start:
         _set_meta(con, "raw_packed", end)
 
 
 def repack_raw(con: duckdb.DuckDBPyConnection) -> int:
-    """Re-compress the raw chunks appended since the last call at RAW_LEVEL (same lines, fewer
+    """Re-compress the raw chunks appended since the last call by raw_compressor (same lines, fewer
     bytes; readers do not care about the level). `raw_chunks` is append-only, so its row ids
     tell new chunks from re-packed ones (meta `raw_packed`: the first id not yet re-packed; a
     chunk re-packed twice or left at the ingest level would only cost time or bytes).
     Returns the chunks re-packed."""
     start, end = _meta(con, "raw_packed"), raw_end(con)
-    packer, unpacker = zstandard.ZstdCompressor(level=RAW_LEVEL), zstandard.ZstdDecompressor()
+    packer, unpacker = raw_compressor(), zstandard.ZstdDecompressor()
     packed = 0
     while start < end:
         ids, blobs, held = [], [], 0
