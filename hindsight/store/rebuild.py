@@ -35,7 +35,7 @@ def rebuild(store: Store, streams: list[tuple[int, int]], progress: Progress | N
     state = [s for s in streams if not store.catalog.by_id(s[1]).is_event]
     events = [s for s in streams if store.catalog.by_id(s[1]).is_event]
 
-    lib = native.library(store.settings.native)
+    lib = native.library(store.settings.native, con)
 
     def replay() -> None:
         for i in range(0, len(events), CHUNK):

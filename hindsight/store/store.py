@@ -274,7 +274,7 @@ class Store:
             else expand(sources, skipped)
         )
         summary.skipped = [str(path) for path in skipped]
-        lib = native.library(self.settings.native)
+        lib = native.library(self.settings.native, self.con)
         writer = BatchWriter(
             self.con, self.catalog, summary, positions.record if positions else None, lib
         )

@@ -580,6 +580,24 @@ def test_a_library_built_from_an_older_source_is_not_used(monkeypatch: pytest.Mo
     refused(monkeypatch, "older source: pip install again")
 
 
+def test_an_ingest_checks_the_library_on_the_stores_connection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The library's check against DuckDB runs once a process, on a cursor of the store's
+    connection: a connection of its own cost each `hindsight ingest` 20-30 ms."""
+
+    def connect(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the check opened a connection of its own")
+
+    lines = [event("users", 10 * i, "added", {"uid": str(i)}, counter=i) for i in range(1, 4)]
+    with hindsight.open(tmp_path / "d", native="on") as hs:
+        load._load.cache_clear()
+        load._AGREES.clear()
+        monkeypatch.setattr(load.duckdb, "connect", connect)
+        assert hs.ingest([write(tmp_path / "a.log", *lines)]).rows == 3
+    assert list(load._AGREES.values()) == [True]
+
+
 def contents(hs: hindsight.Hindsight) -> dict[str, list[tuple[Any, ...]]]:
     """Every table of the store but `meta`, its rows sorted; raw chunks as their lines (the
     library writes them by column: hindsight.store.chunks)."""

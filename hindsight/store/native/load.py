@@ -112,7 +112,22 @@ def _load() -> ctypes.CDLL | str:
     lib.hs_duckdb_hash_i64.argtypes = [ctypes.c_int64]
     lib.hs_duckdb_combine.restype = ctypes.c_uint64
     lib.hs_duckdb_combine.argtypes = [ctypes.c_uint64, ctypes.c_uint64]
-    if not _agrees_with_duckdb(lib):
+    return lib
+
+
+#: Whether each library loaded (by id) agrees with DuckDB: checked once a process.
+_AGREES: dict[int, bool] = {}
+
+
+def _checked(con: duckdb.DuckDBPyConnection | None) -> ctypes.CDLL | str:
+    """The library, or why it cannot be used; its agreement with DuckDB checked on a cursor of
+    CON where given (a connection of its own costs 20-30 ms, each `hindsight ingest` paid it)."""
+    lib = _load()
+    if isinstance(lib, str):
+        return lib
+    if id(lib) not in _AGREES:
+        _AGREES[id(lib)] = _agrees_with_duckdb(lib, con)
+    if not _AGREES[id(lib)]:
         return (
             f"the native fast path's row identity differs from DuckDB {duckdb.__version__}'s "
             "hash() (a DuckDB release changed it): rebuild it against this DuckDB"
@@ -120,15 +135,15 @@ def _load() -> ctypes.CDLL | str:
     return lib
 
 
-def _agrees_with_duckdb(lib: ctypes.CDLL) -> bool:
+def _agrees_with_duckdb(lib: ctypes.CDLL, on: duckdb.DuckDBPyConnection | None = None) -> bool:
     """Whether the library's copy of DuckDB's `hash()` gives DuckDB's values: of a string
     (every length up to three blocks of 8 bytes, and multi-byte text), and of several
-    arguments, strings and BIGINTs (a dedupe key's)."""
+    arguments, strings and BIGINTs (a dedupe key's). Asked on a cursor of ON where given."""
     texts = ["", "é", "users\x1fuid", "\U0001f600" * 5] + [
         "0123456789abcdefghij"[:n] for n in range(25)
     ]
     numbers = [0, 1, -1, 1_700_000_000, 2**63 - 1, -(2**63)]
-    con = duckdb.connect()
+    con = on.cursor() if on is not None else duckdb.connect()
     try:
         theirs = [h for (h,) in con.execute("SELECT hash(unnest($t))", {"t": texts}).fetchall()]
         (key,) = con.execute(
@@ -144,17 +159,17 @@ def _agrees_with_duckdb(lib: ctypes.CDLL) -> bool:
     return mine == theirs and fold == key
 
 
-def available() -> bool:
-    """Whether the native fast path can be used."""
-    return not isinstance(_load(), str)
+def available(con: duckdb.DuckDBPyConnection | None = None) -> bool:
+    """Whether the native fast path can be used (checked on a cursor of CON where given)."""
+    return not isinstance(_checked(con), str)
 
 
-def library(mode: str) -> ctypes.CDLL | None:
+def library(mode: str, con: duckdb.DuckDBPyConnection | None = None) -> ctypes.CDLL | None:
     """The library for HINDSIGHT_NATIVE=MODE: None for "off", or "auto" where it is not built;
-    for "on" where it is not, NativeUnavailable."""
+    for "on" where it is not, NativeUnavailable. Checked on a cursor of CON where given."""
     if mode == "off":
         return None
-    lib = _load()
+    lib = _checked(con)
     if isinstance(lib, str):
         if mode == "on":
             raise NativeUnavailable(f"HINDSIGHT_NATIVE=on, but {lib}: {BUILD_HINT}")
