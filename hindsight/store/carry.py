@@ -70,7 +70,7 @@ def resume(
     try:
         con.execute(
             f"""
-            CREATE OR REPLACE TEMP TABLE _n_keys AS
+            CREATE OR REPLACE TEMP TABLE _n_keys_c AS
             WITH e AS ({_lines(units)}),
             z AS (SELECT ex, unit FROM e ORDER BY i LIMIT 1),
             s AS (SELECT coalesce(min(e.i), 2147483647) AS stop FROM e, z
@@ -84,5 +84,6 @@ def resume(
                 AS dup
             FROM o"""
         )
+        con.execute("CREATE OR REPLACE TEMP VIEW _n_keys AS SELECT * FROM _n_keys_c")
     finally:
         detach(con, "_carry")

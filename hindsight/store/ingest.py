@@ -25,12 +25,13 @@ import zstandard
 from hindsight.errors import StoreError, first_line
 from hindsight.osquery.blocks import Line, Lines
 from hindsight.osquery.lines import StatusLine
-from hindsight.store import archive, carry, chunks, fit, identity, native
+from hindsight.store import archive, carry, chunks, fit, identity
 from hindsight.store import normalise as nm
 from hindsight.store.carry import Carry
 from hindsight.store.catalog import Catalog, QueryInfo
 from hindsight.store.keys import keys_sql, status_hash
 from hindsight.store.layout import STATUS_QUERY_ID, event_table, quote
+from hindsight.store.lineids import KEYS_SQL, coded_views, make_lines
 from hindsight.store.prepare import Prepared, release
 from hindsight.store.space import mark_packed, raw_compressor, raw_end
 from hindsight.store.streams import StreamKey, StreamWriter, archived_lines
@@ -162,6 +163,7 @@ class BatchWriter:
         self.carry: Carry | None = None  # the scope the last batch ended in, cut
         self._carried: Carry | None = None  # the batch's own, once it is committed
         self._all_fresh = False  # whether every line of the batch is new (see _dedupe)
+        self._keys_given = False  # whether `_n_keys` is the first stage's (see _lines)
 
     # -- entry point --------------------------------------------------------------------------
     def write(self, batch: Prepared) -> None:
@@ -276,13 +278,7 @@ class BatchWriter:
             ]
         self.catalog.add_hosts(keys + [p.host_key or "unknown" for _, p in statuses])
         queries = self.catalog.queries_of(batch.columns)
-        if header is None or not self._lines_of(header, queries):
-            self.con.execute(
-                "CREATE OR REPLACE TEMP TABLE _n_lines AS SELECT h.i, s.host_id, q.query_id, "
-                "q.kind = 'event' AS is_event, h.identifier, h.t, h.epoch, h.counter, "
-                "h.shape, h.snap, h.n_add, h.n_rem "
-                "FROM _n_hdr h JOIN hosts s USING (host_key) JOIN queries q USING (name)"
-            )
+        self._lines(batch, queries)
         register(
             self.con,
             "_status_in",
@@ -304,35 +300,31 @@ class BatchWriter:
             self._rehash(queries, f"{batch.tables}_units" if batch.units else None)
         return queries
 
-    def _lines_of(self, header: pa.Table, queries: list[QueryInfo]) -> bool:
-        """`_n_lines` from the library's HEADER (coded_header): each distinct host key and
-        query name given its id here, not joined for every line (a third of the statement's
-        time). False, writing nothing, where a name is not among QUERIES."""
-        names = header["name"].chunk(0)
+    def _lines(self, batch: Prepared, queries: list[QueryInfo]) -> None:
+        """`_n_lines` (a view): of the first stage's tables by code where it made them (then
+        `_n_keys` too, unless the rows are hashed again: store/lineids.py), else from the
+        library's header, each distinct host key and name given its id once, else joined with
+        the hosts and queries."""
+        header, self._keys_given = batch.header, False
         by_name = {q.name: q for q in queries}
-        known = [by_name.get(name) for name in names.dictionary.to_pylist()]
-        if not all(known):
-            return False
-        attach(
-            self.con,
-            "_lines_in",
-            header.select(["i", "identifier", "t", "epoch", "counter", "shape", "n_add", "n_rem"])
-            .append_column("host_id", self._host_ids(header["host_key"].chunk(0)))
-            .append_column("query_id", _ids([q.query_id for q in known if q], names))
-            .append_column(
-                "is_event",
-                pa.array([q.is_event for q in known if q], pa.bool_()).take(names.indices),
-            ),
-        )
-        try:
+        names = header["name"].chunk(0).dictionary.to_pylist() if header is not None else []
+        infos = [info for info in map(by_name.get, names) if info is not None]
+        if header is not None and len(infos) == len(names):
+            keys = header["host_key"].chunk(0).dictionary.to_pylist()
+            hosts = [self.catalog.host_id(k) for k in keys]
+            if batch.coded:
+                self._keys_given = batch.hashed_as(queries)
+                coded_views(self.con, batch.tables, hosts, infos, self._keys_given)
+                return
+            make_lines(self.con, "TEMP TABLE _n_lines_w", header, hosts, infos)
+        else:
             self.con.execute(
-                "CREATE OR REPLACE TEMP TABLE _n_lines AS SELECT i, host_id, query_id, is_event, "
-                f"identifier::VARCHAR AS identifier, t, epoch, counter, {native.SHAPE_SQL} AS "
-                "shape, shape IN (1, 2) AS snap, n_add, n_rem FROM _lines_in"
+                "CREATE OR REPLACE TEMP TABLE _n_lines_w AS SELECT h.i, s.host_id, q.query_id, "
+                "q.kind = 'event' AS is_event, h.identifier, h.t, h.epoch, h.counter, "
+                "h.shape, h.snap, h.n_add, h.n_rem "
+                "FROM _n_hdr h JOIN hosts s USING (host_key) JOIN queries q USING (name)"
             )
-        finally:
-            detach(self.con, "_lines_in")
-        return True
+        self.con.execute("CREATE OR REPLACE TEMP VIEW _n_lines AS SELECT * FROM _n_lines_w")
 
     def _rehash(self, queries: list[QueryInfo], units: str | None) -> None:
         """Row hashes again, with the columns the catalog has now: the first stage hashed with
@@ -361,11 +353,16 @@ class BatchWriter:
         execution than that occurrence (archive.archived_counts), which only executions a raw
         chunk spans need counting."""
         con = self.con
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE _n_keys AS SELECT k.i, x.host_id, x.query_id, k.t, k.key, "
-            "k.occ, k.dup FROM _n_lkeys k JOIN (SELECT i, host_id, query_id FROM _n_lines UNION ALL "
-            "SELECT i, host_id, 0 FROM _n_status) x USING (i)"
-        )
+        if not self._keys_given:  # (else the first stage's, by code: see _lines)
+            ids = (
+                "SELECT i, host_id, query_id FROM _n_lines "
+                "UNION ALL SELECT i, host_id, 0 FROM _n_status"
+            )
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _n_keys_w AS "
+                + KEYS_SQL.format(columns="x.host_id, x.query_id", lkeys="_n_lkeys", ids=ids)
+            )
+            con.execute("CREATE OR REPLACE TEMP VIEW _n_keys AS SELECT * FROM _n_keys_w")
         self._carried = None
         if batch.kept:  # an execution cut between batches: its scope goes on (store/carry.py)
             units = f"{batch.tables}_units" if batch.units else None

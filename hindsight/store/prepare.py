@@ -23,6 +23,7 @@ from hindsight.store import normalise as nm
 from hindsight.store.catalog import Catalog, QueryInfo
 from hindsight.store.columns import bad_columns
 from hindsight.store.keys import keys_sql, status_keys, units
+from hindsight.store.lineids import make_coded
 from hindsight.store.space import raw_compressor
 from hindsight.store.writes import attach, detach
 
@@ -76,6 +77,8 @@ class Prepared:
     # where the library read every line: the relations the writer reads as `hdr`, `rows` and
     # `rh`, over tables of `arrows` (native.relations), as no `{tables}_...` table was made
     relations: dict[str, str] = field(default_factory=dict)
+    # whether `{tables}_lines` and `{tables}_keys` were made, by code (store/lineids.py)
+    coded: bool = False
 
     def hashed_as(self, queries: list[QueryInfo]) -> bool:
         """Whether the row hashes are those the writer's catalog gives (same columns)."""
@@ -157,6 +160,7 @@ class Preparer:
         header = None if tabled else fast.batch.header
         chunks = self._chunks(kept, tables, joined, header)
         whole_header = self.lib is not None and not (fast.sql_lines or set_aside)
+        coded = native.coded_header(fast.batch) if whole_header else None
         return Prepared(
             lines,
             kept,
@@ -169,10 +173,18 @@ class Preparer:
             has_units,
             rh_view,
             arrows,
-            native.coded_header(fast.batch) if whole_header else None,
+            coded,
             rows.rows["r"] if rows is not None else None,
             relations,
+            self._coded(tables, coded if whole is not None else None),
         )
+
+    def _coded(self, tables: str, header: pa.Table | None) -> bool:
+        """`{tables}_lines` and `{tables}_keys` by code (store/lineids.py), where the library read
+        the whole batch (HEADER: its coded header). Returns whether made."""
+        if header is not None:
+            make_coded(self.con, tables, header)
+        return header is not None
 
     def _events(
         self,
@@ -421,7 +433,7 @@ def release(con: duckdb.DuckDBPyConnection, prepared: Prepared) -> None:
     """Drop a batch's tables once written."""
     if prepared.rh_view:
         con.execute(f"DROP VIEW {prepared.tables}_rh")
-    for part in ("hdr", "rh", "rows", "lk", "lkeys", "units"):
+    for part in ("hdr", "rh", "rows", "lk", "lkeys", "units", "lines", "keys"):
         con.execute(f"DROP TABLE IF EXISTS {prepared.tables}_{part}")
     for table in {table for table, _ in prepared.events.values()} - prepared.arrows.keys():
         con.execute(f"DROP TABLE IF EXISTS {table}")

@@ -531,6 +531,33 @@ def test_a_fleet_ingests_to_the_same_store_either_way(tmp_path: Path) -> None:
         assert answers(hs) == expected
 
 
+def test_a_batch_of_known_hosts_and_queries_in_any_order_gets_their_ids(tmp_path: Path) -> None:
+    """The writer gives the first stage's lines their host and query ids by their codes in the
+    batch (store/lineids.py): hosts and queries the store knows, met in another order than
+    their ids (and event and state queries mixed), are mapped each to its own, as the SQL path
+    joins them."""
+
+    def line(name: str, host: int, t: int, k: int) -> bytes:
+        cols = {"pid": str(k), "path": f"/bin/{k}"} if name == "process_events" else {"uid": str(k)}
+        return event(name, t, "added", cols, host=f"h{host}", uuid=f"U-{host}", counter=k)
+
+    names = [USERS, "process_events", "pack_ir_groups"]
+    first = [line(n, h, 100, 1) for h in range(4) for n in names]
+    # (then the hosts and queries in other orders: host codes 0-3 are ids 4, 2, 3, 1, query
+    # codes 0-2 ids 3, 2, 1, of state, event and state queries)
+    later = [
+        line(n, h, 200 + k, 2 + k) for k in range(3) for h in (3, 1, 2, 0) for n in names[::-1]
+    ]
+    stores = {}
+    for native_path in ("off", "on"):
+        with hindsight.open(tmp_path / native_path, native=native_path) as hs:
+            hs.ingest([write(tmp_path / "first.log", *first)])
+            hs.ingest([write(tmp_path / "later.log", *later)])
+            stores[native_path] = contents(hs)
+    assert len(stores["on"]["ev_2"]) == 4 + 12
+    assert stores["on"] == stores["off"]
+
+
 @given(
     st.lists(
         st.one_of(st.binary(max_size=40), st.sampled_from([*SPECIAL, *(n[:-1] for n in SPECIAL)]))
