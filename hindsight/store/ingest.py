@@ -31,7 +31,14 @@ from hindsight.store.carry import Carry
 from hindsight.store.catalog import Catalog, QueryInfo
 from hindsight.store.keys import keys_sql, status_hash
 from hindsight.store.layout import STATUS_QUERY_ID, event_table, quote
-from hindsight.store.lineids import KEYS_SQL, coded_views, make_lines
+from hindsight.store.lineids import (
+    KEYS_SQL,
+    Mapping,
+    coded_views,
+    make_lines,
+    mapping,
+    seen_view,
+)
 from hindsight.store.prepare import Prepared, release
 from hindsight.store.space import mark_packed, raw_compressor, raw_end
 from hindsight.store.streams import StreamKey, StreamWriter, archived_lines
@@ -164,6 +171,7 @@ class BatchWriter:
         self._carried: Carry | None = None  # the batch's own, once it is committed
         self._all_fresh = False  # whether every line of the batch is new (see _dedupe)
         self._keys_given = False  # whether `_n_keys` is the first stage's (see _lines)
+        self._codes: Mapping | None = None  # where `_n_lines` is the first stage's, its ids
 
     # -- entry point --------------------------------------------------------------------------
     def write(self, batch: Prepared) -> None:
@@ -234,7 +242,7 @@ class BatchWriter:
         self._events([q for q in queries if q.is_event], batch)
         streams = StreamWriter(self.con, self.catalog, self.lib, batch.texts)
         self.summary.rebuilt_streams += streams.write("_n")
-        self._seen_hosts()
+        self._seen_hosts(batch)
 
     def _reject(self, rejected: list[tuple[Line, str]]) -> None:
         """Keep REJECTED lines aside (in read order), in one statement: a file of garbage is
@@ -305,16 +313,16 @@ class BatchWriter:
         `_n_keys` too, unless the rows are hashed again: store/lineids.py), else from the
         library's header, each distinct host key and name given its id once, else joined with
         the hosts and queries."""
-        header, self._keys_given = batch.header, False
+        header, self._keys_given, self._codes = batch.header, False, None
         by_name = {q.name: q for q in queries}
         names = header["name"].chunk(0).dictionary.to_pylist() if header is not None else []
         infos = [info for info in map(by_name.get, names) if info is not None]
         if header is not None and len(infos) == len(names):
             keys = header["host_key"].chunk(0).dictionary.to_pylist()
             hosts = [self.catalog.host_id(k) for k in keys]
-            if batch.coded:
-                self._keys_given = batch.hashed_as(queries)
-                coded_views(self.con, batch.tables, hosts, infos, self._keys_given)
+            if batch.coded is not None:
+                self._keys_given, self._codes = batch.hashed_as(queries), mapping(hosts, infos)
+                coded_views(self.con, batch.tables, self._codes, self._keys_given)
                 return
             make_lines(self.con, "TEMP TABLE _n_lines_w", header, hosts, infos)
         else:
@@ -486,7 +494,7 @@ class BatchWriter:
         looked up once per distinct key."""
         return _ids([self.catalog.host_id(k) for k in keys.dictionary.to_pylist()], keys)
 
-    def _seen_hosts(self) -> None:
+    def _seen_hosts(self, batch: Prepared) -> None:
         con = self.con
         fresh = "" if self._all_fresh else " SEMI JOIN _n_fresh f USING (i)"
         # the batch's new lines, status lines of a known instant included
@@ -495,21 +503,17 @@ class BatchWriter:
             f"UNION ALL SELECT s.host_id, 0, s.identifier, s.t FROM _n_status s{fresh} "
             "WHERE s.known)"
         )
-        # each (host, query, name) once, with the span of its lines' instants: what reads it
-        # takes spans, and a batch holds thousands of lines of each (a few hundred rows here,
-        # where the lines' distinct instants were tens of thousands)
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE _n_seen AS SELECT host_id, query_id, identifier, "
-            f"min(t) AS lo, max(t) AS hi FROM {seen} GROUP BY ALL"
-        )
-        hosts, queries, rows = con.execute(
-            "SELECT (SELECT list(DISTINCT host_id) FROM _n_seen), "
-            "(SELECT list(DISTINCT query_id) FILTER (query_id <> 0) FROM _n_seen), "
-            f"(SELECT coalesce(sum(n_add + n_rem), 0) FROM _n_lines l{fresh} WHERE NOT is_event)"
-        ).fetchone() or (None, None, 0)
-        self.summary.hosts.update(hosts or ())
-        self.summary.queries.update(queries or ())
-        self.summary.rows += rows
+        codes = self._codes
+        if self._all_fresh and codes is not None and batch.coded is not None:
+            # (every line new, and the first stage's by code: its `_seen`, its row counts)
+            seen_view(con, batch.tables, codes)
+            self.summary.hosts.update(codes.hosts)
+            self.summary.queries.update(q.query_id for q in codes.queries)
+            self.summary.rows += sum(
+                n for n, q in zip(batch.coded, codes.queries, strict=True) if not q.is_event
+            )
+        else:
+            self._seen(seen, fresh)
         con.execute(
             "INSERT INTO host_names SELECT host_id, identifier, min(lo), max(hi) FROM _n_seen "
             "GROUP BY ALL ON CONFLICT (host_id, identifier) DO UPDATE SET "
@@ -527,6 +531,26 @@ class BatchWriter:
             "(SELECT host_id, identifier, lo, hi FROM _n_seen WHERE identifier IS NOT NULL)",
             f"(SELECT host_id, identifier, t FROM {seen} WHERE identifier IS NOT NULL)",
         )
+
+    def _seen(self, seen: str, fresh: str) -> None:
+        """`_n_seen`: each (host, query, name) of SEEN (the batch's new lines) once, with the
+        span of its lines' instants: what reads it takes spans, and a batch holds thousands of
+        lines of each (a few hundred rows here, where the lines' distinct instants were tens of
+        thousands). FRESH: the new lines' filter of `_n_lines`, to count their rows."""
+        con = self.con
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _n_seen_w AS SELECT host_id, query_id, identifier, "
+            f"min(t) AS lo, max(t) AS hi FROM {seen} GROUP BY ALL"
+        )
+        con.execute("CREATE OR REPLACE TEMP VIEW _n_seen AS SELECT * FROM _n_seen_w")
+        hosts, queries, rows = con.execute(
+            "SELECT (SELECT list(DISTINCT host_id) FROM _n_seen), "
+            "(SELECT list(DISTINCT query_id) FILTER (query_id <> 0) FROM _n_seen), "
+            f"(SELECT coalesce(sum(n_add + n_rem), 0) FROM _n_lines l{fresh} WHERE NOT is_event)"
+        ).fetchone() or (None, None, 0)
+        self.summary.hosts.update(hosts or ())
+        self.summary.queries.update(queries or ())
+        self.summary.rows += rows
 
 
 def _ids(ids: list[int], codes: pa.DictionaryArray) -> pa.Array:

@@ -11,6 +11,7 @@ writing. Otherwise the writer makes them, from the header or joined with the hos
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
@@ -30,9 +31,11 @@ _LINE = (
 )
 
 
-def make_coded(con: duckdb.DuckDBPyConnection, tables: str, header: pa.Table) -> None:
-    """`{tables}_lines` and `{tables}_keys` (from `{tables}_lkeys`) of a batch the library
-    read whole, HEADER its coded header: `host_code` and `query_code` in place of the ids."""
+def make_coded(con: duckdb.DuckDBPyConnection, tables: str, header: pa.Table) -> list[int]:
+    """`{tables}_lines`, `{tables}_keys` (from `{tables}_lkeys`) and `{tables}_seen` (each
+    host, query and name reported, with the span of its lines' instants) of a batch the
+    library read whole, HEADER its coded header: `host_code` and `query_code` in place of the
+    ids. Returns the rows of each query code's lines."""
     src = f"_{tables.rsplit('.', 1)[-1]}_coded"
     attach(
         con,
@@ -56,30 +59,60 @@ def make_coded(con: duckdb.DuckDBPyConnection, tables: str, header: pa.Table) ->
             ids=f"SELECT i, host_code, query_code FROM {tables}_lines",
         )
     )
-
-
-def coded_views(
-    con: duckdb.DuckDBPyConnection,
-    tables: str,
-    hosts: list[int],
-    queries: list[QueryInfo],
-    keys: bool,
-) -> None:
-    """`_n_lines` (and with KEYS, `_n_keys`) as views of `make_coded`'s tables, HOSTS and
-    QUERIES the ids and queries of the coded header's dictionaries, in order."""
-    host = _mapped("host_code", hosts, "INTEGER")
-    query = _mapped("query_code", [q.query_id for q in queries], "INTEGER")
-    event = _mapped("query_code", [int(q.is_event) for q in queries], "BOOLEAN")
     con.execute(
-        f"CREATE OR REPLACE TEMP VIEW _n_lines AS SELECT i, {host} AS host_id, {query} AS "
-        f"query_id, {event} AS is_event, * EXCLUDE (i, host_code, query_code) "
-        f"FROM {tables}_lines"
+        f"CREATE TABLE {tables}_seen AS SELECT host_code, query_code, identifier, min(t) AS lo, "
+        f"max(t) AS hi FROM {tables}_lines GROUP BY ALL"
+    )
+    rows = dict(
+        con.execute(
+            f"SELECT query_code, sum(n_add + n_rem) FROM {tables}_lines GROUP BY ALL"
+        ).fetchall()
+    )
+    return [int(rows.get(code, 0)) for code in range(len(header["name"].chunk(0).dictionary))]
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """What gives a coded line its ids (`make_coded`): HOSTS and QUERIES the ids and queries of
+    its batch's dictionaries, in order, and the SQL expressions of them."""
+
+    hosts: list[int]
+    queries: list[QueryInfo]
+    host: str
+    query: str
+    event: str
+
+
+def mapping(hosts: list[int], queries: list[QueryInfo]) -> Mapping:
+    return Mapping(
+        hosts,
+        queries,
+        _mapped("host_code", hosts, "INTEGER"),
+        _mapped("query_code", [q.query_id for q in queries], "INTEGER"),
+        _mapped("query_code", [int(q.is_event) for q in queries], "BOOLEAN"),
+    )
+
+
+def coded_views(con: duckdb.DuckDBPyConnection, tables: str, codes: Mapping, keys: bool) -> None:
+    """`_n_lines` (and with KEYS, `_n_keys`) as views of `make_coded`'s tables, by CODES."""
+    ids = f"{codes.host} AS host_id, {codes.query} AS query_id"
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW _n_lines AS SELECT i, {ids}, {codes.event} AS is_event, "
+        f"* EXCLUDE (i, host_code, query_code) FROM {tables}_lines"
     )
     if keys:
         con.execute(
-            f"CREATE OR REPLACE TEMP VIEW _n_keys AS SELECT i, {host} AS host_id, {query} AS "
-            f"query_id, * EXCLUDE (i, host_code, query_code) FROM {tables}_keys"
+            f"CREATE OR REPLACE TEMP VIEW _n_keys AS SELECT i, {ids}, "
+            f"* EXCLUDE (i, host_code, query_code) FROM {tables}_keys"
         )
+
+
+def seen_view(con: duckdb.DuckDBPyConnection, tables: str, codes: Mapping) -> None:
+    """`_n_seen` as a view of `make_coded`'s `{tables}_seen`, by CODES (every line new)."""
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW _n_seen AS SELECT {codes.host} AS host_id, {codes.query} "
+        f"AS query_id, identifier, lo, hi FROM {tables}_seen"
+    )
 
 
 def make_lines(

@@ -77,8 +77,9 @@ class Prepared:
     # where the library read every line: the relations the writer reads as `hdr`, `rows` and
     # `rh`, over tables of `arrows` (native.relations), as no `{tables}_...` table was made
     relations: dict[str, str] = field(default_factory=dict)
-    # whether `{tables}_lines` and `{tables}_keys` were made, by code (store/lineids.py)
-    coded: bool = False
+    # where `{tables}_lines`, `_keys` and `_seen` were made, by code (store/lineids.py): the
+    # rows of each query code's lines
+    coded: list[int] | None = None
 
     def hashed_as(self, queries: list[QueryInfo]) -> bool:
         """Whether the row hashes are those the writer's catalog gives (same columns)."""
@@ -179,12 +180,10 @@ class Preparer:
             self._coded(tables, coded if whole is not None else None),
         )
 
-    def _coded(self, tables: str, header: pa.Table | None) -> bool:
-        """`{tables}_lines` and `{tables}_keys` by code (store/lineids.py), where the library read
-        the whole batch (HEADER: its coded header). Returns whether made."""
-        if header is not None:
-            make_coded(self.con, tables, header)
-        return header is not None
+    def _coded(self, tables: str, header: pa.Table | None) -> list[int] | None:
+        """`{tables}_lines`, `_keys` and `_seen` by code (store/lineids.py), where the library
+        read the whole batch (HEADER: its coded header): the rows of each query code."""
+        return make_coded(self.con, tables, header) if header is not None else None
 
     def _events(
         self,
@@ -433,7 +432,7 @@ def release(con: duckdb.DuckDBPyConnection, prepared: Prepared) -> None:
     """Drop a batch's tables once written."""
     if prepared.rh_view:
         con.execute(f"DROP VIEW {prepared.tables}_rh")
-    for part in ("hdr", "rh", "rows", "lk", "lkeys", "units", "lines", "keys"):
+    for part in ("hdr", "rh", "rows", "lk", "lkeys", "units", "lines", "keys", "seen"):
         con.execute(f"DROP TABLE IF EXISTS {prepared.tables}_{part}")
     for table in {table for table, _ in prepared.events.values()} - prepared.arrows.keys():
         con.execute(f"DROP TABLE IF EXISTS {table}")
