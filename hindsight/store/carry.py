@@ -60,12 +60,12 @@ def taken(con: duckdb.DuckDBPyConnection, last: Line, units: str | None) -> Carr
 
 def resume(
     con: duckdb.DuckDBPyConnection, carry: Carry | None, first: Line, units: str | None
-) -> None:
+) -> bool:
     """Count the occurrences of the first scope of the batch in `_n_keys` on from CARRY, the
     scope the batch before ended in, cut, where FIRST (the batch's first line) goes on with it;
-    ranks among copies (`dup`) again."""
+    ranks among copies (`dup`) again. Returns whether it did."""
     if carry is None or first.item is not None or rotation_base(first.origin) != carry.source:
-        return
+        return False
     attach(con, "_carry", carry.counts)
     try:
         con.execute(
@@ -87,3 +87,4 @@ def resume(
         con.execute("CREATE OR REPLACE TEMP VIEW _n_keys AS SELECT * FROM _n_keys_c")
     finally:
         detach(con, "_carry")
+    return True

@@ -35,6 +35,7 @@ from hindsight.store.lineids import (
     KEYS_SQL,
     Mapping,
     coded_views,
+    fresh_view,
     make_lines,
     mapping,
     seen_view,
@@ -371,16 +372,21 @@ class BatchWriter:
                 + KEYS_SQL.format(columns="x.host_id, x.query_id", lkeys="_n_lkeys", ids=ids)
             )
             con.execute("CREATE OR REPLACE TEMP VIEW _n_keys AS SELECT * FROM _n_keys_w")
-        self._carried = None
+        self._carried, resumed = None, False
         if batch.kept:  # an execution cut between batches: its scope goes on (store/carry.py)
             units = f"{batch.tables}_units" if batch.units else None
-            carry.resume(con, self.carry, batch.kept[0], units)
+            resumed = carry.resume(con, self.carry, batch.kept[0], units)
             self._carried = carry.taken(con, batch.lines[-1], units)
-        found = con.execute(
-            "SELECT count(*), min(t), max(t), (SELECT count(*) FROM _n_lines) + "
-            "(SELECT count(*) FROM _n_status) FROM _n_keys"
-        ).fetchone()
-        total, lo, hi, lines = found if found else (0, None, None, 0)
+        # (the first stage's counts, where `_n_keys` is its own: see _lines)
+        coded = batch.coded if self._keys_given and not resumed else None
+        if coded is not None:
+            total, lo, hi, lines = coded.keys, coded.lo, coded.hi, coded.lines
+        else:
+            found = con.execute(
+                "SELECT count(*), min(t), max(t), (SELECT count(*) FROM _n_lines) + "
+                "(SELECT count(*) FROM _n_status) FROM _n_keys"
+            ).fetchone()
+            total, lo, hi, lines = found if found else (0, None, None, 0)
         fresh_sql = "SELECT i, host_id, query_id, t FROM _n_keys k WHERE dup = 1"
         if archive.maybe_archived(con, "_n_keys", "_n_known", lo, hi):
             archive.archived_counts(con, self.catalog, "_n_known", "_n_have", self.lib)
@@ -388,8 +394,15 @@ class BatchWriter:
                 " AND occ >= coalesce((SELECT n FROM _n_have h WHERE h.host_id = k.host_id "
                 "AND h.query_id = k.query_id AND h.t = k.t AND h.key = k.key), 0)"
             )
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _n_fresh AS {fresh_sql}")
-        (fresh,) = con.execute("SELECT count(*) FROM _n_fresh").fetchone() or (0,)
+        elif coded is not None and self._codes is not None:
+            fresh_view(con, batch.tables, self._codes)
+            fresh_sql = ""
+        if fresh_sql:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _n_fresh_w AS {fresh_sql}")
+            con.execute("CREATE OR REPLACE TEMP VIEW _n_fresh AS SELECT * FROM _n_fresh_w")
+            (fresh,) = con.execute("SELECT count(*) FROM _n_fresh").fetchone() or (0,)
+        else:
+            fresh = coded.fresh if coded is not None else 0
         self.summary.duplicates += total - fresh
         # (then what reads the fresh lines reads them all, with no join)
         self._all_fresh = fresh == total == lines
@@ -510,7 +523,7 @@ class BatchWriter:
             self.summary.hosts.update(codes.hosts)
             self.summary.queries.update(q.query_id for q in codes.queries)
             self.summary.rows += sum(
-                n for n, q in zip(batch.coded, codes.queries, strict=True) if not q.is_event
+                n for n, q in zip(batch.coded.rows, codes.queries, strict=True) if not q.is_event
             )
         else:
             self._seen(seen, fresh)

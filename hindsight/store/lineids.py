@@ -31,11 +31,11 @@ _LINE = (
 )
 
 
-def make_coded(con: duckdb.DuckDBPyConnection, tables: str, header: pa.Table) -> list[int]:
+def make_coded(con: duckdb.DuckDBPyConnection, tables: str, header: pa.Table) -> Coded:
     """`{tables}_lines`, `{tables}_keys` (from `{tables}_lkeys`) and `{tables}_seen` (each
     host, query and name reported, with the span of its lines' instants) of a batch the
     library read whole, HEADER its coded header: `host_code` and `query_code` in place of the
-    ids. Returns the rows of each query code's lines."""
+    ids."""
     src = f"_{tables.rsplit('.', 1)[-1]}_coded"
     attach(
         con,
@@ -68,7 +68,26 @@ def make_coded(con: duckdb.DuckDBPyConnection, tables: str, header: pa.Table) ->
             f"SELECT query_code, sum(n_add + n_rem) FROM {tables}_lines GROUP BY ALL"
         ).fetchall()
     )
-    return [int(rows.get(code, 0)) for code in range(len(header["name"].chunk(0).dictionary))]
+    ((keys, lo, hi, fresh),) = con.execute(
+        f"SELECT count(*), min(t), max(t), count(*) FILTER (dup = 1) FROM {tables}_keys"
+    ).fetchall()
+    names = len(header["name"].chunk(0).dictionary)
+    return Coded(
+        [int(rows.get(code, 0)) for code in range(names)], header.num_rows, keys, lo, hi, fresh
+    )
+
+
+@dataclass(frozen=True)
+class Coded:
+    """What `make_coded` counted: the rows of each query code's lines, the lines, their keys,
+    the span of the keys' instants, and the keys first among their copies (`dup` 1)."""
+
+    rows: list[int]
+    lines: int
+    keys: int
+    lo: int | None
+    hi: int | None
+    fresh: int
 
 
 @dataclass(frozen=True)
@@ -105,6 +124,15 @@ def coded_views(con: duckdb.DuckDBPyConnection, tables: str, codes: Mapping, key
             f"CREATE OR REPLACE TEMP VIEW _n_keys AS SELECT i, {ids}, "
             f"* EXCLUDE (i, host_code, query_code) FROM {tables}_keys"
         )
+
+
+def fresh_view(con: duckdb.DuckDBPyConnection, tables: str, codes: Mapping) -> None:
+    """`_n_fresh` as a view of `make_coded`'s `{tables}_keys`, by CODES: the lines first among
+    their copies (where the archive holds none of their executions)."""
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW _n_fresh AS SELECT i, {codes.host} AS host_id, "
+        f"{codes.query} AS query_id, t FROM {tables}_keys WHERE dup = 1"
+    )
 
 
 def seen_view(con: duckdb.DuckDBPyConnection, tables: str, codes: Mapping) -> None:

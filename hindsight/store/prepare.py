@@ -23,7 +23,7 @@ from hindsight.store import normalise as nm
 from hindsight.store.catalog import Catalog, QueryInfo
 from hindsight.store.columns import bad_columns
 from hindsight.store.keys import keys_sql, status_keys, units
-from hindsight.store.lineids import make_coded
+from hindsight.store.lineids import Coded, make_coded
 from hindsight.store.space import raw_compressor
 from hindsight.store.writes import attach, detach
 
@@ -77,9 +77,9 @@ class Prepared:
     # where the library read every line: the relations the writer reads as `hdr`, `rows` and
     # `rh`, over tables of `arrows` (native.relations), as no `{tables}_...` table was made
     relations: dict[str, str] = field(default_factory=dict)
-    # where `{tables}_lines`, `_keys` and `_seen` were made, by code (store/lineids.py): the
-    # rows of each query code's lines
-    coded: list[int] | None = None
+    # where `{tables}_lines`, `_keys` and `_seen` were made, by code (store/lineids.py): their
+    # counts
+    coded: Coded | None = None
 
     def hashed_as(self, queries: list[QueryInfo]) -> bool:
         """Whether the row hashes are those the writer's catalog gives (same columns)."""
@@ -180,9 +180,9 @@ class Preparer:
             self._coded(tables, coded if whole is not None else None),
         )
 
-    def _coded(self, tables: str, header: pa.Table | None) -> list[int] | None:
+    def _coded(self, tables: str, header: pa.Table | None) -> Coded | None:
         """`{tables}_lines`, `_keys` and `_seen` by code (store/lineids.py), where the library
-        read the whole batch (HEADER: its coded header): the rows of each query code."""
+        read the whole batch (HEADER: its coded header), and their counts."""
         return make_coded(self.con, tables, header) if header is not None else None
 
     def _events(
