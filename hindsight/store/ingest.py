@@ -173,6 +173,7 @@ class BatchWriter:
         self._all_fresh = False  # whether every line of the batch is new (see _dedupe)
         self._keys_given = False  # whether `_n_keys` is the first stage's (see _lines)
         self._codes: Mapping | None = None  # where `_n_lines` is the first stage's, its ids
+        self._rh_given = False  # whether `_n_rh` is the first stage's (not hashed again)
 
     # -- entry point --------------------------------------------------------------------------
     def write(self, batch: Prepared) -> None:
@@ -241,7 +242,9 @@ class BatchWriter:
         self._archive(batch)
         self._statuses(fallback.statuses)
         self._events([q for q in queries if q.is_event], batch)
-        streams = StreamWriter(self.con, self.catalog, self.lib, batch.texts)
+        # (the library's rows as Arrow, where `_n_rh` reads them: not hashed again)
+        rows = batch.arrows.get(batch.relations.get("rh", "")) if self._rh_given else None
+        streams = StreamWriter(self.con, self.catalog, self.lib, batch.texts, rows)
         self.summary.rebuilt_streams += streams.write("_n")
         self._seen_hosts(batch)
 
@@ -305,7 +308,8 @@ class BatchWriter:
         )
         self.con.execute("CREATE OR REPLACE TEMP TABLE _n_status AS SELECT * FROM _status_in")
         detach(self.con, "_status_in")
-        if not batch.hashed_as(queries):
+        self._rh_given = batch.hashed_as(queries)  # (`_n_rh` the first stage's)
+        if not self._rh_given:
             self._rehash(queries, f"{batch.tables}_units" if batch.units else None)
         return queries
 

@@ -38,11 +38,13 @@ class StreamWriter:
         catalog: Catalog,
         lib: ctypes.CDLL | None = None,
         texts: pa.ChunkedArray | None = None,
+        rows: pa.Table | None = None,
     ) -> None:
         self.con = con
         self.catalog = catalog
         self.lib = lib
         self.texts = texts  # the batch's rows' texts by `ref`, where the library read them all
+        self.rows = rows  # the Arrow table `_n_rh` reads, where it is one (native.relations)
 
     def write(self, prefix: str) -> int:
         """Apply a normalised batch's fresh state lines to their streams; returns how many
@@ -129,6 +131,7 @@ class StreamWriter:
             "_open_before",
             "_ex",
             texts,
+            self.rows if sources == [("_n", 0)] else None,
         )
 
     def _load_open(self, keys: list[StreamKey]) -> None:

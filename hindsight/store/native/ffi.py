@@ -47,11 +47,17 @@ class Owner:
 
 
 def inputs(
-    con: duckdb.DuckDBPyConnection, reads: list[tuple[str, tuple[pa.DataType, ...]]]
+    con: duckdb.DuckDBPyConnection, reads: list[tuple[str | pa.Table, tuple[pa.DataType, ...]]]
 ) -> tuple[ctypes.Array[ctypes.c_void_p], list[int], list[pa.Array]]:
     """The columns of each SELECT of READS (with the types the library takes), read once as
-    Arrow: their addresses, each SELECT's row count, and the arrays (to keep alive)."""
-    return arrow_inputs([(con.sql(sql).to_arrow_table(), kinds) for sql, kinds in reads])
+    Arrow (or of the Arrow table given in its place): their addresses, each one's row count,
+    and the arrays (to keep alive)."""
+    return arrow_inputs(
+        [
+            (con.sql(read).to_arrow_table() if isinstance(read, str) else read, kinds)
+            for read, kinds in reads
+        ]
+    )
 
 
 def arrow_inputs(

@@ -116,6 +116,7 @@ def apply_streams(
     open_before: str,
     out: str,
     texts: pa.ChunkedArray | None = None,
+    given: pa.Table | None = None,
 ) -> None:
     """A batch's lines applied to their streams by the library in one step: the executions
     (`classify_sql.executions_sql` into OUT, LINES with their `i`), each row of ROWS (SELECTs
@@ -125,12 +126,17 @@ def apply_streams(
 
     TEXTS: each row's text by its `ref`, where ROWS are the batch's alone (`src` 0): the
     intervals the batch opened are then `_iv_new_closed_r` and `_iv_new_open_r`, each with its
-    row's text `r` (StreamWriter's `_write_built` joins them in SQL otherwise)."""
+    row's text `r` (StreamWriter's `_write_built` joins them in SQL otherwise). GIVEN: the
+    Arrow table ROWS' one SELECT reads (the batch's rows, `src` 0), read as it is (through
+    DuckDB, 2-4 ms a batch of mixed)."""
     counter = "coalesce(counter, 0), counter IS NOT NULL"
-    row_sql = (
+    row_sql: str | pa.Table = (
         " UNION ALL ".join(rows)
         or "SELECT 0 AS src, 0 AS i, 0 AS op, 0::UBIGINT AS rh, 0 AS ref WHERE false"
     )
+    if given is not None:
+        src = pa.repeat(pa.scalar(0, I32), given.num_rows)
+        row_sql = given.select(["i", "op", "rh", "ref"]).add_column(0, "src", src)
     pointers, counts, _keep = inputs(
         con,
         [
