@@ -33,6 +33,7 @@ from hindsight.store.keys import keys_sql, status_hash
 from hindsight.store.layout import STATUS_QUERY_ID, event_table, quote
 from hindsight.store.lineids import (
     KEYS_SQL,
+    Coded,
     Mapping,
     coded_views,
     fresh_view,
@@ -391,6 +392,16 @@ class BatchWriter:
                 "(SELECT count(*) FROM _n_status) FROM _n_keys"
             ).fetchone()
             total, lo, hi, lines = found if found else (0, None, None, 0)
+        fresh = self._fresh(batch.tables, coded, lo, hi)
+        self.summary.duplicates += total - fresh
+        # (then what reads the fresh lines reads them all, with no join)
+        self._all_fresh = fresh == total == lines
+        return bool(fresh > 0)
+
+    def _fresh(self, tables: str, coded: Coded | None, lo: int | None, hi: int | None) -> int:
+        """`_n_fresh` (a view) of `_n_keys`, whose instants are LO to HI; returns how many.
+        CODED: the first stage's counts, where `_n_keys` is its own (by code)."""
+        con = self.con
         fresh_sql = "SELECT i, host_id, query_id, t FROM _n_keys k WHERE dup = 1"
         if archive.maybe_archived(con, "_n_keys", "_n_known", lo, hi):
             archive.archived_counts(con, self.catalog, "_n_known", "_n_have", self.lib)
@@ -399,18 +410,12 @@ class BatchWriter:
                 "AND h.query_id = k.query_id AND h.t = k.t AND h.key = k.key), 0)"
             )
         elif coded is not None and self._codes is not None:
-            fresh_view(con, batch.tables, self._codes)
-            fresh_sql = ""
-        if fresh_sql:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _n_fresh_w AS {fresh_sql}")
-            con.execute("CREATE OR REPLACE TEMP VIEW _n_fresh AS SELECT * FROM _n_fresh_w")
-            (fresh,) = con.execute("SELECT count(*) FROM _n_fresh").fetchone() or (0,)
-        else:
-            fresh = coded.fresh if coded is not None else 0
-        self.summary.duplicates += total - fresh
-        # (then what reads the fresh lines reads them all, with no join)
-        self._all_fresh = fresh == total == lines
-        return bool(fresh > 0)
+            fresh_view(con, tables, self._codes)  # (no copy of it archived: each line's first)
+            return coded.fresh
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _n_fresh_w AS {fresh_sql}")
+        con.execute("CREATE OR REPLACE TEMP VIEW _n_fresh AS SELECT * FROM _n_fresh_w")
+        (fresh,) = con.execute("SELECT count(*) FROM _n_fresh").fetchone() or (0,)
+        return int(fresh)
 
     # -- raw archive -------------------------------------------------------------------------
     def _archive(self, batch: Prepared) -> None:

@@ -1,11 +1,15 @@
-"""Each line of a batch with its host and query ids: the writer's `_n_lines` and `_n_keys`.
+"""Each line of a batch with its host and query ids: the writer's `_n_lines`, `_n_keys`,
+`_n_fresh` and `_n_seen`.
 
-Where the library read the whole batch, the first stage makes them with each line's host key
-and query name as its code in the header's dictionaries (native.coded_header):
-`{tables}_lines` and `{tables}_keys`, beside the writer. The writer's `_n_lines` and `_n_keys`
-are then views that give each code its id (a constant list indexed), which only the writer
-knows (new hosts get theirs in its transaction): making both tables was ~20 ms of each batch's
-writing. Otherwise the writer makes them, from the header or joined with the hosts and queries.
+Where the library read the whole batch, the first stage makes them beside the writer with each
+line's host key and query name as its code in the header's dictionaries
+(native.coded_header): `{tables}_lines`, `{tables}_keys` and `{tables}_seen` (each host,
+query and name reported, with the span of its lines' instants), and counts them (`Coded`).
+The writer's relations are then views that give each code its id, which only the writer knows
+(new hosts get theirs in its transaction): a constant step from the first where the ids are so
+spaced, else a constant list indexed (`Mapping`). Making them was ~20 ms of each mixed
+batch's writing. Otherwise the writer makes them, from the header or joined with the hosts
+and queries (`make_lines`).
 """
 
 from __future__ import annotations
@@ -29,6 +33,19 @@ _LINE = (
     "identifier::VARCHAR AS identifier, t, epoch, counter, {shape} AS shape, "
     "shape IN (1, 2) AS snap, n_add, n_rem"
 )
+
+
+@dataclass(frozen=True)
+class Coded:
+    """What `make_coded` counted: the rows of each query code's lines, the lines, their keys,
+    the span of the keys' instants, and the keys first among their copies (`dup` 1)."""
+
+    rows: list[int]
+    lines: int
+    keys: int
+    lo: int | None
+    hi: int | None
+    fresh: int
 
 
 def make_coded(con: duckdb.DuckDBPyConnection, tables: str, header: pa.Table) -> Coded:
@@ -75,19 +92,6 @@ def make_coded(con: duckdb.DuckDBPyConnection, tables: str, header: pa.Table) ->
     return Coded(
         [int(rows.get(code, 0)) for code in range(names)], header.num_rows, keys, lo, hi, fresh
     )
-
-
-@dataclass(frozen=True)
-class Coded:
-    """What `make_coded` counted: the rows of each query code's lines, the lines, their keys,
-    the span of the keys' instants, and the keys first among their copies (`dup` 1)."""
-
-    rows: list[int]
-    lines: int
-    keys: int
-    lo: int | None
-    hi: int | None
-    fresh: int
 
 
 @dataclass(frozen=True)

@@ -161,7 +161,7 @@ class Preparer:
         header = None if tabled else fast.batch.header
         chunks = self._chunks(kept, tables, joined, header)
         whole_header = self.lib is not None and not (fast.sql_lines or set_aside)
-        coded = native.coded_header(fast.batch) if whole_header else None
+        coded_hdr = native.coded_header(fast.batch) if whole_header else None
         return Prepared(
             lines,
             kept,
@@ -174,10 +174,10 @@ class Preparer:
             has_units,
             rh_view,
             arrows,
-            coded,
+            coded_hdr,
             rows.rows["r"] if rows is not None else None,
             relations,
-            self._coded(tables, coded if whole is not None else None),
+            self._coded(tables, coded_hdr if whole is not None else None),
         )
 
     def _coded(self, tables: str, header: pa.Table | None) -> Coded | None:
