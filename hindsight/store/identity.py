@@ -75,14 +75,15 @@ def _extend(con: duckdb.DuckDBPyConnection, spans: str) -> bool:
     whose last run has that name and began before SPANS's first line of it (extended): a batch
     read in order, where no run begins amid others or splits one. Returns whether SPANS has
     other hosts (`_runs_ext` lists those extended), whose runs are derived again."""
+    # (one name: its least is its greatest, not a count of distinct names, 1.3 ms more)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _runs_ext AS "
         "WITH b AS (SELECT host_id, min(lo) AS lo, max(hi) AS hi, min(identifier) AS name, "
-        f"count(DISTINCT identifier) AS names FROM {spans} GROUP BY host_id), "
+        f"min(identifier) = max(identifier) AS one FROM {spans} GROUP BY host_id), "
         "r AS (SELECT host_id, max_by(identifier, first_seen) AS name, max(first_seen) AS since "
         "FROM host_runs SEMI JOIN b USING (host_id) GROUP BY host_id) "
         "SELECT b.host_id, b.name, r.since, b.lo, b.hi FROM b LEFT JOIN r USING (host_id) "
-        "WHERE b.names = 1 AND (r.since IS NULL OR (b.name = r.name AND b.lo > r.since))"
+        "WHERE b.one AND (r.since IS NULL OR (b.name = r.name AND b.lo > r.since))"
     )
     con.execute(
         "UPDATE host_runs SET last_seen = greatest(last_seen, e.hi) FROM _runs_ext e "
