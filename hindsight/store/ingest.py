@@ -37,7 +37,6 @@ from hindsight.store.lineids import (
     Mapping,
     coded_views,
     fresh_view,
-    make_lines,
     mapping,
     seen_view,
 )
@@ -172,7 +171,6 @@ class BatchWriter:
         self.carry: Carry | None = None  # the scope the last batch ended in, cut
         self._carried: Carry | None = None  # the batch's own, once it is committed
         self._all_fresh = False  # whether every line of the batch is new (see _dedupe)
-        self._keys_given = False  # whether `_n_keys` is the first stage's (see _lines)
         self._codes: Mapping | None = None  # where `_n_lines` is the first stage's, its ids
         self._rh_given = False  # whether `_n_rh` is the first stage's (not hashed again)
 
@@ -291,6 +289,7 @@ class BatchWriter:
             ]
         self.catalog.add_hosts(keys + [p.host_key or "unknown" for _, p in statuses])
         queries = self.catalog.queries_of(batch.columns)
+        self._rh_given = batch.hashed_as(queries)  # (`_n_rh` the first stage's)
         self._lines(batch, queries)
         register(
             self.con,
@@ -309,36 +308,36 @@ class BatchWriter:
         )
         self.con.execute("CREATE OR REPLACE TEMP TABLE _n_status AS SELECT * FROM _status_in")
         detach(self.con, "_status_in")
-        self._rh_given = batch.hashed_as(queries)  # (`_n_rh` the first stage's)
         if not self._rh_given:
             self._rehash(queries, f"{batch.tables}_units" if batch.units else None)
         return queries
 
     def _lines(self, batch: Prepared, queries: list[QueryInfo]) -> None:
         """`_n_lines` (a view): of the first stage's tables by code where it made them (then
-        `_n_keys` too, unless the rows are hashed again: store/lineids.py), else from the
-        library's header, each distinct host key and name given its id once, else joined with
+        `_n_keys` too, unless the rows are hashed again: store/lineids.py), else joined with
         the hosts and queries."""
-        header, self._keys_given, self._codes = batch.header, False, None
+        header, self._codes = batch.header, None
         by_name = {q.name: q for q in queries}
-        names = header["name"].chunk(0).dictionary.to_pylist() if header is not None else []
-        infos = [info for info in map(by_name.get, names) if info is not None]
-        if header is not None and len(infos) == len(names):
-            keys = header["host_key"].chunk(0).dictionary.to_pylist()
-            hosts = [self.catalog.host_id(k) for k in keys]
-            if batch.coded is not None:
-                self._keys_given, self._codes = batch.hashed_as(queries), mapping(hosts, infos)
+        if header is not None and batch.coded is not None:
+            names = header["name"].chunk(0).dictionary.to_pylist()
+            infos = [info for info in map(by_name.get, names) if info is not None]
+            if len(infos) == len(names):
+                keys = header["host_key"].chunk(0).dictionary.to_pylist()
+                self._codes = mapping([self.catalog.host_id(k) for k in keys], infos)
                 coded_views(self.con, batch.tables, self._codes, self._keys_given)
                 return
-            make_lines(self.con, "TEMP TABLE _n_lines_w", header, hosts, infos)
-        else:
-            self.con.execute(
-                "CREATE OR REPLACE TEMP TABLE _n_lines_w AS SELECT h.i, s.host_id, q.query_id, "
-                "q.kind = 'event' AS is_event, h.identifier, h.t, h.epoch, h.counter, "
-                "h.shape, h.snap, h.n_add, h.n_rem "
-                "FROM _n_hdr h JOIN hosts s USING (host_key) JOIN queries q USING (name)"
-            )
+        self.con.execute(
+            "CREATE OR REPLACE TEMP TABLE _n_lines_w AS SELECT h.i, s.host_id, q.query_id, "
+            "q.kind = 'event' AS is_event, h.identifier, h.t, h.epoch, h.counter, "
+            "h.shape, h.snap, h.n_add, h.n_rem "
+            "FROM _n_hdr h JOIN hosts s USING (host_key) JOIN queries q USING (name)"
+        )
         self.con.execute("CREATE OR REPLACE TEMP VIEW _n_lines AS SELECT * FROM _n_lines_w")
+
+    @property
+    def _keys_given(self) -> bool:
+        """Whether `_n_keys` is the first stage's: its lines by code, its rows not hashed again."""
+        return self._codes is not None and self._rh_given
 
     def _rehash(self, queries: list[QueryInfo], units: str | None) -> None:
         """Row hashes again, with the columns the catalog has now: the first stage hashed with
@@ -501,8 +500,9 @@ class BatchWriter:
         """Append INFO's rows of ARROW (those of every query of its columns: a fleet runs one
         event table under many names), each value as its column stores it (typed, or text) and
         in the events' order by the first stage (first_stage.event_rows, ORDERED), every line
-        of the batch new, HOSTS their host ids: no join with the batch's lines, no sort. Returns how many. (Its rows taken out here: the
-        insert scanned all of them for each name, 4 ms a name a batch of mixed-q.)"""
+        of the batch new, HOSTS their host ids: no join with the batch's lines, no sort.
+        Returns how many. (Its rows taken out here: the insert scanned all of them for each
+        name, 4 ms a name a batch of mixed-q.)"""
         mine = arrow.append_column("_host", hosts).filter(pc.equal(arrow["name"], info.name))
         attach(self.con, "_ev_append", mine)
         try:

@@ -8,8 +8,8 @@ query and name reported, with the span of its lines' instants), and counts them 
 The writer's relations are then views that give each code its id, which only the writer knows
 (new hosts get theirs in its transaction): a constant step from the first where the ids are so
 spaced, else a constant list indexed (`Mapping`). Making them was ~20 ms of each mixed
-batch's writing. Otherwise the writer makes them, from the header or joined with the hosts
-and queries (`make_lines`).
+batch's writing. Otherwise (a batch the SQL path read in part) the writer makes them, joined
+with the hosts and queries.
 """
 
 from __future__ import annotations
@@ -145,39 +145,6 @@ def seen_view(con: duckdb.DuckDBPyConnection, tables: str, codes: Mapping) -> No
         f"CREATE OR REPLACE TEMP VIEW _n_seen AS SELECT {codes.host} AS host_id, {codes.query} "
         f"AS query_id, identifier, lo, hi FROM {tables}_seen"
     )
-
-
-def make_lines(
-    con: duckdb.DuckDBPyConnection,
-    out: str,
-    header: pa.Table,
-    hosts: list[int],
-    queries: list[QueryInfo],
-) -> None:
-    """OUT (`TEMP TABLE x`): `_n_lines` of the coded HEADER's lines, HOSTS and QUERIES as in
-    `coded_views`: each distinct host key and name given its id once, not joined for every
-    line."""
-    codes, names = header["host_key"].chunk(0), header["name"].chunk(0)
-    src = "_lines_in"
-    attach(
-        con,
-        src,
-        header.select(["i", "identifier", "t", "epoch", "counter", "shape", "n_add", "n_rem"])
-        .append_column("host_id", pa.array(hosts, pa.int32()).take(codes.indices))
-        .append_column(
-            "query_id", pa.array([q.query_id for q in queries], pa.int32()).take(names.indices)
-        )
-        .append_column(
-            "is_event", pa.array([q.is_event for q in queries], pa.bool_()).take(names.indices)
-        ),
-    )
-    try:
-        con.execute(
-            f"CREATE OR REPLACE {out} AS SELECT i, host_id, query_id, is_event, "
-            f"{_LINE.format(shape=SHAPE_SQL)} FROM {src}"
-        )
-    finally:
-        detach(con, src)
 
 
 def _mapped(code: str, values: list[int], kind: str) -> str:

@@ -111,10 +111,10 @@ def mark_packed(con: duckdb.DuckDBPyConnection, start: int, end: int) -> None:
 
 
 def repack_raw(con: duckdb.DuckDBPyConnection) -> int:
-    """Re-compress the raw chunks appended since the last call by raw_compressor (same lines, fewer
-    bytes; readers do not care about the level). `raw_chunks` is append-only, so its row ids
-    tell new chunks from re-packed ones (meta `raw_packed`: the first id not yet re-packed; a
-    chunk re-packed twice or left at the ingest level would only cost time or bytes).
+    """Re-compress the raw chunks appended since the last call by raw_compressor (same lines,
+    fewer bytes; readers do not care how). `raw_chunks` is append-only, so its row ids tell new
+    chunks from re-packed ones (meta `raw_packed`: the first id not yet re-packed; a chunk
+    re-packed twice or left as ingest wrote it would only cost time or bytes).
     Returns the chunks re-packed."""
     start, end = _meta(con, "raw_packed"), raw_end(con)
     packer, unpacker = raw_compressor(), zstandard.ZstdDecompressor()
