@@ -46,7 +46,7 @@ DROP TABLE IF EXISTS seen;
 -- a checkpoint's 0.16 s after the mixed bench file's ingest), nor does its zstd layout, chosen
 -- for how it packs long values: densely, where its uncompressed layout gives each segment
 -- overflow blocks of their own (bench_ingest's stores 4-7 % smaller; checkpoint 13 against 6 ms
--- for 1.3 MB of chunks). DuckDB 1.2, at its default storage version, keeps them uncompressed.
+-- for 1.3 MB of chunks).
 CREATE TABLE IF NOT EXISTS raw_chunks(
     host_id INTEGER, query_id INTEGER, min_time BIGINT, max_time BIGINT, lines INTEGER,
     data BLOB USING COMPRESSION zstd);
