@@ -104,11 +104,13 @@ def shared_identities() -> str:
 CONTINUED = "identity_continued"
 
 
-def _successions() -> str:
+def _successions(among: str | None = None) -> str:
     """Host A whose reported name is reported by host B from `since` on, at or after A's last
     line, where one of the two is keyed by that name itself (it sent no uuid decoration): one
     machine that began (or stopped) sending a `host_uuid` decoration, or whose
-    `--host_identifier=uuid` spelled the uuid in upper case, goes on under a new host key."""
+    `--host_identifier=uuid` spelled the uuid in upper case, goes on under a new host key.
+    AMONG: a relation `(host_id)`, the hosts A taken (default: every host)."""
+    only = f" AND a.host_id IN (SELECT host_id FROM {among})" if among else ""
     return (
         "SELECT a.host_id, a.host_key, an.identifier, b.host_id AS next_id, "
         "bh.host_key AS next_key, b.first_seen AS since "
@@ -116,16 +118,30 @@ def _successions() -> str:
         "JOIN host_names b ON b.identifier = an.identifier AND b.host_id <> a.host_id "
         "JOIN hosts bh ON bh.host_id = b.host_id "
         "WHERE (a.host_key = an.identifier OR bh.host_key = an.identifier) "
-        "AND b.first_seen >= a.last_seen"
+        f"AND b.first_seen >= a.last_seen{only}"
     )
 
 
-def superseded() -> str:
+def superseded(among: str | None = None) -> str:
     """`(host_id, since)`: hosts that another host key took over (`_successions`) and when:
     their state ends there, as if a last execution had returned no rows. Engines keep it as
     table `host_ends`, which the relations below read (computed here, it would cost each
-    lookup more than the lookup itself)."""
-    return f"(SELECT host_id, min(since) AS since FROM ({_successions()}) x GROUP BY host_id)"
+    lookup more than the lookup itself). AMONG: a relation `(host_id)`, the hosts taken
+    (default: every host)."""
+    return (
+        f"(SELECT host_id, min(since) AS since FROM ({_successions(among)}) x GROUP BY host_id)"
+    )
+
+
+def sharing(hosts: str) -> str:
+    """`(host_id)`: HOSTS (a relation with `host_id`) that report a name another host reports
+    too, and those other hosts: the hosts whose `superseded` row a change to HOSTS' names or
+    spans can change (a succession needs a name two hosts report)."""
+    return (
+        "SELECT DISTINCT unnest([n.host_id, o.host_id]) AS host_id FROM host_names n "
+        "JOIN host_names o ON o.identifier = n.identifier AND o.host_id <> n.host_id "
+        f"WHERE n.host_id IN (SELECT host_id FROM {hosts})"
+    )
 
 
 def continued_identities() -> str:

@@ -7,8 +7,10 @@
   with its last run's name, or a new host of one name (the usual batch), has its run extended
   or begun without that.
 - `host_ends`: the hosts another host key took over, and when
-  (`hindsight.query.relations.superseded`), whole: it reads the hosts and the names they
-  reported, a table of a row per host, and each as-of lookup joins it.
+  (`hindsight.query.relations.superseded`), a table each as-of lookup joins. A batch derives
+  it again only for the hosts that report a name one of its hosts reports too
+  (`relations.sharing`): a succession needs a name two hosts report, so the usual batch, whose
+  hosts share none, derives nothing (derived whole, it took 85 ms a batch at 200,000 hosts).
 """
 
 from __future__ import annotations
@@ -24,12 +26,16 @@ from hindsight.store.writes import attach, detach
 
 
 def refresh(
-    con: duckdb.DuckDBPyConnection, spans: str | None = None, seen: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    spans: str | None = None,
+    seen: str | None = None,
+    hosts: str | None = None,
 ) -> None:
     """Derive again what a batch's lines change: SPANS `(host_id, identifier, lo, hi)`, each
     name a host reported and the span of its lines, and SEEN `(host_id, identifier, t)`, the
     lines themselves, read only for the hosts whose runs are derived again (rare: see
-    `_extend`). Without SPANS: a store an older Hindsight wrote, whose runs are its names'
+    `_extend`); HOSTS `(host_id)`: every host whose row in `hosts` the batch changed (default:
+    SPANS' hosts). Without SPANS: a store an older Hindsight wrote, whose runs are its names'
     spans."""
     if spans is None or seen is None:
         if not con.execute("SELECT 1 FROM host_runs LIMIT 1").fetchall():
@@ -37,10 +43,29 @@ def refresh(
                 "INSERT INTO host_runs SELECT host_id, identifier, first_seen, last_seen "
                 "FROM host_names"
             )
-    elif _extend(con, spans):
+        _ends(con)
+        return
+    if _extend(con, spans):
         _runs(con, f"(SELECT * FROM {seen} s ANTI JOIN _runs_ext USING (host_id))")
-    con.execute("DELETE FROM host_ends")
-    con.execute(f"INSERT INTO host_ends SELECT host_id, since FROM {relations.superseded()}")
+    _ends(con, hosts or spans)
+
+
+def _ends(con: duckdb.DuckDBPyConnection, hosts: str | None = None) -> None:
+    """`host_ends` derived again: whole, or where what HOSTS (a relation with `host_id`) now
+    have in `hosts` and `host_names` can change it (`relations.sharing`)."""
+    if hosts is None:
+        con.execute("DELETE FROM host_ends")
+        con.execute(f"INSERT INTO host_ends SELECT host_id, since FROM {relations.superseded()}")
+        return
+    (sharing,) = con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _ends_hosts AS {relations.sharing(hosts)}"
+    ).fetchone() or (0,)
+    if sharing:
+        con.execute("DELETE FROM host_ends WHERE host_id IN (SELECT host_id FROM _ends_hosts)")
+        con.execute(
+            "INSERT INTO host_ends SELECT host_id, since FROM "
+            f"{relations.superseded('_ends_hosts')}"
+        )
 
 
 def _runs(con: duckdb.DuckDBPyConnection, seen: str) -> None:
@@ -148,6 +173,8 @@ def _inside(con: duckdb.DuckDBPyConnection, seen: str) -> bool:
 
 def missing(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether the store predates these tables (written by an older Hindsight)."""
-    return not con.execute(
-        "SELECT 1 FROM duckdb_tables() WHERE table_name = 'host_runs' AND schema_name = 'main'"
-    ).fetchall()
+    (found,) = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name IN ('host_runs', 'host_ends') "
+        "AND schema_name = 'main'"
+    ).fetchone() or (0,)
+    return int(found) < 2

@@ -552,6 +552,7 @@ class BatchWriter:
             con,
             "(SELECT host_id, identifier, lo, hi FROM _n_seen WHERE identifier IS NOT NULL)",
             f"(SELECT host_id, identifier, t FROM {seen} WHERE identifier IS NOT NULL)",
+            "_n_seen",
         )
 
     def _seen(self, seen: str, fresh: str) -> None:

@@ -6,14 +6,18 @@ two machines that share a name are left alone."""
 from __future__ import annotations
 
 import itertools
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import hindsight
+from hindsight.query import relations
 from hindsight.store.store import DB_FILE
 
 QUERY = "pack_net_interface_addresses"
@@ -168,3 +172,53 @@ def test_a_store_written_before_it_is_upgraded_when_opened_to_be_read(tmp_path: 
     with hindsight.open(data, read_only=True) as hs:
         assert held(hs, 2400) == [(KEY, "10.1.2.9")]
         assert held(hs, 1500) == [("web-07", "10.1.2.4")]  # (named by its span, as before)
+
+
+# (name reported, uuid decoration or None: keyed by the name) of each line's machine
+IDENTITIES = [("web-07", None), ("web-07", UUID), ("web-07", "OTHER-UUID"), ("db-01", None),
+              ("db-01", UUID), (UUID, None)]
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 40), st.sampled_from(IDENTITIES)), min_size=1, max_size=10),
+    st.integers(1, 3),
+    st.integers(1, 3),
+    st.randoms(use_true_random=False),
+)
+@settings(max_examples=30)
+def test_the_ends_kept_batch_by_batch_are_those_of_all_names(
+    seen: list[tuple[int, tuple[str, str | None]]], parts: int, batch_lines: int, rnd: Any
+) -> None:
+    """However names and keys arrive (any order, split over ingests and batches), the hosts
+    another key took over and when, which each batch derives again only where its hosts share
+    a name, are those derived from every host's names at once."""
+    lines = [
+        line(1000 + 60 * dt, n, [f"10.0.0.{n}"], host=name, uuid=uuid)
+        for n, (dt, (name, uuid)) in enumerate(seen)
+    ]
+    rnd.shuffle(lines)
+    whole = f"SELECT host_id, since FROM {relations.superseded()} ORDER BY ALL"
+    with tempfile.TemporaryDirectory() as tmp, hindsight.open(
+        Path(tmp) / "data", batch_lines=batch_lines
+    ) as hs:
+        for k in range(parts):
+            if chunk := lines[k::parts]:
+                hs.ingest(files(Path(tmp) / f"in{k}", chunk))
+                kept = hs.store.con.execute("SELECT * FROM host_ends ORDER BY ALL").fetchall()
+                assert kept == hs.store.con.execute(whole).fetchall()
+
+
+def test_a_key_that_goes_on_under_another_name_is_no_longer_taken_over(tmp_path: Path) -> None:
+    """The uuid key's name is reported undecorated after its last line (its state ends there);
+    then the uuid key reports again, under another name, which no other host reports: the
+    batch derives the ends again over every name the key reported, and the end goes."""
+    with hindsight.open(tmp_path / "data") as hs:
+        whole = f"SELECT host_id, since FROM {relations.superseded()} ORDER BY ALL"
+        ends = []
+        for n, part in enumerate([[line(1000, 0, ["10.1.2.3"], uuid=UUID)],
+                                  [line(1600, 0, ["10.1.2.4"])],
+                                  [line(2200, 1, ["10.1.2.5"], host="db-01", uuid=UUID)]]):
+            hs.ingest(files(tmp_path / f"in{n}", part))
+            ends.append(hs.store.con.execute("SELECT * FROM host_ends ORDER BY ALL").fetchall())
+            assert ends[-1] == hs.store.con.execute(whole).fetchall()
+        assert [len(e) for e in ends] == [0, 1, 0]
