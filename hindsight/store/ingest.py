@@ -317,8 +317,8 @@ class BatchWriter:
         `_n_keys` too, unless the rows are hashed again: store/lineids.py), else joined with
         the hosts and queries."""
         header, self._codes = batch.header, None
-        by_name = {q.name: q for q in queries}
         if header is not None and batch.coded is not None:
+            by_name = {q.name: q for q in queries}
             names = header["name"].chunk(0).dictionary.to_pylist()
             infos = [info for info in map(by_name.get, names) if info is not None]
             if len(infos) == len(names):
